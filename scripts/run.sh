@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one entry point behind the npm scripts: set the checkout up, then run the command on the
+# project's own Node (>= 24, see setup.sh), whatever Node runs npm itself.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+cmd=${1:?usage: run.sh start|subscribe|test|lint|bench|chaos|compose}
+shift
+bash scripts/setup.sh
+node="$root/.tooling/bin/node"
+export PATH="$root/.tooling/bin:$PATH"
+case "$cmd" in
+  start) exec "$node" dist/src/app/main.js "$@" ;;
+  subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
+  test)
+    bash scripts/test-prereqs.sh
+    files=("$@")
+    if [ ${#files[@]} -eq 0 ]; then
+      mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+    fi
+    exec "$node" --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" \
+      --test-timeout="${TEST_TIMEOUT_MS:-120000}" "${files[@]}"
+    ;;
+  lint)
+    "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test
+    "$node" node_modules/prettier/bin/prettier.cjs --check src test
+    "$node" scripts/check-imports.mjs
+    ;;
+  *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
+esac

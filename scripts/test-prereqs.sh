@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system programs the test suite drives for real, when they are missing.
+# Debian packages only; needs root (CI and the dev machines run as root).
+set -euo pipefail
+need=()
+command -v supervisord >/dev/null || need+=(supervisor)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
+  exit 1
+fi
+echo "test-prereqs: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >&2
+apt-get install -y -qq --no-install-recommends "${need[@]}" >&2

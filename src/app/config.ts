@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { coreConfigSchema, coreEnv, integer, millis } from '../lib/config-schema.js';
+
+/** The sample app's configuration: the core's sections plus its own `sample` section. */
+export const appConfigSchema = coreConfigSchema.extend({
+  sample: z.object({
+    publishEndpoint: z
+      .string()
+      .regex(/^(tcp|ipc|inproc):\/\/.+/)
+      .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
+    eventIntervalMs: millis(1),
+    workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
+  }),
+});
+
+export type AppConfig = z.infer<typeof appConfigSchema>;
+
+export const appEnv = {
+  ...coreEnv,
+  ZMQ_PUB_ENDPOINT: 'sample.publishEndpoint',
+  SAMPLE_EVENT_INTERVAL_MS: 'sample.eventIntervalMs',
+  SAMPLE_WORK_MS: 'sample.workMs',
+} as const;
+
+export const defaultsFile = new URL('../../../config/default.json', import.meta.url);

@@ -1,0 +1,55 @@
+import { runService } from '../lib/lifecycle/service.js';
+import { injectStartupFault, parseFault } from '../lib/lifecycle/faults.js';
+import { appConfigSchema, appEnv, defaultsFile } from './config.js';
+import { SamplePipeline } from './pipeline.js';
+import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
+import type { ChannelContract } from '../lib/threads/thread-channel.js';
+import { assertEvent } from './events.js';
+
+/**
+ * The composition root of the sample app: declares the worker threads, opens the ZeroMQ
+ * endpoint, wires the pipeline, and registers each shutdown step before starting what it
+ * stops. A fork replaces this file and the rest of src/app.
+ */
+await runService({
+  schema: appConfigSchema,
+  env: appEnv,
+  defaultsFile,
+  async setUp(runtime) {
+    const { config, coordinator, nanny, zmq } = runtime;
+    injectStartupFault(parseFault(config.fault), 'sample-source');
+
+    const worker = (name: string): URL => new URL(`./workers/${name}.worker.js`, import.meta.url);
+    nanny
+      .add({ name: 'processor', module: worker('processor') })
+      .add({ name: 'stats', module: worker('stats') })
+      .add({ name: 'producer', module: worker('producer') });
+
+    const publisher = await zmq.open('pub', 'results-publisher');
+    const endpoint = await publisher.bind(config.sample.publishEndpoint);
+
+    coordinator.addStep({
+      name: 'stop producer',
+      phase: 'stop-intake',
+      run: () => nanny.stopWorker('producer', config.shutdown.stepTimeoutMs),
+    });
+
+    await nanny.start();
+    const pipeline = new SamplePipeline({
+      log: runtime.log,
+      control: runtime,
+      processor: nanny.channel('processor').as<ProcessContract>(),
+      stats: nanny.channel('stats').as<StatsContract>(),
+      publisher,
+    });
+    coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
+    coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
+    const intake = nanny.channel('producer').as<ChannelContract, IntakeContract>();
+    intake.serve(({ event }) => {
+      assertEvent(event);
+      pipeline.accept(event);
+      return { accepted: true };
+    });
+    return { zmqEndpoint: endpoint };
+  },
+});

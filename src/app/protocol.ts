@@ -1,0 +1,21 @@
+import type { SampleEvent, SampleResult } from './events.js';
+
+/** The sample's thread-channel contracts. */
+
+/** producer -> main: hand over an event; main answers once it has taken it. */
+export interface IntakeContract {
+  request: { event: SampleEvent };
+  response: { accepted: true };
+}
+
+/** main -> processor: process one event. */
+export interface ProcessContract {
+  request: { event: SampleEvent };
+  response: SampleResult;
+}
+
+/** main -> stats: one processed result (a note, no answer). */
+export interface StatsContract {
+  request: { result: SampleResult; latencyMs: number };
+  response: void;
+}

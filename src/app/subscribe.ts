@@ -1,0 +1,35 @@
+import { createLogger } from '../lib/log.js';
+import { SocketRegistry } from '../lib/zmq/socket-registry.js';
+import { resultsTopic } from './pipeline.js';
+
+/**
+ * `npm run subscribe [-- ENDPOINT]`: prints each result the service publishes, one JSON line
+ * per result, until INT or TERM. The endpoint defaults to ZMQ_PUB_ENDPOINT, then to
+ * tcp://127.0.0.1:5556.
+ */
+const endpoint = process.argv[2] ?? process.env['ZMQ_PUB_ENDPOINT'] ?? 'tcp://127.0.0.1:5556';
+const log = createLogger({
+  app: 'subscribe',
+  thread: 'main',
+  version: '',
+  level: 'info',
+  destination: process.stderr,
+});
+const zmq = new SocketRegistry({ log, lingerMs: 0 });
+const socket = await zmq.open('sub', 'results-subscriber');
+socket.connect(endpoint);
+socket.subscribe(resultsTopic);
+const stop = (): void => zmq.closeAll();
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+log.info({ endpoint }, 'subscribed; waiting for results');
+try {
+  for (;;) {
+    const [, correlationId, body] = await socket.receive();
+    process.stdout.write(
+      `${JSON.stringify({ correlationId: correlationId?.toString(), result: JSON.parse(body?.toString() ?? 'null') as unknown })}\n`,
+    );
+  }
+} catch (error) {
+  if (!socket.isClosed) throw error;
+}

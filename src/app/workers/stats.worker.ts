@@ -1,0 +1,33 @@
+import { runWorker } from '../../lib/threads/worker-runtime.js';
+import { sleep } from '../../lib/lifecycle/sleep.js';
+import type { ChannelContract } from '../../lib/threads/thread-channel.js';
+import type { AppConfig } from '../config.js';
+import type { StatsContract } from '../protocol.js';
+
+/** Keeps throughput and latency figures of processed events and logs them every 10 s. */
+const intervalMs = 10_000;
+
+runWorker<AppConfig>(async (ctx) => {
+  const main = ctx.main.as<ChannelContract, StatsContract>();
+  let total = 0;
+  let window: number[] = [];
+  main.serve(({ latencyMs }) => {
+    total++;
+    window.push(latencyMs);
+  });
+  const logFigures = (): void => {
+    const sorted = window.sort((a, b) => a - b);
+    ctx.log.info(
+      {
+        total,
+        perSecond: Math.round((sorted.length * 1000) / intervalMs),
+        latencyP50Ms: sorted[Math.floor(sorted.length * 0.5)] ?? null,
+        latencyP99Ms: sorted[Math.floor(sorted.length * 0.99)] ?? null,
+      },
+      'throughput',
+    );
+    window = [];
+  };
+  while (await sleep(intervalMs, ctx.signal)) logFigures();
+  logFigures();
+});

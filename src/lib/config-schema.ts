@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+/**
+ * Schema building blocks and the core's own configuration section. Every leaf says its
+ * expected form with `.describe()`: a config error quotes it.
+ */
+
+const numeric = /^-?\d+(\.\d+)?$/;
+
+/** Numbers from the environment arrive as strings; convert only what is plainly a number. */
+function fromEnvNumber(value: unknown): unknown {
+  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
+}
+
+function fromEnvBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+}
+
+/** An integer count of milliseconds, at least `min`. */
+export function millis(min: number) {
+  return z
+    .preprocess(fromEnvNumber, z.number().int().min(min))
+    .describe(`an integer number of milliseconds, at least ${min}`);
+}
+
+/** An integer in [min, max]. */
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .preprocess(fromEnvNumber, z.number().int().min(min).max(max))
+    .describe(`an integer from ${min} to ${max}`);
+}
+
+/** A boolean; from the environment: true/false, 1/0, yes/no, on/off. */
+export function flag() {
+  return z.preprocess(fromEnvBoolean, z.boolean()).describe('true or false');
+}
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+/** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
+export const faultPattern =
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup)$/;
+
+export const coreConfigSchema = z.object({
+  app: z.object({
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,62}$/)
+      .describe('a lower-case name: letters, digits and dashes, starting with a letter'),
+    environment: z.string().min(1).describe('a non-empty name such as production or dev'),
+    version: z.string().describe('a version string; the git commit when known'),
+  }),
+  log: z.object({
+    level: z.enum(logLevels).describe(`one of ${logLevels.join(', ')}`),
+    pretty: z
+      .enum(['auto', 'true', 'false'])
+      .describe('auto (when stdout is a TTY), true or false'),
+  }),
+  shutdown: z
+    .object({
+      escalationMs: millis(50),
+      deadlineMs: millis(100),
+      stepTimeoutMs: millis(10),
+    })
+    .refine((s) => s.deadlineMs > s.escalationMs, {
+      path: ['deadlineMs'],
+      message: 'must be greater than shutdown.escalationMs',
+    }),
+  threads: z.object({
+    heartbeatMs: millis(20),
+    startTimeoutMs: millis(100),
+    reportIntervalMs: millis(100),
+  }),
+  zmq: z.object({
+    lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
+  }),
+  fault: z
+    .string()
+    .regex(faultPattern)
+    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME or dependency:startup'),
+});
+
+export type CoreConfig = z.infer<typeof coreConfigSchema>;
+
+/** Environment variable -> config path, for the core section. Apps add their own. */
+export const coreEnv = {
+  APP_NAME: 'app.name',
+  APP_ENV: 'app.environment',
+  APP_VERSION: 'app.version',
+  LOG_LEVEL: 'log.level',
+  LOG_PRETTY: 'log.pretty',
+  SHUTDOWN_ESCALATION_MS: 'shutdown.escalationMs',
+  SHUTDOWN_DEADLINE_MS: 'shutdown.deadlineMs',
+  SHUTDOWN_STEP_TIMEOUT_MS: 'shutdown.stepTimeoutMs',
+  HEARTBEAT_MS: 'threads.heartbeatMs',
+  WORKER_START_TIMEOUT_MS: 'threads.startTimeoutMs',
+  THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
+  ZMQ_LINGER_MS: 'zmq.lingerMs',
+  FAULT: 'fault',
+} as const satisfies Record<string, string>;

@@ -1,0 +1,60 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
+
+/**
+ * The fault-injection switch (`FAULT`), off by default, for drills and tests:
+ * - `worker-exit:NAME`   the named worker thread exits (code 1) shortly after start;
+ * - `worker-throw:NAME`  the named worker throws an uncaught error shortly after start;
+ * - `worker-hang:NAME`   the named worker blocks its event loop for good shortly after start;
+ * - `dependency:startup` start-up hits a dependency failure.
+ */
+
+export type Fault =
+  | { kind: 'none' }
+  | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang'; worker: string }
+  | { kind: 'dependency'; at: 'startup' };
+
+/** How long after start a worker fault strikes: long enough to be seen as "running". */
+export const faultDelayMs = 300;
+
+export function parseFault(text: string): Fault {
+  if (text === '') return { kind: 'none' };
+  if (text === 'dependency:startup') return { kind: 'dependency', at: 'startup' };
+  const [kind, worker] = text.split(':');
+  if ((kind === 'worker-exit' || kind === 'worker-throw' || kind === 'worker-hang') && worker) {
+    return { kind, worker };
+  }
+  throw new Error(`unknown fault ${JSON.stringify(text)}`);
+}
+
+/** Throws the start-up dependency failure when that fault is set. */
+export function injectStartupFault(fault: Fault, dependency: string): void {
+  if (fault.kind === 'dependency') {
+    throw new DependencyError(dependency, 'injected start-up failure (FAULT=dependency:startup)');
+  }
+}
+
+/**
+ * Called by the worker runtime once the worker is ready: arms the fault for this worker, if
+ * any. The fault fires from a timer, outside any scope, as a real one would.
+ */
+export function armWorkerFault(fault: Fault, worker: string, signal: AbortSignal): void {
+  if (fault.kind === 'none' || fault.kind === 'dependency' || fault.worker !== worker) return;
+  const strike = (): void => {
+    switch (fault.kind) {
+      case 'worker-exit':
+        process.exit(1); // in a worker thread this ends the thread only
+        break;
+      case 'worker-throw':
+        throw new WorkerBaseError(
+          ErrorCodes.FAULT_INJECTED,
+          `injected error in worker ${worker} (FAULT=worker-throw:${worker})`,
+        );
+      case 'worker-hang':
+        for (;;) {
+          // Blocks the event loop for good: only terminate() ends it.
+        }
+    }
+  };
+  delay(faultDelayMs, undefined, { signal, ref: false }).then(strike, () => undefined);
+}

@@ -1,0 +1,180 @@
+import type { z } from 'zod';
+import { loadConfig, type EnvMap } from '../config.js';
+import type { CoreConfig } from '../config-schema.js';
+import {
+  createLogSink,
+  createLogger,
+  redactUrlCredentials,
+  setLogLevel,
+  type Logger,
+  type LogLevel,
+  type LogSink,
+} from '../log.js';
+import { hasCode, ErrorCodes, serializeError } from '../errors.js';
+import { Nanny } from '../threads/nanny.js';
+import { SocketRegistry } from '../zmq/socket-registry.js';
+import { ExitCode } from './exit-codes.js';
+import { ErrorReporters, type ProcessControl } from './process-control.js';
+import { handleError, runInScope } from './exception-scope.js';
+import { ShutdownCoordinator } from './shutdown-coordinator.js';
+import { installSignalHandlers } from './signals.js';
+
+/**
+ * Builds the per-process runtime that every component is wired to, runs the app's set-up
+ * in the exception scope, logs `ready`, and waits for the shutdown to set the exit code.
+ * Only this file and the signal handler end the process; a clean run just sets
+ * `process.exitCode` and lets the event loop empty.
+ */
+
+export interface ServiceRuntime<C extends CoreConfig = CoreConfig> extends ProcessControl {
+  readonly config: Readonly<C>;
+  readonly log: Logger;
+  readonly logSink: LogSink;
+  readonly coordinator: ShutdownCoordinator;
+  readonly nanny: Nanny;
+  readonly zmq: SocketRegistry;
+  readonly reporters: ErrorReporters;
+  /** Sets the log level in every thread. */
+  setLogLevel(level: LogLevel): void;
+}
+
+export interface RunServiceOptions<S extends z.ZodType<CoreConfig>> {
+  schema: S;
+  env: EnvMap;
+  defaultsFile: URL;
+  /**
+   * Wires and starts the app. Resolves when it is ready, with extra fields for the `ready`
+   * line. Register shutdown steps before starting what they stop.
+   */
+  setUp: (runtime: ServiceRuntime<z.infer<S>>) => Promise<Record<string, unknown> | void>;
+}
+
+/** Runs the service until it stops; resolves with the exit code (also set on process). */
+export async function runService<S extends z.ZodType<CoreConfig>>(
+  options: RunServiceOptions<S>,
+): Promise<number> {
+  let config: Readonly<z.infer<S>>;
+  try {
+    config = loadConfig({
+      schema: options.schema,
+      env: options.env,
+      defaultsFile: options.defaultsFile,
+    });
+  } catch (error) {
+    // No logger yet: one JSON line on stderr, redacted like every other.
+    const exitCode = hasCode(error, ErrorCodes.CONFIG)
+      ? ExitCode.CONFIG_ERROR
+      : ExitCode.APPLICATION_ERROR;
+    const line = JSON.stringify({
+      level: 'fatal',
+      time: new Date().toISOString(),
+      pid: process.pid,
+      thread: 'main',
+      msg: 'configuration error',
+      exitCode,
+      err: serializeError(error),
+    });
+    // A person reads the first part; a log pipeline, the JSON line.
+    process.stderr.write(redactUrlCredentials(`${serializeError(error).message}\n${line}\n`));
+    process.exitCode = exitCode;
+    return exitCode;
+  }
+
+  const logSink = await createLogSink(config.log.pretty);
+  const log = createLogger({
+    app: config.app.name,
+    thread: 'main',
+    version: config.app.version,
+    level: config.log.level,
+    destination: logSink,
+  });
+  let level: LogLevel = config.log.level;
+  const setLevel = (next: LogLevel): void => {
+    level = next;
+    setLogLevel(log, next);
+    nanny.setLogLevel(next);
+    log.info({ level: next }, 'log level changed');
+  };
+  const coordinator = new ShutdownCoordinator({
+    log,
+    escalationMs: config.shutdown.escalationMs,
+    deadlineMs: config.shutdown.deadlineMs,
+    stepTimeoutMs: config.shutdown.stepTimeoutMs,
+    onEscalate: () => setLevel('debug'),
+  });
+  const reporters = new ErrorReporters();
+  const control: ProcessControl = {
+    signal: coordinator.signal,
+    die: (cause) => coordinator.die(cause),
+    report: (error, context) => reporters.report(error, { thread: 'main', ...context }),
+  };
+  const nanny = new Nanny({
+    log,
+    logSink,
+    logLevel: () => level,
+    config,
+    heartbeatMs: config.threads.heartbeatMs,
+    startTimeoutMs: config.threads.startTimeoutMs,
+    reportIntervalMs: config.threads.reportIntervalMs,
+    signal: coordinator.signal,
+    die: (cause) => coordinator.die(cause),
+  });
+  const zmq = new SocketRegistry({ log, lingerMs: config.zmq.lingerMs });
+
+  installSignalHandlers({
+    coordinator,
+    log,
+    toggleDebug: () =>
+      setLevel(
+        level === 'debug' ? (config.log.level === 'debug' ? 'info' : config.log.level) : 'debug',
+      ),
+    flush: () => logSink.flushSync(),
+  });
+  const onUncaught = (error: unknown): void => {
+    handleError(error, { name: 'main (uncaught)', log, control });
+  };
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
+
+  // Core steps; the app adds its own around them.
+  coordinator.addStep({
+    name: 'stop worker threads',
+    phase: 'stop-workers',
+    run: () => nanny.stopAll(config.shutdown.stepTimeoutMs),
+  });
+  coordinator.addStep({ name: 'close zmq sockets', phase: 'close', run: () => zmq.closeAll() });
+  coordinator.addStep({ name: 'flush logs', phase: 'flush', run: () => logSink.flushSync() });
+  coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
+  coordinator.addOpenResourceReporter('workers', () => nanny.describeOpen());
+
+  const runtime: ServiceRuntime<z.infer<S>> = {
+    ...control,
+    config,
+    log,
+    logSink,
+    coordinator,
+    nanny,
+    zmq,
+    reporters,
+    setLogLevel: setLevel,
+  };
+  log.info(
+    {
+      environment: config.app.environment,
+      node: process.version,
+      fault: config.fault || undefined,
+    },
+    'starting',
+  );
+  await runInScope(
+    async () => {
+      const fields = await options.setUp(runtime);
+      if (!coordinator.isShuttingDown) log.info({ workers: nanny.names, ...fields }, 'ready');
+    },
+    { name: 'startup', log, control },
+  );
+  // The uncaught handlers stay: anything thrown while the loop empties is logged, not fatal.
+  const exitCode = await coordinator.done;
+  process.exitCode = exitCode;
+  return exitCode;
+}

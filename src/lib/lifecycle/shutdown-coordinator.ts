@@ -1,0 +1,244 @@
+import type { Logger } from '../log.js';
+import { ShutdownDeadlineError, classify, serializeError } from '../errors.js';
+import { ExitCode, exitCodeFor, type ExitCodeValue } from './exit-codes.js';
+
+/**
+ * The one shutdown coordinator of a process. It owns the root AbortSignal; TERM, INT and
+ * `die()` start it. Steps run phase by phase, last-registered first within a phase, each with
+ * its own timeout; a failing step is logged and the rest still run. Past the escalation delay
+ * it turns on debug logging everywhere and lists what is still open; at the hard deadline it
+ * exits with the deadline code. Otherwise it resolves `done` with the exit code and leaves the
+ * process to exit by itself once every handle is closed.
+ */
+
+/** Shutdown phases, in the order they run. */
+export const shutdownPhases = [
+  /** Stop taking new work: cancel consumers, stop producers. */
+  'stop-intake',
+  /** Let in-flight work finish, or hand it back (nack-requeue). */
+  'drain',
+  /** Stop worker threads (reverse start order). */
+  'stop-workers',
+  /** Close channels, connections and sockets. */
+  'close',
+  /** Flush logs, error reports and metrics. */
+  'flush',
+] as const;
+export type ShutdownPhase = (typeof shutdownPhases)[number];
+
+/** The coordinator's state. */
+export type CoordinatorState =
+  /** Serving; the root signal is not aborted. */
+  | 'running'
+  /** A stop or a failure started the shutdown; steps are running. */
+  | 'stopping'
+  /** Every step has finished (or timed out); `done` has resolved. */
+  | 'stopped';
+
+export interface ShutdownStep {
+  name: string;
+  phase: ShutdownPhase;
+  /** Defaults to the coordinator's step timeout. */
+  timeoutMs?: number;
+  /** Receives a signal that aborts when the step's timeout passes. */
+  run: (signal: AbortSignal) => Promise<void> | void;
+}
+
+/** Something that can list the resources it still holds open, for the escalation report. */
+export type OpenResourceReporter = () => unknown;
+
+export interface ShutdownCoordinatorOptions {
+  log: Logger;
+  escalationMs: number;
+  deadlineMs: number;
+  stepTimeoutMs: number;
+  /** Called at escalation, before the listing: turn on debug logging in every thread. */
+  onEscalate?: () => void;
+  /** Ends the process at the hard deadline; `process.exit` by default (tests replace it). */
+  exit?: (code: number) => void;
+}
+
+export class ShutdownCoordinator {
+  readonly #log: Logger;
+  readonly #options: ShutdownCoordinatorOptions;
+  readonly #controller = new AbortController();
+  readonly #steps: ShutdownStep[] = [];
+  readonly #reporters = new Map<string, OpenResourceReporter>();
+  #state: CoordinatorState = 'running';
+  #cause: unknown = undefined;
+  #reason = '';
+  #currentStep: string | undefined;
+  #startedAt = 0;
+  readonly #done: Promise<ExitCodeValue>;
+  #resolveDone!: (code: ExitCodeValue) => void;
+
+  constructor(options: ShutdownCoordinatorOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'shutdown' });
+    this.#done = new Promise((resolve) => (this.#resolveDone = resolve));
+  }
+
+  /** Aborts when shutdown starts. Pass it to every loop, sleep and wait. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get state(): CoordinatorState {
+    return this.#state;
+  }
+
+  get isShuttingDown(): boolean {
+    return this.#state !== 'running';
+  }
+
+  /** The first failure recorded by `die()`, or undefined after a requested stop. */
+  get cause(): unknown {
+    return this.#cause;
+  }
+
+  /** Resolves with the exit code once every step has run. Never rejects. */
+  get done(): Promise<ExitCodeValue> {
+    return this.#done;
+  }
+
+  /** Registers a step; returns a function that unregisters it. */
+  addStep(step: ShutdownStep): () => void {
+    this.#steps.push(step);
+    return () => {
+      const index = this.#steps.indexOf(step);
+      if (index >= 0) this.#steps.splice(index, 1);
+    };
+  }
+
+  /** Registers a lister of open resources for the escalation report (one per name). */
+  addOpenResourceReporter(name: string, reporter: OpenResourceReporter): void {
+    this.#reporters.set(name, reporter);
+  }
+
+  /** A requested stop (TERM, INT): exit code 0 unless a failure is recorded too. Idempotent. */
+  requestStop(reason: string): void {
+    this.#begin(reason);
+  }
+
+  /**
+   * Records `cause` (the first one wins) and starts the shutdown. Idempotent; a failure after
+   * a requested stop still makes the exit code non-zero, since the stop did not go cleanly.
+   */
+  die(cause: unknown): void {
+    if (this.#cause === undefined) {
+      this.#cause = cause ?? new Error('die() called without a cause');
+      if (this.isShuttingDown) {
+        this.#log.warn({ err: cause, kind: classify(cause) }, 'failure recorded during shutdown');
+      }
+    }
+    this.#begin('failure');
+  }
+
+  /** What is still open, by reporter name, plus Node's own active resources. */
+  describeOpen(): Record<string, unknown> {
+    const open: Record<string, unknown> = {};
+    for (const [name, reporter] of this.#reporters) {
+      try {
+        open[name] = reporter();
+      } catch (error) {
+        open[name] = { error: serializeError(error).message };
+      }
+    }
+    open['currentStep'] = this.#currentStep;
+    open['nodeActiveResources'] = process.getActiveResourcesInfo();
+    return open;
+  }
+
+  #begin(reason: string): void {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    this.#reason = reason;
+    this.#startedAt = performance.now();
+    const cause = this.#cause;
+    if (cause === undefined) {
+      this.#log.info({ reason, state: this.#state }, 'shutdown started');
+    } else {
+      this.#log.warn(
+        { reason, state: this.#state, kind: classify(cause), err: cause },
+        'shutdown started',
+      );
+    }
+    this.#controller.abort(cause ?? new Error(`stop requested: ${reason}`));
+    void this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const escalation = setTimeout(() => this.#escalate(), this.#options.escalationMs);
+    const deadline = setTimeout(() => this.#deadline(), this.#options.deadlineMs);
+    escalation.unref();
+    // The deadline stays armed after the steps: if a leaked handle keeps the process alive,
+    // it still ends it. Unref'd, it never keeps a clean process alive by itself.
+    deadline.unref();
+    for (const phase of shutdownPhases) {
+      const steps = this.#steps.filter((s) => s.phase === phase).reverse();
+      for (const step of steps) await this.#runStep(step);
+    }
+    clearTimeout(escalation);
+    this.#currentStep = undefined;
+    this.#state = 'stopped';
+    const code = exitCodeFor(this.#cause);
+    this.#log.info(
+      {
+        state: this.#state,
+        reason: this.#reason,
+        exitCode: code,
+        durationMs: Math.round(performance.now() - this.#startedAt),
+      },
+      'shutdown complete',
+    );
+    this.#resolveDone(code);
+  }
+
+  async #runStep(step: ShutdownStep): Promise<void> {
+    const timeoutMs = step.timeoutMs ?? this.#options.stepTimeoutMs;
+    const started = performance.now();
+    const timeout = AbortSignal.timeout(timeoutMs);
+    this.#currentStep = step.name;
+    this.#log.info({ step: step.name, phase: step.phase }, 'shutdown step started');
+    let outcome: 'ok' | 'failed' | 'timed-out' = 'ok';
+    let failure: unknown;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const onTimeout = (): void => reject(timeout.reason as Error);
+        timeout.addEventListener('abort', onTimeout, { once: true });
+        Promise.resolve()
+          .then(() => step.run(timeout))
+          .then(resolve, reject)
+          .finally(() => timeout.removeEventListener('abort', onTimeout));
+      });
+    } catch (error) {
+      outcome = timeout.aborted ? 'timed-out' : 'failed';
+      failure = error;
+    }
+    const fields = {
+      step: step.name,
+      phase: step.phase,
+      outcome,
+      durationMs: Math.round(performance.now() - started),
+    };
+    if (outcome === 'ok') this.#log.info(fields, 'shutdown step finished');
+    else this.#log.warn({ ...fields, err: failure }, 'shutdown step finished');
+  }
+
+  #escalate(): void {
+    this.#options.onEscalate?.();
+    this.#log.warn(
+      { escalationMs: this.#options.escalationMs, open: this.describeOpen() },
+      'shutdown is taking too long; debug logging is on; still open',
+    );
+  }
+
+  #deadline(): void {
+    const error = new ShutdownDeadlineError(this.#options.deadlineMs);
+    this.#log.fatal(
+      { err: error, open: this.describeOpen(), exitCode: ExitCode.SHUTDOWN_DEADLINE },
+      'shutdown deadline exceeded; exiting now',
+    );
+    (this.#options.exit ?? ((code: number) => process.exit(code)))(ExitCode.SHUTDOWN_DEADLINE);
+  }
+}

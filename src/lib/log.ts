@@ -1,0 +1,113 @@
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { currentCorrelationId } from './correlation.js';
+
+/**
+ * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
+ * app, thread, pid, version and the active correlation id. Secrets are redacted twice: known
+ * field names by pino's `redact`, and credentials inside any URL by a last pass over the line.
+ * Components take `log.child({ component })`; `setLogLevel` reaches every child made so far.
+ */
+
+export type { Logger };
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+export interface LoggerOptions {
+  app: string;
+  thread: string;
+  version: string;
+  level: LogLevel;
+  destination: DestinationStream;
+}
+
+/** Where lines go: stdout, synchronously, so nothing is lost at exit. */
+export interface LogSink extends DestinationStream {
+  flushSync(): void;
+}
+
+const redactPaths = [
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'secret',
+  '*.secret',
+  'dsn',
+  '*.dsn',
+  'apiKey',
+  '*.apiKey',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+];
+
+/** `scheme://user:secret@host` -> `scheme://user:[Redacted]@host`, anywhere in a line. */
+const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s@/"]+@/gi;
+export function redactUrlCredentials(text: string): string {
+  return text.replace(urlCredentials, '$1:[Redacted]@');
+}
+
+const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+export function createLogger(options: LoggerOptions): Logger {
+  const family = new Set<WeakRef<Logger>>();
+  const root = pino(
+    {
+      level: options.level,
+      base: {
+        app: options.app,
+        thread: options.thread,
+        pid: process.pid,
+        version: options.version,
+      },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      messageKey: 'msg',
+      redact: { paths: redactPaths, censor: '[Redacted]' },
+      mixin: () => {
+        const correlationId = currentCorrelationId();
+        return correlationId === undefined ? {} : { correlationId };
+      },
+      hooks: { streamWrite: redactUrlCredentials },
+      onChild: (child) => {
+        family.add(new WeakRef(child));
+      },
+    },
+    options.destination,
+  );
+  family.add(new WeakRef(root));
+  children.set(root, family);
+  return root;
+}
+
+/** Sets the level of a root logger made by createLogger and of every child made from it. */
+export function setLogLevel(root: Logger, level: LevelWithSilent): void {
+  const family = children.get(root);
+  if (family === undefined) {
+    root.level = level;
+    return;
+  }
+  for (const ref of family) {
+    const logger = ref.deref();
+    if (logger === undefined) family.delete(ref);
+    else logger.level = level;
+  }
+}
+
+/**
+ * The main thread's sink: synchronous writes to stdout (fd 1), through pino-pretty when asked
+ * or when stdout is a TTY. Worker threads never write to stdout: they forward lines to this.
+ */
+export async function createLogSink(pretty: 'auto' | 'true' | 'false'): Promise<LogSink> {
+  const usePretty = pretty === 'true' || (pretty === 'auto' && process.stdout.isTTY);
+  if (usePretty) {
+    const { default: build } = await import('pino-pretty');
+    const stream = build({ sync: true, destination: 1, colorize: process.stdout.isTTY });
+    return Object.assign(stream, {
+      flushSync: () => {
+        /* pino-pretty with sync: true writes through at once */
+      },
+    });
+  }
+  const stream = pino.destination({ dest: 1, sync: true });
+  return stream;
+}

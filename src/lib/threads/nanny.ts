@@ -1,0 +1,228 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import type { Logger, LogLevel, LogSink } from '../log.js';
+import { ErrorCodes, WorkerFailureError } from '../errors.js';
+import { WorkerHost, type WorkerSpec } from './worker-host.js';
+import type { ThreadChannel } from './thread-channel.js';
+import type { ThreadVitals } from './protocol.js';
+
+/**
+ * Starts the declared worker threads and watches them. A thread that exits while the service
+ * is running is noticed at once (the 'exit' event); one whose event loop is blocked, within
+ * two heartbeat intervals (no beat for 1.5 intervals, checked every quarter interval). Either
+ * calls `die()` with a cause naming the worker. It also reports thread counts and missing
+ * threads every report interval, to the log and to its report listeners (cronitor, metrics).
+ */
+
+export interface ThreadReport {
+  /** Worker threads declared. */
+  expected: number;
+  /** Worker threads running now. */
+  alive: number;
+  /** Names of declared workers that are not running. */
+  missing: string[];
+  /** Vitals of each running worker, by name. */
+  vitals: Record<string, ThreadVitals>;
+}
+
+export interface NannyOptions {
+  log: Logger;
+  logSink: LogSink;
+  logLevel: () => LogLevel;
+  config: unknown;
+  heartbeatMs: number;
+  startTimeoutMs: number;
+  reportIntervalMs: number;
+  /** The shutdown signal: once aborted, exits are expected and nothing calls die(). */
+  signal: AbortSignal;
+  die: (cause: unknown) => void;
+}
+
+export class Nanny {
+  readonly #options: NannyOptions;
+  readonly #log: Logger;
+  readonly #specs: WorkerSpec[] = [];
+  readonly #hosts = new Map<string, WorkerHost>();
+  readonly #reportListeners: Array<(report: ThreadReport) => void> = [];
+  #hangCheck: NodeJS.Timeout | undefined;
+  #reportTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: NannyOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'nanny' });
+  }
+
+  /** Declares a worker. Workers start in declaration order and stop in reverse. */
+  add(spec: WorkerSpec): this {
+    if (this.#specs.some((s) => s.name === spec.name)) {
+      throw new Error(`a worker named ${spec.name} is already declared`);
+    }
+    this.#specs.push(spec);
+    return this;
+  }
+
+  get names(): string[] {
+    return this.#specs.map((s) => s.name);
+  }
+
+  /** The application channel to a running worker. */
+  channel(name: string): ThreadChannel {
+    const host = this.#hosts.get(name);
+    if (host === undefined) throw new Error(`no worker named ${name}`);
+    return host.channel;
+  }
+
+  /**
+   * Starts every declared worker, in order, and resolves when all are ready. Rejects with
+   * the first start failure (the workers already started are left to `stopAll()`).
+   */
+  async start(): Promise<void> {
+    const ports = this.#linkPorts();
+    for (const spec of this.#specs) {
+      if (this.#options.signal.aborted) return;
+      const host = new WorkerHost({
+        spec,
+        config: this.#options.config,
+        log: this.#options.log,
+        logSink: this.#options.logSink,
+        logLevel: this.#options.logLevel(),
+        heartbeatMs: this.#options.heartbeatMs,
+        startTimeoutMs: this.#options.startTimeoutMs,
+      });
+      this.#hosts.set(spec.name, host);
+      host.on('exit', (code, expected) => this.#onExit(host, code, expected));
+      host.on('die', (error) => this.#onDie(host, error));
+      await host.start(ports.get(spec.name) ?? {});
+    }
+    this.#hangCheck = setInterval(
+      () => this.#checkHeartbeats(),
+      Math.max(5, this.#options.heartbeatMs / 4),
+    );
+    this.#hangCheck.unref();
+    this.#reportTimer = setInterval(() => this.#emitReport(), this.#options.reportIntervalMs);
+    this.#reportTimer.unref();
+  }
+
+  /** Stops one worker (shutdown message, then terminate after `timeoutMs`). */
+  async stopWorker(name: string, timeoutMs: number): Promise<void> {
+    await this.#hosts.get(name)?.stop(timeoutMs);
+  }
+
+  /** Stops every worker, in reverse start order, each within `timeoutMs`. Idempotent. */
+  async stopAll(timeoutMs: number): Promise<void> {
+    this.#stopTimers();
+    for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
+  }
+
+  /** Sets the log level of every worker thread. */
+  setLogLevel(level: LogLevel): void {
+    for (const host of this.#hosts.values()) host.send({ t: 'log-level', level });
+  }
+
+  report(): ThreadReport {
+    const vitals: Record<string, ThreadVitals> = {};
+    const missing: string[] = [];
+    for (const spec of this.#specs) {
+      const host = this.#hosts.get(spec.name);
+      if (host?.state === 'running') vitals[spec.name] = host.vitals;
+      else missing.push(spec.name);
+    }
+    return { expected: this.#specs.length, alive: Object.keys(vitals).length, missing, vitals };
+  }
+
+  /** Adds a listener for the periodic thread report. */
+  onReport(listener: (report: ThreadReport) => void): void {
+    this.#reportListeners.push(listener);
+  }
+
+  /** Workers whose threads have not ended, for the escalation listing. */
+  describeOpen(): Array<{ name: string; state: string; threadId: number | undefined }> {
+    return [...this.#hosts.values()]
+      .filter((h) => h.state !== 'exited')
+      .map((h) => ({ name: h.name, state: h.state, threadId: h.threadId }));
+  }
+
+  /** One MessageChannel per declared link; both workers get their end. */
+  #linkPorts(): Map<string, Record<string, MessagePort>> {
+    const ports = new Map<string, Record<string, MessagePort>>();
+    const portsOf = (name: string): Record<string, MessagePort> => {
+      let p = ports.get(name);
+      if (p === undefined) ports.set(name, (p = {}));
+      return p;
+    };
+    for (const spec of this.#specs) {
+      for (const other of spec.links ?? []) {
+        if (!this.#specs.some((s) => s.name === other)) {
+          throw new Error(`worker ${spec.name} links to ${other}, which is not declared`);
+        }
+        if (portsOf(spec.name)[other] !== undefined) continue;
+        const { port1, port2 } = new MessageChannel();
+        portsOf(spec.name)[other] = port1;
+        portsOf(other)[spec.name] = port2;
+      }
+    }
+    return ports;
+  }
+
+  #onExit(host: WorkerHost, code: number, expected: boolean): void {
+    if (expected || this.#options.signal.aborted) return;
+    this.#options.die(
+      new WorkerFailureError(
+        ErrorCodes.WORKER_DIED,
+        host.name,
+        `worker ${host.name} exited unexpectedly with code ${code}`,
+      ),
+    );
+  }
+
+  #onDie(host: WorkerHost, error: Error): void {
+    if (this.#options.signal.aborted) {
+      this.#log.debug({ worker: host.name, err: error }, 'worker failure during shutdown');
+      return;
+    }
+    Object.assign(error, { worker: host.name });
+    this.#options.die(error);
+  }
+
+  #checkHeartbeats(): void {
+    if (this.#options.signal.aborted) return;
+    const limit = this.#options.heartbeatMs * 1.5;
+    const now = performance.now();
+    for (const host of this.#hosts.values()) {
+      if (host.state !== 'running') continue;
+      const silentMs = now - host.lastBeatAt;
+      if (silentMs > limit) {
+        this.#stopTimers();
+        this.#options.die(
+          new WorkerFailureError(
+            ErrorCodes.WORKER_HUNG,
+            host.name,
+            `worker ${host.name} is hung: no heartbeat for ${Math.round(silentMs)} ms (heartbeat ${this.#options.heartbeatMs} ms)`,
+          ),
+        );
+        // A blocked loop never reads the shutdown message: end the thread now.
+        void host.terminate();
+        return;
+      }
+    }
+  }
+
+  #emitReport(): void {
+    const report = this.report();
+    this.#log[report.missing.length === 0 ? 'info' : 'warn'](
+      { expected: report.expected, alive: report.alive, missing: report.missing },
+      'thread report',
+    );
+    for (const listener of this.#reportListeners) {
+      try {
+        listener(report);
+      } catch (error) {
+        this.#log.warn({ err: error }, 'thread report listener failed');
+      }
+    }
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#hangCheck);
+    clearInterval(this.#reportTimer);
+  }
+}

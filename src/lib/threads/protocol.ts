@@ -1,0 +1,48 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { LogLevel } from '../log.js';
+import type { SerializedError } from '../errors.js';
+
+/**
+ * The control protocol between the main thread and a worker thread. Control messages travel
+ * on their own port, log lines on another, and application messages on thread channels, so a
+ * flood of one never delays the others.
+ */
+
+/** Main -> worker. */
+export type ControlToWorker =
+  /** Stop taking work, finish what is in hand, return. */
+  | { t: 'shutdown'; reason: string }
+  /** Switch this thread's loggers to `level`. */
+  | { t: 'log-level'; level: LogLevel };
+
+/** Per-thread vitals sent with every heartbeat. */
+export interface ThreadVitals {
+  /** Event-loop delay p99 since the last beat, in ms. */
+  loopDelayMs: number;
+  heapUsedBytes: number;
+}
+
+/** Worker -> main. */
+export type ControlFromWorker =
+  /** The worker's body started: everything it needs is set up. */
+  | { t: 'ready' }
+  /** Sent from the worker's event loop every heartbeat interval. */
+  | ({ t: 'beat' } & ThreadVitals)
+  /** The worker asks the process to shut down because of `error`. */
+  | { t: 'die'; error: SerializedError }
+  /** The worker's body returned; the thread is about to end. */
+  | { t: 'finished'; shuttingDown: boolean };
+
+/** What a worker thread receives as `workerData`. */
+export interface WorkerInit {
+  name: string;
+  config: unknown;
+  logLevel: LogLevel;
+  heartbeatMs: number;
+  control: MessagePort;
+  logs: MessagePort;
+  /** Application channel to the main thread. */
+  main: MessagePort;
+  /** Application channels to the peer workers this one was linked with, by peer name. */
+  peers: Record<string, MessagePort>;
+}

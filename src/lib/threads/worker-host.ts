@@ -1,0 +1,242 @@
+import { EventEmitter, once } from 'node:events';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Logger, LogLevel, LogSink } from '../log.js';
+import { ErrorCodes, WorkerFailureError, deserializeError } from '../errors.js';
+import type { ControlFromWorker, ControlToWorker, ThreadVitals, WorkerInit } from './protocol.js';
+import { ThreadChannel } from './thread-channel.js';
+
+/**
+ * The main-thread side of one named worker thread: starts it, forwards its log lines to the
+ * main sink, keeps its heartbeat and vitals, and stops it (shutdown message, then terminate
+ * after a timeout). Events: 'exit' (code, expected), 'die' (error the worker reported).
+ */
+
+/** Declares a worker: a name and the module that calls `runWorker()`. */
+export interface WorkerSpec {
+  name: string;
+  module: URL;
+  /** Peer workers this one gets a channel to (both ends see the link). */
+  links?: readonly string[];
+}
+
+/** A worker's state. */
+export type WorkerState =
+  /** Declared, not started. */
+  | 'idle'
+  /** Thread created; waiting for its 'ready'. */
+  | 'starting'
+  /** Ready and beating. */
+  | 'running'
+  /** Asked to shut down; waiting for the thread to end. */
+  | 'stopping'
+  /** The thread has ended. */
+  | 'exited';
+
+export interface WorkerHostOptions {
+  spec: WorkerSpec;
+  config: unknown;
+  log: Logger;
+  logSink: LogSink;
+  logLevel: LogLevel;
+  heartbeatMs: number;
+  startTimeoutMs: number;
+}
+
+export class WorkerHost extends EventEmitter<{
+  exit: [code: number, expected: boolean];
+  die: [error: Error];
+  state: [state: WorkerState];
+}> {
+  readonly name: string;
+  readonly #options: WorkerHostOptions;
+  readonly #log: Logger;
+  #worker: Worker | undefined;
+  #control: MessagePort | undefined;
+  #logs: MessagePort | undefined;
+  #channel: ThreadChannel | undefined;
+  #state: WorkerState = 'idle';
+  #lastBeatAt = 0;
+  #vitals: ThreadVitals = { loopDelayMs: 0, heapUsedBytes: 0 };
+  #exitCode: number | undefined;
+  #exited: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: WorkerHostOptions) {
+    super();
+    this.name = options.spec.name;
+    this.#options = options;
+    this.#log = options.log.child({ component: 'worker-host', worker: options.spec.name });
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** performance.now() of the last heartbeat (or of 'ready'). */
+  get lastBeatAt(): number {
+    return this.#lastBeatAt;
+  }
+
+  get vitals(): ThreadVitals {
+    return this.#vitals;
+  }
+
+  get threadId(): number | undefined {
+    return this.#worker?.threadId;
+  }
+
+  /** The application channel to this worker. Available after start(). */
+  get channel(): ThreadChannel {
+    if (this.#channel === undefined) throw new Error(`worker ${this.name} is not started`);
+    return this.#channel;
+  }
+
+  /**
+   * Starts the thread and resolves when it reports 'ready'. Rejects with a WorkerFailureError
+   * if it exits or fails first, or is not ready within the start timeout.
+   */
+  async start(peers: Record<string, MessagePort>): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`worker ${this.name} already started`);
+    const control = new MessageChannel();
+    const logs = new MessageChannel();
+    const app = new MessageChannel();
+    this.#control = control.port1;
+    this.#logs = logs.port1;
+    this.#channel = new ThreadChannel(`main<->${this.name}`, app.port1);
+    const init: WorkerInit = {
+      name: this.name,
+      config: this.#options.config,
+      logLevel: this.#options.logLevel,
+      heartbeatMs: this.#options.heartbeatMs,
+      control: control.port2,
+      logs: logs.port2,
+      main: app.port2,
+      peers,
+    };
+    // Log lines arrive as ready-made JSON; write them as they come, in order.
+    this.#logs.on('message', (line: string) => this.#options.logSink.write(line));
+    this.#control.on('message', (message: ControlFromWorker) => this.#onControl(message));
+    const worker = new Worker(this.#options.spec.module, {
+      name: this.name,
+      workerData: init,
+      transferList: [control.port2, logs.port2, app.port2, ...Object.values(peers)],
+      stdout: false,
+      stderr: false,
+    });
+    this.#worker = worker;
+    this.#setState('starting');
+    this.#exited = once(worker, 'exit').then(([code]) => this.#onExit(code as number));
+    worker.on('error', (error: Error) => {
+      // An error that escaped the worker's own handlers: the thread is ending with it.
+      this.#log.error({ err: error }, 'worker thread error');
+      this.emit('die', error);
+    });
+    await this.#settled(this.#options.startTimeoutMs);
+    const state = this.#state as WorkerState;
+    if (state !== 'running') {
+      const reason =
+        state === 'starting'
+          ? `did not report ready within ${this.#options.startTimeoutMs} ms`
+          : `exited during start (code ${String(this.#exitCode)})`;
+      await this.terminate();
+      throw new WorkerFailureError(
+        ErrorCodes.WORKER_START,
+        this.name,
+        `worker ${this.name} ${reason}`,
+      );
+    }
+  }
+
+  /** Resolves when the state leaves 'starting', or after `timeoutMs`. */
+  async #settled(timeoutMs: number): Promise<void> {
+    if (this.#state !== 'starting') return;
+    let onState: ((state: WorkerState) => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      onState = (state) => {
+        if (state !== 'starting') resolve();
+      };
+      this.on('state', onState);
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+    if (onState) this.off('state', onState);
+  }
+
+  /** Sends a control message if the thread is still there. */
+  send(message: ControlToWorker): void {
+    if (this.#state === 'starting' || this.#state === 'running' || this.#state === 'stopping') {
+      this.#control?.postMessage(message);
+    }
+  }
+
+  /**
+   * Asks the worker to shut down and waits for its thread to end; terminates it after
+   * `timeoutMs`. Idempotent: later calls share the first one's promise.
+   */
+  stop(timeoutMs: number, reason = 'shutdown'): Promise<void> {
+    this.#stopping ??= this.#stop(timeoutMs, reason);
+    return this.#stopping;
+  }
+
+  async #stop(timeoutMs: number, reason: string): Promise<void> {
+    if (this.#exited === undefined || this.#state === 'exited') return;
+    this.send({ t: 'shutdown', reason });
+    this.#setState('stopping');
+    const timedOut = await Promise.race([
+      this.#exited.then(() => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, true).unref()),
+    ]);
+    if (timedOut) {
+      this.#log.warn({ timeoutMs }, 'worker did not stop in time; terminating');
+      await this.terminate();
+    }
+  }
+
+  /** Ends the thread now (works on a blocked event loop too). */
+  async terminate(): Promise<void> {
+    if (this.#worker === undefined || this.#state === 'exited') return;
+    await this.#worker.terminate();
+    await this.#exited;
+  }
+
+  #setState(state: WorkerState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#log.debug({ state }, 'worker state');
+    this.emit('state', state);
+  }
+
+  #onControl(message: ControlFromWorker): void {
+    switch (message.t) {
+      case 'ready':
+        this.#lastBeatAt = performance.now();
+        if (this.#state === 'starting') this.#setState('running');
+        return;
+      case 'beat':
+        this.#lastBeatAt = performance.now();
+        this.#vitals = { loopDelayMs: message.loopDelayMs, heapUsedBytes: message.heapUsedBytes };
+        return;
+      case 'die':
+        this.emit('die', deserializeError(message.error));
+        return;
+      case 'finished':
+        this.#log.debug({ shuttingDown: message.shuttingDown }, 'worker body finished');
+        return;
+    }
+  }
+
+  #onExit(code: number): void {
+    const expected = this.#state === 'stopping';
+    this.#exitCode = code;
+    this.#setState('exited');
+    this.#channel?.close();
+    this.#control?.close();
+    // The log port is drained, not closed at once: lines the worker wrote just before it
+    // ended are still queued. Closing after a macrotask lets them through first.
+    const logs = this.#logs;
+    setImmediate(() => logs?.close());
+    this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
+    this.emit('exit', code, expected);
+  }
+}

@@ -1,0 +1,138 @@
+import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createLogger, setLogLevel, type Logger } from '../log.js';
+import { serializeError } from '../errors.js';
+import { ErrorReporters, type ProcessControl } from '../lifecycle/process-control.js';
+import { handleError, runInScope } from '../lifecycle/exception-scope.js';
+import { armWorkerFault, parseFault } from '../lifecycle/faults.js';
+import type { CoreConfig } from '../config-schema.js';
+import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
+import { ThreadChannel, type ChannelContract } from './thread-channel.js';
+
+/**
+ * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
+ * runtime builds the context (config, logger, shutdown signal, channels), sends heartbeats
+ * from this thread's event loop, routes uncaught errors through the exception scope, forwards
+ * `die()` to the main thread, and lets the thread end when the body returns. Worker threads
+ * never call process.exit.
+ */
+
+export interface WorkerContext<C extends CoreConfig = CoreConfig> extends ProcessControl {
+  readonly name: string;
+  readonly config: C;
+  readonly log: Logger;
+  /** Channel to the main thread; `main.serve()` handles what main sends. */
+  readonly main: ThreadChannel;
+  /** Channels to linked peer workers, by peer name. */
+  readonly peers: ReadonlyMap<string, ThreadChannel>;
+  /** Adds an error reporter for this thread (the Sentry integration does). */
+  addReporter: ErrorReporters['add'];
+  /** Runs `fn` when the worker winds down, after the body returned (last added, first run). */
+  onClose(fn: () => Promise<void> | void): void;
+}
+
+/** Typed access to a peer channel. */
+export function peer<Out extends ChannelContract, In extends ChannelContract = ChannelContract>(
+  ctx: WorkerContext,
+  name: string,
+): ThreadChannel<Out, In> {
+  const channel = ctx.peers.get(name);
+  if (channel === undefined) throw new Error(`worker ${ctx.name} has no link to ${name}`);
+  return channel as unknown as ThreadChannel<Out, In>;
+}
+
+export function runWorker<C extends CoreConfig>(
+  body: (ctx: WorkerContext<C>) => Promise<void>,
+): void {
+  if (isMainThread) throw new Error('runWorker() must be called in a worker thread');
+  const init = workerData as WorkerInit;
+  const config = init.config as C;
+  const control: MessagePort = init.control;
+  const send = (message: ControlFromWorker): void => control.postMessage(message);
+  const logs = init.logs;
+  const log = createLogger({
+    app: config.app.name,
+    thread: init.name,
+    version: config.app.version,
+    level: init.logLevel,
+    destination: { write: (line: string) => logs.postMessage(line) },
+  });
+  const controller = new AbortController();
+  const reporters = new ErrorReporters();
+  const closers: Array<() => Promise<void> | void> = [];
+  const processControl: ProcessControl = {
+    signal: controller.signal,
+    die: (cause) => send({ t: 'die', error: serializeError(cause) }),
+    report: (error, context) => reporters.report(error, { thread: init.name, ...context }),
+  };
+
+  control.on('message', (message: ControlToWorker) => {
+    if (message.t === 'shutdown') {
+      log.debug({ reason: message.reason }, 'shutdown received');
+      controller.abort(new Error(`shutdown: ${message.reason}`));
+    } else {
+      setLogLevel(log, message.level);
+    }
+  });
+
+  const onUncaught = (error: unknown): void => {
+    handleError(error, { name: `${init.name} (uncaught)`, log, control: processControl });
+  };
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
+
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const beat = setInterval(() => {
+    send({
+      t: 'beat',
+      loopDelayMs: Math.round(loopDelay.percentile(99) / 1e6),
+      heapUsedBytes: process.memoryUsage().heapUsed,
+    });
+    loopDelay.reset();
+  }, init.heartbeatMs);
+
+  const main = new ThreadChannel(`${init.name}<->main`, init.main);
+  const peers = new Map(
+    Object.entries(init.peers).map(([name, port]) => [
+      name,
+      new ThreadChannel(`${init.name}<->${name}`, port),
+    ]),
+  );
+  const ctx: WorkerContext<C> = {
+    ...processControl,
+    name: init.name,
+    config,
+    log,
+    main,
+    peers,
+    addReporter: (reporter) => reporters.add(reporter),
+    onClose: (fn) => closers.push(fn),
+  };
+
+  const finish = async (): Promise<void> => {
+    for (const closer of closers.reverse()) {
+      await runInScope(closer, {
+        name: `${init.name} close`,
+        log,
+        control: processControl,
+        onError: 'swallow',
+      });
+    }
+    await main.drain();
+    for (const channel of peers.values()) await channel.drain();
+    clearInterval(beat);
+    loopDelay.disable();
+    send({ t: 'finished', shuttingDown: controller.signal.aborted });
+    main.close();
+    for (const channel of peers.values()) channel.close();
+    control.close();
+    logs.close();
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onUncaught);
+  };
+
+  send({ t: 'ready' });
+  armWorkerFault(parseFault(config.fault), init.name, controller.signal);
+  void runInScope(() => body(ctx), { name: init.name, log, control: processControl }).then(finish);
+}

@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Spawns the built service (dist/src/app/main.js) as a real child process, parses its JSON
+ * log lines as they arrive, and lets a test wait for a line or for the exit, by event, with a
+ * timeout. `stop()` kills what is left; call it in after()/t.after().
+ */
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const mainScript = fileURLToPath(new URL('../../src/app/main.js', import.meta.url));
+
+export type LogLine = Record<string, unknown> & { msg?: string; level?: string; thread?: string };
+
+export interface ServiceProcessOptions {
+  env?: Record<string, string>;
+  script?: string;
+  args?: string[];
+}
+
+/** Environment for a quiet, fast, isolated sample service. */
+export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
+    LOG_PRETTY: 'false',
+    HEARTBEAT_MS: '200',
+    SAMPLE_EVENT_INTERVAL_MS: '50',
+    SAMPLE_WORK_MS: '5',
+    ...extra,
+  };
+}
+
+export class ServiceProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+
+  constructor(options: ServiceProcessOptions = {}) {
+    this.child = spawn(process.execPath, [options.script ?? mainScript, ...(options.args ?? [])], {
+      cwd: repoRoot,
+      env: { PATH: process.env['PATH'] ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = once(this.child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as NodeJS.Signals | null,
+    }));
+    createInterface({ input: this.child.stdout! }).on('line', (text) => {
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { msg: '(not json)', text };
+      }
+      this.lines.push(line);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    });
+    createInterface({ input: this.child.stderr! }).on('line', (text) => this.stderr.push(text));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  /** Resolves with the first line (seen or to come) that matches; rejects after timeoutMs. */
+  waitFor(match: string | ((l: LogLine) => boolean), timeoutMs = 10_000): Promise<LogLine> {
+    const test = typeof match === 'string' ? (l: LogLine) => l.msg === match : match;
+    const seen = this.lines.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(
+          new Error(
+            `no log line ${String(match)} within ${timeoutMs} ms; last lines:\n${this.tail()}`,
+          ),
+        );
+      }, timeoutMs);
+      const waiter = {
+        match: test,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Resolves with the exit; rejects after timeoutMs (the process is left to stop()). */
+  async waitForExit(
+    timeoutMs = 15_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no exit within ${timeoutMs} ms; last lines:\n${this.tail()}`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+
+  /** The last lines, for failure messages. */
+  tail(n = 15): string {
+    return [
+      ...this.lines.slice(-n).map((l) => JSON.stringify(l).slice(0, 400)),
+      ...this.stderr.slice(-5),
+    ].join('\n');
+  }
+
+  /** Kills the process if it is still running. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+    }
+  }
+}
