@@ -14,12 +14,25 @@ case "$cmd" in
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
   test)
     bash scripts/test-prereqs.sh
-    files=("$@")
-    if [ ${#files[@]} -eq 0 ]; then
-      mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+    run_tests() { # concurrency, files...
+      local concurrency=$1
+      shift
+      "$node" --test --test-reporter=spec --test-concurrency="$concurrency" \
+        --test-timeout="${TEST_TIMEOUT_MS:-120000}" "$@"
+    }
+    if [ $# -gt 0 ]; then
+      run_tests 1 "$@"
+      exit
     fi
-    exec "$node" --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" \
-      --test-timeout="${TEST_TIMEOUT_MS:-120000}" "${files[@]}"
+    # Tests that disturb shared services (stopping the broker) run alone, after the rest.
+    mapfile -t parallel < <(find dist/test -name '*.test.js' -not -path 'dist/test/serial/*' | sort)
+    mapfile -t serial < <(find dist/test/serial -name '*.test.js' 2>/dev/null | sort)
+    status=0
+    run_tests "${TEST_CONCURRENCY:-2}" "${parallel[@]}" || status=$?
+    if [ ${#serial[@]} -gt 0 ]; then
+      run_tests 1 "${serial[@]}" || status=$?
+    fi
+    exit $status
     ;;
   lint)
     "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test

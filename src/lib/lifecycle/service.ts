@@ -12,6 +12,8 @@ import {
 } from '../log.js';
 import { hasCode, ErrorCodes, serializeError } from '../errors.js';
 import { Nanny } from '../threads/nanny.js';
+import { HealthChecks } from '../health.js';
+import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
 import { ExitCode } from './exit-codes.js';
 import { ErrorReporters, type ProcessControl } from './process-control.js';
@@ -34,6 +36,9 @@ export interface ServiceRuntime<C extends CoreConfig = CoreConfig> extends Proce
   readonly nanny: Nanny;
   readonly zmq: SocketRegistry;
   readonly reporters: ErrorReporters;
+  readonly health: HealthChecks;
+  /** No-op until a metrics integration replaces it (set before components start). */
+  metrics: Metrics;
   /** Sets the log level in every thread. */
   setLogLevel(level: LogLevel): void;
 }
@@ -120,6 +125,18 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     die: (cause) => coordinator.die(cause),
   });
   const zmq = new SocketRegistry({ log, lingerMs: config.zmq.lingerMs });
+  const health = new HealthChecks();
+  health.addLiveness('threads', () => {
+    const report = nanny.report();
+    return {
+      ok: report.missing.length === 0,
+      detail: { alive: report.alive, missing: report.missing },
+    };
+  });
+  health.addReadiness('running', () => ({
+    ok: !coordinator.isShuttingDown,
+    detail: coordinator.state,
+  }));
 
   installSignalHandlers({
     coordinator,
@@ -156,6 +173,8 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     nanny,
     zmq,
     reporters,
+    health,
+    metrics: noopMetrics,
     setLogLevel: setLevel,
   };
   log.info(
