@@ -1,13 +1,20 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { PermanentError } from '../lib/errors.js';
+import { PermanentError, TransientError } from '../lib/errors.js';
 
 /** The sample's event and result types, and its handler: input in, output out. */
 
 export interface SampleEvent {
   id: string;
-  createdAt: string;
+  createdAt?: string;
   text: string;
+  /**
+   * The fault hook, for tests and drills: `transient` fails with a TransientError while the
+   * attempt is at most `times` (always when `times` is absent); `permanent` fails with a
+   * PermanentError.
+   */
+  fail?: 'transient' | 'permanent';
+  times?: number;
 }
 
 export interface SampleResult {
@@ -17,6 +24,8 @@ export interface SampleResult {
   words: number;
   processedAt: string;
   processedBy: string;
+  /** The delivery attempt that produced it (1 unless retried). */
+  attempt: number;
 }
 
 const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
@@ -43,6 +52,46 @@ export function assertEvent(value: unknown): asserts value is SampleEvent {
 }
 
 /**
+ * Reads a broker message body as a sample event. Any JSON object is an event: `id` and `text`
+ * are taken when they are strings (else the message id, and the JSON text), `fail`/`times`
+ * when valid. Throws a PermanentError (poison) for a body that is not JSON or not an object.
+ */
+export function parseEvent(body: Buffer, messageId: string | undefined): SampleEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new PermanentError('message body is not valid JSON', { cause: error });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new PermanentError(
+      `message body is JSON but not an object (${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value})`,
+    );
+  }
+  const v = value as Record<string, unknown>;
+  const event: SampleEvent = {
+    id: typeof v['id'] === 'string' ? v['id'] : (messageId ?? randomUUID()),
+    text: typeof v['text'] === 'string' ? v['text'] : JSON.stringify(v),
+  };
+  if (typeof v['createdAt'] === 'string') event.createdAt = v['createdAt'];
+  if (v['fail'] === 'transient' || v['fail'] === 'permanent') event.fail = v['fail'];
+  if (typeof v['times'] === 'number') event.times = v['times'];
+  return event;
+}
+
+/** Throws the failure the event's fault hook asks for, if any, on attempt `attempt`. */
+export function applyFaultHook(event: SampleEvent, attempt: number): void {
+  if (event.fail === 'permanent') {
+    throw new PermanentError(`event ${event.id} asks for a permanent failure (fault hook)`);
+  }
+  if (event.fail === 'transient' && attempt <= (event.times ?? Number.POSITIVE_INFINITY)) {
+    throw new TransientError(
+      `event ${event.id} asks for a transient failure on attempt ${attempt} (fault hook)`,
+    );
+  }
+}
+
+/**
  * The work: a digest and a word count, after `workMs` of simulated I/O. The work always
  * finishes once started; shutdown waits for it rather than cutting it short.
  */
@@ -50,6 +99,7 @@ export async function processEvent(
   event: SampleEvent,
   workMs: number,
   worker: string,
+  attempt = 1,
 ): Promise<SampleResult> {
   if (workMs > 0) await delay(workMs);
   return {
@@ -58,5 +108,6 @@ export async function processEvent(
     words: event.text.split(/\s+/).filter(Boolean).length,
     processedAt: new Date().toISOString(),
     processedBy: worker,
+    attempt,
   };
 }

@@ -5,11 +5,14 @@ import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
 import type { ChannelContract } from '../lib/threads/thread-channel.js';
 import { assertEvent } from './events.js';
+import { startAmqp } from '../lib/amqp/amqp-runtime.js';
+import { sampleMessageHandler } from './amqp-intake.js';
 
 /**
  * The composition root of the sample app: declares the worker threads, opens the ZeroMQ
  * endpoint, wires the pipeline, and registers each shutdown step before starting what it
- * stops. A fork replaces this file and the rest of src/app.
+ * stops. Events come from RabbitMQ when AMQP_URL is set, else from the producer thread (the
+ * demo needs no broker). A fork replaces this file and the rest of src/app.
  */
 await runService({
   schema: appConfigSchema,
@@ -19,20 +22,23 @@ await runService({
     const { config, coordinator, nanny, zmq } = runtime;
     injectStartupFault(parseFault(config.fault), 'sample-source');
 
+    const fromBroker = config.amqp.url !== '';
     const worker = (name: string): URL => new URL(`./workers/${name}.worker.js`, import.meta.url);
     nanny
       .add({ name: 'processor', module: worker('processor') })
-      .add({ name: 'stats', module: worker('stats') })
-      .add({ name: 'producer', module: worker('producer') });
+      .add({ name: 'stats', module: worker('stats') });
+    if (!fromBroker) nanny.add({ name: 'producer', module: worker('producer') });
 
     const publisher = await zmq.open('pub', 'results-publisher');
     const endpoint = await publisher.bind(config.sample.publishEndpoint);
 
-    coordinator.addStep({
-      name: 'stop producer',
-      phase: 'stop-intake',
-      run: () => nanny.stopWorker('producer', config.shutdown.stepTimeoutMs),
-    });
+    if (!fromBroker) {
+      coordinator.addStep({
+        name: 'stop producer',
+        phase: 'stop-intake',
+        run: () => nanny.stopWorker('producer', config.shutdown.stepTimeoutMs),
+      });
+    }
 
     await nanny.start();
     const pipeline = new SamplePipeline({
@@ -44,6 +50,14 @@ await runService({
     });
     coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
     coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
+    if (fromBroker) {
+      const amqp = await startAmqp({
+        runtime,
+        createHandler: ({ publisher, names }) =>
+          sampleMessageHandler({ pipeline, publisher, resultsQueue: names.resultsQueue }),
+      });
+      return { zmqEndpoint: endpoint, inputQueue: amqp.names.inputQueue };
+    }
     const intake = nanny.channel('producer').as<ChannelContract, IntakeContract>();
     intake.serve(({ event }) => {
       assertEvent(event);

@@ -4,14 +4,15 @@ import { handleError } from '../lib/lifecycle/exception-scope.js';
 import type { ThreadChannel } from '../lib/threads/thread-channel.js';
 import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
 import { currentCorrelationId } from '../lib/correlation.js';
-import type { SampleEvent } from './events.js';
+import type { SampleEvent, SampleResult } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
 
 /**
- * The main thread's part of the sample pipeline: takes an event, has the processor worker do
- * the work, publishes the result on the ZeroMQ PUB socket (topic `results`, frames
- * [topic, correlation id, JSON]) and tells the stats worker. Tracks work in flight so
- * shutdown can drain it.
+ * The main thread's part of the sample pipeline: has the processor worker do the work for an
+ * event, publishes the result on the ZeroMQ PUB socket (topic `results`, frames
+ * [topic, correlation id, JSON]) and tells the stats worker. Two ways in: `handle()` for the
+ * broker consumer (resolves with the result, throws typed errors for the consumer to classify)
+ * and `accept()` for the producer demo (fire and forget, tracked so shutdown can drain it).
  */
 
 export interface SamplePipelineOptions {
@@ -28,6 +29,8 @@ export class SamplePipeline {
   readonly #options: SamplePipelineOptions;
   readonly #log: Logger;
   readonly #inFlight = new Set<Promise<void>>();
+  /** ZeroMQ allows one send in progress per socket: sends are chained. */
+  #lastSend: Promise<void> = Promise.resolve();
   #processed = 0;
 
   constructor(options: SamplePipelineOptions) {
@@ -46,32 +49,45 @@ export class SamplePipeline {
   /** Takes an event and returns at once; the work goes on in the background, tracked. */
   accept(event: SampleEvent): void {
     this.#log.debug({ eventId: event.id }, 'event accepted');
-    const work = this.#process(event);
+    const work = this.handle(event).then(
+      (result) =>
+        this.#log.info(
+          { eventId: event.id, digest: result.digest.slice(0, 12) },
+          'event processed',
+        ),
+      (error: unknown) => {
+        handleError(error, { name: 'pipeline', log: this.#log, control: this.#options.control });
+      },
+    );
     this.#inFlight.add(work);
     void work.finally(() => this.#inFlight.delete(work));
   }
 
-  /** Resolves when every event taken so far is done. */
+  /**
+   * Processes one event (delivery attempt `attempt`) and publishes its result on ZeroMQ.
+   * Resolves with the result; rejects with the processor's error, rebuilt (classify() works).
+   */
+  async handle(event: SampleEvent, attempt = 1): Promise<SampleResult> {
+    const started = performance.now();
+    const result = await this.#options.processor.request({ event, attempt });
+    const correlationId = currentCorrelationId() ?? '';
+    await this.#send([resultsTopic, correlationId, JSON.stringify(result)]);
+    const latencyMs = Math.round(performance.now() - started);
+    this.#options.stats.notify({ result, latencyMs });
+    this.#processed++;
+    this.#log.debug({ eventId: event.id, attempt, latencyMs }, 'event handled');
+    return result;
+  }
+
+  /** Resolves when every event taken by `accept()` so far is done. */
   async drain(): Promise<void> {
     if (this.#inFlight.size > 0) this.#log.info({ inFlight: this.#inFlight.size }, 'draining');
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  async #process(event: SampleEvent): Promise<void> {
-    const started = performance.now();
-    try {
-      const result = await this.#options.processor.request({ event });
-      const correlationId = currentCorrelationId() ?? '';
-      await this.#options.publisher.send([resultsTopic, correlationId, JSON.stringify(result)]);
-      const latencyMs = Math.round(performance.now() - started);
-      this.#options.stats.notify({ result, latencyMs });
-      this.#processed++;
-      this.#log.info(
-        { eventId: event.id, digest: result.digest.slice(0, 12), latencyMs },
-        'event processed',
-      );
-    } catch (error) {
-      handleError(error, { name: 'pipeline', log: this.#log, control: this.#options.control });
-    }
+  #send(frames: string[]): Promise<void> {
+    const send = this.#lastSend.then(() => this.#options.publisher.send(frames));
+    this.#lastSend = send.catch(() => undefined);
+    return send;
   }
 }

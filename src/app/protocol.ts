@@ -8,9 +8,9 @@ export interface IntakeContract {
   response: { accepted: true };
 }
 
-/** main -> processor: process one event. */
+/** main -> processor: process one event (attempt: 1-based delivery attempt, default 1). */
 export interface ProcessContract {
-  request: { event: SampleEvent };
+  request: { event: SampleEvent; attempt?: number };
   response: SampleResult;
 }
 

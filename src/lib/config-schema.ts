@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { amqpConfigSchema, amqpEnv } from './amqp/amqp-config.js';
 
 /**
  * Schema building blocks and the core's own configuration section. Every leaf says its
@@ -78,6 +79,7 @@ export const coreConfigSchema = z.object({
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
+  amqp: amqpConfigSchema,
   fault: z
     .string()
     .regex(faultPattern)
@@ -101,4 +103,5 @@ export const coreEnv = {
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
+  ...amqpEnv,
 } as const satisfies Record<string, string>;

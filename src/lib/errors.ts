@@ -139,11 +139,26 @@ export function isSocketClosedError(error: unknown): boolean {
 }
 
 /**
+ * True for the errors amqplib raises itself: a channel or connection closed by the broker (an
+ * AMQP reply code with the class and method ids of the failed operation) or an operation on a
+ * channel that is already closed (IllegalOperationError). The AMQP client wraps them in a
+ * DependencyError; this catches any that reach `classify()` unwrapped.
+ */
+export function isAmqpError(error: unknown): boolean {
+  if (fieldOf(error, 'name') === 'IllegalOperationError') return true;
+  return (
+    typeof fieldOf(error, 'code') === 'number' &&
+    typeof fieldOf(error, 'classId') === 'number' &&
+    typeof fieldOf(error, 'methodId') === 'number'
+  );
+}
+
+/**
  * The one decision point for what went wrong. Typed errors decide by `code` and `retryable`;
  * well-known foreign errors by their system code. Pure: the caller decides what to do.
  */
 export function classify(error: unknown): ErrorKind {
-  if (isDependencyError(error)) return 'dependency';
+  if (isDependencyError(error) || isAmqpError(error)) return 'dependency';
   if (isSocketClosedError(error)) return 'socket-closed';
   const retryable = fieldOf(error, 'retryable');
   if (typeof retryable === 'boolean' && typeof fieldOf(error, 'code') === 'string') {

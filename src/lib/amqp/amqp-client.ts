@@ -1,0 +1,401 @@
+import * as amqp from 'amqplib';
+import { DependencyError, serializeError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/**
+ * The only amqplib import: one connection and its channels, behind our own small types.
+ * Everything the broker does to us at run time (connection closed, heartbeat missed, channel
+ * closed) is turned into one DependencyError passed to `onLost`, once; the service then
+ * dies with the dependency-failure code and its supervisor restarts it. No reconnect loop:
+ * a fresh process is the recovery. Every amqplib emitter gets an 'error' listener, so an
+ * unhandled 'error' event cannot crash the process.
+ */
+
+export const dependencyName = 'rabbitmq';
+
+/** Message properties, the subset the core reads and writes. */
+export interface MessageProperties {
+  messageId?: string;
+  correlationId?: string;
+  contentType?: string;
+  type?: string;
+  appId?: string;
+  /** Seconds since the epoch (AMQP timestamp). */
+  timestamp?: number;
+  headers?: Record<string, unknown>;
+  persistent?: boolean;
+}
+
+/** One delivered message. */
+export interface AmqpMessage {
+  body: Buffer;
+  deliveryTag: number;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  properties: MessageProperties & { headers: Record<string, unknown> };
+}
+
+export interface QueueOptions {
+  /** x-arguments: x-message-ttl, x-dead-letter-exchange, ... */
+  arguments?: Record<string, unknown>;
+}
+
+export interface QueueInfo {
+  queue: string;
+  /** Messages ready for delivery (not counting those delivered and unacked). */
+  messageCount: number;
+  consumerCount: number;
+}
+
+export interface AmqpClientOptions {
+  url: string;
+  heartbeatS: number;
+  connectTimeoutMs: number;
+  log: Logger;
+  /** Called once, with the first sign of the connection or a channel going away. */
+  onLost: (error: DependencyError) => void;
+}
+
+function describe(error: unknown): string {
+  return serializeError(error).message;
+}
+
+/** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
+function withHeartbeat(url: string, heartbeatS: number): { url: string; shown: string } {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has('heartbeat')) {
+    parsed.searchParams.set('heartbeat', String(heartbeatS));
+  }
+  const shown = new URL(parsed);
+  if (shown.password !== '') shown.password = '***';
+  return { url: parsed.toString(), shown: shown.toString() };
+}
+
+export class AmqpClient {
+  readonly #options: AmqpClientOptions;
+  readonly #log: Logger;
+  #model: amqp.ChannelModel | undefined;
+  readonly #channels = new Set<AmqpChannel>();
+  #closing: Promise<void> | undefined;
+  #lost: DependencyError | undefined;
+
+  constructor(options: AmqpClientOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'amqp' });
+  }
+
+  get isConnected(): boolean {
+    return this.#model !== undefined && this.#lost === undefined && this.#closing === undefined;
+  }
+
+  /** True once `close()` was called: closes from now on are ours, not a failure. */
+  get isClosing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Opens the connection. Resolves when it is open; rejects with a DependencyError when the
+   * broker is unreachable, refuses the credentials or the vhost, or does not answer within
+   * the connect timeout, or when `signal` aborts. Call once.
+   */
+  async connect(signal: AbortSignal): Promise<void> {
+    if (this.#model !== undefined) throw new Error('AmqpClient.connect() called twice');
+    const { url, shown } = withHeartbeat(this.#options.url, this.#options.heartbeatS);
+    const timeoutMs = this.#options.connectTimeoutMs;
+    const attempt = amqp.connect(url, { timeout: timeoutMs });
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    let model: amqp.ChannelModel;
+    try {
+      model = await new Promise<amqp.ChannelModel>((resolve, reject) => {
+        const onAbort = (): void =>
+          reject(
+            signal.aborted
+              ? (signal.reason as Error)
+              : new Error(`no connection within ${timeoutMs} ms`),
+          );
+        deadline.addEventListener('abort', onAbort, { once: true });
+        attempt.then(resolve, reject).finally(() => {
+          deadline.removeEventListener('abort', onAbort);
+        });
+      });
+    } catch (error) {
+      // A connection that opens after we gave up is closed at once.
+      attempt
+        .then(
+          (late) => late.close(),
+          () => undefined,
+        )
+        .catch(() => undefined);
+      throw new DependencyError(dependencyName, `cannot connect to ${shown}: ${describe(error)}`, {
+        cause: error,
+      });
+    }
+    this.#model = model;
+    model.on('error', (error: unknown) =>
+      this.#fail(`connection error: ${describe(error)}`, error),
+    );
+    model.on('close', (error?: unknown) =>
+      this.#fail(
+        error === undefined ? 'connection closed' : `connection closed: ${describe(error)}`,
+        error,
+      ),
+    );
+    model.on('blocked', (reason: string) =>
+      this.#log.warn({ reason }, 'broker blocked the connection (resource alarm)'),
+    );
+    model.on('unblocked', () => this.#log.info('broker unblocked the connection'));
+    this.#log.info({ url: shown, heartbeatS: this.#options.heartbeatS }, 'amqp connected');
+  }
+
+  /**
+   * Opens a channel: a confirm channel when `confirm` (publishes resolve on the broker's
+   * ack), with `prefetch` when given. Rejects with a DependencyError when the broker refuses.
+   */
+  async openChannel(
+    name: string,
+    options: { confirm?: boolean; prefetch?: number } = {},
+  ): Promise<AmqpChannel> {
+    const model = this.#model;
+    if (model === undefined || !this.isConnected) {
+      throw new DependencyError(dependencyName, `cannot open channel ${name}: not connected`);
+    }
+    try {
+      const raw =
+        options.confirm === true ? await model.createConfirmChannel() : await model.createChannel();
+      if (options.prefetch !== undefined) await raw.prefetch(options.prefetch);
+      const channel = new AmqpChannel(name, raw, options.confirm === true, (message, error) =>
+        this.#fail(`channel ${name} ${message}`, error),
+      );
+      this.#channels.add(channel);
+      return channel;
+    } catch (error) {
+      throw wrap(`cannot open channel ${name}`, error);
+    }
+  }
+
+  /** Closes every channel, then the connection. Memoised; never rejects. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  /** Open channels and their state, for the escalation listing. */
+  describeOpen(): Array<{ name: string; closed: boolean }> {
+    return [...this.#channels].map((c) => ({ name: c.name, closed: c.isClosed }));
+  }
+
+  async #close(): Promise<void> {
+    for (const channel of this.#channels) await channel.close();
+    const model = this.#model;
+    if (model === undefined || this.#lost !== undefined) return;
+    try {
+      await model.close();
+      this.#log.info('amqp connection closed');
+    } catch (error) {
+      this.#log.debug({ err: error }, 'amqp connection close failed');
+    }
+  }
+
+  #fail(message: string, cause: unknown): void {
+    if (this.#closing !== undefined || this.#lost !== undefined) {
+      this.#log.debug({ err: cause, reason: message }, 'amqp closed');
+      return;
+    }
+    this.#lost = new DependencyError(dependencyName, message, { cause });
+    this.#options.onLost(this.#lost);
+  }
+}
+
+function wrap(what: string, error: unknown): DependencyError {
+  return new DependencyError(dependencyName, `${what}: ${describe(error)}`, { cause: error });
+}
+
+/** One AMQP channel. Operations reject with a DependencyError when the channel is gone. */
+export class AmqpChannel {
+  readonly name: string;
+  readonly #raw: amqp.Channel | amqp.ConfirmChannel;
+  readonly #confirm: boolean;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #writable: Promise<void> | undefined;
+
+  constructor(
+    name: string,
+    raw: amqp.Channel | amqp.ConfirmChannel,
+    confirm: boolean,
+    onLost: (message: string, error: unknown) => void,
+  ) {
+    this.name = name;
+    this.#raw = raw;
+    this.#confirm = confirm;
+    raw.on('error', (error: unknown) => onLost(`error: ${describe(error)}`, error));
+    raw.on('close', () => {
+      this.#closed = true;
+      if (this.#closing === undefined) onLost('closed', undefined);
+    });
+    raw.on('drain', () => (this.#writable = undefined));
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  async assertExchange(name: string, type: 'direct' | 'topic' | 'fanout'): Promise<void> {
+    await this.#call(`declare exchange ${name}`, () =>
+      this.#raw.assertExchange(name, type, { durable: true }),
+    );
+  }
+
+  async assertQueue(name: string, options: QueueOptions = {}): Promise<void> {
+    await this.#call(`declare queue ${name}`, () =>
+      this.#raw.assertQueue(name, { durable: true, arguments: options.arguments }),
+    );
+  }
+
+  async bindQueue(queue: string, exchange: string, routingKey: string): Promise<void> {
+    await this.#call(`bind ${queue} to ${exchange}`, () =>
+      this.#raw.bindQueue(queue, exchange, routingKey),
+    );
+  }
+
+  /** Depth and consumers of a queue. A missing queue closes the channel (a dependency loss). */
+  async checkQueue(queue: string): Promise<QueueInfo> {
+    const reply = await this.#call(`check queue ${queue}`, () => this.#raw.checkQueue(queue));
+    return {
+      queue: reply.queue,
+      messageCount: reply.messageCount,
+      consumerCount: reply.consumerCount,
+    };
+  }
+
+  /**
+   * Starts a consumer with manual acks. `onMessage(null)` means the broker cancelled it
+   * (queue deleted). Resolves with the consumer tag.
+   */
+  async consume(queue: string, onMessage: (message: AmqpMessage | null) => void): Promise<string> {
+    const reply = await this.#call(`consume ${queue}`, () =>
+      this.#raw.consume(queue, (raw) => onMessage(raw === null ? null : fromRaw(raw)), {
+        noAck: false,
+      }),
+    );
+    return reply.consumerTag;
+  }
+
+  /** Stops a consumer; no more deliveries after it resolves. */
+  async cancel(consumerTag: string): Promise<void> {
+    await this.#call(`cancel consumer ${consumerTag}`, () => this.#raw.cancel(consumerTag));
+  }
+
+  /** Acks one delivery. A no-op on a closed channel (the broker redelivers it). */
+  ack(message: AmqpMessage): void {
+    if (!this.#closed) this.#raw.ack(toRaw(message));
+  }
+
+  /** Nacks one delivery, requeued or not. A no-op on a closed channel. */
+  nack(message: AmqpMessage, requeue: boolean): void {
+    if (!this.#closed) this.#raw.nack(toRaw(message), false, requeue);
+  }
+
+  /**
+   * Publishes one message (persistent unless told otherwise). On a confirm channel resolves
+   * when the broker has taken responsibility for it; rejects with a DependencyError when the
+   * broker nacks it or the channel closes first.
+   */
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: MessageProperties = {},
+  ): Promise<void> {
+    if (this.#closed) throw wrap(`publish on channel ${this.name}`, 'channel closed');
+    // Backpressure: wait for the socket buffer to drain before writing more.
+    if (this.#writable !== undefined) await this.#writable;
+    const options = { persistent: true, ...properties };
+    if (!this.#confirm) {
+      this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const written = (this.#raw as amqp.ConfirmChannel).publish(
+        exchange,
+        routingKey,
+        body,
+        options,
+        (error: unknown) => {
+          if (error === null || error === undefined) resolve();
+          else reject(wrap(`publish to ${exchange}/${routingKey} not confirmed`, error));
+        },
+      );
+      this.#afterWrite(written);
+    });
+  }
+
+  /** Closes the channel. Idempotent; never rejects. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closed
+      ? Promise.resolve()
+      : this.#raw.close().then(
+          () => undefined,
+          () => undefined,
+        );
+    return this.#closing;
+  }
+
+  #afterWrite(written: boolean): void {
+    if (!written && this.#writable === undefined) {
+      this.#writable = new Promise((resolve) => {
+        const done = (): void => {
+          this.#raw.off('drain', done);
+          this.#raw.off('close', done);
+          resolve();
+        };
+        this.#raw.on('drain', done);
+        this.#raw.on('close', done);
+      });
+    }
+  }
+
+  async #call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw wrap(`${what} on channel ${this.name}`, error);
+    }
+  }
+}
+
+const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();
+
+function fromRaw(raw: amqp.ConsumeMessage): AmqpMessage {
+  const p = raw.properties;
+  const headers = (p.headers ?? {}) as Record<string, unknown>;
+  const message: AmqpMessage = {
+    body: raw.content,
+    deliveryTag: raw.fields.deliveryTag,
+    redelivered: raw.fields.redelivered,
+    exchange: raw.fields.exchange,
+    routingKey: raw.fields.routingKey,
+    properties: {
+      messageId: stringOrUndefined(p.messageId),
+      correlationId: stringOrUndefined(p.correlationId),
+      contentType: stringOrUndefined(p.contentType),
+      type: stringOrUndefined(p.type),
+      appId: stringOrUndefined(p.appId),
+      timestamp: typeof p.timestamp === 'number' ? p.timestamp : undefined,
+      headers,
+    },
+  };
+  rawMessages.set(message, raw);
+  return message;
+}
+
+function toRaw(message: AmqpMessage): amqp.Message {
+  const raw = rawMessages.get(message);
+  if (raw === undefined) throw new Error('not a message delivered by this client');
+  return raw;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * The `amqp` configuration section and its environment variables. AMQP is off while the URL
+ * is empty. Queue and exchange names left empty default to `<app>.events`, `<app>.results`,
+ * `<app>.failed` and `<app>` (see `amqpNames`).
+ */
+
+const numeric = /^\d+$/;
+
+function toNumber(value: unknown): unknown {
+  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
+}
+
+/** "60000, 180000" -> [60000, 180000]; an empty string -> [] (no retries). */
+function toNumberList(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  return text === '' ? [] : text.split(',').map(toNumber);
+}
+
+function int(min: number, max: number, what: string) {
+  return z
+    .preprocess(toNumber, z.number().int().min(min).max(max))
+    .describe(`${what}, an integer from ${min} to ${max}`);
+}
+
+const name = z
+  .string()
+  .regex(/^$|^[\w.:-]{1,200}$/)
+  .describe('empty (the default name) or letters, digits and . _ : -');
+
+export const amqpConfigSchema = z.object({
+  url: z
+    .string()
+    .regex(/^$|^amqps?:\/\/\S+$/)
+    .describe('empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)'),
+  prefetch: int(1, 65_535, 'unacknowledged messages per consumer'),
+  heartbeatS: int(0, 600, 'the heartbeat in seconds (0 turns heartbeats off)'),
+  connectTimeoutMs: int(100, 600_000, 'milliseconds to wait for the connection to open'),
+  retryDelaysMs: z
+    .preprocess(
+      toNumberList,
+      z
+        .array(
+          z
+            .number()
+            .int()
+            .min(1)
+            .max(2 ** 31 - 1),
+        )
+        .max(25),
+    )
+    .describe('comma-separated retry delays in milliseconds, e.g. 60000,180000,540000'),
+  exchange: name,
+  inputQueue: name,
+  resultsQueue: name,
+  failedQueue: name,
+  maxMessageBytes: int(1, 128 * 1024 * 1024, 'the largest message body accepted, in bytes'),
+  statsIntervalMs: int(100, 86_400_000, 'milliseconds between queue statistics'),
+});
+
+export type AmqpConfig = z.infer<typeof amqpConfigSchema>;
+
+/** Environment variable -> config path for the `amqp` section. */
+export const amqpEnv = {
+  AMQP_URL: 'amqp.url',
+  AMQP_PREFETCH: 'amqp.prefetch',
+  AMQP_HEARTBEAT_S: 'amqp.heartbeatS',
+  AMQP_CONNECT_TIMEOUT_MS: 'amqp.connectTimeoutMs',
+  AMQP_RETRY_DELAYS_MS: 'amqp.retryDelaysMs',
+  AMQP_EXCHANGE: 'amqp.exchange',
+  AMQP_INPUT_QUEUE: 'amqp.inputQueue',
+  AMQP_RESULTS_QUEUE: 'amqp.resultsQueue',
+  AMQP_FAILED_QUEUE: 'amqp.failedQueue',
+  AMQP_MAX_MESSAGE_BYTES: 'amqp.maxMessageBytes',
+  AMQP_STATS_INTERVAL_MS: 'amqp.statsIntervalMs',
+} as const satisfies Record<string, string>;
+
+/** The broker-side names the service uses, defaults filled in. */
+export interface AmqpNames {
+  exchange: string;
+  inputQueue: string;
+  resultsQueue: string;
+  failedQueue: string;
+  /** One delay queue per retry, in order: TTL, then dead-lettered back to the input queue. */
+  retryQueues: ReadonlyArray<{ name: string; delayMs: number }>;
+}
+
+/** Resolves the names from the config: empty names become `<app>`, `<app>.events`, ... */
+export function amqpNames(appName: string, amqp: AmqpConfig): AmqpNames {
+  const inputQueue = amqp.inputQueue || `${appName}.events`;
+  return {
+    exchange: amqp.exchange || appName,
+    inputQueue,
+    resultsQueue: amqp.resultsQueue || `${appName}.results`,
+    failedQueue: amqp.failedQueue || `${appName}.failed`,
+    // Named by delay: changing a delay declares a new queue instead of clashing with the
+    // old one's arguments (a PRECONDITION_FAILED channel error).
+    retryQueues: amqp.retryDelaysMs.map((delayMs) => ({
+      name: `${inputQueue}.retry.${delayMs}ms`,
+      delayMs,
+    })),
+  };
+}

@@ -1,0 +1,158 @@
+import type { CoreConfig } from '../config-schema.js';
+import type { ServiceRuntime } from '../lifecycle/service.js';
+import { sleep } from '../lifecycle/sleep.js';
+import { AmqpClient, type AmqpChannel } from './amqp-client.js';
+import { amqpNames, type AmqpNames } from './amqp-config.js';
+import { QueueConsumer, type MessageHandler } from './consumer.js';
+import { Publisher } from './publisher.js';
+import { declareTopology } from './topology.js';
+
+/**
+ * Wires the AMQP pieces into a service: connects, declares the topology, opens a consume
+ * channel (prefetch, manual acks) and a confirm channel for publishing, registers the
+ * shutdown steps (cancel the consumer in 'stop-intake', wait for in-flight messages in
+ * 'drain', close channels and connection in 'close'), the readiness check and the open-
+ * resource listing, then starts consuming and logs queue statistics periodically.
+ */
+
+/** Queue statistics for scaling decisions. */
+export interface QueueStats {
+  queue: string;
+  /** Messages ready in the queue (not yet delivered). */
+  depth: number;
+  consumers: number;
+  /** Delivered to this process and not yet settled. */
+  inFlight: number;
+  /** Messages settled per second since the previous statistics. */
+  settledPerS: number;
+  /** Producer timestamp to receipt of the latest message, ms (when producers set it). */
+  lagMs: number | undefined;
+  /** Seconds to empty the queue at the current rate (undefined when idle). */
+  drainEstimateS: number | undefined;
+}
+
+export interface AmqpPipeline {
+  names: AmqpNames;
+  publisher: Publisher;
+  consumer: QueueConsumer;
+  /** Reads the input queue's depth from the broker and the consumer's own figures. */
+  checkQueue(): Promise<QueueStats>;
+}
+
+export interface StartAmqpOptions {
+  runtime: ServiceRuntime<CoreConfig>;
+  /** Makes the message handler, given the publisher and names (called before consuming). */
+  createHandler: (amqp: { publisher: Publisher; names: AmqpNames }) => MessageHandler;
+}
+
+/**
+ * Resolves once the consumer is consuming. Rejects with a DependencyError when the broker is
+ * unreachable, refuses the credentials or a declaration; after that, a lost connection or
+ * channel calls `runtime.die()` with a DependencyError.
+ */
+export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline> {
+  const { runtime } = options;
+  const { config, coordinator, log, health } = runtime;
+  const settings = config.amqp;
+  const names = amqpNames(config.app.name, settings);
+  const client = new AmqpClient({
+    url: settings.url,
+    heartbeatS: settings.heartbeatS,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    log,
+    onLost: (error) => runtime.die(error),
+  });
+  coordinator.addStep({ name: 'close amqp', phase: 'close', run: () => client.close() });
+  coordinator.addOpenResourceReporter('amqpChannels', () => client.describeOpen());
+  await client.connect(runtime.signal);
+
+  const publishChannel = await client.openChannel('publish', { confirm: true });
+  await declareTopology(publishChannel, names);
+  const consumeChannel = await client.openChannel('consume', { prefetch: settings.prefetch });
+  const publisher = new Publisher({
+    channel: publishChannel,
+    exchange: names.exchange,
+    appId: config.app.name,
+  });
+  const consumer = new QueueConsumer({
+    channel: consumeChannel,
+    publisher,
+    names,
+    maxMessageBytes: settings.maxMessageBytes,
+    log,
+    metrics: runtime.metrics,
+    control: runtime,
+    handler: options.createHandler({ publisher, names }),
+  });
+  coordinator.addStep({
+    name: 'cancel amqp consumer',
+    phase: 'stop-intake',
+    run: () => consumer.cancel(),
+  });
+  coordinator.addStep({
+    name: 'drain amqp messages',
+    phase: 'drain',
+    run: (signal) => consumer.drain(signal),
+  });
+  health.addReadiness('amqp', () => ({
+    ok: client.isConnected && consumer.state === 'consuming',
+    detail: {
+      connected: client.isConnected,
+      consumer: consumer.state,
+      inFlight: consumer.inFlight,
+    },
+  }));
+
+  const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
+  await consumer.start();
+  void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
+  return { names, publisher, consumer, checkQueue };
+}
+
+function queueChecker(
+  channel: AmqpChannel,
+  queue: string,
+  consumer: QueueConsumer,
+): () => Promise<QueueStats> {
+  let last = { at: performance.now(), settled: consumer.counts.settled };
+  return async () => {
+    const info = await channel.checkQueue(queue);
+    const now = { at: performance.now(), settled: consumer.counts.settled };
+    const seconds = (now.at - last.at) / 1000;
+    const settledPerS = seconds > 0 ? (now.settled - last.settled) / seconds : 0;
+    last = now;
+    return {
+      queue,
+      depth: info.messageCount,
+      consumers: info.consumerCount,
+      inFlight: consumer.inFlight,
+      settledPerS: Math.round(settledPerS * 10) / 10,
+      lagMs: consumer.lagMs,
+      drainEstimateS: settledPerS > 0 ? Math.ceil(info.messageCount / settledPerS) : undefined,
+    };
+  };
+}
+
+/** Logs and records the queue statistics every `intervalMs` until shutdown. */
+async function reportQueueStats(
+  runtime: ServiceRuntime<CoreConfig>,
+  checkQueue: () => Promise<QueueStats>,
+  intervalMs: number,
+): Promise<void> {
+  const log = runtime.log.child({ component: 'amqp' });
+  while (await sleep(intervalMs, runtime.signal)) {
+    let stats: QueueStats;
+    try {
+      stats = await checkQueue();
+    } catch (error) {
+      // A failed check means the channel is gone; the client has reported the loss.
+      log.debug({ err: error }, 'queue statistics unavailable');
+      return;
+    }
+    const tags = { queue: stats.queue };
+    runtime.metrics.gauge('amqp.queue.depth', stats.depth, tags);
+    runtime.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
+    if (stats.lagMs !== undefined) runtime.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
+    log.info(stats, 'queue stats');
+  }
+}

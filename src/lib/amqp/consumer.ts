@@ -1,0 +1,273 @@
+import { newCorrelationId, withCorrelationId } from '../correlation.js';
+import { DependencyError, PermanentError, serializeError } from '../errors.js';
+import { handleError } from '../lifecycle/exception-scope.js';
+import type { ProcessControl } from '../lifecycle/process-control.js';
+import { untilAborted } from '../lifecycle/sleep.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { dependencyName, type AmqpChannel, type AmqpMessage } from './amqp-client.js';
+import type { AmqpNames } from './amqp-config.js';
+import {
+  Headers,
+  attemptOf,
+  decideDisposition,
+  failureHeaders,
+  type Disposition,
+} from './disposition.js';
+import type { Publisher } from './publisher.js';
+
+/**
+ * Consumes the input queue with manual acks: runs the handler for each message under its
+ * correlation id, acks when the handler resolves (the handler resolves only once its results
+ * are confirmed), and otherwise carries out the disposition: a delay queue, the failed queue,
+ * or a requeue. The copy is confirmed before the original is acked, so a crash in between
+ * duplicates a message but never loses one. Oversized bodies fail as poison before the
+ * handler sees them. A consumer cancelled by the broker is a dependency failure.
+ */
+
+/** One delivery as the handler sees it. */
+export interface Delivery {
+  message: AmqpMessage;
+  /** From the correlationId property, else the x-correlation-id header, else new. */
+  correlationId: string;
+  /** 1-based attempt number (from the x-attempt header). */
+  attempt: number;
+}
+
+/** Does the work for one message; throws a typed error (see `classify()`) on failure. */
+export type MessageHandler = (delivery: Delivery) => Promise<void>;
+
+/** The consumer's state. */
+export type ConsumerState =
+  /** Created; not consuming yet. */
+  | 'idle'
+  /** Consuming: deliveries arrive. */
+  | 'consuming'
+  /** Cancelled (by us or the broker); in-flight messages may still finish. */
+  | 'cancelled';
+
+export interface QueueConsumerOptions {
+  channel: AmqpChannel;
+  publisher: Publisher;
+  names: AmqpNames;
+  maxMessageBytes: number;
+  log: Logger;
+  metrics: Metrics;
+  control: ProcessControl;
+  handler: MessageHandler;
+}
+
+interface InFlight {
+  delivery: Delivery;
+  settled: boolean;
+  done: Promise<void>;
+}
+
+export class QueueConsumer {
+  readonly #o: QueueConsumerOptions;
+  readonly #log: Logger;
+  readonly #queue: string;
+  readonly #tags: Readonly<Record<string, string>>;
+  readonly #inFlight = new Set<InFlight>();
+  #state: ConsumerState = 'idle';
+  #consumerTag: string | undefined;
+  #cancelling: Promise<void> | undefined;
+  /** Delay between the producer's timestamp and our receipt, of the latest message. */
+  #lagMs: number | undefined;
+  #received = 0;
+  #settledCount = 0;
+
+  constructor(options: QueueConsumerOptions) {
+    this.#o = options;
+    this.#queue = options.names.inputQueue;
+    this.#tags = { queue: this.#queue };
+    this.#log = options.log.child({ component: 'consumer', queue: this.#queue });
+  }
+
+  get state(): ConsumerState {
+    return this.#state;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Messages received and settled (acked, retried, failed or requeued) so far. */
+  get counts(): { received: number; settled: number } {
+    return { received: this.#received, settled: this.#settledCount };
+  }
+
+  /** Milliseconds from the latest message's timestamp property to its receipt, if it had one. */
+  get lagMs(): number | undefined {
+    return this.#lagMs;
+  }
+
+  /** Starts consuming; resolves once the broker has registered the consumer. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') return;
+    this.#consumerTag = await this.#o.channel.consume(this.#queue, (message) => {
+      if (message === null) this.#onBrokerCancel();
+      else this.#accept(message);
+    });
+    this.#state = 'consuming';
+    this.#log.info({ state: this.#state }, 'consumer started');
+  }
+
+  /** Stops taking deliveries (the 'stop-intake' step). Idempotent; never rejects. */
+  cancel(): Promise<void> {
+    this.#cancelling ??= this.#cancel();
+    return this.#cancelling;
+  }
+
+  /**
+   * Waits for the messages in flight (the 'drain' step). When `signal` aborts first, the
+   * unfinished ones are nacked with requeue at once; their handlers may still finish, but
+   * their acks are then skipped (a duplicate, never a loss).
+   */
+  async drain(signal: AbortSignal): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    this.#log.info({ inFlight: this.#inFlight.size }, 'draining in-flight messages');
+    const everything = async (): Promise<void> => {
+      while (this.#inFlight.size > 0) {
+        await Promise.allSettled([...this.#inFlight].map((f) => f.done));
+      }
+    };
+    await Promise.race([everything(), untilAborted(signal)]);
+    const left = [...this.#inFlight].filter((f) => !f.settled);
+    for (const flight of left) this.#settle(flight, 'requeue');
+    if (left.length > 0) {
+      this.#log.warn({ requeued: left.length }, 'drain timed out; unfinished messages requeued');
+    }
+  }
+
+  async #cancel(): Promise<void> {
+    if (this.#state !== 'consuming' || this.#consumerTag === undefined) return;
+    this.#state = 'cancelled';
+    try {
+      await this.#o.channel.cancel(this.#consumerTag);
+      this.#log.info({ state: this.#state, inFlight: this.#inFlight.size }, 'consumer cancelled');
+    } catch (error) {
+      this.#log.debug({ err: error }, 'consumer cancel failed (channel already gone)');
+    }
+  }
+
+  #onBrokerCancel(): void {
+    if (this.#state === 'cancelled') return;
+    this.#state = 'cancelled';
+    this.#o.control.die(
+      new DependencyError(
+        dependencyName,
+        `the broker cancelled the consumer of ${this.#queue} (queue deleted?)`,
+      ),
+    );
+  }
+
+  #accept(message: AmqpMessage): void {
+    const headers = message.properties.headers;
+    const header = headers[Headers.correlationId];
+    const correlationId =
+      message.properties.correlationId ??
+      (typeof header === 'string' && header !== '' ? header : newCorrelationId());
+    const delivery: Delivery = { message, correlationId, attempt: attemptOf(headers) };
+    this.#received++;
+    if (message.properties.timestamp !== undefined) {
+      this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
+    }
+    const flight: InFlight = { delivery, settled: false, done: Promise.resolve() };
+    flight.done = withCorrelationId(correlationId, () => this.#run(flight));
+    this.#inFlight.add(flight);
+    void flight.done.finally(() => this.#inFlight.delete(flight));
+  }
+
+  async #run(flight: InFlight): Promise<void> {
+    const { delivery } = flight;
+    const started = performance.now();
+    try {
+      const size = delivery.message.body.length;
+      if (size > this.#o.maxMessageBytes) {
+        throw new PermanentError(
+          `message of ${size} bytes is over the limit of ${this.#o.maxMessageBytes} bytes`,
+        );
+      }
+      await this.#o.handler(delivery);
+      this.#settle(flight, 'ack');
+      this.#o.metrics.count('amqp.messages.processed', 1, this.#tags);
+      this.#o.metrics.timing('amqp.message.latency', performance.now() - started, this.#tags);
+    } catch (error) {
+      this.#o.metrics.count('amqp.messages.failed', 1, this.#tags);
+      await this.#fail(flight, error);
+    }
+  }
+
+  async #fail(flight: InFlight, error: unknown): Promise<void> {
+    const { delivery } = flight;
+    const { control, publisher, names } = this.#o;
+    const disposition = decideDisposition(
+      error,
+      delivery.attempt,
+      names.retryQueues,
+      control.signal.aborted,
+    );
+    this.#logFailure(delivery, disposition, error);
+    try {
+      if (disposition.action === 'retry') {
+        await publisher.forward(disposition.queue, delivery.message, {
+          [Headers.attempt]: disposition.attempt,
+          [Headers.correlationId]: delivery.correlationId,
+          [Headers.lastError]: serializeError(error).message.slice(0, 500),
+        });
+        this.#o.metrics.count('amqp.messages.retried', 1, this.#tags);
+      } else if (disposition.action === 'fail') {
+        await publisher.forward(names.failedQueue, delivery.message, {
+          ...failureHeaders(error, disposition, delivery.attempt, this.#queue),
+          [Headers.correlationId]: delivery.correlationId,
+        });
+        this.#o.metrics.count('amqp.messages.dead_lettered', 1, this.#tags);
+      }
+      this.#settle(flight, disposition.action === 'requeue' ? 'requeue' : 'ack');
+    } catch (publishError) {
+      // The copy was not confirmed: leave the original unacked; the broker redelivers it.
+      handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
+    }
+    if (disposition.kind === 'dependency') {
+      handleError(error, { name: 'amqp consumer', log: this.#log, control });
+    }
+  }
+
+  #logFailure(delivery: Delivery, disposition: Disposition, error: unknown): void {
+    const fields = {
+      err: error,
+      kind: disposition.kind,
+      attempt: delivery.attempt,
+      messageId: delivery.message.properties.messageId,
+    };
+    switch (disposition.action) {
+      case 'retry':
+        this.#log.warn(
+          { ...fields, nextAttempt: disposition.attempt, delayMs: disposition.delayMs },
+          'message failed; retry scheduled',
+        );
+        break;
+      case 'fail':
+        this.#log.warn({ ...fields, reason: disposition.reason }, 'message moved to failed queue');
+        break;
+      case 'requeue':
+        this.#log.info(fields, 'message requeued');
+    }
+    // A bug in the handler is reported once per failure, whatever becomes of the message.
+    if (disposition.kind === 'unexpected' && !this.#o.control.signal.aborted) {
+      this.#o.control.report(error, { scope: 'amqp consumer', queue: this.#queue });
+    }
+  }
+
+  #settle(flight: InFlight, how: 'ack' | 'requeue'): void {
+    if (flight.settled) return;
+    flight.settled = true;
+    this.#settledCount++;
+    if (how === 'ack') this.#o.channel.ack(flight.delivery.message);
+    else {
+      this.#o.channel.nack(flight.delivery.message, true);
+      this.#o.metrics.count('amqp.messages.requeued', 1, this.#tags);
+    }
+  }
+}

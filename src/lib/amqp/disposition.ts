@@ -1,0 +1,82 @@
+import { classify, serializeError, type ErrorKind } from '../errors.js';
+import type { AmqpNames } from './amqp-config.js';
+
+/**
+ * What becomes of a message whose handling failed, decided from `classify()` (the one
+ * decision point) and the attempt count. Pure; the consumer carries it out.
+ */
+
+/** The headers the core reads and writes on messages. */
+export const Headers = {
+  /** 1-based number of the delivery attempt this copy is (absent on the first). */
+  attempt: 'x-attempt',
+  /** The correlation id, for producers that cannot set the property. */
+  correlationId: 'x-correlation-id',
+  /** On failed messages: why (the error message), its class, code and kind. */
+  reason: 'x-failure-reason',
+  errorClass: 'x-error-class',
+  errorCode: 'x-error-code',
+  errorKind: 'x-error-kind',
+  /** On failed messages: attempts made, the queue it came from, and when it failed. */
+  attempts: 'x-attempts',
+  originalQueue: 'x-original-queue',
+  failedAt: 'x-failed-at',
+  /** On retried messages: the last error, for the log of the next attempt. */
+  lastError: 'x-last-error',
+} as const;
+
+export type Disposition =
+  /** Hand the message back to the broker at once (shutdown, or the broker itself failed). */
+  | { action: 'requeue'; kind: ErrorKind }
+  /** Park it in a delay queue; it comes back as attempt `attempt` after `delayMs`. */
+  | { action: 'retry'; kind: ErrorKind; attempt: number; queue: string; delayMs: number }
+  /** Move it to the failed queue with headers saying why. */
+  | { action: 'fail'; kind: ErrorKind; reason: string };
+
+/**
+ * Decides for a failure of attempt `attempt` (1-based). Permanent failures fail at once;
+ * transient and unexpected ones are retried through the delay queues, then fail; a dependency
+ * failure, or any non-permanent failure during shutdown, requeues.
+ */
+export function decideDisposition(
+  error: unknown,
+  attempt: number,
+  retryQueues: AmqpNames['retryQueues'],
+  isShuttingDown: boolean,
+): Disposition {
+  const kind = classify(error);
+  if (kind === 'permanent') return { action: 'fail', kind, reason: 'permanent failure' };
+  if (kind === 'dependency' || kind === 'socket-closed' || isShuttingDown) {
+    return { action: 'requeue', kind };
+  }
+  const next = retryQueues[attempt - 1];
+  if (next === undefined) {
+    return { action: 'fail', kind, reason: `gave up after ${attempt} attempts` };
+  }
+  return { action: 'retry', kind, attempt: attempt + 1, queue: next.name, delayMs: next.delayMs };
+}
+
+/** The attempt number a message carries (1 when absent or malformed). */
+export function attemptOf(headers: Record<string, unknown>): number {
+  const value = Number(headers[Headers.attempt]);
+  return Number.isSafeInteger(value) && value >= 1 ? value : 1;
+}
+
+/** The headers a message gets on its way to the failed queue. */
+export function failureHeaders(
+  error: unknown,
+  disposition: Extract<Disposition, { action: 'fail' }>,
+  attempt: number,
+  originalQueue: string,
+): Record<string, unknown> {
+  const e = serializeError(error);
+  return {
+    [Headers.reason]: `${disposition.reason}: ${e.message}`.slice(0, 1000),
+    [Headers.errorClass]: e.name,
+    [Headers.errorCode]: e.code ?? '',
+    [Headers.errorKind]: disposition.kind,
+    [Headers.attempts]: attempt,
+    [Headers.originalQueue]: originalQueue,
+    [Headers.failedAt]: new Date().toISOString(),
+  };
+}

@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+// Tests observe the broker with amqplib directly, independently of the code under test.
+import * as amqp from 'amqplib';
+
+/**
+ * The real RabbitMQ on 127.0.0.1:5672, for tests: a throw-away vhost per test file (made and
+ * removed with rabbitmqctl), and a small observer client that publishes events and collects
+ * what arrives on a queue, by event, with timeouts.
+ */
+
+const run = promisify(execFile);
+export const brokerHost = 'amqp://guest:guest@127.0.0.1:5672';
+
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', args, { timeout: 60_000 });
+  return stdout;
+}
+
+export interface TestVhost {
+  name: string;
+  url: string;
+  /** Deletes the vhost and everything in it. Idempotent. */
+  remove(): Promise<void>;
+}
+
+/** Makes a fresh vhost that guest may use. Fails with a clear message when the broker is down. */
+export async function createVhost(prefix = 'test'): Promise<TestVhost> {
+  const name = `${prefix}-${randomUUID()}`;
+  try {
+    await rabbitmqctl('add_vhost', name);
+    await rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*');
+  } catch (error) {
+    throw new Error(
+      `cannot make a RabbitMQ vhost with rabbitmqctl (is RabbitMQ running on 127.0.0.1:5672?): ${String(error)}`,
+    );
+  }
+  let removed = false;
+  return {
+    name,
+    url: `${brokerHost}/${encodeURIComponent(name)}`,
+    async remove() {
+      if (removed) return;
+      removed = true;
+      await rabbitmqctl('delete_vhost', name);
+    },
+  };
+}
+
+/** Waits until the broker accepts AMQP connections again (after stop_app/start_app). */
+export async function waitForBroker(timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const connection = await amqp.connect(brokerHost, { timeout: 2000 });
+      await connection.close();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline)
+        throw new Error(`broker not back within ${timeoutMs} ms`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+export interface Received {
+  body: Buffer;
+  json: unknown;
+  properties: amqp.MessageProperties;
+}
+
+export class BrokerObserver {
+  readonly #connection: amqp.ChannelModel;
+  readonly #channel: amqp.ConfirmChannel;
+
+  private constructor(connection: amqp.ChannelModel, channel: amqp.ConfirmChannel) {
+    this.#connection = connection;
+    this.#channel = channel;
+  }
+
+  static async open(url: string): Promise<BrokerObserver> {
+    const connection = await amqp.connect(url);
+    connection.on('error', () => undefined);
+    const channel = await connection.createConfirmChannel();
+    channel.on('error', () => undefined);
+    return new BrokerObserver(connection, channel);
+  }
+
+  /** Declares a plain durable queue (as the service does), so tests can publish before it starts. */
+  async assertQueue(queue: string): Promise<void> {
+    await this.#channel.assertQueue(queue, { durable: true });
+  }
+
+  /** Publishes raw bodies to a queue, persistent, confirmed. */
+  async publish(
+    queue: string,
+    bodies: Array<string | Buffer>,
+    properties: (i: number) => amqp.Options.Publish = () => ({}),
+  ): Promise<void> {
+    bodies.forEach((body, i) => {
+      this.#channel.sendToQueue(queue, Buffer.isBuffer(body) ? body : Buffer.from(body), {
+        persistent: true,
+        ...properties(i),
+      });
+    });
+    await this.#channel.waitForConfirms();
+  }
+
+  /** Ready messages in a queue. */
+  async depth(queue: string): Promise<number> {
+    return (await this.#channel.checkQueue(queue)).messageCount;
+  }
+
+  /**
+   * Consumes `queue` until `until(received)` holds, acking everything; resolves with what
+   * arrived; rejects after `timeoutMs`, saying how many came.
+   */
+  async collect(
+    queue: string,
+    until: (received: Received[]) => boolean,
+    timeoutMs = 20_000,
+  ): Promise<Received[]> {
+    const received: Received[] = [];
+    let tag = '';
+    try {
+      return await new Promise<Received[]>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`collect ${queue}: ${received.length} messages within ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
+        this.#channel
+          .consume(queue, (message) => {
+            if (message === null) return;
+            let json: unknown;
+            try {
+              json = JSON.parse(message.content.toString());
+            } catch {
+              json = undefined;
+            }
+            received.push({ body: message.content, json, properties: message.properties });
+            this.#channel.ack(message);
+            if (until(received)) {
+              clearTimeout(timer);
+              resolve(received);
+            }
+          })
+          .then((reply) => (tag = reply.consumerTag), reject);
+      });
+    } finally {
+      if (tag !== '') await this.#channel.cancel(tag).catch(() => undefined);
+    }
+  }
+
+  /** Deletes a queue (the broker cancels its consumers). */
+  async deleteQueue(queue: string): Promise<void> {
+    await this.#channel.deleteQueue(queue);
+  }
+
+  async close(): Promise<void> {
+    await this.#connection.close().catch(() => undefined);
+  }
+}
