@@ -164,3 +164,25 @@ export class BrokerObserver {
     await this.#connection.close().catch(() => undefined);
   }
 }
+
+/** The default queue names of the sample (APP_NAME worker-base). */
+export const queues = {
+  input: 'worker-base.events',
+  results: 'worker-base.results',
+  failed: 'worker-base.failed',
+} as const;
+
+/** Settings for a sample service consuming from `url`, with fast retries and stats. */
+export function amqpSettings(
+  url: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    AMQP_URL: url,
+    AMQP_RETRY_DELAYS_MS: '100,300',
+    AMQP_PREFETCH: '20',
+    AMQP_HEARTBEAT_S: '2',
+    AMQP_STATS_INTERVAL_MS: '500',
+    ...extra,
+  };
+}

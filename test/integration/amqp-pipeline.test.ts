@@ -1,0 +1,234 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { createLogger } from '../../src/lib/log.js';
+import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  createVhost,
+  queues,
+  type TestVhost,
+} from '../helpers/broker.js';
+
+/**
+ * The sample service consuming from the real RabbitMQ: results, correlation ids, delayed
+ * retries, the failed queue and poison messages. One vhost and one service for the file.
+ */
+
+let vhost: TestVhost;
+let observer: BrokerObserver;
+let service: ServiceProcess;
+
+before(async () => {
+  vhost = await createVhost('amqp-pipeline');
+  service = new ServiceProcess({
+    env: testEnv(amqpSettings(vhost.url, { AMQP_MAX_MESSAGE_BYTES: '2048', LOG_LEVEL: 'debug' })),
+  });
+  await service.waitFor('ready');
+  observer = await BrokerObserver.open(vhost.url);
+});
+
+after(async () => {
+  await service.stop();
+  await observer.close();
+  await vhost.remove();
+});
+
+function headerOf(received: { properties: { headers?: Record<string, unknown> } }, name: string) {
+  return received.properties.headers?.[name];
+}
+
+describe('sample service on RabbitMQ', () => {
+  test('N events in give N results out, each carrying its message id and correlation id', async () => {
+    const n = 60;
+    const ids = Array.from({ length: n }, () => randomUUID());
+    // A third set the property, a third the header, a third nothing (the service makes one).
+    await observer.publish(
+      queues.input,
+      ids.map((id, i) => JSON.stringify({ text: `event number ${i}`, seq: i, id })),
+      (i) => ({
+        messageId: ids[i],
+        ...(i % 3 === 0 ? { correlationId: `cid-${i}` } : {}),
+        ...(i % 3 === 1 ? { headers: { 'x-correlation-id': `hdr-${i}` } } : {}),
+      }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= n);
+    assert.equal(results.length, n);
+    const byId = new Map(results.map((r) => [r.properties.messageId as string, r]));
+    assert.equal(byId.size, n, 'one result per message id');
+    ids.forEach((id, i) => {
+      const result = byId.get(id);
+      assert.ok(result, `result for ${id}`);
+      const cid = result.properties.correlationId as string;
+      if (i % 3 === 0) assert.equal(cid, `cid-${i}`);
+      else if (i % 3 === 1) assert.equal(cid, `hdr-${i}`);
+      else assert.match(cid, /^[0-9a-f-]{36}$/);
+      assert.equal((result.json as { eventId: string }).eventId, id);
+      // The correlation id reached the processor thread's log line for this event.
+      assert.ok(
+        service.lines.some(
+          (l) => l.thread === 'processor' && l['eventId'] === id && l['correlationId'] === cid,
+        ),
+        `processor log line with correlation id ${cid}`,
+      );
+    });
+    assert.equal(await observer.depth(queues.input), 0, 'every input acked');
+  });
+
+  test('a handler failing twice then succeeding gives exactly one result, after the retry delays', async () => {
+    const id = randomUUID();
+    const started = Date.now();
+    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient', times: 2 })], () => ({
+      messageId: id,
+      correlationId: `retry-${id}`,
+    }));
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.ok(result);
+    assert.ok(Date.now() - started >= 100 + 300, 'not before both delays (100 + 300 ms)');
+    assert.equal(result.properties.messageId, id);
+    assert.equal(result.properties.correlationId, `retry-${id}`);
+    assert.equal((result.json as { attempt: number }).attempt, 3);
+    const scheduled = service.lines.filter(
+      (l) => l.msg === 'message failed; retry scheduled' && l['correlationId'] === `retry-${id}`,
+    );
+    assert.deepEqual(
+      scheduled.map((l) => [l['attempt'], l['delayMs']]),
+      [
+        [1, 100],
+        [2, 300],
+      ],
+    );
+    for (const queue of [
+      queues.input,
+      `${queues.input}.retry.100ms`,
+      `${queues.input}.retry.300ms`,
+    ]) {
+      assert.equal(await observer.depth(queue), 0, `${queue} empty`);
+    }
+    assert.equal(await observer.depth(queues.results), 0, 'no second result');
+  });
+
+  test('a handler that always fails ends in the failed queue with reason, class, attempts and queue', async () => {
+    const id = randomUUID();
+    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient' })], () => ({
+      messageId: id,
+      correlationId: `always-${id}`,
+    }));
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.ok(failed);
+    assert.equal(failed.properties.messageId, id);
+    assert.equal(failed.properties.correlationId, `always-${id}`);
+    assert.equal(headerOf(failed, 'x-attempts'), 3);
+    assert.equal(headerOf(failed, 'x-error-class'), 'TransientError');
+    assert.equal(headerOf(failed, 'x-error-kind'), 'transient');
+    assert.equal(headerOf(failed, 'x-original-queue'), queues.input);
+    assert.match(String(headerOf(failed, 'x-failure-reason')), /gave up after 3 attempts/);
+    assert.deepEqual(failed.json, { fail: 'transient' }, 'the original body, unchanged');
+    assert.equal(await observer.depth(queues.results), 0, 'no result');
+  });
+
+  test('a permanent handler failure goes straight to the failed queue after one attempt', async () => {
+    await observer.publish(queues.input, [JSON.stringify({ fail: 'permanent' })]);
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.ok(failed);
+    assert.equal(headerOf(failed, 'x-attempts'), 1);
+    assert.equal(headerOf(failed, 'x-error-class'), 'PermanentError');
+    assert.equal(headerOf(failed, 'x-error-kind'), 'permanent');
+  });
+
+  test('poison messages (not JSON, not an object, oversized) end in the failed queue and the service keeps running', async () => {
+    const poison = [
+      '{not json',
+      '[1,2,3]',
+      '"a string"',
+      'null',
+      JSON.stringify({ text: 'x'.repeat(4096) }),
+    ];
+    await observer.publish(queues.input, poison, (i) => ({ messageId: `poison-${i}` }));
+    const failed = await observer.collect(queues.failed, (r) => r.length >= poison.length);
+    const reasons = new Map(
+      failed.map((f) => [
+        f.properties.messageId as string,
+        String(headerOf(f, 'x-failure-reason')),
+      ]),
+    );
+    assert.match(reasons.get('poison-0') ?? '', /not valid JSON/);
+    assert.match(reasons.get('poison-1') ?? '', /not an object \(array\)/);
+    assert.match(reasons.get('poison-2') ?? '', /not an object \(string\)/);
+    assert.match(reasons.get('poison-3') ?? '', /not an object \(null\)/);
+    assert.match(reasons.get('poison-4') ?? '', /over the limit of 2048 bytes/);
+    for (const f of failed) {
+      assert.equal(headerOf(f, 'x-attempts'), 1);
+      assert.equal(headerOf(f, 'x-error-class'), 'PermanentError');
+    }
+    // Still serving: a good event after the poison gets its result.
+    await observer.publish(queues.input, [JSON.stringify({ text: 'still alive' })], () => ({
+      messageId: 'after-poison',
+    }));
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal(result?.properties.messageId, 'after-poison');
+    assert.equal(service.child.exitCode, null, 'the service is still running');
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'), 'no application error');
+  });
+
+  test('results reach the ZeroMQ endpoint with their correlation ids', async () => {
+    const log = createLogger({
+      app: 'test',
+      thread: 'main',
+      version: '',
+      level: 'warn',
+      destination: process.stderr,
+    });
+    const zmq = new SocketRegistry({ log, lingerMs: 0 });
+    try {
+      const socket = await zmq.open('sub', 'test-subscriber');
+      socket.connect(String((await service.waitFor('ready'))['zmqEndpoint']));
+      socket.subscribe('results');
+      // PUB drops until the subscription has reached it: publish warm-up events until one arrives.
+      let warmups = 0;
+      const first = socket.receive();
+      for (;;) {
+        await observer.publish(queues.input, [JSON.stringify({ text: 'warm-up' })], () => ({
+          correlationId: 'warm-up',
+        }));
+        warmups++;
+        const arrived = await Promise.race([
+          first.then(() => true),
+          new Promise((r) => setTimeout(r, 200, false)),
+        ]);
+        if (arrived) break;
+        assert.ok(warmups < 50, 'the subscription never took effect');
+      }
+      await observer.collect(queues.results, (r) => r.length >= warmups);
+      const cids = ['zmq-a', 'zmq-b', 'zmq-c'];
+      await observer.publish(
+        queues.input,
+        cids.map((c) => JSON.stringify({ text: c })),
+        (i) => ({ correlationId: cids[i] }),
+      );
+      const seen: string[] = [];
+      while (seen.length < cids.length) {
+        const [, cid, body] = await socket.receive();
+        if (cid?.toString() === 'warm-up') continue;
+        seen.push(cid?.toString() ?? '');
+        assert.equal(
+          typeof (JSON.parse(body?.toString() ?? '{}') as { digest?: unknown }).digest,
+          'string',
+        );
+      }
+      assert.deepEqual(seen.sort(), cids);
+      await observer.collect(queues.results, (r) => r.length >= cids.length);
+    } finally {
+      await zmq.closeAll();
+    }
+  });
+
+  test('queue statistics are logged with depth, consumers and rate', async () => {
+    const line = await service.waitFor((l) => l.msg === 'queue stats' && l['consumers'] === 1);
+    assert.equal(line['queue'], queues.input);
+    assert.equal(typeof line['depth'], 'number');
+    assert.equal(typeof line['settledPerS'], 'number');
+  });
+});
