@@ -50,6 +50,8 @@ export interface QueueInfo {
 
 export interface AmqpClientOptions {
   url: string;
+  /** Shown by the broker (rabbitmqctl list_connections, the management UI). */
+  connectionName: string;
   heartbeatS: number;
   connectTimeoutMs: number;
   log: Logger;
@@ -103,7 +105,10 @@ export class AmqpClient {
     if (this.#model !== undefined) throw new Error('AmqpClient.connect() called twice');
     const { url, shown } = withHeartbeat(this.#options.url, this.#options.heartbeatS);
     const timeoutMs = this.#options.connectTimeoutMs;
-    const attempt = amqp.connect(url, { timeout: timeoutMs });
+    const attempt = amqp.connect(url, {
+      timeout: timeoutMs,
+      clientProperties: { connection_name: this.#options.connectionName },
+    });
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     let model: amqp.ChannelModel;
     try {
@@ -164,8 +169,10 @@ export class AmqpClient {
       const raw =
         options.confirm === true ? await model.createConfirmChannel() : await model.createChannel();
       if (options.prefetch !== undefined) await raw.prefetch(options.prefetch);
+      // A closing connection closes its channels first: report on the next turn, so that the
+      // connection's own reason (sent right after) is the one reported.
       const channel = new AmqpChannel(name, raw, options.confirm === true, (message, error) =>
-        this.#fail(`channel ${name} ${message}`, error),
+        setImmediate(() => this.#fail(`channel ${name} ${message}`, error)),
       );
       this.#channels.add(channel);
       return channel;

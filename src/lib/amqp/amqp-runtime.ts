@@ -57,6 +57,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   const names = amqpNames(config.app.name, settings);
   const client = new AmqpClient({
     url: settings.url,
+    connectionName: `${config.app.name} pid ${process.pid}`,
     heartbeatS: settings.heartbeatS,
     connectTimeoutMs: settings.connectTimeoutMs,
     log,

@@ -1,0 +1,214 @@
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  brokerHost,
+  createVhost,
+  queues,
+  rabbitmqctl,
+  type Received,
+  type TestVhost,
+} from '../helpers/broker.js';
+
+/**
+ * The sample service as a real process against the real RabbitMQ: kill -9 and TERM with
+ * messages in flight, a connection closed by the broker, a deleted queue, and a broker that
+ * is unreachable or refuses the credentials at start. Each test gets its own vhost.
+ */
+
+const DEPENDENCY_FAILURE = 69;
+let vhost: TestVhost;
+let observer: BrokerObserver;
+const services: ServiceProcess[] = [];
+
+function start(extra: Record<string, string> = {}, url = vhost.url): ServiceProcess {
+  const service = new ServiceProcess({ env: testEnv(amqpSettings(url, extra)) });
+  services.push(service);
+  return service;
+}
+
+async function publishEvents(n: number, prefix: string): Promise<string[]> {
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+  await observer.assertQueue(queues.input);
+  await observer.publish(
+    queues.input,
+    ids.map((id) => JSON.stringify({ text: id })),
+    (i) => ({ messageId: ids[i], correlationId: `cid-${ids[i]}` }),
+  );
+  return ids;
+}
+
+function uniqueIds(received: Received[]): Set<string> {
+  return new Set(received.map((r) => r.properties.messageId as string));
+}
+
+before(async () => {
+  vhost = await createVhost('amqp-lifecycle');
+});
+
+beforeEach(async () => {
+  observer = await BrokerObserver.open(vhost.url);
+});
+
+afterEach(async () => {
+  for (const service of services.splice(0)) await service.stop();
+  for (const queue of [queues.input, queues.results, queues.failed]) {
+    await observer.deleteQueue(queue);
+  }
+  await observer.close();
+});
+
+after(async () => {
+  await vhost.remove();
+});
+
+describe('sample service process on RabbitMQ', () => {
+  test('kill -9 with messages in flight, then a restart: every message gets a result; duplicates stay within the prefetch', async () => {
+    const prefetch = 10;
+    const ids = await publishEvents(300, 'kill');
+    const settings = { AMQP_PREFETCH: String(prefetch), SAMPLE_WORK_MS: '30', LOG_LEVEL: 'debug' };
+    const first = start(settings);
+    await first.waitFor('ready');
+    const all = observer.collect(queues.results, (r) => uniqueIds(r).size >= ids.length, 60_000);
+    // Kill once results are flowing and the prefetch window is full.
+    let handled = 0;
+    await first.waitFor((l) => l.msg === 'event handled' && ++handled >= 30);
+    first.signal('SIGKILL');
+    assert.equal((await first.waitForExit()).signal, 'SIGKILL');
+    const second = start(settings);
+    const received = await all;
+    assert.deepEqual(
+      [...uniqueIds(received)].sort(),
+      [...ids].sort(),
+      'every message has a result',
+    );
+    const duplicates = received.length - uniqueIds(received).size;
+    assert.ok(
+      duplicates <= prefetch,
+      `${duplicates} duplicates, at most the prefetch (${prefetch})`,
+    );
+    console.log(
+      `kill -9: ${received.length} results for ${ids.length} messages, ${duplicates} duplicates`,
+    );
+    assert.equal(await observer.depth(queues.input), 0);
+    await second.waitFor('ready');
+  });
+
+  test('TERM with messages in flight: exit 0, in-flight work finished, nothing lost', async () => {
+    const ids = await publishEvents(200, 'term');
+    const service = start({ AMQP_PREFETCH: '20', SAMPLE_WORK_MS: '40' });
+    await service.waitFor('ready');
+    const seen = await observer.collect(queues.results, (r) => r.length >= 20);
+    service.signal('SIGTERM');
+    const exit = await service.waitForExit();
+    assert.equal(exit.code, 0, service.tail());
+    const rest = (await observer.depth(queues.results)) > 0 ? await drainResults() : [];
+    const results = [...seen, ...rest];
+    const left = await observer.depth(queues.input);
+    assert.equal(results.length, uniqueIds(results).size, 'no duplicates after a clean stop');
+    assert.equal(
+      uniqueIds(results).size + left,
+      ids.length,
+      'every message has a result or is back in the queue',
+    );
+    assert.ok(service.lines.some((l) => l.msg === 'consumer cancelled'));
+  });
+
+  test('TERM when in-flight work outlasts the drain step: the unfinished messages are requeued, exit 0', async () => {
+    const ids = await publishEvents(30, 'slow');
+    const service = start({
+      AMQP_PREFETCH: '5',
+      SAMPLE_WORK_MS: '3000',
+      SHUTDOWN_STEP_TIMEOUT_MS: '300',
+      LOG_LEVEL: 'debug',
+    });
+    await service.waitFor('ready');
+    // The prefetch window is full: five messages are in the handler, none can finish in time.
+    await service.waitFor((l) => l.msg === 'queue stats' && l['inFlight'] === 5);
+    service.signal('SIGTERM');
+    const exit = await service.waitForExit();
+    assert.equal(exit.code, 0, service.tail());
+    const requeued = service.lines.find(
+      (l) => l.msg === 'drain timed out; unfinished messages requeued',
+    );
+    assert.equal(requeued?.['requeued'], 5, service.tail());
+    assert.equal(await observer.depth(queues.results), 0);
+    assert.equal(await observer.depth(queues.input), ids.length, 'all back in the input queue');
+  });
+
+  test('a connection closed by the broker ends the service with the dependency-failure code within seconds', async () => {
+    const service = start();
+    await service.waitFor('ready');
+    const name = await connectionOf(`worker-base pid ${service.pid}`);
+    const started = Date.now();
+    await rabbitmqctl('close_connection', name, 'test: forced close');
+    const exit = await service.waitForExit(10_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    assert.ok(Date.now() - started < 5000, `exited after ${Date.now() - started} ms`);
+    const failure = service.lines.find((l) => l.msg === 'shutdown started' && l.level === 'warn');
+    assert.match(JSON.stringify(failure?.['err']), /rabbitmq: connection (closed|error)/);
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'));
+  });
+
+  test('the input queue deleted under the consumer ends the service with the dependency-failure code', async () => {
+    const service = start();
+    await service.waitFor('ready');
+    await observer.deleteQueue(queues.input);
+    const exit = await service.waitForExit(10_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    assert.ok(
+      service.lines.some((l) => JSON.stringify(l['err'] ?? '').includes('cancelled the consumer')),
+    );
+  });
+
+  test('an unreachable broker at start: dependency-failure exit code, a clear warning, no application-error report', async () => {
+    const service = start({ AMQP_CONNECT_TIMEOUT_MS: '2000' }, 'amqp://guest:guest@127.0.0.1:1/');
+    const exit = await service.waitForExit(10_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    const warning = service.lines.find((l) => l.msg === 'dependency failure');
+    assert.ok(warning, service.tail());
+    assert.equal(warning.level, 'warn');
+    assert.match(
+      JSON.stringify(warning['err']),
+      /rabbitmq: cannot connect to amqp:\/\/guest:(\*\*\*|\[Redacted\])@127\.0\.0\.1:1\/.*ECONNREFUSED/,
+    );
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'));
+    assert.ok(!service.lines.some((l) => l.msg === 'ready'));
+  });
+
+  test('refused credentials at start: dependency-failure exit code, no application-error report', async () => {
+    const service = start(
+      {},
+      `${brokerHost.replace('guest:guest', 'guest:wrong')}/${encodeURIComponent(vhost.name)}`,
+    );
+    const exit = await service.waitForExit(10_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    const warning = service.lines.find((l) => l.msg === 'dependency failure');
+    assert.match(JSON.stringify(warning?.['err']), /ACCESS.REFUSED/);
+    assert.ok(!JSON.stringify(service.lines).includes('wrong'), 'the password is not logged');
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'));
+  });
+});
+
+/** Drains whatever results are left, with the observer. */
+async function drainResults(): Promise<Received[]> {
+  const depth = await observer.depth(queues.results);
+  return observer.collect(queues.results, (r) => r.length >= depth);
+}
+
+/** The pid of the connection with this client-given name, for close_connection. */
+async function connectionOf(connectionName: string): Promise<string> {
+  const out = await rabbitmqctl(
+    'list_connections',
+    '-q',
+    '--no-table-headers',
+    'pid',
+    'client_properties',
+  );
+  for (const line of out.split('\n')) {
+    if (line.includes(`"connection_name","${connectionName}"`)) return line.split('\t')[0] ?? '';
+  }
+  throw new Error(`no connection named ${connectionName}:\n${out}`);
+}
