@@ -12,11 +12,14 @@ function toNumber(value: unknown): unknown {
   return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
 }
 
-/** "60000, 180000" -> [60000, 180000]; an empty string -> [] (no retries). */
+/**
+ * "60000, 180000" -> [60000, 180000]; an empty string -> [] (no retries). Anything else stays
+ * a string, so the error names the whole variable and its expected form.
+ */
 function toNumberList(value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  const text = value.trim();
-  return text === '' ? [] : text.split(',').map(toNumber);
+  const parts = value.trim() === '' ? [] : value.split(',').map((p) => p.trim());
+  return parts.every((p) => numeric.test(p)) ? parts.map(Number) : value;
 }
 
 function int(min: number, max: number, what: string) {

@@ -1,0 +1,84 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  createVhost,
+  queues,
+  rabbitmqctl,
+  waitForBroker,
+  type TestVhost,
+} from '../helpers/broker.js';
+
+/**
+ * Stops the shared RabbitMQ (rabbitmqctl stop_app) under a running service: serial only. The
+ * broker is always started again, and the test waits until it accepts connections before it
+ * finishes, whatever happened.
+ */
+
+const DEPENDENCY_FAILURE = 69;
+let vhost: TestVhost;
+const services: ServiceProcess[] = [];
+
+before(async () => {
+  vhost = await createVhost('amqp-broker-restart');
+});
+
+after(async () => {
+  for (const service of services) await service.stop();
+  await vhost.remove();
+});
+
+test('a broker stopped under the service ends it with the dependency-failure code within seconds; restarted after the broker is back, it drains the queue', async () => {
+  const ids = Array.from({ length: 150 }, (_, i) => `restart-${i}`);
+  const publisher = await BrokerObserver.open(vhost.url);
+  await publisher.assertQueue(queues.input);
+  await publisher.publish(
+    queues.input,
+    ids.map((id) => JSON.stringify({ text: id })),
+    (i) => ({ messageId: ids[i] }),
+  );
+  await publisher.close();
+
+  const settings = { AMQP_PREFETCH: '10', SAMPLE_WORK_MS: '40', LOG_LEVEL: 'debug' };
+  const first = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  services.push(first);
+  await first.waitFor('ready');
+  let handled = 0;
+  await first.waitFor((l) => l.msg === 'event handled' && ++handled >= 20);
+
+  let stoppedAt = 0;
+  try {
+    stoppedAt = Date.now();
+    await rabbitmqctl('stop_app');
+    const exit = await first.waitForExit(15_000);
+    const tookMs = Date.now() - stoppedAt;
+    assert.equal(exit.code, DEPENDENCY_FAILURE, first.tail());
+    assert.ok(tookMs < 10_000, `exited ${tookMs} ms after stop_app was called`);
+    console.log(`broker stop_app: service exited with ${exit.code} after ${tookMs} ms`);
+    assert.ok(!first.lines.some((l) => l.msg === 'application error'), first.tail());
+  } finally {
+    await rabbitmqctl('start_app');
+    await waitForBroker();
+  }
+
+  const second = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  services.push(second);
+  await second.waitFor('ready', 30_000);
+  const observer = await BrokerObserver.open(vhost.url);
+  try {
+    const results = await observer.collect(
+      queues.results,
+      (r) => new Set(r.map((m) => m.properties.messageId)).size >= ids.length,
+      60_000,
+    );
+    const unique = new Set(results.map((r) => r.properties.messageId as string));
+    assert.deepEqual([...unique].sort(), [...ids].sort(), 'every message has a result');
+    assert.equal(await observer.depth(queues.input), 0, 'the queue is drained');
+  } finally {
+    await observer.close();
+  }
+  second.signal('SIGTERM');
+  assert.equal((await second.waitForExit()).code, 0);
+});

@@ -1,0 +1,188 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Headers,
+  attemptOf,
+  decideDisposition,
+  failureHeaders,
+} from '../../src/lib/amqp/disposition.js';
+import { amqpNames } from '../../src/lib/amqp/amqp-config.js';
+import { loadConfig } from '../../src/lib/config.js';
+import { coreConfigSchema, coreEnv } from '../../src/lib/config-schema.js';
+import {
+  DependencyError,
+  ErrorCodes,
+  PermanentError,
+  TransientError,
+  WorkerBaseError,
+  classify,
+  deserializeError,
+  serializeError,
+} from '../../src/lib/errors.js';
+
+const defaultsFile = new URL('../../../config/default.json', import.meta.url);
+
+function config(env: Record<string, string>) {
+  return loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: env });
+}
+
+const retryQueues = [
+  { name: 'app.events.retry.100ms', delayMs: 100 },
+  { name: 'app.events.retry.300ms', delayMs: 300 },
+];
+
+describe('decideDisposition', () => {
+  test('a transient failure goes to the next delay queue while delays remain', () => {
+    assert.deepEqual(decideDisposition(new TransientError('x'), 1, retryQueues, false), {
+      action: 'retry',
+      kind: 'transient',
+      attempt: 2,
+      queue: 'app.events.retry.100ms',
+      delayMs: 100,
+    });
+    const second = decideDisposition(new TransientError('x'), 2, retryQueues, false);
+    assert.equal(second.action === 'retry' && second.queue, 'app.events.retry.300ms');
+  });
+
+  test('a transient failure of the last attempt fails, saying how many attempts were made', () => {
+    assert.deepEqual(decideDisposition(new TransientError('x'), 3, retryQueues, false), {
+      action: 'fail',
+      kind: 'transient',
+      reason: 'gave up after 3 attempts',
+    });
+  });
+
+  test('a permanent failure fails at once, even during shutdown', () => {
+    for (const shuttingDown of [false, true]) {
+      const d = decideDisposition(new PermanentError('bad'), 1, retryQueues, shuttingDown);
+      assert.equal(d.action, 'fail');
+    }
+  });
+
+  test('an unexpected error is retried like a transient one', () => {
+    const d = decideDisposition(new Error('bug'), 1, retryQueues, false);
+    assert.equal(d.action, 'retry');
+    assert.equal(d.kind, 'unexpected');
+  });
+
+  test('a dependency failure, or any non-permanent failure in shutdown, requeues', () => {
+    assert.equal(
+      decideDisposition(new DependencyError('rabbitmq', 'gone'), 1, retryQueues, false).action,
+      'requeue',
+    );
+    assert.equal(
+      decideDisposition(new TransientError('x'), 1, retryQueues, true).action,
+      'requeue',
+    );
+  });
+
+  test('errors rebuilt after a thread hop decide the same', () => {
+    for (const error of [new TransientError('t'), new PermanentError('p')]) {
+      const rebuilt = deserializeError(serializeError(error));
+      assert.deepEqual(
+        decideDisposition(rebuilt, 1, retryQueues, false),
+        decideDisposition(error, 1, retryQueues, false),
+      );
+    }
+  });
+
+  test('with no retry delays configured, a transient failure fails at once', () => {
+    assert.equal(decideDisposition(new TransientError('x'), 1, [], false).action, 'fail');
+  });
+});
+
+describe('attempt and failure headers', () => {
+  test('attemptOf reads x-attempt and defaults to 1 for absent or malformed values', () => {
+    assert.equal(attemptOf({}), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: 3 }), 3);
+    assert.equal(attemptOf({ [Headers.attempt]: 'nonsense' }), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: 0 }), 1);
+  });
+
+  test('failureHeaders names the reason, error class, code, kind, attempts and original queue', () => {
+    const error = deserializeError(serializeError(new TransientError('flaky')));
+    const headers = failureHeaders(
+      error,
+      { action: 'fail', kind: 'transient', reason: 'gave up after 3 attempts' },
+      3,
+      'app.events',
+    );
+    assert.equal(headers[Headers.reason], 'gave up after 3 attempts: flaky');
+    assert.equal(headers[Headers.errorClass], 'TransientError');
+    assert.equal(headers[Headers.errorCode], ErrorCodes.TRANSIENT);
+    assert.equal(headers[Headers.errorKind], 'transient');
+    assert.equal(headers[Headers.attempts], 3);
+    assert.equal(headers[Headers.originalQueue], 'app.events');
+  });
+});
+
+describe('amqp configuration', () => {
+  test('names default to <app>.events, <app>.results, <app>.failed, and delay queues per delay', () => {
+    const c = config({ APP_NAME: 'orders' });
+    assert.deepEqual(amqpNames(c.app.name, c.amqp), {
+      exchange: 'orders',
+      inputQueue: 'orders.events',
+      resultsQueue: 'orders.results',
+      failedQueue: 'orders.failed',
+      retryQueues: [
+        { name: 'orders.events.retry.60000ms', delayMs: 60_000 },
+        { name: 'orders.events.retry.180000ms', delayMs: 180_000 },
+        { name: 'orders.events.retry.540000ms', delayMs: 540_000 },
+      ],
+    });
+    assert.equal(c.amqp.url, '', 'AMQP is off by default');
+  });
+
+  test('environment variables override names, prefetch and delays', () => {
+    const c = config({
+      AMQP_URL: 'amqp://u:p@broker:5672/v',
+      AMQP_PREFETCH: '7',
+      AMQP_RETRY_DELAYS_MS: '10, 20,30',
+      AMQP_INPUT_QUEUE: 'in',
+      AMQP_RESULTS_QUEUE: 'out',
+      AMQP_FAILED_QUEUE: 'dead',
+    });
+    assert.equal(c.amqp.prefetch, 7);
+    assert.deepEqual(c.amqp.retryDelaysMs, [10, 20, 30]);
+    const names = amqpNames(c.app.name, c.amqp);
+    assert.deepEqual(
+      [names.inputQueue, names.resultsQueue, names.failedQueue],
+      ['in', 'out', 'dead'],
+    );
+    assert.equal(names.retryQueues[0]?.name, 'in.retry.10ms');
+  });
+
+  test('AMQP_URL may come from the file AMQP_URL_FILE names', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(`${tmpdir()}/amqp-url-`);
+    await writeFile(`${dir}/url`, 'amqp://secret:pw@broker/\n');
+    assert.equal(config({ AMQP_URL_FILE: `${dir}/url` }).amqp.url, 'amqp://secret:pw@broker/');
+  });
+
+  test('a malformed value is a config error naming the variable and the expected form', () => {
+    assert.throws(
+      () => config({ AMQP_RETRY_DELAYS_MS: '100,soon' }),
+      /amqp.retryDelaysMs \(environment AMQP_RETRY_DELAYS_MS\) = \"100,soon\".*comma-separated retry delays/,
+    );
+    assert.throws(
+      () => config({ AMQP_URL: 'http://broker' }),
+      /AMQP_URL.*amqp:\/\/user:password@host/s,
+    );
+    assert.throws(() => config({ AMQP_PREFETCH: '0' }), /AMQP_PREFETCH/);
+  });
+});
+
+describe('classify and amqplib errors', () => {
+  test('amqplib channel and connection errors classify as dependency failures', () => {
+    const closed = Object.assign(new Error('Channel closed by server: 404 (NOT-FOUND)'), {
+      code: 404,
+      classId: 60,
+      methodId: 40,
+    });
+    const illegal = Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' });
+    assert.equal(classify(closed), 'dependency');
+    assert.equal(classify(illegal), 'dependency');
+    assert.equal(classify(new WorkerBaseError('E_OTHER', 'x')), 'unexpected');
+  });
+});
