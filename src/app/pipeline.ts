@@ -29,8 +29,10 @@ export class SamplePipeline {
   readonly #options: SamplePipelineOptions;
   readonly #log: Logger;
   readonly #inFlight = new Set<Promise<void>>();
-  /** ZeroMQ allows one send in progress per socket: sends are chained. */
+  /** ZeroMQ allows one send in progress per socket (EBUSY otherwise): sends are chained. */
   #lastSend: Promise<void> = Promise.resolve();
+  /** Latencies not yet sent to the stats worker: one note per event-loop turn, not per event. */
+  #latencies: number[] = [];
   #processed = 0;
 
   constructor(options: SamplePipelineOptions) {
@@ -73,7 +75,7 @@ export class SamplePipeline {
     const correlationId = currentCorrelationId() ?? '';
     await this.#send([resultsTopic, correlationId, JSON.stringify(result)]);
     const latencyMs = Math.round(performance.now() - started);
-    this.#options.stats.notify({ result, latencyMs });
+    this.#noteLatency(latencyMs);
     this.#processed++;
     this.#log.debug({ eventId: event.id, attempt, latencyMs }, 'event handled');
     return result;
@@ -83,6 +85,15 @@ export class SamplePipeline {
   async drain(): Promise<void> {
     if (this.#inFlight.size > 0) this.#log.info({ inFlight: this.#inFlight.size }, 'draining');
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #noteLatency(ms: number): void {
+    if (this.#latencies.push(ms) > 1) return;
+    setImmediate(() => {
+      const latenciesMs = this.#latencies;
+      this.#latencies = [];
+      this.#options.stats.notify({ latenciesMs });
+    });
   }
 
   #send(frames: string[]): Promise<void> {

@@ -14,8 +14,8 @@ export interface ProcessContract {
   response: SampleResult;
 }
 
-/** main -> stats: one processed result (a note, no answer). */
+/** main -> stats: latencies of the results processed since the last note (no answer). */
 export interface StatsContract {
-  request: { result: SampleResult; latencyMs: number };
+  request: { latenciesMs: number[] };
   response: void;
 }

@@ -11,9 +11,9 @@ runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, StatsContract>();
   let total = 0;
   let window: number[] = [];
-  main.serve(({ latencyMs }) => {
-    total++;
-    window.push(latencyMs);
+  main.serve(({ latenciesMs }) => {
+    total += latenciesMs.length;
+    for (const ms of latenciesMs) window.push(ms);
   });
   const logFigures = (): void => {
     const sorted = window.sort((a, b) => a - b);

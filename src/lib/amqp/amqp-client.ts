@@ -294,9 +294,12 @@ export class AmqpChannel {
     await this.#call(`cancel consumer ${consumerTag}`, () => this.#raw.cancel(consumerTag));
   }
 
-  /** Acks one delivery. A no-op on a closed channel (the broker redelivers it). */
-  ack(message: AmqpMessage): void {
-    if (!this.#closed) this.#raw.ack(toRaw(message));
+  /**
+   * Acks one delivery, or with `upTo` every unsettled delivery up to and including it. A no-op
+   * on a closed channel (the broker redelivers what was not acked).
+   */
+  ack(message: AmqpMessage, upTo = false): void {
+    if (!this.#closed) this.#raw.ack(toRaw(message), upTo);
   }
 
   /** Nacks one delivery, requeued or not. A no-op on a closed channel. */

@@ -15,6 +15,7 @@ import {
   type Disposition,
 } from './disposition.js';
 import type { Publisher } from './publisher.js';
+import { AckWindow, type AckSlot } from './ack-window.js';
 
 /**
  * Consumes the input queue with manual acks: runs the handler for each message under its
@@ -59,6 +60,7 @@ export interface QueueConsumerOptions {
 
 interface InFlight {
   delivery: Delivery;
+  slot: AckSlot;
   settled: boolean;
   done: Promise<void>;
 }
@@ -69,6 +71,7 @@ export class QueueConsumer {
   readonly #queue: string;
   readonly #tags: Readonly<Record<string, string>>;
   readonly #inFlight = new Set<InFlight>();
+  readonly #acks: AckWindow;
   #state: ConsumerState = 'idle';
   #consumerTag: string | undefined;
   #cancelling: Promise<void> | undefined;
@@ -82,6 +85,7 @@ export class QueueConsumer {
     this.#queue = options.names.inputQueue;
     this.#tags = { queue: this.#queue };
     this.#log = options.log.child({ component: 'consumer', queue: this.#queue });
+    this.#acks = new AckWindow(options.channel);
   }
 
   get state(): ConsumerState {
@@ -125,7 +129,10 @@ export class QueueConsumer {
    * their acks are then skipped (a duplicate, never a loss).
    */
   async drain(signal: AbortSignal): Promise<void> {
-    if (this.#inFlight.size === 0) return;
+    if (this.#inFlight.size === 0) {
+      this.#acks.flush();
+      return;
+    }
     this.#log.info({ inFlight: this.#inFlight.size }, 'draining in-flight messages');
     const everything = async (): Promise<void> => {
       while (this.#inFlight.size > 0) {
@@ -135,6 +142,7 @@ export class QueueConsumer {
     await Promise.race([everything(), untilAborted(signal)]);
     const left = [...this.#inFlight].filter((f) => !f.settled);
     for (const flight of left) this.#settle(flight, 'requeue');
+    this.#acks.flush();
     if (left.length > 0) {
       this.#log.warn({ requeued: left.length }, 'drain timed out; unfinished messages requeued');
     }
@@ -173,7 +181,12 @@ export class QueueConsumer {
     if (message.properties.timestamp !== undefined) {
       this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
     }
-    const flight: InFlight = { delivery, settled: false, done: Promise.resolve() };
+    const flight: InFlight = {
+      delivery,
+      slot: this.#acks.add(message),
+      settled: false,
+      done: Promise.resolve(),
+    };
     flight.done = withCorrelationId(correlationId, () => this.#run(flight));
     this.#inFlight.add(flight);
     void flight.done.finally(() => this.#inFlight.delete(flight));
@@ -264,9 +277,9 @@ export class QueueConsumer {
     if (flight.settled) return;
     flight.settled = true;
     this.#settledCount++;
-    if (how === 'ack') this.#o.channel.ack(flight.delivery.message);
+    if (how === 'ack') this.#acks.ack(flight.slot);
     else {
-      this.#o.channel.nack(flight.delivery.message, true);
+      this.#acks.nack(flight.slot, true);
       this.#o.metrics.count('amqp.messages.requeued', 1, this.#tags);
     }
   }

@@ -51,6 +51,7 @@ export class ThreadChannel<
   #handler: RequestHandler<In> | undefined;
   #nextId = 1;
   #closed = false;
+  #outbox: Wire[] = [];
 
   constructor(name: string, port: ChannelPort) {
     this.name = name;
@@ -119,9 +120,10 @@ export class ThreadChannel<
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
   }
 
-  /** Closes the port; pending requests reject. Idempotent. */
+  /** Sends what is queued, closes the port; pending requests reject. Idempotent. */
   close(): void {
     if (this.#closed) return;
+    this.#flush();
     this.#port.close();
     this.#onClose();
   }
@@ -130,7 +132,39 @@ export class ThreadChannel<
     if (message.k === 'req' || message.k === 'note') {
       if (message.cid === undefined) delete message.cid;
     }
-    this.#port.postMessage(message);
+    if (this.#outbox.push(message) === 1) queueMicrotask(this.#flush);
+  }
+
+  /**
+   * Sends what was posted during this turn as one port message: a postMessage costs about
+   * the same for one message as for a batch, and under load many go out per turn.
+   */
+  readonly #flush = (): void => {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    if (batch.length === 0 || this.#closed) return;
+    try {
+      this.#port.postMessage(batch.length === 1 ? batch[0] : batch);
+    } catch {
+      // Something in the batch cannot be cloned: send one by one, failing only the culprits.
+      for (const message of batch) this.#postOne(message);
+    }
+  };
+
+  #postOne(message: Wire): void {
+    try {
+      this.#port.postMessage(message);
+    } catch (error) {
+      if (message.k === 'req') {
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        pending?.cleanup();
+        pending?.reject(error as Error);
+      } else if (message.k === 'res') {
+        this.#postOne({ k: 'err', id: message.id, error: serializeError(error) });
+      }
+      // A note that cannot be cloned is dropped: notes have no answer to carry the error.
+    }
   }
 
   #closedError(): Error {
@@ -141,7 +175,15 @@ export class ThreadChannel<
     );
   }
 
-  readonly #onMessage = (message: Wire): void => {
+  readonly #onMessage = (message: Wire | Wire[]): void => {
+    if (Array.isArray(message)) {
+      for (const one of message) this.#onOne(one);
+    } else {
+      this.#onOne(message);
+    }
+  };
+
+  #onOne(message: Wire): void {
     switch (message.k) {
       case 'res':
       case 'err': {
@@ -158,7 +200,7 @@ export class ThreadChannel<
         this.#handle(message);
         return;
     }
-  };
+  }
 
   #handle(message: Extract<Wire, { k: 'req' | 'note' }>): void {
     const handler = this.#handler;

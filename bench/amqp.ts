@@ -1,0 +1,190 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+// The baseline is bare amqplib, on purpose: it measures what the core costs on top of it.
+import * as amqp from 'amqplib';
+import { ServiceProcess } from '../test/helpers/service-process.js';
+import { createVhost } from '../test/helpers/broker.js';
+
+/**
+ * AMQP throughput: `count` messages through the whole sample pipeline (the built service as
+ * a child process: consumer, processor thread, ZeroMQ, confirmed result, ack) and, in the
+ * same run, through a bare amqplib loop in this process (consume, publish the same result
+ * with a confirm, ack on the confirm), with the same prefetch, on the same broker. Each run
+ * starts with `count` messages waiting; it is timed from the consumer's start to the last
+ * result in the results queue. Not a test: figures only.
+ *
+ * CLI: `node dist/bench/amqp.js [count] [prefetch] [rounds]`; prints one JSON object.
+ */
+
+export interface AmqpBenchOptions {
+  /** Messages per run; at least 50,000 for the published figure. */
+  count: number;
+  /** Prefetch of both consumers (default 100). */
+  prefetch?: number;
+  /** Rounds of (bare, pipeline), alternating; the medians are reported (default 3). */
+  rounds?: number;
+}
+
+export interface AmqpBenchResult {
+  count: number;
+  prefetch: number;
+  /** Messages per second through the whole pipeline. */
+  pipelineRate: number;
+  /** Messages per second through the bare amqplib loop. */
+  bareRate: number;
+  /** pipelineRate / bareRate. */
+  ratio: number;
+  /** Every round's rates, in run order, to show the spread on a shared machine. */
+  samples: Array<{ bareRate: number; pipelineRate: number }>;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
+
+function body(i: number): Buffer {
+  const text = Array.from({ length: 3 + (i % 5) }, (_, k) => words[(i + k * 3) % words.length]);
+  return Buffer.from(JSON.stringify({ text: text.join(' '), seq: i }));
+}
+
+async function fill(channel: amqp.ConfirmChannel, queue: string, count: number): Promise<void> {
+  await channel.assertQueue(queue, { durable: true });
+  for (let i = 0; i < count; i++) {
+    channel.sendToQueue(queue, body(i), { persistent: true, messageId: `m-${i}` });
+    if (i % 1000 === 999) await channel.waitForConfirms();
+  }
+  await channel.waitForConfirms();
+}
+
+/** Resolves when `queue` holds `count` ready messages; polls every 20 ms. */
+async function untilDepth(channel: amqp.Channel, queue: string, count: number): Promise<number> {
+  for (;;) {
+    const { messageCount } = await channel.checkQueue(queue);
+    if (messageCount >= count) return performance.now();
+    await delay(20);
+  }
+}
+
+async function runPipeline(url: string, count: number, prefetch: number): Promise<number> {
+  const admin = await amqp.connect(url);
+  const channel = await admin.createConfirmChannel();
+  await fill(channel, 'bench.events', count);
+  const service = new ServiceProcess({
+    env: {
+      AMQP_URL: url,
+      AMQP_PREFETCH: String(prefetch),
+      AMQP_INPUT_QUEUE: 'bench.events',
+      AMQP_RESULTS_QUEUE: 'bench.results',
+      AMQP_FAILED_QUEUE: 'bench.failed',
+      ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
+      SAMPLE_WORK_MS: '0',
+      LOG_PRETTY: 'false',
+    },
+  });
+  try {
+    // The consumer's start, read from its own log line (same clock: wall time).
+    const started = await service.waitFor('consumer started', 30_000);
+    const startedAt = performance.now() - (Date.now() - Date.parse(String(started['time'])));
+    await channel.assertQueue('bench.results', { durable: true });
+    const endedAt = await untilDepth(channel, 'bench.results', count);
+    service.signal('SIGTERM');
+    await service.waitForExit(30_000);
+    return count / ((endedAt - startedAt) / 1000);
+  } finally {
+    await service.stop();
+    await admin.close();
+  }
+}
+
+async function runBare(url: string, count: number, prefetch: number): Promise<number> {
+  const connection = await amqp.connect(url);
+  try {
+    const admin = await connection.createConfirmChannel();
+    await fill(admin, 'bare.events', count);
+    await admin.assertQueue('bare.results', { durable: true });
+    const channel = await connection.createConfirmChannel();
+    await channel.prefetch(prefetch);
+    let closing = false;
+    const startedAt = performance.now();
+    await channel.consume('bare.events', (message) => {
+      if (message === null) return;
+      const event = JSON.parse(message.content.toString()) as { text: string };
+      const result = {
+        eventId: message.properties.messageId as string,
+        digest: createHash('sha256').update(event.text).digest('hex'),
+        words: event.text.split(/\s+/).filter(Boolean).length,
+        processedAt: new Date().toISOString(),
+        processedBy: 'bare',
+        attempt: 1,
+      };
+      channel.publish(
+        '',
+        'bare.results',
+        Buffer.from(JSON.stringify(result)),
+        {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: message.properties.messageId as string,
+          correlationId: message.properties.messageId as string,
+        },
+        (error: unknown) => {
+          // After the last result the bench closes the connection: no ack or nack then.
+          if (closing) return;
+          if (error === null || error === undefined) channel.ack(message);
+          else channel.nack(message);
+        },
+      );
+    });
+    const endedAt = await untilDepth(admin, 'bare.results', count);
+    await channel.waitForConfirms();
+    closing = true;
+    return count / ((endedAt - startedAt) / 1000);
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Runs both cases on a throw-away vhost, `rounds` times alternating, and returns the median
+ * rates and their ratio. Each run uses its own queues, so no run sees another's messages.
+ */
+export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBenchResult> {
+  const { count } = options;
+  const prefetch = options.prefetch ?? 100;
+  const rounds = options.rounds ?? 3;
+  const samples: AmqpBenchResult['samples'] = [];
+  for (let round = 0; round < rounds; round++) {
+    const vhost = await createVhost('bench');
+    try {
+      const bareRate = await runBare(vhost.url, count, prefetch);
+      const pipelineRate = await runPipeline(vhost.url, count, prefetch);
+      samples.push({ bareRate: Math.round(bareRate), pipelineRate: Math.round(pipelineRate) });
+    } finally {
+      await vhost.remove();
+    }
+  }
+  const pipelineRate = median(samples.map((s) => s.pipelineRate));
+  const bareRate = median(samples.map((s) => s.bareRate));
+  return {
+    count,
+    prefetch,
+    pipelineRate,
+    bareRate,
+    ratio: Math.round((pipelineRate / bareRate) * 1000) / 1000,
+    samples,
+  };
+}
+
+if (import.meta.main) {
+  const count = Number(process.argv[2] ?? 50_000);
+  const prefetch = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+  const rounds = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
+  const result = await runAmqpBench({ count, prefetch, rounds });
+  process.stdout.write(`${JSON.stringify({ bench: 'amqp', ...result })}\n`);
+}
