@@ -1,12 +1,11 @@
 import type { MessageHandler } from '../lib/amqp/consumer.js';
 import { Headers } from '../lib/amqp/disposition.js';
 import type { Publisher } from '../lib/amqp/publisher.js';
-import { parseEvent } from './events.js';
 import type { SamplePipeline } from './pipeline.js';
 
 /**
- * The sample's broker handler: reads the message as an event (poison -> PermanentError),
- * runs it through the pipeline (processor thread, ZeroMQ), and publishes the JSON result to
+ * The sample's broker handler: runs the message body through the pipeline (the processor
+ * thread parses it, poison -> PermanentError; then ZeroMQ), and publishes the JSON result to
  * the results queue, confirmed, carrying the input's message id and correlation id. The
  * consumer acks once this resolves.
  */
@@ -17,10 +16,10 @@ export function sampleMessageHandler(options: {
 }): MessageHandler {
   const { pipeline, publisher, resultsQueue } = options;
   return async ({ message, correlationId, attempt }) => {
-    const event = parseEvent(message.body, message.properties.messageId);
-    const result = await pipeline.handle(event, attempt);
-    await publisher.publishJson(resultsQueue, result, {
-      messageId: message.properties.messageId ?? event.id,
+    const { messageId } = message.properties;
+    const result = await pipeline.handle(message.body.toString('utf8'), { messageId, attempt });
+    await publisher.publishJsonText(resultsQueue, result.json, {
+      messageId: messageId ?? result.eventId,
       correlationId,
       type: 'sample.result',
       headers: { [Headers.correlationId]: correlationId },

@@ -52,14 +52,14 @@ export function assertEvent(value: unknown): asserts value is SampleEvent {
 }
 
 /**
- * Reads a broker message body as a sample event. Any JSON object is an event: `id` and `text`
+ * Reads an event's JSON text (a broker message body) as a sample event. Any JSON object is an event: `id` and `text`
  * are taken when they are strings (else the message id, and the JSON text), `fail`/`times`
  * when valid. Throws a PermanentError (poison) for a body that is not JSON or not an object.
  */
-export function parseEvent(body: Buffer, messageId: string | undefined): SampleEvent {
+export function parseEvent(json: string, messageId: string | undefined): SampleEvent {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(json);
   } catch (error) {
     throw new PermanentError('message body is not valid JSON', { cause: error });
   }

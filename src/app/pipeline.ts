@@ -4,7 +4,7 @@ import { handleError } from '../lib/lifecycle/exception-scope.js';
 import type { ThreadChannel } from '../lib/threads/thread-channel.js';
 import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
 import { currentCorrelationId } from '../lib/correlation.js';
-import type { SampleEvent, SampleResult } from './events.js';
+import type { SampleEvent } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
 
 /**
@@ -51,12 +51,11 @@ export class SamplePipeline {
   /** Takes an event and returns at once; the work goes on in the background, tracked. */
   accept(event: SampleEvent): void {
     this.#log.debug({ eventId: event.id }, 'event accepted');
-    const work = this.handle(event).then(
-      (result) =>
-        this.#log.info(
-          { eventId: event.id, digest: result.digest.slice(0, 12) },
-          'event processed',
-        ),
+    const work = this.handle(JSON.stringify(event)).then(
+      (result) => {
+        const { digest } = JSON.parse(result.json) as { digest: string };
+        this.#log.info({ eventId: result.eventId, digest: digest.slice(0, 12) }, 'event processed');
+      },
       (error: unknown) => {
         handleError(error, { name: 'pipeline', log: this.#log, control: this.#options.control });
       },
@@ -66,18 +65,25 @@ export class SamplePipeline {
   }
 
   /**
-   * Processes one event (delivery attempt `attempt`) and publishes its result on ZeroMQ.
-   * Resolves with the result; rejects with the processor's error, rebuilt (classify() works).
+   * Processes one event, given as JSON text, and publishes its result on ZeroMQ. Resolves
+   * with the result's event id and JSON text; rejects with the processor's error, rebuilt
+   * (classify() works on it): a PermanentError for poison.
    */
-  async handle(event: SampleEvent, attempt = 1): Promise<SampleResult> {
+  async handle(
+    json: string,
+    options: { messageId?: string; attempt?: number } = {},
+  ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
-    const result = await this.#options.processor.request({ event, attempt });
+    const result = await this.#options.processor.request({ json, ...options });
     const correlationId = currentCorrelationId() ?? '';
-    await this.#send([resultsTopic, correlationId, JSON.stringify(result)]);
+    await this.#send([resultsTopic, correlationId, result.json]);
     const latencyMs = Math.round(performance.now() - started);
     this.#noteLatency(latencyMs);
     this.#processed++;
-    this.#log.debug({ eventId: event.id, attempt, latencyMs }, 'event handled');
+    this.#log.debug(
+      { eventId: result.eventId, attempt: options.attempt, latencyMs },
+      'event handled',
+    );
     return result;
   }
 

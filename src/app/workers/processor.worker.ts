@@ -2,26 +2,27 @@ import { runWorker } from '../../lib/threads/worker-runtime.js';
 import { untilAborted } from '../../lib/lifecycle/sleep.js';
 import { TransientError } from '../../lib/errors.js';
 import type { AppConfig } from '../config.js';
-import { applyFaultHook, assertEvent, processEvent } from '../events.js';
+import { applyFaultHook, parseEvent, processEvent } from '../events.js';
 import type { ChannelContract } from '../../lib/threads/thread-channel.js';
 import type { ProcessContract } from '../protocol.js';
 
 /**
- * Does the sample's work for the main thread. Work in hand when shutdown comes is finished
+ * Does the sample's work for the main thread: parses the event (poison is a PermanentError),
+ * processes it, and answers with the result's JSON. Work in hand when shutdown comes is finished
  * (the runtime drains the channel before the thread ends); new work is refused as transient.
  * Honours the events' fault hook (`fail`, `times`: see SampleEvent).
  */
 runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, ProcessContract>();
   let processed = 0;
-  main.serve(async ({ event, attempt = 1 }) => {
+  main.serve(async ({ json, messageId, attempt = 1 }) => {
     if (ctx.signal.aborted) throw new TransientError('processor is shutting down');
-    assertEvent(event);
+    const event = parseEvent(json, messageId);
     applyFaultHook(event, attempt);
     const result = await processEvent(event, ctx.config.sample.workMs, ctx.name, attempt);
     processed++;
     ctx.log.debug({ eventId: event.id }, 'event processed');
-    return result;
+    return { eventId: event.id, json: JSON.stringify(result) };
   });
   await untilAborted(ctx.signal);
   ctx.log.info({ processed, inFlight: main.active }, 'processor stopping');

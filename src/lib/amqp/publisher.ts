@@ -23,7 +23,16 @@ export class Publisher {
     value: unknown,
     properties: MessageProperties = {},
   ): Promise<void> {
-    return this.#channel.publish(this.#exchange, routingKey, Buffer.from(JSON.stringify(value)), {
+    return this.publishJsonText(routingKey, JSON.stringify(value), properties);
+  }
+
+  /** Publishes text that is already JSON, as `publishJson` does (no re-encoding). */
+  publishJsonText(
+    routingKey: string,
+    json: string,
+    properties: MessageProperties = {},
+  ): Promise<void> {
+    return this.#channel.publish(this.#exchange, routingKey, Buffer.from(json), {
       contentType: 'application/json',
       appId: this.#appId,
       timestamp: Math.floor(Date.now() / 1000),
