@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import * as net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 // Tests observe the broker with amqplib directly, independently of the code under test.
@@ -185,4 +187,62 @@ export function amqpSettings(
     AMQP_STATS_INTERVAL_MS: '500',
     ...extra,
   };
+}
+
+/**
+ * A loopback TCP proxy in front of the broker that can go silent: `freeze()` stops passing
+ * bytes both ways while keeping the sockets open, as a hung broker or a dead network path
+ * would, so the client's heartbeat check is what notices.
+ */
+export class FreezableProxy {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #frozen = false;
+
+  private constructor(server: net.Server) {
+    this.#server = server;
+  }
+
+  static async start(target = { host: '127.0.0.1', port: 5672 }): Promise<FreezableProxy> {
+    const server = net.createServer();
+    const proxy = new FreezableProxy(server);
+    server.on('connection', (client) => proxy.#pipe(client, target));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return proxy;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    this.#server.close();
+    await once(this.#server, 'close');
+  }
+
+  #pipe(client: net.Socket, target: { host: string; port: number }): void {
+    const upstream = net.connect(target);
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      this.#sockets.add(from);
+      from.on('data', (chunk) => {
+        if (!this.#frozen) to.write(chunk);
+      });
+      from.on('error', () => {
+        if (!this.#frozen) to.destroy();
+      });
+      from.on('close', () => {
+        this.#sockets.delete(from);
+        if (!this.#frozen) to.destroy();
+      });
+    }
+  }
 }

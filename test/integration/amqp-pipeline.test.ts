@@ -221,7 +221,7 @@ describe('sample service on RabbitMQ', () => {
       assert.deepEqual(seen.sort(), cids);
       await observer.collect(queues.results, (r) => r.length >= cids.length);
     } finally {
-      await zmq.closeAll();
+      zmq.closeAll();
     }
   });
 

@@ -5,6 +5,7 @@ import {
   BrokerObserver,
   amqpSettings,
   brokerHost,
+  FreezableProxy,
   createVhost,
   queues,
   rabbitmqctl,
@@ -150,6 +151,25 @@ describe('sample service process on RabbitMQ', () => {
     const failure = service.lines.find((l) => l.msg === 'shutdown started' && l.level === 'warn');
     assert.match(JSON.stringify(failure?.['err']), /rabbitmq: connection (closed|error)/);
     assert.ok(!service.lines.some((l) => l.msg === 'application error'));
+  });
+
+  test('a broker gone silent (no heartbeats) ends the service with the dependency-failure code within seconds', async () => {
+    const proxy = await FreezableProxy.start();
+    try {
+      const url = `amqp://guest:guest@127.0.0.1:${proxy.port}/${encodeURIComponent(vhost.name)}`;
+      const service = start({ AMQP_HEARTBEAT_S: '1' }, url);
+      await service.waitFor('ready');
+      const started = Date.now();
+      proxy.freeze();
+      const exit = await service.waitForExit(15_000);
+      assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+      assert.ok(Date.now() - started < 8000, `exited after ${Date.now() - started} ms`);
+      const failure = service.lines.find((l) => l.msg === 'shutdown started' && l.level === 'warn');
+      assert.match(JSON.stringify(failure?.['err']), /[Hh]eartbeat/);
+      assert.ok(!service.lines.some((l) => l.msg === 'application error'));
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('the input queue deleted under the consumer ends the service with the dependency-failure code', async () => {

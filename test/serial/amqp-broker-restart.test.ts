@@ -70,7 +70,7 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   try {
     const results = await observer.collect(
       queues.results,
-      (r) => new Set(r.map((m) => m.properties.messageId)).size >= ids.length,
+      (r) => new Set(r.map((m) => m.properties.messageId as string)).size >= ids.length,
       60_000,
     );
     const unique = new Set(results.map((r) => r.properties.messageId as string));

@@ -31,6 +31,7 @@ describe('thread channel batching', () => {
         answers,
         Array.from({ length: 500 }, (_, n) => n * 2),
       );
+      assert.equal(portMessages(), 1, 'one port message for the 500 requests');
     } finally {
       close();
     }

@@ -1,4 +1,3 @@
-import type { CoreConfig } from '../config-schema.js';
 import type { ServiceRuntime } from '../lifecycle/service.js';
 import { sleep } from '../lifecycle/sleep.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
@@ -40,7 +39,7 @@ export interface AmqpPipeline {
 }
 
 export interface StartAmqpOptions {
-  runtime: ServiceRuntime<CoreConfig>;
+  runtime: ServiceRuntime;
   /** Makes the message handler, given the publisher and names (called before consuming). */
   createHandler: (amqp: { publisher: Publisher; names: AmqpNames }) => MessageHandler;
 }
@@ -136,7 +135,7 @@ function queueChecker(
 
 /** Logs and records the queue statistics every `intervalMs` until shutdown. */
 async function reportQueueStats(
-  runtime: ServiceRuntime<CoreConfig>,
+  runtime: ServiceRuntime,
   checkQueue: () => Promise<QueueStats>,
   intervalMs: number,
 ): Promise<void> {
