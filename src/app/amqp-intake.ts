@@ -1,5 +1,4 @@
 import type { MessageHandler } from '../lib/amqp/consumer.js';
-import { Headers } from '../lib/amqp/disposition.js';
 import type { Publisher } from '../lib/amqp/publisher.js';
 import type { SamplePipeline } from './pipeline.js';
 
@@ -22,7 +21,6 @@ export function sampleMessageHandler(options: {
       messageId: messageId ?? result.eventId,
       correlationId,
       type: 'sample.result',
-      headers: { [Headers.correlationId]: correlationId },
     });
   };
 }
