@@ -115,7 +115,7 @@ export class SocketRegistry {
         try {
           return (raw as unknown as Zmq.Writable).send(message as Zmq.MessageLike);
         } catch (error) {
-          return Promise.reject(error);
+          return Promise.reject(error instanceof Error ? error : new Error(String(error)));
         }
       },
       receive: () => (raw as unknown as Zmq.Readable).receive(),
