@@ -39,5 +39,6 @@ case "$cmd" in
     "$node" node_modules/prettier/bin/prettier.cjs --check src test
     "$node" scripts/check-imports.mjs
     ;;
+  bench) exec "$node" dist/bench/run.js "$@" ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
 esac

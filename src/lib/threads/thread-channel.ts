@@ -37,6 +37,10 @@ export type RequestHandler<In extends ChannelContract> = (
   body: In['request'],
 ) => Promise<In['response']> | In['response'];
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -106,13 +110,16 @@ export class ThreadChannel<
         reject,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
-      this.#post({ k: 'req', id, body, cid: currentCorrelationId() });
+      const cid = currentCorrelationId();
+      this.#post(cid === undefined ? { k: 'req', id, body } : { k: 'req', id, body, cid });
     });
   }
 
   /** Sends a one-way message; the other side's handler runs, and its answer is dropped. */
   notify(body: Out['request']): void {
-    if (!this.#closed) this.#post({ k: 'note', body, cid: currentCorrelationId() });
+    if (this.#closed) return;
+    const cid = currentCorrelationId();
+    this.#post(cid === undefined ? { k: 'note', body } : { k: 'note', body, cid });
   }
 
   /** Sets the handler of incoming requests and notes. One per channel. */
@@ -152,9 +159,6 @@ export class ThreadChannel<
   }
 
   #post(message: Wire): void {
-    if (message.k === 'req' || message.k === 'note') {
-      if (message.cid === undefined) delete message.cid;
-    }
     this.#port.postMessage(message);
   }
 
@@ -192,24 +196,57 @@ export class ThreadChannel<
     }
   };
 
+  /**
+   * Runs the handler, synchronously when it is synchronous (the common case for notes: no
+   * promise per message). A request's outcome goes back to the requester; a note's error has
+   * no one to go to, so it is raised in this thread, where the uncaught-error handler (the
+   * exception scope) deals with it.
+   */
   #handle(message: Extract<Wire, { k: 'req' | 'note' }>): void {
-    const handler = this.#handler;
-    const run = withCorrelationId(message.cid, async () => {
+    let result: unknown;
+    try {
+      const handler = this.#handler;
       if (handler === undefined) throw new Error(`no handler on thread channel ${this.name}`);
-      return handler(message.body);
-    });
-    const task = run.then(
-      (body) => {
-        if (message.k === 'req' && !this.#closed) this.#post({ k: 'res', id: message.id, body });
-      },
-      (error: unknown) => {
-        if (message.k === 'req' && !this.#closed) {
-          this.#post({ k: 'err', id: message.id, error: serializeError(error) });
-        }
-      },
+      result =
+        message.cid === undefined
+          ? handler(message.body)
+          : withCorrelationId(message.cid, () => handler(message.body));
+    } catch (error) {
+      this.#settle(message, undefined, error, true);
+      return;
+    }
+    if (!isThenable(result)) {
+      this.#settle(message, result, undefined, false);
+      return;
+    }
+    const task = Promise.resolve(result).then(
+      (body) => this.#settle(message, body, undefined, false),
+      (error: unknown) => this.#settle(message, undefined, error, true),
     );
     this.#active.add(task);
     void task.finally(() => this.#active.delete(task));
+  }
+
+  #settle(
+    message: Extract<Wire, { k: 'req' | 'note' }>,
+    body: unknown,
+    error: unknown,
+    failed: boolean,
+  ): void {
+    if (message.k === 'note') {
+      if (failed) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+      return;
+    }
+    if (this.#closed) return;
+    this.#post(
+      failed
+        ? { k: 'err', id: message.id, error: serializeError(error) }
+        : { k: 'res', id: message.id, body },
+    );
   }
 
   readonly #onClose = (): void => {

@@ -59,7 +59,8 @@ export class WorkerHost extends EventEmitter<{
   #vitals: ThreadVitals = { loopDelayMs: 0, heapUsedBytes: 0 };
   #exitCode: number | undefined;
   #exited: Promise<void> | undefined;
-  #logsClosed: Promise<void> | undefined;
+  /** Every port's 'close', which comes after the last message the worker sent on it. */
+  #portsClosed: Promise<unknown> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(options: WorkerHostOptions) {
@@ -116,8 +117,11 @@ export class WorkerHost extends EventEmitter<{
     };
     // Log lines arrive as ready-made JSON; write them as they come, in order.
     this.#logs.on('message', (line: string) => this.#options.logSink.write(line));
-    // The worker closes its end last; 'close' here comes after every line it wrote.
-    this.#logsClosed = once(this.#logs, 'close').then(() => undefined);
+    // A port's 'close' comes after every message the worker sent on it, even when the
+    // thread ended abruptly: waiting for all three means nothing it sent is lost.
+    this.#portsClosed = Promise.all(
+      [control.port1, logs.port1, app.port1].map((port) => once(port, 'close')),
+    );
     this.#control.on('message', (message: ControlFromWorker) => this.#onControl(message));
     const worker = new Worker(this.#options.spec.module, {
       name: this.name,
@@ -199,7 +203,7 @@ export class WorkerHost extends EventEmitter<{
   /** The thread has exited and every log line it wrote has been written. */
   async #ended(): Promise<void> {
     await this.#exited;
-    await this.#logsClosed;
+    await this.#portsClosed;
   }
 
   /** Ends the thread now (works on a blocked event loop too). */
@@ -239,10 +243,8 @@ export class WorkerHost extends EventEmitter<{
     const expected = this.#state === 'stopping';
     this.#exitCode = code;
     this.#setState('exited');
-    this.#channel?.close();
-    this.#control?.close();
-    // The log port is not closed here: lines the worker wrote just before it ended may still
-    // be queued. It closes when the worker's end does, after the last of them.
+    // The ports are not closed here: replies and log lines the worker sent just before it
+    // ended may still be queued on them. Each closes when the worker's end does, after them.
     this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
     this.emit('exit', code, expected);
   }
