@@ -42,7 +42,9 @@ export class FileLines {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new Error(`no line ${String(match)} within ${timeoutMs} ms; last lines:\n${this.tail()}`));
+        reject(
+          new Error(`no line ${String(match)} within ${timeoutMs} ms; last lines:\n${this.tail()}`),
+        );
       }, timeoutMs);
       const waiter = {
         match: test,

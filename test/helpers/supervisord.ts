@@ -68,7 +68,10 @@ export class Supervisord {
   constructor(env: Record<string, string> = {}) {
     this.root = makeRoot();
     // One sample event a second: the output stays readable in a failure message.
-    this.env = containerEnv(this.root, { ...testEnv({ SAMPLE_EVENT_INTERVAL_MS: '1000' }), ...env });
+    this.env = containerEnv(this.root, {
+      ...testEnv({ SAMPLE_EVENT_INTERVAL_MS: '1000' }),
+      ...env,
+    });
     const outPath = join(this.root, 'container-stdout.log');
     // Appending, as Docker's log pipe does: supervisord's /dev/stdout lands here too.
     const out = openSync(outPath, 'a');
