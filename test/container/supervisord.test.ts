@@ -117,7 +117,7 @@ describe('supervisord running the service', { timeout: 60_000 }, () => {
     const sv = start({ FAULT: 'dependency:startup' });
     await sv.output.waitFor('gave up: app entered FATAL state', 30_000);
     await sv.output.waitFor(/fatal-listener: app entered FATAL/);
-    const { code, signal } = await sv.exited;
+    const { code, signal } = await sv.waitForExit(15_000);
     console.log(`supervisord exited (code ${code}, signal ${signal}) after app went FATAL`);
     assert.equal(signal, null);
     // One start and startretries (3) retries, each ending with the dependency exit code.

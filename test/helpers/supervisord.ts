@@ -92,6 +92,25 @@ export class Supervisord {
     return this.child.pid ?? -1;
   }
 
+  /** Resolves with supervisord's exit; rejects after timeoutMs (stop() cleans up). */
+  async waitForExit(
+    timeoutMs = 15_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(
+          new Error(`supervisord still running after ${timeoutMs} ms:\n${this.output.tail()}`),
+        );
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Runs supervisorctl against this supervisord; resolves with its exit code and output. */
   supervisorctl(...args: string[]): Promise<{ code: number; stdout: string }> {
     return new Promise((resolve) => {
