@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -9,6 +8,7 @@ import {
   readYaml,
   renderCompose,
 } from '../helpers/container-files.js';
+import { runFile } from '../helpers/exec.js';
 import { makeRoot, repoDir } from '../helpers/supervisord.js';
 
 /**
@@ -18,13 +18,9 @@ import { makeRoot, repoDir } from '../helpers/supervisord.js';
  * checked here.
  */
 
-function run(file: string, args: string[]): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { cwd: repoDir, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, output: stdout + stderr });
-    });
-  });
+async function run(file: string, args: string[]): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await runFile(file, args, { cwd: repoDir });
+  return { code, output: stdout + stderr };
 }
 
 /** Every shell script in the repository's script places, found by its #! line. */

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { runFile, type Finished } from '../helpers/exec.js';
 import {
   containerEnv,
   entrypointScript,
@@ -19,19 +19,8 @@ import {
  * loopback recorder standing in for healthchecks.io and the service's health endpoint.
  */
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(file: string, args: string[], env: Record<string, string>): Promise<Finished> {
+  return runFile(file, args, { env });
 }
 
 const roots: string[] = [];
@@ -44,7 +33,7 @@ after(() => {
   for (const dir of roots) rmSync(dir, { recursive: true, force: true });
 });
 
-function entrypoint(env: Record<string, string>, args: string[] = []): Promise<Run> {
+function entrypoint(env: Record<string, string>, args: string[] = []): Promise<Finished> {
   return run('/bin/sh', [entrypointScript, ...args], { ENTRYPOINT_DRY_RUN: '1', ...env });
 }
 

@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { runFile, type Finished } from './exec.js';
 import { repoDir } from './supervisord.js';
 
 /**
@@ -56,28 +56,17 @@ export function readDockerfile(): Instruction[] {
   });
 }
 
-export interface RenderResult {
-  code: number;
-  stderr: string;
-}
-
 /** Runs `node scripts/render-compose.mjs` with exactly `env` (plus PATH). */
 export function renderCompose(
   env: Record<string, string>,
   dotenv: string,
   out: string,
-): Promise<RenderResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(repoDir, 'scripts', 'render-compose.mjs'), '--dotenv', dotenv, '--out', out],
-      { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 30_000 },
-      (error, _stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stderr });
-      },
-    );
-  });
+): Promise<Finished> {
+  return runFile(
+    process.execPath,
+    [join(repoDir, 'scripts', 'render-compose.mjs'), '--dotenv', dotenv, '--out', out],
+    { env: { PATH: process.env['PATH'] ?? '', ...env } },
+  );
 }
 
 /** The rendered compose file, parsed (throws on invalid YAML). */

@@ -1,8 +1,9 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { runFile } from './exec.js';
 import { FileLines, type FileLine } from './file-lines.js';
 import { repoRoot, testEnv } from './service-process.js';
 
@@ -112,18 +113,15 @@ export class Supervisord {
   }
 
   /** Runs supervisorctl against this supervisord; resolves with its exit code and output. */
-  supervisorctl(...args: string[]): Promise<{ code: number; stdout: string }> {
-    return new Promise((resolve) => {
-      execFile(
-        'supervisorctl',
-        ['-c', supervisordConf, ...args],
-        { env: this.env, timeout: 60_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-          resolve({ code, stdout: stdout + stderr });
-        },
-      );
-    });
+  async supervisorctl(...args: string[]): Promise<{ code: number; stdout: string }> {
+    const { code, stdout, stderr } = await runFile(
+      'supervisorctl',
+      ['-c', supervisordConf, ...args],
+      {
+        env: this.env,
+      },
+    );
+    return { code, stdout: stdout + stderr };
   }
 
   /** The pids supervisord spawned for `program` (a regular expression), in order. */
