@@ -65,8 +65,11 @@ export class Supervisord {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #stopped: Promise<void> | undefined;
 
-  /** Starts entrypoint.sh -> supervisord with the service's test settings plus `env`. */
-  constructor(env: Record<string, string> = {}) {
+  /**
+   * Starts entrypoint.sh (the repository's, or `entrypoint`) -> supervisord with the service's
+   * test settings plus `env`.
+   */
+  constructor(env: Record<string, string> = {}, entrypoint = entrypointScript) {
     this.root = makeRoot();
     // One sample event a second: the output stays readable in a failure message.
     this.env = containerEnv(this.root, {
@@ -76,7 +79,7 @@ export class Supervisord {
     const outPath = join(this.root, 'container-stdout.log');
     // Appending, as Docker's log pipe does: supervisord's /dev/stdout lands here too.
     const out = openSync(outPath, 'a');
-    this.child = spawn('/bin/sh', [entrypointScript], {
+    this.child = spawn('/bin/sh', [entrypoint], {
       cwd: this.root,
       env: this.env,
       stdio: ['ignore', out, out],
@@ -116,7 +119,7 @@ export class Supervisord {
   async supervisorctl(...args: string[]): Promise<{ code: number; stdout: string }> {
     const { code, stdout, stderr } = await runFile(
       'supervisorctl',
-      ['-c', supervisordConf, ...args],
+      ['-c', this.env['SUPERVISOR_CONF'] ?? supervisordConf, ...args],
       {
         env: this.env,
       },
