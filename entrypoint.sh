@@ -90,7 +90,7 @@ if [ -n "$healthchecks_url" ]; then
   [ "$CRON_AUTOSTART" = true ] ||
     problem "HEALTHCHECKS_URL is set but CRON_AUTOSTART=$CRON_AUTOSTART: nothing would run the ping"
   case ${HEALTH_PORT:-} in
-    '' | *[!0-9]*) [ -z "${HEALTH_PORT:-}" ] || problem "HEALTH_PORT must be a port number (got '$HEALTH_PORT')" ;;
+    *[!0-9]*) problem "HEALTH_PORT must be a port number (got '$HEALTH_PORT')" ;;
   esac
 fi
 fail_if_problems
