@@ -13,16 +13,17 @@ import { makeRoot, Supervisord } from '../helpers/supervisord.js';
  */
 
 describe('the Dockerfile runtime stage, laid out without Docker', { timeout: 120_000 }, () => {
+  const root = makeRoot();
   let layout: ImageLayout;
   let sv: Supervisord | undefined;
 
   before(async () => {
-    layout = await layOutRuntimeStage(makeRoot());
+    layout = await layOutRuntimeStage(root);
     console.log(`image layout at ${layout.root}; not run here: ${layout.skipped.join(' | ')}`);
   });
   after(async () => {
     await sv?.stop();
-    rmSync(layout.root, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   });
 
   test('holds production dependencies only', () => {
