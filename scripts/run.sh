@@ -12,6 +12,7 @@ export PATH="$root/.tooling/bin:$PATH"
 case "$cmd" in
   start) exec "$node" dist/src/app/main.js "$@" ;;
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
+  compose) exec "$node" scripts/render-compose.mjs "$@" ;;
   test)
     bash scripts/test-prereqs.sh
     run_tests() { # concurrency, files...
