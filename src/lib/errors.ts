@@ -139,20 +139,20 @@ const transientSystemCodes = new Set([
 /** System codes that mean the environment is set up wrong: no retry helps, an operator must. */
 const dependencySystemCodes = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
 
+/** Names of errors that mean "gave up waiting": AbortSignal.timeout() and aborted fetches. */
+const transientNames = new Set(['TimeoutError', 'AbortError']);
+
 /**
- * Names of errors that mean "gave up waiting" or "not now": AbortSignal.timeout() gives
- * TimeoutError, an aborted fetch AbortError; cockatiel's timeout TaskCancelledError, its open
- * breaker BrokenCircuitError (and IsolatedCircuitError), its full bulkhead
- * BulkheadRejectedError. All are worth another try later.
+ * The marker fields of cockatiel's errors (it leaves `name` as 'Error'; its own type guards
+ * read these): a timed-out attempt, an open or isolated breaker, a full bulkhead, a breaker
+ * still loading its state. All are worth another try later.
  */
-const transientNames = new Set([
-  'TimeoutError',
-  'AbortError',
-  'TaskCancelledError',
-  'BrokenCircuitError',
-  'IsolatedCircuitError',
-  'BulkheadRejectedError',
-]);
+const transientMarkers = [
+  'isTaskCancelledError',
+  'isBrokenCircuitError',
+  'isBulkheadRejectedError',
+  'isHydratingCircuitError',
+] as const;
 
 /**
  * AMQP reply codes (amqplib sets them as a numeric `code` on connection and channel close
@@ -254,6 +254,7 @@ function classifyAt(error: unknown, depth: number): ErrorKind {
   if (name === 'IllegalOperationError') return 'dependency';
   if (typeof message === 'string' && amqpLostConnection.test(message)) return 'dependency';
   if (typeof name === 'string' && transientNames.has(name)) return 'transient';
+  if (transientMarkers.some((marker) => fieldOf(error, marker) === true)) return 'transient';
   if (isValidationError(error)) return 'permanent';
   const cause = fieldOf(error, 'cause');
   if (code === undefined && cause !== undefined && depth < 5) return classifyAt(cause, depth + 1);
