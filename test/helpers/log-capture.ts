@@ -11,9 +11,9 @@ export interface CapturedLog {
   log: Logger;
   lines: LogLine[];
   /** Resolves with the first line (seen or to come) whose msg is `msg`; rejects after timeoutMs. */
-  waitFor(msg: string, timeoutMs?: number): Promise<LogLine>;
+  waitFor: (msg: string, timeoutMs?: number) => Promise<LogLine>;
   /** Lines whose msg is `msg`. */
-  named(msg: string): LogLine[];
+  named: (msg: string) => LogLine[];
 }
 
 export function captureLog(): CapturedLog {

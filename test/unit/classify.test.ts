@@ -238,7 +238,9 @@ describe('classify()', () => {
 
     test('a forced close (320) and a missed heartbeat, as amqplib 2.3 builds them, are dependency failures', () => {
       const forced = Object.assign(
-        new Error('Connection closed: 320 (CONNECTION-FORCED) with message "closed via management"'),
+        new Error(
+          'Connection closed: 320 (CONNECTION-FORCED) with message "closed via management"',
+        ),
         { code: 320 },
       );
       assert.equal(classify(forced), 'dependency');
