@@ -28,12 +28,20 @@ export class FlakyServer {
   #fallback: Answer = 200;
   #waiters: Array<{ count: number; resolve: () => void }> = [];
 
-  /** Starts listening on 127.0.0.1 at a free port; resolves with the base URL. */
-  async start(): Promise<string> {
-    this.#server = createServer((req, res) => void this.#handle(req, res));
-    this.#server.listen(0, '127.0.0.1');
-    await once(this.#server, 'listening');
-    return this.url;
+  /**
+   * Starts listening on 127.0.0.1 at a free port; resolves with the URL to call. On failure,
+   * prints why (naming `label`, the test file) and rejects.
+   */
+  async start(label = 'FlakyServer'): Promise<string> {
+    try {
+      this.#server = createServer((req, res) => void this.#handle(req, res));
+      this.#server.listen(0, '127.0.0.1');
+      await once(this.#server, 'listening');
+      return this.url;
+    } catch (error) {
+      console.error(`${label}: cannot start the loopback HTTP server:`, error);
+      throw error;
+    }
   }
 
   get url(): string {

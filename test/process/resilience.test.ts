@@ -12,14 +12,7 @@ import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 describe('sample service: notifier behind a policy and a flag', () => {
   const server = new FlakyServer();
   const services: ServiceProcess[] = [];
-  before(async () => {
-    try {
-      await server.start();
-    } catch (error) {
-      console.error('resilience.test: cannot start the loopback HTTP server:', error);
-      throw error;
-    }
-  });
+  before(() => server.start('resilience.test'));
   after(async () => {
     await Promise.all(services.map((s) => s.stop()));
     await server.stop();

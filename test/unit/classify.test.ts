@@ -64,9 +64,7 @@ describe('classify()', () => {
     destination: { write: () => undefined },
   });
   const zmq = new SocketRegistry({ log, lingerMs: 0 });
-  before(async () => {
-    await server.start();
-  });
+  before(() => server.start('classify.test'));
   after(async () => {
     zmq.closeAll();
     await server.stop();

@@ -23,14 +23,7 @@ const base: PolicyConfig = {
 };
 
 const server = new FlakyServer();
-before(async () => {
-  try {
-    await server.start();
-  } catch (error) {
-    console.error('policies.test: cannot start the loopback HTTP server:', error);
-    throw error;
-  }
-});
+before(() => server.start('policies.test'));
 after(() => server.stop());
 
 /** A policy named `api` with `overrides`, its log, metrics, shutdown controller and deaths. */

@@ -54,6 +54,7 @@ describe('policy configuration', () => {
       message,
       /policies\.sampleHttp\.timeoutMs \(environment POLICY_SAMPLE_HTTP_TIMEOUT_MS\) = "soon"/,
     );
+    assert.match(message, /expected an integer number of milliseconds, at least 1/);
     const jitter = configError(() => load({ POLICY_DEFAULT_JITTER: 'wild' }));
     assert.match(jitter, /policies\.default\.jitter .*one of none, full, half, decorrelated/);
   });
