@@ -17,8 +17,8 @@ import {
   WorkerFailureError,
   type ErrorKind,
 } from '../../src/lib/errors.js';
-import { createLogger } from '../../src/lib/log.js';
 import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
+import { captureLogger } from '../helpers/core.js';
 import { FlakyServer } from '../helpers/flaky-server.js';
 
 /**
@@ -56,13 +56,7 @@ function expectKind(error: unknown, kind: ErrorKind): void {
 
 describe('classify()', () => {
   const server = new FlakyServer();
-  const log = createLogger({
-    app: 'test',
-    thread: 'main',
-    version: 'test',
-    level: 'fatal',
-    destination: { write: () => undefined },
-  });
+  const { log } = captureLogger('info');
   const zmq = new SocketRegistry({ log, lingerMs: 0 });
   before(() => server.start('classify.test'));
   after(async () => {

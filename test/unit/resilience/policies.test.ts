@@ -6,7 +6,8 @@ import { Policies } from '../../../src/lib/resilience/policies.js';
 import type { PolicyConfig, PolicyOverride } from '../../../src/lib/resilience/policy-config.js';
 import { PolicyMetrics } from '../../../src/lib/resilience/policy-monitor.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';
-import { captureLog, RecordingMetrics } from '../../helpers/log-capture.js';
+import { captureLogger } from '../../helpers/core.js';
+import { RecordingMetrics } from '../../helpers/recording-metrics.js';
 
 const base: PolicyConfig = {
   maxAttempts: 1,
@@ -28,7 +29,8 @@ after(() => server.stop());
 
 /** A policy named `api` with `overrides`, its log, metrics, shutdown controller and deaths. */
 function setUp(overrides: PolicyOverride) {
-  const captured = captureLog();
+  const { log, sink } = captureLogger('debug');
+  const named = (msg: string): unknown[] => sink.lines.filter((l) => l['msg'] === msg);
   const metrics = new RecordingMetrics();
   const shutdown = new AbortController();
   const deaths: unknown[] = [];
@@ -36,7 +38,7 @@ function setUp(overrides: PolicyOverride) {
   const died = new Promise<void>((resolve) => (onDeath = resolve));
   const policies = new Policies({
     config: { default: base, api: overrides },
-    log: captured.log,
+    log,
     metrics,
     control: {
       signal: shutdown.signal,
@@ -46,7 +48,8 @@ function setUp(overrides: PolicyOverride) {
       },
     },
   });
-  return { policy: policies.get('api'), policies, ...captured, metrics, shutdown, deaths, died };
+  const waitFor = (msg: string) => sink.waitFor(msg);
+  return { policy: policies.get('api'), policies, named, waitFor, metrics, shutdown, deaths, died };
 }
 
 /** The outbound call under test: a real fetch, non-2xx -> HttpError. */
@@ -209,7 +212,7 @@ describe('resilience policies', () => {
     server.plan([], 503);
     await rejection(policy.execute(call));
     const line = await waitFor('breaker open for more than 100 ms; running degraded');
-    assert.equal(line.level, 'warn');
+    assert.equal(line['level'], 'warn');
     assert.deepEqual(deaths, []);
   });
 
