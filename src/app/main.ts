@@ -5,6 +5,8 @@ import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
 import type { ChannelContract } from '../lib/threads/thread-channel.js';
 import { assertEvent } from './events.js';
+import { readFlags } from '../lib/flags.js';
+import { HttpNotifier } from './notifier.js';
 
 /**
  * The composition root of the sample app: declares the worker threads, opens the ZeroMQ
@@ -41,6 +43,13 @@ await runService({
       processor: nanny.channel('processor').as<ProcessContract>(),
       stats: nanny.channel('stats').as<StatsContract>(),
       publisher,
+      notifier: readFlags(config).isEnabled('sampleNotify')
+        ? new HttpNotifier({
+            url: config.sample.notifyUrl,
+            policy: runtime.policies.get('sampleHttp'),
+            log: runtime.log,
+          })
+        : undefined,
     });
     coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
     coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));

@@ -6,6 +6,7 @@ import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
 import { currentCorrelationId } from '../lib/correlation.js';
 import type { SampleEvent } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
+import type { HttpNotifier } from './notifier.js';
 
 /**
  * The main thread's part of the sample pipeline: takes an event, has the processor worker do
@@ -20,6 +21,8 @@ export interface SamplePipelineOptions {
   processor: ThreadChannel<ProcessContract>;
   stats: ThreadChannel<StatsContract>;
   publisher: ManagedSocket;
+  /** Told of each result when the `sampleNotify` flag is on. */
+  notifier?: HttpNotifier;
 }
 
 export const resultsTopic = 'results';
@@ -65,6 +68,7 @@ export class SamplePipeline {
       await this.#options.publisher.send([resultsTopic, correlationId, JSON.stringify(result)]);
       const latencyMs = Math.round(performance.now() - started);
       this.#options.stats.notify({ result, latencyMs });
+      await this.#options.notifier?.notify(result, correlationId);
       this.#processed++;
       this.#log.info(
         { eventId: event.id, digest: result.digest.slice(0, 12), latencyMs },

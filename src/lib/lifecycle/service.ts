@@ -16,6 +16,7 @@ import { Nanny } from '../threads/nanny.js';
 import { HealthChecks } from '../health.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
+import { Policies } from '../resilience/policies.js';
 import { ExitCode } from './exit-codes.js';
 import { ErrorReporters, type ProcessControl } from './process-control.js';
 import { handleError, runInScope } from './exception-scope.js';
@@ -40,6 +41,8 @@ export interface ServiceRuntime<C extends CoreConfig = CoreConfig> extends Proce
   readonly health: HealthChecks;
   /** No-op until a metrics integration replaces it (set before components start). */
   metrics: Metrics;
+  /** The resilience policy of each outbound dependency, from the `policies` config. */
+  readonly policies: Policies;
   /** Sets the log level in every thread. */
   setLogLevel(level: LogLevel): void;
 }
@@ -179,6 +182,17 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
 
   const runtime: ServiceRuntime<z.infer<S>> = {
     ...control,
+    // Reads runtime.metrics at each call: an integration may replace it after this point.
+    policies: new Policies({
+      config: config.policies,
+      log,
+      control,
+      metrics: {
+        count: (...args) => runtime.metrics.count(...args),
+        gauge: (...args) => runtime.metrics.gauge(...args),
+        timing: (...args) => runtime.metrics.timing(...args),
+      },
+    }),
     config,
     log,
     logSink,
@@ -195,6 +209,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       environment: config.app.environment,
       node: process.version,
       fault: config.fault || undefined,
+      flags: config.flags,
     },
     'starting',
   );
