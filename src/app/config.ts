@@ -10,6 +10,10 @@ export const appConfigSchema = coreConfigSchema.extend({
       .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
     eventIntervalMs: millis(1),
     workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
+    statsSchedule: z
+      .string()
+      .min(1)
+      .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
   }),
 });
 
@@ -20,6 +24,7 @@ export const appEnv = {
   ZMQ_PUB_ENDPOINT: 'sample.publishEndpoint',
   SAMPLE_EVENT_INTERVAL_MS: 'sample.eventIntervalMs',
   SAMPLE_WORK_MS: 'sample.workMs',
+  SAMPLE_STATS_SCHEDULE: 'sample.statsSchedule',
 } as const;
 
 export const defaultsFile = new URL('../../../config/default.json', import.meta.url);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
 
 /**
  * Schema building blocks and the core's own configuration section. Every leaf says its
@@ -43,7 +44,7 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
 export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup)$/;
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup)$/;
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -78,10 +79,11 @@ export const coreConfigSchema = z.object({
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
+  telemetry: telemetryConfigSchema,
   fault: z
     .string()
     .regex(faultPattern)
-    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME or dependency:startup'),
+    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup'),
 });
 
 export type CoreConfig = z.infer<typeof coreConfigSchema>;
@@ -101,4 +103,5 @@ export const coreEnv = {
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
+  ...telemetryEnv,
 } as const satisfies Record<string, string>;

@@ -13,7 +13,9 @@ import {
 import { hasCode, ErrorCodes, serializeError } from '../errors.js';
 import { Nanny } from '../threads/nanny.js';
 import { HealthChecks } from '../health.js';
-import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { startObservability, type Observability } from '../telemetry/observability.js';
+import { Scheduler } from '../schedule.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
 import { ExitCode } from './exit-codes.js';
 import { ErrorReporters, type ProcessControl } from './process-control.js';
@@ -37,8 +39,10 @@ export interface ServiceRuntime<C extends CoreConfig = CoreConfig> extends Proce
   readonly zmq: SocketRegistry;
   readonly reporters: ErrorReporters;
   readonly health: HealthChecks;
-  /** No-op until a metrics integration replaces it (set before components start). */
+  /** InfluxDB when `INFLUX_URL` is set, else a no-op. Tag with `thread` from workers' data. */
   metrics: Metrics;
+  /** Scheduled jobs: declare them in setUp; they start once the service is ready. */
+  readonly scheduler: Scheduler;
   /** Sets the log level in every thread. */
   setLogLevel(level: LogLevel): void;
 }
@@ -106,7 +110,18 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     deadlineMs: config.shutdown.deadlineMs,
     stepTimeoutMs: config.shutdown.stepTimeoutMs,
     onEscalate: () => setLevel('debug'),
+    exit: (code) => exitAfterFlush(code),
   });
+  // Exits that skip the shutdown steps (deadline, second signal) still flush error reports,
+  // bounded; a further call does not wait again.
+  let observability: Observability | undefined;
+  let exiting = false;
+  const exitAfterFlush = (code: number): void => {
+    logSink.flushSync();
+    if (exiting || observability === undefined) process.exit(code);
+    exiting = true;
+    void observability.flushBeforeExit().finally(() => process.exit(code));
+  };
   const reporters = new ErrorReporters();
   const control: ProcessControl = {
     signal: coordinator.signal,
@@ -146,6 +161,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
         level === 'debug' ? (config.log.level === 'debug' ? 'info' : config.log.level) : 'debug',
       ),
     flush: () => logSink.flushSync(),
+    exit: (code) => exitAfterFlush(code),
   });
   const onUncaught = (error: unknown): void => {
     handleError(error, { name: 'main (uncaught)', log, control });
@@ -164,6 +180,28 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
   coordinator.addOpenResourceReporter('workers', () => nanny.describeOpen());
 
+  let telemetry: Observability;
+  try {
+    telemetry = await startObservability({ config, log, coordinator, nanny, reporters, health });
+  } catch (error) {
+    handleError(error, { name: 'telemetry', log, control });
+    const code = await coordinator.done;
+    process.exitCode = code;
+    return code;
+  }
+  observability = telemetry;
+  const scheduler = new Scheduler({
+    log,
+    control,
+    metrics: () => runtime.metrics,
+    monitor: telemetry.jobMonitor,
+  });
+  coordinator.addStep({
+    name: 'stop scheduled jobs',
+    phase: 'stop-intake',
+    run: () => scheduler.stop(config.shutdown.stepTimeoutMs),
+  });
+
   const runtime: ServiceRuntime<z.infer<S>> = {
     ...control,
     config,
@@ -174,7 +212,8 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     zmq,
     reporters,
     health,
-    metrics: noopMetrics,
+    metrics: telemetry.metrics,
+    scheduler,
     setLogLevel: setLevel,
   };
   log.info(
@@ -188,7 +227,18 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   await runInScope(
     async () => {
       const fields = await options.setUp(runtime);
-      if (!coordinator.isShuttingDown) log.info({ workers: nanny.names, ...fields }, 'ready');
+      if (coordinator.isShuttingDown) return;
+      scheduler.start();
+      telemetry.started();
+      log.info(
+        {
+          workers: nanny.names,
+          jobs: scheduler.names.length > 0 ? scheduler.names : undefined,
+          healthPort: telemetry.healthServer?.address?.port,
+          ...fields,
+        },
+        'ready',
+      );
     },
     { name: 'startup', log, control },
   );
