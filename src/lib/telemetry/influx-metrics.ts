@@ -43,6 +43,7 @@ export class InfluxMetrics implements Metrics {
   #agent: http.Agent | undefined;
   #writeApi: WriteApi | undefined;
   #dropped = 0;
+  #recorded = 0;
   #written = 0;
   #outage = false;
   #closing: Promise<void> | undefined;
@@ -52,7 +53,10 @@ export class InfluxMetrics implements Metrics {
     this.#log = options.log.child({ component: 'metrics' });
   }
 
-  /** Points dropped so far (buffer overflow, retries exhausted, refused, left at close). */
+  /**
+   * Points dropped so far (buffer overflow, retries exhausted, refused); after `close()`,
+   * every point recorded and not confirmed written.
+   */
   get dropped(): number {
     return this.#dropped;
   }
@@ -124,8 +128,10 @@ export class InfluxMetrics implements Metrics {
     const writeApi = this.#writeApi;
     if (writeApi === undefined) return;
     let timer: NodeJS.Timeout | undefined;
+    // Sends the batch and the retry buffer once more; then drops the rest and any request
+    // still open. Whatever the store did not confirm by then is counted as dropped.
     const timedOut = await Promise.race([
-      writeApi.close().then(
+      writeApi.flush(true).then(
         () => false,
         () => false,
       ),
@@ -134,8 +140,9 @@ export class InfluxMetrics implements Metrics {
       }),
     ]);
     clearTimeout(timer);
-    if (timedOut) this.#dropped += writeApi.dispose();
+    writeApi.dispose();
     this.#agent?.destroy();
+    this.#dropped = this.#recorded - this.#written;
     const fields = { written: this.#written, dropped: this.#dropped, timedOut };
     if (this.#dropped > 0 || timedOut) this.#log.warn(fields, 'metrics closed; some were dropped');
     else this.#log.info(fields, 'metrics closed');
@@ -149,6 +156,7 @@ export class InfluxMetrics implements Metrics {
       point.tag('thread', 'main');
       for (const [key, tag] of Object.entries(tags ?? {})) point.tag(key, tag);
       writeApi.writePoint(point);
+      this.#recorded++;
     } catch (error) {
       // Recording never throws: a bad name or a closed API costs one point, not the caller.
       this.#dropped++;
