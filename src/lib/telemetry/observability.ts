@@ -169,6 +169,8 @@ function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDela
   metrics.gauge('event_loop_delay_ms', mainLoopDelayMs, { thread: 'main' });
   metrics.gauge('heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
   for (const [thread, vitals] of Object.entries(report.vitals)) {
+    // Zeros until the worker's first heartbeat: no measurement yet, nothing to record.
+    if (vitals.heapUsedBytes === 0) continue;
     metrics.gauge('event_loop_delay_ms', vitals.loopDelayMs, { thread });
     metrics.gauge('heap_used_bytes', vitals.heapUsedBytes, { thread });
   }
