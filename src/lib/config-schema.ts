@@ -1,44 +1,15 @@
 import { z } from 'zod';
+import { integer, millis } from './config-fields.js';
 import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
 
 /**
- * Schema building blocks and the core's own configuration section. Every leaf says its
- * expected form with `.describe()`: a config error quotes it.
+ * The core's own configuration section. Every leaf says its expected form with
+ * `.describe()`: a config error quotes it.
  */
 
-const numeric = /^-?\d+(\.\d+)?$/;
-
-/** Numbers from the environment arrive as strings; convert only what is plainly a number. */
-function fromEnvNumber(value: unknown): unknown {
-  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
-}
-
-function fromEnvBoolean(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  return value;
-}
-
-/** An integer count of milliseconds, at least `min`. */
-export function millis(min: number) {
-  return z
-    .preprocess(fromEnvNumber, z.number().int().min(min))
-    .describe(`an integer number of milliseconds, at least ${min}`);
-}
-
-/** An integer in [min, max]. */
-export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return z
-    .preprocess(fromEnvNumber, z.number().int().min(min).max(max))
-    .describe(`an integer from ${min} to ${max}`);
-}
-
-/** A boolean; from the environment: true/false, 1/0, yes/no, on/off. */
-export function flag() {
-  return z.preprocess(fromEnvBoolean, z.boolean()).describe('true or false');
-}
+// The building blocks live in config-fields.ts, so that section schemas in other files can
+// use them without an import cycle through this file.
+export { flag, integer, millis } from './config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -83,7 +54,9 @@ export const coreConfigSchema = z.object({
   fault: z
     .string()
     .regex(faultPattern)
-    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup'),
+    .describe(
+      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup',
+    ),
 });
 
 export type CoreConfig = z.infer<typeof coreConfigSchema>;

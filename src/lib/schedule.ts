@@ -123,7 +123,7 @@ export class Scheduler {
     this.#log.info({ running: running.map((j) => j.spec.name) }, 'waiting for running jobs');
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
-      Promise.allSettled(running.map((j) => j.running)).then(() => true),
+      Promise.allSettled(running.map((j) => j.running ?? Promise.resolve())).then(() => true),
       new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
     ]);
     clearTimeout(timer);

@@ -8,7 +8,7 @@ import type { LogLine } from './service-process.js';
 export interface CapturedLog {
   log: Logger;
   lines: LogLine[];
-  waitFor(msg: string, timeoutMs?: number): Promise<LogLine>;
+  waitFor: (msg: string, timeoutMs?: number) => Promise<LogLine>;
 }
 
 export function captureLog(level: 'debug' | 'info' = 'debug'): CapturedLog {

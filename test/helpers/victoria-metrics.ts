@@ -52,8 +52,8 @@ export class VictoriaMetrics {
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#child = child;
-    const lines = createInterface({ input: child.stderr! });
-    createInterface({ input: child.stdout! }).on('line', (l) => this.output.push(l));
+    const lines = createInterface({ input: child.stderr });
+    createInterface({ input: child.stdout }).on('line', (l) => this.output.push(l));
     const ready = new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
         this.output.push(line);

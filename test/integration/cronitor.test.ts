@@ -21,7 +21,8 @@ function pinger(recorder: HttpRecorder, log = captureLog().log, timeoutMs = 2000
   return p;
 }
 
-const query = (r: RecordedRequest): Record<string, string> => Object.fromEntries(r.url.searchParams);
+const query = (r: RecordedRequest): Record<string, string> =>
+  Object.fromEntries(r.url.searchParams);
 
 describe('cronitor pings', () => {
   const recorder = new HttpRecorder('ok');

@@ -1,7 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { InfluxMetrics, type InfluxMetricsOptions } from '../../src/lib/telemetry/influx-metrics.js';
+import {
+  InfluxMetrics,
+  type InfluxMetricsOptions,
+} from '../../src/lib/telemetry/influx-metrics.js';
 import { VictoriaMetrics, victoriaMetricsMissing } from '../helpers/victoria-metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';

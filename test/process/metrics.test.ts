@@ -57,7 +57,9 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     );
     const found = (name: string) => series.filter((s) => s.metric['__name__'] === name);
     for (const name of names) assert.ok(found(name).length > 0, `${name} arrived`);
-    const threads = found('event_loop_delay_ms_value').map((s) => s.metric['thread']).sort();
+    const threads = found('event_loop_delay_ms_value')
+      .map((s) => s.metric['thread'])
+      .sort();
     assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
     assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));

@@ -116,8 +116,14 @@ describe('Scheduler', () => {
 
   test('a bad schedule or a duplicate name is refused when declared', () => {
     const { scheduler } = setUp();
-    assert.throws(() => scheduler.add({ name: 'x', schedule: 'every day', run: () => undefined }), /not a cron/);
+    assert.throws(
+      () => scheduler.add({ name: 'x', schedule: 'every day', run: () => undefined }),
+      /not a cron/,
+    );
     scheduler.add({ name: 'x', schedule: '* * * * *', run: () => undefined });
-    assert.throws(() => scheduler.add({ name: 'x', schedule: '* * * * *', run: () => undefined }), /already/);
+    assert.throws(
+      () => scheduler.add({ name: 'x', schedule: '* * * * *', run: () => undefined }),
+      /already/,
+    );
   });
 });

@@ -114,13 +114,13 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   });
   // Exits that skip the shutdown steps (deadline, second signal) still flush error reports,
   // bounded; a further call does not wait again.
-  let observability: Observability | undefined;
+  const beforeExit: { flush?: () => Promise<void> } = {};
   let exiting = false;
   const exitAfterFlush = (code: number): void => {
     logSink.flushSync();
-    if (exiting || observability === undefined) process.exit(code);
+    if (exiting || beforeExit.flush === undefined) process.exit(code);
     exiting = true;
-    void observability.flushBeforeExit().finally(() => process.exit(code));
+    void beforeExit.flush().finally(() => process.exit(code));
   };
   const reporters = new ErrorReporters();
   const control: ProcessControl = {
@@ -143,8 +143,10 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   const health = new HealthChecks();
   health.addLiveness('threads', () => {
     const report = nanny.report();
+    // Threads stopped by a requested stop are not missing; after a failure they are.
+    const stopping = coordinator.isShuttingDown && coordinator.cause === undefined;
     return {
-      ok: report.missing.length === 0,
+      ok: report.missing.length === 0 || stopping,
       detail: { alive: report.alive, missing: report.missing },
     };
   });
@@ -189,7 +191,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     process.exitCode = code;
     return code;
   }
-  observability = telemetry;
+  beforeExit.flush = () => telemetry.flushBeforeExit();
   const scheduler = new Scheduler({
     log,
     control,

@@ -60,15 +60,15 @@ export class HealthServer {
     server.keepAliveTimeout = 1000;
     this.#server = server;
     server.listen(this.#options.port, this.#options.host);
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([error]) => {
-        throw new ConfigError(
-          `the health endpoint cannot listen on ${this.#options.host}:${this.#options.port} (HEALTH_HOST, HEALTH_PORT): ${(error as Error).message}`,
-          { cause: error },
-        );
-      }),
-    ]);
+    try {
+      // once() rejects with the 'error' event's error: a port in use, a bad host.
+      await once(server, 'listening');
+    } catch (error) {
+      throw new ConfigError(
+        `the health endpoint cannot listen on ${this.#options.host}:${this.#options.port} (HEALTH_HOST, HEALTH_PORT): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
     this.#log.info({ host: this.#options.host, port: this.address?.port }, 'health endpoint on');
   }
 

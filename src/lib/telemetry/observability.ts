@@ -127,7 +127,11 @@ export async function startObservability(options: ObservabilityOptions): Promise
     healthServer = new HealthServer({ port: t.health.port, host: t.health.host, health, log });
     const server = healthServer;
     // Open until the close phase: readiness reads false from the moment shutdown starts.
-    coordinator.addStep({ name: 'close health endpoint', phase: 'close', run: () => server.close() });
+    coordinator.addStep({
+      name: 'close health endpoint',
+      phase: 'close',
+      run: () => server.close(),
+    });
     await server.start();
   }
 

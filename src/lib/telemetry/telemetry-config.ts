@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, millis } from '../config-schema.js';
+import { integer, millis } from '../config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
