@@ -34,7 +34,7 @@ describe('health endpoint', () => {
     const service = start({ HEALTH_PORT: String(port), SAMPLE_WORK_MS: '3000' });
     await service.waitFor('ready', 15_000);
     const live = await probe(port, '/healthz');
-    assert.equal(live.status, 200);
+    assert.equal(live.status, 200, JSON.stringify(live.body));
     assert.equal(live.body.ok, true);
     assert.deepEqual(live.body.checks['threads']?.detail, { alive: 3, missing: [] });
     assert.equal(live.body.checks['eventLoop']?.ok, true);

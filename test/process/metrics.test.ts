@@ -35,7 +35,12 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
         THREAD_REPORT_INTERVAL_MS: '200',
       }),
     });
-    await service.waitFor((l) => l.msg === 'thread report' && l['alive'] === 3, 15_000);
+    // Three reports, 200 ms apart: every worker has sent a heartbeat (its vitals) by then.
+    let reports = 0;
+    await service.waitFor(
+      (l) => l.msg === 'thread report' && l['alive'] === 3 && ++reports === 3,
+      15_000,
+    );
     await service.waitFor('event processed');
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
@@ -51,12 +56,21 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
-      await vm.exportWhen('(event_loop|heap|threads|messages|processing|shutdown)_.*', (all) =>
-        names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
+      await vm.exportWhen(
+        '(event_loop|heap|threads|messages|processing|shutdown)_.*',
+        (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
+        20_000,
       ),
     );
     const found = (name: string) => series.filter((s) => s.metric['__name__'] === name);
-    for (const name of names) assert.ok(found(name).length > 0, `${name} arrived`);
+    const metricLines = service.lines.filter((l) => l['component'] === 'metrics');
+    const seen = [...new Set(series.map((s) => s.metric['__name__']))];
+    for (const name of names) {
+      assert.ok(
+        found(name).length > 0,
+        `${name} arrived; seen ${JSON.stringify(seen)}; ${JSON.stringify(metricLines)}`,
+      );
+    }
     const threads = found('event_loop_delay_ms_value')
       .map((s) => s.metric['thread'])
       .sort();

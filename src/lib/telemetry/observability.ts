@@ -158,10 +158,14 @@ export async function startObservability(options: ObservabilityOptions): Promise
     healthServer,
     started: () => {
       isStarted = true;
+      // Loading modules and starting threads blocks the loop; that is not a stall.
+      mainLoop.reset();
+      mainLoopDelayMs = 0;
       cronitor?.serviceStarted(nanny.report().alive);
     },
+    // Past the deadline or after a second signal the exit is already late: one second at most.
     flushBeforeExit: async () => {
-      await sentry?.flush();
+      await sentry?.flush(Math.min(t.sentry.flushTimeoutMs, 1000));
     },
   };
 }
