@@ -8,9 +8,8 @@ import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 import { noopMetrics, type Metrics } from './metrics.js';
-import { startSentry, type SentryHandle } from './sentry.js';
-import { InfluxMetrics } from './influx-metrics.js';
-import { CronitorPinger } from './cronitor.js';
+import type { SentryHandle } from './sentry.js';
+import type { CronitorPinger } from './cronitor.js';
 import { HealthServer } from './health-server.js';
 
 /**
@@ -18,7 +17,8 @@ import { HealthServer } from './health-server.js';
  * cronitor pings, the health endpoint, and the thread vitals (from the nanny's reports) as
  * metrics. Each part is off while its setting is empty. Everything it starts is flushed and
  * closed by one bounded 'flush telemetry' step; `flushBeforeExit()` serves the exit paths
- * that skip the steps (the shutdown deadline, a second signal).
+ * that skip the steps (the shutdown deadline, a second signal). Client libraries are loaded
+ * only when their integration is on (@sentry/node alone costs ~300 ms and ~20 MB of heap).
  */
 
 export interface ObservabilityOptions {
@@ -51,6 +51,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let sentry: SentryHandle | undefined;
   if (t.sentry.dsn !== '') {
+    const { startSentry } = await import('./sentry.js');
     sentry = startSentry({
       dsn: t.sentry.dsn,
       app: config.app.name,
@@ -69,6 +70,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let metrics: Metrics = noopMetrics;
   if (t.influx.url !== '') {
+    const { InfluxMetrics } = await import('./influx-metrics.js');
     const influx = new InfluxMetrics({
       ...t.influx,
       tags: { app: config.app.name, host: hostname() },
@@ -85,6 +87,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let cronitor: CronitorPinger | undefined;
   if (t.cronitor.apiKey !== '') {
+    const { CronitorPinger } = await import('./cronitor.js');
     cronitor = new CronitorPinger({
       ...t.cronitor,
       app: config.app.name,

@@ -8,7 +8,6 @@ import { armWorkerFault, parseFault } from '../lifecycle/faults.js';
 import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
-import { startSentry } from '../telemetry/sentry.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -66,26 +65,6 @@ export function runWorker<C extends CoreConfig>(
     die: (cause) => send({ t: 'die', error: serializeError(cause) }),
     report: (error, context) => reporters.report(error, { thread: init.name, ...context }),
   };
-
-  // This thread's own Sentry client: errors are reported where they are raised, and flushed
-  // (bounded) by the last closer, after the body and every other closer.
-  const sentryConfig = config.telemetry.sentry;
-  if (sentryConfig.dsn !== '') {
-    try {
-      const sentry = startSentry({
-        ...sentryConfig,
-        app: config.app.name,
-        thread: init.name,
-        release: config.app.version,
-        environment: config.app.environment,
-        log,
-      });
-      reporters.add(sentry.report);
-      closers.push(() => sentry.close());
-    } catch (error) {
-      log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
-    }
-  }
 
   control.on('message', (message: ControlToWorker) => {
     if (message.t === 'shutdown') {
@@ -153,7 +132,30 @@ export function runWorker<C extends CoreConfig>(
     process.off('unhandledRejection', onUncaught);
   };
 
-  send({ t: 'ready' });
-  armWorkerFault(parseFault(config.fault), init.name, controller.signal);
-  void runInScope(() => body(ctx), { name: init.name, log, control: processControl }).then(finish);
+  void (async () => {
+    // This thread's own Sentry client, loaded only when on: errors are reported where they
+    // are raised, and flushed (bounded) by the first closer pushed, so it runs last.
+    const sentryConfig = config.telemetry.sentry;
+    if (sentryConfig.dsn !== '') {
+      try {
+        const { startSentry } = await import('../telemetry/sentry.js');
+        const sentry = startSentry({
+          ...sentryConfig,
+          app: config.app.name,
+          thread: init.name,
+          release: config.app.version,
+          environment: config.app.environment,
+          log,
+        });
+        reporters.add(sentry.report);
+        closers.push(() => sentry.close());
+      } catch (error) {
+        log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
+      }
+    }
+    send({ t: 'ready' });
+    armWorkerFault(parseFault(config.fault), init.name, controller.signal);
+    await runInScope(() => body(ctx), { name: init.name, log, control: processControl });
+    await finish();
+  })();
 }
