@@ -53,11 +53,12 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       'messages_processed_count',
       'processing_latency_ms_ms',
       'shutdown_duration_ms_ms',
+      'work_ms_ms',
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
       await vm.exportWhen(
-        '(event_loop|heap|threads|messages|processing|shutdown)_.*',
+        '(event_loop|heap|threads|messages|processing|shutdown|work)_.*',
         (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
         20_000,
       ),
@@ -76,6 +77,7 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       .sort();
     assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
+    assert.equal(found('work_ms_ms')[0]!.metric['thread'], 'processor', 'a worker metric');
     assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
     assert.ok(found('shutdown_duration_ms_ms')[0]!.metric['host']);
   });

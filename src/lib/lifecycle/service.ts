@@ -138,6 +138,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     reportIntervalMs: config.threads.reportIntervalMs,
     signal: coordinator.signal,
     die: (cause) => coordinator.die(cause),
+    metrics: () => runtime.metrics,
   });
   const zmq = new SocketRegistry({ log, lingerMs: config.zmq.lingerMs });
   const health = new HealthChecks();
