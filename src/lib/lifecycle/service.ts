@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { loadConfig, type EnvMap } from '../config.js';
 import type { CoreConfig } from '../config-schema.js';
@@ -58,6 +59,17 @@ export interface RunServiceOptions<S extends z.ZodType<CoreConfig>> {
   setUp: (runtime: ServiceRuntime<z.infer<S>>) => Promise<Record<string, unknown> | void>;
 }
 
+/** The commit the build was made from (dist/build-info.json, written by setup.sh), if known. */
+function buildCommit(): string | undefined {
+  try {
+    const file = new URL('../../../build-info.json', import.meta.url);
+    const info = JSON.parse(readFileSync(file, 'utf8')) as { commit?: unknown };
+    return typeof info.commit === 'string' && info.commit !== 'unknown' ? info.commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs the service until it stops; resolves with the exit code (also set on process). */
 export async function runService<S extends z.ZodType<CoreConfig>>(
   options: RunServiceOptions<S>,
@@ -68,6 +80,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       schema: options.schema,
       env: options.env,
       defaultsFile: options.defaultsFile,
+      source: { APP_VERSION: buildCommit(), ...process.env },
     });
   } catch (error) {
     // No logger yet: one JSON line on stderr, redacted like every other.

@@ -25,7 +25,10 @@ type Wire =
   | { k: 'req'; id: number; body: unknown; cid?: string }
   | { k: 'note'; body: unknown; cid?: string }
   | { k: 'res'; id: number; body: unknown }
-  | { k: 'err'; id: number; error: SerializedError };
+  | { k: 'err'; id: number; error: SerializedError }
+  /** Closing handshake: every message sent before the 'fin-ack' arrives before it (FIFO). */
+  | { k: 'fin' }
+  | { k: 'fin-ack' };
 
 /** The port-like object a channel runs on (a MessagePort, or a worker's parentPort). */
 export type ChannelPort = Pick<MessagePort, 'postMessage' | 'on' | 'off' | 'close' | 'unref'>;
@@ -51,6 +54,9 @@ export class ThreadChannel<
   #handler: RequestHandler<In> | undefined;
   #nextId = 1;
   #closed = false;
+  /** Set once the other side asked to close: no new requests go out. */
+  #closing = false;
+  #finAcked: (() => void) | undefined;
 
   constructor(name: string, port: ChannelPort) {
     this.name = name;
@@ -86,7 +92,7 @@ export class ThreadChannel<
    * THREAD_CHANNEL_CLOSED error if the channel closes first, or with the signal's reason.
    */
   request(body: Out['request'], signal?: AbortSignal): Promise<Out['response']> {
-    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#closed || this.#closing) return Promise.reject(this.#closedError());
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const id = this.#nextId++;
     return new Promise<Out['response']>((resolve, reject) => {
@@ -117,6 +123,25 @@ export class ThreadChannel<
   /** Resolves when every request being handled now has been answered. */
   async drain(): Promise<void> {
     while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+  }
+
+  /**
+   * Closes without losing work: asks the other side to stop sending, waits until every
+   * request it sent before that has arrived (its 'fin-ack' comes after them on the same
+   * port), waits for their answers to be sent, then closes. Bounded by `timeoutMs`.
+   */
+  async closeGracefully(timeoutMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.#finAcked = resolve;
+      timer = setTimeout(resolve, timeoutMs);
+      this.#post({ k: 'fin' });
+    });
+    clearTimeout(timer);
+    await this.drain();
+    this.close();
   }
 
   /** Closes the port; pending requests reject. Idempotent. */
@@ -157,6 +182,13 @@ export class ThreadChannel<
       case 'note':
         this.#handle(message);
         return;
+      case 'fin':
+        this.#closing = true;
+        this.#post({ k: 'fin-ack' });
+        return;
+      case 'fin-ack':
+        this.#finAcked?.();
+        return;
     }
   };
 
@@ -183,6 +215,7 @@ export class ThreadChannel<
   readonly #onClose = (): void => {
     if (this.#closed) return;
     this.#closed = true;
+    this.#finAcked?.();
     this.#port.off('message', this.#onMessage);
     this.#port.off('close', this.#onClose);
     for (const pending of this.#pending.values()) {

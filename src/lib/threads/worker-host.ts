@@ -67,6 +67,7 @@ export class WorkerHost extends EventEmitter<{
   #vitals: ThreadVitals = { loopDelayMs: 0, heapUsedBytes: 0 };
   #exitCode: number | undefined;
   #exited: Promise<void> | undefined;
+  #logsClosed: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(options: WorkerHostOptions) {
@@ -123,6 +124,8 @@ export class WorkerHost extends EventEmitter<{
     };
     // Log lines arrive as ready-made JSON; write them as they come, in order.
     this.#logs.on('message', (line: string) => this.#options.logSink.write(line));
+    // The worker closes its end last; 'close' here comes after every line it wrote.
+    this.#logsClosed = once(this.#logs, 'close').then(() => undefined);
     this.#control.on('message', (message: ControlFromWorker) => this.#onControl(message));
     const worker = new Worker(this.#options.spec.module, {
       name: this.name,
@@ -192,7 +195,7 @@ export class WorkerHost extends EventEmitter<{
     this.send({ t: 'shutdown', reason });
     this.#setState('stopping');
     const timedOut = await Promise.race([
-      this.#exited.then(() => false),
+      this.#ended().then(() => false),
       new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, true).unref()),
     ]);
     if (timedOut) {
@@ -201,11 +204,17 @@ export class WorkerHost extends EventEmitter<{
     }
   }
 
+  /** The thread has exited and every log line it wrote has been written. */
+  async #ended(): Promise<void> {
+    await this.#exited;
+    await this.#logsClosed;
+  }
+
   /** Ends the thread now (works on a blocked event loop too). */
   async terminate(): Promise<void> {
     if (this.#worker === undefined || this.#state === 'exited') return;
     await this.#worker.terminate();
-    await this.#exited;
+    await this.#ended();
   }
 
   #setState(state: WorkerState): void {
@@ -243,10 +252,8 @@ export class WorkerHost extends EventEmitter<{
     this.#setState('exited');
     this.#channel?.close();
     this.#control?.close();
-    // The log port is drained, not closed at once: lines the worker wrote just before it
-    // ended are still queued. Closing after a macrotask lets them through first.
-    const logs = this.#logs;
-    setImmediate(() => logs?.close());
+    // The log port is not closed here: lines the worker wrote just before it ended may still
+    // be queued. It closes when the worker's end does, after the last of them.
     this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
     this.emit('exit', code, expected);
   }

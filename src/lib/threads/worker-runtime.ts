@@ -47,6 +47,9 @@ export function peer<Out extends ChannelContract, In extends ChannelContract = C
   return channel as unknown as ThreadChannel<Out, In>;
 }
 
+/** How long a worker waits for the other end of a channel to acknowledge its closing. */
+const closeTimeoutMs = 2_000;
+
 export function runWorker<C extends CoreConfig>(
   body: (ctx: WorkerContext<C>) => Promise<void>,
 ): void {
@@ -134,13 +137,11 @@ export function runWorker<C extends CoreConfig>(
         onError: 'swallow',
       });
     }
-    await main.drain();
-    for (const channel of peers.values()) await channel.drain();
+    // Requests already on their way are answered before the channels close.
+    await Promise.all([main, ...peers.values()].map((c) => c.closeGracefully(closeTimeoutMs)));
     clearInterval(beat);
     loopDelay.disable();
     send({ t: 'finished', shuttingDown: controller.signal.aborted });
-    main.close();
-    for (const channel of peers.values()) channel.close();
     control.close();
     logs.close();
     process.off('uncaughtException', onUncaught);
