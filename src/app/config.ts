@@ -19,6 +19,10 @@ export const appConfigSchema = coreConfigSchema
         .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
       eventIntervalMs: millis(1),
       workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
+      statsSchedule: z
+        .string()
+        .min(1)
+        .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
       notifyUrl: z
         .union([z.literal(''), z.url({ protocol: /^https?$/ })])
         .describe('empty, or the http(s) URL the notifier POSTs each result to'),
@@ -39,6 +43,7 @@ export const appEnv = {
   SAMPLE_HTTP_URL: 'sample.notifyUrl',
   ...flagEnv(['sampleNotify']),
   ...policyEnv(['sampleHttp']),
+  SAMPLE_STATS_SCHEDULE: 'sample.statsSchedule',
 } as const;
 
 export const defaultsFile = new URL('../../../config/default.json', import.meta.url);

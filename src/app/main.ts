@@ -50,9 +50,25 @@ await runService({
             log: runtime.log,
           })
         : undefined,
+      metrics: runtime.metrics,
     });
     coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
     coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
+    // A scheduled job: the pipeline's figures as metrics and a log line.
+    runtime.scheduler.add({
+      name: 'pipeline-stats',
+      schedule: config.sample.statsSchedule,
+      run: () => {
+        const figures = {
+          processed: pipeline.processed,
+          failed: pipeline.failed,
+          inFlight: pipeline.inFlight,
+        };
+        runtime.metrics.gauge('pipeline_in_flight', figures.inFlight);
+        runtime.metrics.gauge('pipeline_processed_total', figures.processed);
+        runtime.log.info(figures, 'pipeline stats');
+      },
+    });
     const intake = nanny.channel('producer').as<ChannelContract, IntakeContract>();
     intake.serve(({ event }) => {
       assertEvent(event);

@@ -3,6 +3,7 @@ import type { ProcessControl } from '../lib/lifecycle/process-control.js';
 import { handleError } from '../lib/lifecycle/exception-scope.js';
 import type { ThreadChannel } from '../lib/threads/thread-channel.js';
 import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
+import type { Metrics } from '../lib/telemetry/metrics.js';
 import { currentCorrelationId } from '../lib/correlation.js';
 import type { SampleEvent } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
@@ -23,6 +24,7 @@ export interface SamplePipelineOptions {
   publisher: ManagedSocket;
   /** Told of each result when the `sampleNotify` flag is on. */
   notifier?: HttpNotifier;
+  metrics: Metrics;
 }
 
 export const resultsTopic = 'results';
@@ -32,6 +34,7 @@ export class SamplePipeline {
   readonly #log: Logger;
   readonly #inFlight = new Set<Promise<void>>();
   #processed = 0;
+  #failed = 0;
 
   constructor(options: SamplePipelineOptions) {
     this.#options = options;
@@ -44,6 +47,10 @@ export class SamplePipeline {
 
   get processed(): number {
     return this.#processed;
+  }
+
+  get failed(): number {
+    return this.#failed;
   }
 
   /** Takes an event and returns at once; the work goes on in the background, tracked. */
@@ -70,11 +77,15 @@ export class SamplePipeline {
       this.#options.stats.notify({ result, latencyMs });
       await this.#options.notifier?.notify(result, correlationId);
       this.#processed++;
+      this.#options.metrics.count('messages_processed');
+      this.#options.metrics.timing('processing_latency_ms', latencyMs);
       this.#log.info(
         { eventId: event.id, digest: result.digest.slice(0, 12), latencyMs },
         'event processed',
       );
     } catch (error) {
+      this.#failed++;
+      this.#options.metrics.count('messages_failed');
       handleError(error, { name: 'pipeline', log: this.#log, control: this.#options.control });
     }
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { anyFlagsSchema } from './flags.js';
 import { policiesSchema, policyEnv } from './resilience/policy-config.js';
 import { integer, millis } from './config-fields.js';
+import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
 
 /**
  * The core's own configuration section, composed of the areas' sections. Every leaf says its
@@ -14,7 +15,7 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
 export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup)$/;
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup)$/;
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -49,10 +50,13 @@ export const coreConfigSchema = z.object({
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
+  telemetry: telemetryConfigSchema,
   fault: z
     .string()
     .regex(faultPattern)
-    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME or dependency:startup'),
+    .describe(
+      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup',
+    ),
   policies: policiesSchema,
   flags: anyFlagsSchema,
 });
@@ -75,4 +79,5 @@ export const coreEnv = {
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),
+  ...telemetryEnv,
 } as const satisfies Record<string, string>;

@@ -33,9 +33,11 @@ test('ready names every worker and the ZeroMQ endpoint; TERM when idle exits 0 b
   const steps = service.lines.filter(byMsg('shutdown step finished')).map((l) => l['step']);
   assert.deepEqual(steps, [
     'stop producer',
+    'stop scheduled jobs',
     'drain pipeline',
     'stop worker threads',
     'close zmq sockets',
+    'flush telemetry',
     'flush logs',
   ]);
   for (const worker of ['producer', 'stats', 'processor']) {

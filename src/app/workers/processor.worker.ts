@@ -16,7 +16,9 @@ runWorker<AppConfig>(async (ctx) => {
   main.serve(async ({ event }) => {
     if (ctx.signal.aborted) throw new TransientError('processor is shutting down');
     assertEvent(event);
+    const started = performance.now();
     const result = await processEvent(event, ctx.config.sample.workMs, ctx.name);
+    ctx.metrics.timing('work_ms', performance.now() - started);
     processed++;
     ctx.log.debug({ eventId: event.id }, 'event processed');
     return result;

@@ -4,6 +4,7 @@ import { ErrorCodes, WorkerFailureError } from '../errors.js';
 import { WorkerHost, type WorkerSpec } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
@@ -35,6 +36,8 @@ export interface NannyOptions {
   /** The shutdown signal: once aborted, exits are expected and nothing calls die(). */
   signal: AbortSignal;
   die: (cause: unknown) => void;
+  /** Where the workers' metrics go (tagged with the worker's name as `thread`). */
+  metrics?: () => Metrics;
 }
 
 export class Nanny {
@@ -91,6 +94,9 @@ export class Nanny {
       this.#hosts.set(spec.name, host);
       host.on('exit', (code, expected) => this.#onExit(host, code, expected));
       host.on('die', (error) => this.#onDie(host, error));
+      host.on('metric', (m) => {
+        this.#options.metrics?.()[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
+      });
       await host.start(ports.get(spec.name) ?? {});
     }
     this.#hangCheck = setInterval(

@@ -2,13 +2,20 @@ import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../log.js';
 import { ErrorCodes, WorkerFailureError, deserializeError } from '../errors.js';
-import type { ControlFromWorker, ControlToWorker, ThreadVitals, WorkerInit } from './protocol.js';
+import type {
+  ControlFromWorker,
+  ControlToWorker,
+  MetricMessage,
+  ThreadVitals,
+  WorkerInit,
+} from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
  * main sink, keeps its heartbeat and vitals, and stops it (shutdown message, then terminate
- * after a timeout). Events: 'exit' (code, expected), 'die' (error the worker reported).
+ * after a timeout). Events: 'exit' (code, expected), 'die' (error the worker reported),
+ * 'metric' (a metric the worker recorded).
  */
 
 /** Declares a worker: a name and the module that calls `runWorker()`. */
@@ -46,6 +53,7 @@ export class WorkerHost extends EventEmitter<{
   exit: [code: number, expected: boolean];
   die: [error: Error];
   state: [state: WorkerState];
+  metric: [metric: MetricMessage];
 }> {
   readonly name: string;
   readonly #options: WorkerHostOptions;
@@ -232,6 +240,9 @@ export class WorkerHost extends EventEmitter<{
         return;
       case 'die':
         this.emit('die', deserializeError(message.error));
+        return;
+      case 'metric':
+        this.emit('metric', message);
         return;
       case 'finished':
         this.#log.debug({ shuttingDown: message.shuttingDown }, 'worker body finished');
