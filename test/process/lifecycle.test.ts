@@ -99,7 +99,7 @@ const faults: Array<[string, number, RegExp]> = [
   [
     'worker-exit:processor',
     ExitCode.WORKER_FAILURE,
-    /worker processor exited unexpectedly with code 1/,
+    /worker processor ended unexpectedly \((exit code 1|its channel closed)\)/,
   ],
   ['worker-throw:stats', ExitCode.APPLICATION_ERROR, /injected error in worker stats/],
   ['worker-hang:producer', ExitCode.WORKER_FAILURE, /worker producer is hung: no heartbeat/],

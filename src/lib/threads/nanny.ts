@@ -92,7 +92,10 @@ export class Nanny {
         startTimeoutMs: this.#options.startTimeoutMs,
       });
       this.#hosts.set(spec.name, host);
-      host.on('exit', (code, expected) => this.#onExit(host, code, expected));
+      host.on('exit', (code, expected) => {
+        if (!expected) this.#onEnded(host, `exit code ${code}`);
+      });
+      host.on('lost', () => this.#onEnded(host, 'its channel closed'));
       host.on('die', (error) => this.#onDie(host, error));
       host.on('metric', (m) => {
         this.#options.metrics?.()[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
@@ -169,13 +172,14 @@ export class Nanny {
     return ports;
   }
 
-  #onExit(host: WorkerHost, code: number, expected: boolean): void {
-    if (expected || this.#options.signal.aborted) return;
+  /** A worker ended while the service runs: by its exit, or first by its channel closing. */
+  #onEnded(host: WorkerHost, how: string): void {
+    if (this.#options.signal.aborted) return;
     this.#options.die(
       new WorkerFailureError(
         ErrorCodes.WORKER_DIED,
         host.name,
-        `worker ${host.name} exited unexpectedly with code ${code}`,
+        `worker ${host.name} ended unexpectedly (${how})`,
       ),
     );
   }

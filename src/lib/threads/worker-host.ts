@@ -51,6 +51,8 @@ export interface WorkerHostOptions {
 
 export class WorkerHost extends EventEmitter<{
   exit: [code: number, expected: boolean];
+  /** The worker's end of its channel closed while it should be running: it is ending. */
+  lost: [];
   die: [error: Error];
   state: [state: WorkerState];
   metric: [metric: MetricMessage];
@@ -112,6 +114,12 @@ export class WorkerHost extends EventEmitter<{
     const app = new MessageChannel();
     this.#control = control.port1;
     this.#logs = logs.port1;
+    // The first sign of a worker's end can be its channel closing, before the 'exit' event.
+    // This listener runs before the channel's own, which fails the requests still pending:
+    // so the cause recorded is the worker's end, not one of those failed requests.
+    app.port1.once('close', () => {
+      if (this.#state === 'starting' || this.#state === 'running') this.emit('lost');
+    });
     this.#channel = new ThreadChannel(`main<->${this.name}`, app.port1);
     const init: WorkerInit = {
       name: this.name,
