@@ -36,6 +36,8 @@ export type WorkerState =
   | 'running'
   /** Asked to shut down; waiting for the thread to end. */
   | 'stopping'
+  /** Its channel closed while it should be running: the thread is ending unasked. */
+  | 'ending'
   /** The thread has ended. */
   | 'exited';
 
@@ -118,7 +120,10 @@ export class WorkerHost extends EventEmitter<{
     // This listener runs before the channel's own, which fails the requests still pending:
     // so the cause recorded is the worker's end, not one of those failed requests.
     app.port1.once('close', () => {
-      if (this.#state === 'starting' || this.#state === 'running') this.emit('lost');
+      if (this.#state === 'starting' || this.#state === 'running') {
+        this.#setState('ending');
+        this.emit('lost');
+      }
     });
     this.#channel = new ThreadChannel(`main<->${this.name}`, app.port1);
     const init: WorkerInit = {
@@ -160,7 +165,7 @@ export class WorkerHost extends EventEmitter<{
       const reason =
         state === 'starting'
           ? `did not report ready within ${this.#options.startTimeoutMs} ms`
-          : `exited during start (code ${String(this.#exitCode)})`;
+          : `ended during start (exit code ${String(this.#exitCode ?? 'not yet known')})`;
       await this.terminate();
       throw new WorkerFailureError(
         ErrorCodes.WORKER_START,
