@@ -7,6 +7,7 @@ import { processCases } from './cases/process.js';
 import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
+import { restartCases } from './cases/restart.js';
 
 /**
  * `npm run bench`: every case with its baseline measured in the same run, medians over
@@ -33,6 +34,7 @@ const groups: Group[] = [
   { name: 'detection', run: () => detectionCases(runs, 100) },
   { name: 'zmq', run: () => zmqCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'threads', run: () => threadCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
+  { name: 'restart', run: () => restartCases(quick ? 2 : 5) },
 ];
 
 const only = values.only?.split(',');
