@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # worker-base image: the compiled service under supervisord, with cron for the healthchecks
 # ping. Build: docker build --build-arg VERSION=1.2.3 --build-arg COMMIT=$(git rev-parse HEAD) .
-# Run: see docs/README-container.md (npm run compose, then docker compose up -d).
+# Run: see docs/container.md (npm run compose, then docker compose up -d).
 
 # --- build: all dependencies, TypeScript -> dist/ ---------------------------------------------
 FROM node:24-slim AS build

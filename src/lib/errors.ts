@@ -212,7 +212,7 @@ function classifyAmqp(code: number, message: string): ErrorKind | undefined {
 
 /**
  * The one decision point for what went wrong, for every error the project raises or receives.
- * Pure: the caller decides what to do. The table (docs/README-resilience.md repeats it):
+ * Pure: the caller decides what to do. The table (docs/resilience.md repeats it):
  * - DependencyError; HttpError 401/403/407; AMQP reply codes 320, 402-405, 530, 541 and 406
  *   "inequivalent arg"; amqplib's lost-connection errors (Heartbeat timeout, Unexpected close,
  *   Connection closed, Channel closed, handshake refused, IllegalOperationError); EADDRINUSE,
