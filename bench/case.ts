@@ -1,3 +1,5 @@
+import { median, round } from './stats.js';
+
 /** One benchmark case's result, as written to bench/results.json. */
 export interface CaseResult {
   value: number;
@@ -17,3 +19,30 @@ export interface CaseResult {
 }
 
 export type Cases = Record<string, CaseResult>;
+
+/** A throughput comparison as a case: the median rates, their ratio as the value. */
+export function ratioCase(
+  core: readonly number[],
+  raw: readonly number[],
+  notes: string,
+  extra: Record<string, unknown> = {},
+): CaseResult {
+  const c = median(core);
+  const r = median(raw);
+  const ratio = round(c / r, 3);
+  return {
+    value: ratio,
+    unit: 'ratio',
+    baseline: 1,
+    ratio,
+    target: '>= 0.9',
+    meetsTarget: ratio >= 0.9,
+    coreRate: round(c, 0),
+    rawRate: round(r, 0),
+    rateUnit: 'msg/s',
+    ...extra,
+    samples: core.map((x) => round(x, 0)),
+    baselineSamples: raw.map((x) => round(x, 0)),
+    notes,
+  };
+}

@@ -11,8 +11,9 @@ const pull = new zmq.Pull({ linger: 0 });
 pull.connect(endpoint ?? '');
 process.stdout.write('connected\n');
 let received = 0;
-for await (const _ of pull) {
-  if (++received === expected) break;
+while (received < expected) {
+  await pull.receive();
+  received++;
 }
 process.stdout.write('done\n');
 pull.close();

@@ -36,8 +36,8 @@ case "$cmd" in
     exit $status
     ;;
   lint)
-    "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test
-    "$node" node_modules/prettier/bin/prettier.cjs --check src test
+    "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test bench
+    "$node" node_modules/prettier/bin/prettier.cjs --check src test bench
     "$node" scripts/check-imports.mjs
     ;;
   bench) exec "$node" dist/bench/run.js "$@" ;;

@@ -48,7 +48,7 @@ async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   const rss = rssMb(child.pid as number);
   const stopAt = performance.now();
   child.kill('SIGTERM');
-  const [code] = await exited;
+  const [code] = (await exited) as [number | null];
   if (code !== 0) throw new Error(`exit code ${String(code)} after TERM`);
   return { startupMs, rssMb: rss, shutdownMs: performance.now() - stopAt };
 }

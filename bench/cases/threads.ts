@@ -8,7 +8,7 @@ import { coreConfigSchema, coreEnv } from '../../src/lib/config-schema.js';
 import { withCorrelationId } from '../../src/lib/correlation.js';
 import type { ChannelContract } from '../../src/lib/threads/thread-channel.js';
 import { median, round } from '../stats.js';
-import type { Cases } from '../case.js';
+import { ratioCase, type Cases } from '../case.js';
 import type { CountContract, DoneContract } from '../workers/count.worker.js';
 
 /**
@@ -97,25 +97,13 @@ export async function threadCases(runs: number, count: number): Promise<Cases> {
     core.push(...(await coreRate(count, 3, 'bench-correlation-id')));
     bare.push(...(await coreRate(count, 3, undefined)));
   }
-  const c = median(core);
-  const r = median(raw);
-  const ratio = round(c / r, 3);
-  const ratioWithoutCorrelation = round(median(bare) / r, 3);
+  const ratioWithoutCorrelation = round(median(bare) / median(raw), 3);
   return {
-    thread_ratio: {
-      value: ratio,
-      unit: 'ratio',
-      baseline: 1,
-      ratio,
-      target: '>= 0.9',
-      meetsTarget: ratio >= 0.9,
-      coreRate: round(c, 0),
-      rawRate: round(r, 0),
-      ratioWithoutCorrelation,
-      rateUnit: 'msg/s',
-      samples: core.map((x) => round(x, 0)),
-      baselineSamples: raw.map((x) => round(x, 0)),
-      notes: `${count} one-way messages main -> worker per round; ThreadChannel.notify with a correlation id vs raw postMessage; ratioWithoutCorrelation: outside any correlation context. The gap is AsyncLocalStorage: getStore() per send (~15%) and run() per receive (~5%)`,
-    },
+    thread_ratio: ratioCase(
+      core,
+      raw,
+      `${count} one-way messages main -> worker per round; ThreadChannel.notify with a correlation id vs raw postMessage; ratioWithoutCorrelation: outside any correlation context. The gap is AsyncLocalStorage: getStore() per send (~15%) and run() per receive (~5%)`,
+      { ratioWithoutCorrelation },
+    ),
   };
 }

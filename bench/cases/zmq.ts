@@ -6,8 +6,8 @@ import { Writable } from 'node:stream';
 import * as zmq from 'zeromq';
 import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 import { createLogger } from '../../src/lib/log.js';
-import { median, round } from '../stats.js';
-import type { Cases } from '../case.js';
+
+import { ratioCase, type Cases } from '../case.js';
 
 /**
  * ZeroMQ throughput from the main thread to another process: the core's socket layer
@@ -77,23 +77,11 @@ export async function zmqCases(runs: number, count: number): Promise<Cases> {
     raw.push(await rate(rawSender(), count));
     core.push(await rate(await coreSender(), count));
   }
-  const c = median(core);
-  const r = median(raw);
-  const ratio = round(c / r, 3);
   return {
-    zmq_ratio: {
-      value: ratio,
-      unit: 'ratio',
-      baseline: 1,
-      ratio,
-      target: '>= 0.9',
-      meetsTarget: ratio >= 0.9,
-      coreRate: round(c, 0),
-      rawRate: round(r, 0),
-      rateUnit: 'msg/s',
-      samples: core.map((x) => round(x, 0)),
-      baselineSamples: raw.map((x) => round(x, 0)),
-      notes: `${count} x 200-byte PUSH messages, main thread to a PULL process, core layer vs raw zeromq`,
-    },
+    zmq_ratio: ratioCase(
+      core,
+      raw,
+      `${count} x 200-byte PUSH messages, main thread to a PULL process, core layer vs raw zeromq`,
+    ),
   };
 }
