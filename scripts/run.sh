@@ -12,6 +12,7 @@ export PATH="$root/.tooling/bin:$PATH"
 case "$cmd" in
   start) exec "$node" dist/src/app/main.js "$@" ;;
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
+  compose) exec "$node" scripts/render-compose.mjs "$@" ;;
   test)
     bash scripts/test-prereqs.sh
     run_tests() { # concurrency, files...
@@ -35,9 +36,10 @@ case "$cmd" in
     exit $status
     ;;
   lint)
-    "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test
-    "$node" node_modules/prettier/bin/prettier.cjs --check src test
+    "$node" node_modules/eslint/bin/eslint.js --max-warnings=0 src test bench
+    "$node" node_modules/prettier/bin/prettier.cjs --check src test bench
     "$node" scripts/check-imports.mjs
     ;;
+  bench) exec "$node" dist/bench/run.js "$@" ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
 esac

@@ -32,4 +32,7 @@ fi
 # Build: the service runs as compiled JavaScript, never through a TypeScript loader.
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   "$tooling/bin/node" node_modules/typescript/bin/tsc -p tsconfig.json
+  # The version every log line carries, when APP_VERSION does not say: the git commit.
+  commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+  printf '{ "commit": "%s" }\n' "$commit" > dist/build-info.json
 fi

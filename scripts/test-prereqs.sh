@@ -5,6 +5,9 @@ set -euo pipefail
 need=()
 command -v supervisord >/dev/null || need+=(supervisor)
 command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v curl >/dev/null || need+=(curl) # the healthchecks cron line runs for real
+# Metrics tests write to a real InfluxDB-compatible store and read the points back.
+command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

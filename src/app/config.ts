@@ -1,17 +1,37 @@
 import { z } from 'zod';
 import { coreConfigSchema, coreEnv, integer, millis } from '../lib/config-schema.js';
+import { booleanFlag, flagEnv, flagsSchema } from '../lib/flags.js';
+import { policyEnv } from '../lib/resilience/policy-config.js';
 
-/** The sample app's configuration: the core's sections plus its own `sample` section. */
-export const appConfigSchema = coreConfigSchema.extend({
-  sample: z.object({
-    publishEndpoint: z
-      .string()
-      .regex(/^(tcp|ipc|inproc):\/\/.+/)
-      .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
-    eventIntervalMs: millis(1),
-    workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
-  }),
-});
+/**
+ * The sample app's configuration: the core's sections plus its own `sample` section, its
+ * feature flags, and the policy names it calls out through.
+ */
+export const appConfigSchema = coreConfigSchema
+  .extend({
+    flags: flagsSchema({
+      sampleNotify: booleanFlag('POST each result to sample.notifyUrl'),
+    }),
+    sample: z.object({
+      publishEndpoint: z
+        .string()
+        .regex(/^(tcp|ipc|inproc):\/\/.+/)
+        .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
+      eventIntervalMs: millis(1),
+      workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
+      statsSchedule: z
+        .string()
+        .min(1)
+        .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
+      notifyUrl: z
+        .union([z.literal(''), z.url({ protocol: /^https?$/ })])
+        .describe('empty, or the http(s) URL the notifier POSTs each result to'),
+    }),
+  })
+  .refine((c) => !c.flags.sampleNotify || c.sample.notifyUrl !== '', {
+    path: ['sample', 'notifyUrl'],
+    message: 'must be set when flags.sampleNotify is on',
+  });
 
 export type AppConfig = z.infer<typeof appConfigSchema>;
 
@@ -20,6 +40,10 @@ export const appEnv = {
   ZMQ_PUB_ENDPOINT: 'sample.publishEndpoint',
   SAMPLE_EVENT_INTERVAL_MS: 'sample.eventIntervalMs',
   SAMPLE_WORK_MS: 'sample.workMs',
+  SAMPLE_HTTP_URL: 'sample.notifyUrl',
+  ...flagEnv(['sampleNotify']),
+  ...policyEnv(['sampleHttp']),
+  SAMPLE_STATS_SCHEDULE: 'sample.statsSchedule',
 } as const;
 
 export const defaultsFile = new URL('../../../config/default.json', import.meta.url);

@@ -5,6 +5,8 @@ import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
 import type { ChannelContract } from '../lib/threads/thread-channel.js';
 import { assertEvent } from './events.js';
+import { readFlags } from '../lib/flags.js';
+import { HttpNotifier } from './notifier.js';
 import { startAmqp } from '../lib/amqp/amqp-runtime.js';
 import { sampleMessageHandler } from './amqp-intake.js';
 
@@ -47,9 +49,32 @@ await runService({
       processor: nanny.channel('processor').as<ProcessContract>(),
       stats: nanny.channel('stats').as<StatsContract>(),
       publisher,
+      notifier: readFlags(config).isEnabled('sampleNotify')
+        ? new HttpNotifier({
+            url: config.sample.notifyUrl,
+            policy: runtime.policies.get('sampleHttp'),
+            log: runtime.log,
+          })
+        : undefined,
+      metrics: runtime.metrics,
     });
     coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
     coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
+    // A scheduled job: the pipeline's figures as metrics and a log line.
+    runtime.scheduler.add({
+      name: 'pipeline-stats',
+      schedule: config.sample.statsSchedule,
+      run: () => {
+        const figures = {
+          processed: pipeline.processed,
+          failed: pipeline.failed,
+          inFlight: pipeline.inFlight,
+        };
+        runtime.metrics.gauge('pipeline_in_flight', figures.inFlight);
+        runtime.metrics.gauge('pipeline_processed_total', figures.processed);
+        runtime.log.info(figures, 'pipeline stats');
+      },
+    });
     if (fromBroker) {
       const amqp = await startAmqp({
         runtime,

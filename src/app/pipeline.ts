@@ -3,9 +3,11 @@ import type { ProcessControl } from '../lib/lifecycle/process-control.js';
 import { handleError } from '../lib/lifecycle/exception-scope.js';
 import type { ThreadChannel } from '../lib/threads/thread-channel.js';
 import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
+import type { Metrics } from '../lib/telemetry/metrics.js';
 import { currentCorrelationId } from '../lib/correlation.js';
-import type { SampleEvent } from './events.js';
+import type { SampleEvent, SampleResult } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
+import type { HttpNotifier } from './notifier.js';
 
 /**
  * The main thread's part of the sample pipeline: has the processor worker do the work for an
@@ -21,6 +23,9 @@ export interface SamplePipelineOptions {
   processor: ThreadChannel<ProcessContract>;
   stats: ThreadChannel<StatsContract>;
   publisher: ManagedSocket;
+  /** Told of each result when the `sampleNotify` flag is on. */
+  notifier?: HttpNotifier;
+  metrics: Metrics;
 }
 
 export const resultsTopic = 'results';
@@ -34,6 +39,7 @@ export class SamplePipeline {
   /** Latencies not yet sent to the stats worker: one note per event-loop turn, not per event. */
   #latencies: number[] = [];
   #processed = 0;
+  #failed = 0;
 
   constructor(options: SamplePipelineOptions) {
     this.#options = options;
@@ -46,6 +52,10 @@ export class SamplePipeline {
 
   get processed(): number {
     return this.#processed;
+  }
+
+  get failed(): number {
+    return this.#failed;
   }
 
   /** Takes an event and returns at once; the work goes on in the background, tracked. */
@@ -74,17 +84,29 @@ export class SamplePipeline {
     options: { messageId?: string; attempt?: number } = {},
   ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
-    const result = await this.#options.processor.request({ json, ...options });
-    const correlationId = currentCorrelationId() ?? '';
-    await this.#send([resultsTopic, correlationId, result.json]);
-    const latencyMs = Math.round(performance.now() - started);
-    this.#noteLatency(latencyMs);
-    this.#processed++;
-    this.#log.debug(
-      { eventId: result.eventId, attempt: options.attempt, latencyMs },
-      'event handled',
-    );
-    return result;
+    try {
+      const result = await this.#options.processor.request({ json, ...options });
+      const correlationId = currentCorrelationId() ?? '';
+      await this.#send([resultsTopic, correlationId, result.json]);
+      const latencyMs = Math.round(performance.now() - started);
+      this.#noteLatency(latencyMs);
+      const { notifier } = this.#options;
+      if (notifier !== undefined) {
+        await notifier.notify(JSON.parse(result.json) as SampleResult, correlationId);
+      }
+      this.#processed++;
+      this.#options.metrics.count('messages_processed');
+      this.#options.metrics.timing('processing_latency_ms', latencyMs);
+      this.#log.debug(
+        { eventId: result.eventId, attempt: options.attempt, latencyMs },
+        'event handled',
+      );
+      return result;
+    } catch (error) {
+      this.#failed++;
+      this.#options.metrics.count('messages_failed');
+      throw error;
+    }
   }
 
   /** Resolves when every event taken by `accept()` so far is done. */

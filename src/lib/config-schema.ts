@@ -1,50 +1,22 @@
 import { z } from 'zod';
 import { amqpConfigSchema, amqpEnv } from './amqp/amqp-config.js';
+import { anyFlagsSchema } from './flags.js';
+import { policiesSchema, policyEnv } from './resilience/policy-config.js';
+import { integer, millis } from './config-fields.js';
+import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
 
 /**
- * Schema building blocks and the core's own configuration section. Every leaf says its
- * expected form with `.describe()`: a config error quotes it.
+ * The core's own configuration section, composed of the areas' sections. Every leaf says its
+ * expected form with `.describe()`: a config error quotes it. The building blocks live in
+ * config-fields.ts (so area files can use them without an import cycle) and are re-exported.
  */
-
-const numeric = /^-?\d+(\.\d+)?$/;
-
-/** Numbers from the environment arrive as strings; convert only what is plainly a number. */
-function fromEnvNumber(value: unknown): unknown {
-  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
-}
-
-function fromEnvBoolean(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  return value;
-}
-
-/** An integer count of milliseconds, at least `min`. */
-export function millis(min: number) {
-  return z
-    .preprocess(fromEnvNumber, z.number().int().min(min))
-    .describe(`an integer number of milliseconds, at least ${min}`);
-}
-
-/** An integer in [min, max]. */
-export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return z
-    .preprocess(fromEnvNumber, z.number().int().min(min).max(max))
-    .describe(`an integer from ${min} to ${max}`);
-}
-
-/** A boolean; from the environment: true/false, 1/0, yes/no, on/off. */
-export function flag() {
-  return z.preprocess(fromEnvBoolean, z.boolean()).describe('true or false');
-}
+export { flag, integer, millis, upperSnake } from './config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
 export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup)$/;
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup)$/;
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -79,11 +51,16 @@ export const coreConfigSchema = z.object({
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
+  telemetry: telemetryConfigSchema,
   amqp: amqpConfigSchema,
   fault: z
     .string()
     .regex(faultPattern)
-    .describe('empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME or dependency:startup'),
+    .describe(
+      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup',
+    ),
+  policies: policiesSchema,
+  flags: anyFlagsSchema,
 });
 
 export type CoreConfig = z.infer<typeof coreConfigSchema>;
@@ -103,5 +80,7 @@ export const coreEnv = {
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
+  ...policyEnv(['default']),
+  ...telemetryEnv,
   ...amqpEnv,
 } as const satisfies Record<string, string>;

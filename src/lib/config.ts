@@ -82,7 +82,8 @@ function describeAt(schema: z.ZodType, path: readonly PropertyKey[]): string | u
   for (const key of path) {
     found = undefined;
     const shape = (node as { shape?: Record<PropertyKey, unknown> }).shape;
-    node = shape?.[key];
+    const def = (node as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+    node = shape?.[key] ?? def?.['catchall']; // catchall: a record-like section (policies)
     if (node === undefined) return undefined;
     unwrap();
   }

@@ -33,6 +33,8 @@ export function testEnv(extra: Record<string, string> = {}): Record<string, stri
 }
 
 export class ServiceProcess {
+  /** Every process spawned through this class, so a suite can prove none is left behind. */
+  static readonly spawned: ServiceProcess[] = [];
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
   readonly stderr: string[] = [];
@@ -45,6 +47,7 @@ export class ServiceProcess {
       env: { PATH: process.env['PATH'] ?? '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    ServiceProcess.spawned.push(this);
     this.exited = once(this.child, 'exit').then(([code, signal]) => ({
       code: code as number | null,
       signal: signal as NodeJS.Signals | null,
@@ -110,6 +113,16 @@ export class ServiceProcess {
       return await Promise.race([this.exited, timeout]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** True while the OS still has the process (asked of the kernel, not of Node). */
+  get isAlive(): boolean {
+    try {
+      process.kill(this.pid, 0);
+      return true;
+    } catch {
+      return false;
     }
   }
 

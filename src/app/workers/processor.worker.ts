@@ -19,7 +19,9 @@ runWorker<AppConfig>(async (ctx) => {
     if (ctx.signal.aborted) throw new TransientError('processor is shutting down');
     const event = parseEvent(json, messageId);
     applyFaultHook(event, attempt);
+    const started = performance.now();
     const result = await processEvent(event, ctx.config.sample.workMs, ctx.name, attempt);
+    ctx.metrics.timing('work_ms', performance.now() - started);
     processed++;
     ctx.log.debug({ eventId: event.id }, 'event processed');
     return { eventId: event.id, json: JSON.stringify(result) };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { integer } from '../config-fields.js';
 
 /**
  * The `amqp` configuration section and its environment variables. AMQP is off while the URL
@@ -7,10 +8,6 @@ import { z } from 'zod';
  */
 
 const numeric = /^\d+$/;
-
-function toNumber(value: unknown): unknown {
-  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
-}
 
 /**
  * "60000, 180000" -> [60000, 180000]; an empty string -> [] (no retries). Anything else stays
@@ -23,9 +20,7 @@ function toNumberList(value: unknown): unknown {
 }
 
 function int(min: number, max: number, what: string) {
-  return z
-    .preprocess(toNumber, z.number().int().min(min).max(max))
-    .describe(`${what}, an integer from ${min} to ${max}`);
+  return integer(min, max).describe(`${what}, an integer from ${min} to ${max}`);
 }
 
 const name = z

@@ -42,7 +42,9 @@ export function handleError(
     return { handling: 'dependency', kind };
   }
   log.error({ err: error, kind, scope: name }, 'application error');
-  control.report(error, { scope: name, kind });
+  // The logger's component lets the error reporters ignore noisy ones (telemetry config).
+  const component: unknown = log.bindings()['component'];
+  control.report(error, { scope: name, kind, ...(typeof component === 'string' && { component }) });
   if ((options.onError ?? 'die') === 'die') control.die(error);
   return { handling: 'reported', kind };
 }

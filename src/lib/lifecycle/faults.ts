@@ -6,13 +6,14 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
  * - `worker-exit:NAME`   the named worker thread exits (code 1) shortly after start;
  * - `worker-throw:NAME`  the named worker throws an uncaught error shortly after start;
  * - `worker-hang:NAME`   the named worker blocks its event loop for good shortly after start;
- * - `dependency:startup` start-up hits a dependency failure.
+ * - `dependency:startup` start-up hits a dependency failure;
+ * - `error:startup`      start-up hits an application error (a bug), in the main thread.
  */
 
 export type Fault =
   | { kind: 'none' }
   | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang'; worker: string }
-  | { kind: 'dependency'; at: 'startup' };
+  | { kind: 'dependency' | 'error'; at: 'startup' };
 
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
 export const faultDelayMs = 300;
@@ -20,6 +21,7 @@ export const faultDelayMs = 300;
 export function parseFault(text: string): Fault {
   if (text === '') return { kind: 'none' };
   if (text === 'dependency:startup') return { kind: 'dependency', at: 'startup' };
+  if (text === 'error:startup') return { kind: 'error', at: 'startup' };
   const [kind, worker] = text.split(':');
   if ((kind === 'worker-exit' || kind === 'worker-throw' || kind === 'worker-hang') && worker) {
     return { kind, worker };
@@ -27,10 +29,16 @@ export function parseFault(text: string): Fault {
   throw new Error(`unknown fault ${JSON.stringify(text)}`);
 }
 
-/** Throws the start-up dependency failure when that fault is set. */
+/** Throws the start-up dependency failure or application error when that fault is set. */
 export function injectStartupFault(fault: Fault, dependency: string): void {
   if (fault.kind === 'dependency') {
     throw new DependencyError(dependency, 'injected start-up failure (FAULT=dependency:startup)');
+  }
+  if (fault.kind === 'error') {
+    throw new WorkerBaseError(
+      ErrorCodes.FAULT_INJECTED,
+      'injected application error at start-up (FAULT=error:startup)',
+    );
   }
 }
 
@@ -39,7 +47,7 @@ export function injectStartupFault(fault: Fault, dependency: string): void {
  * any. The fault fires from a timer, outside any scope, as a real one would.
  */
 export function armWorkerFault(fault: Fault, worker: string, signal: AbortSignal): void {
-  if (fault.kind === 'none' || fault.kind === 'dependency' || fault.worker !== worker) return;
+  if (!('worker' in fault) || fault.worker !== worker) return;
   const strike = (): void => {
     switch (fault.kind) {
       case 'worker-exit':

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { loadConfig, type EnvMap } from '../config.js';
 import type { CoreConfig } from '../config-schema.js';
@@ -13,8 +14,11 @@ import {
 import { hasCode, ErrorCodes, serializeError } from '../errors.js';
 import { Nanny } from '../threads/nanny.js';
 import { HealthChecks } from '../health.js';
-import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { startObservability, type Observability } from '../telemetry/observability.js';
+import { Scheduler } from '../schedule.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
+import { Policies } from '../resilience/policies.js';
 import { ExitCode } from './exit-codes.js';
 import { ErrorReporters, type ProcessControl } from './process-control.js';
 import { handleError, runInScope } from './exception-scope.js';
@@ -37,8 +41,12 @@ export interface ServiceRuntime<C extends CoreConfig = CoreConfig> extends Proce
   readonly zmq: SocketRegistry;
   readonly reporters: ErrorReporters;
   readonly health: HealthChecks;
-  /** No-op until a metrics integration replaces it (set before components start). */
+  /** InfluxDB when `INFLUX_URL` is set, else a no-op. Tag with `thread` from workers' data. */
   metrics: Metrics;
+  /** The resilience policy of each outbound dependency, from the `policies` config. */
+  readonly policies: Policies;
+  /** Scheduled jobs: declare them in setUp; they start once the service is ready. */
+  readonly scheduler: Scheduler;
   /** Sets the log level in every thread. */
   setLogLevel(level: LogLevel): void;
 }
@@ -54,6 +62,17 @@ export interface RunServiceOptions<S extends z.ZodType<CoreConfig>> {
   setUp: (runtime: ServiceRuntime<z.infer<S>>) => Promise<Record<string, unknown> | void>;
 }
 
+/** The commit the build was made from (dist/build-info.json, written by setup.sh), if known. */
+function buildCommit(): string | undefined {
+  try {
+    const file = new URL('../../../build-info.json', import.meta.url);
+    const info = JSON.parse(readFileSync(file, 'utf8')) as { commit?: unknown };
+    return typeof info.commit === 'string' && info.commit !== 'unknown' ? info.commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs the service until it stops; resolves with the exit code (also set on process). */
 export async function runService<S extends z.ZodType<CoreConfig>>(
   options: RunServiceOptions<S>,
@@ -64,6 +83,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       schema: options.schema,
       env: options.env,
       defaultsFile: options.defaultsFile,
+      source: { APP_VERSION: buildCommit(), ...process.env },
     });
   } catch (error) {
     // No logger yet: one JSON line on stderr, redacted like every other.
@@ -106,7 +126,18 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     deadlineMs: config.shutdown.deadlineMs,
     stepTimeoutMs: config.shutdown.stepTimeoutMs,
     onEscalate: () => setLevel('debug'),
+    exit: (code) => exitAfterFlush(code),
   });
+  // Exits that skip the shutdown steps (deadline, second signal) still flush error reports,
+  // bounded; a further call does not wait again.
+  const beforeExit: { flush?: () => Promise<void> } = {};
+  let exiting = false;
+  const exitAfterFlush = (code: number): void => {
+    logSink.flushSync();
+    if (exiting || beforeExit.flush === undefined) process.exit(code);
+    exiting = true;
+    void beforeExit.flush().finally(() => process.exit(code));
+  };
   const reporters = new ErrorReporters();
   const control: ProcessControl = {
     signal: coordinator.signal,
@@ -123,13 +154,16 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     reportIntervalMs: config.threads.reportIntervalMs,
     signal: coordinator.signal,
     die: (cause) => coordinator.die(cause),
+    metrics: () => runtime.metrics,
   });
   const zmq = new SocketRegistry({ log, lingerMs: config.zmq.lingerMs });
   const health = new HealthChecks();
   health.addLiveness('threads', () => {
     const report = nanny.report();
+    // Threads stopped by a requested stop are not missing; after a failure they are.
+    const stopping = coordinator.isShuttingDown && coordinator.cause === undefined;
     return {
-      ok: report.missing.length === 0,
+      ok: report.missing.length === 0 || stopping,
       detail: { alive: report.alive, missing: report.missing },
     };
   });
@@ -146,6 +180,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
         level === 'debug' ? (config.log.level === 'debug' ? 'info' : config.log.level) : 'debug',
       ),
     flush: () => logSink.flushSync(),
+    exit: (code) => exitAfterFlush(code),
   });
   const onUncaught = (error: unknown): void => {
     handleError(error, { name: 'main (uncaught)', log, control });
@@ -164,8 +199,41 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
   coordinator.addOpenResourceReporter('workers', () => nanny.describeOpen());
 
+  let telemetry: Observability;
+  try {
+    telemetry = await startObservability({ config, log, coordinator, nanny, reporters, health });
+  } catch (error) {
+    handleError(error, { name: 'telemetry', log, control });
+    const code = await coordinator.done;
+    process.exitCode = code;
+    return code;
+  }
+  beforeExit.flush = () => telemetry.flushBeforeExit();
+  const scheduler = new Scheduler({
+    log,
+    control,
+    metrics: () => runtime.metrics,
+    monitor: telemetry.jobMonitor,
+  });
+  coordinator.addStep({
+    name: 'stop scheduled jobs',
+    phase: 'stop-intake',
+    run: () => scheduler.stop(config.shutdown.stepTimeoutMs),
+  });
+
   const runtime: ServiceRuntime<z.infer<S>> = {
     ...control,
+    // Reads runtime.metrics at each call: an integration may replace it after this point.
+    policies: new Policies({
+      config: config.policies,
+      log,
+      control,
+      metrics: {
+        count: (...args) => runtime.metrics.count(...args),
+        gauge: (...args) => runtime.metrics.gauge(...args),
+        timing: (...args) => runtime.metrics.timing(...args),
+      },
+    }),
     config,
     log,
     logSink,
@@ -174,7 +242,8 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     zmq,
     reporters,
     health,
-    metrics: noopMetrics,
+    metrics: telemetry.metrics,
+    scheduler,
     setLogLevel: setLevel,
   };
   log.info(
@@ -182,13 +251,25 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       environment: config.app.environment,
       node: process.version,
       fault: config.fault || undefined,
+      flags: config.flags,
     },
     'starting',
   );
   await runInScope(
     async () => {
       const fields = await options.setUp(runtime);
-      if (!coordinator.isShuttingDown) log.info({ workers: nanny.names, ...fields }, 'ready');
+      if (coordinator.isShuttingDown) return;
+      scheduler.start();
+      telemetry.started();
+      log.info(
+        {
+          workers: nanny.names,
+          jobs: scheduler.names.length > 0 ? scheduler.names : undefined,
+          healthPort: telemetry.healthServer?.address?.port,
+          ...fields,
+        },
+        'ready',
+      );
     },
     { name: 'startup', log, control },
   );

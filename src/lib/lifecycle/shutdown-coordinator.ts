@@ -91,6 +91,11 @@ export class ShutdownCoordinator {
     return this.#state !== 'running';
   }
 
+  /** Milliseconds since the shutdown started; undefined while running. */
+  get elapsedMs(): number | undefined {
+    return this.#state === 'running' ? undefined : Math.round(performance.now() - this.#startedAt);
+  }
+
   /** The first failure recorded by `die()`, or undefined after a requested stop. */
   get cause(): unknown {
     return this.#cause;

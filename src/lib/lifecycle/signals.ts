@@ -9,6 +9,8 @@ export interface SignalHandlerOptions {
   toggleDebug: () => void;
   /** Writes what is buffered before a forced exit. */
   flush: () => void;
+  /** Ends the process; `process.exit` by default (the service flushes error reports first). */
+  exit?: (code: number) => void;
 }
 
 /**
@@ -26,7 +28,7 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
     const exitCode = signal === 'SIGTERM' ? ExitCode.FORCED_TERM : ExitCode.FORCED_INT;
     log.warn({ signal, exitCode }, 'second stop signal; forcing exit');
     options.flush();
-    process.exit(exitCode);
+    (options.exit ?? ((code: number) => process.exit(code)))(exitCode);
   };
   const onTerm = (): void => onStop('SIGTERM');
   const onInt = (): void => onStop('SIGINT');

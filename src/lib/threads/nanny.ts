@@ -4,6 +4,7 @@ import { ErrorCodes, WorkerFailureError } from '../errors.js';
 import { WorkerHost, type WorkerSpec } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
@@ -35,6 +36,8 @@ export interface NannyOptions {
   /** The shutdown signal: once aborted, exits are expected and nothing calls die(). */
   signal: AbortSignal;
   die: (cause: unknown) => void;
+  /** Where the workers' metrics go (tagged with the worker's name as `thread`). */
+  metrics?: () => Metrics;
 }
 
 export class Nanny {
@@ -89,8 +92,14 @@ export class Nanny {
         startTimeoutMs: this.#options.startTimeoutMs,
       });
       this.#hosts.set(spec.name, host);
-      host.on('exit', (code, expected) => this.#onExit(host, code, expected));
+      host.on('exit', (code, expected) => {
+        if (!expected) this.#onEnded(host, `exit code ${code}`);
+      });
+      host.on('lost', () => this.#onEnded(host, 'its channel closed'));
       host.on('die', (error) => this.#onDie(host, error));
+      host.on('metric', (m) => {
+        this.#options.metrics?.()[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
+      });
       await host.start(ports.get(spec.name) ?? {});
     }
     this.#hangCheck = setInterval(
@@ -163,13 +172,14 @@ export class Nanny {
     return ports;
   }
 
-  #onExit(host: WorkerHost, code: number, expected: boolean): void {
-    if (expected || this.#options.signal.aborted) return;
+  /** A worker ended while the service runs: by its exit, or first by its channel closing. */
+  #onEnded(host: WorkerHost, how: string): void {
+    if (this.#options.signal.aborted) return;
     this.#options.die(
       new WorkerFailureError(
         ErrorCodes.WORKER_DIED,
         host.name,
-        `worker ${host.name} exited unexpectedly with code ${code}`,
+        `worker ${host.name} ended unexpectedly (${how})`,
       ),
     );
   }

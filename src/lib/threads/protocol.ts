@@ -31,7 +31,18 @@ export type ControlFromWorker =
   /** The worker asks the process to shut down because of `error`. */
   | { t: 'die'; error: SerializedError }
   /** The worker's body returned; the thread is about to end. */
-  | { t: 'finished'; shuttingDown: boolean };
+  | { t: 'finished'; shuttingDown: boolean }
+  /** A metric recorded in the worker; main records it, tagged with the worker's name. */
+  | MetricMessage;
+
+/** A worker's metric, for the main thread's metrics sink. */
+export interface MetricMessage {
+  t: 'metric';
+  kind: 'count' | 'gauge' | 'timing';
+  name: string;
+  value: number;
+  tags?: Readonly<Record<string, string>>;
+}
 
 /** What a worker thread receives as `workerData`. */
 export interface WorkerInit {

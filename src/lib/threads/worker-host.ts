@@ -2,13 +2,20 @@ import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../log.js';
 import { ErrorCodes, WorkerFailureError, deserializeError } from '../errors.js';
-import type { ControlFromWorker, ControlToWorker, ThreadVitals, WorkerInit } from './protocol.js';
+import type {
+  ControlFromWorker,
+  ControlToWorker,
+  MetricMessage,
+  ThreadVitals,
+  WorkerInit,
+} from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
  * main sink, keeps its heartbeat and vitals, and stops it (shutdown message, then terminate
- * after a timeout). Events: 'exit' (code, expected), 'die' (error the worker reported).
+ * after a timeout). Events: 'exit' (code, expected), 'die' (error the worker reported),
+ * 'metric' (a metric the worker recorded).
  */
 
 /** Declares a worker: a name and the module that calls `runWorker()`. */
@@ -29,6 +36,8 @@ export type WorkerState =
   | 'running'
   /** Asked to shut down; waiting for the thread to end. */
   | 'stopping'
+  /** Its channel closed while it should be running: the thread is ending unasked. */
+  | 'ending'
   /** The thread has ended. */
   | 'exited';
 
@@ -44,8 +53,11 @@ export interface WorkerHostOptions {
 
 export class WorkerHost extends EventEmitter<{
   exit: [code: number, expected: boolean];
+  /** The worker's end of its channel closed while it should be running: it is ending. */
+  lost: [];
   die: [error: Error];
   state: [state: WorkerState];
+  metric: [metric: MetricMessage];
 }> {
   readonly name: string;
   readonly #options: WorkerHostOptions;
@@ -59,6 +71,8 @@ export class WorkerHost extends EventEmitter<{
   #vitals: ThreadVitals = { loopDelayMs: 0, heapUsedBytes: 0 };
   #exitCode: number | undefined;
   #exited: Promise<void> | undefined;
+  /** Every port's 'close', which comes after the last message the worker sent on it. */
+  #portsClosed: Promise<unknown> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(options: WorkerHostOptions) {
@@ -102,6 +116,15 @@ export class WorkerHost extends EventEmitter<{
     const app = new MessageChannel();
     this.#control = control.port1;
     this.#logs = logs.port1;
+    // The first sign of a worker's end can be its channel closing, before the 'exit' event.
+    // This listener runs before the channel's own, which fails the requests still pending:
+    // so the cause recorded is the worker's end, not one of those failed requests.
+    app.port1.once('close', () => {
+      if (this.#state === 'starting' || this.#state === 'running') {
+        this.#setState('ending');
+        this.emit('lost');
+      }
+    });
     this.#channel = new ThreadChannel(`main<->${this.name}`, app.port1);
     const init: WorkerInit = {
       name: this.name,
@@ -115,6 +138,11 @@ export class WorkerHost extends EventEmitter<{
     };
     // Log lines arrive as ready-made JSON; write them as they come, in order.
     this.#logs.on('message', (line: string) => this.#options.logSink.write(line));
+    // A port's 'close' comes after every message the worker sent on it, even when the
+    // thread ended abruptly: waiting for all three means nothing it sent is lost.
+    this.#portsClosed = Promise.all(
+      [control.port1, logs.port1, app.port1].map((port) => once(port, 'close')),
+    );
     this.#control.on('message', (message: ControlFromWorker) => this.#onControl(message));
     const worker = new Worker(this.#options.spec.module, {
       name: this.name,
@@ -137,7 +165,7 @@ export class WorkerHost extends EventEmitter<{
       const reason =
         state === 'starting'
           ? `did not report ready within ${this.#options.startTimeoutMs} ms`
-          : `exited during start (code ${String(this.#exitCode)})`;
+          : `ended during start (exit code ${String(this.#exitCode ?? 'not yet known')})`;
       await this.terminate();
       throw new WorkerFailureError(
         ErrorCodes.WORKER_START,
@@ -184,7 +212,7 @@ export class WorkerHost extends EventEmitter<{
     this.send({ t: 'shutdown', reason });
     this.#setState('stopping');
     const timedOut = await Promise.race([
-      this.#exited.then(() => false),
+      this.#ended().then(() => false),
       new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, true).unref()),
     ]);
     if (timedOut) {
@@ -193,11 +221,17 @@ export class WorkerHost extends EventEmitter<{
     }
   }
 
+  /** The thread has exited and every log line it wrote has been written. */
+  async #ended(): Promise<void> {
+    await this.#exited;
+    await this.#portsClosed;
+  }
+
   /** Ends the thread now (works on a blocked event loop too). */
   async terminate(): Promise<void> {
     if (this.#worker === undefined || this.#state === 'exited') return;
     await this.#worker.terminate();
-    await this.#exited;
+    await this.#ended();
   }
 
   #setState(state: WorkerState): void {
@@ -220,6 +254,9 @@ export class WorkerHost extends EventEmitter<{
       case 'die':
         this.emit('die', deserializeError(message.error));
         return;
+      case 'metric':
+        this.emit('metric', message);
+        return;
       case 'finished':
         this.#log.debug({ shuttingDown: message.shuttingDown }, 'worker body finished');
         return;
@@ -230,12 +267,8 @@ export class WorkerHost extends EventEmitter<{
     const expected = this.#state === 'stopping';
     this.#exitCode = code;
     this.#setState('exited');
-    this.#channel?.close();
-    this.#control?.close();
-    // The log port is drained, not closed at once: lines the worker wrote just before it
-    // ended are still queued. Closing after a macrotask lets them through first.
-    const logs = this.#logs;
-    setImmediate(() => logs?.close());
+    // The ports are not closed here: replies and log lines the worker sent just before it
+    // ended may still be queued on them. Each closes when the worker's end does, after them.
     this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
     this.emit('exit', code, expected);
   }

@@ -8,6 +8,7 @@ import { armWorkerFault, parseFault } from '../lifecycle/faults.js';
 import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
+import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -25,6 +26,11 @@ export interface WorkerContext<C extends CoreConfig = CoreConfig> extends Proces
   readonly main: ThreadChannel;
   /** Channels to linked peer workers, by peer name. */
   readonly peers: ReadonlyMap<string, ThreadChannel>;
+  /**
+   * Records metrics through the main thread's sink, tagged `thread` = this worker's name. A
+   * no-op when metrics are off. Never throws, never waits.
+   */
+  readonly metrics: Metrics;
   /** Adds an error reporter for this thread (the Sentry integration does). */
   addReporter: ErrorReporters['add'];
   /** Runs `fn` when the worker winds down, after the body returned (last added, first run). */
@@ -40,6 +46,9 @@ export function peer<Out extends ChannelContract, In extends ChannelContract = C
   if (channel === undefined) throw new Error(`worker ${ctx.name} has no link to ${name}`);
   return channel as unknown as ThreadChannel<Out, In>;
 }
+
+/** How long a worker waits for the other end of a channel to acknowledge its closing. */
+const closeTimeoutMs = 2_000;
 
 export function runWorker<C extends CoreConfig>(
   body: (ctx: WorkerContext<C>) => Promise<void>,
@@ -99,11 +108,20 @@ export function runWorker<C extends CoreConfig>(
       new ThreadChannel(`${init.name}<->${name}`, port),
     ]),
   );
+  const metric =
+    (kind: 'count' | 'gauge' | 'timing') =>
+    (name: string, value = 1, tags?: Readonly<Record<string, string>>): void =>
+      send({ t: 'metric', kind, name, value, ...(tags && { tags }) });
+  const metrics: Metrics =
+    config.telemetry.influx.url === ''
+      ? noopMetrics
+      : { count: metric('count'), gauge: metric('gauge'), timing: metric('timing') };
   const ctx: WorkerContext<C> = {
     ...processControl,
     name: init.name,
     config,
     log,
+    metrics,
     main,
     peers,
     addReporter: (reporter) => reporters.add(reporter),
@@ -119,20 +137,41 @@ export function runWorker<C extends CoreConfig>(
         onError: 'swallow',
       });
     }
-    await main.drain();
-    for (const channel of peers.values()) await channel.drain();
+    // Requests already on their way are answered before the channels close.
+    await Promise.all([main, ...peers.values()].map((c) => c.closeGracefully(closeTimeoutMs)));
     clearInterval(beat);
     loopDelay.disable();
     send({ t: 'finished', shuttingDown: controller.signal.aborted });
-    main.close();
-    for (const channel of peers.values()) channel.close();
     control.close();
     logs.close();
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onUncaught);
   };
 
-  send({ t: 'ready' });
-  armWorkerFault(parseFault(config.fault), init.name, controller.signal);
-  void runInScope(() => body(ctx), { name: init.name, log, control: processControl }).then(finish);
+  void (async () => {
+    // This thread's own Sentry client, loaded only when on: errors are reported where they
+    // are raised, and flushed (bounded) by the first closer pushed, so it runs last.
+    const sentryConfig = config.telemetry.sentry;
+    if (sentryConfig.dsn !== '') {
+      try {
+        const { startSentry } = await import('../telemetry/sentry.js');
+        const sentry = startSentry({
+          ...sentryConfig,
+          app: config.app.name,
+          thread: init.name,
+          release: config.app.version,
+          environment: config.app.environment,
+          log,
+        });
+        reporters.add(sentry.report);
+        closers.push(() => sentry.close());
+      } catch (error) {
+        log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
+      }
+    }
+    send({ t: 'ready' });
+    armWorkerFault(parseFault(config.fault), init.name, controller.signal);
+    await runInScope(() => body(ctx), { name: init.name, log, control: processControl });
+    await finish();
+  })();
 }

@@ -110,7 +110,14 @@ export class SocketRegistry {
         }
         (raw as unknown as Pick<Zmq.Subscriber, 'subscribe'>).subscribe(prefix);
       },
-      send: (message) => (raw as unknown as Zmq.Writable).send(message as Zmq.MessageLike),
+      send(message) {
+        // zeromq throws EBADF synchronously on a closed socket; callers get one shape.
+        try {
+          return (raw as unknown as Zmq.Writable).send(message as Zmq.MessageLike);
+        } catch (error) {
+          return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
       receive: () => (raw as unknown as Zmq.Readable).receive(),
       close() {
         if (!raw.closed) raw.close();

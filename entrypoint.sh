@@ -1,0 +1,132 @@
+#!/bin/sh
+# Container entry point: checks the settings, writes the healthchecks cron entry when
+# HEALTHCHECKS_URL is set, prepares directories, then replaces itself with supervisord in the
+# foreground, so supervisord is PID 1 and `docker stop` (TERM) reaches it directly.
+#
+# Every path comes from the environment (the Dockerfile's ENV sets the container's values), so
+# the tests run this very script against a temporary root. ENTRYPOINT_DRY_RUN=1 prints the
+# final command instead of running it. Arguments, when given, replace supervisord (for
+# example `docker run --rm -it IMAGE bash`).
+#
+# Exit 78 (EX_CONFIG, as the service itself uses) with one line per problem on a bad setting.
+set -eu
+
+problems=''
+problem() { problems="${problems}entrypoint: $*
+"; }
+fail_if_problems() {
+  if [ -n "$problems" ]; then
+    printf '%s' "$problems" >&2
+    exit 78
+  fi
+}
+
+# --- the variables supervisord.conf expands (it has no defaults: a missing one is fatal) -----
+if [ -z "${SUPERVISOR_CONF:-}" ]; then
+  problem "SUPERVISOR_CONF is not set (the path of supervisord.conf; the image sets /app/config/supervisord.conf)"
+  fail_if_problems
+fi
+[ -r "$SUPERVISOR_CONF" ] || problem "SUPERVISOR_CONF=$SUPERVISOR_CONF is not a readable file"
+fail_if_problems
+
+conf_variables=$(sed -e 's/[;#].*$//' "$SUPERVISOR_CONF" |
+  grep -o '%(ENV_[A-Za-z_][A-Za-z0-9_]*)s' | sed -e 's/^%(ENV_//' -e 's/)s$//' | sort -u)
+for name in $conf_variables; do
+  # The name matched [A-Za-z_][A-Za-z0-9_]* above, so the eval only ever reads a variable.
+  eval "value=\${$name-}"
+  # shellcheck disable=SC2154 # value is assigned by the eval
+  [ -n "$value" ] || problem "$name is not set (supervisord.conf uses it; see the Dockerfile's ENV for its default)"
+done
+fail_if_problems
+
+# --- what those variables point at -----------------------------------------------------------
+[ -x "$NODE_BIN" ] || problem "NODE_BIN=$NODE_BIN is not an executable file"
+[ -r "$APP_DIR/dist/src/app/main.js" ] ||
+  problem "APP_DIR=$APP_DIR has no dist/src/app/main.js (is the service built and copied?)"
+id -u "$APP_USER" >/dev/null 2>&1 || problem "APP_USER=$APP_USER is not a user on this system"
+case $CRON_AUTOSTART in
+  true | false) ;;
+  *) problem "CRON_AUTOSTART must be true or false (got '$CRON_AUTOSTART')" ;;
+esac
+
+# --- shutdown timing: the service's deadline must end before supervisord's KILL --------------
+stopwaitsecs=$(awk -F= '/^\[/ { in_app = ($0 == "[program:app]") }
+  in_app && $1 ~ /^stopwaitsecs *$/ { gsub(/ /, "", $2); print $2 }' "$SUPERVISOR_CONF")
+deadline_ms=${SHUTDOWN_DEADLINE_MS:-40000}
+case $deadline_ms in
+  '' | *[!0-9]*) problem "SHUTDOWN_DEADLINE_MS must be a whole number of milliseconds (got '$deadline_ms')" ;;
+  *)
+    if [ -n "$stopwaitsecs" ] && [ "$deadline_ms" -ge $((stopwaitsecs * 1000)) ]; then
+      problem "SHUTDOWN_DEADLINE_MS=$deadline_ms must be below supervisord's stopwaitsecs ($stopwaitsecs s), or the service is killed before its own deadline"
+    fi
+    ;;
+esac
+
+# --- healthchecks.io-style ping from cron ----------------------------------------------------
+healthchecks_url=${HEALTHCHECKS_URL:-}
+schedule=${HEALTHCHECKS_SCHEDULE:-*/5 * * * *}
+cron_file=''
+if [ -n "$healthchecks_url" ]; then
+  if [ -z "${CRON_D_DIR:-}" ]; then
+    problem "CRON_D_DIR is not set (where cron reads its entries; the image sets /etc/cron.d)"
+  else
+    cron_file="$CRON_D_DIR/healthchecks"
+  fi
+  case $healthchecks_url in
+    http://* | https://*) ;;
+    *) problem "HEALTHCHECKS_URL must start with http:// or https:// (got '$healthchecks_url')" ;;
+  esac
+  case $healthchecks_url in
+    *"'"* | *%* | *\\* | *[[:space:]]*)
+      problem "HEALTHCHECKS_URL must not contain quotes, percent signs, backslashes or spaces (cron and the shell would change it)"
+      ;;
+  esac
+  # shellcheck disable=SC2086 # split the schedule into its fields, without globbing
+  fields=$(set -f && set -- $schedule && echo $#)
+  bad_field=$(printf '%s\n' "$schedule" | tr -s ' ' '\n' | grep -v '^[0-9*/,-]*$' || true)
+  if [ "$fields" != 5 ] || [ -n "$bad_field" ]; then
+    problem "HEALTHCHECKS_SCHEDULE must be five cron fields of digits and * / , - (got '$schedule')"
+  fi
+  [ "$CRON_AUTOSTART" = true ] ||
+    problem "HEALTHCHECKS_URL is set but CRON_AUTOSTART=$CRON_AUTOSTART: nothing would run the ping"
+  case ${HEALTH_PORT:-} in
+    *[!0-9]*) problem "HEALTH_PORT must be a port number (got '$HEALTH_PORT')" ;;
+  esac
+fi
+fail_if_problems
+
+if [ -n "$cron_file" ]; then
+  # Retries cover a blip at the pinged end; --max-time bounds each attempt, so a run always
+  # ends well before the next one. With the health endpoint on, the ping is sent only while
+  # the service reports itself live: silence is what raises the alarm.
+  ping="curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '$healthchecks_url'"
+  if [ -n "${HEALTH_PORT:-}" ]; then
+    ping="curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:$HEALTH_PORT/healthz && $ping"
+  fi
+  mkdir -p "$CRON_D_DIR"
+  # cron.d lines carry the user; cron ignores files that are group- or world-writable.
+  printf '# Written by entrypoint.sh from HEALTHCHECKS_URL; rewritten at every start.\n%s %s %s\n' \
+    "$schedule" "$APP_USER" "$ping" >"$cron_file.tmp"
+  chmod 0644 "$cron_file.tmp"
+  mv "$cron_file.tmp" "$cron_file"
+  echo "entrypoint: healthchecks ping scheduled ($schedule) in $cron_file" >&2
+elif [ -n "${CRON_D_DIR:-}" ] && [ -e "$CRON_D_DIR/healthchecks" ]; then
+  # The container's file system outlives a restart with a changed environment.
+  rm -f "$CRON_D_DIR/healthchecks"
+  echo "entrypoint: HEALTHCHECKS_URL is unset; removed $CRON_D_DIR/healthchecks" >&2
+fi
+
+# --- directories -----------------------------------------------------------------------------
+mkdir -p "$SUPERVISOR_RUN_DIR"
+chmod 0755 "$SUPERVISOR_RUN_DIR"
+
+if [ $# -eq 0 ]; then
+  set -- supervisord -n -c "$SUPERVISOR_CONF"
+fi
+if [ "${ENTRYPOINT_DRY_RUN:-0}" = 1 ]; then
+  printf 'exec'
+  printf ' %s' "$@"
+  printf '\n'
+  exit 0
+fi
+exec "$@"

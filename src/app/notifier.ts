@@ -1,0 +1,60 @@
+import { classify, HttpError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { ResiliencePolicy } from '../lib/resilience/policies.js';
+import type { SampleResult } from './events.js';
+
+/**
+ * The sample's outbound HTTP call: POSTs each result as JSON to `sample.notifyUrl`, through
+ * the `sampleHttp` policy (timeout per attempt, retries with backoff, breaker, concurrency
+ * limit). Guarded by the `sampleNotify` flag. Best effort: a failed notification is logged
+ * and the event still counts as processed. The pattern a fork copies for its own API calls:
+ * the call takes the policy's signal, and a non-2xx answer becomes an HttpError for
+ * `classify()` to judge.
+ */
+
+export interface HttpNotifierOptions {
+  url: string;
+  policy: ResiliencePolicy;
+  log: Logger;
+}
+
+export class HttpNotifier {
+  readonly #url: string;
+  /** Where we post, without credentials or query, for messages. */
+  readonly #target: string;
+  readonly #policy: ResiliencePolicy;
+  readonly #log: Logger;
+
+  constructor(options: HttpNotifierOptions) {
+    this.#url = options.url;
+    const url = new URL(options.url);
+    this.#target = `${url.origin}${url.pathname}`;
+    this.#policy = options.policy;
+    this.#log = options.log.child({ component: 'notifier' });
+  }
+
+  /** Resolves when the result is delivered or given up on. Never rejects. */
+  async notify(result: SampleResult, correlationId: string): Promise<void> {
+    try {
+      await this.#policy.execute((signal) => this.#post(result, correlationId, signal));
+      this.#log.debug({ eventId: result.eventId }, 'notified');
+    } catch (error) {
+      // Transient failures are logged by the policy, once per spell; the rest here.
+      const kind = classify(error);
+      const level = kind === 'transient' ? 'debug' : 'warn';
+      this.#log[level]({ err: error, kind, eventId: result.eventId }, 'notification failed');
+    }
+  }
+
+  async #post(result: SampleResult, correlationId: string, signal: AbortSignal): Promise<void> {
+    const response = await fetch(this.#url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
+      body: JSON.stringify(result),
+      signal,
+    });
+    // Read the body to the end either way: an unread body holds the connection.
+    await response.arrayBuffer();
+    if (!response.ok) throw new HttpError(response.status, `POST ${this.#target}`);
+  }
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/**
+ * Schema building blocks for configuration sections. Every leaf says its expected form with
+ * `.describe()`: a config error quotes it. Values from the environment arrive as strings and
+ * are converted only when they plainly are what the leaf expects.
+ */
+
+const numeric = /^-?\d+(\.\d+)?$/;
+
+/** Numbers from the environment arrive as strings; convert only what is plainly a number. */
+function fromEnvNumber(value: unknown): unknown {
+  return typeof value === 'string' && numeric.test(value.trim()) ? Number(value) : value;
+}
+
+function fromEnvBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  return value;
+}
+
+/** An integer count of milliseconds, at least `min`. */
+export function millis(min: number) {
+  return z
+    .preprocess(fromEnvNumber, z.number().int().min(min))
+    .describe(`an integer number of milliseconds, at least ${min}`);
+}
+
+/** An integer in [min, max]. */
+export function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z
+    .preprocess(fromEnvNumber, z.number().int().min(min).max(max))
+    .describe(`an integer from ${min} to ${max}`);
+}
+
+/** A boolean; from the environment: true/false, 1/0, yes/no, on/off. */
+export function flag() {
+  return z.preprocess(fromEnvBoolean, z.boolean()).describe('true or false');
+}
+
+/** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */
+export function upperSnake(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}

@@ -1,0 +1,132 @@
+import { DependencyError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ProcessControl } from '../lifecycle/process-control.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { PolicyConfig } from './policy-config.js';
+
+/**
+ * What one policy tells its operators: every retry, give-up, timeout, rejection and breaker
+ * change is counted in metrics, but logged only at a transition (the first retry after
+ * success, the first give-up of a failing spell, the recovery, each breaker state change), so
+ * an outage under load gives a handful of lines, not one per call. It also watches the
+ * breaker: open for longer than `maxOpenMs` on a critical dependency is a DependencyError
+ * (`die()`, exit 69); on a non-critical one the service carries on degraded, said once.
+ */
+
+/** A breaker's state, as our logs and health checks name it. */
+export type BreakerState =
+  /** Calls pass; failures are counted. */
+  | 'closed'
+  /** Calls fail fast with BrokenCircuitError until `halfOpenAfterMs` has passed. */
+  | 'open'
+  /** One trial call passes; success closes the breaker, failure opens it again. */
+  | 'half-open';
+
+export interface PolicyMonitorOptions {
+  name: string;
+  config: PolicyConfig;
+  log: Logger;
+  metrics: Metrics;
+  control: Pick<ProcessControl, 'signal' | 'die'>;
+}
+
+/** Metric names, tagged with `policy`. */
+export const PolicyMetrics = {
+  RETRY: 'policy.retry',
+  RETRY_DELAY: 'policy.retry_delay',
+  GIVE_UP: 'policy.give_up',
+  TIMEOUT: 'policy.timeout',
+  REJECTED: 'policy.rejected',
+  BREAKER: 'policy.breaker',
+  BREAKER_OPEN: 'policy.breaker_open',
+} as const;
+
+export class PolicyMonitor {
+  readonly #options: PolicyMonitorOptions;
+  readonly #log: Logger;
+  readonly #tags: Readonly<Record<string, string>>;
+  /** True from the first failure of a spell until the next success. */
+  #failing = false;
+  #gaveUpThisSpell = false;
+  #openSince: number | undefined;
+  #openTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: PolicyMonitorOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'policy', policy: options.name });
+    this.#tags = { policy: options.name };
+  }
+
+  retrying(attempt: number, delayMs: number, error: unknown): void {
+    const { metrics } = this.#options;
+    metrics.count(PolicyMetrics.RETRY, 1, this.#tags);
+    metrics.timing(PolicyMetrics.RETRY_DELAY, delayMs, this.#tags);
+    const fields = { attempt, delayMs, err: error };
+    if (this.#failing || this.#quiet) this.#log.debug(fields, 'retrying');
+    else this.#log.warn(fields, 'dependency call failed; retrying');
+    this.#failing = true;
+  }
+
+  gaveUp(error: unknown): void {
+    this.#options.metrics.count(PolicyMetrics.GIVE_UP, 1, this.#tags);
+    if (this.#gaveUpThisSpell || this.#quiet) this.#log.debug({ err: error }, 'gave up');
+    else this.#log.warn({ err: error }, 'dependency call gave up');
+    this.#failing = true;
+    this.#gaveUpThisSpell = true;
+  }
+
+  succeeded(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.#gaveUpThisSpell = false;
+    this.#log.info('dependency calls succeed again');
+  }
+
+  timedOut(): void {
+    this.#options.metrics.count(PolicyMetrics.TIMEOUT, 1, this.#tags);
+    this.#log.debug({ timeoutMs: this.#options.config.timeoutMs }, 'attempt timed out');
+  }
+
+  rejected(): void {
+    this.#options.metrics.count(PolicyMetrics.REJECTED, 1, this.#tags);
+    this.#log.debug('call rejected: concurrency limit and queue full');
+  }
+
+  breakerChanged(state: BreakerState): void {
+    const { metrics, config } = this.#options;
+    metrics.count(PolicyMetrics.BREAKER, 1, { ...this.#tags, state });
+    metrics.gauge(PolicyMetrics.BREAKER_OPEN, state === 'closed' ? 0 : 1, this.#tags);
+    const fields = { state, critical: config.critical };
+    if (state === 'open') {
+      this.#log.warn({ ...fields, halfOpenAfterMs: config.halfOpenAfterMs }, 'breaker opened');
+      this.#watchOpen();
+    } else if (state === 'half-open') {
+      this.#log.info(fields, 'breaker half-open: trial call');
+    } else {
+      const openMs = this.#openSince === undefined ? 0 : Date.now() - this.#openSince;
+      this.#log.info({ ...fields, openMs }, 'breaker closed');
+      clearTimeout(this.#openTimer);
+      this.#openTimer = undefined;
+      this.#openSince = undefined;
+    }
+  }
+
+  get #quiet(): boolean {
+    return this.#options.control.signal.aborted;
+  }
+
+  /** Starts the open-too-long clock at the first opening; half-open trials do not reset it. */
+  #watchOpen(): void {
+    if (this.#openSince !== undefined) return;
+    this.#openSince = Date.now();
+    const { config, control, name } = this.#options;
+    this.#openTimer = setTimeout(() => {
+      this.#openTimer = undefined;
+      if (control.signal.aborted) return;
+      const message = `breaker open for more than ${config.maxOpenMs} ms`;
+      if (config.critical) control.die(new DependencyError(name, message));
+      else this.#log.warn({ maxOpenMs: config.maxOpenMs }, `${message}; running degraded`);
+    }, config.maxOpenMs);
+    this.#openTimer.unref();
+  }
+}

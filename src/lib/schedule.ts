@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { createTask, validate, type ScheduledTask } from 'node-cron';
+import type { Logger } from './log.js';
+import type { ProcessControl } from './lifecycle/process-control.js';
+import { runInScope } from './lifecycle/exception-scope.js';
+import { withCorrelationId } from './correlation.js';
+import type { Metrics } from './telemetry/metrics.js';
+
+/**
+ * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place
+ * with a name and a cron schedule (six fields allowed: seconds first). A job never overlaps
+ * itself: a tick that finds the last run still going is skipped and counted. Each run gets
+ * its own correlation id and runs in the exception scope (an error is logged and reported, and
+ * does not end the service). `stop()` stops every schedule and waits, bounded, for runs in
+ * progress; their `signal` has aborted by then.
+ */
+
+export interface JobSpec {
+  name: string;
+  /** A cron expression, e.g. `*\/10 * * * * *` (every 10 s). */
+  schedule: string;
+  /** The work. `signal` aborts when the service shuts down. */
+  run: (signal: AbortSignal) => Promise<void> | void;
+}
+
+/** Per-run pings (the cronitor integration provides one). */
+export interface JobRunMonitor {
+  run(job: string, series: string): void;
+  complete(job: string, series: string, durationMs: number): void;
+  fail(job: string, series: string, error: unknown): void;
+}
+
+export interface SchedulerOptions {
+  log: Logger;
+  control: ProcessControl;
+  metrics: () => Metrics;
+  monitor?: JobRunMonitor;
+}
+
+interface Job {
+  spec: JobSpec;
+  task: ScheduledTask | undefined;
+  running: Promise<void> | undefined;
+  runs: number;
+  skipped: number;
+}
+
+export class Scheduler {
+  readonly #options: SchedulerOptions;
+  readonly #log: Logger;
+  readonly #jobs = new Map<string, Job>();
+  #started = false;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'schedule' });
+  }
+
+  /** Declares a job. Throws on a duplicate name or a bad schedule. Before `start()` only. */
+  add(spec: JobSpec): this {
+    if (this.#started) throw new Error(`job ${spec.name} declared after the scheduler started`);
+    if (this.#jobs.has(spec.name)) throw new Error(`a job named ${spec.name} is already declared`);
+    if (!validate(spec.schedule)) {
+      throw new Error(`job ${spec.name}: ${JSON.stringify(spec.schedule)} is not a cron schedule`);
+    }
+    this.#jobs.set(spec.name, { spec, task: undefined, running: undefined, runs: 0, skipped: 0 });
+    return this;
+  }
+
+  get names(): string[] {
+    return [...this.#jobs.keys()];
+  }
+
+  /** Runs and skipped ticks per job. */
+  stats(): Record<string, { runs: number; skipped: number; running: boolean }> {
+    return Object.fromEntries(
+      [...this.#jobs].map(([name, j]) => [
+        name,
+        { runs: j.runs, skipped: j.skipped, running: j.running !== undefined },
+      ]),
+    );
+  }
+
+  /** Starts every declared schedule. Idempotent. */
+  start(): void {
+    if (this.#started || this.#options.control.signal.aborted) return;
+    this.#started = true;
+    const logger = {
+      info: (m: string) => this.#log.debug(m),
+      warn: (m: string) => this.#log.warn(m),
+      error: (m: string | Error) => this.#log.warn({ err: m }, 'node-cron error'),
+      debug: (m: string | Error) => this.#log.trace({ detail: String(m) }, 'node-cron'),
+    };
+    for (const job of this.#jobs.values()) {
+      job.task = createTask(job.spec.schedule, () => this.#tick(job), {
+        name: job.spec.name,
+        logger,
+      });
+      void job.task.start();
+    }
+    if (this.#jobs.size > 0) this.#log.info({ jobs: this.names }, 'schedule started');
+  }
+
+  /** Runs a job now, as a tick would (skipped if it is running). For tests and drills. */
+  runNow(name: string): Promise<void> {
+    const job = this.#jobs.get(name);
+    if (job === undefined) throw new Error(`no job named ${name}`);
+    this.#tick(job);
+    return job.running ?? Promise.resolve();
+  }
+
+  /** Stops the schedules; waits at most `timeoutMs` for runs in progress. Idempotent. */
+  stop(timeoutMs: number): Promise<void> {
+    this.#stopping ??= this.#stop(timeoutMs);
+    return this.#stopping;
+  }
+
+  async #stop(timeoutMs: number): Promise<void> {
+    for (const job of this.#jobs.values()) await job.task?.destroy();
+    const running = [...this.#jobs.values()].filter((j) => j.running !== undefined);
+    if (running.length === 0) return;
+    this.#log.info({ running: running.map((j) => j.spec.name) }, 'waiting for running jobs');
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      Promise.allSettled(running.map((j) => j.running ?? Promise.resolve())).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) this.#log.warn({ timeoutMs }, 'jobs still running at shutdown; left behind');
+  }
+
+  #tick(job: Job): void {
+    const { signal } = this.#options.control;
+    if (signal.aborted || this.#stopping !== undefined) return;
+    const name = job.spec.name;
+    if (job.running !== undefined) {
+      job.skipped++;
+      this.#options.metrics().count('job_skipped', 1, { job: name });
+      this.#log.warn({ job: name, skipped: job.skipped }, 'job still running; tick skipped');
+      return;
+    }
+    const series = randomUUID();
+    const started = performance.now();
+    const monitor = this.#options.monitor;
+    job.runs++;
+    job.running = withCorrelationId(series, async () => {
+      this.#log.debug({ job: name }, 'job started');
+      monitor?.run(name, series);
+      let failure: unknown;
+      await runInScope(
+        async () => {
+          try {
+            await job.spec.run(signal);
+          } catch (error) {
+            failure = error;
+            throw error;
+          }
+        },
+        { name: `job ${name}`, log: this.#log, control: this.#options.control, onError: 'swallow' },
+      );
+      const durationMs = Math.round(performance.now() - started);
+      this.#options.metrics().timing('job_duration_ms', durationMs, { job: name });
+      if (failure === undefined) monitor?.complete(name, series, durationMs);
+      else monitor?.fail(name, series, failure);
+      this.#log.debug({ job: name, durationMs, ok: failure === undefined }, 'job finished');
+    }).finally(() => {
+      job.running = undefined;
+    });
+  }
+}

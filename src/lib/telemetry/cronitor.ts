@@ -1,0 +1,157 @@
+import cronitor from 'cronitor';
+import type { Logger } from '../log.js';
+import type { ThreadReport } from '../threads/nanny.js';
+import type { JobRunMonitor } from '../schedule.js';
+
+/**
+ * The cronitor integration, and the only file that imports cronitor. Two uses:
+ * - the nanny's telemetry: each thread report becomes a ping to the monitor named after the
+ *   app: `run` when the service is ready, then `complete` (all threads alive) or `fail`
+ *   (missing threads named in the message), with the thread count as a metric;
+ * - scheduled jobs: a `run`, then `complete` or `fail` ping per execution (a JobRunMonitor).
+ * A ping never throws and never delays its caller; a failing endpoint logs one warning per
+ * outage. `close()` ends the pings still in flight.
+ */
+
+export interface CronitorOptions {
+  apiKey: string;
+  /** The ping base URL; pings go to `${pingUrl}/${apiKey}/${monitorKey}`. */
+  pingUrl: string;
+  timeoutMs: number;
+  /** The app name: the nanny's monitor key, and the prefix of job monitor keys. */
+  app: string;
+  environment: string;
+  log: Logger;
+}
+
+type PingParams = Record<string, unknown>;
+
+interface AxiosLike {
+  interceptors: {
+    request: { use(onRequest: (config: { signal?: AbortSignal }) => unknown): void };
+    response: { use(onOk: (r: unknown) => unknown, onError: (error: unknown) => unknown): void };
+  };
+}
+
+export class CronitorPinger implements JobRunMonitor {
+  readonly #options: CronitorOptions;
+  readonly #log: Logger;
+  readonly #controller = new AbortController();
+  readonly #pending = new Set<Promise<unknown>>();
+  #api: ReturnType<typeof cronitor> | undefined;
+  #failing = false;
+  #sent = 0;
+  #failed = 0;
+
+  constructor(options: CronitorOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'cronitor' });
+  }
+
+  /** Pings sent / failed so far. */
+  get stats(): { sent: number; failed: number } {
+    return { sent: this.#sent, failed: this.#failed };
+  }
+
+  /** Creates the client. Idempotent. */
+  start(): void {
+    if (this.#api !== undefined) return;
+    const o = this.#options;
+    const api = cronitor(o.apiKey, { timeout: o.timeoutMs, environment: o.environment });
+    const base = o.pingUrl.replace(/\/+$/, '');
+    // The client has the SaaS URL built in; self-hosted endpoints and tests need another base.
+    api._api.pingUrl = (key: string) =>
+      `${base}/${encodeURIComponent(o.apiKey)}/${encodeURIComponent(key)}`;
+    const axios = api._api.axios as AxiosLike;
+    axios.interceptors.request.use((config) => {
+      config.signal = this.#controller.signal;
+      return config;
+    });
+    // Monitor.ping() prints a failed request with console.error, request headers (the API key)
+    // included. Failures are settled here instead, and logged once per outage.
+    axios.interceptors.response.use(
+      (response) => {
+        this.#onOutcome(undefined);
+        return response;
+      },
+      (error: unknown) => {
+        this.#onOutcome(error);
+        return { status: 0, data: null };
+      },
+    );
+    this.#api = api;
+    this.#log.info({ pingUrl: base, monitor: o.app }, 'cronitor pings on');
+  }
+
+  /** The service is up: a `run` ping for the app's monitor. */
+  serviceStarted(threads: number): void {
+    this.#ping(this.#options.app, { state: 'run', message: `started with ${threads} threads` });
+  }
+
+  /** Turns a nanny thread report into a telemetry ping. */
+  threadReport(report: ThreadReport): void {
+    const missing = report.missing.length;
+    this.#ping(this.#options.app, {
+      state: missing === 0 ? 'complete' : 'fail',
+      message:
+        missing === 0
+          ? `threads ${report.alive}/${report.expected} alive`
+          : `threads ${report.alive}/${report.expected} alive; missing: ${report.missing.join(', ')}`,
+      metrics: { count: report.alive, error_count: missing },
+    });
+  }
+
+  run(job: string, series: string): void {
+    this.#ping(this.#jobKey(job), { state: 'run', series });
+  }
+
+  complete(job: string, series: string, durationMs: number): void {
+    this.#ping(this.#jobKey(job), { state: 'complete', series, metrics: { duration: durationMs } });
+  }
+
+  fail(job: string, series: string, error: unknown): void {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.#ping(this.#jobKey(job), { state: 'fail', series, message: message.slice(0, 1000) });
+  }
+
+  /** Waits, at most `timeoutMs`, for pings in flight, then aborts the rest. Idempotent. */
+  async close(timeoutMs = this.#options.timeoutMs): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#pending]),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.#controller.abort();
+    this.#log.debug(this.stats, 'cronitor closed');
+  }
+
+  #jobKey(job: string): string {
+    return `${this.#options.app}-${job}`;
+  }
+
+  #ping(key: string, params: PingParams): void {
+    const api = this.#api;
+    if (api === undefined || this.#controller.signal.aborted) return;
+    const ping = new api.Monitor(key).ping(params).catch(() => false);
+    this.#pending.add(ping);
+    void ping.finally(() => this.#pending.delete(ping));
+  }
+
+  #onOutcome(error: unknown): void {
+    if (error === undefined) {
+      this.#sent++;
+      if (this.#failing) this.#log.info({ failed: this.#failed }, 'cronitor reachable again');
+      this.#failing = false;
+      return;
+    }
+    this.#failed++;
+    if (this.#failing || this.#controller.signal.aborted) return;
+    this.#failing = true;
+    const e = error as { message?: unknown; response?: { status?: unknown } };
+    this.#log.warn(
+      { status: e.response?.status, error: String(e.message) },
+      'cronitor ping failed; further failures are counted, not logged',
+    );
+  }
+}

@@ -1,0 +1,185 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
+import type { Logger } from '../log.js';
+import type { Metrics, MetricTags } from './metrics.js';
+
+/**
+ * The InfluxDB metrics integration, and the only file that imports @influxdata/influxdb-client.
+ * Recording is synchronous and cheap: a point goes into the client's batch, which is written
+ * every flush interval or when full. Failed batches wait in the client's bounded retry buffer;
+ * what overflows it, runs out of retries or is refused is dropped and counted. An outage logs
+ * one warning when it starts and one line when it ends, never one per write. `close()` flushes
+ * with a bounded wait, then drops what is left and ends any request still open.
+ *
+ * Each call is one point: measurement = name, one field (`count`, `value` or `ms`), tags app,
+ * host and thread (default `main`) plus the caller's. In VictoriaMetrics a point shows up as
+ * `<name>_<field>`.
+ */
+
+export interface InfluxMetricsOptions {
+  url: string;
+  token: string;
+  org: string;
+  bucket: string;
+  batchSize: number;
+  flushIntervalMs: number;
+  /** Points kept for retry while the store is unreachable; older ones are dropped first. */
+  maxBufferPoints: number;
+  /** Per HTTP request. */
+  timeoutMs: number;
+  /** The bounded wait of `close()`. */
+  flushTimeoutMs: number;
+  /** Tags on every point (app, host). */
+  tags: MetricTags;
+  log: Logger;
+}
+
+const maxRetries = 3;
+
+export class InfluxMetrics implements Metrics {
+  readonly #options: InfluxMetricsOptions;
+  readonly #log: Logger;
+  #agent: http.Agent | undefined;
+  #writeApi: WriteApi | undefined;
+  #dropped = 0;
+  #recorded = 0;
+  #written = 0;
+  #outage = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: InfluxMetricsOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'metrics' });
+  }
+
+  /**
+   * Points dropped so far (buffer overflow, retries exhausted, refused); after `close()`,
+   * every point recorded and not confirmed written.
+   */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Points the store accepted so far. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Creates the write API. Nothing is sent until the first batch is due. Idempotent. */
+  start(): void {
+    if (this.#writeApi !== undefined) return;
+    const o = this.#options;
+    // The client logs to the console by default; its lines go to ours, quietly: the outage
+    // warning below says it once.
+    setLogger({
+      error: (message, error) => this.#log.debug({ err: error }, message),
+      warn: (message, error) => this.#log.debug({ err: error }, message),
+    });
+    this.#agent = o.url.startsWith('https:')
+      ? new https.Agent({ keepAlive: true })
+      : new http.Agent({ keepAlive: true });
+    const influx = new InfluxDB({
+      url: o.url,
+      token: o.token,
+      timeout: o.timeoutMs,
+      transportOptions: { agent: this.#agent },
+    });
+    this.#writeApi = influx.getWriteApi(o.org, o.bucket, 'ms', {
+      batchSize: o.batchSize,
+      flushInterval: o.flushIntervalMs,
+      maxBufferLines: o.maxBufferPoints,
+      maxRetries,
+      maxRetryTime: Math.max(o.flushIntervalMs * 10, 60_000),
+      minRetryDelay: Math.min(o.flushIntervalMs, 1000),
+      maxRetryDelay: Math.max(o.flushIntervalMs * 4, 5000),
+      defaultTags: { ...o.tags },
+      writeFailed: (error, lines, attempt) => this.#onFailed(error, lines.length, attempt),
+      writeSuccess: (lines) => this.#onSuccess(lines.length),
+      writeRetrySkipped: (entry) => {
+        this.#dropped += entry.lines.length;
+      },
+    });
+    this.#log.info({ url: o.url, bucket: o.bucket }, 'metrics to InfluxDB on');
+  }
+
+  count(name: string, value = 1, tags?: MetricTags): void {
+    this.#write(name, 'count', value, tags);
+  }
+
+  gauge(name: string, value: number, tags?: MetricTags): void {
+    this.#write(name, 'value', value, tags);
+  }
+
+  timing(name: string, ms: number, tags?: MetricTags): void {
+    this.#write(name, 'ms', ms, tags);
+  }
+
+  /**
+   * Writes what is batched and waits, at most `flushTimeoutMs`, then drops what is still
+   * unwritten (counted) and ends open requests. Never rejects. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const writeApi = this.#writeApi;
+    if (writeApi === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    // Sends the batch and the retry buffer once more; then drops the rest and any request
+    // still open. Whatever the store did not confirm by then is counted as dropped.
+    const timedOut = await Promise.race([
+      writeApi.flush(true).then(
+        () => false,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(resolve, this.#options.flushTimeoutMs, true);
+      }),
+    ]);
+    clearTimeout(timer);
+    writeApi.dispose();
+    this.#agent?.destroy();
+    this.#dropped = this.#recorded - this.#written;
+    const fields = { written: this.#written, dropped: this.#dropped, timedOut };
+    if (this.#dropped > 0 || timedOut) this.#log.warn(fields, 'metrics closed; some were dropped');
+    else this.#log.info(fields, 'metrics closed');
+  }
+
+  #write(name: string, field: string, value: number, tags?: MetricTags): void {
+    const writeApi = this.#writeApi;
+    if (writeApi === undefined || this.#closing !== undefined || !Number.isFinite(value)) return;
+    try {
+      const point = new Point(name).floatField(field, value).timestamp(new Date());
+      point.tag('thread', 'main');
+      for (const [key, tag] of Object.entries(tags ?? {})) point.tag(key, tag);
+      writeApi.writePoint(point);
+      this.#recorded++;
+    } catch (error) {
+      // Recording never throws: a bad name or a closed API costs one point, not the caller.
+      this.#dropped++;
+      this.#log.debug({ err: error, metric: name }, 'metric point not recorded');
+    }
+  }
+
+  #onFailed(error: Error, lines: number, attempt: number): void {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    const refused = typeof status === 'number' && status < 429;
+    if (refused || attempt > maxRetries) this.#dropped += lines;
+    if (this.#outage) return;
+    this.#outage = true;
+    this.#log.warn(
+      { err: error, points: lines, attempt, willRetry: !refused && attempt <= maxRetries },
+      'metrics store unreachable; points are kept for retry (bounded), then dropped',
+    );
+  }
+
+  #onSuccess(lines: number): void {
+    this.#written += lines;
+    if (!this.#outage) return;
+    this.#outage = false;
+    this.#log.info({ dropped: this.#dropped }, 'metrics store reachable again');
+  }
+}

@@ -1,0 +1,188 @@
+import { hostname } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Logger } from '../log.js';
+import type { CoreConfig } from '../config-schema.js';
+import type { HealthChecks } from '../health.js';
+import type { ErrorReporters } from '../lifecycle/process-control.js';
+import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
+import type { Nanny, ThreadReport } from '../threads/nanny.js';
+import type { JobRunMonitor } from '../schedule.js';
+import { noopMetrics, type Metrics } from './metrics.js';
+import type { SentryHandle } from './sentry.js';
+import type { CronitorPinger } from './cronitor.js';
+import { HealthServer } from './health-server.js';
+
+/**
+ * Wires the main thread's observability from the `telemetry` config: Sentry, InfluxDB metrics,
+ * cronitor pings, the health endpoint, and the thread vitals (from the nanny's reports) as
+ * metrics. Each part is off while its setting is empty. Everything it starts is flushed and
+ * closed by one bounded 'flush telemetry' step; `flushBeforeExit()` serves the exit paths
+ * that skip the steps (the shutdown deadline, a second signal). Client libraries are loaded
+ * only when their integration is on (@sentry/node alone costs ~300 ms and ~20 MB of heap).
+ */
+
+export interface ObservabilityOptions {
+  config: CoreConfig;
+  log: Logger;
+  coordinator: ShutdownCoordinator;
+  nanny: Nanny;
+  reporters: ErrorReporters;
+  health: HealthChecks;
+}
+
+export interface Observability {
+  /** The metrics sink for `runtime.metrics` (no-op when InfluxDB is off). */
+  readonly metrics: Metrics;
+  /** Per-run job pings (cronitor), when on. */
+  readonly jobMonitor: JobRunMonitor | undefined;
+  /** The health endpoint, when on (its bound address is there for tests and logs). */
+  readonly healthServer: HealthServer | undefined;
+  /** Call once the service is ready: readiness turns true, cronitor gets `run`. */
+  started(): void;
+  /** Flushes error reports with a bounded wait; for exits that skip the shutdown steps. */
+  flushBeforeExit(): Promise<void>;
+}
+
+/** Starts what is configured. Rejects only when the health port cannot be bound. */
+export async function startObservability(options: ObservabilityOptions): Promise<Observability> {
+  const { config, log, coordinator, nanny, health } = options;
+  const t = config.telemetry;
+  const closers: Array<() => Promise<void>> = [];
+
+  let sentry: SentryHandle | undefined;
+  if (t.sentry.dsn !== '') {
+    const { startSentry } = await import('./sentry.js');
+    sentry = startSentry({
+      dsn: t.sentry.dsn,
+      app: config.app.name,
+      thread: 'main',
+      release: config.app.version,
+      environment: config.app.environment,
+      ignore: t.sentry.ignore,
+      flushTimeoutMs: t.sentry.flushTimeoutMs,
+      log,
+    });
+    options.reporters.add(sentry.report);
+    const handle = sentry;
+    closers.push(() => handle.close());
+    log.info({ release: config.app.version }, 'sentry error reports on');
+  }
+
+  let metrics: Metrics = noopMetrics;
+  if (t.influx.url !== '') {
+    const { InfluxMetrics } = await import('./influx-metrics.js');
+    const influx = new InfluxMetrics({
+      ...t.influx,
+      tags: { app: config.app.name, host: hostname() },
+      log,
+    });
+    influx.start();
+    metrics = influx;
+    closers.push(() => {
+      const elapsed = coordinator.elapsedMs;
+      if (elapsed !== undefined) influx.timing('shutdown_duration_ms', elapsed);
+      return influx.close();
+    });
+  }
+
+  let cronitor: CronitorPinger | undefined;
+  if (t.cronitor.apiKey !== '') {
+    const { CronitorPinger } = await import('./cronitor.js');
+    cronitor = new CronitorPinger({
+      ...t.cronitor,
+      app: config.app.name,
+      environment: config.app.environment,
+      log,
+    });
+    cronitor.start();
+    const pinger = cronitor;
+    closers.push(() => pinger.close());
+  }
+
+  // The main thread's own vitals, next to the workers' (sent with their heartbeats).
+  const mainLoop = monitorEventLoopDelay({ resolution: 10 });
+  mainLoop.enable();
+  let mainLoopDelayMs = 0;
+  const sample = setInterval(() => {
+    mainLoopDelayMs = Math.round(mainLoop.percentile(99) / 1e6);
+    mainLoop.reset();
+  }, config.threads.heartbeatMs);
+  sample.unref();
+  closers.push(() => {
+    clearInterval(sample);
+    mainLoop.disable();
+    return Promise.resolve();
+  });
+  health.addLiveness('eventLoop', () => ({
+    ok: mainLoopDelayMs <= t.health.maxLoopDelayMs,
+    detail: { mainLoopDelayMs, maxLoopDelayMs: t.health.maxLoopDelayMs },
+  }));
+  let isStarted = false;
+  health.addReadiness('started', () => ({ ok: isStarted }));
+
+  nanny.onReport((report) => {
+    recordThreadReport(metrics, report, mainLoopDelayMs);
+    cronitor?.threadReport(report);
+  });
+
+  let healthServer: HealthServer | undefined;
+  if (t.health.port !== 0) {
+    healthServer = new HealthServer({ port: t.health.port, host: t.health.host, health, log });
+    const server = healthServer;
+    // Open until the close phase: readiness reads false from the moment shutdown starts.
+    coordinator.addStep({
+      name: 'close health endpoint',
+      phase: 'close',
+      run: () => server.close(),
+    });
+    await server.start();
+  }
+
+  const flushTimeoutMs = Math.max(
+    t.sentry.flushTimeoutMs,
+    t.influx.flushTimeoutMs,
+    t.cronitor.timeoutMs,
+  );
+  coordinator.addStep({
+    name: 'flush telemetry',
+    phase: 'flush',
+    timeoutMs: flushTimeoutMs + 500,
+    run: async () => {
+      const results = await Promise.allSettled(closers.map((close) => close()));
+      for (const r of results) {
+        if (r.status === 'rejected') log.warn({ err: r.reason }, 'telemetry close failed');
+      }
+    },
+  });
+
+  return {
+    metrics,
+    jobMonitor: cronitor,
+    healthServer,
+    started: () => {
+      isStarted = true;
+      // Loading modules and starting threads blocks the loop; that is not a stall.
+      mainLoop.reset();
+      mainLoopDelayMs = 0;
+      cronitor?.serviceStarted(nanny.report().alive);
+    },
+    // Past the deadline or after a second signal the exit is already late: one second at most.
+    flushBeforeExit: async () => {
+      await sentry?.flush(Math.min(t.sentry.flushTimeoutMs, 1000));
+    },
+  };
+}
+
+/** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
+function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
+  metrics.gauge('threads_alive', report.alive);
+  metrics.gauge('threads_missing', report.missing.length);
+  metrics.gauge('event_loop_delay_ms', mainLoopDelayMs, { thread: 'main' });
+  metrics.gauge('heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
+  for (const [thread, vitals] of Object.entries(report.vitals)) {
+    // Zeros until the worker's first heartbeat: no measurement yet, nothing to record.
+    if (vitals.heapUsedBytes === 0) continue;
+    metrics.gauge('event_loop_delay_ms', vitals.loopDelayMs, { thread });
+    metrics.gauge('heap_used_bytes', vitals.heapUsedBytes, { thread });
+  }
+}

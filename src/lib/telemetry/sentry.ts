@@ -1,0 +1,120 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { hostname } from 'node:os';
+import * as Sentry from '@sentry/node';
+import type { Logger } from '../log.js';
+import { currentCorrelationId } from '../correlation.js';
+import type { ErrorReporter } from '../lifecycle/process-control.js';
+
+/**
+ * The Sentry integration, and the only file that imports @sentry/node. Each thread (main and
+ * every worker) starts its own client: errors are reported from the thread that raised them,
+ * tagged with app, thread and the active correlation id. No default integrations: the SDK
+ * must not install its own uncaught-exception handlers (the exception scope owns those), nor
+ * OpenTelemetry. Flushing is bounded, and requests still open after it are destroyed, so a
+ * hanging Sentry endpoint cannot hold the process open.
+ */
+
+export interface SentryOptions {
+  dsn: string;
+  app: string;
+  thread: string;
+  /** The release: the git commit when known. */
+  release: string;
+  environment: string;
+  /** Error names and logger components whose errors are not reported. */
+  ignore: readonly string[];
+  flushTimeoutMs: number;
+  log: Logger;
+}
+
+export interface SentryHandle {
+  /** Register with `runtime.reporters.add` / `ctx.addReporter`. Never throws. */
+  readonly report: ErrorReporter;
+  /** Sends what is queued; resolves false when `timeoutMs` passed first. Never rejects. */
+  flush(timeoutMs?: number): Promise<boolean>;
+  /** Flushes (bounded), then drops the client and any request still open. Idempotent. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** Starts this thread's Sentry client. Call once per thread, before any report. */
+export function startSentry(options: SentryOptions): SentryHandle {
+  const log = options.log.child({ component: 'sentry' });
+  const open = new Set<http.ClientRequest>();
+  const tracked = (module: typeof http | typeof https) => ({
+    request(
+      requestOptions: http.RequestOptions,
+      callback?: (res: http.IncomingMessage) => void,
+    ): http.ClientRequest {
+      const req = module.request(requestOptions, callback);
+      open.add(req);
+      req.once('close', () => open.delete(req));
+      return req;
+    },
+  });
+  const client = Sentry.initWithoutDefaultIntegrations({
+    dsn: options.dsn,
+    release: options.release,
+    environment: options.environment,
+    serverName: hostname(),
+    sendClientReports: false,
+    enableRuntimeChannelInjection: false,
+    initialScope: { tags: { app: options.app, thread: options.thread } },
+    integrations: [
+      Sentry.eventFiltersIntegration(),
+      Sentry.functionToStringIntegration(),
+      Sentry.linkedErrorsIntegration(),
+      Sentry.dedupeIntegration(),
+      Sentry.nodeContextIntegration(),
+      Sentry.contextLinesIntegration(),
+    ],
+    transportOptions: {
+      httpModule: tracked(options.dsn.startsWith('https:') ? https : http),
+      keepAlive: false,
+    },
+  });
+  if (client === undefined) throw new Error('Sentry did not start in this thread');
+  const ignored = new Set(options.ignore);
+  log.debug({ thread: options.thread, release: options.release }, 'sentry started');
+
+  const report: ErrorReporter = (error, context) => {
+    const name = error instanceof Error ? error.name : undefined;
+    const component = typeof context['component'] === 'string' ? context['component'] : undefined;
+    if ((name !== undefined && ignored.has(name)) || (component && ignored.has(component))) {
+      log.debug({ errorName: name, component }, 'error not reported: on the ignore list');
+      return;
+    }
+    const correlationId = currentCorrelationId();
+    Sentry.withScope((scope) => {
+      if (correlationId !== undefined) scope.setTag('correlationId', correlationId);
+      if (typeof context['thread'] === 'string') scope.setTag('thread', context['thread']);
+      if (typeof context['kind'] === 'string') scope.setTag('kind', context['kind']);
+      scope.setExtras(context);
+      Sentry.captureException(error);
+    });
+  };
+
+  const flush = async (timeoutMs = options.flushTimeoutMs): Promise<boolean> => {
+    try {
+      return await client.flush(timeoutMs);
+    } catch (error) {
+      log.warn({ err: error }, 'sentry flush failed');
+      return false;
+    }
+  };
+
+  let closing: Promise<void> | undefined;
+  const close = (timeoutMs = options.flushTimeoutMs): Promise<void> => {
+    closing ??= (async () => {
+      const flushed = await flush(timeoutMs);
+      if (!flushed) log.warn({ timeoutMs }, 'sentry events not sent within the flush timeout');
+      // A hanging endpoint leaves requests open: end them, so they cannot hold the process.
+      for (const req of open) req.destroy();
+      // A non-zero timeout: Sentry reads 0 as "wait for ever".
+      await Promise.resolve(client.close(100)).catch(() => false);
+    })();
+    return closing;
+  };
+
+  return { report, flush, close };
+}

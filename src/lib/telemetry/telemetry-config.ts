@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { integer, millis } from '../config-fields.js';
+
+/**
+ * The observability section of the core configuration (`telemetry`). Each integration is off
+ * while its switch is empty: `SENTRY_DSN`, `INFLUX_URL`, `CRONITOR_API_KEY`, `HEALTH_PORT`.
+ */
+
+/** A comma-separated list from the environment; a JSON array from config/. */
+function list() {
+  return z
+    .preprocess(
+      (value) =>
+        typeof value === 'string'
+          ? value
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : value,
+      z.array(z.string().min(1)),
+    )
+    .describe('a comma-separated list of names');
+}
+
+/** Empty (off) or an http(s) URL. */
+function optionalUrl(example: string) {
+  return z
+    .string()
+    .regex(/^(|https?:\/\/\S+)$/)
+    .describe(`empty (off) or an http(s) URL such as ${example}`);
+}
+
+export const telemetryConfigSchema = z
+  .object({
+    sentry: z.object({
+      dsn: z
+        .string()
+        .regex(/^(|https?:\/\/[^@\s/]+@[^/\s]+\/.*\d+)$/)
+        .describe('empty (off) or a Sentry DSN such as https://KEY@o1.ingest.sentry.io/123'),
+      /** Error names and logger components whose errors are not reported. */
+      ignore: list(),
+      flushTimeoutMs: millis(10),
+    }),
+    influx: z.object({
+      url: optionalUrl('http://influxdb:8086'),
+      token: z.string().describe('an InfluxDB API token (may be empty for open stores)'),
+      org: z.string().describe('an InfluxDB organisation name'),
+      bucket: z.string().describe('an InfluxDB bucket name'),
+      batchSize: integer(1, 100_000),
+      flushIntervalMs: millis(10),
+      maxBufferPoints: integer(1, 10_000_000),
+      timeoutMs: millis(10),
+      flushTimeoutMs: millis(10),
+    }),
+    cronitor: z.object({
+      apiKey: z.string().describe('empty (off) or a cronitor API key'),
+      pingUrl: optionalUrl('https://cronitor.link/ping'),
+      timeoutMs: millis(10),
+    }),
+    health: z.object({
+      port: integer(0, 65_535).describe('a TCP port, 1 to 65535, or 0 for off'),
+      host: z.string().min(1).describe('an interface address such as 127.0.0.1 or 0.0.0.0'),
+      maxLoopDelayMs: millis(1),
+    }),
+  })
+  .superRefine((t, ctx) => {
+    if (t.influx.url === '') return;
+    for (const key of ['org', 'bucket'] as const) {
+      if (t.influx[key] === '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['influx', key],
+          message: 'must be set when telemetry.influx.url (INFLUX_URL) is',
+        });
+      }
+    }
+  });
+
+export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
+
+/** Environment variable -> config path for the telemetry section. */
+export const telemetryEnv = {
+  SENTRY_DSN: 'telemetry.sentry.dsn',
+  SENTRY_IGNORE: 'telemetry.sentry.ignore',
+  SENTRY_FLUSH_TIMEOUT_MS: 'telemetry.sentry.flushTimeoutMs',
+  INFLUX_URL: 'telemetry.influx.url',
+  INFLUX_TOKEN: 'telemetry.influx.token',
+  INFLUX_ORG: 'telemetry.influx.org',
+  INFLUX_BUCKET: 'telemetry.influx.bucket',
+  INFLUX_BATCH_SIZE: 'telemetry.influx.batchSize',
+  INFLUX_FLUSH_INTERVAL_MS: 'telemetry.influx.flushIntervalMs',
+  INFLUX_MAX_BUFFER_POINTS: 'telemetry.influx.maxBufferPoints',
+  INFLUX_TIMEOUT_MS: 'telemetry.influx.timeoutMs',
+  INFLUX_FLUSH_TIMEOUT_MS: 'telemetry.influx.flushTimeoutMs',
+  CRONITOR_API_KEY: 'telemetry.cronitor.apiKey',
+  CRONITOR_PING_URL: 'telemetry.cronitor.pingUrl',
+  CRONITOR_TIMEOUT_MS: 'telemetry.cronitor.timeoutMs',
+  HEALTH_PORT: 'telemetry.health.port',
+  HEALTH_HOST: 'telemetry.health.host',
+  HEALTH_MAX_LOOP_DELAY_MS: 'telemetry.health.maxLoopDelayMs',
+} as const satisfies Record<string, string>;

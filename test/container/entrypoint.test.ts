@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runFile, type Finished } from '../helpers/exec.js';
+import {
+  containerEnv,
+  entrypointScript,
+  makeRoot,
+  supervisordConf,
+} from '../helpers/supervisord.js';
+
+/**
+ * entrypoint.sh run for real against a temporary root, with ENTRYPOINT_DRY_RUN=1 standing in
+ * for the final exec; and the cron line it writes, run as cron would run it, against a
+ * loopback recorder standing in for healthchecks.io and the service's health endpoint.
+ */
+
+function run(file: string, args: string[], env: Record<string, string>): Promise<Finished> {
+  return runFile(file, args, { env });
+}
+
+const roots: string[] = [];
+function root(): string {
+  const dir = makeRoot();
+  roots.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of roots) rmSync(dir, { recursive: true, force: true });
+});
+
+function entrypoint(env: Record<string, string>, args: string[] = []): Promise<Finished> {
+  return run('/bin/sh', [entrypointScript, ...args], { ENTRYPOINT_DRY_RUN: '1', ...env });
+}
+
+function without(env: Record<string, string>, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !names.includes(k)));
+}
+
+/** The cron.d line's parts: schedule (5 fields), user, command. */
+function cronEntry(file: string): { schedule: string; user: string; command: string } {
+  const line = readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.trim() !== '' && !l.startsWith('#'));
+  const m = /^((?:\S+\s+){4}\S+)\s+(\S+)\s+(.*)$/.exec(line ?? '');
+  assert.ok(m, `a cron.d line: ${String(line)}`);
+  return { schedule: m[1]!, user: m[2]!, command: m[3]! };
+}
+
+/** The environment cron gives a job (Debian cron: no container variables). */
+const cronEnv = { PATH: '/usr/bin:/bin', SHELL: '/bin/sh' };
+
+const pingUrl = 'https://hc-ping.com/5f0a8e2c-1b7d-4e0c-9a57-0c1d2e3f4a5b';
+
+describe('entrypoint.sh', () => {
+  test('with every setting, it writes the healthchecks cron line and execs supervisord -n -c CONF', async () => {
+    const dir = root();
+    const env = containerEnv(dir, {
+      CRON_AUTOSTART: 'true',
+      HEALTHCHECKS_URL: pingUrl,
+      HEALTH_PORT: '8080',
+    });
+    const result = await entrypoint(env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `exec supervisord -n -c ${supervisordConf}\n`);
+    const file = join(dir, 'cron.d', 'healthchecks');
+    assert.equal(
+      readFileSync(file, 'utf8').split('\n')[1],
+      `*/5 * * * * ${env['APP_USER']} curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8080/healthz && ` +
+        `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
+    );
+    assert.equal(statSync(file).mode & 0o777, 0o644, 'cron ignores group/world-writable files');
+    assert.ok(statSync(join(dir, 'run')).isDirectory(), 'supervisord run directory prepared');
+  });
+
+  test('HEALTHCHECKS_SCHEDULE sets the schedule; without HEALTH_PORT the ping is unconditional', async () => {
+    const dir = root();
+    const env = containerEnv(dir, {
+      CRON_AUTOSTART: 'true',
+      HEALTHCHECKS_URL: pingUrl,
+      HEALTHCHECKS_SCHEDULE: '*/2 * * * 1-5',
+    });
+    const result = await entrypoint(env);
+    assert.equal(result.code, 0, result.stderr);
+    const entry = cronEntry(join(dir, 'cron.d', 'healthchecks'));
+    assert.equal(entry.schedule, '*/2 * * * 1-5');
+    assert.equal(
+      entry.command,
+      `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
+    );
+  });
+
+  test('without HEALTHCHECKS_URL no cron entry is written, and a stale one is removed', async () => {
+    const dir = root();
+    mkdirSync(join(dir, 'cron.d'));
+    writeFileSync(join(dir, 'cron.d', 'healthchecks'), '* * * * * app curl stale\n');
+    const result = await entrypoint(containerEnv(dir));
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(existsSync(join(dir, 'cron.d', 'healthchecks')), false);
+    assert.match(result.stderr, /HEALTHCHECKS_URL is unset; removed/);
+  });
+
+  test('arguments replace supervisord as the command', async () => {
+    const result = await entrypoint(containerEnv(root()), ['bash', '-l']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'exec bash -l\n');
+  });
+
+  test('missing settings: exit 78 naming every missing variable, and nothing is written', async () => {
+    const dir = root();
+    const env = without(
+      containerEnv(dir, { CRON_AUTOSTART: 'true', HEALTHCHECKS_URL: pingUrl }),
+      'NODE_BIN',
+      'APP_DIR',
+    );
+    const result = await entrypoint(env);
+    assert.equal(result.code, 78);
+    assert.equal(result.stdout, '');
+    assert.match(result.stderr, /^entrypoint: APP_DIR is not set \(supervisord\.conf uses it/m);
+    assert.match(result.stderr, /^entrypoint: NODE_BIN is not set \(supervisord\.conf uses it/m);
+    assert.equal(existsSync(join(dir, 'cron.d')), false);
+    assert.equal(existsSync(join(dir, 'run')), false);
+
+    const noConf = await entrypoint(without(containerEnv(dir), 'SUPERVISOR_CONF'));
+    assert.equal(noConf.code, 78);
+    assert.match(noConf.stderr, /SUPERVISOR_CONF is not set/);
+  });
+
+  const badValues: Array<[string, Record<string, string>, RegExp]> = [
+    [
+      'a non-http URL',
+      { HEALTHCHECKS_URL: 'ftp://hc-ping.com/x' },
+      /HEALTHCHECKS_URL must start with http:\/\/ or https:\/\//,
+    ],
+    [
+      'a quote in the URL',
+      { HEALTHCHECKS_URL: "https://hc-ping.com/a'b" },
+      /must not contain quotes/,
+    ],
+    [
+      'a percent sign in the URL',
+      { HEALTHCHECKS_URL: 'https://hc-ping.com/a%20b' },
+      /percent signs/,
+    ],
+    [
+      'a four-field schedule',
+      { HEALTHCHECKS_URL: pingUrl, HEALTHCHECKS_SCHEDULE: '*/5 * * *' },
+      /HEALTHCHECKS_SCHEDULE must be five cron fields/,
+    ],
+    [
+      'a schedule with a command in it',
+      { HEALTHCHECKS_URL: pingUrl, HEALTHCHECKS_SCHEDULE: '* * * * * rm' },
+      /HEALTHCHECKS_SCHEDULE must be five cron fields/,
+    ],
+    [
+      'cron off with a ping set',
+      { HEALTHCHECKS_URL: pingUrl, CRON_AUTOSTART: 'false' },
+      /CRON_AUTOSTART=false: nothing would run the ping/,
+    ],
+    [
+      'a deadline past stopwaitsecs',
+      { SHUTDOWN_DEADLINE_MS: '45000' },
+      /SHUTDOWN_DEADLINE_MS=45000 must be below supervisord's stopwaitsecs \(45 s\)/,
+    ],
+    [
+      'an unknown service user',
+      { APP_USER: 'no-such-user-worker-base' },
+      /APP_USER=no-such-user-worker-base is not a user/,
+    ],
+    [
+      'a node that is not there',
+      { NODE_BIN: '/nonexistent/node' },
+      /NODE_BIN=\/nonexistent\/node is not an executable file/,
+    ],
+    [
+      'CRON_AUTOSTART not a boolean',
+      { CRON_AUTOSTART: 'yes' },
+      /CRON_AUTOSTART must be true or false/,
+    ],
+  ];
+  for (const [what, extra, message] of badValues) {
+    test(`rejects ${what} with exit 78 and a clear message`, async () => {
+      const dir = root();
+      const result = await entrypoint(containerEnv(dir, { CRON_AUTOSTART: 'true', ...extra }));
+      assert.equal(result.code, 78, result.stdout);
+      assert.match(result.stderr, message);
+      assert.equal(existsSync(join(dir, 'cron.d', 'healthchecks')), false);
+    });
+  }
+});
+
+describe('the healthchecks cron line, run as cron runs it', () => {
+  let server: Server;
+  let base: string;
+  const requests: Array<{ url: string; userAgent: string }> = [];
+  /** Status codes to answer, per path, in order; 200 once they run out. */
+  const answers = new Map<string, number[]>();
+
+  before(async () => {
+    server = createServer((req, res) => {
+      const url = req.url ?? '';
+      requests.push({ url, userAgent: req.headers['user-agent'] ?? '' });
+      const queue = answers.get(url) ?? [];
+      res.writeHead(queue.shift() ?? 200, { 'content-type': 'text/plain' }).end('OK');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await once(server, 'close');
+  });
+
+  /** Writes the entry with the recorder as both ends and returns its command part. */
+  async function cronCommand(pingPath: string): Promise<string> {
+    const dir = root();
+    const port = new URL(base).port;
+    const result = await entrypoint(
+      containerEnv(dir, {
+        CRON_AUTOSTART: 'true',
+        HEALTHCHECKS_URL: base + pingPath,
+        HEALTH_PORT: port,
+      }),
+    );
+    assert.equal(result.code, 0, result.stderr);
+    return cronEntry(join(dir, 'cron.d', 'healthchecks')).command;
+  }
+
+  test('pings the URL while the service is live, retrying a failed ping', async () => {
+    const pingPath = '/ping/live-retry';
+    const command = await cronCommand(pingPath);
+    answers.set(pingPath, [503]);
+    requests.length = 0;
+    const result = await run('/bin/sh', ['-c', command], cronEnv);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(
+      requests.map((r) => r.url),
+      ['/healthz', pingPath, pingPath],
+    );
+    assert.ok(requests.every((r) => r.userAgent.startsWith('curl/')));
+  });
+
+  test('sends no ping while the health endpoint fails', async () => {
+    const command = await cronCommand('/ping/unhealthy');
+    answers.set('/healthz', [503]);
+    requests.length = 0;
+    const result = await run('/bin/sh', ['-c', command], cronEnv);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /503/);
+    assert.deepEqual(
+      requests.map((r) => r.url),
+      ['/healthz'],
+    );
+  });
+});

@@ -1,0 +1,45 @@
+import { Nanny } from '../../src/lib/threads/nanny.js';
+import type { WorkerSpec } from '../../src/lib/threads/worker-host.js';
+import { CapturingSink, testConfig } from './core.js';
+import { createLogger } from '../../src/lib/log.js';
+
+/** A nanny over real worker threads, with captured logs and recorded die() calls. */
+export function nannyHarness(env: Record<string, string> = {}) {
+  const config = testConfig({ HEARTBEAT_MS: '100', ...env });
+  const sink = new CapturingSink();
+  const log = createLogger({
+    app: 'test',
+    thread: 'main',
+    version: 'test',
+    level: 'info',
+    destination: sink,
+  });
+  const controller = new AbortController();
+  const died: Error[] = [];
+  let onDie: ((e: Error) => void) | undefined;
+  const nanny = new Nanny({
+    log,
+    logSink: sink,
+    logLevel: () => 'info',
+    config,
+    heartbeatMs: config.threads.heartbeatMs,
+    startTimeoutMs: 5_000,
+    reportIntervalMs: 60_000,
+    signal: controller.signal,
+    die: (cause) => {
+      died.push(cause as Error);
+      controller.abort();
+      onDie?.(cause as Error);
+    },
+  });
+  const firstDeath = new Promise<Error>((resolve) => (onDie = resolve));
+  return { nanny, sink, died, controller, firstDeath };
+}
+
+export const fixture = (name: string): URL =>
+  new URL(`../fixtures/workers/${name}.worker.js`, import.meta.url);
+export const echo = (name: string, links?: string[]): WorkerSpec => ({
+  name,
+  module: fixture('echo'),
+  ...(links ? { links } : {}),
+});

@@ -1,0 +1,107 @@
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CronitorPinger } from '../../src/lib/telemetry/cronitor.js';
+import { HttpRecorder, type RecordedRequest } from '../helpers/http-recorder.js';
+import { captureLog } from '../helpers/capture-log.js';
+
+/** The real cronitor client, pointed at a loopback recorder through CRONITOR_PING_URL's path. */
+
+const apiKey = 'test-api-key';
+
+function pinger(recorder: HttpRecorder, log = captureLog().log, timeoutMs = 2000) {
+  const p = new CronitorPinger({
+    apiKey,
+    pingUrl: `${recorder.baseUrl}/ping`,
+    timeoutMs,
+    app: 'cron-app',
+    environment: 'test',
+    log,
+  });
+  p.start();
+  return p;
+}
+
+const query = (r: RecordedRequest): Record<string, string> =>
+  Object.fromEntries(r.url.searchParams);
+
+describe('cronitor pings', () => {
+  const recorder = new HttpRecorder('ok');
+  before(async () => {
+    await recorder.start();
+  });
+  afterEach(() => {
+    recorder.requests.length = 0;
+    recorder.mode = 'ok';
+  });
+  after(async () => {
+    await recorder.close();
+  });
+
+  test('a thread report with every thread alive is a complete ping with the thread count', async () => {
+    const p = pinger(recorder);
+    p.threadReport({ expected: 3, alive: 3, missing: [], vitals: {} });
+    await p.close();
+    assert.equal(recorder.requests.length, 1);
+    const [ping] = recorder.requests;
+    assert.equal(ping!.url.pathname, `/ping/${apiKey}/cron-app`);
+    const q = query(ping!);
+    assert.equal(q['state'], 'complete');
+    assert.equal(q['message'], 'threads 3/3 alive');
+    assert.equal(q['env'], 'test');
+    assert.deepEqual(ping!.url.searchParams.getAll('metric'), ['count:3', 'error_count:0']);
+  });
+
+  test('a missing thread turns the ping to fail and names the thread', async () => {
+    const p = pinger(recorder);
+    p.threadReport({ expected: 3, alive: 2, missing: ['stats'], vitals: {} });
+    await p.close();
+    const q = query(recorder.requests[0]!);
+    assert.equal(q['state'], 'fail');
+    assert.equal(q['message'], 'threads 2/3 alive; missing: stats');
+  });
+
+  test('a job run is a run ping then a complete or fail ping of the same series', async () => {
+    const p = pinger(recorder);
+    p.run('nightly', 'series-1');
+    p.complete('nightly', 'series-1', 12);
+    p.run('nightly', 'series-2');
+    p.fail('nightly', 'series-2', new TypeError('bad input'));
+    await p.close();
+    const pings = recorder.requests.map((r): Record<string, string> => ({
+      path: r.url.pathname,
+      ...query(r),
+    }));
+    assert.ok(pings.every((x) => x.path === `/ping/${apiKey}/cron-app-nightly`));
+    const states = (series: string) =>
+      pings.filter((x) => x['series'] === series).map((x) => x['state']);
+    assert.deepEqual(states('series-1').sort(), ['complete', 'run']);
+    assert.deepEqual(states('series-2').sort(), ['fail', 'run']);
+    assert.equal(pings.find((x) => x['state'] === 'fail')?.['message'], 'TypeError: bad input');
+  });
+
+  test('an endpoint answering 500 costs one warning, and nothing on the console', async (t) => {
+    recorder.mode = 'error';
+    const consoleErrors: unknown[] = [];
+    t.mock.method(console, 'error', (...args: unknown[]) => consoleErrors.push(args));
+    const { log, lines } = captureLog();
+    const p = pinger(recorder, log);
+    for (let i = 0; i < 5; i++) p.threadReport({ expected: 1, alive: 1, missing: [], vitals: {} });
+    await p.close();
+    assert.equal(recorder.requests.length, 5);
+    assert.equal(p.stats.failed, 5);
+    const warnings = lines.filter((l) => l.level === 'warn');
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.equal(warnings[0]!['status'], 500);
+    assert.deepEqual(consoleErrors, [], 'the client must not print the request (API key) itself');
+  });
+
+  test('a hanging endpoint cannot hold close() past its timeout', async () => {
+    recorder.mode = 'hang';
+    const p = pinger(recorder, captureLog().log, 30_000);
+    p.serviceStarted(3);
+    await recorder.waitFor(() => true);
+    const started = performance.now();
+    await p.close(200);
+    assert.ok(performance.now() - started < 1000);
+  });
+});

@@ -1,0 +1,138 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import {
+  InfluxMetrics,
+  type InfluxMetricsOptions,
+} from '../../src/lib/telemetry/influx-metrics.js';
+import { VictoriaMetrics, victoriaMetricsMissing } from '../helpers/victoria-metrics.js';
+import { captureLog } from '../helpers/capture-log.js';
+import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
+
+/**
+ * InfluxMetrics through the real @influxdata/influxdb-client, against a real VictoriaMetrics
+ * on loopback (its /api/v2/write), and against a store that is down or hanging.
+ */
+
+const unreachable = 'metrics store unreachable; points are kept for retry (bounded), then dropped';
+const missing = victoriaMetricsMissing();
+if (missing !== undefined) console.log(`# influx-metrics: ${missing}`);
+
+function options(url: string, extra: Partial<InfluxMetricsOptions> = {}): InfluxMetricsOptions {
+  return {
+    url,
+    token: 'test-token',
+    org: 'test',
+    bucket: 'test',
+    batchSize: 100,
+    flushIntervalMs: 100,
+    maxBufferPoints: 1000,
+    timeoutMs: 1000,
+    flushTimeoutMs: 1000,
+    tags: { app: 'metrics-test', host: 'test-host' },
+    log: captureLog().log,
+    ...extra,
+  };
+}
+
+describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
+  const vm = new VictoriaMetrics();
+  before(async () => {
+    await vm.start();
+  });
+  after(async () => {
+    await vm.stop();
+  });
+
+  test('counts, gauges and timings arrive with app, host and thread tags', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const metrics = new InfluxMetrics(options(vm.url));
+    metrics.start();
+    metrics.count(`${prefix}_processed`);
+    metrics.count(`${prefix}_processed`, 2);
+    metrics.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'processor' });
+    metrics.timing(`${prefix}_latency`, 42);
+    await metrics.close();
+    assert.equal(metrics.dropped, 0);
+    assert.equal(metrics.written, 4);
+
+    const series = await vm.exportWhen(`${prefix}_.*`, (s) => s.length === 3);
+    const byName = new Map(series.map((s) => [s.metric['__name__'], s]));
+    const processed = byName.get(`${prefix}_processed_count`);
+    assert.ok(processed, JSON.stringify(series));
+    assert.deepEqual(processed?.values.toSorted(), [1, 2]);
+    assert.equal(processed?.metric['app'], 'metrics-test');
+    assert.equal(processed?.metric['host'], 'test-host');
+    assert.equal(processed?.metric['thread'], 'main');
+    const delay = byName.get(`${prefix}_loop_delay_value`);
+    assert.deepEqual(delay?.values, [12.5]);
+    assert.equal(delay?.metric['thread'], 'processor');
+    assert.deepEqual(byName.get(`${prefix}_latency_ms`)?.values, [42]);
+  });
+
+  test('points recorded while the store is down are kept for retry and arrive later', async () => {
+    // A second VictoriaMetrics that starts only after the first write failed.
+    const late = new VictoriaMetrics();
+    const port = await freePort();
+    const { log, waitFor } = captureLog();
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    // Retries start 1 s after the failure: time enough for the store to come up.
+    const metrics = new InfluxMetrics(
+      options(`http://127.0.0.1:${port}`, { log, flushIntervalMs: 1000, flushTimeoutMs: 5000 }),
+    );
+    try {
+      metrics.start();
+      metrics.gauge(`${prefix}_kept`, 7);
+      await waitFor(unreachable);
+      await late.start(20_000, port);
+      await metrics.close();
+      assert.equal(metrics.dropped, 0);
+      const series = await late.exportWhen(`${prefix}_.*`, (s) => s.length > 0);
+      assert.deepEqual(series[0]?.values, [7]);
+    } finally {
+      await late.stop();
+    }
+  });
+});
+
+describe('InfluxDB metrics during a store outage', () => {
+  test('a store that is down costs one warning, counted drops, and no exception', async () => {
+    const port = await freePort();
+    const { log, lines, waitFor } = captureLog();
+    const metrics = new InfluxMetrics(
+      options(`http://127.0.0.1:${port}`, { log, maxBufferPoints: 5, batchSize: 5 }),
+    );
+    metrics.start();
+    // Four full batches: each is sent at once, fails, and goes to the 5-point retry buffer.
+    for (let i = 0; i < 20; i++) metrics.count('outage_test', 1, { point: String(i) });
+    await waitFor(unreachable);
+    const started = performance.now();
+    await metrics.close();
+    assert.ok(performance.now() - started < 2000, 'close() is bounded by flushTimeoutMs');
+    const warnings = lines.filter((l) => l.msg?.startsWith('metrics store unreachable'));
+    assert.equal(warnings.length, 1, 'the outage is logged once, not per write');
+    assert.equal(metrics.written, 0);
+    assert.equal(metrics.dropped, 20, 'every unwritten point is counted as dropped');
+    const closed = lines.find((l) => l.msg === 'metrics closed; some were dropped');
+    assert.ok(closed, 'close() reports the drops');
+  });
+
+  test('a hanging store cannot hold close() past its timeout', async () => {
+    const hanging = new HttpRecorder('hang');
+    await hanging.start();
+    try {
+      const metrics = new InfluxMetrics(
+        options(hanging.baseUrl, { timeoutMs: 30_000, flushTimeoutMs: 300 }),
+      );
+      metrics.start();
+      metrics.gauge('hang_test', 1);
+      await hanging.waitFor((r) => r.url.pathname === '/api/v2/write');
+      const started = performance.now();
+      await metrics.close();
+      assert.ok(performance.now() - started < 1500);
+      assert.equal(metrics.dropped, 1);
+    } finally {
+      await hanging.close();
+    }
+  });
+});

@@ -1,0 +1,84 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import {
+  VictoriaMetrics,
+  victoriaMetricsMissing,
+  type ExportedSeries,
+} from '../helpers/victoria-metrics.js';
+
+/** The service's own metrics, written by the real client into a real VictoriaMetrics. */
+
+const missing = victoriaMetricsMissing();
+if (missing !== undefined) console.log(`# metrics: ${missing}`);
+
+describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
+  const vm = new VictoriaMetrics();
+  let service: ServiceProcess | undefined;
+  before(async () => {
+    await vm.start();
+  });
+  after(async () => {
+    await service?.stop();
+    await vm.stop();
+  });
+
+  test('thread vitals per thread, thread counts, message figures and shutdown duration arrive', async () => {
+    const app = `metrics-${process.pid}`;
+    service = new ServiceProcess({
+      env: testEnv({
+        APP_NAME: app,
+        INFLUX_URL: vm.url,
+        INFLUX_ORG: 'test',
+        INFLUX_BUCKET: 'test',
+        INFLUX_FLUSH_INTERVAL_MS: '100',
+        THREAD_REPORT_INTERVAL_MS: '200',
+      }),
+    });
+    // Three reports, 200 ms apart: every worker has sent a heartbeat (its vitals) by then.
+    let reports = 0;
+    await service.waitFor(
+      (l) => l.msg === 'thread report' && l['alive'] === 3 && ++reports === 3,
+      15_000,
+    );
+    await service.waitFor('event processed');
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+
+    const names = [
+      'event_loop_delay_ms_value',
+      'heap_used_bytes_value',
+      'threads_alive_value',
+      'threads_missing_value',
+      'messages_processed_count',
+      'processing_latency_ms_ms',
+      'shutdown_duration_ms_ms',
+      'work_ms_ms',
+    ];
+    const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
+    const series = mine(
+      await vm.exportWhen(
+        '(event_loop|heap|threads|messages|processing|shutdown|work)_.*',
+        (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
+        20_000,
+      ),
+    );
+    const found = (name: string) => series.filter((s) => s.metric['__name__'] === name);
+    const metricLines = service.lines.filter((l) => l['component'] === 'metrics');
+    const seen = [...new Set(series.map((s) => s.metric['__name__']))];
+    for (const name of names) {
+      assert.ok(
+        found(name).length > 0,
+        `${name} arrived; seen ${JSON.stringify(seen)}; ${JSON.stringify(metricLines)}`,
+      );
+    }
+    const threads = found('event_loop_delay_ms_value')
+      .map((s) => s.metric['thread'])
+      .sort();
+    assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
+    assert.ok(found('threads_alive_value')[0]!.values.includes(3));
+    assert.equal(found('work_ms_ms')[0]!.metric['thread'], 'processor', 'a worker metric');
+    assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
+    assert.ok(found('shutdown_duration_ms_ms')[0]!.metric['host']);
+  });
+});

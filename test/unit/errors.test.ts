@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { once } from 'node:events';
+import {
+  DependencyError,
+  PermanentError,
+  TransientError,
+  classify,
+  deserializeError,
+  serializeError,
+  type SerializedError,
+} from '../../src/lib/errors.js';
+
+test('classify() gives one answer per kind of error', () => {
+  const ebadf = Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 });
+  const eagain = Object.assign(new Error('Operation was not possible'), {
+    code: 'EAGAIN',
+    errno: 11,
+  });
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const timeout = new DOMException('The operation timed out', 'TimeoutError');
+  const table: Array<[unknown, string]> = [
+    [new DependencyError('broker', 'refused'), 'dependency'],
+    [ebadf, 'socket-closed'],
+    [eagain, 'socket-closed'],
+    [new TransientError('busy'), 'transient'],
+    [reset, 'transient'],
+    [timeout, 'transient'],
+    [new PermanentError('bad input'), 'permanent'],
+    [new TypeError('x is not a function'), 'unexpected'],
+    ['a string', 'unexpected'],
+    [undefined, 'unexpected'],
+  ];
+  for (const [error, kind] of table) assert.equal(classify(error), kind, String(error));
+});
+
+test('an error sent through a real MessagePort keeps its class decision, code and cause', async () => {
+  const { port1, port2 } = new MessageChannel();
+  const original = new DependencyError('broker', 'connection refused', {
+    cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+  });
+  port1.postMessage(serializeError(original));
+  const [data] = (await once(port2, 'message')) as [SerializedError];
+  port1.close();
+  const rebuilt = deserializeError(data);
+  assert.equal(classify(rebuilt), 'dependency');
+  assert.equal(rebuilt.name, 'DependencyError');
+  assert.equal(rebuilt.message, original.message);
+  assert.equal(rebuilt.stack, original.stack);
+  assert.equal((rebuilt as { retryable?: boolean }).retryable, true);
+  assert.equal((rebuilt.cause as { code?: string }).code, 'ECONNREFUSED');
+  assert.equal(classify(rebuilt.cause), 'transient');
+});
+
+test('serializeError() accepts non-errors and stops at a cause cycle', () => {
+  assert.deepEqual(serializeError('boom'), { name: 'NonError', message: 'boom' });
+  const a = new Error('a') as Error & { cause?: unknown };
+  a.cause = a;
+  let depth = 0;
+  for (let s: SerializedError | undefined = serializeError(a); s; s = s.cause) depth++;
+  assert.equal(depth, 6);
+});

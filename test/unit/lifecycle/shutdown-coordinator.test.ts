@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import {
+  ShutdownCoordinator,
+  type ShutdownCoordinatorOptions,
+} from '../../../src/lib/lifecycle/shutdown-coordinator.js';
+import { DependencyError } from '../../../src/lib/errors.js';
+import { ExitCode } from '../../../src/lib/lifecycle/exit-codes.js';
+import { captureLogger } from '../../helpers/core.js';
+
+function coordinator(overrides: Partial<ShutdownCoordinatorOptions> = {}) {
+  const { log, sink } = captureLogger();
+  const c = new ShutdownCoordinator({
+    log,
+    escalationMs: 5_000,
+    deadlineMs: 10_000,
+    stepTimeoutMs: 1_000,
+    exit: () => assert.fail('exit called'),
+    ...overrides,
+  });
+  return { c, sink };
+}
+
+test('steps run phase by phase, the last registered first within a phase', async () => {
+  const { c } = coordinator();
+  const order: string[] = [];
+  const step = (name: string, phase: Parameters<typeof c.addStep>[0]['phase']) =>
+    c.addStep({ name, phase, run: () => void order.push(name) });
+  step('flush', 'flush');
+  step('close a', 'close');
+  step('close b', 'close');
+  step('workers', 'stop-workers');
+  step('drain', 'drain');
+  step('intake', 'stop-intake');
+  c.requestStop('test');
+  assert.equal(await c.done, ExitCode.OK);
+  assert.deepEqual(order, ['intake', 'drain', 'workers', 'close b', 'close a', 'flush']);
+  assert.equal(c.state, 'stopped');
+});
+
+test('the root signal aborts when shutdown starts', async () => {
+  const { c } = coordinator();
+  const release = new AbortController();
+  c.addStep({
+    name: 'wait',
+    phase: 'drain',
+    run: async () => {
+      await once(release.signal, 'abort');
+    },
+  });
+  assert.equal(c.signal.aborted, false);
+  c.requestStop('test');
+  assert.equal(c.signal.aborted, true);
+  assert.equal(c.state, 'stopping');
+  release.abort();
+  await c.done;
+});
+
+test('a failing or hanging step is logged and the others still run', async () => {
+  const { c, sink } = coordinator({ stepTimeoutMs: 50 });
+  const ran: string[] = [];
+  c.addStep({ name: 'later', phase: 'flush', run: () => void ran.push('later') });
+  c.addStep({
+    name: 'hangs',
+    phase: 'close',
+    run: (signal) => new Promise((r) => signal.addEventListener('abort', () => r())),
+  });
+  c.addStep({
+    name: 'throws',
+    phase: 'drain',
+    run: () => {
+      throw new Error('step broke');
+    },
+  });
+  c.requestStop('test');
+  assert.equal(await c.done, ExitCode.OK);
+  assert.deepEqual(ran, ['later']);
+  const outcomes: Record<string, unknown> = Object.fromEntries(
+    sink.lines
+      .filter((l) => l['msg'] === 'shutdown step finished')
+      .map((l): [string, unknown] => [String(l['step']), l['outcome']]),
+  );
+  assert.deepEqual(outcomes, { throws: 'failed', hangs: 'timed-out', later: 'ok' });
+});
+
+test('die() keeps the first cause and its exit code; stopping twice is harmless', async () => {
+  const { c } = coordinator();
+  let runs = 0;
+  c.addStep({
+    name: 'once',
+    phase: 'close',
+    run: () => {
+      runs++;
+    },
+  });
+  c.die(new DependencyError('broker', 'gone'));
+  c.die(new Error('later bug'));
+  c.requestStop('SIGTERM');
+  assert.equal(await c.done, ExitCode.DEPENDENCY_FAILURE);
+  assert.equal(runs, 1);
+  assert.match((c.cause as Error).message, /broker/);
+});
+
+test('a failure during a requested stop makes the exit code non-zero', async () => {
+  const { c } = coordinator();
+  c.addStep({ name: 'breaks', phase: 'drain', run: () => c.die(new Error('lost work')) });
+  c.requestStop('SIGTERM');
+  assert.equal(await c.done, ExitCode.APPLICATION_ERROR);
+});
+
+test('past the escalation delay it turns on debug logging and lists what is open', async () => {
+  let escalated = 0;
+  const { c, sink } = coordinator({
+    escalationMs: 30,
+    onEscalate: () => {
+      escalated++;
+    },
+  });
+  c.addOpenResourceReporter('sockets', () => [{ name: 'pub', createdAt: 'main.ts:10:5' }]);
+  const release = new AbortController();
+  c.addStep({
+    name: 'slow drain',
+    phase: 'drain',
+    run: async () => {
+      await once(release.signal, 'abort');
+    },
+  });
+  c.requestStop('test');
+  const listing = await sink.waitFor((l) =>
+    String(l['msg']).startsWith('shutdown is taking too long'),
+  );
+  release.abort();
+  await c.done;
+  assert.equal(escalated, 1);
+  const open = listing['open'] as Record<string, unknown>;
+  assert.deepEqual(open['sockets'], [{ name: 'pub', createdAt: 'main.ts:10:5' }]);
+  assert.equal(open['currentStep'], 'slow drain');
+  assert.ok(Array.isArray(open['nodeActiveResources']));
+});
+
+test('at the hard deadline it exits with the deadline code', async () => {
+  const exited = Promise.withResolvers<number>();
+  const { c, sink } = coordinator({
+    escalationMs: 10,
+    deadlineMs: 40,
+    exit: (code) => exited.resolve(code),
+  });
+  const release = new AbortController();
+  c.addStep({
+    name: 'stuck',
+    phase: 'close',
+    timeoutMs: 60_000,
+    run: async () => {
+      await once(release.signal, 'abort');
+    },
+  });
+  c.requestStop('test');
+  assert.equal(await exited.promise, ExitCode.SHUTDOWN_DEADLINE);
+  release.abort();
+  await c.done;
+  assert.ok(sink.messages().includes('shutdown deadline exceeded; exiting now'));
+});

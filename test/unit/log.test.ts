@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setLogLevel, redactUrlCredentials } from '../../src/lib/log.js';
+import { withCorrelationId } from '../../src/lib/correlation.js';
+import { captureLogger } from '../helpers/core.js';
+
+test('every line carries app, thread, pid and version', () => {
+  const { log, sink } = captureLogger();
+  log.info('hello');
+  const [line] = sink.lines;
+  assert.equal(line?.['app'], 'test');
+  assert.equal(line?.['thread'], 'main');
+  assert.equal(line?.['pid'], process.pid);
+  assert.equal(line?.['version'], 'test');
+});
+
+test('the active correlation id is on every line written under it, and only there', async () => {
+  const { log, sink } = captureLogger();
+  await withCorrelationId('c-1', async () => {
+    await Promise.resolve();
+    log.child({ component: 'x' }).info('inside');
+  });
+  log.info('outside');
+  assert.equal(sink.lines[0]?.['correlationId'], 'c-1');
+  assert.equal(sink.lines[1]?.['correlationId'], undefined);
+});
+
+test('passwords in URLs and secret fields are redacted', () => {
+  const { log, sink } = captureLogger();
+  log.info(
+    { url: 'amqp://guest:s3cret@127.0.0.1:5672/', password: 'hunter2', nested: { token: 't0k' } },
+    'connecting to amqps://u:p4ss@host/vh',
+  );
+  const text = JSON.stringify(sink.lines[0]);
+  for (const secret of ['s3cret', 'hunter2', 't0k', 'p4ss'])
+    assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+  assert.match(text, /amqp:\/\/guest:\[Redacted\]@127\.0\.0\.1/);
+  assert.equal(redactUrlCredentials('http://key@127.0.0.1:9/1'), 'http://key@127.0.0.1:9/1');
+});
+
+test('setLogLevel() reaches children made before the change', () => {
+  const { log, sink } = captureLogger('info');
+  const child = log.child({ component: 'c' });
+  const grandchild = child.child({ sub: 1 });
+  grandchild.debug('hidden');
+  setLogLevel(log, 'debug');
+  grandchild.debug('shown');
+  child.debug('shown too');
+  assert.deepEqual(sink.messages(), ['shown', 'shown too']);
+});

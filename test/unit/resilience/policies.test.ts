@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { classify, HttpError } from '../../../src/lib/errors.js';
+import { Policies } from '../../../src/lib/resilience/policies.js';
+import type { PolicyConfig, PolicyOverride } from '../../../src/lib/resilience/policy-config.js';
+import { PolicyMetrics } from '../../../src/lib/resilience/policy-monitor.js';
+import { FlakyServer } from '../../helpers/flaky-server.js';
+import { captureLogger } from '../../helpers/core.js';
+import { RecordingMetrics } from '../../helpers/recording-metrics.js';
+
+const base: PolicyConfig = {
+  maxAttempts: 1,
+  baseDelayMs: 10,
+  maxDelayMs: 10_000,
+  jitter: 'half',
+  timeoutMs: 2_000,
+  breakerThreshold: 0,
+  halfOpenAfterMs: 1_000,
+  concurrency: 0,
+  queue: 0,
+  critical: false,
+  maxOpenMs: 60_000,
+};
+
+const server = new FlakyServer();
+before(() => server.start('policies.test'));
+after(() => server.stop());
+
+/** A policy named `api` with `overrides`, its log, metrics, shutdown controller and deaths. */
+function setUp(overrides: PolicyOverride) {
+  const { log, sink } = captureLogger('debug');
+  const named = (msg: string): unknown[] => sink.lines.filter((l) => l['msg'] === msg);
+  const metrics = new RecordingMetrics();
+  const shutdown = new AbortController();
+  const deaths: unknown[] = [];
+  let onDeath: (() => void) | undefined;
+  const died = new Promise<void>((resolve) => (onDeath = resolve));
+  const policies = new Policies({
+    config: { default: base, api: overrides },
+    log,
+    metrics,
+    control: {
+      signal: shutdown.signal,
+      die: (cause) => {
+        deaths.push(cause);
+        onDeath?.();
+      },
+    },
+  });
+  const waitFor = (msg: string) => sink.waitFor(msg);
+  return { policy: policies.get('api'), policies, named, waitFor, metrics, shutdown, deaths, died };
+}
+
+/** The outbound call under test: a real fetch, non-2xx -> HttpError. */
+async function call(signal: AbortSignal): Promise<number> {
+  const response = await fetch(server.url, { method: 'POST', body: '{}', signal });
+  await response.arrayBuffer();
+  if (!response.ok) throw new HttpError(response.status, 'POST /hook');
+  return response.status;
+}
+
+/** cockatiel marks its errors with a boolean field (their `name` stays 'Error'). */
+function marker(error: unknown, field: string): unknown {
+  return (error as Record<string, unknown>)[field];
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('resilience policies', () => {
+  test('retries transient failures with growing, jittered delays and stops at the limit', async () => {
+    const { policy, metrics, named } = setUp({ maxAttempts: 4, baseDelayMs: 100 });
+    server.plan([], 503);
+    const first = server.requests.length;
+    const error = await rejection(policy.execute(call));
+    assert.ok(error instanceof HttpError);
+    assert.equal(error.status, 503);
+    const requests = server.requests.slice(first);
+    assert.equal(requests.length, 4, 'four attempts in all, then it gives up');
+
+    const delays = metrics.values(PolicyMetrics.RETRY_DELAY);
+    assert.equal(delays.length, 3);
+    const nominal = [100, 200, 400];
+    delays.forEach((d, i) => {
+      const full = nominal[i] ?? 0;
+      assert.ok(d >= full / 2 && d < full, `delay ${i} = ${d}, expected in [${full / 2}, ${full})`);
+    });
+    assert.ok(delays[0]! < delays[1]! && delays[1]! < delays[2]!, `growing: ${delays.join(', ')}`);
+    assert.notDeepEqual(delays, [50, 100, 200], 'jittered, not the bare half');
+    for (let i = 1; i < requests.length; i++) {
+      const gap = requests[i]!.at - requests[i - 1]!.at;
+      assert.ok(gap >= delays[i - 1]! - 2, `gap ${i} = ${gap} ms, delay ${delays[i - 1]} ms`);
+    }
+    assert.deepEqual(metrics.values(PolicyMetrics.RETRY), [1, 1, 1]);
+    assert.deepEqual(metrics.values(PolicyMetrics.GIVE_UP), [1]);
+    assert.equal(named('dependency call failed; retrying').length, 1, 'one warning per spell');
+    assert.equal(named('retrying').length, 2, 'later retries at debug');
+    assert.equal(named('dependency call gave up').length, 1);
+  });
+
+  test('logs a failing spell once and its recovery once, however many calls fail', async () => {
+    const { policy, named, waitFor } = setUp({ maxAttempts: 2, baseDelayMs: 5 });
+    server.plan([], 500);
+    for (let i = 0; i < 3; i++) await rejection(policy.execute(call));
+    server.plan([], 200);
+    assert.equal(await policy.execute(call), 200);
+    assert.equal(await policy.execute(call), 200);
+    await waitFor('dependency calls succeed again');
+    assert.equal(named('dependency call failed; retrying').length, 1);
+    assert.equal(named('dependency call gave up').length, 1);
+    assert.equal(named('gave up').length, 2);
+    assert.equal(named('dependency calls succeed again').length, 1);
+  });
+
+  test('does not retry a permanent failure', async () => {
+    const { policy, metrics } = setUp({ maxAttempts: 5, baseDelayMs: 5 });
+    server.plan([404], 200);
+    const first = server.requests.length;
+    const error = await rejection(policy.execute(call));
+    assert.equal(classify(error), 'permanent');
+    assert.equal(server.requests.length - first, 1);
+    assert.deepEqual(metrics.values(PolicyMetrics.RETRY), []);
+  });
+
+  test('the breaker opens after the threshold, fails fast while open, half-opens after the delay and closes on success', async () => {
+    const { policy, metrics, waitFor } = setUp({ breakerThreshold: 3, halfOpenAfterMs: 300 });
+    server.plan([], 503);
+    const first = server.requests.length;
+    for (let i = 0; i < 3; i++) await rejection(policy.execute(call));
+    await waitFor('breaker opened');
+    assert.equal(policy.state, 'open');
+
+    const started = performance.now();
+    const fast = await rejection(policy.execute(call));
+    assert.equal(marker(fast, 'isBrokenCircuitError'), true);
+    assert.equal(classify(fast), 'transient');
+    assert.ok(performance.now() - started < 50, 'fails fast');
+    assert.equal(server.requests.length - first, 3, 'no request reaches the server while open');
+
+    await delay(350); // the half-open delay itself is what is under test
+    server.plan([], 200);
+    assert.equal(await policy.execute(call), 200);
+    await waitFor('breaker closed');
+    assert.equal(policy.state, 'closed');
+    const states = metrics.records
+      .filter((r) => r.name === PolicyMetrics.BREAKER)
+      .map((r) => r.tags['state']);
+    assert.deepEqual(states, ['open', 'half-open', 'closed']);
+  });
+
+  test('a timeout aborts the request: the server sees the connection dropped', async () => {
+    const { policy, metrics } = setUp({ timeoutMs: 200 });
+    server.plan(['hang'], 200);
+    const first = server.requests.length;
+    const started = performance.now();
+    const error = await rejection(policy.execute(call));
+    const took = performance.now() - started;
+    assert.equal(marker(error, 'isTaskCancelledError'), true);
+    assert.equal(classify(error), 'transient');
+    assert.ok(took >= 195 && took < 1_500, `rejected after ${Math.round(took)} ms`);
+    const request = server.requests[first];
+    assert.ok(request);
+    assert.equal(await request.aborted, true, 'the server saw the client abort');
+    assert.deepEqual(metrics.values(PolicyMetrics.TIMEOUT), [1]);
+  });
+
+  test('the shutdown signal cuts a long backoff short, and no further attempt is made', async () => {
+    const { policy, shutdown } = setUp({ maxAttempts: 5, baseDelayMs: 20_000, maxDelayMs: 60_000 });
+    server.plan([], 503);
+    const first = server.requests.length;
+    const pending = rejection(policy.execute(call));
+    await server.waitForRequests(first + 1);
+    await delay(20); // let the retry policy enter its backoff
+    const started = performance.now();
+    shutdown.abort(new Error('stop requested: test'));
+    const error = await pending;
+    assert.ok(performance.now() - started < 100, 'rejected at once');
+    assert.equal((error as Error).message, 'stop requested: test');
+    assert.equal(server.requests.length - first, 1);
+  });
+
+  test('a concurrency limit rejects calls beyond the limit and the queue', async () => {
+    const { policy, metrics } = setUp({ concurrency: 1, queue: 0, timeoutMs: 300 });
+    server.plan(['hang'], 200);
+    const hanging = rejection(policy.execute(call));
+    const error = await rejection(policy.execute(call));
+    assert.equal(marker(error, 'isBulkheadRejectedError'), true);
+    assert.equal(classify(error), 'transient');
+    assert.deepEqual(metrics.values(PolicyMetrics.REJECTED), [1]);
+    assert.equal(marker(await hanging, 'isTaskCancelledError'), true);
+  });
+
+  test('a breaker open too long on a critical dependency is a dependency failure', async () => {
+    const { policy, deaths, died } = setUp({ breakerThreshold: 1, critical: true, maxOpenMs: 100 });
+    server.plan([], 503);
+    await rejection(policy.execute(call));
+    await died;
+    assert.equal(deaths.length, 1);
+    assert.equal(classify(deaths[0]), 'dependency');
+    assert.match((deaths[0] as Error).message, /^api: breaker open for more than 100 ms/);
+  });
+
+  test('a breaker open too long on a non-critical dependency only degrades', async () => {
+    const { policy, deaths, waitFor } = setUp({ breakerThreshold: 1, maxOpenMs: 100 });
+    server.plan([], 503);
+    await rejection(policy.execute(call));
+    const line = await waitFor('breaker open for more than 100 ms; running degraded');
+    assert.equal(line['level'], 'warn');
+    assert.deepEqual(deaths, []);
+  });
+
+  test('the registry returns one shared policy per name with overrides on the defaults', () => {
+    const { policies } = setUp({ maxAttempts: 7 });
+    assert.equal(policies.get('api'), policies.get('api'));
+    assert.equal(policies.get('api').config.maxAttempts, 7);
+    assert.equal(policies.get('api').config.timeoutMs, base.timeoutMs);
+    assert.equal(policies.get('other').config.maxAttempts, base.maxAttempts);
+    assert.deepEqual(policies.describe(), { api: 'closed', other: 'closed' });
+  });
+});

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { appConfigSchema, appEnv, defaultsFile } from '../../../src/app/config.js';
+import { loadConfig } from '../../../src/lib/config.js';
+import { ConfigError } from '../../../src/lib/errors.js';
+import { policyEnv, resolvePolicy } from '../../../src/lib/resilience/policy-config.js';
+
+function load(source: Record<string, string> = {}, file: string | URL = defaultsFile) {
+  return loadConfig({ schema: appConfigSchema, env: appEnv, defaultsFile: file, source });
+}
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'policy-config-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('policy configuration', () => {
+  test('a named policy is its overrides on top of the defaults', () => {
+    const { policies } = load();
+    const http = resolvePolicy(policies, 'sampleHttp');
+    assert.equal(http.maxAttempts, 4);
+    assert.equal(http.timeoutMs, 2000);
+    assert.equal(http.baseDelayMs, policies.default.baseDelayMs);
+    assert.deepEqual(resolvePolicy(policies, 'undeclared'), policies.default);
+  });
+
+  test('POLICY_<NAME>_<FIELD> overrides one field of one policy', () => {
+    const { policies } = load({
+      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '1500',
+      POLICY_DEFAULT_BASE_DELAY_MS: '50',
+      POLICY_SAMPLE_HTTP_CRITICAL: 'true',
+    });
+    const http = resolvePolicy(policies, 'sampleHttp');
+    assert.equal(http.timeoutMs, 1500);
+    assert.equal(http.baseDelayMs, 50, 'a default the policy does not override');
+    assert.equal(http.critical, true);
+    assert.equal(resolvePolicy(policies, 'default').timeoutMs, 5000);
+  });
+
+  test('a malformed value is a ConfigError naming the key and its variable', () => {
+    const message = configError(() => load({ POLICY_SAMPLE_HTTP_TIMEOUT_MS: 'soon' }));
+    assert.match(
+      message,
+      /policies\.sampleHttp\.timeoutMs \(environment POLICY_SAMPLE_HTTP_TIMEOUT_MS\) = "soon"/,
+    );
+    assert.match(message, /expected an integer number of milliseconds, at least 1/);
+    const jitter = configError(() => load({ POLICY_DEFAULT_JITTER: 'wild' }));
+    assert.match(jitter, /policies\.default\.jitter .*one of none, full, half, decorrelated/);
+  });
+
+  test('a maximum delay below the base delay is rejected where it is effective', () => {
+    const message = configError(() => load({ POLICY_DEFAULT_BASE_DELAY_MS: '20000' }));
+    assert.match(message, /policies\.default\.maxDelayMs.*must be at least baseDelayMs \(20000\)/);
+  });
+
+  test('an unknown field in a policy (a typo) is rejected, naming the policy', () => {
+    const defaults = JSON.parse(readFileSync(defaultsFile, 'utf8')) as {
+      policies: Record<string, Record<string, unknown>>;
+    };
+    defaults.policies['sampleHttp'] = { timeoutMS: 100 };
+    const file = join(dir, 'typo.json');
+    writeFileSync(file, JSON.stringify(defaults));
+    const message = configError(() => load({}, file));
+    assert.match(message, /policies\.sampleHttp .*timeoutMS/);
+  });
+
+  test('the variables of a policy cover every field', () => {
+    const env = policyEnv(['sampleHttp']);
+    assert.equal(
+      env['POLICY_SAMPLE_HTTP_HALF_OPEN_AFTER_MS'],
+      'policies.sampleHttp.halfOpenAfterMs',
+    );
+    assert.equal(Object.keys(env).length, Object.keys(load().policies.default).length);
+  });
+});

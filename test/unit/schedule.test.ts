@@ -1,0 +1,129 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Scheduler, type JobRunMonitor } from '../../src/lib/schedule.js';
+import { ErrorReporters, type ProcessControl } from '../../src/lib/lifecycle/process-control.js';
+import { currentCorrelationId } from '../../src/lib/correlation.js';
+import { noopMetrics, type Metrics } from '../../src/lib/telemetry/metrics.js';
+import { captureLog } from '../helpers/capture-log.js';
+
+/** The scheduler with real node-cron tasks and the real exception scope. */
+
+function setUp(monitor?: JobRunMonitor, metrics: Metrics = noopMetrics) {
+  const controller = new AbortController();
+  const reporters = new ErrorReporters();
+  const reported: unknown[] = [];
+  reporters.add((error) => reported.push(error));
+  const died: unknown[] = [];
+  const control: ProcessControl = {
+    signal: controller.signal,
+    die: (cause) => died.push(cause),
+    report: (error, context) => reporters.report(error, context),
+  };
+  const captured = captureLog();
+  const scheduler = new Scheduler({ log: captured.log, control, metrics: () => metrics, monitor });
+  return { scheduler, controller, reported, died, ...captured };
+}
+
+/** A promise with its resolver, to hold a job open until the test lets it finish. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, opened };
+}
+
+describe('Scheduler', () => {
+  test('a scheduled job runs on its schedule, with its own correlation id', async () => {
+    const { scheduler } = setUp();
+    const ran = gate();
+    let correlationId: string | undefined;
+    scheduler.add({
+      name: 'every-second',
+      schedule: '* * * * * *',
+      run: () => {
+        correlationId = currentCorrelationId();
+        ran.open();
+      },
+    });
+    scheduler.start();
+    await ran.opened;
+    await scheduler.stop(1000);
+    assert.match(correlationId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal(scheduler.stats()['every-second']?.runs, 1);
+  });
+
+  test('a tick that finds the job still running is skipped and counted', async () => {
+    const counted: string[] = [];
+    const metrics: Metrics = { ...noopMetrics, count: (name) => counted.push(name) };
+    const { scheduler, lines } = setUp(undefined, metrics);
+    const release = gate();
+    scheduler.add({ name: 'slow', schedule: '0 0 1 1 *', run: () => release.opened });
+    const first = scheduler.runNow('slow');
+    const second = scheduler.runNow('slow');
+    assert.deepEqual(scheduler.stats()['slow'], { runs: 1, skipped: 1, running: true });
+    release.open();
+    await second;
+    await first;
+    assert.deepEqual(scheduler.stats()['slow'], { runs: 1, skipped: 1, running: false });
+    assert.deepEqual(counted, ['job_skipped']);
+    assert.ok(lines.some((l) => l.msg === 'job still running; tick skipped'));
+  });
+
+  test('a failing job is logged and reported, sends a fail ping, and does not end the service', async () => {
+    const pings: string[] = [];
+    const monitor: JobRunMonitor = {
+      run: (job) => pings.push(`run ${job}`),
+      complete: (job) => pings.push(`complete ${job}`),
+      fail: (job, _series, error) => pings.push(`fail ${job} ${(error as Error).message}`),
+    };
+    const { scheduler, reported, died } = setUp(monitor);
+    scheduler.add({
+      name: 'broken',
+      schedule: '0 0 1 1 *',
+      run: () => {
+        throw new Error('job bug');
+      },
+    });
+    scheduler.add({ name: 'fine', schedule: '0 0 1 1 *', run: () => undefined });
+    await scheduler.runNow('broken');
+    await scheduler.runNow('fine');
+    assert.deepEqual(pings, ['run broken', 'fail broken job bug', 'run fine', 'complete fine']);
+    assert.equal((reported[0] as Error).message, 'job bug');
+    assert.deepEqual(died, []);
+  });
+
+  test('stop() waits for a running job, but only as long as its timeout', async () => {
+    const { scheduler, controller, lines } = setUp();
+    const release = gate();
+    let sawAbort = false;
+    scheduler.add({
+      name: 'stuck',
+      schedule: '0 0 1 1 *',
+      run: async (signal) => {
+        await release.opened;
+        sawAbort = signal.aborted;
+      },
+    });
+    const run = scheduler.runNow('stuck');
+    controller.abort();
+    const started = performance.now();
+    await scheduler.stop(200);
+    assert.ok(performance.now() - started < 1000);
+    assert.ok(lines.some((l) => l.msg === 'jobs still running at shutdown; left behind'));
+    release.open();
+    await run;
+    assert.equal(sawAbort, true, 'the job saw the shutdown signal');
+  });
+
+  test('a bad schedule or a duplicate name is refused when declared', () => {
+    const { scheduler } = setUp();
+    assert.throws(
+      () => scheduler.add({ name: 'x', schedule: 'every day', run: () => undefined }),
+      /not a cron/,
+    );
+    scheduler.add({ name: 'x', schedule: '* * * * *', run: () => undefined });
+    assert.throws(
+      () => scheduler.add({ name: 'x', schedule: '* * * * *', run: () => undefined }),
+      /already/,
+    );
+  });
+});

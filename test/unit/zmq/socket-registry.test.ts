@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
+import { classify } from '../../../src/lib/errors.js';
+import { captureLogger } from '../../helpers/core.js';
+
+test('each socket is registered with the place that opened it and its endpoints', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'results');
+  const bound = await pub.bind('tcp://127.0.0.1:*');
+  assert.match(bound, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  const [entry] = zmq.describeOpen();
+  assert.equal(entry?.name, 'results');
+  assert.equal(entry?.type, 'pub');
+  assert.deepEqual(entry?.endpoints, [bound]);
+  assert.match(entry?.createdAt ?? '', /socket-registry\.test\.js:\d+:\d+/);
+});
+
+test('messages flow from a registered PUB socket to a registered SUB socket', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'pub');
+  const endpoint = await pub.bind('tcp://127.0.0.1:*');
+  const sub = await zmq.open('sub', 'sub');
+  sub.connect(endpoint);
+  sub.subscribe('topic');
+  // A PUB socket drops messages until the subscription arrives (slow joiner): publish until
+  // the first one is received, which is the event this waits for.
+  const received = sub.receive();
+  let sent = 0;
+  const publishing = setInterval(() => void pub.send(['topic', `m${sent++}`]), 10);
+  const [topic, body] = await received;
+  clearInterval(publishing);
+  assert.equal(topic?.toString(), 'topic');
+  assert.match(body?.toString() ?? '', /^m\d+$/);
+});
+
+test('closeAll() closes every socket; a pending receive rejects as socket-closed', async () => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  const sub = await zmq.open('sub', 'waiting');
+  sub.connect('tcp://127.0.0.1:1');
+  sub.subscribe();
+  const pending = sub.receive();
+  zmq.closeAll();
+  const error = await pending.then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
+  assert.equal(classify(error), 'socket-closed');
+  assert.equal(sub.isClosed, true);
+  assert.deepEqual(zmq.describeOpen(), []);
+  const afterClose = await sub.send('x').then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  );
+  assert.equal(classify(afterClose), 'socket-closed');
+  zmq.closeAll();
+});
+
+test('only SUB sockets subscribe', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const push = await zmq.open('push', 'push');
+  assert.throws(() => push.subscribe('x'), /only sub sockets subscribe/);
+});
