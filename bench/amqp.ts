@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../test/helpers/service-process.js';
 import { createVhost } from '../test/helpers/broker.js';
+import { median, paired, round } from './stats.js';
 
 /**
  * AMQP throughput: `count` messages through the whole sample pipeline (the built service as
@@ -21,7 +22,7 @@ export interface AmqpBenchOptions {
   count: number;
   /** Prefetch of both consumers (default 100). */
   prefetch?: number;
-  /** Rounds of (bare, pipeline), alternating; the medians are reported (default 3). */
+  /** Runs of (bare, pipeline), alternated; the medians are reported (default 3). */
   rounds?: number;
 }
 
@@ -36,14 +37,6 @@ export interface AmqpBenchResult {
   ratio: number;
   /** Every round's rates, in run order, to show the spread on a shared machine. */
   samples: Array<{ bareRate: number; pipelineRate: number }>;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
@@ -71,17 +64,23 @@ async function untilDepth(channel: amqp.Channel, queue: string, count: number): 
   }
 }
 
-async function runPipeline(url: string, count: number, prefetch: number): Promise<number> {
+async function runPipeline(
+  url: string,
+  name: string,
+  count: number,
+  prefetch: number,
+): Promise<number> {
   const admin = await amqp.connect(url);
   const channel = await admin.createConfirmChannel();
-  await fill(channel, 'bench.events', count);
+  await fill(channel, `${name}.events`, count);
   const service = new ServiceProcess({
     env: {
       AMQP_URL: url,
       AMQP_PREFETCH: String(prefetch),
-      AMQP_INPUT_QUEUE: 'bench.events',
-      AMQP_RESULTS_QUEUE: 'bench.results',
-      AMQP_FAILED_QUEUE: 'bench.failed',
+      AMQP_EXCHANGE: name,
+      AMQP_INPUT_QUEUE: `${name}.events`,
+      AMQP_RESULTS_QUEUE: `${name}.results`,
+      AMQP_FAILED_QUEUE: `${name}.failed`,
       ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
       SAMPLE_WORK_MS: '0',
       LOG_PRETTY: 'false',
@@ -91,8 +90,8 @@ async function runPipeline(url: string, count: number, prefetch: number): Promis
     // The consumer's start, read from its own log line (same clock: wall time).
     const started = await service.waitFor('consumer started', 30_000);
     const startedAt = performance.now() - (Date.now() - Date.parse(String(started['time'])));
-    await channel.assertQueue('bench.results', { durable: true });
-    const endedAt = await untilDepth(channel, 'bench.results', count);
+    await channel.assertQueue(`${name}.results`, { durable: true });
+    const endedAt = await untilDepth(channel, `${name}.results`, count);
     service.signal('SIGTERM');
     await service.waitForExit(30_000);
     return count / ((endedAt - startedAt) / 1000);
@@ -102,17 +101,22 @@ async function runPipeline(url: string, count: number, prefetch: number): Promis
   }
 }
 
-async function runBare(url: string, count: number, prefetch: number): Promise<number> {
+async function runBare(
+  url: string,
+  name: string,
+  count: number,
+  prefetch: number,
+): Promise<number> {
   const connection = await amqp.connect(url);
   try {
     const admin = await connection.createConfirmChannel();
-    await fill(admin, 'bare.events', count);
-    await admin.assertQueue('bare.results', { durable: true });
+    await fill(admin, `${name}.events`, count);
+    await admin.assertQueue(`${name}.results`, { durable: true });
     const channel = await connection.createConfirmChannel();
     await channel.prefetch(prefetch);
     let closing = false;
     const startedAt = performance.now();
-    await channel.consume('bare.events', (message) => {
+    await channel.consume(`${name}.events`, (message) => {
       if (message === null) return;
       const event = JSON.parse(message.content.toString()) as { text: string };
       const result = {
@@ -125,7 +129,7 @@ async function runBare(url: string, count: number, prefetch: number): Promise<nu
       };
       channel.publish(
         '',
-        'bare.results',
+        `${name}.results`,
         Buffer.from(JSON.stringify(result)),
         {
           persistent: true,
@@ -141,7 +145,7 @@ async function runBare(url: string, count: number, prefetch: number): Promise<nu
         },
       );
     });
-    const endedAt = await untilDepth(admin, 'bare.results', count);
+    const endedAt = await untilDepth(admin, `${name}.results`, count);
     await channel.waitForConfirms();
     closing = true;
     return count / ((endedAt - startedAt) / 1000);
@@ -157,28 +161,31 @@ async function runBare(url: string, count: number, prefetch: number): Promise<nu
 export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBenchResult> {
   const { count } = options;
   const prefetch = options.prefetch ?? 100;
-  const rounds = options.rounds ?? 3;
-  const samples: AmqpBenchResult['samples'] = [];
-  for (let round = 0; round < rounds; round++) {
-    const vhost = await createVhost('bench');
-    try {
-      const bareRate = await runBare(vhost.url, count, prefetch);
-      const pipelineRate = await runPipeline(vhost.url, count, prefetch);
-      samples.push({ bareRate: Math.round(bareRate), pipelineRate: Math.round(pipelineRate) });
-    } finally {
-      await vhost.remove();
-    }
+  const vhost = await createVhost('bench');
+  try {
+    // Each run gets its own queues, so no run sees another's messages.
+    let run = 0;
+    const { values, baselines } = await paired(
+      options.rounds ?? 3,
+      () => runPipeline(vhost.url, `pipeline-${run++}`, count, prefetch),
+      () => runBare(vhost.url, `bare-${run}`, count, prefetch),
+    );
+    const pipelineRate = median(values);
+    const bareRate = median(baselines);
+    return {
+      count,
+      prefetch,
+      pipelineRate: round(pipelineRate, 0),
+      bareRate: round(bareRate, 0),
+      ratio: round(pipelineRate / bareRate, 3),
+      samples: values.map((v, i) => ({
+        bareRate: round(baselines[i] ?? Number.NaN, 0),
+        pipelineRate: round(v, 0),
+      })),
+    };
+  } finally {
+    await vhost.remove();
   }
-  const pipelineRate = median(samples.map((s) => s.pipelineRate));
-  const bareRate = median(samples.map((s) => s.bareRate));
-  return {
-    count,
-    prefetch,
-    pipelineRate,
-    bareRate,
-    ratio: Math.round((pipelineRate / bareRate) * 1000) / 1000,
-    samples,
-  };
 }
 
 if (import.meta.main) {

@@ -8,6 +8,7 @@ import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
 import { restartCases } from './cases/restart.js';
+import { amqpCases } from './cases/amqp.js';
 
 /**
  * `npm run bench`: every case with its baseline measured in the same run, medians over
@@ -35,6 +36,7 @@ const groups: Group[] = [
   { name: 'zmq', run: () => zmqCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'threads', run: () => threadCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'restart', run: () => restartCases(quick ? 2 : 5) },
+  { name: 'amqp', run: () => amqpCases(quick ? 1 : 3, quick ? 10_000 : 50_000) },
 ];
 
 const only = values.only?.split(',');

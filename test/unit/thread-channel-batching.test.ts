@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
 import { ThreadChannel } from '../../src/lib/threads/thread-channel.js';
 
@@ -69,18 +70,17 @@ describe('thread channel batching', () => {
   test('close() sends what was queued in the same turn before closing', async () => {
     const { port1, port2 } = new MessageChannel();
     const client = new ThreadChannel('client', port1).as<Echo>();
+    const server = new ThreadChannel('server', port2).as<Echo, Echo>();
     const received: number[] = [];
-    const done = new Promise<void>((resolve) => {
-      port2.on('message', (m: Array<{ body: { n: number } }> | { body: { n: number } }) => {
-        for (const one of Array.isArray(m) ? m : [m]) received.push(one.body.n);
-        resolve();
-      });
+    const closed = once(port2, 'close');
+    server.serve(({ n }) => {
+      received.push(n);
+      return n;
     });
     client.notify({ n: 7 });
     client.notify({ n: 8 });
     client.close();
-    await done;
-    port2.close();
+    await closed;
     assert.deepEqual(received, [7, 8]);
   });
 });
