@@ -16,7 +16,7 @@ export async function amqpCases(runs: number, count: number): Promise<Cases> {
     { count },
   );
   return {
-    amqp_pipeline_ratio: {
+    amqp_ratio: {
       ...ratioOf,
       target: '>= 0.8',
       meetsTarget: (ratioOf.ratio ?? 0) >= 0.8,

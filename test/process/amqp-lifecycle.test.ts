@@ -183,6 +183,27 @@ describe('sample service process on RabbitMQ', () => {
     );
   });
 
+  test('a results queue deleted at run time: the result comes back unroutable, the input is never acked, and a restart delivers it', async () => {
+    const first = start();
+    await first.waitFor('ready');
+    await observer.deleteQueue(queues.results);
+    const [id] = await publishEvents(1, 'orphan');
+    const exit = await first.waitForExit(10_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, first.tail());
+    assert.ok(
+      first.lines.some((l) => JSON.stringify(l['err'] ?? '').includes('returned unroutable')),
+      first.tail(),
+    );
+    // Not acked: the event is back in its queue, not lost with the dropped result.
+    assert.equal(await observer.depth(queues.input), 1);
+    const second = start();
+    await second.waitFor('ready'); // its start-up declares the results queue again
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal(result?.properties.messageId, id);
+    second.signal('SIGTERM');
+    assert.equal((await second.waitForExit()).code, 0);
+  });
+
   test('an unreachable broker at start: dependency-failure exit code, a clear warning, no application-error report', async () => {
     const service = start({ AMQP_CONNECT_TIMEOUT_MS: '2000' }, 'amqp://guest:guest@127.0.0.1:1/');
     const exit = await service.waitForExit(10_000);

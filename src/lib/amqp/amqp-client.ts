@@ -226,6 +226,8 @@ export class AmqpChannel {
   #closed = false;
   #closing: Promise<void> | undefined;
   #writable: Promise<void> | undefined;
+  /** Confirmed publishes awaiting their confirm, to match a basic.return to one of them. */
+  readonly #unconfirmed = new Set<PendingPublish>();
 
   constructor(
     name: string,
@@ -242,6 +244,7 @@ export class AmqpChannel {
       if (this.#closing === undefined) onLost('closed', undefined);
     });
     raw.on('drain', () => (this.#writable = undefined));
+    raw.on('return', (returned: amqp.Message) => this.#onReturn(returned));
   }
 
   get isClosed(): boolean {
@@ -321,11 +324,15 @@ export class AmqpChannel {
     if (this.#closed) throw wrap(`publish on channel ${this.name}`, 'channel closed');
     // Backpressure: wait for the socket buffer to drain before writing more.
     if (this.#writable !== undefined) await this.#writable;
-    const options = { persistent: true, ...properties };
+    // Mandatory: a message no queue takes (a queue deleted or unbound at run time) comes
+    // back as basic.return before its confirm, instead of being confirmed and dropped.
+    const options = { persistent: true, mandatory: true, ...properties };
     if (!this.#confirm) {
       this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
       return;
     }
+    const pending: PendingPublish = { exchange, routingKey, body, returned: undefined };
+    this.#unconfirmed.add(pending);
     await new Promise<void>((resolve, reject) => {
       const written = (this.#raw as amqp.ConfirmChannel).publish(
         exchange,
@@ -333,12 +340,48 @@ export class AmqpChannel {
         body,
         options,
         (error: unknown) => {
-          if (error === null || error === undefined) resolve();
-          else reject(wrap(`publish to ${exchange}/${routingKey} not confirmed`, error));
+          this.#unconfirmed.delete(pending);
+          if (error !== null && error !== undefined) {
+            reject(wrap(`publish to ${exchange}/${routingKey} not confirmed`, error));
+          } else if (pending.returned !== undefined) {
+            reject(
+              wrap(
+                `publish to ${exchange}/${routingKey} was returned unroutable (${pending.returned}): ` +
+                  'its queue is missing or unbound',
+                pending.returned,
+              ),
+            );
+          } else {
+            resolve();
+          }
         },
       );
       this.#afterWrite(written);
     });
+  }
+
+  /**
+   * A returned message is matched to the unconfirmed publish with the same route and body
+   * (returns are rare: the scan costs nothing on the normal path). Its confirm, which the
+   * broker sends after the return, then rejects instead of resolving.
+   */
+  #onReturn(returned: amqp.Message): void {
+    const { exchange, routingKey, replyCode, replyText } =
+      returned.fields as amqp.Message['fields'] & {
+        replyCode?: number;
+        replyText?: string;
+      };
+    for (const pending of this.#unconfirmed) {
+      if (
+        pending.returned === undefined &&
+        pending.exchange === exchange &&
+        pending.routingKey === routingKey &&
+        pending.body.equals(returned.content)
+      ) {
+        pending.returned = `${String(replyCode)} ${String(replyText)}`;
+        return;
+      }
+    }
   }
 
   /** Closes the channel. Idempotent; never rejects. */
@@ -373,6 +416,14 @@ export class AmqpChannel {
       throw wrap(`${what} on channel ${this.name}`, error);
     }
   }
+}
+
+interface PendingPublish {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  /** Set when the broker returned the message: "<reply code> <reply text>". */
+  returned: string | undefined;
 }
 
 const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();
