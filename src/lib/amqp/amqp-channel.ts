@@ -1,0 +1,295 @@
+import type * as amqp from 'amqplib';
+import { DependencyError, serializeError } from '../errors.js';
+
+/**
+ * One AMQP channel behind our own small types (amqplib itself is loaded by amqp-client.ts
+ * alone; this file uses its types only), and the conversion of delivered messages.
+ */
+
+export const dependencyName = 'rabbitmq';
+
+/** Message properties, the subset the core reads and writes. */
+export interface MessageProperties {
+  messageId?: string;
+  correlationId?: string;
+  contentType?: string;
+  type?: string;
+  appId?: string;
+  /** Seconds since the epoch (AMQP timestamp). */
+  timestamp?: number;
+  headers?: Record<string, unknown>;
+  persistent?: boolean;
+}
+
+/** One delivered message. */
+export interface AmqpMessage {
+  body: Buffer;
+  deliveryTag: number;
+  redelivered: boolean;
+  exchange: string;
+  routingKey: string;
+  properties: MessageProperties & { headers: Record<string, unknown> };
+}
+
+export interface QueueOptions {
+  /** x-arguments: x-message-ttl, x-dead-letter-exchange, ... */
+  arguments?: Record<string, unknown>;
+}
+
+export interface QueueInfo {
+  queue: string;
+  /** Messages ready for delivery (not counting those delivered and unacked). */
+  messageCount: number;
+  consumerCount: number;
+}
+
+export function describe(error: unknown): string {
+  return serializeError(error).message;
+}
+
+export function wrap(what: string, error: unknown): DependencyError {
+  return new DependencyError(dependencyName, `${what}: ${describe(error)}`, { cause: error });
+}
+
+/** One AMQP channel. Operations reject with a DependencyError when the channel is gone. */
+export class AmqpChannel {
+  readonly name: string;
+  readonly #raw: amqp.Channel | amqp.ConfirmChannel;
+  readonly #confirm: boolean;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #writable: Promise<void> | undefined;
+  /** Confirmed publishes awaiting their confirm, to match a basic.return to one of them. */
+  readonly #unconfirmed = new Set<PendingPublish>();
+
+  constructor(
+    name: string,
+    raw: amqp.Channel | amqp.ConfirmChannel,
+    confirm: boolean,
+    onLost: (message: string, error: unknown) => void,
+  ) {
+    this.name = name;
+    this.#raw = raw;
+    this.#confirm = confirm;
+    raw.on('error', (error: unknown) => onLost(`error: ${describe(error)}`, error));
+    raw.on('close', () => {
+      this.#closed = true;
+      if (this.#closing === undefined) onLost('closed', undefined);
+    });
+    raw.on('drain', () => (this.#writable = undefined));
+    raw.on('return', (returned: amqp.Message) => this.#onReturn(returned));
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  async assertExchange(name: string, type: 'direct' | 'topic' | 'fanout'): Promise<void> {
+    await this.#call(`declare exchange ${name}`, () =>
+      this.#raw.assertExchange(name, type, { durable: true }),
+    );
+  }
+
+  async assertQueue(name: string, options: QueueOptions = {}): Promise<void> {
+    await this.#call(`declare queue ${name}`, () =>
+      this.#raw.assertQueue(name, { durable: true, arguments: options.arguments }),
+    );
+  }
+
+  async bindQueue(queue: string, exchange: string, routingKey: string): Promise<void> {
+    await this.#call(`bind ${queue} to ${exchange}`, () =>
+      this.#raw.bindQueue(queue, exchange, routingKey),
+    );
+  }
+
+  /** Depth and consumers of a queue. A missing queue closes the channel (a dependency loss). */
+  async checkQueue(queue: string): Promise<QueueInfo> {
+    const reply = await this.#call(`check queue ${queue}`, () => this.#raw.checkQueue(queue));
+    return {
+      queue: reply.queue,
+      messageCount: reply.messageCount,
+      consumerCount: reply.consumerCount,
+    };
+  }
+
+  /**
+   * Starts a consumer with manual acks. `onMessage(null)` means the broker cancelled it
+   * (queue deleted). Resolves with the consumer tag.
+   */
+  async consume(queue: string, onMessage: (message: AmqpMessage | null) => void): Promise<string> {
+    const reply = await this.#call(`consume ${queue}`, () =>
+      this.#raw.consume(queue, (raw) => onMessage(raw === null ? null : fromRaw(raw)), {
+        noAck: false,
+      }),
+    );
+    return reply.consumerTag;
+  }
+
+  /** Stops a consumer; no more deliveries after it resolves. */
+  async cancel(consumerTag: string): Promise<void> {
+    await this.#call(`cancel consumer ${consumerTag}`, () => this.#raw.cancel(consumerTag));
+  }
+
+  /**
+   * Acks one delivery, or with `upTo` every unsettled delivery up to and including it. A no-op
+   * on a closed channel (the broker redelivers what was not acked).
+   */
+  ack(message: AmqpMessage, upTo = false): void {
+    if (!this.#closed) this.#raw.ack(toRaw(message), upTo);
+  }
+
+  /** Nacks one delivery, requeued or not. A no-op on a closed channel. */
+  nack(message: AmqpMessage, requeue: boolean): void {
+    if (!this.#closed) this.#raw.nack(toRaw(message), false, requeue);
+  }
+
+  /**
+   * Publishes one message (persistent unless told otherwise). On a confirm channel resolves
+   * when the broker has taken responsibility for it; rejects with a DependencyError when the
+   * broker nacks it or the channel closes first.
+   */
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: MessageProperties = {},
+  ): Promise<void> {
+    if (this.#closed) throw wrap(`publish on channel ${this.name}`, 'channel closed');
+    // Backpressure: wait for the socket buffer to drain before writing more.
+    if (this.#writable !== undefined) await this.#writable;
+    // Mandatory: a message no queue takes (a queue deleted or unbound at run time) comes
+    // back as basic.return before its confirm, instead of being confirmed and dropped.
+    const options = { persistent: true, mandatory: true, ...properties };
+    if (!this.#confirm) {
+      this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
+      return;
+    }
+    const pending: PendingPublish = { exchange, routingKey, body, returned: undefined };
+    this.#unconfirmed.add(pending);
+    await new Promise<void>((resolve, reject) => {
+      const written = (this.#raw as amqp.ConfirmChannel).publish(
+        exchange,
+        routingKey,
+        body,
+        options,
+        (error: unknown) => {
+          this.#unconfirmed.delete(pending);
+          if (error !== null && error !== undefined) {
+            reject(wrap(`publish to ${exchange}/${routingKey} not confirmed`, error));
+          } else if (pending.returned !== undefined) {
+            reject(
+              wrap(
+                `publish to ${exchange}/${routingKey} was returned unroutable (${pending.returned}): ` +
+                  'its queue is missing or unbound',
+                pending.returned,
+              ),
+            );
+          } else {
+            resolve();
+          }
+        },
+      );
+      this.#afterWrite(written);
+    });
+  }
+
+  /**
+   * A returned message is matched to the unconfirmed publish with the same route and body
+   * (returns are rare: the scan costs nothing on the normal path). Its confirm, which the
+   * broker sends after the return, then rejects instead of resolving.
+   */
+  #onReturn(returned: amqp.Message): void {
+    const { exchange, routingKey, replyCode, replyText } =
+      returned.fields as amqp.Message['fields'] & {
+        replyCode?: number;
+        replyText?: string;
+      };
+    for (const pending of this.#unconfirmed) {
+      if (
+        pending.returned === undefined &&
+        pending.exchange === exchange &&
+        pending.routingKey === routingKey &&
+        pending.body.equals(returned.content)
+      ) {
+        pending.returned = `${String(replyCode)} ${String(replyText)}`;
+        return;
+      }
+    }
+  }
+
+  /** Closes the channel. Idempotent; never rejects. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closed
+      ? Promise.resolve()
+      : this.#raw.close().then(
+          () => undefined,
+          () => undefined,
+        );
+    return this.#closing;
+  }
+
+  #afterWrite(written: boolean): void {
+    if (!written && this.#writable === undefined) {
+      this.#writable = new Promise((resolve) => {
+        const done = (): void => {
+          this.#raw.off('drain', done);
+          this.#raw.off('close', done);
+          resolve();
+        };
+        this.#raw.on('drain', done);
+        this.#raw.on('close', done);
+      });
+    }
+  }
+
+  async #call<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw wrap(`${what} on channel ${this.name}`, error);
+    }
+  }
+}
+
+interface PendingPublish {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  /** Set when the broker returned the message: "<reply code> <reply text>". */
+  returned: string | undefined;
+}
+
+const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();
+
+function fromRaw(raw: amqp.ConsumeMessage): AmqpMessage {
+  const p = raw.properties;
+  const headers = (p.headers ?? {}) as Record<string, unknown>;
+  const message: AmqpMessage = {
+    body: raw.content,
+    deliveryTag: raw.fields.deliveryTag,
+    redelivered: raw.fields.redelivered,
+    exchange: raw.fields.exchange,
+    routingKey: raw.fields.routingKey,
+    properties: {
+      messageId: stringOrUndefined(p.messageId),
+      correlationId: stringOrUndefined(p.correlationId),
+      contentType: stringOrUndefined(p.contentType),
+      type: stringOrUndefined(p.type),
+      appId: stringOrUndefined(p.appId),
+      timestamp: typeof p.timestamp === 'number' ? p.timestamp : undefined,
+      headers,
+    },
+  };
+  rawMessages.set(message, raw);
+  return message;
+}
+
+function toRaw(message: AmqpMessage): amqp.Message {
+  const raw = rawMessages.get(message);
+  if (raw === undefined) throw new Error('not a message delivered by this client');
+  return raw;
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
