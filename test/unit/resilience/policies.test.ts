@@ -172,12 +172,16 @@ describe('resilience policies', () => {
   });
 
   test('the shutdown signal cuts a long backoff short, and no further attempt is made', async () => {
-    const { policy, shutdown } = setUp({ maxAttempts: 5, baseDelayMs: 20_000, maxDelayMs: 60_000 });
+    const { policy, shutdown, waitFor } = setUp({
+      maxAttempts: 5,
+      baseDelayMs: 20_000,
+      maxDelayMs: 60_000,
+    });
     server.plan([], 503);
     const first = server.requests.length;
     const pending = rejection(policy.execute(call));
     await server.waitForRequests(first + 1);
-    await delay(20); // let the retry policy enter its backoff
+    await waitFor('dependency call failed; retrying'); // logged as the backoff starts
     const started = performance.now();
     shutdown.abort(new Error('stop requested: test'));
     const error = await pending;
