@@ -16,11 +16,12 @@ export function sampleMessageHandler(options: {
   const { pipeline, publisher, resultsQueue } = options;
   return async ({ message, correlationId, attempt }) => {
     const { messageId } = message.properties;
-    const result = await pipeline.handle(message.body.toString('utf8'), { messageId, attempt });
-    await publisher.publishJsonText(resultsQueue, result.json, {
-      messageId: messageId ?? result.eventId,
-      correlationId,
-      type: 'sample.result',
-    });
+    await pipeline.handle(message.body.toString('utf8'), { messageId, attempt }, (result) =>
+      publisher.publishJsonText(resultsQueue, result.json, {
+        messageId: messageId ?? result.eventId,
+        correlationId,
+        type: 'sample.result',
+      }),
+    );
   };
 }

@@ -82,12 +82,17 @@ export class SamplePipeline {
   async handle(
     json: string,
     options: { messageId?: string; attempt?: number } = {},
+    deliver?: (result: { eventId: string; json: string }) => Promise<void>,
   ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
     try {
       const result = await this.#options.processor.request({ json, ...options });
       const correlationId = currentCorrelationId() ?? '';
-      await this.#send([resultsTopic, correlationId, result.json]);
+      // The ZeroMQ copy and the caller's delivery (the broker's results queue) go out together.
+      await Promise.all([
+        this.#send([resultsTopic, correlationId, result.json]),
+        deliver?.(result),
+      ]);
       const latencyMs = Math.round(performance.now() - started);
       this.#noteLatency(latencyMs);
       const { notifier } = this.#options;
