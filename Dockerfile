@@ -40,8 +40,9 @@ COPY docker ./docker
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
 
 # Every %(ENV_...)s in config/supervisord.conf has its default here (entrypoint.sh checks).
+# APP_VERSION is on every log line and is Sentry's release: the version and the git commit.
 ENV NODE_ENV=production \
-    APP_VERSION="${VERSION}" \
+    APP_VERSION="${VERSION}+${COMMIT}" \
     LOG_PRETTY=false \
     APP_DIR=/app \
     APP_USER=app \

@@ -40,7 +40,11 @@ describe('the Dockerfile runtime stage, laid out without Docker', { timeout: 120
     await sv.output.waitFor('success: app entered RUNNING state');
     const pid = sv.spawnedPids()[0]!;
     const starting = await sv.output.waitFor(sv.serviceLine('starting', pid));
-    assert.equal(starting.json?.['version'], '0.0.0-dev', 'APP_VERSION from the VERSION build arg');
+    assert.equal(
+      starting.json?.['version'],
+      '0.0.0-dev+unknown',
+      'APP_VERSION from the VERSION and COMMIT build args',
+    );
     await sv.output.waitFor(sv.serviceLine('ready', pid));
     const stop = await sv.supervisorctl('stop', 'app');
     assert.match(stop.stdout, /app: stopped/);
