@@ -120,6 +120,8 @@ async function main(): Promise<number> {
           observer: run.observer,
           faultFile,
           appName,
+          brokerDownMs: options.brokerDownMs,
+          signal,
           outstanding: () => tally.outstanding,
         });
         process.stderr.write(`chaos: ${kind}: ready again after ${record.readyMs} ms\n`);

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connectionOf, rabbitmqctl, waitForBroker } from '../../test/helpers/broker.js';
 import { serviceTime, supervisordTime } from '../../test/helpers/supervisord.js';
 import type { FaultKind } from './options.js';
@@ -18,6 +19,10 @@ export interface FaultContext {
   /** The service's FAULT_FILE: read once at each process start. */
   faultFile: string;
   appName: string;
+  /** How long the broker stays stopped after stop_app returned. */
+  brokerDownMs: number;
+  /** The run's signal: cuts the broker's down time short (it is started again regardless). */
+  signal: AbortSignal;
   /** Non-poison messages still without a result, for the record. */
   outstanding: () => number;
 }
@@ -160,6 +165,10 @@ async function brokerRestart(pid: number, ctx: FaultContext): Promise<Struck> {
   try {
     await rabbitmqctl('stop_app');
     stoppedAt = Date.now();
+    // The outage itself (not a wait for an event): long enough, the service goes FATAL.
+    if (ctx.brokerDownMs > 0) {
+      await delay(ctx.brokerDownMs, undefined, { signal: ctx.signal }).catch(() => undefined);
+    }
   } finally {
     try {
       await rabbitmqctl('start_app');

@@ -29,15 +29,17 @@ export interface ChaosOptions {
   poison: number;
   /** `{"fail":"transient","times":1}` events, among `count`: retried once each. */
   transient: number;
-  /** The service's SAMPLE_WORK_MS. */
+  /** The service's SAMPLE_WORK_MS: with the rate, it sets how many messages are in flight. */
   workMs: number;
+  /** How long the broker stays stopped (after stop_app returns) in a broker restart. */
+  brokerDownMs: number;
   /** Where the JSON report goes. */
   out: string;
 }
 
 const usage = `usage: npm run chaos -- [--count N] [--publish-s S] [--deadline-s S] [--prefetch N]
   [--faults kill,term,worker-exit,worker-hang,close-connection,broker-restart]
-  [--poison N] [--transient N] [--work-ms MS] [--out FILE]`;
+  [--poison N] [--transient N] [--work-ms MS] [--broker-down-ms MS] [--out FILE]`;
 
 function positive(name: string, text: string | undefined, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
@@ -61,6 +63,7 @@ export function parseChaosOptions(argv: string[]): ChaosOptions {
       poison: { type: 'string' },
       transient: { type: 'string' },
       'work-ms': { type: 'string' },
+      'broker-down-ms': { type: 'string' },
       out: { type: 'string' },
     },
   });
@@ -78,11 +81,12 @@ export function parseChaosOptions(argv: string[]): ChaosOptions {
     count,
     publishS: positive('publish-s', values['publish-s'], 60),
     deadlineS: positive('deadline-s', values['deadline-s'], 300),
-    prefetch: positive('prefetch', values.prefetch, 20),
+    prefetch: positive('prefetch', values.prefetch, 50),
     faults,
     poison: positive('poison', values.poison, Math.max(5, Math.round(count / 500)), 0),
     transient: positive('transient', values.transient, Math.max(5, Math.round(count / 100)), 0),
-    workMs: positive('work-ms', values['work-ms'], 3, 0),
+    workMs: positive('work-ms', values['work-ms'], 100, 0),
+    brokerDownMs: positive('broker-down-ms', values['broker-down-ms'], 0, 0),
     out:
       values.out ?? fileURLToPath(new URL('../../../bench/chaos-results.json', import.meta.url)),
   };

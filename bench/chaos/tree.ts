@@ -22,7 +22,7 @@ export interface TreeExit {
   at: string;
   code: number | null;
   signal: string | null;
-  /** supervisord's last lines before it exited. */
+  /** supervisord's own last lines (not the service's) before it exited. */
   tail: string;
 }
 
@@ -154,7 +154,9 @@ export class SupervisedTree {
     for (const resolve of this.#onGeneration.splice(0)) resolve();
     void sv.exited.then(({ code, signal }) => {
       if (this.#stopping || this.#signal.aborted) return;
-      this.exits.push({ at: new Date().toISOString(), code, signal, tail: sv.output.tail(12) });
+      const own = sv.output.lines.filter((l) => l.json === undefined).slice(-6);
+      const tail = own.map((l) => l.text).join('\n');
+      this.exits.push({ at: new Date().toISOString(), code, signal, tail });
       this.#replacing = this.#replace(sv);
     });
   }
