@@ -147,11 +147,14 @@ async function main(): Promise<number> {
       ? `deadline of ${options.deadlineS} s reached`
       : describe(signal.aborted ? signal.reason : e);
   } finally {
-    const cleanup = [
+    const cleanup: Array<() => Promise<void> | undefined> = [
       () => tree?.stop(),
       () => observer?.close(),
       () => vhost?.remove(),
-      () => rmSync(faultFile, { force: true }),
+      () => {
+        rmSync(faultFile, { force: true });
+        return undefined;
+      },
     ];
     for (const step of cleanup) {
       try {

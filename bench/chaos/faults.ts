@@ -82,7 +82,12 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
   };
 }
 
-async function strike(kind: FaultKind, pid: number, from: Mark, ctx: FaultContext): Promise<Struck> {
+async function strike(
+  kind: FaultKind,
+  pid: number,
+  from: Mark,
+  ctx: FaultContext,
+): Promise<Struck> {
   switch (kind) {
     case 'kill': {
       const at = Date.now();

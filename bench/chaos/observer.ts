@@ -180,7 +180,7 @@ export class ChaosObserver {
       const consumer = await connection.createChannel();
       consumer.on('error', () => undefined);
       await consumer.prefetch(500);
-      for (const queue of Object.values(this.#queues)) {
+      for (const queue of [this.#queues.input, this.#queues.results, this.#queues.failed]) {
         // As the service declares them, so either side may come first.
         await consumer.assertQueue(queue, { durable: true });
       }

@@ -87,8 +87,7 @@ export function parseChaosOptions(argv: string[]): ChaosOptions {
     transient: positive('transient', values.transient, Math.max(5, Math.round(count / 100)), 0),
     workMs: positive('work-ms', values['work-ms'], 100, 0),
     brokerDownMs: positive('broker-down-ms', values['broker-down-ms'], 0, 0),
-    out:
-      values.out ?? fileURLToPath(new URL('../../../bench/chaos-results.json', import.meta.url)),
+    out: values.out ?? fileURLToPath(new URL('../../../bench/chaos-results.json', import.meta.url)),
   };
   if (options.poison + options.transient >= count) {
     throw new Error(`--poison plus --transient must leave plain events among --count\n${usage}`);

@@ -133,7 +133,10 @@ export function writeReport(report: ChaosReport, path: string): void {
 export function formatReport(report: ChaosReport): string {
   const f = report.figures;
   const rows: Array<[string, string]> = [
-    ['published', `${f.published} (${f.poisonPublished} poison, ${f.transientPublished} transient)`],
+    [
+      'published',
+      `${f.published} (${f.poisonPublished} poison, ${f.transientPublished} transient)`,
+    ],
     ['results received', `${f.results} (${f.idsWithResult} distinct ids)`],
     ['lost', String(f.lost)],
     ['duplicates', `${f.duplicates} (bound ${f.duplicateBound} = prefetch x faults)`],

@@ -117,7 +117,11 @@ export class Tally {
       const from = this.resultTimes[i - 1] as number;
       const to = this.resultTimes[i] as number;
       if (to - from > best.ms) {
-        best = { ms: to - from, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
+        best = {
+          ms: to - from,
+          from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(),
+        };
       }
     }
     return best;

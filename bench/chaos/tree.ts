@@ -136,7 +136,8 @@ export class SupervisedTree {
   #faulted(pid: number): boolean {
     return this.#generations.some((sv) =>
       sv.output.lines.some(
-        (l) => l.json?.['msg'] === 'starting' && l.json['pid'] === pid && l.json['fault'] !== undefined,
+        (l) =>
+          l.json?.['msg'] === 'starting' && l.json['pid'] === pid && l.json['fault'] !== undefined,
       ),
     );
   }
