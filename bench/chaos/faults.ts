@@ -176,8 +176,7 @@ async function brokerRestart(pid: number, ctx: FaultContext): Promise<Struck> {
     }
   } finally {
     try {
-      await rabbitmqctl('start_app');
-      await waitForBroker(120_000);
+      await startBroker();
       startedAt = Date.now();
     } finally {
       ctx.observer.resume();
@@ -191,4 +190,20 @@ async function brokerRestart(pid: number, ctx: FaultContext): Promise<Struck> {
       brokerDownMs: startedAt - at,
     },
   };
+}
+
+/**
+ * start_app until the broker accepts connections. Tried three times: a Ctrl-C in a terminal
+ * reaches the whole process group, rabbitmqctl included, and may cut the first one short.
+ */
+async function startBroker(): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rabbitmqctl('start_app');
+      await waitForBroker(60_000);
+      return;
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
 }
