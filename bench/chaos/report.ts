@@ -45,14 +45,15 @@ export interface ChaosReport {
     unexpectedFailed: number;
     restarts: number;
     treeRestarts: number;
-    longestGap: Gap;
+    /** With the last fault injected before the gap ended, if any. */
+    longestGap: Gap & { after: string | null };
     durationMs: number;
     observerReconnects: number;
     observerRedeliveries: number;
     republished: number;
     strangers: number;
   };
-  faults: Array<Omit<FaultRecord, 'readyAt'> & { readyAt: string }>;
+  faults: Array<Omit<FaultRecord, 'readyAt'> & { readyAt: string; duplicates: number }>;
   lostIds: string[];
   treeRestarts: RunFacts['treeRestarts'];
   left: RunFacts['left'];
@@ -64,14 +65,21 @@ export interface ChaosReport {
 export function buildReport(tally: Tally, facts: RunFacts): ChaosReport {
   const summary = tally.summary();
   const kinds = [...tally.published.values()];
-  const faults = facts.faults.map((f) => {
+  const faults = facts.faults.map((f, i) => {
+    const at = Date.parse(f.at);
     const resumed = tally.firstResultAfter(f.readyAt);
+    const nextAt = facts.faults[i + 1]?.at;
+    const until = nextAt === undefined ? Number.POSITIVE_INFINITY : Date.parse(nextAt);
     return {
       ...f,
       readyAt: new Date(f.readyAt).toISOString(),
-      resumedMs: resumed === undefined ? null : resumed - Date.parse(f.at),
+      resumedMs: resumed === undefined ? null : resumed - at,
+      // Duplicates that arrived from this fault to the next: the ones it most likely caused.
+      duplicates: tally.duplicateTimes.filter((t) => t >= at && t < until).length,
     };
   });
+  const gap = tally.longestGap();
+  const gapDuring = faults.filter((f) => f.at <= gap.to).at(-1)?.kind ?? null;
   // Each fault (and each restart of the whole tree) may redeliver what was in flight: at
   // most a prefetch window of messages each.
   const duplicateBound = facts.options.prefetch * (faults.length + facts.treeRestarts.length);
@@ -107,7 +115,7 @@ export function buildReport(tally: Tally, facts: RunFacts): ChaosReport {
       unexpectedFailed: summary.unexpectedFailed.length,
       restarts: Math.max(0, facts.spawns - 1),
       treeRestarts: facts.treeRestarts.length,
-      longestGap: tally.longestGap(),
+      longestGap: { ...gap, after: gapDuring },
       durationMs: facts.endedAt - facts.startedAt,
       observerReconnects: facts.observerReconnects,
       observerRedeliveries: tally.observerRedeliveries,
@@ -143,7 +151,10 @@ export function formatReport(report: ChaosReport): string {
     ['poison in failed queue', `${f.poisonFailed} of ${f.poisonPublished}`],
     ['good messages failed', String(f.unexpectedFailed)],
     ['restarts observed', `${f.restarts} (whole tree restarted ${f.treeRestarts} times)`],
-    ['longest gap', `${f.longestGap.ms} ms (${f.longestGap.from} .. ${f.longestGap.to})`],
+    [
+      'longest gap',
+      `${f.longestGap.ms} ms (${f.longestGap.from} .. ${f.longestGap.to}, after ${f.longestGap.after ?? 'no fault'})`,
+    ],
     ['duration', `${f.durationMs} ms`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -151,10 +162,10 @@ export function formatReport(report: ChaosReport): string {
     `chaos soak: ${report.machine.cores} cores, Node ${report.machine.node}`,
     ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`),
     '',
-    'fault             pid -> next      ready ms  resumed ms  spawns  outstanding',
+    'fault             pid -> next      ready ms  resumed ms  spawns  outstanding  duplicates',
     ...report.faults.map(
       (x) =>
-        `${x.kind.padEnd(16)}  ${`${x.pid} -> ${x.nextPid}`.padEnd(15)}  ${String(x.readyMs).padStart(8)}  ${String(x.resumedMs ?? '-').padStart(10)}  ${String(x.spawns).padStart(6)}  ${String(x.outstanding).padStart(11)}`,
+        `${x.kind.padEnd(16)}  ${`${x.pid} -> ${x.nextPid}`.padEnd(15)}  ${String(x.readyMs).padStart(8)}  ${String(x.resumedMs ?? '-').padStart(10)}  ${String(x.spawns).padStart(6)}  ${String(x.outstanding).padStart(11)}  ${String(x.duplicates).padStart(10)}`,
     ),
     '',
     report.ok ? 'OK' : `FAILED: ${report.problems.join('; ')}`,

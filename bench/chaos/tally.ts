@@ -26,6 +26,8 @@ export class Tally {
   strangers = 0;
   /** Receipt time (ms since epoch) of every result, in order. */
   readonly resultTimes: number[] = [];
+  /** Receipt time of every duplicate result (a second or later one for its id). */
+  readonly duplicateTimes: number[] = [];
   #plainLeft = 0;
   #poisonLeft = 0;
   readonly #seenBodies = new Set<string>();
@@ -61,6 +63,7 @@ export class Tally {
     const count = this.results.get(id) ?? 0;
     this.results.set(id, count + 1);
     if (count === 0 && this.published.get(id) !== 'poison') this.#plainLeft--;
+    if (count > 0) this.duplicateTimes.push(at);
     this.resultTimes.push(at);
     this.#progress();
   }
