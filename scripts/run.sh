@@ -41,5 +41,6 @@ case "$cmd" in
     "$node" scripts/check-imports.mjs
     ;;
   bench) exec "$node" dist/bench/run.js "$@" ;;
+  chaos) exec "$node" dist/bench/chaos.js "$@" ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
 esac

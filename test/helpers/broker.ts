@@ -20,6 +20,24 @@ export async function rabbitmqctl(...args: string[]): Promise<string> {
   return stdout;
 }
 
+/**
+ * The broker's id of the connection with this client-given name (the service names its
+ * connection `<app> pid <pid>`), for `rabbitmqctl close_connection`. Throws when there is none.
+ */
+export async function connectionOf(connectionName: string): Promise<string> {
+  const out = await rabbitmqctl(
+    'list_connections',
+    '-q',
+    '--no-table-headers',
+    'pid',
+    'client_properties',
+  );
+  for (const line of out.split('\n')) {
+    if (line.includes(`"connection_name","${connectionName}"`)) return line.split('\t')[0] ?? '';
+  }
+  throw new Error(`no connection named ${connectionName}:\n${out}`);
+}
+
 export interface TestVhost {
   name: string;
   url: string;

@@ -5,6 +5,7 @@ import {
   BrokerObserver,
   amqpSettings,
   brokerHost,
+  connectionOf,
   FreezableProxy,
   createVhost,
   queues,
@@ -237,19 +238,4 @@ describe('sample service process on RabbitMQ', () => {
 async function drainResults(): Promise<Received[]> {
   const depth = await observer.depth(queues.results);
   return observer.collect(queues.results, (r) => r.length >= depth);
-}
-
-/** The pid of the connection with this client-given name, for close_connection. */
-async function connectionOf(connectionName: string): Promise<string> {
-  const out = await rabbitmqctl(
-    'list_connections',
-    '-q',
-    '--no-table-headers',
-    'pid',
-    'client_properties',
-  );
-  for (const line of out.split('\n')) {
-    if (line.includes(`"connection_name","${connectionName}"`)) return line.split('\t')[0] ?? '';
-  }
-  throw new Error(`no connection named ${connectionName}:\n${out}`);
 }
