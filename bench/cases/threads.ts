@@ -102,7 +102,7 @@ export async function threadCases(runs: number, count: number): Promise<Cases> {
     thread_ratio: ratioCase(
       core,
       raw,
-      `${count} one-way messages main -> worker per round; ThreadChannel.notify with a correlation id vs raw postMessage; ratioWithoutCorrelation: outside any correlation context. The gap is AsyncLocalStorage: getStore() per send (~15%) and run() per receive (~5%)`,
+      `${count} one-way messages main -> worker per round; ThreadChannel.notify with a correlation id (the channel sends the messages of one turn as one port message) vs one raw postMessage per message; ratioWithoutCorrelation: outside any correlation context (no AsyncLocalStorage getStore()/run() per message)`,
       { ratioWithoutCorrelation },
     ),
   };
