@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
+
+/**
+ * On a terminal the log is for a person: pino-pretty, in colour. The service runs under
+ * `script`, which gives it a real pseudo-terminal as stdout.
+ */
+
+test('on a TTY the service logs pretty, coloured lines, and TERM still stops it with 0', async (t) => {
+  const env = testEnv({ SAMPLE_EVENT_INTERVAL_MS: '600000' });
+  delete env['LOG_PRETTY']; // the default, auto: pretty because stdout is a TTY
+  const command = `exec '${process.execPath}' '${mainScript}'`;
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit');
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let text = '';
+  const ready = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      // "[15:33:43.903] INFO (9786): ready" with colour codes around the level and message
+      const m = /INFO\S* \((\d+)\): \S*ready/.exec(text);
+      if (m) resolve(m[1] as string);
+    });
+    void exited.then(() => reject(new Error(`exited before ready:\n${text}`)));
+  });
+  const pid = Number(await ready);
+  assert.match(text, /\x1b\[32mINFO\x1b\[39m/, 'the level is coloured');
+  assert.ok(!/^\{"level"/m.test(text), 'no JSON lines');
+  assert.match(text, /workers(\x1b\[\d+m)?: \[/, 'fields are spelled out below the line');
+  process.kill(pid, 'SIGTERM');
+  const [code] = (await exited) as [number | null];
+  assert.equal(code, 0, text.slice(-2000));
+  assert.match(text, /shutdown complete/);
+});
