@@ -19,7 +19,17 @@ test('on a TTY the service logs pretty, coloured lines, and TERM still stops it 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
+  let servicePid: number | undefined;
   t.after(() => {
+    // Killing `script` alone would leave the service running: the pty's hang-up is a HUP,
+    // which the service takes as "toggle debug logging", not as a stop.
+    if (servicePid !== undefined) {
+      try {
+        process.kill(servicePid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     if (child.exitCode === null) child.kill('SIGKILL');
   });
   let text = '';
@@ -27,12 +37,14 @@ test('on a TTY the service logs pretty, coloured lines, and TERM still stops it 
     child.stdout.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       // "[15:33:43.903] INFO (9786): ready" with colour codes around the level and message
+      servicePid ??= Number(/\((\d+)\): /.exec(text)?.[1] ?? Number.NaN) || undefined;
       const m = /INFO\S* \((\d+)\): \S*ready/.exec(text);
       if (m) resolve(m[1] as string);
     });
     void exited.then(() => reject(new Error(`exited before ready:\n${text}`)));
   });
   const pid = Number(await ready);
+  servicePid = pid;
   assert.match(text, /\x1b\[32mINFO\x1b\[39m/, 'the level is coloured');
   assert.ok(!/^\{"level"/m.test(text), 'no JSON lines');
   assert.match(text, /workers(\x1b\[\d+m)?: \[/, 'fields are spelled out below the line');
