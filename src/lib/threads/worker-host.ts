@@ -64,7 +64,6 @@ export class WorkerHost extends EventEmitter<{
   readonly #log: Logger;
   #worker: Worker | undefined;
   #control: MessagePort | undefined;
-  #logs: MessagePort | undefined;
   #channel: ThreadChannel | undefined;
   #state: WorkerState = 'idle';
   #lastBeatAt = 0;
@@ -115,7 +114,6 @@ export class WorkerHost extends EventEmitter<{
     const logs = new MessageChannel();
     const app = new MessageChannel();
     this.#control = control.port1;
-    this.#logs = logs.port1;
     // The first sign of a worker's end can be its channel closing, before the 'exit' event.
     // This listener runs before the channel's own, which fails the requests still pending:
     // so the cause recorded is the worker's end, not one of those failed requests.
@@ -137,7 +135,7 @@ export class WorkerHost extends EventEmitter<{
       peers,
     };
     // Log lines arrive as ready-made JSON; write them as they come, in order.
-    this.#logs.on('message', (line: string) => this.#options.logSink.write(line));
+    logs.port1.on('message', (line: string) => this.#options.logSink.write(line));
     // A port's 'close' comes after every message the worker sent on it, even when the
     // thread ended abruptly: waiting for all three means nothing it sent is lost.
     this.#portsClosed = Promise.all(
