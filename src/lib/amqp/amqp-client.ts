@@ -2,6 +2,7 @@ import * as amqp from 'amqplib';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { AmqpChannel, dependencyName, describe, wrap } from './amqp-channel.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 /**
  * The only amqplib import: one connection and its channels (amqp-channel.ts), behind our
@@ -107,6 +108,9 @@ export class AmqpClient {
       });
     }
     this.#model = model;
+    if (!coalesceWrites(model.connection)) {
+      this.#log.warn('amqplib internals changed: frames are written one socket write each');
+    }
     model.on('error', (error: unknown) =>
       this.#fail(`connection error: ${describe(error)}`, error),
     );
