@@ -78,6 +78,13 @@ test('TERM while work is in flight finishes the work first, then exits 0', async
   );
   const drain = service.lines.find((l) => l.msg === 'draining');
   assert.ok(drain, 'the drain step waited for the work');
+  // The stats worker's last figures count every processed event, the drained ones included.
+  const figures = service.lines.filter((l) => l.thread === 'stats' && l.msg === 'throughput');
+  assert.equal(
+    figures.at(-1)?.['total'],
+    service.lines.filter((l) => l.thread === 'main' && l.msg === 'event processed').length,
+    'the stats worker heard of every processed event',
+  );
 });
 
 test('a second TERM forces an immediate exit', async (t) => {

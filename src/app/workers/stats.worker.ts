@@ -6,6 +6,8 @@ import type { StatsContract } from '../protocol.js';
 
 /** Keeps throughput and latency figures of processed events and logs them every 10 s. */
 const intervalMs = 10_000;
+/** The longest wait for the main thread's last notes at shutdown. */
+const closeTimeoutMs = 2_000;
 
 runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, StatsContract>();
@@ -29,5 +31,9 @@ runWorker<AppConfig>(async (ctx) => {
     window = [];
   };
   while (await sleep(intervalMs, ctx.signal)) logFigures();
+  // Notes the main thread sent before it stopped this thread may still be on their way (they
+  // travel on another port than the shutdown message): close the channel first, which takes
+  // in everything sent before (see closeGracefully), so the last figures count every event.
+  await main.closeGracefully(closeTimeoutMs);
   logFigures();
 });
