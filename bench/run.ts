@@ -36,7 +36,7 @@ const groups: Group[] = [
   { name: 'zmq', run: () => zmqCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'threads', run: () => threadCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'restart', run: () => restartCases(quick ? 2 : 5) },
-  { name: 'amqp', run: () => amqpCases(quick ? 1 : 3, quick ? 10_000 : 50_000) },
+  { name: 'amqp', run: () => amqpCases(quick ? 1 : 5, quick ? 10_000 : 50_000) },
 ];
 
 const only = values.only?.split(',');
