@@ -1,4 +1,4 @@
-import { runWorker } from '../../lib/threads/worker-runtime.js';
+import { channelCloseTimeoutMs, runWorker } from '../../lib/threads/worker-runtime.js';
 import { sleep } from '../../lib/lifecycle/sleep.js';
 import type { ChannelContract } from '../../lib/threads/thread-channel.js';
 import type { AppConfig } from '../config.js';
@@ -6,8 +6,6 @@ import type { StatsContract } from '../protocol.js';
 
 /** Keeps throughput and latency figures of processed events and logs them every 10 s. */
 const intervalMs = 10_000;
-/** The longest wait for the main thread's last notes at shutdown. */
-const closeTimeoutMs = 2_000;
 
 runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, StatsContract>();
@@ -34,6 +32,6 @@ runWorker<AppConfig>(async (ctx) => {
   // Notes the main thread sent before it stopped this thread may still be on their way (they
   // travel on another port than the shutdown message): close the channel first, which takes
   // in everything sent before (see closeGracefully), so the last figures count every event.
-  await main.closeGracefully(closeTimeoutMs);
+  await main.closeGracefully(channelCloseTimeoutMs);
   logFigures();
 });

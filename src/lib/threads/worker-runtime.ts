@@ -47,8 +47,11 @@ export function peer<Out extends ChannelContract, In extends ChannelContract = C
   return channel as unknown as ThreadChannel<Out, In>;
 }
 
-/** How long a worker waits for the other end of a channel to acknowledge its closing. */
-const closeTimeoutMs = 2_000;
+/**
+ * How long a worker waits for the other end of a channel to acknowledge its closing; a worker
+ * body that closes a channel itself (to take in every last message first) uses it too.
+ */
+export const channelCloseTimeoutMs = 2_000;
 
 export function runWorker<C extends CoreConfig>(
   body: (ctx: WorkerContext<C>) => Promise<void>,
@@ -138,7 +141,9 @@ export function runWorker<C extends CoreConfig>(
       });
     }
     // Requests already on their way are answered before the channels close.
-    await Promise.all([main, ...peers.values()].map((c) => c.closeGracefully(closeTimeoutMs)));
+    await Promise.all(
+      [main, ...peers.values()].map((c) => c.closeGracefully(channelCloseTimeoutMs)),
+    );
     clearInterval(beat);
     loopDelay.disable();
     send({ t: 'finished', shuttingDown: controller.signal.aborted });
