@@ -7,13 +7,16 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
  * - `worker-throw:NAME`  the named worker throws an uncaught error shortly after start;
  * - `worker-hang:NAME`   the named worker blocks its event loop for good shortly after start;
  * - `dependency:startup` start-up hits a dependency failure;
- * - `error:startup`      start-up hits an application error (a bug), in the main thread.
+ * - `error:startup`      start-up hits an application error (a bug), in the main thread;
+ * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
+ *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
  */
 
 export type Fault =
   | { kind: 'none' }
   | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang'; worker: string }
-  | { kind: 'dependency' | 'error'; at: 'startup' };
+  | { kind: 'dependency' | 'error'; at: 'startup' }
+  | { kind: 'main-stall'; ms: number };
 
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
 export const faultDelayMs = 300;
@@ -23,6 +26,9 @@ export function parseFault(text: string): Fault {
   if (text === 'dependency:startup') return { kind: 'dependency', at: 'startup' };
   if (text === 'error:startup') return { kind: 'error', at: 'startup' };
   const [kind, worker] = text.split(':');
+  if (kind === 'main-stall' && worker !== undefined && /^\d+$/.test(worker)) {
+    return { kind, ms: Number(worker) };
+  }
   if ((kind === 'worker-exit' || kind === 'worker-throw' || kind === 'worker-hang') && worker) {
     return { kind, worker };
   }
@@ -65,4 +71,23 @@ export function armWorkerFault(fault: Fault, worker: string, signal: AbortSignal
     }
   };
   delay(faultDelayMs, undefined, { signal, ref: false }).then(strike, () => undefined);
+}
+
+/**
+ * Called by the service once it is ready: arms `main-stall:MS`, if set. The stall runs from a
+ * setImmediate callback, after the poll phase, as an I/O callback's long work would: the next
+ * loop pass runs the due timers before it reads what arrived meanwhile.
+ */
+export function armMainFault(fault: Fault, signal: AbortSignal): void {
+  if (fault.kind !== 'main-stall') return;
+  const stall = (): void => {
+    const until = performance.now() + fault.ms;
+    while (performance.now() < until) {
+      // Blocks the main thread's event loop: nothing else on it runs meanwhile.
+    }
+  };
+  delay(faultDelayMs, undefined, { signal, ref: false }).then(
+    () => setImmediate(stall),
+    () => undefined,
+  );
 }

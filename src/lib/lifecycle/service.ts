@@ -24,6 +24,7 @@ import { ErrorReporters, type ProcessControl } from './process-control.js';
 import { handleError, runInScope } from './exception-scope.js';
 import { ShutdownCoordinator } from './shutdown-coordinator.js';
 import { installSignalHandlers } from './signals.js';
+import { armMainFault, parseFault } from './faults.js';
 
 /**
  * Builds the per-process runtime that every component is wired to, runs the app's set-up
@@ -270,6 +271,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
         },
         'ready',
       );
+      armMainFault(parseFault(config.fault), coordinator.signal);
     },
     { name: 'startup', log, control },
   );

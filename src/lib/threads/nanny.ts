@@ -9,8 +9,11 @@ import type { Metrics } from '../telemetry/metrics.js';
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
  * is running is noticed at once (the 'exit' event); one whose event loop is blocked, within
- * two heartbeat intervals (no beat for 1.5 intervals, checked every quarter interval). Either
- * calls `die()` with a cause naming the worker. It also reports thread counts and missing
+ * two heartbeat intervals of the main thread being responsive (no beat for 1.5 intervals,
+ * checked every quarter interval). Either calls `die()` with a cause naming the worker.
+ * A worker's silence is counted in time the main thread was awake to hear it: a main-thread
+ * stall (a long GC, a big parse, a blocked write) queues the workers' heartbeats unread, and
+ * is logged as what it is, never taken for a hung worker. It also reports thread counts and missing
  * threads every report interval, to the log and to its report listeners (cronitor, metrics).
  */
 
@@ -47,6 +50,10 @@ export class Nanny {
   readonly #hosts = new Map<string, WorkerHost>();
   readonly #reportListeners: Array<(report: ThreadReport) => void> = [];
   #hangCheck: NodeJS.Timeout | undefined;
+  /** performance.now() of the last hang check, to tell a late check (main stalled). */
+  #lastCheckAt = 0;
+  /** Per worker: the last beat seen, and the awake main-thread time since then. */
+  readonly #silence = new Map<WorkerHost, { beatAt: number; awakeMs: number }>();
   #reportTimer: NodeJS.Timeout | undefined;
 
   constructor(options: NannyOptions) {
@@ -102,10 +109,8 @@ export class Nanny {
       });
       await host.start(ports.get(spec.name) ?? {});
     }
-    this.#hangCheck = setInterval(
-      () => this.#checkHeartbeats(),
-      Math.max(5, this.#options.heartbeatMs / 4),
-    );
+    this.#lastCheckAt = performance.now();
+    this.#hangCheck = setInterval(() => this.#checkHeartbeats(), this.#checkEveryMs);
     this.#hangCheck.unref();
     this.#reportTimer = setInterval(() => this.#emitReport(), this.#options.reportIntervalMs);
     this.#reportTimer.unref();
@@ -193,27 +198,58 @@ export class Nanny {
     this.#options.die(error);
   }
 
+  get #checkEveryMs(): number {
+    return Math.max(5, this.#options.heartbeatMs / 4);
+  }
+
+  /**
+   * Runs every quarter heartbeat. A check that comes much later than that means the main
+   * thread was stalled: the beats sent meanwhile are still queued, unread, so this check
+   * counts only one interval of silence and judges nothing; the next one, after the queue is
+   * read, does. A worker is hung when it was silent for 1.5 heartbeats of awake main time.
+   */
   #checkHeartbeats(): void {
     if (this.#options.signal.aborted) return;
-    const limit = this.#options.heartbeatMs * 1.5;
     const now = performance.now();
+    const sinceLastCheck = now - this.#lastCheckAt;
+    this.#lastCheckAt = now;
+    const stalled = sinceLastCheck > 2 * this.#checkEveryMs;
+    if (stalled) this.#onMainStall(sinceLastCheck);
+    const awake = stalled ? this.#checkEveryMs : sinceLastCheck;
+    const limit = this.#options.heartbeatMs * 1.5;
     for (const host of this.#hosts.values()) {
       if (host.state !== 'running') continue;
-      const silentMs = now - host.lastBeatAt;
-      if (silentMs > limit) {
-        this.#stopTimers();
-        this.#options.die(
-          new WorkerFailureError(
-            ErrorCodes.WORKER_HUNG,
-            host.name,
-            `worker ${host.name} is hung: no heartbeat for ${Math.round(silentMs)} ms (heartbeat ${this.#options.heartbeatMs} ms)`,
-          ),
-        );
-        // A blocked loop never reads the shutdown message: end the thread now.
-        void host.terminate();
-        return;
+      const silence = this.#silence.get(host);
+      if (silence === undefined || silence.beatAt !== host.lastBeatAt) {
+        // A beat (or 'ready') since the last check: silent only since it was read.
+        const awakeMs = Math.min(now - host.lastBeatAt, awake);
+        this.#silence.set(host, { beatAt: host.lastBeatAt, awakeMs });
+        continue;
       }
+      silence.awakeMs += awake;
+      if (stalled || silence.awakeMs <= limit) continue;
+      this.#stopTimers();
+      const wallMs = Math.round(now - host.lastBeatAt);
+      const silentMs = Math.round(silence.awakeMs);
+      const stallNote = wallMs - silentMs > this.#checkEveryMs ? `, ${wallMs} ms wall clock` : '';
+      this.#options.die(
+        new WorkerFailureError(
+          ErrorCodes.WORKER_HUNG,
+          host.name,
+          `worker ${host.name} is hung: no heartbeat for ${silentMs} ms${stallNote} (heartbeat ${this.#options.heartbeatMs} ms)`,
+        ),
+      );
+      // A blocked loop never reads the shutdown message: end the thread now.
+      void host.terminate();
+      return;
     }
+  }
+
+  /** The main thread's own loop was blocked: say so, it is not the workers' silence. */
+  #onMainStall(sinceLastCheck: number): void {
+    const stalledMs = Math.round(sinceLastCheck - this.#checkEveryMs);
+    const level = stalledMs >= this.#options.heartbeatMs ? 'warn' : 'debug';
+    this.#log[level]({ stalledMs, heartbeatMs: this.#options.heartbeatMs }, 'main thread stalled');
   }
 
   #emitReport(): void {

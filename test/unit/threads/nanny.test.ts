@@ -90,7 +90,10 @@ test('a worker whose event loop blocks is reported hung and terminated', async (
   await nanny.start();
   const cause = await firstDeath;
   assert.equal((cause as { code?: string }).code, ErrorCodes.WORKER_HUNG);
-  assert.match(cause.message, /worker sloth is hung: no heartbeat for \d+ ms \(heartbeat 100 ms\)/);
+  assert.match(
+    cause.message,
+    /worker sloth is hung: no heartbeat for \d+ ms(, \d+ ms wall clock)? \(heartbeat 100 ms\)/,
+  );
   await sink.waitFor((l) => l['msg'] === 'worker exited' && l['worker'] === 'sloth');
 });
 
@@ -136,5 +139,81 @@ test('setLogLevel() switches worker threads to debug at run time', async () => {
     sink.lines.some(
       (l) => l['thread'] === 'echo' && l['level'] === 'debug' && l['msg'] === 'shutdown received',
     ),
+  );
+});
+
+/** Blocks this (the main) thread's event loop for `ms`, as a long GC or a big parse would. */
+function blockMainThread(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy: nothing else on this thread runs meanwhile
+  }
+}
+
+test('a 3 s main-thread stall with 1 s heartbeats kills no worker and is logged as a main stall', async (t) => {
+  const { nanny, died, sink } = nannyHarness({ HEARTBEAT_MS: '1000' });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('calm')).add(echo('steady'));
+  await nanny.start();
+  // After the poll phase (as an I/O callback or a big parse would): the next loop pass runs
+  // the due timers, the hang check among them, before it reads the heartbeats queued meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  await new Promise<void>((resolve) =>
+    setImmediate(() => {
+      blockMainThread(3_000);
+      resolve();
+    }),
+  );
+  // Two more heartbeats with the main thread awake: the workers are still well.
+  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  assert.deepEqual(
+    died.map((e) => e.message),
+    [],
+  );
+  assert.equal(nanny.report().alive, 2);
+  const stall = sink.lines.find((l) => l['msg'] === 'main thread stalled');
+  assert.equal(stall?.['level'], 'warn');
+  assert.ok(Number(stall['stalledMs']) >= 2_500, `stalledMs ${String(stall['stalledMs'])}`);
+});
+
+test('a hung worker is detected within two heartbeats of the main thread being responsive', async (t) => {
+  const heartbeatMs = 500;
+  const { nanny, firstDeath } = nannyHarness({
+    FAULT: 'worker-hang:sloth',
+    HEARTBEAT_MS: String(heartbeatMs),
+  });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('sloth')).add(echo('bystander'));
+  await nanny.start();
+  const detected = firstDeath.then(() => performance.now());
+  // The worker blocks 300 ms after its 'ready'; then the main thread stalls for 3 s.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  blockMainThread(3_000);
+  const responsiveAt = performance.now();
+  const cause = await firstDeath;
+  const afterMs = (await detected) - responsiveAt;
+  assert.equal((cause as { code?: string }).code, ErrorCodes.WORKER_HUNG);
+  assert.equal((cause as { worker?: string }).worker, 'sloth');
+  assert.match(cause.message, /worker sloth is hung: no heartbeat for \d+ ms/);
+  // The bound: two heartbeats of a responsive main thread (plus room for a busy machine).
+  assert.ok(afterMs <= 2 * heartbeatMs + 250, `detected ${Math.round(afterMs)} ms after main woke`);
+  assert.ok(afterMs >= 0);
+});
+
+test('a hung worker is detected within two heartbeats of its last beat', async (t) => {
+  const heartbeatMs = 500;
+  const { nanny, firstDeath } = nannyHarness({
+    FAULT: 'worker-hang:sloth',
+    HEARTBEAT_MS: String(heartbeatMs),
+  });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('sloth'));
+  await nanny.start();
+  const readyAt = performance.now();
+  await firstDeath;
+  const afterHangMs = performance.now() - (readyAt + 300); // faultDelayMs after 'ready'
+  assert.ok(
+    afterHangMs <= 2 * heartbeatMs + 250,
+    `detected ${Math.round(afterHangMs)} ms after the hang`,
   );
 });
