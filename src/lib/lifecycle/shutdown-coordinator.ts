@@ -69,6 +69,8 @@ export class ShutdownCoordinator {
   #reason = '';
   #currentStep: string | undefined;
   #startedAt = 0;
+  /** The escalation and deadline timers, once armed: `[Symbol.dispose]()` disarms them. */
+  readonly #timers: NodeJS.Timeout[] = [];
   readonly #done: Promise<ExitCodeValue>;
   #resolveDone!: (code: ExitCodeValue) => void;
 
@@ -154,6 +156,14 @@ export class ShutdownCoordinator {
     return open;
   }
 
+  /**
+   * Disarms the escalation and deadline timers, for a host that ends the process by other
+   * means, and for tests (the deadline otherwise stays armed after `done`). Idempotent.
+   */
+  [Symbol.dispose](): void {
+    for (const timer of this.#timers) clearTimeout(timer);
+  }
+
   #begin(reason: string): void {
     if (this.#state !== 'running') return;
     this.#state = 'stopping';
@@ -176,6 +186,7 @@ export class ShutdownCoordinator {
     const escalation = setTimeout(() => this.#escalate(), this.#options.escalationMs);
     const deadline = setTimeout(() => this.#deadline(), this.#options.deadlineMs);
     escalation.unref();
+    this.#timers.push(escalation, deadline);
     // The deadline stays armed after the steps: if a leaked handle keeps the process alive,
     // it still ends it. Unref'd, it never keeps a clean process alive by itself.
     deadline.unref();

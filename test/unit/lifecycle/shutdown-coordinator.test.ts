@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import {
@@ -8,22 +8,34 @@ import {
 import { DependencyError } from '../../../src/lib/errors.js';
 import { ExitCode } from '../../../src/lib/lifecycle/exit-codes.js';
 import { captureLogger } from '../../helpers/core.js';
+import { ArmedTimers } from '../../helpers/armed-timers.js';
 
-function coordinator(overrides: Partial<ShutdownCoordinatorOptions> = {}) {
+/**
+ * A coordinator for one test. After the test it is disposed, and the test fails if any timer
+ * armed during it (the 10 s deadline above all) is still armed.
+ */
+function coordinator(t: TestContext, overrides: Partial<ShutdownCoordinatorOptions> = {}) {
+  const timers = ArmedTimers.watch();
   const { log, sink } = captureLogger();
+  const exits: number[] = [];
   const c = new ShutdownCoordinator({
     log,
     escalationMs: 5_000,
     deadlineMs: 10_000,
     stepTimeoutMs: 1_000,
-    exit: () => assert.fail('exit called'),
+    exit: (code) => void exits.push(code),
     ...overrides,
+  });
+  t.after(() => {
+    c[Symbol.dispose]();
+    timers.assertNoneArmed();
+    assert.deepEqual(exits, [], 'exit called');
   });
   return { c, sink };
 }
 
-test('steps run phase by phase, the last registered first within a phase', async () => {
-  const { c } = coordinator();
+test('steps run phase by phase, the last registered first within a phase', async (t) => {
+  const { c } = coordinator(t);
   const order: string[] = [];
   const step = (name: string, phase: Parameters<typeof c.addStep>[0]['phase']) =>
     c.addStep({ name, phase, run: () => void order.push(name) });
@@ -39,13 +51,15 @@ test('steps run phase by phase, the last registered first within a phase', async
   assert.equal(c.state, 'stopped');
 });
 
-test('the root signal aborts when shutdown starts', async () => {
-  const { c } = coordinator();
+test('the root signal aborts when shutdown starts', async (t) => {
+  const { c } = coordinator(t);
   const release = new AbortController();
+  const waiting = Promise.withResolvers<void>();
   c.addStep({
     name: 'wait',
     phase: 'drain',
     run: async () => {
+      waiting.resolve();
       await once(release.signal, 'abort');
     },
   });
@@ -53,12 +67,14 @@ test('the root signal aborts when shutdown starts', async () => {
   c.requestStop('test');
   assert.equal(c.signal.aborted, true);
   assert.equal(c.state, 'stopping');
+  // Released once the step waits (before, it would wait out its 1 s timeout instead).
+  await waiting.promise;
   release.abort();
   await c.done;
 });
 
-test('a failing or hanging step is logged and the others still run', async () => {
-  const { c, sink } = coordinator({ stepTimeoutMs: 50 });
+test('a failing or hanging step is logged and the others still run', async (t) => {
+  const { c, sink } = coordinator(t, { stepTimeoutMs: 50 });
   const ran: string[] = [];
   c.addStep({ name: 'later', phase: 'flush', run: () => void ran.push('later') });
   c.addStep({
@@ -84,8 +100,8 @@ test('a failing or hanging step is logged and the others still run', async () =>
   assert.deepEqual(outcomes, { throws: 'failed', hangs: 'timed-out', later: 'ok' });
 });
 
-test('die() keeps the first cause and its exit code; stopping twice is harmless', async () => {
-  const { c } = coordinator();
+test('die() keeps the first cause and its exit code; stopping twice is harmless', async (t) => {
+  const { c } = coordinator(t);
   let runs = 0;
   c.addStep({
     name: 'once',
@@ -102,16 +118,16 @@ test('die() keeps the first cause and its exit code; stopping twice is harmless'
   assert.match((c.cause as Error).message, /broker/);
 });
 
-test('a failure during a requested stop makes the exit code non-zero', async () => {
-  const { c } = coordinator();
+test('a failure during a requested stop makes the exit code non-zero', async (t) => {
+  const { c } = coordinator(t);
   c.addStep({ name: 'breaks', phase: 'drain', run: () => c.die(new Error('lost work')) });
   c.requestStop('SIGTERM');
   assert.equal(await c.done, ExitCode.APPLICATION_ERROR);
 });
 
-test('past the escalation delay it turns on debug logging and lists what is open', async () => {
+test('past the escalation delay it turns on debug logging and lists what is open', async (t) => {
   let escalated = 0;
-  const { c, sink } = coordinator({
+  const { c, sink } = coordinator(t, {
     escalationMs: 30,
     onEscalate: () => {
       escalated++;
@@ -139,9 +155,9 @@ test('past the escalation delay it turns on debug logging and lists what is open
   assert.ok(Array.isArray(open['nodeActiveResources']));
 });
 
-test('at the hard deadline it exits with the deadline code', async () => {
+test('at the hard deadline it exits with the deadline code', async (t) => {
   const exited = Promise.withResolvers<number>();
-  const { c, sink } = coordinator({
+  const { c, sink } = coordinator(t, {
     escalationMs: 10,
     deadlineMs: 40,
     exit: (code) => exited.resolve(code),
