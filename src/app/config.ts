@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { coreConfigSchema, coreEnv, integer, millis } from '../lib/config-schema.js';
+import { coreConfigSchema, coreEnv, integer, millis, secret } from '../lib/config-schema.js';
 import { booleanFlag, flagEnv, flagsSchema } from '../lib/flags.js';
 import { policyEnv } from '../lib/resilience/policy-config.js';
 
@@ -23,9 +23,11 @@ export const appConfigSchema = coreConfigSchema
         .string()
         .min(1)
         .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
-      notifyUrl: z
-        .union([z.literal(''), z.url({ protocol: /^https?$/ })])
-        .describe('empty, or the http(s) URL the notifier POSTs each result to'),
+      notifyUrl: secret(
+        z
+          .union([z.literal(''), z.url({ protocol: /^https?$/ })])
+          .describe('empty, or the http(s) URL the notifier POSTs each result to'),
+      ),
     }),
   })
   .refine((c) => !c.flags.sampleNotify || c.sample.notifyUrl !== '', {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { markSecret } from './secrets.js';
 
 /**
  * Schema building blocks for configuration sections. Every leaf says its expected form with
@@ -43,4 +44,13 @@ export function flag() {
 /** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/**
+ * Marks a leaf secret (a URL that may carry credentials, a DSN, a token, an API key): its
+ * value is remembered for redaction and never printed whole, in config errors or logs. Apply
+ * it outermost, after `.describe()`.
+ */
+export function secret<T extends z.ZodType>(schema: T): T {
+  return markSecret(schema);
 }

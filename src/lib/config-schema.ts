@@ -10,7 +10,7 @@ import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-confi
  * expected form with `.describe()`: a config error quotes it. The building blocks live in
  * config-fields.ts (so area files can use them without an import cycle) and are re-exported.
  */
-export { flag, integer, millis, upperSnake } from './config-fields.js';
+export { flag, integer, millis, secret, upperSnake } from './config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 

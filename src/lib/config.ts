@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
 
 /**
  * Loads the configuration once: JSON defaults from `config/`, overridden by environment
  * variables (a secret may come from the file named by `NAME_FILE`), validated by a zod
  * schema, and frozen. A bad value throws a ConfigError that names the key, the variable it
- * came from, what is wrong, and the expected form.
+ * came from, what is wrong, and the expected form. A secret (a leaf marked `secret()` in the
+ * schema, or any value read from a `NAME_FILE`) is remembered for redaction before anything
+ * is validated, and a config error shows it masked (a URL's userinfo, or all of it).
  */
 
 export type EnvMap = Readonly<Record<string, string>>;
@@ -48,30 +51,40 @@ function readDefaults(file: string | URL): Json {
   }
 }
 
-/** Reads `NAME`, or the contents of the file `NAME_FILE` names (trailing newline dropped). */
-function readVariable(source: NodeJS.ProcessEnv, name: string): string | undefined {
+/**
+ * Reads `NAME`, or the contents of the file `NAME_FILE` names, trailing white space (blank
+ * lines, a CR) dropped: a secrets file rarely ends where its value does.
+ */
+function readVariable(
+  source: NodeJS.ProcessEnv,
+  name: string,
+): { value: string; fromFile: boolean } | undefined {
   const file = source[`${name}_FILE`];
   if (file !== undefined && file !== '') {
     if (source[name] !== undefined) {
       throw new ConfigError(`${name} and ${name}_FILE are both set; set only one`);
     }
     try {
-      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      return { value: readFileSync(file, 'utf8').trimEnd(), fromFile: true };
     } catch (error) {
       throw new ConfigError(`${name}_FILE names ${file}, which cannot be read`, { cause: error });
     }
   }
-  return source[name];
+  const value = source[name];
+  return value === undefined ? undefined : { value, fromFile: false };
 }
 
-/** Finds the `.describe()` text of the schema node at `path`, looking through wrappers. */
-function describeAt(schema: z.ZodType, path: readonly PropertyKey[]): string | undefined {
+/**
+ * The schema node at `path` and the nodes it wraps (refinements, preprocessing, defaults),
+ * outermost first; empty when the schema has no such key.
+ */
+function nodesAt(schema: z.ZodType, path: readonly PropertyKey[]): unknown[] {
   let node: unknown = schema;
-  let found: string | undefined;
+  let chain: unknown[] = [];
   const unwrap = (): void => {
+    chain = [];
     for (let i = 0; i < 10 && node !== undefined; i++) {
-      const described = (node as { description?: string }).description;
-      if (described !== undefined) found = described;
+      chain.push(node);
       const def = (node as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
       const inner = def?.['innerType'] ?? def?.['out'] ?? def?.['schema'];
       if (inner === undefined) return;
@@ -80,14 +93,35 @@ function describeAt(schema: z.ZodType, path: readonly PropertyKey[]): string | u
   };
   unwrap();
   for (const key of path) {
-    found = undefined;
     const shape = (node as { shape?: Record<PropertyKey, unknown> }).shape;
     const def = (node as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
     node = shape?.[key] ?? def?.['catchall']; // catchall: a record-like section (policies)
-    if (node === undefined) return undefined;
+    if (node === undefined) return [];
     unwrap();
   }
+  return chain;
+}
+
+/** The `.describe()` text of the schema node at `path`, looking through wrappers. */
+function describeAt(schema: z.ZodType, path: readonly PropertyKey[]): string | undefined {
+  let found: string | undefined;
+  for (const node of nodesAt(schema, path)) {
+    found = (node as { description?: string }).description ?? found;
+  }
   return found;
+}
+
+/** Calls `visit` with the path and value of every leaf (a non-object) of `value`. */
+function forEachLeaf(
+  value: unknown,
+  visit: (path: string[], leaf: unknown) => void,
+  path: string[] = [],
+): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    visit(path, value);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) forEachLeaf(child, visit, [...path, key]);
 }
 
 export function loadConfig<S extends z.ZodType>(
@@ -96,12 +130,21 @@ export function loadConfig<S extends z.ZodType>(
   const source = options.source ?? process.env;
   const raw = readDefaults(options.defaultsFile);
   const origin = new Map<string, string>();
+  const secretPaths = new Set<string>();
   for (const [name, path] of Object.entries(options.env)) {
-    const value = readVariable(source, name);
-    if (value === undefined) continue;
-    setPath(raw, path, value);
-    origin.set(path, name);
+    const read = readVariable(source, name);
+    if (read === undefined) continue;
+    setPath(raw, path, read.value);
+    origin.set(path, read.fromFile ? `${name}_FILE` : name);
+    if (read.fromFile) secretPaths.add(path);
   }
+  // Before validation: a value that fails it must not be printed either.
+  forEachLeaf(raw, (path, leaf) => {
+    const key = path.join('.');
+    if (!secretPaths.has(key) && !nodesAt(options.schema, path).some(isMarkedSecret)) return;
+    secretPaths.add(key);
+    if (typeof leaf === 'string') rememberSecret(leaf);
+  });
   const result = options.schema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
@@ -111,7 +154,12 @@ export function loadConfig<S extends z.ZodType>(
       let value: unknown = raw;
       for (const k of issue.path) value = (value as Json | undefined)?.[k as string];
       const expected = describeAt(options.schema, issue.path);
-      const shown = value === undefined ? 'missing' : JSON.stringify(value);
+      const shown =
+        value === undefined
+          ? 'missing'
+          : secretPaths.has(key)
+            ? `${typeof value === 'string' ? maskSecret(value) : '[Redacted]'} (secret)`
+            : JSON.stringify(value);
       return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);

@@ -1,10 +1,12 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './correlation.js';
+import { redactLogLine, redactSecrets } from './secrets.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
  * app, thread, pid, version and the active correlation id. Secrets are redacted twice: known
- * field names by pino's `redact`, and credentials inside any URL by a last pass over the line.
+ * field names by pino's `redact`, then a last pass over the finished line (secrets.ts): fields
+ * named like secrets at any depth, every secret the config marked, and URL userinfo.
  * Components take `log.child({ component })`; `setLogLevel` reaches every child made so far.
  */
 
@@ -40,10 +42,13 @@ const redactPaths = [
   'headers.authorization',
 ];
 
-/** `scheme://user:secret@host` -> `scheme://user:[Redacted]@host`, anywhere in a line. */
-const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/"]*):[^\s@/"]+@/gi;
+/**
+ * Masks every secret this thread knows (from the config, by key) and the userinfo of every
+ * URL in `text` (see secrets.ts). For text written outside a logger, such as the one line a
+ * config error prints before any logger exists.
+ */
 export function redactUrlCredentials(text: string): string {
-  return text.replace(urlCredentials, '$1:[Redacted]@');
+  return redactSecrets(text);
 }
 
 const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
@@ -67,7 +72,9 @@ export function createLogger(options: LoggerOptions): Logger {
         const correlationId = currentCorrelationId();
         return correlationId === undefined ? {} : { correlationId };
       },
-      hooks: { streamWrite: redactUrlCredentials },
+      // The last pass over each finished line: secret-named keys at any depth (err.config.
+      // headers.authorization), every known secret whatever its characters, URL userinfo.
+      hooks: { streamWrite: redactLogLine },
       onChild: (child) => {
         family.add(new WeakRef(child));
       },

@@ -63,3 +63,52 @@ test('a secret can come from the file that NAME_FILE names', (t) => {
   assert.match(configError({ APP_NAME_FILE: file, APP_NAME: 'x' }).message, /both set/);
   assert.match(configError({ APP_NAME_FILE: join(dir, 'missing') }).message, /cannot be read/);
 });
+
+/** Every odd character a password may hold: / @ " % a space, and non-ASCII letters. */
+const oddSecret = 'Pa/ss@w"rd% 100 ünï';
+
+test('trailing white space of a NAME_FILE value is dropped (blank lines, CR)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'amqp-url');
+  writeFileSync(file, 'amqp://user:pw-from-file@broker/\r\n\n  \n');
+  assert.equal(testConfig({ AMQP_URL_FILE: file }).amqp.url, 'amqp://user:pw-from-file@broker/');
+});
+
+test('a config error never prints a secret whole: a URL shows its userinfo masked', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'amqp-url');
+  // The raw password makes the URL invalid (a space): the error must still not show it.
+  writeFileSync(file, `amqp://user:${oddSecret}@host/\n\n`);
+  const error = configError({ AMQP_URL_FILE: file });
+  assert.match(error.message, /amqp\.url \(environment AMQP_URL_FILE\) = \[Redacted\] \(secret\)/);
+  for (const part of ['Pa/ss', 'ünï', '100'])
+    assert.ok(!error.message.includes(part), error.message);
+  const url = configError({
+    AMQP_URL: `amqp://user:${encodeURIComponent(oddSecret)}@host/`,
+    HEARTBEAT_MS: '-5',
+    SENTRY_DSN: `https://${encodeURIComponent(oddSecret)}@sentry.example/not-a-project`,
+    INFLUX_TOKEN: oddSecret,
+    INFLUX_URL: 'http://influx:8086', // org and bucket missing: errors on influx
+  });
+  assert.match(
+    url.message,
+    /telemetry\.sentry\.dsn .* = https:\/\/\[Redacted\]@sentry\.example\/not-a-project \(secret\)/,
+  );
+  for (const part of ['Pa', 'ünï', '%C3', '100'])
+    assert.ok(!url.message.includes(part), url.message);
+});
+
+test('a value from a NAME_FILE is a secret whatever its key', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'level');
+  writeFileSync(file, `${oddSecret}\n`);
+  const error = configError({ LOG_LEVEL_FILE: file });
+  assert.match(
+    error.message,
+    /log\.level \(environment LOG_LEVEL_FILE\) = \[Redacted\] \(secret\)/,
+  );
+  assert.ok(!error.message.includes('ünï'), error.message);
+});

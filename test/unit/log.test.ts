@@ -35,7 +35,12 @@ test('passwords in URLs and secret fields are redacted', () => {
   for (const secret of ['s3cret', 'hunter2', 't0k', 'p4ss'])
     assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
   assert.match(text, /amqp:\/\/guest:\[Redacted\]@127\.0\.0\.1/);
-  assert.equal(redactUrlCredentials('http://key@127.0.0.1:9/1'), 'http://key@127.0.0.1:9/1');
+  // A username alone is a credential too (a token, a Sentry key).
+  assert.equal(redactUrlCredentials('http://key@127.0.0.1:9/1'), 'http://[Redacted]@127.0.0.1:9/1');
+  assert.equal(
+    redactUrlCredentials('https://host/?mail=a@b.example'),
+    'https://host/?mail=a@b.example',
+  );
 });
 
 test('setLogLevel() reaches children made before the change', () => {
@@ -47,4 +52,23 @@ test('setLogLevel() reaches children made before the change', () => {
   grandchild.debug('shown');
   child.debug('shown too');
   assert.deepEqual(sink.messages(), ['shown', 'shown too']);
+});
+
+test('secret-named fields nested in a logged error are redacted (err.config.headers.authorization)', () => {
+  const { log, sink } = captureLogger();
+  const error = Object.assign(new Error('request failed with status 401'), {
+    config: {
+      url: 'https://api.example/v1',
+      headers: { authorization: 'Bearer abc.DEF-123', accept: 'application/json' },
+      auth: { username: 'svc', password: 'p@ss w/ord' },
+    },
+    response: { headers: { 'set-cookie': ['sid=xyz987; HttpOnly'] } },
+  });
+  log.error({ err: error, request: { deep: { deeper: { apiKey: 'k-777-abc' } } } }, 'call failed');
+  const text = JSON.stringify(sink.lines[0]);
+  for (const secret of ['abc.DEF-123', 'p@ss w/ord', 'sid=xyz987', 'k-777-abc'])
+    assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+  const err = sink.lines[0]?.['err'] as { config: { headers: Record<string, unknown> } };
+  assert.equal(err.config.headers['authorization'], '[Redacted]');
+  assert.equal(err.config.headers['accept'], 'application/json');
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer } from '../config-fields.js';
+import { integer, secret } from '../config-fields.js';
 
 /**
  * The `amqp` configuration section and its environment variables. AMQP is off while the URL
@@ -29,10 +29,12 @@ const name = z
   .describe('empty (the default name) or letters, digits and . _ : -');
 
 export const amqpConfigSchema = z.object({
-  url: z
-    .string()
-    .regex(/^$|^amqps?:\/\/\S+$/)
-    .describe('empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)'),
+  url: secret(
+    z
+      .string()
+      .regex(/^$|^amqps?:\/\/\S+$/)
+      .describe('empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)'),
+  ),
   prefetch: int(1, 65_535, 'unacknowledged messages per consumer'),
   heartbeatS: int(0, 600, 'the heartbeat in seconds (0 turns heartbeats off)'),
   connectTimeoutMs: int(100, 600_000, 'milliseconds to wait for the connection to open'),

@@ -5,6 +5,7 @@ import * as Sentry from '@sentry/node';
 import type { Logger } from '../log.js';
 import { currentCorrelationId } from '../correlation.js';
 import type { ErrorReporter } from '../lifecycle/process-control.js';
+import { scrubSecrets } from '../secrets.js';
 
 /**
  * The Sentry integration, and the only file that imports @sentry/node. Each thread (main and
@@ -60,6 +61,8 @@ export function startSentry(options: SentryOptions): SentryHandle {
     sendClientReports: false,
     enableRuntimeChannelInjection: false,
     initialScope: { tags: { app: options.app, thread: options.thread } },
+    // Scrubbed like a log line before it leaves: secret-named keys, known secrets, URL userinfo.
+    beforeSend: (event) => scrubSecrets(event),
     integrations: [
       Sentry.eventFiltersIntegration(),
       Sentry.functionToStringIntegration(),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, millis } from '../config-fields.js';
+import { integer, millis, secret } from '../config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
@@ -33,17 +33,19 @@ function optionalUrl(example: string) {
 export const telemetryConfigSchema = z
   .object({
     sentry: z.object({
-      dsn: z
-        .string()
-        .regex(/^(|https?:\/\/[^@\s/]+@[^/\s]+\/.*\d+)$/)
-        .describe('empty (off) or a Sentry DSN such as https://KEY@o1.ingest.sentry.io/123'),
+      dsn: secret(
+        z
+          .string()
+          .regex(/^(|https?:\/\/[^@\s/]+@[^/\s]+\/.*\d+)$/)
+          .describe('empty (off) or a Sentry DSN such as https://KEY@o1.ingest.sentry.io/123'),
+      ),
       /** Error names and logger components whose errors are not reported. */
       ignore: list(),
       flushTimeoutMs: millis(10),
     }),
     influx: z.object({
-      url: optionalUrl('http://influxdb:8086'),
-      token: z.string().describe('an InfluxDB API token (may be empty for open stores)'),
+      url: secret(optionalUrl('http://influxdb:8086')),
+      token: secret(z.string().describe('an InfluxDB API token (may be empty for open stores)')),
       org: z.string().describe('an InfluxDB organisation name'),
       bucket: z.string().describe('an InfluxDB bucket name'),
       batchSize: integer(1, 100_000),
@@ -53,8 +55,8 @@ export const telemetryConfigSchema = z
       flushTimeoutMs: millis(10),
     }),
     cronitor: z.object({
-      apiKey: z.string().describe('empty (off) or a cronitor API key'),
-      pingUrl: optionalUrl('https://cronitor.link/ping'),
+      apiKey: secret(z.string().describe('empty (off) or a cronitor API key')),
+      pingUrl: secret(optionalUrl('https://cronitor.link/ping')),
       timeoutMs: millis(10),
     }),
     health: z.object({

@@ -50,6 +50,8 @@ export interface WorkerInit {
   config: unknown;
   logLevel: LogLevel;
   heartbeatMs: number;
+  /** The secret texts main knows (secrets.ts), for this thread's own redaction. */
+  secrets: string[];
   control: MessagePort;
   logs: MessagePort;
   /** Application channel to the main thread. */

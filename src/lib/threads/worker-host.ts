@@ -10,6 +10,7 @@ import type {
   WorkerInit,
 } from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
+import { knownSecrets } from '../secrets.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
@@ -129,6 +130,7 @@ export class WorkerHost extends EventEmitter<{
       config: this.#options.config,
       logLevel: this.#options.logLevel,
       heartbeatMs: this.#options.heartbeatMs,
+      secrets: knownSecrets(),
       control: control.port2,
       logs: logs.port2,
       main: app.port2,

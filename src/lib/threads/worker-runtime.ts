@@ -9,6 +9,7 @@ import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
+import { adoptSecrets } from '../secrets.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -58,6 +59,8 @@ export function runWorker<C extends CoreConfig>(
 ): void {
   if (isMainThread) throw new Error('runWorker() must be called in a worker thread');
   const init = workerData as WorkerInit;
+  // Before the first log line: this thread redacts what main's config marked secret.
+  adoptSecrets(init.secrets);
   const config = init.config as C;
   const control: MessagePort = init.control;
   const send = (message: ControlFromWorker): void => control.postMessage(message);

@@ -1,0 +1,216 @@
+/**
+ * Secrets are decided by key, not by pattern. The configuration marks its secret leaves
+ * (URLs that may carry credentials, DSNs, tokens, API keys) with `secret()`, and every value
+ * read from a `NAME_FILE` counts as one too; `loadConfig` remembers their text here, in this
+ * thread's set. Every log line and every error report then passes `redactSecrets` (each known
+ * secret, in each form it can take in a JSON line or a URL, becomes `[Redacted]`, whatever its
+ * characters; the userinfo of any URL is masked) and, when it carries a key named like a
+ * secret (`authorization`, `password`, `token`, `apiKey`, ... at any depth), `scrubSecrets`.
+ *
+ * One set per thread, like the logger's level: the worker runtime fills its own from the list
+ * main passes in `workerData`. Secrets shorter than `minSecretLength` are not searched for in
+ * free text (a 3-letter password would mask every word containing it); they are still masked
+ * wherever they are printed by key: config errors, URL userinfo, fields named like secrets.
+ */
+
+export const redacted = '[Redacted]';
+
+/** Shorter secrets are masked by key only, never searched for in free text. */
+export const minSecretLength = 6;
+
+/** Schema nodes marked secret, by identity (a zod schema is an object). */
+const secretNodes = new WeakSet<object>();
+
+/** Marks a config schema leaf secret: its value is never printed whole. Returns the node. */
+export function markSecret<T extends object>(node: T): T {
+  secretNodes.add(node);
+  return node;
+}
+
+/** Whether a schema node was marked with `markSecret`. */
+export function isMarkedSecret(node: unknown): boolean {
+  return typeof node === 'object' && node !== null && secretNodes.has(node);
+}
+
+/** The texts to find, longest first, so a secret inside a longer one cannot leave a part. */
+let known: string[] = [];
+
+/**
+ * Remembers a secret value, and the forms it takes in a JSON line and inside a URL: escaped,
+ * percent-encoded and decoded. For a URL, the secret is its userinfo's password or, when there
+ * is none, its username (a token, a Sentry key): the rest of a URL (host, path) stays readable.
+ * Idempotent; values shorter than `minSecretLength` are not remembered (see above).
+ */
+export function rememberSecret(value: string): void {
+  const texts = new Set<string>();
+  const add = (text: string | undefined): void => {
+    if (text === undefined || text.length < minSecretLength) return;
+    texts.add(text);
+    texts.add(JSON.stringify(text).slice(1, -1));
+    texts.add(encodeURIComponent(text));
+    const decoded = safeDecode(text);
+    if (decoded !== text) add(decoded);
+  };
+  if (scheme.test(value)) add(splitUserinfo(value, 'value')?.secret);
+  else add(value);
+  if (texts.size === 0) return;
+  known = [...new Set([...known, ...texts])].sort((a, b) => b.length - a.length);
+}
+
+/** The secrets remembered in this thread (to pass to a worker thread). */
+export function knownSecrets(): string[] {
+  return [...known];
+}
+
+/** Adds texts another thread remembered (a worker's runtime, from main's list). */
+export function adoptSecrets(texts: readonly string[]): void {
+  known = [...new Set([...known, ...texts])].sort((a, b) => b.length - a.length);
+}
+
+/** Forgets every remembered secret (tests). */
+export function forgetSecrets(): void {
+  known = [];
+}
+
+/**
+ * How to show a secret value: a URL with its userinfo masked (`amqp://user:[Redacted]@host/`,
+ * `https://[Redacted]@host/1` for a username-only credential), anything else as `[Redacted]`.
+ * Empty stays empty (an integration that is off).
+ */
+export function maskSecret(value: string): string {
+  if (value === '') return '';
+  if (!scheme.test(value) || /\s/.test(value.trim())) return redacted;
+  const parts = splitUserinfo(value, 'value');
+  return parts === undefined ? value : maskedUrl(parts);
+}
+
+/** Masks every remembered secret and the userinfo of every URL in `text`. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const secret of known) {
+    if (out.includes(secret)) out = out.split(secret).join(redacted);
+  }
+  if (out.includes('@')) {
+    out = out.replace(urlInText, (url) => {
+      const parts = splitUserinfo(url, 'text');
+      return parts === undefined ? url : maskedUrl(parts);
+    });
+  }
+  return out;
+}
+
+const scheme = /^[a-z][a-z0-9+.-]*:\/\//i;
+/** `scheme://` up to a quote or white space: a URL in free text (the end of a JSON value). */
+const urlInText = /[a-z][a-z0-9+.-]*:\/\/[^\s"]*/gi;
+
+interface UrlParts {
+  before: string;
+  /** The username when a password follows it; undefined for a username-only credential. */
+  user: string | undefined;
+  secret: string;
+  after: string;
+}
+
+function maskedUrl(parts: UrlParts): string {
+  const user = parts.user === undefined ? '' : `${parts.user}:`;
+  return `${parts.before}${user}${redacted}@${parts.after}`;
+}
+
+/**
+ * A URL's userinfo, by the URL's structure: between `scheme://` and the last `@` of the
+ * authority (which ends at the first `/`, `?` or `#`). A password holding an unencoded `/`,
+ * `?` or `#` makes the URL invalid, but is still a secret: a config value ('value') then
+ * takes everything up to its last `@`; free text ('text') does so only when a `:` comes
+ * before that `@` (`user:pa/ss@host`), so that `https://host/?mail=a@b` stays as it is.
+ */
+function splitUserinfo(url: string, from: 'value' | 'text'): UrlParts | undefined {
+  const start = scheme.exec(url)?.[0];
+  if (start === undefined) return undefined;
+  const rest = url.slice(start.length);
+  const end = rest.search(/[/?#]/);
+  let at = (end < 0 ? rest : rest.slice(0, end)).lastIndexOf('@');
+  if (at < 0) {
+    at = rest.lastIndexOf('@');
+    if (at < 0 || (from === 'text' && !rest.slice(0, at).includes(':'))) return undefined;
+  }
+  const info = rest.slice(0, at);
+  if (info === '') return undefined;
+  const colon = info.indexOf(':');
+  return {
+    before: start,
+    user: colon < 0 ? undefined : info.slice(0, colon),
+    secret: colon < 0 ? info : info.slice(colon + 1),
+    after: rest.slice(at + 1),
+  };
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Keys whose values are secrets wherever they appear (headers, configs, error details). */
+const secretKey =
+  /^(?:.*(?:password|passwd|secret|token|api[-_]?key|dsn|credentials?)|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)$/i;
+
+/** Whether values under `key` are secrets, by name. */
+export function isSecretKey(key: string): boolean {
+  return secretKey.test(key);
+}
+
+/** A JSON line that may hold a secret-named key: worth parsing to scrub. */
+const secretKeyInJson =
+  /"(?:[^"\\]*(?:password|passwd|secret|token|api[-_]?key|dsn|credentials?)|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)"\s*:/i;
+
+/**
+ * A copy of `value` with every field named like a secret masked (strings and objects; numbers
+ * and booleans stay, they are counts and switches) and every string passed through
+ * `redactSecrets`, at any depth (to 20; cycles are cut). Errors become plain objects; other
+ * class instances are left as they are (JSON data and error details are plain objects).
+ */
+export function scrubSecrets<T>(value: T): T {
+  return scrub(value, 0, new WeakSet()) as T;
+}
+
+function scrub(value: unknown, depth: number, seen: WeakSet<object>): unknown {
+  if (typeof value === 'string') return redactSecrets(value);
+  if (typeof value !== 'object' || value === null) return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const plain = proto === Object.prototype || proto === null || Array.isArray(value);
+  // Class instances (an SDK's own state riding along) pass as they are; errors do not.
+  if (!plain && !(value instanceof Error)) return value;
+  if (seen.has(value) || depth > 20) return '[Circular or too deep]';
+  seen.add(value);
+  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1, seen));
+  const out: Record<string, unknown> = {};
+  const keys = new Set(Object.keys(value));
+  if (value instanceof Error) for (const k of ['name', 'message', 'stack']) keys.add(k);
+  for (const key of keys) {
+    const field = (value as Record<string, unknown>)[key];
+    out[key] =
+      isSecretKey(key) && (typeof field === 'string' || (typeof field === 'object' && field))
+        ? redacted
+        : scrub(field, depth + 1, seen);
+  }
+  return out;
+}
+
+/**
+ * The last pass over a finished JSON log line: secret-named keys at any depth (only when the
+ * line has one: parsing every line would cost), then every known secret and URL userinfo.
+ */
+export function redactLogLine(line: string): string {
+  let out = line;
+  if (secretKeyInJson.test(out)) {
+    try {
+      const trailing = out.endsWith('\n') ? '\n' : '';
+      out = JSON.stringify(scrubSecrets(JSON.parse(out) as unknown)) + trailing;
+    } catch {
+      // Not one JSON line (pretty output): the text passes below still apply.
+    }
+  }
+  return redactSecrets(out);
+}

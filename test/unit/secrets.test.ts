@@ -1,0 +1,87 @@
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  forgetSecrets,
+  maskSecret,
+  redactSecrets,
+  rememberSecret,
+  scrubSecrets,
+} from '../../src/lib/secrets.js';
+import { captureLogger } from '../helpers/core.js';
+
+/** Every odd character a password may hold: / @ " % a space, and non-ASCII letters. */
+const oddSecret = 'Pa/ss@w"rd% 100 ünï';
+
+afterEach(() => forgetSecrets());
+
+test('a remembered secret is masked in free text, in a JSON line and percent-encoded', () => {
+  rememberSecret(oddSecret);
+  assert.equal(redactSecrets(`the key is ${oddSecret}.`), 'the key is [Redacted].');
+  const line = JSON.stringify({ msg: `failed with ${oddSecret}` });
+  assert.ok(!redactSecrets(line).includes('w\\"rd'), redactSecrets(line));
+  assert.ok(!redactSecrets(encodeURIComponent(oddSecret)).includes('100'));
+});
+
+test('a URL secret is remembered by its password, whatever its characters; the host stays readable', () => {
+  const url = `amqp://user:${encodeURIComponent(oddSecret)}@broker.example:5672/vh`;
+  rememberSecret(url);
+  assert.equal(
+    redactSecrets(`cannot connect to ${url} (refused)`),
+    'cannot connect to amqp://user:[Redacted]@broker.example:5672/vh (refused)',
+  );
+  // An error message quoting the decoded password, as a client library may.
+  assert.ok(!redactSecrets(`password "${oddSecret}" refused`).includes('ünï'));
+});
+
+test('an unencoded / or @ in a password does not let it through (the issue: amqp://user:pa/ss@host/)', () => {
+  assert.equal(redactSecrets('amqp://user:pa/ss@host/'), 'amqp://user:[Redacted]@host/');
+  assert.equal(redactSecrets('"amqp://user:p@ss@host/"'), '"amqp://user:[Redacted]@host/"');
+  assert.equal(maskSecret('amqp://user:pa/ss@host/'), 'amqp://user:[Redacted]@host/');
+});
+
+test('maskSecret shows a URL with its userinfo masked and anything else not at all', () => {
+  assert.equal(
+    maskSecret('https://KEY123@o1.ingest.example/42'),
+    'https://[Redacted]@o1.ingest.example/42',
+  );
+  assert.equal(maskSecret('http://influx:8086'), 'http://influx:8086');
+  assert.equal(maskSecret('tok-en with spaces'), '[Redacted]');
+  assert.equal(maskSecret('amqp://user:pa ss@host/'), '[Redacted]');
+  assert.equal(maskSecret(''), '');
+});
+
+test('short secrets are masked by key and in URLs, not searched for in free text', () => {
+  rememberSecret('amqp://guest:guest@127.0.0.1/');
+  assert.equal(redactSecrets('guest user'), 'guest user');
+  assert.equal(
+    redactSecrets('amqp://guest:guest@127.0.0.1/'),
+    'amqp://guest:[Redacted]@127.0.0.1/',
+  );
+});
+
+test('scrubSecrets masks secret-named keys at any depth and known secrets in every string', () => {
+  rememberSecret('tok-0123456789');
+  const event = {
+    message: 'calling with tok-0123456789',
+    extra: { config: { headers: { Authorization: 'Bearer xyz', 'X-Api-Key': 'k1' } } },
+    list: [{ password: 'hunter22' }],
+    counts: { tokens: 3, maxToken: 5 },
+  };
+  const scrubbed = scrubSecrets(event);
+  assert.deepEqual(scrubbed, {
+    message: 'calling with [Redacted]',
+    extra: { config: { headers: { Authorization: '[Redacted]', 'X-Api-Key': '[Redacted]' } } },
+    list: [{ password: '[Redacted]' }],
+    counts: { tokens: 3, maxToken: 5 },
+  });
+  assert.equal(event.message, 'calling with tok-0123456789', 'the original is left as it was');
+});
+
+test('a logger redacts a remembered secret wherever it appears in a line', () => {
+  rememberSecret(oddSecret);
+  const { log, sink } = captureLogger();
+  log.info({ detail: { note: `x${oddSecret}y` } }, `message with ${oddSecret}`);
+  const text = JSON.stringify(sink.lines[0]);
+  assert.ok(!text.includes('ünï'), text);
+  assert.equal(sink.lines[0]?.['msg'], 'message with [Redacted]');
+});
