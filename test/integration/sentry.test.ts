@@ -4,6 +4,7 @@ import { startSentry, type SentryHandle } from '../../src/lib/telemetry/sentry.j
 import { withCorrelationId } from '../../src/lib/correlation.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
 import { captureLog } from '../helpers/capture-log.js';
+import { forgetSecrets, rememberSecret } from '../../src/lib/secrets.js';
 
 /** The Sentry reporter in this thread: the real @sentry/node client, a loopback envelope sink. */
 
@@ -43,6 +44,42 @@ describe('Sentry reporter', () => {
     );
     assert.equal(event.release, 'r1');
     assert.ok(event.server_name);
+  });
+
+  test('a report is scrubbed before it is sent: known secrets, secret-named keys at any depth, URL userinfo', async () => {
+    // Built at run time: the SDK sends the source lines around each frame (context lines),
+    // and a literal here would be sent as source code, not as the value under test.
+    const part = (...parts: string[]): string => parts.join('');
+    const secret = part('Pa/ss@w"rd% 100 ', 'ünï');
+    const [token, password, apiKey] = [
+      part('tok-abc-', '123456'),
+      part('hunter2', '-xyz'),
+      part('k-777', '-abcdef'),
+    ];
+    rememberSecret(secret);
+    try {
+      const error = Object.assign(new Error(`login as svc with ${secret} failed`), {
+        config: { headers: { authorization: `Bearer ${token}` } },
+      });
+      sentry.report(error, {
+        thread: 'main',
+        request: { url: `https://svc:${password}@api.example/v1`, apiKey },
+      });
+      assert.equal(await sentry.flush(), true);
+    } finally {
+      forgetSecrets();
+    }
+    const event = recorder.events.find((e) =>
+      (e.exception?.values?.[0]?.value ?? '').startsWith('login as svc with'),
+    );
+    assert.ok(event, recorder.describe());
+    assert.equal(event.exception?.values?.[0]?.value, 'login as svc with [Redacted] failed');
+    // What went over the wire, whole envelopes, in any encoding the SDK chose.
+    const sent = recorder.requests.map((r) => r.body.toString('utf8')).join('\n');
+    for (const text of [part('ü', 'nï'), part('w\\', '"rd'), token, password, apiKey]) {
+      assert.ok(!sent.includes(text), `${text} was sent to Sentry`);
+    }
+    assert.match(sent, /https:\/\/svc:\[Redacted\]@api\.example\/v1/);
   });
 
   test('skips errors whose name or logger component is on the ignore list', async () => {
