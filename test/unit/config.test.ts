@@ -112,3 +112,12 @@ test('a value from a NAME_FILE is a secret whatever its key', (t) => {
   );
   assert.ok(!error.message.includes('ünï'), error.message);
 });
+
+test('an AMQP URL that does not parse (an unencoded / in the password) is a config error, masked', () => {
+  const error = configError({ AMQP_URL: 'amqp://svc:pa/ss-word@host/' });
+  assert.match(
+    error.message,
+    /amqp\.url \(environment AMQP_URL\) = amqp:\/\/svc:\[Redacted\]@host\/ \(secret\): is not a URL: percent-encode/,
+  );
+  assert.ok(!error.message.includes('ss-word'), error.message);
+});

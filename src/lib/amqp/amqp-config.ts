@@ -33,6 +33,9 @@ export const amqpConfigSchema = z.object({
     z
       .string()
       .regex(/^$|^amqps?:\/\/\S+$/)
+      .refine((url) => url === '' || URL.canParse(url), {
+        message: 'is not a URL: percent-encode / @ : ? # % in the user name and password',
+      })
       .describe('empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)'),
   ),
   prefetch: int(1, 65_535, 'unacknowledged messages per consumer'),

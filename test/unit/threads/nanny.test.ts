@@ -4,6 +4,7 @@ import { withCorrelationId } from '../../../src/lib/correlation.js';
 import { ErrorCodes, classify } from '../../../src/lib/errors.js';
 import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
 import { echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
+import { forgetSecrets, rememberSecret } from '../../../src/lib/secrets.js';
 
 test('a request crosses to a worker thread and back with its correlation id', async (t) => {
   const { nanny } = nannyHarness();
@@ -216,4 +217,22 @@ test('a hung worker is detected within two heartbeats of its last beat', async (
     afterHangMs <= 2 * heartbeatMs + 250,
     `detected ${Math.round(afterHangMs)} ms after the hang`,
   );
+});
+
+test('a worker thread masks the secrets main remembered, in its own log lines', async (t) => {
+  const secret = 'Pa/ss@w"rd% 1 ünï workerQ9';
+  rememberSecret(secret);
+  t.after(() => forgetSecrets());
+  const { nanny, sink } = nannyHarness();
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('echo'));
+  await nanny.start();
+  await nanny
+    .channel('echo')
+    .as<EchoContract>()
+    .request({ op: 'log', text: `it is ${secret}` });
+  const line = await sink.waitFor((l) => String(l['msg']).startsWith('logged:'));
+  assert.equal(line['thread'], 'echo');
+  assert.equal(line['msg'], 'logged: it is [Redacted]');
+  assert.equal(line['detail'], 'it is [Redacted]');
 });
