@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { markSecret } from './secrets.js';
+import { markNotSecret, markSecret } from './secrets.js';
 
 /**
  * Schema building blocks for configuration sections. Every leaf says its expected form with
@@ -53,4 +53,12 @@ export function upperSnake(name: string): string {
  */
 export function secret<T extends z.ZodType>(schema: T): T {
   return markSecret(schema);
+}
+
+/**
+ * Marks a leaf never secret, even when it comes from a `NAME_FILE` (a drill switch whose value
+ * the logs must show). Apply it outermost, after `.describe()`.
+ */
+export function notSecret<T extends z.ZodType>(schema: T): T {
+  return markNotSecret(schema);
 }

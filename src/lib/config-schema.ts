@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { amqpConfigSchema, amqpEnv } from './amqp/amqp-config.js';
 import { anyFlagsSchema } from './flags.js';
 import { policiesSchema, policyEnv } from './resilience/policy-config.js';
-import { integer, millis } from './config-fields.js';
+import { integer, millis, notSecret } from './config-fields.js';
 import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
 
 /**
@@ -10,7 +10,7 @@ import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-confi
  * expected form with `.describe()`: a config error quotes it. The building blocks live in
  * config-fields.ts (so area files can use them without an import cycle) and are re-exported.
  */
-export { flag, integer, millis, secret, upperSnake } from './config-fields.js';
+export { flag, integer, millis, notSecret, secret, upperSnake } from './config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -53,12 +53,15 @@ export const coreConfigSchema = z.object({
   }),
   telemetry: telemetryConfigSchema,
   amqp: amqpConfigSchema,
-  fault: z
-    .string()
-    .regex(faultPattern)
-    .describe(
-      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup, error:startup or main-stall:MS',
-    ),
+  // Never a secret, even from FAULT_FILE (the chaos drill's switch): the logs must name it.
+  fault: notSecret(
+    z
+      .string()
+      .regex(faultPattern)
+      .describe(
+        'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup, error:startup or main-stall:MS',
+      ),
+  ),
   policies: policiesSchema,
   flags: anyFlagsSchema,
 });

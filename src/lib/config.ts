@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
+import { isMarkedNotSecret, isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
 
 /**
  * Loads the configuration once: JSON defaults from `config/`, overridden by environment
  * variables (a secret may come from the file named by `NAME_FILE`), validated by a zod
  * schema, and frozen. A bad value throws a ConfigError that names the key, the variable it
  * came from, what is wrong, and the expected form. A secret (a leaf marked `secret()` in the
- * schema, or any value read from a `NAME_FILE`) is remembered for redaction before anything
- * is validated, and a config error shows it masked (a URL's userinfo, or all of it).
+ * schema, or any value read from a `NAME_FILE` unless its leaf is marked `notSecret()`) is
+ * remembered for redaction before anything is validated, and a config error shows it masked
+ * (a URL's userinfo, or all of it).
  */
 
 export type EnvMap = Readonly<Record<string, string>>;
@@ -141,7 +142,12 @@ export function loadConfig<S extends z.ZodType>(
   // Before validation: a value that fails it must not be printed either.
   forEachLeaf(raw, (path, leaf) => {
     const key = path.join('.');
-    if (!secretPaths.has(key) && !nodesAt(options.schema, path).some(isMarkedSecret)) return;
+    const nodes = nodesAt(options.schema, path);
+    if (nodes.some(isMarkedNotSecret)) {
+      secretPaths.delete(key);
+      return;
+    }
+    if (!secretPaths.has(key) && !nodes.some(isMarkedSecret)) return;
     secretPaths.add(key);
     if (typeof leaf === 'string') rememberSecret(leaf);
   });

@@ -32,6 +32,23 @@ export function isMarkedSecret(node: unknown): boolean {
   return typeof node === 'object' && node !== null && secretNodes.has(node);
 }
 
+/** Schema nodes marked never secret, even when their value comes from a `NAME_FILE`. */
+const plainNodes = new WeakSet<object>();
+
+/**
+ * Marks a config schema leaf as never secret, even from a `NAME_FILE`: a switch whose value
+ * must show in the logs (the fault drill's `FAULT_FILE`). Returns the node.
+ */
+export function markNotSecret<T extends object>(node: T): T {
+  plainNodes.add(node);
+  return node;
+}
+
+/** Whether a schema node was marked with `markNotSecret`. */
+export function isMarkedNotSecret(node: unknown): boolean {
+  return typeof node === 'object' && node !== null && plainNodes.has(node);
+}
+
 /** The texts to find, longest first, so a secret inside a longer one cannot leave a part. */
 let known: string[] = [];
 

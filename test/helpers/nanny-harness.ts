@@ -5,7 +5,9 @@ import { createLogger } from '../../src/lib/log.js';
 
 /** A nanny over real worker threads, with captured logs and recorded die() calls. */
 export function nannyHarness(env: Record<string, string> = {}) {
-  const config = testConfig({ HEARTBEAT_MS: '100', ...env });
+  // Heartbeats slow enough that a busy machine (two cores, many test files) never starves a
+  // healthy worker into a hang verdict; the hang tests set their own.
+  const config = testConfig({ HEARTBEAT_MS: '500', ...env });
   const sink = new CapturingSink();
   const log = createLogger({
     app: 'test',

@@ -121,3 +121,12 @@ test('an AMQP URL that does not parse (an unencoded / in the password) is a conf
   );
   assert.ok(!error.message.includes('ss-word'), error.message);
 });
+
+test('a leaf marked notSecret() shows its NAME_FILE value: the fault drill switch', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'fault');
+  writeFileSync(file, 'worker-explode:processor\n');
+  const error = configError({ FAULT_FILE: file });
+  assert.match(error.message, /fault \(environment FAULT_FILE\) = "worker-explode:processor"/);
+});
