@@ -196,6 +196,9 @@ test('a hung worker is detected within two heartbeats of the main thread being r
   assert.equal((cause as { code?: string }).code, ErrorCodes.WORKER_HUNG);
   assert.equal((cause as { worker?: string }).worker, 'sloth');
   assert.match(cause.message, /worker sloth is hung: no heartbeat for \d+ ms/);
+  console.log(
+    `hung worker named ${Math.round(afterMs)} ms after a 3 s main stall ended (heartbeat ${heartbeatMs} ms)`,
+  );
   // The bound: two heartbeats of a responsive main thread (plus room for a busy machine).
   assert.ok(afterMs <= 2 * heartbeatMs + 250, `detected ${Math.round(afterMs)} ms after main woke`);
   assert.ok(afterMs >= 0);
@@ -213,6 +216,9 @@ test('a hung worker is detected within two heartbeats of its last beat', async (
   const readyAt = performance.now();
   await firstDeath;
   const afterHangMs = performance.now() - (readyAt + 300); // faultDelayMs after 'ready'
+  console.log(
+    `hung worker named ${Math.round(afterHangMs)} ms after it hung (heartbeat ${heartbeatMs} ms)`,
+  );
   assert.ok(
     afterHangMs <= 2 * heartbeatMs + 250,
     `detected ${Math.round(afterHangMs)} ms after the hang`,
