@@ -178,6 +178,9 @@ export function isSecretKey(key: string): boolean {
   return secretKey.test(key);
 }
 
+/** Any word a secret-named key contains. */
+const secretWord = /passw|secret|token|api[-_]?key|dsn|credential|authorization|cookie|pass|pwd/i;
+
 /** A JSON line that may hold a secret-named key: worth parsing to scrub. */
 const secretKeyInJson =
   /"(?:[^"\\]*(?:password|passwd|secret|token|api[-_]?key|dsn|credentials?)|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)"\s*:/i;
@@ -221,7 +224,8 @@ function scrub(value: unknown, depth: number, seen: WeakSet<object>): unknown {
  */
 export function redactLogLine(line: string): string {
   let out = line;
-  if (secretKeyInJson.test(out)) {
+  // The cheap test first (a word, anywhere): most lines have none, and skip the key search.
+  if (secretWord.test(out) && secretKeyInJson.test(out)) {
     try {
       const trailing = out.endsWith('\n') ? '\n' : '';
       out = JSON.stringify(scrubSecrets(JSON.parse(out) as unknown)) + trailing;
