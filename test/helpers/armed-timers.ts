@@ -15,8 +15,12 @@ export class ArmedTimers {
     clearInterval: globalThis.clearInterval,
   };
 
-  /** Starts watching: replaces the four globals until `assertNoneArmed()`. */
+  static #active = false;
+
+  /** Starts watching: replaces the four globals until `assertNoneArmed()`. One at a time. */
   static watch(): ArmedTimers {
+    if (ArmedTimers.#active) throw new Error('a timer watch is already active');
+    ArmedTimers.#active = true;
     const watch = new ArmedTimers();
     watch.#install();
     return watch;
@@ -25,6 +29,7 @@ export class ArmedTimers {
   /** Restores the globals; throws an AssertionError naming every timer still armed. */
   assertNoneArmed(): void {
     Object.assign(globalThis, this.#real);
+    ArmedTimers.#active = false;
     const left = [...this.#armed];
     for (const [handle] of left) this.#real.clearTimeout(handle);
     this.#armed.clear();
