@@ -24,11 +24,19 @@ export class HttpNotifier {
   readonly #target: string;
   readonly #policy: ResiliencePolicy;
   readonly #log: Logger;
+  readonly #authorization: string | undefined;
 
   constructor(options: HttpNotifierOptions) {
-    this.#url = options.url;
     const url = new URL(options.url);
     this.#target = `${url.origin}${url.pathname}`;
+    // fetch() refuses a URL with credentials: they travel as a Basic authorization header.
+    if (url.username !== '' || url.password !== '') {
+      const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+      this.#authorization = `Basic ${Buffer.from(user, 'utf8').toString('base64')}`;
+      url.username = '';
+      url.password = '';
+    }
+    this.#url = url.toString();
     this.#policy = options.policy;
     this.#log = options.log.child({ component: 'notifier' });
   }
@@ -49,7 +57,11 @@ export class HttpNotifier {
   async #post(result: SampleResult, correlationId: string, signal: AbortSignal): Promise<void> {
     const response = await fetch(this.#url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
+      headers: {
+        'content-type': 'application/json',
+        'x-correlation-id': correlationId,
+        ...(this.#authorization === undefined ? {} : { authorization: this.#authorization }),
+      },
       body: JSON.stringify(result),
       signal,
     });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
-import { rabbitmqctl } from '../helpers/broker.js';
+import { BrokerObserver, rabbitmqctl } from '../helpers/broker.js';
 import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
 
 /**
@@ -177,8 +177,17 @@ describe('secrets never printed', () => {
         SAMPLE_HTTP_URL: `http://hook:${encodeURIComponent(secrets.notify)}@127.0.0.1:${notify.port}/n`,
         FLAG_SAMPLE_NOTIFY: 'true',
       });
-      await service.waitFor('ready', 20_000);
-      // Some traffic through each integration before the stop.
+      const ready = await service.waitFor('ready', 20_000);
+      // Some traffic through each integration before the stop: an event through the broker,
+      // the pipeline and the notifier (whose URL carries a password), pings, metrics.
+      const observer = await BrokerObserver.open(brokerReady);
+      try {
+        const event = { id: randomUUID(), text: 'one event through everything' };
+        await observer.publish(String(ready['inputQueue']), [JSON.stringify(event)]);
+      } finally {
+        await observer.close();
+      }
+      await notify.waitFor(() => true, 10_000);
       await cronitor.waitFor(() => true, 10_000);
       await influx.waitFor(() => true, 10_000);
       service.signal('SIGTERM');
@@ -188,6 +197,12 @@ describe('secrets never printed', () => {
       assert.ok(service.lines.some((l) => l.level === 'trace' || l.level === 'debug'));
       assert.deepEqual(leaks(output, [password, ...Object.values(secrets)]), [], service.tail());
       assert.ok(!output.includes(dsnKey), 'the Sentry key is printed');
+      // The notifier got the credentials it was given: the secret was used, not lost.
+      const auth = notify.requests[0]?.headers.authorization ?? '';
+      assert.equal(
+        Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8'),
+        `hook:${secrets.notify}`,
+      );
     });
   });
 });
