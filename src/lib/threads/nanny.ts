@@ -110,7 +110,12 @@ export class Nanny {
       await host.start(ports.get(spec.name) ?? {});
     }
     this.#lastCheckAt = performance.now();
-    this.#hangCheck = setInterval(() => this.#checkHeartbeats(), this.#checkEveryMs);
+    // Judged from setImmediate: after the poll phase, which reads the heartbeats queued while
+    // the main thread was busy. A timer alone can run before them (its phase comes first).
+    this.#hangCheck = setInterval(
+      () => setImmediate(() => this.#checkHeartbeats()),
+      this.#checkEveryMs,
+    );
     this.#hangCheck.unref();
     this.#reportTimer = setInterval(() => this.#emitReport(), this.#options.reportIntervalMs);
     this.#reportTimer.unref();
@@ -203,10 +208,11 @@ export class Nanny {
   }
 
   /**
-   * Runs every quarter heartbeat. A check that comes much later than that means the main
-   * thread was stalled: the beats sent meanwhile are still queued, unread, so this check
-   * counts only one interval of silence and judges nothing; the next one, after the queue is
-   * read, does. A worker is hung when it was silent for 1.5 heartbeats of awake main time.
+   * Runs every quarter heartbeat, after the poll phase. A check that comes much later than
+   * that means the main thread was stalled: it is logged, and counts as one interval of a
+   * worker's silence, not the stall's length (the worker could not be heard meanwhile). A
+   * worker is hung when it was silent for 1.5 heartbeats of awake main-thread time: within
+   * two heartbeats of the main thread being responsive, and even while it stalls often.
    */
   #checkHeartbeats(): void {
     if (this.#options.signal.aborted) return;
@@ -227,7 +233,7 @@ export class Nanny {
         continue;
       }
       silence.awakeMs += awake;
-      if (stalled || silence.awakeMs <= limit) continue;
+      if (silence.awakeMs <= limit) continue;
       this.#stopTimers();
       const wallMs = Math.round(now - host.lastBeatAt);
       const silentMs = Math.round(silence.awakeMs);

@@ -242,3 +242,38 @@ test('a worker thread masks the secrets main remembered, in its own log lines', 
   assert.equal(line['msg'], 'logged: it is [Redacted]');
   assert.equal(line['detail'], 'it is [Redacted]');
 });
+
+/** Blocks the main thread for `blockMs` again and again, for `forMs`; resolves at the end. */
+async function stallRepeatedly(blockMs: number, forMs: number): Promise<void> {
+  const until = performance.now() + forMs;
+  while (performance.now() < until) {
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        blockMainThread(blockMs);
+        resolve();
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+test('a main thread that stalls again and again kills no healthy worker, and still finds a hung one', async (t) => {
+  const heartbeatMs = 200;
+  const { nanny, firstDeath, died } = nannyHarness({
+    FAULT: 'worker-hang:sloth',
+    HEARTBEAT_MS: String(heartbeatMs),
+  });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('sloth')).add(echo('healthy'));
+  await nanny.start();
+  // Every check comes late (150 ms stalls against 50 ms checks): each one is a main stall.
+  const stalls = stallRepeatedly(150, 4_000);
+  const cause = await Promise.race([
+    firstDeath,
+    stalls.then(() => assert.fail('the hung worker was not found while main kept stalling')),
+  ]);
+  await stalls;
+  assert.equal((cause as { worker?: string }).worker, 'sloth');
+  assert.equal((cause as { code?: string }).code, ErrorCodes.WORKER_HUNG);
+  assert.equal(died.length, 1);
+});
