@@ -14,12 +14,6 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json
 
 # --- runtime: production dependencies only, supervisord as PID 1 ------------------------------
 FROM node:24-slim AS runtime
-ARG VERSION=0.0.0-dev
-ARG COMMIT=unknown
-LABEL org.opencontainers.image.title="worker-base" \
-      org.opencontainers.image.description="A supervised, long-running TypeScript worker service" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${COMMIT}"
 
 # supervisor brings python3 (the FATAL listener runs on it); cron runs the healthchecks ping.
 RUN apt-get update \
@@ -39,6 +33,17 @@ COPY config ./config
 COPY docker ./docker
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
 
+# The build arguments come after the apt and npm steps: a new commit rebuilds only what follows.
+ARG VERSION=0.0.0-dev
+ARG COMMIT=unknown
+# stop-timeout: `docker run` and `podman run` stop with 10 s unless told; the service needs its
+# 40 s deadline plus supervisord's margin (pass --stop-timeout 60 / -t 60, docs/container.md).
+LABEL org.opencontainers.image.title="worker-base" \
+      org.opencontainers.image.description="A supervised, long-running TypeScript worker service" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.worker-base.stop-timeout="60"
+
 # Every %(ENV_...)s in config/supervisord.conf has its default here (entrypoint.sh checks).
 # APP_VERSION is on every log line and is Sentry's release: the version and the git commit.
 ENV NODE_ENV=production \
@@ -56,6 +61,8 @@ ENV NODE_ENV=production \
 # docker stop sends TERM to supervisord (PID 1), which passes TERM to the service and waits
 # stopwaitsecs (45 s) for it; compose's stop_grace_period (60 s) covers that.
 STOPSIGNAL SIGTERM
+# docker/healthcheck.sh: /healthz with curl --max-time (podman 4.3 does not enforce --timeout),
+# or, with HEALTH_PORT=0 (endpoint off), supervisord's word that the service is RUNNING.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${HEALTH_PORT}/healthz" || exit 1
+  CMD ["/app/docker/healthcheck.sh"]
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]

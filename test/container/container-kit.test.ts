@@ -57,13 +57,15 @@ describe('container kit files', () => {
     assert.match(text, /^exec "\$@"$/m);
   });
 
-  test('the FATAL listener compiles on python3', async () => {
-    const result = await run('python3', [
-      '-c',
-      'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])',
-      'docker/fatal-listener.py',
-    ]);
-    assert.equal(result.code, 0, result.output);
+  test('the FATAL listener and the supervisord wrapper compile on python3', async () => {
+    for (const file of ['docker/fatal-listener.py', 'docker/supervisord-main.py']) {
+      const result = await run('python3', [
+        '-c',
+        'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])',
+        file,
+      ]);
+      assert.equal(result.code, 0, result.output);
+    }
   });
 
   test('supervisord.conf: the service restarts on unexpected exits only, stops with TERM, logs to stdout', () => {
@@ -82,7 +84,7 @@ describe('container kit files', () => {
     assert.equal(conf.get('supervisord')?.get('nodaemon'), 'true');
     assert.match(conf.get('program:cron')?.get('command') ?? '', /^cron -f$/);
     const listener = conf.get('eventlistener:fatal-exit');
-    assert.equal(listener?.get('events'), 'PROCESS_STATE_FATAL');
+    assert.equal(listener?.get('events'), 'PROCESS_STATE_FATAL,PROCESS_STATE_EXITED');
     assert.match(conf.get('supervisorctl')?.get('serverurl') ?? '', /^unix:\/\/%\(ENV_/);
     assert.match(conf.get('unix_http_server')?.get('file') ?? '', /^%\(ENV_/);
     assert.equal(existsSync(join(repoDir, 'supervisord.conf')), true, 'linked at the top level');
@@ -115,13 +117,9 @@ describe('container kit files', () => {
     assert.ok(has(runtime, 'ENV', /\bAPP_USER=app\b/), 'the service runs as app');
     assert.ok(!has(all, 'USER', /^(root|0)$/));
     assert.ok(has(runtime, 'STOPSIGNAL', /^SIGTERM$/));
-    assert.ok(
-      has(
-        runtime,
-        'HEALTHCHECK',
-        /CMD curl -fsS "http:\/\/127\.0\.0\.1:\$\{HEALTH_PORT\}\/healthz"/,
-      ),
-    );
+    assert.ok(has(runtime, 'HEALTHCHECK', /CMD \["\/app\/docker\/healthcheck\.sh"\]$/));
+    const healthcheck = readFileSync(join(repoDir, 'docker', 'healthcheck.sh'), 'utf8');
+    assert.match(healthcheck, /curl -fsS --max-time "\$max_time"/, 'the check bounds itself');
     assert.ok(has(runtime, 'ARG', /^VERSION\b/) && has(runtime, 'ARG', /^COMMIT\b/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.version="\$\{VERSION\}"/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.revision="\$\{COMMIT\}"/));
@@ -179,10 +177,7 @@ describe('npm run compose (scripts/render-compose.mjs)', () => {
     assert.equal(app['env_file'], '.env');
     assert.deepEqual(app['environment'], { APP_ENV: 'staging' });
     const healthcheck = app['healthcheck'] as { test: string[] };
-    assert.deepEqual(healthcheck.test, [
-      'CMD-SHELL',
-      'curl -fsS http://127.0.0.1:$${HEALTH_PORT}/healthz || exit 1',
-    ]);
+    assert.deepEqual(healthcheck.test, ['CMD', '/app/docker/healthcheck.sh']);
     const logging = app['logging'] as { driver: string; options: Record<string, string> };
     assert.equal(logging.driver, 'syslog');
     assert.equal(logging.options['tag'], 'orders worker');
