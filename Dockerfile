@@ -22,7 +22,10 @@ RUN apt-get update \
 
 # The service runs as this user (supervisord's user=); supervisord and cron stay root, which
 # cron needs to run its jobs as their users.
-RUN groupadd --system app && useradd --system --gid app --create-home --shell /usr/sbin/nologin app
+# /etc/supervisord.conf: where supervisorctl looks first, so `docker exec CONTAINER supervisorctl
+# status` needs no -c.
+RUN groupadd --system app && useradd --system --gid app --create-home --shell /usr/sbin/nologin app \
+ && ln -s /app/config/supervisord.conf /etc/supervisord.conf
 
 WORKDIR /app
 COPY package.json package-lock.json ./

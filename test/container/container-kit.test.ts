@@ -113,7 +113,7 @@ describe('container kit files', () => {
       'supervisor, cron, curl from apt',
     );
     assert.ok(has(runtime, 'RUN', /rm -rf \/var\/lib\/apt\/lists/), 'apt lists removed');
-    assert.ok(has(runtime, 'RUN', /useradd .*\bapp$/), 'a non-root app user');
+    assert.ok(has(runtime, 'RUN', /useradd .*\bapp\b/), 'a non-root app user');
     assert.ok(has(runtime, 'ENV', /\bAPP_USER=app\b/), 'the service runs as app');
     assert.ok(!has(all, 'USER', /^(root|0)$/));
     assert.ok(has(runtime, 'STOPSIGNAL', /^SIGTERM$/));
