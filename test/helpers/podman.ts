@@ -105,6 +105,14 @@ export class Container {
     return container;
   }
 
+  /** Follows a container something else started (compose); removed by removeAll() too. */
+  static adopt(name: string, healthPort = 0): Container {
+    const container = new Container(name, healthPort);
+    started.add(container);
+    container.#follow();
+    return container;
+  }
+
   /** stdout and stderr of the container so far (supervisord, the service, the listener). */
   get output(): string {
     return this.#output;
