@@ -135,3 +135,6 @@ podman build --format docker --pull=never --network host \
   --build-arg "VERSION=$version" --build-arg "COMMIT=$commit" \
   -t "$image" "$root" >&2
 say "built $image in $((SECONDS - started)) s"
+# Each new commit leaves the previous build's images untagged (about 1 GB a pair): drop the
+# ones older than a day, keeping today's as layer cache.
+podman image prune -f --filter until=24h >/dev/null
