@@ -28,7 +28,9 @@ cannot_run() {
 
 # One build at a time on this machine; a waiting run then finds everything cached
 # (and two apt-get installs never race).
-exec 9>/run/lock/worker-base-image.lock
+lock=/run/lock/worker-base-image.lock
+[ "$(id -u)" = 0 ] || lock="${TMPDIR:-/tmp}/worker-base-image-$(id -u).lock"
+exec 9>>"$lock"
 flock 9
 
 # --- 1. packages ------------------------------------------------------------------------------
@@ -51,7 +53,8 @@ fi
 # --- 2. containers.conf -----------------------------------------------------------------------
 # Without these every podman run fails on these machines: no right to raise RLIMIT_NOFILE,
 # crun 1.8 refuses hybrid cgroups, and there is no systemd for cgroups or the event log.
-python3 "$root/scripts/containers-conf.py" /etc/containers/containers.conf \
+# (Root only: a user's podman reads ~/.config/containers/containers.conf, left to its owner.)
+[ "$(id -u)" != 0 ] || python3 "$root/scripts/containers-conf.py" /etc/containers/containers.conf \
   'containers.default_ulimits=["nofile=20000:20000", "nproc=32768:32768"]' \
   'engine.runtime="runc"' \
   'engine.cgroup_manager="cgroupfs"' \

@@ -156,6 +156,40 @@ describe('container kit files', () => {
   });
 });
 
+describe('scripts/containers-conf.py (the settings podman needs, written by image.sh)', () => {
+  test('sets keys in place or under their section, keeps every other line, and is idempotent', async () => {
+    const dir = makeRoot();
+    roots.push(dir);
+    const file = join(dir, 'containers.conf');
+    writeFileSync(
+      file,
+      '# the admin\'s own\n[containers]\nlog_size_max = 1000\n\n[engine]\nruntime = "crun"\n',
+    );
+    const settings = [
+      'containers.default_ulimits=["nofile=20000:20000"]',
+      'engine.runtime="runc"',
+      'engine.events_logger="file"',
+      'network.network_backend="netavark"',
+    ];
+    const first = await run('python3', ['scripts/containers-conf.py', file, ...settings]);
+    assert.equal(first.code, 0, first.output);
+    const written = readFileSync(file, 'utf8');
+    assert.equal(
+      written,
+      '# the admin\'s own\n[containers]\ndefault_ulimits = ["nofile=20000:20000"]\n' +
+        'log_size_max = 1000\n\n[engine]\nevents_logger = "file"\nruntime = "runc"\n' +
+        '\n[network]\nnetwork_backend = "netavark"\n',
+    );
+    const second = await run('python3', ['scripts/containers-conf.py', file, ...settings]);
+    assert.equal(second.code, 0, second.output);
+    assert.equal(second.output, '', 'nothing to update');
+    assert.equal(readFileSync(file, 'utf8'), written);
+    const bad = await run('python3', ['scripts/containers-conf.py', file, 'no-section=1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.output, /expected SECTION\.KEY=VALUE, got 'no-section=1'/);
+  });
+});
+
 describe('npm run compose (scripts/render-compose.mjs)', () => {
   test('renders docker-compose.yml as YAML with the required keys', async () => {
     const dir = makeRoot();

@@ -44,7 +44,7 @@ function skipped(t: TestContext): boolean {
 
 const ready = /"msg":"ready"/;
 
-describe('the image, run as a container', { timeout: 180_000 }, () => {
+describe('the image, run as a container', { timeout: 300_000 }, () => {
   let container: Container;
   let recorder: HttpRecorder;
   const pingPath = `/ping/${randomUUID()}`;
