@@ -27,7 +27,7 @@ async function running(sv: Supervisord, from = 0): Promise<void> {
   await sv.output.waitFor('success: app entered RUNNING state', 15_000, from);
 }
 
-describe('supervisord running the service', { timeout: 60_000 }, () => {
+describe('supervisord running the service', { timeout: 150_000 }, () => {
   test('a service that exits non-zero is restarted, and the restart time is printed', async (t) => {
     // The fault is read once at start-up (FAULT_FILE): emptied as soon as the first run has
     // read it, so only the first run fails (worker exit -> exit code 71).

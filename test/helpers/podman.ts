@@ -13,8 +13,11 @@ import { repoDir } from './supervisord.js';
  * port and a ZeroMQ endpoint inside its own file system.
  */
 
-/** The tag the tests build: a developer's own `npm run image` tag stays untouched. */
-export const testImage = 'localhost/worker-base:test';
+/**
+ * The tag `npm run image` builds, from this checkout: `npm test` builds it before the tiers
+ * (scripts/run.sh), so the tests here find it cached.
+ */
+export const testImage = 'localhost/worker-base:dev';
 export const testLabel = 'worker-base-test';
 
 /** Runs podman to the end; never rejects. */
