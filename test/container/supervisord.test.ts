@@ -141,7 +141,9 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
         `fatal-listener: app exited unexpectedly: ${round} in the last 600 s (the container gives up at 2)`,
       );
     }
-    const { code, signal } = await sv.waitForExit(15_000);
+    // The listener acts as supervisord respawns the service: stopping that new start may take
+    // up to stopwaitsecs (45 s) while TERM arrives during its set-up.
+    const { code, signal } = await sv.waitForExit(60_000);
     assert.deepEqual({ code, signal }, { code: 1, signal: null });
     const exiting = sv.output.filter(/supervisord: exiting 1: app crash loop: 2 unexpected exits/);
     assert.equal(exiting.length, 1);

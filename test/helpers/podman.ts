@@ -67,6 +67,8 @@ const started = new Set<Container>();
 export class Container {
   readonly name: string;
   readonly healthPort: number;
+  /** When `podman run` returned (Date.now()). */
+  readonly startedAt = Date.now();
   #output = '';
   #follower: ChildProcess | undefined;
   #waiters: Array<() => void> = [];

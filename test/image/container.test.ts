@@ -69,6 +69,7 @@ describe('the image, run as a container', { timeout: 300_000 }, () => {
   test('ready appears in podman logs; supervisord is PID 1; the service runs as app', async (t) => {
     if (skipped(t)) return;
     await container.waitFor(ready);
+    console.log(`ready in podman logs ${Date.now() - container.startedAt} ms after podman run`);
     const init = await container.exec(['cat', '/proc/1/cmdline']);
     assert.match(init.stdout.replaceAll('\0', ' '), /supervisord-main\.py -n -c \/app\/config/);
     const top = await podman(['top', container.name, 'user', 'pid', 'args']);
