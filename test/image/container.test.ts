@@ -78,6 +78,19 @@ describe('the image, run as a container', { timeout: 300_000 }, () => {
     assert.match(top.stdout, /^root\s+1\s+.*supervisord/m);
   });
 
+  test('the image asks for a 60 s stop timeout: its label, and the entrypoint says so at start', async (t) => {
+    if (skipped(t)) return;
+    const label = await podman([
+      'image',
+      'inspect',
+      '--format',
+      '{{ index .Labels "org.worker-base.stop-timeout" }}',
+      testImage,
+    ]);
+    assert.equal(label.stdout.trim(), '60');
+    await container.waitFor(/entrypoint: stop this container with a grace period above 50 s/);
+  });
+
   test('the files the service runs from are not writable by it', async (t) => {
     if (skipped(t)) return;
     const places = ['/app', '/usr/local/bin/entrypoint.sh', '/usr/local/lib/node_modules'];
@@ -158,6 +171,29 @@ describe('the image, run as a container', { timeout: 300_000 }, () => {
     assert.match(container.output, /stopped: app \(exit status 0\)/);
   });
 });
+
+describe(
+  'the HEALTHCHECK with the health endpoint off (HEALTH_PORT=0)',
+  { timeout: 120_000 },
+  () => {
+    test('healthy while supervisord runs the service, unhealthy once it does not', async (t) => {
+      if (skipped(t)) return;
+      const container = await Container.run({ env: { HEALTH_PORT: '0' } });
+      try {
+        await container.waitFor(ready, 60_000);
+        await container.waitFor(/success: app entered RUNNING state/, 30_000);
+        const healthy = await podman(['healthcheck', 'run', container.name]);
+        assert.equal(healthy.code, 0, healthy.stdout + healthy.stderr);
+        const stop = await container.exec(['supervisorctl', 'stop', 'app']);
+        assert.match(stop.stdout, /app: stopped/);
+        const unhealthy = await podman(['healthcheck', 'run', container.name]);
+        assert.equal(unhealthy.code, 1, unhealthy.stdout + unhealthy.stderr);
+      } finally {
+        await container.remove();
+      }
+    });
+  },
+);
 
 describe('the image when the service keeps failing', { timeout: 180_000 }, () => {
   test('FATAL ends the container with a non-zero code, and on-failure brings it back', async (t) => {
