@@ -14,12 +14,6 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json
 
 # --- runtime: production dependencies only, supervisord as PID 1 ------------------------------
 FROM node:24-slim AS runtime
-ARG VERSION=0.0.0-dev
-ARG COMMIT=unknown
-LABEL org.opencontainers.image.title="worker-base" \
-      org.opencontainers.image.description="A supervised, long-running TypeScript worker service" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${COMMIT}"
 
 # supervisor brings python3 (the FATAL listener runs on it); cron runs the healthchecks ping.
 RUN apt-get update \
@@ -28,7 +22,10 @@ RUN apt-get update \
 
 # The service runs as this user (supervisord's user=); supervisord and cron stay root, which
 # cron needs to run its jobs as their users.
-RUN groupadd --system app && useradd --system --gid app --create-home --shell /usr/sbin/nologin app
+# /etc/supervisord.conf: where supervisorctl looks first, so `docker exec CONTAINER supervisorctl
+# status` needs no -c.
+RUN groupadd --system app && useradd --system --gid app --create-home --shell /usr/sbin/nologin app \
+ && ln -s /app/config/supervisord.conf /etc/supervisord.conf
 
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -38,6 +35,17 @@ COPY --from=build /build/dist/src ./dist/src
 COPY config ./config
 COPY docker ./docker
 COPY entrypoint.sh /usr/local/bin/entrypoint.sh
+
+# The build arguments come after the apt and npm steps: a new commit rebuilds only what follows.
+ARG VERSION=0.0.0-dev
+ARG COMMIT=unknown
+# stop-timeout: `docker run` and `podman run` stop with 10 s unless told; the service needs its
+# 40 s deadline plus supervisord's margin (pass --stop-timeout 60 / -t 60, docs/container.md).
+LABEL org.opencontainers.image.title="worker-base" \
+      org.opencontainers.image.description="A supervised, long-running TypeScript worker service" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${COMMIT}" \
+      org.worker-base.stop-timeout="60"
 
 # Every %(ENV_...)s in config/supervisord.conf has its default here (entrypoint.sh checks).
 # APP_VERSION is on every log line and is Sentry's release: the version and the git commit.
@@ -56,6 +64,8 @@ ENV NODE_ENV=production \
 # docker stop sends TERM to supervisord (PID 1), which passes TERM to the service and waits
 # stopwaitsecs (45 s) for it; compose's stop_grace_period (60 s) covers that.
 STOPSIGNAL SIGTERM
+# docker/healthcheck.sh: /healthz with curl --max-time (podman 4.3 does not enforce --timeout),
+# or, with HEALTH_PORT=0 (endpoint off), supervisord's word that the service is RUNNING.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${HEALTH_PORT}/healthz" || exit 1
+  CMD ["/app/docker/healthcheck.sh"]
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]

@@ -52,12 +52,24 @@ esac
 # --- shutdown timing: the service's deadline must end before supervisord's KILL --------------
 stopwaitsecs=$(awk -F= '/^\[/ { in_app = ($0 == "[program:app]") }
   in_app && $1 ~ /^stopwaitsecs *$/ { gsub(/ /, "", $2); print $2 }' "$SUPERVISOR_CONF")
+# The service reads NAME or the file NAME_FILE names (src/lib/config.ts): so does this check.
 deadline_ms=${SHUTDOWN_DEADLINE_MS:-40000}
+deadline_from=SHUTDOWN_DEADLINE_MS
+if [ -n "${SHUTDOWN_DEADLINE_MS_FILE:-}" ]; then
+  if [ -n "${SHUTDOWN_DEADLINE_MS+set}" ]; then
+    problem "SHUTDOWN_DEADLINE_MS and SHUTDOWN_DEADLINE_MS_FILE are both set; set only one"
+  elif [ ! -r "$SHUTDOWN_DEADLINE_MS_FILE" ]; then
+    problem "SHUTDOWN_DEADLINE_MS_FILE names $SHUTDOWN_DEADLINE_MS_FILE, which cannot be read"
+  else
+    deadline_ms=$(cat "$SHUTDOWN_DEADLINE_MS_FILE")
+    deadline_from="SHUTDOWN_DEADLINE_MS (from SHUTDOWN_DEADLINE_MS_FILE=$SHUTDOWN_DEADLINE_MS_FILE)"
+  fi
+fi
 case $deadline_ms in
-  '' | *[!0-9]*) problem "SHUTDOWN_DEADLINE_MS must be a whole number of milliseconds (got '$deadline_ms')" ;;
+  '' | *[!0-9]*) problem "$deadline_from must be a whole number of milliseconds (got '$deadline_ms')" ;;
   *)
     if [ -n "$stopwaitsecs" ] && [ "$deadline_ms" -ge $((stopwaitsecs * 1000)) ]; then
-      problem "SHUTDOWN_DEADLINE_MS=$deadline_ms must be below supervisord's stopwaitsecs ($stopwaitsecs s), or the service is killed before its own deadline"
+      problem "$deadline_from=$deadline_ms must be below supervisord's stopwaitsecs ($stopwaitsecs s), or the service is killed before its own deadline"
     fi
     ;;
 esac
@@ -97,10 +109,10 @@ fail_if_problems
 
 if [ -n "$cron_file" ]; then
   # Retries cover a blip at the pinged end; --max-time bounds each attempt, so a run always
-  # ends well before the next one. With the health endpoint on, the ping is sent only while
-  # the service reports itself live: silence is what raises the alarm.
+  # ends well before the next one. With the health endpoint on (HEALTH_PORT not 0), the ping is
+  # sent only while the service reports itself live: silence is what raises the alarm.
   ping="curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '$healthchecks_url'"
-  if [ -n "${HEALTH_PORT:-}" ]; then
+  if [ -n "${HEALTH_PORT:-}" ] && [ "$HEALTH_PORT" != 0 ]; then
     ping="curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:$HEALTH_PORT/healthz && $ping"
   fi
   mkdir -p "$CRON_D_DIR"
@@ -121,7 +133,12 @@ mkdir -p "$SUPERVISOR_RUN_DIR"
 chmod 0755 "$SUPERVISOR_RUN_DIR"
 
 if [ $# -eq 0 ]; then
-  set -- supervisord -n -c "$SUPERVISOR_CONF"
+  # supervisord in this process (PID 1), exiting 1 when its listener stopped it because the
+  # service gave up (docker/supervisord-main.py); plain supervisord would exit 0.
+  set -- python3 "$APP_DIR/docker/supervisord-main.py" -n -c "$SUPERVISOR_CONF"
+  # docker run / podman run stop with KILL after 10 s unless told: the service may need its
+  # whole deadline. compose's stop_grace_period (60 s) covers it; say so for the others.
+  echo "entrypoint: stop this container with a grace period above $((${stopwaitsecs:-45} + 5)) s (docker stop -t 60, docker run --stop-timeout 60); the engine's default 10 s can kill the service mid-shutdown" >&2
 fi
 if [ "${ENTRYPOINT_DRY_RUN:-0}" = 1 ]; then
   printf 'exec'

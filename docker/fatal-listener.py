@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
-"""supervisord event listener: stops supervisord when a watched program enters FATAL.
+"""supervisord event listener: stops supervisord, with a failure, when a watched program gives up.
 
-FATAL means supervisord gave up on the program after too many fast failures (startretries).
-Left alone, the container would keep running without its service; stopping supervisord
-instead ends the container, and Docker's restart policy (restart: unless-stopped) starts a
-fresh one with its own back-off.
+Two ways a program gives up:
+- FATAL: supervisord stopped retrying it after too many fast failures (startretries);
+- a crash loop: it exited unexpectedly CRASH_LOOP_LIMIT times (default 5) within
+  CRASH_LOOP_WINDOW_S seconds (default 600). supervisord backs off only while a program is
+  starting; one that crashes after startsecs is restarted at once, for ever, and looks alive.
+Each unexpected exit is logged with its count, so a loop is visible before it is cut short.
+
+Left alone, the container would keep running without its service (or restarting it in a
+loop). Instead the listener writes its reason to $SUPERVISOR_RUN_DIR/fatal-exit and stops
+supervisord; docker/supervisord-main.py then exits 1, so the container ends with a failure and
+its restart policy (on-failure, unless-stopped) starts a fresh one with the engine's back-off.
 
 Usage (supervisord.conf): command=python3 fatal-listener.py PROGRAM [PROGRAM...]
-with events=PROCESS_STATE_FATAL. Speaks the listener protocol on stdin/stdout
-(http://supervisord.org/events.html); its messages go to stderr. Standard library only, so it
-runs on any python3 (supervisor itself is Python).
+with events=PROCESS_STATE_FATAL,PROCESS_STATE_EXITED. Speaks the listener protocol on
+stdin/stdout (http://supervisord.org/events.html); its messages go to stderr. Standard library
+only, so it runs on any python3 (supervisor itself is Python).
 """
 
 import os
 import signal
 import sys
+import time
 
 
 def log(message):
@@ -27,6 +35,28 @@ def parse_tokens(text):
     return dict(token.split(":", 1) for token in text.split() if ":" in token)
 
 
+def positive_int(name, default):
+    text = os.environ.get(name, "") or str(default)
+    if not text.isdigit() or int(text) < 1:
+        log("%s must be a whole number above 0 (got %r); using %d" % (name, text, default))
+        return default
+    return int(text)
+
+
+def give_up(reason):
+    """Leaves the reason for supervisord-main.py, then stops supervisord."""
+    run_dir = os.environ.get("SUPERVISOR_RUN_DIR", "")
+    if run_dir:
+        try:
+            with open(os.path.join(run_dir, "fatal-exit"), "w", encoding="utf-8") as f:
+                f.write(reason + "\n")
+        except OSError as error:
+            log("cannot write %s/fatal-exit (%s); supervisord will exit 0" % (run_dir, error))
+    log("%s; stopping supervisord (pid %d) so the container exits with a failure and its "
+        "restart policy takes over" % (reason, os.getppid()))
+    os.kill(os.getppid(), signal.SIGTERM)
+
+
 def main(argv):
     watched = set(argv[1:])
     if not watched:
@@ -35,6 +65,10 @@ def main(argv):
     if "SUPERVISOR_ENABLED" not in os.environ:
         log("not started by supervisord (SUPERVISOR_ENABLED unset); refusing to run")
         return 2
+    limit = positive_int("CRASH_LOOP_LIMIT", 5)
+    window = positive_int("CRASH_LOOP_WINDOW_S", 600)
+    exits = {program: [] for program in watched}
+    stopping = False
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         stdout.write(b"READY\n")
@@ -46,13 +80,21 @@ def main(argv):
         payload = stdin.read(int(headers.get("len", "0")))
         fields = parse_tokens(payload.decode("utf-8", "replace").split("\n", 1)[0])
         program = fields.get("processname")
-        if headers.get("eventname") == "PROCESS_STATE_FATAL" and program in watched:
-            log(
-                "%s entered FATAL (too many fast failures); stopping supervisord (pid %d) "
-                "so the container exits and its restart policy takes over"
-                % (program, os.getppid())
-            )
-            os.kill(os.getppid(), signal.SIGTERM)
+        event = headers.get("eventname")
+        if program in watched and not stopping:
+            if event == "PROCESS_STATE_FATAL":
+                stopping = True
+                give_up("%s entered FATAL (too many fast failures)" % program)
+            elif event == "PROCESS_STATE_EXITED" and fields.get("expected") == "0":
+                now = time.monotonic()
+                recent = [t for t in exits[program] if now - t < window] + [now]
+                exits[program] = recent
+                log("%s exited unexpectedly: %d in the last %d s (the container gives up at %d)"
+                    % (program, len(recent), window, limit))
+                if len(recent) >= limit:
+                    stopping = True
+                    give_up("%s crash loop: %d unexpected exits within %d s"
+                            % (program, len(recent), window))
         stdout.write(b"RESULT 2\nOK")
         stdout.flush()
 

@@ -8,6 +8,9 @@ command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v curl >/dev/null || need+=(curl) # the healthchecks cron line runs for real
 # Metrics tests write to a real InfluxDB-compatible store and read the points back.
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+# The container tier runs the rendered compose file with docker-compose against podman's
+# Docker-compatible socket (podman itself comes from scripts/image.sh, which the tier runs).
+command -v docker-compose >/dev/null || need+=(docker-compose)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -57,13 +57,15 @@ describe('container kit files', () => {
     assert.match(text, /^exec "\$@"$/m);
   });
 
-  test('the FATAL listener compiles on python3', async () => {
-    const result = await run('python3', [
-      '-c',
-      'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])',
-      'docker/fatal-listener.py',
-    ]);
-    assert.equal(result.code, 0, result.output);
+  test('the FATAL listener and the supervisord wrapper compile on python3', async () => {
+    for (const file of ['docker/fatal-listener.py', 'docker/supervisord-main.py']) {
+      const result = await run('python3', [
+        '-c',
+        'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])',
+        file,
+      ]);
+      assert.equal(result.code, 0, result.output);
+    }
   });
 
   test('supervisord.conf: the service restarts on unexpected exits only, stops with TERM, logs to stdout', () => {
@@ -82,7 +84,7 @@ describe('container kit files', () => {
     assert.equal(conf.get('supervisord')?.get('nodaemon'), 'true');
     assert.match(conf.get('program:cron')?.get('command') ?? '', /^cron -f$/);
     const listener = conf.get('eventlistener:fatal-exit');
-    assert.equal(listener?.get('events'), 'PROCESS_STATE_FATAL');
+    assert.equal(listener?.get('events'), 'PROCESS_STATE_FATAL,PROCESS_STATE_EXITED');
     assert.match(conf.get('supervisorctl')?.get('serverurl') ?? '', /^unix:\/\/%\(ENV_/);
     assert.match(conf.get('unix_http_server')?.get('file') ?? '', /^%\(ENV_/);
     assert.equal(existsSync(join(repoDir, 'supervisord.conf')), true, 'linked at the top level');
@@ -111,17 +113,13 @@ describe('container kit files', () => {
       'supervisor, cron, curl from apt',
     );
     assert.ok(has(runtime, 'RUN', /rm -rf \/var\/lib\/apt\/lists/), 'apt lists removed');
-    assert.ok(has(runtime, 'RUN', /useradd .*\bapp$/), 'a non-root app user');
+    assert.ok(has(runtime, 'RUN', /useradd .*\bapp\b/), 'a non-root app user');
     assert.ok(has(runtime, 'ENV', /\bAPP_USER=app\b/), 'the service runs as app');
     assert.ok(!has(all, 'USER', /^(root|0)$/));
     assert.ok(has(runtime, 'STOPSIGNAL', /^SIGTERM$/));
-    assert.ok(
-      has(
-        runtime,
-        'HEALTHCHECK',
-        /CMD curl -fsS "http:\/\/127\.0\.0\.1:\$\{HEALTH_PORT\}\/healthz"/,
-      ),
-    );
+    assert.ok(has(runtime, 'HEALTHCHECK', /CMD \["\/app\/docker\/healthcheck\.sh"\]$/));
+    const healthcheck = readFileSync(join(repoDir, 'docker', 'healthcheck.sh'), 'utf8');
+    assert.match(healthcheck, /curl -fsS --max-time "\$max_time"/, 'the check bounds itself');
     assert.ok(has(runtime, 'ARG', /^VERSION\b/) && has(runtime, 'ARG', /^COMMIT\b/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.version="\$\{VERSION\}"/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.revision="\$\{COMMIT\}"/));
@@ -158,6 +156,40 @@ describe('container kit files', () => {
   });
 });
 
+describe('scripts/containers-conf.py (the settings podman needs, written by image.sh)', () => {
+  test('sets keys in place or under their section, keeps every other line, and is idempotent', async () => {
+    const dir = makeRoot();
+    roots.push(dir);
+    const file = join(dir, 'containers.conf');
+    writeFileSync(
+      file,
+      '# the admin\'s own\n[containers]\nlog_size_max = 1000\n\n[engine]\nruntime = "crun"\n',
+    );
+    const settings = [
+      'containers.default_ulimits=["nofile=20000:20000"]',
+      'engine.runtime="runc"',
+      'engine.events_logger="file"',
+      'network.network_backend="netavark"',
+    ];
+    const first = await run('python3', ['scripts/containers-conf.py', file, ...settings]);
+    assert.equal(first.code, 0, first.output);
+    const written = readFileSync(file, 'utf8');
+    assert.equal(
+      written,
+      '# the admin\'s own\n[containers]\ndefault_ulimits = ["nofile=20000:20000"]\n' +
+        'log_size_max = 1000\n\n[engine]\nevents_logger = "file"\nruntime = "runc"\n' +
+        '\n[network]\nnetwork_backend = "netavark"\n',
+    );
+    const second = await run('python3', ['scripts/containers-conf.py', file, ...settings]);
+    assert.equal(second.code, 0, second.output);
+    assert.equal(second.output, '', 'nothing to update');
+    assert.equal(readFileSync(file, 'utf8'), written);
+    const bad = await run('python3', ['scripts/containers-conf.py', file, 'no-section=1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.output, /expected SECTION\.KEY=VALUE, got 'no-section=1'/);
+  });
+});
+
 describe('npm run compose (scripts/render-compose.mjs)', () => {
   test('renders docker-compose.yml as YAML with the required keys', async () => {
     const dir = makeRoot();
@@ -179,10 +211,7 @@ describe('npm run compose (scripts/render-compose.mjs)', () => {
     assert.equal(app['env_file'], '.env');
     assert.deepEqual(app['environment'], { APP_ENV: 'staging' });
     const healthcheck = app['healthcheck'] as { test: string[] };
-    assert.deepEqual(healthcheck.test, [
-      'CMD-SHELL',
-      'curl -fsS http://127.0.0.1:$${HEALTH_PORT}/healthz || exit 1',
-    ]);
+    assert.deepEqual(healthcheck.test, ['CMD', '/app/docker/healthcheck.sh']);
     const logging = app['logging'] as { driver: string; options: Record<string, string> };
     assert.equal(logging.driver, 'syslog');
     assert.equal(logging.options['tag'], 'orders worker');

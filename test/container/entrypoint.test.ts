@@ -66,7 +66,11 @@ describe('entrypoint.sh', () => {
     });
     const result = await entrypoint(env);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(result.stdout, `exec supervisord -n -c ${supervisordConf}\n`);
+    assert.equal(
+      result.stdout,
+      `exec python3 ${env['APP_DIR']}/docker/supervisord-main.py -n -c ${supervisordConf}\n`,
+    );
+    assert.match(result.stderr, /stop this container with a grace period above 50 s/);
     const file = join(dir, 'cron.d', 'healthchecks');
     assert.equal(
       readFileSync(file, 'utf8').split('\n')[1],
@@ -91,6 +95,48 @@ describe('entrypoint.sh', () => {
     assert.equal(
       entry.command,
       `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
+    );
+  });
+
+  test('HEALTH_PORT=0 (the endpoint off): the ping does not wait for a /healthz that is not there', async () => {
+    const dir = root();
+    const env = containerEnv(dir, {
+      CRON_AUTOSTART: 'true',
+      HEALTHCHECKS_URL: pingUrl,
+      HEALTH_PORT: '0',
+    });
+    const result = await entrypoint(env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(
+      cronEntry(join(dir, 'cron.d', 'healthchecks')).command,
+      `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
+    );
+  });
+
+  test('SHUTDOWN_DEADLINE_MS_FILE is read and checked as SHUTDOWN_DEADLINE_MS is', async () => {
+    const dir = root();
+    const file = join(dir, 'deadline');
+    writeFileSync(file, '45000\n');
+    const tooLong = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
+    assert.equal(tooLong.code, 78, tooLong.stdout);
+    assert.match(
+      tooLong.stderr,
+      /SHUTDOWN_DEADLINE_MS \(from SHUTDOWN_DEADLINE_MS_FILE=\S+\)=45000 must be below supervisord's stopwaitsecs \(45 s\)/,
+    );
+    writeFileSync(file, '30000\n');
+    const fine = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
+    assert.equal(fine.code, 0, fine.stderr);
+    const both = await entrypoint(
+      containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file, SHUTDOWN_DEADLINE_MS: '30000' }),
+    );
+    assert.equal(both.code, 78);
+    assert.match(both.stderr, /SHUTDOWN_DEADLINE_MS and SHUTDOWN_DEADLINE_MS_FILE are both set/);
+    const missing = join(dir, 'no-such-file');
+    const unreadable = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: missing }));
+    assert.equal(unreadable.code, 78);
+    assert.match(
+      unreadable.stderr,
+      /SHUTDOWN_DEADLINE_MS_FILE names \S+no-such-file, which cannot be read/,
     );
   });
 

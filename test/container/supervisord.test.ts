@@ -27,7 +27,7 @@ async function running(sv: Supervisord, from = 0): Promise<void> {
   await sv.output.waitFor('success: app entered RUNNING state', 15_000, from);
 }
 
-describe('supervisord running the service', { timeout: 60_000 }, () => {
+describe('supervisord running the service', { timeout: 150_000 }, () => {
   test('a service that exits non-zero is restarted, and the restart time is printed', async (t) => {
     // The fault is read once at start-up (FAULT_FILE): emptied as soon as the first run has
     // read it, so only the first run fails (worker exit -> exit code 71).
@@ -120,9 +120,32 @@ describe('supervisord running the service', { timeout: 60_000 }, () => {
     const { code, signal } = await sv.waitForExit(15_000);
     console.log(`supervisord exited (code ${code}, signal ${signal}) after app went FATAL`);
     assert.equal(signal, null);
+    assert.equal(code, 1, 'a failure, so a restart policy of on-failure brings the container back');
+    assert.ok(sv.output.filter(/supervisord: exiting 1: app entered FATAL/).length === 1);
     // One start and startretries (3) retries, each ending with the dependency exit code.
     assert.equal(sv.spawnedPids().length, 4);
     assert.equal(sv.output.filter(/exited: app \(exit status 69; not expected\)/).length, 4);
     assert.ok(sv.output.filter(/supervisord started with pid/).length === 1);
+  });
+
+  test('a crash loop past startsecs: the listener counts each exit and stops supervisord at the limit', async () => {
+    const sv = start({ CRASH_LOOP_LIMIT: '2' });
+    let from = 0;
+    for (let round = 1; round <= 2; round++) {
+      const spawned = await sv.output.waitFor(/spawned: 'app' with pid \d+/, 15_000, from);
+      from = sv.output.lines.indexOf(spawned) + 1;
+      const pid = sv.spawnedPids()[round - 1]!;
+      await running(sv, from); // past startsecs: supervisord restarts it at once, no back-off
+      process.kill(pid, 'SIGKILL');
+      await sv.output.waitFor(
+        `fatal-listener: app exited unexpectedly: ${round} in the last 600 s (the container gives up at 2)`,
+      );
+    }
+    // The listener acts as supervisord respawns the service: stopping that new start may take
+    // up to stopwaitsecs (45 s) while TERM arrives during its set-up.
+    const { code, signal } = await sv.waitForExit(60_000);
+    assert.deepEqual({ code, signal }, { code: 1, signal: null });
+    const exiting = sv.output.filter(/supervisord: exiting 1: app crash loop: 2 unexpected exits/);
+    assert.equal(exiting.length, 1);
   });
 });

@@ -1,0 +1,23 @@
+#!/bin/sh
+# The image's HEALTHCHECK (and the compose file's healthcheck). Exit 0 healthy, 1 unhealthy.
+#
+# HEALTH_PORT set and not 0: the service's own GET /healthz. curl's --max-time bounds the check
+# itself, because not every engine enforces the HEALTHCHECK's timeout (podman 4.3 waits for as
+# long as a frozen service keeps the connection open).
+# HEALTH_PORT=0 or empty (the endpoint is off): supervisord's word that the service is RUNNING,
+# so turning the endpoint off does not leave the container unhealthy for good.
+set -eu
+max_time=${HEALTHCHECK_MAX_TIME_S:-4}
+port=${HEALTH_PORT:-0}
+if [ "$port" != 0 ]; then
+  exec curl -fsS --max-time "$max_time" -o /dev/null "http://127.0.0.1:$port/healthz"
+fi
+# timeout: supervisorctl waits as long as supervisord does not answer.
+status=$(timeout "$max_time" supervisorctl -c "$SUPERVISOR_CONF" status app 2>&1) || true
+case $status in
+  *RUNNING*) exit 0 ;;
+  *)
+    echo "healthcheck: HEALTH_PORT=0, and supervisord says: $status" >&2
+    exit 1
+    ;;
+esac
