@@ -16,7 +16,7 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
 export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup)$/;
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|shutdown-throw:[\w-]+|dependency:startup|error:startup)$/;
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -57,7 +57,7 @@ export const coreConfigSchema = z.object({
     .string()
     .regex(faultPattern)
     .describe(
-      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup',
+      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, shutdown-throw:NAME, dependency:startup or error:startup',
     ),
   policies: policiesSchema,
   flags: anyFlagsSchema,

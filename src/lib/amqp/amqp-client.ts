@@ -75,6 +75,12 @@ export class AmqpClient {
   async connect(signal: AbortSignal): Promise<void> {
     if (this.#model !== undefined) throw new Error('AmqpClient.connect() called twice');
     const { url, shown } = withHeartbeat(this.#options.url, this.#options.heartbeatS);
+    // An already-aborted signal never fires 'abort': refuse now rather than connect in shutdown.
+    if (signal.aborted) {
+      throw new DependencyError(dependencyName, `not connecting to ${shown}: shutting down`, {
+        cause: signal.reason,
+      });
+    }
     const timeoutMs = this.#options.connectTimeoutMs;
     const attempt = amqp.connect(url, {
       timeout: timeoutMs,
