@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts: set the checkout up, then run the command on the
-# project's own Node (>= 24, see setup.sh), whatever Node runs npm itself.
+# project's own Node (>= 24, see setup.sh), whatever Node runs npm itself. The npm scripts
+# `exec` this script and it `exec`s node for every long-running command, so a TERM to npm
+# reaches the service (npm forwards it to its child, which is then node itself).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
