@@ -57,6 +57,17 @@ test('a worker that dies during the shutdown makes the exit 71', async (t) => {
   assert.match(JSON.stringify(recorded?.['err']), /worker quits ended unexpectedly/);
 });
 
+test("a worker's close hook that throws at shutdown is an application error: exit 70", async (t) => {
+  const service = start(t, { SCENARIO: 'close-throws' });
+  await service.waitFor('ready');
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit();
+  assert.equal(code, ExitCode.APPLICATION_ERROR, service.tail());
+  const error = errorLines(service).find((l) => l.thread === 'closer');
+  assert.equal(error?.['scope'], 'closer close', service.tail());
+  assert.match(JSON.stringify(error['err']), /RangeError: close hook broke/);
+});
+
 test('a shutdown step that throws is an application error: logged, exit 70', async (t) => {
   const service = start(t, { SCENARIO: 'step-throws' });
   await service.waitFor('ready');
