@@ -17,6 +17,13 @@ function start(t: { after: (fn: () => Promise<void>) => void }, env: Record<stri
   return service;
 }
 
+/** TERM once the service is ready; resolves with its exit code. */
+async function stopWhenReady(service: ServiceProcess): Promise<number | null> {
+  await service.waitFor('ready');
+  service.signal('SIGTERM');
+  return (await service.waitForExit()).code;
+}
+
 const errorLines = (service: ServiceProcess): LogLine[] =>
   service.lines.filter((l) => l.level === 'error' || l.level === 'fatal');
 
@@ -37,9 +44,7 @@ test('a die() whose close step never settles, with nothing else alive, exits wit
 
 test('FAULT=shutdown-throw: TERM, the worker throws while it shuts down: exit 70 and an error line', async (t) => {
   const service = start(t, { SCENARIO: 'worker', FAULT: 'shutdown-throw:echo' });
-  await service.waitFor('ready');
-  service.signal('SIGTERM');
-  const { code } = await service.waitForExit();
+  const code = await stopWhenReady(service);
   assert.equal(code, ExitCode.APPLICATION_ERROR, service.tail());
   const error = errorLines(service).find((l) => l.thread === 'echo');
   assert.equal(error?.msg, 'application error', service.tail());
@@ -49,9 +54,7 @@ test('FAULT=shutdown-throw: TERM, the worker throws while it shuts down: exit 70
 
 test('a worker that dies during the shutdown makes the exit 71', async (t) => {
   const service = start(t, { SCENARIO: 'worker-quits' });
-  await service.waitFor('ready');
-  service.signal('SIGTERM');
-  const { code } = await service.waitForExit();
+  const code = await stopWhenReady(service);
   assert.equal(code, ExitCode.WORKER_FAILURE, service.tail());
   const recorded = service.lines.find((l) => l.msg === 'failure recorded during shutdown');
   assert.match(JSON.stringify(recorded?.['err']), /worker quits ended unexpectedly/);
@@ -59,9 +62,7 @@ test('a worker that dies during the shutdown makes the exit 71', async (t) => {
 
 test("a worker's close hook that throws at shutdown is an application error: exit 70", async (t) => {
   const service = start(t, { SCENARIO: 'close-throws' });
-  await service.waitFor('ready');
-  service.signal('SIGTERM');
-  const { code } = await service.waitForExit();
+  const code = await stopWhenReady(service);
   assert.equal(code, ExitCode.APPLICATION_ERROR, service.tail());
   const error = errorLines(service).find((l) => l.thread === 'closer');
   assert.equal(error?.['scope'], 'closer close', service.tail());
@@ -70,9 +71,7 @@ test("a worker's close hook that throws at shutdown is an application error: exi
 
 test('a shutdown step that throws is an application error: logged, exit 70', async (t) => {
   const service = start(t, { SCENARIO: 'step-throws' });
-  await service.waitFor('ready');
-  service.signal('SIGTERM');
-  const { code } = await service.waitForExit();
+  const code = await stopWhenReady(service);
   assert.equal(code, ExitCode.APPLICATION_ERROR, service.tail());
   const error = errorLines(service)[0];
   assert.equal(error?.['scope'], 'shutdown step throws');
@@ -81,9 +80,7 @@ test('a shutdown step that throws is an application error: logged, exit 70', asy
 
 test('a clean stop of a worker logs no error and exits 0', async (t) => {
   const service = start(t, { SCENARIO: 'worker', LOG_LEVEL: 'debug' });
-  await service.waitFor('ready');
-  service.signal('SIGTERM');
-  const { code } = await service.waitForExit();
+  const code = await stopWhenReady(service);
   assert.equal(code, ExitCode.OK, service.tail());
   assert.deepEqual(errorLines(service), []);
 });
