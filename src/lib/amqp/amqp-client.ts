@@ -82,10 +82,15 @@ export class AmqpClient {
       });
     }
     const timeoutMs = this.#options.connectTimeoutMs;
-    const attempt = amqp.connect(url, {
+    // Passed to the socket (amqplib hands its options to net.connect): once we give up, the
+    // socket is destroyed at once instead of finishing a handshake that holds the process.
+    const giveUp = new AbortController();
+    const socketOptions = {
       timeout: timeoutMs,
       clientProperties: { connection_name: this.#options.connectionName },
-    });
+      signal: giveUp.signal,
+    };
+    const attempt = amqp.connect(url, socketOptions);
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     let model: amqp.ChannelModel;
     try {
@@ -102,6 +107,7 @@ export class AmqpClient {
         });
       });
     } catch (error) {
+      giveUp.abort();
       // A connection that opens after we gave up is closed at once.
       attempt
         .then(
