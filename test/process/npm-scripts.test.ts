@@ -99,6 +99,16 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Alive and not a zombie waiting to be reaped. */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 /** Every descendant of a process, nearest first. */
 function descendantsOf(pid: number): number[] {
   const found: number[] = [];
@@ -127,6 +137,25 @@ async function nodeChild(
       });
       assert.deepEqual(childrenOf(pid), [node], "node is npm's only child: nothing in between");
       return node;
+    }
+    await delay(50);
+  }
+  throw new Error(`npm never ran ${script}`);
+}
+
+/** A descendant of npm running `script`, once there is one; killed after the test. */
+async function nodeChildOf(
+  t: { after: (fn: () => void) => void },
+  npm: ChildProcess,
+  script: string,
+): Promise<number> {
+  for (let i = 0; i < 600; i++) {
+    const found = descendantsOf(npm.pid ?? -1).filter((p) => commandLine(p).includes(script));
+    if (found.length > 0) {
+      t.after(() => {
+        for (const pid of found) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+      });
+      return found[0] ?? -1;
     }
     await delay(50);
   }
@@ -173,6 +202,22 @@ test('a TERM to `npm run subscribe` stops the subscriber, and npm exits 0', asyn
   run.npm.kill('SIGTERM');
   assert.equal(await exitWithin(run, 15_000), 0);
   assert.equal(isAlive(node), false);
+});
+
+test('a TERM to `npm test` stops the test run it started, and npm exits', async (t) => {
+  const run = npmRun(t, ['test', '--', 'dist/test/fixtures/sleeps-test.js']);
+  const runner = await nodeChildOf(t, run.npm, '--test-reporter=spec');
+  // The runner starts one process per test file: wait for it, so it is watched (and killed) too.
+  for (let i = 0; i < 200 && childrenOf(runner).length === 0; i++) await delay(50);
+  const running = descendantsOf(run.npm.pid ?? -1);
+  t.after(() => {
+    for (const pid of running) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+  });
+  run.npm.kill('SIGTERM');
+  assert.notEqual(await exitWithin(run, 15_000), 0);
+  // Before, bash died of the TERM and node --test went on, orphaned.
+  for (let i = 0; i < 100 && running.some(isRunning); i++) await delay(50);
+  assert.deepEqual(running.filter(isRunning).map(commandLine), [], 'nothing left running');
 });
 
 test('every npm script execs run.sh, and run.sh execs node for each long-running command', () => {
