@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts: set the checkout up, then run the command on the
-# project's own Node (>= 24, see setup.sh), whatever Node runs npm itself.
+# project's own Node (>= 24, see setup.sh), whatever Node runs npm itself. The npm scripts
+# `exec` this script and it `exec`s node for every long-running command, so a TERM to npm
+# reaches the service (npm forwards it to its child, which is then node itself).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 cmd=${1:?usage: run.sh start|subscribe|test|lint|bench|chaos|compose}
 shift
-bash scripts/setup.sh
+
+# The steps that cannot exec (the set-up, the test tiers) run as a child that gets the TERM
+# or INT this script gets; after one, nothing further starts and the child's code is ours.
+stopped=0
+forward() {
+  "$@" &
+  local child=$!
+  trap 'stopped=1; kill -TERM "$child" 2>/dev/null || true' TERM
+  trap 'stopped=1; kill -INT "$child" 2>/dev/null || true' INT
+  local status=0
+  wait "$child" || status=$?
+  # A trapped signal ends the wait early: wait again for the child's own exit.
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || status=$?; done
+  trap - TERM INT
+  if [ "$stopped" = 1 ]; then exit "$status"; fi
+  return "$status"
+}
+
+forward bash scripts/setup.sh
 node="$root/.tooling/bin/node"
 export PATH="$root/.tooling/bin:$PATH"
 case "$cmd" in
@@ -18,7 +38,7 @@ case "$cmd" in
     run_tests() { # concurrency, files...
       local concurrency=$1
       shift
-      "$node" --test --test-reporter=spec --test-concurrency="$concurrency" \
+      forward "$node" --test --test-reporter=spec --test-concurrency="$concurrency" \
         --test-timeout="${TEST_TIMEOUT_MS:-120000}" "$@"
     }
     if [ $# -gt 0 ]; then

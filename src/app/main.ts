@@ -1,94 +1,10 @@
-import { runService } from '../lib/lifecycle/service.js';
-import { injectStartupFault, parseFault } from '../lib/lifecycle/faults.js';
-import { appConfigSchema, appEnv, defaultsFile } from './config.js';
-import { SamplePipeline } from './pipeline.js';
-import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
-import type { ChannelContract } from '../lib/threads/thread-channel.js';
-import { assertEvent } from './events.js';
-import { readFlags } from '../lib/flags.js';
-import { HttpNotifier } from './notifier.js';
-import { startAmqp } from '../lib/amqp/amqp-runtime.js';
-import { sampleMessageHandler } from './amqp-intake.js';
+import { installEarlySignalHandlers } from '../lib/lifecycle/early-signals.js';
 
 /**
- * The composition root of the sample app: declares the worker threads, opens the ZeroMQ
- * endpoint, wires the pipeline, and registers each shutdown step before starting what it
- * stops. Events come from RabbitMQ when AMQP_URL is set, else from the producer thread (the
- * demo needs no broker). A fork replaces this file and the rest of src/app.
+ * The entry point (`node dist/src/app/main.js`, as supervisord, the image and `npm start` run
+ * it): installs the stop-signal handlers before anything else loads, then loads the
+ * composition root, so a TERM at any moment of start-up is a requested stop, not a kill.
+ * Keep this file this small: everything it imports statically loads before the handlers.
  */
-await runService({
-  schema: appConfigSchema,
-  env: appEnv,
-  defaultsFile,
-  async setUp(runtime) {
-    const { config, coordinator, nanny, zmq } = runtime;
-    injectStartupFault(parseFault(config.fault), 'sample-source');
-
-    const fromBroker = config.amqp.url !== '';
-    const worker = (name: string): URL => new URL(`./workers/${name}.worker.js`, import.meta.url);
-    nanny
-      .add({ name: 'processor', module: worker('processor') })
-      .add({ name: 'stats', module: worker('stats') });
-    if (!fromBroker) nanny.add({ name: 'producer', module: worker('producer') });
-
-    const publisher = await zmq.open('pub', 'results-publisher');
-    const endpoint = await publisher.bind(config.sample.publishEndpoint);
-
-    if (!fromBroker) {
-      coordinator.addStep({
-        name: 'stop producer',
-        phase: 'stop-intake',
-        run: () => nanny.stopWorker('producer', config.shutdown.stepTimeoutMs),
-      });
-    }
-
-    await nanny.start();
-    const pipeline = new SamplePipeline({
-      log: runtime.log,
-      control: runtime,
-      processor: nanny.channel('processor').as<ProcessContract>(),
-      stats: nanny.channel('stats').as<StatsContract>(),
-      publisher,
-      notifier: readFlags(config).isEnabled('sampleNotify')
-        ? new HttpNotifier({
-            url: config.sample.notifyUrl,
-            policy: runtime.policies.get('sampleHttp'),
-            log: runtime.log,
-          })
-        : undefined,
-      metrics: runtime.metrics,
-    });
-    coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
-    coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
-    // A scheduled job: the pipeline's figures as metrics and a log line.
-    runtime.scheduler.add({
-      name: 'pipeline-stats',
-      schedule: config.sample.statsSchedule,
-      run: () => {
-        const figures = {
-          processed: pipeline.processed,
-          failed: pipeline.failed,
-          inFlight: pipeline.inFlight,
-        };
-        runtime.metrics.gauge('pipeline_in_flight', figures.inFlight);
-        runtime.metrics.gauge('pipeline_processed_total', figures.processed);
-        runtime.log.info(figures, 'pipeline stats');
-      },
-    });
-    if (fromBroker) {
-      const amqp = await startAmqp({
-        runtime,
-        createHandler: ({ publisher, names }) =>
-          sampleMessageHandler({ pipeline, publisher, resultsQueue: names.resultsQueue }),
-      });
-      return { zmqEndpoint: endpoint, inputQueue: amqp.names.inputQueue };
-    }
-    const intake = nanny.channel('producer').as<ChannelContract, IntakeContract>();
-    intake.serve(({ event }) => {
-      assertEvent(event);
-      pipeline.accept(event);
-      return { accepted: true };
-    });
-    return { zmqEndpoint: endpoint };
-  },
-});
+installEarlySignalHandlers();
+await import('./service.js');

@@ -16,7 +16,7 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
 export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup|main-stall:\d{1,6})$/;
+  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|shutdown-throw:[\w-]+|dependency:startup|error:startup|main-stall:\d{1,6})$/;
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -59,7 +59,7 @@ export const coreConfigSchema = z.object({
       .string()
       .regex(faultPattern)
       .describe(
-        'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup, error:startup or main-stall:MS',
+        'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, shutdown-throw:NAME, dependency:startup, error:startup or main-stall:MS',
       ),
   ),
   policies: policiesSchema,

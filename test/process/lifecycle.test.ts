@@ -178,7 +178,7 @@ test('past the escalation delay the open sockets are listed with where they were
     currentStep: string;
   };
   assert.equal(open.zmqSockets[0]?.name, 'results-publisher');
-  assert.match(open.zmqSockets[0]?.createdAt ?? '', /src\/app\/main\.js:\d+:\d+/);
+  assert.match(open.zmqSockets[0]?.createdAt ?? '', /src\/app\/service\.js:\d+:\d+/);
   assert.match(open.zmqSockets[0]?.endpoints[0] ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
   assert.deepEqual(open.workers.map((w) => w.name).sort(), ['processor', 'stats']);
   assert.equal(open.currentStep, 'drain pipeline');

@@ -75,11 +75,22 @@ export class AmqpClient {
   async connect(signal: AbortSignal): Promise<void> {
     if (this.#model !== undefined) throw new Error('AmqpClient.connect() called twice');
     const { url, shown } = withHeartbeat(this.#options.url, this.#options.heartbeatS);
+    // An already-aborted signal never fires 'abort': refuse now rather than connect in shutdown.
+    if (signal.aborted) {
+      throw new DependencyError(dependencyName, `not connecting to ${shown}: shutting down`, {
+        cause: signal.reason,
+      });
+    }
     const timeoutMs = this.#options.connectTimeoutMs;
-    const attempt = amqp.connect(url, {
+    // Passed to the socket (amqplib hands its options to net.connect): once we give up, the
+    // socket is destroyed at once instead of finishing a handshake that holds the process.
+    const giveUp = new AbortController();
+    const socketOptions = {
       timeout: timeoutMs,
       clientProperties: { connection_name: this.#options.connectionName },
-    });
+      signal: giveUp.signal,
+    };
+    const attempt = amqp.connect(url, socketOptions);
     const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     let model: amqp.ChannelModel;
     try {
@@ -96,6 +107,7 @@ export class AmqpClient {
         });
       });
     } catch (error) {
+      giveUp.abort();
       // A connection that opens after we gave up is closed at once.
       attempt
         .then(

@@ -1,14 +1,16 @@
 import type { Logger } from '../log.js';
-import { classify, type ErrorKind } from '../errors.js';
+import { ErrorCodes, classify, fieldOf, hasCode, type ErrorKind } from '../errors.js';
 import type { ProcessControl } from './process-control.js';
 
 /**
  * The exception-handler scope for worker loops and tasks. One policy for every thread:
- * - anything raised while shutting down: debug log only (sockets closed under a pending
- *   receive, aborted waits and the like are expected then);
+ * - the noise of closing things while shutting down (a ZeroMQ socket closed under a pending
+ *   operation, a closed AMQP or thread channel, a wait cancelled by the shutdown itself):
+ *   debug log only;
  * - a dependency failure: a warning, no error report, `die()`;
  * - anything else: an error log with the stack, an error report, and `die()` unless the
- *   scope says otherwise.
+ *   scope says otherwise. During shutdown too: a failure while stopping is a failure, and
+ *   `die()` then makes the exit code non-zero.
  */
 
 /** What the scope did with an error. */
@@ -32,21 +34,49 @@ export function handleError(
 ): { handling: Handling; kind: ErrorKind } {
   const { log, control, name } = options;
   const kind = classify(error);
-  if (control.signal.aborted) {
+  const { signal } = control;
+  if (signal.aborted && isShutdownNoise(error, signal.reason)) {
     log.debug({ err: error, kind, scope: name }, 'error during shutdown ignored');
     return { handling: 'ignored', kind };
   }
+  const during = signal.aborted ? { duringShutdown: true } : {};
   if (kind === 'dependency') {
-    log.warn({ err: error, kind, scope: name }, 'dependency failure');
+    log.warn({ err: error, kind, scope: name, ...during }, 'dependency failure');
     if (options.onError !== 'swallow') control.die(error);
     return { handling: 'dependency', kind };
   }
-  log.error({ err: error, kind, scope: name }, 'application error');
+  log.error({ err: error, kind, scope: name, ...during }, 'application error');
   // The logger's component lets the error reporters ignore noisy ones (telemetry config).
   const component: unknown = log.bindings()['component'];
   control.report(error, { scope: name, kind, ...(typeof component === 'string' && { component }) });
   if ((options.onError ?? 'die') === 'die') control.die(error);
   return { handling: 'reported', kind };
+}
+
+/** amqplib's messages for an operation on a channel that is closed or closing (2.x). */
+const closedChannel = /^(Channel closed|Channel ended|channel closed)/;
+
+/**
+ * True for what closing things during a shutdown is expected to raise: ZeroMQ EBADF/EAGAIN/
+ * ETERM on a closed socket, a closed thread channel, an amqplib closed-channel error, and a
+ * wait cancelled by the shutdown (an AbortError, or an error caused by the shutdown signal's
+ * own reason `abortReason`), looked for along the cause chain.
+ */
+export function isShutdownNoise(error: unknown, abortReason: unknown): boolean {
+  let current = error;
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+    if (current === abortReason) return true;
+    if (typeof current === 'string') return closedChannel.test(current);
+    if (classify(current) === 'socket-closed') return true;
+    if (hasCode(current, ErrorCodes.THREAD_CHANNEL_CLOSED) || hasCode(current, 'ABORT_ERR')) {
+      return true;
+    }
+    if (fieldOf(current, 'name') === 'AbortError') return true;
+    const message = fieldOf(current, 'message');
+    if (typeof message === 'string' && closedChannel.test(message)) return true;
+    current = fieldOf(current, 'cause');
+  }
+  return false;
 }
 
 /**

@@ -6,6 +6,7 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
  * - `worker-exit:NAME`   the named worker thread exits (code 1) shortly after start;
  * - `worker-throw:NAME`  the named worker throws an uncaught error shortly after start;
  * - `worker-hang:NAME`   the named worker blocks its event loop for good shortly after start;
+ * - `shutdown-throw:NAME` the named worker throws an uncaught error while it shuts down;
  * - `dependency:startup` start-up hits a dependency failure;
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
@@ -14,7 +15,7 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
 
 export type Fault =
   | { kind: 'none' }
-  | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang'; worker: string }
+  | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'shutdown-throw'; worker: string }
   | { kind: 'dependency' | 'error'; at: 'startup' }
   | { kind: 'main-stall'; ms: number };
 
@@ -32,6 +33,7 @@ export function parseFault(text: string): Fault {
   if ((kind === 'worker-exit' || kind === 'worker-throw' || kind === 'worker-hang') && worker) {
     return { kind, worker };
   }
+  if (kind === 'shutdown-throw' && worker) return { kind, worker };
   throw new Error(`unknown fault ${JSON.stringify(text)}`);
 }
 
@@ -54,6 +56,18 @@ export function injectStartupFault(fault: Fault, dependency: string): void {
  */
 export function armWorkerFault(fault: Fault, worker: string, signal: AbortSignal): void {
   if (!('worker' in fault) || fault.worker !== worker) return;
+  if (fault.kind === 'shutdown-throw') {
+    // Right after the shutdown message arrived (before the runtime winds down): uncaught,
+    // outside any scope, as a real one would be.
+    const strikeLate = (): void => {
+      throw new WorkerBaseError(
+        ErrorCodes.FAULT_INJECTED,
+        `injected error in worker ${worker} while it shuts down (FAULT=shutdown-throw:${worker})`,
+      );
+    };
+    signal.addEventListener('abort', () => process.nextTick(strikeLate), { once: true });
+    return;
+  }
   const strike = (): void => {
     switch (fault.kind) {
       case 'worker-exit':

@@ -128,6 +128,9 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     stepTimeoutMs: config.shutdown.stepTimeoutMs,
     onEscalate: () => setLevel('debug'),
     exit: (code) => exitAfterFlush(code),
+    // A step that fails is judged like any error while stopping: noise, or a failure.
+    onStepFailed: (error, step) =>
+      handleError(error, { name: `shutdown step ${step.name}`, log, control }),
   });
   // Exits that skip the shutdown steps (deadline, second signal) still flush error reports,
   // bounded; a further call does not wait again.
@@ -173,16 +176,6 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     detail: coordinator.state,
   }));
 
-  installSignalHandlers({
-    coordinator,
-    log,
-    toggleDebug: () =>
-      setLevel(
-        level === 'debug' ? (config.log.level === 'debug' ? 'info' : config.log.level) : 'debug',
-      ),
-    flush: () => logSink.flushSync(),
-    exit: (code) => exitAfterFlush(code),
-  });
   const onUncaught = (error: unknown): void => {
     handleError(error, { name: 'main (uncaught)', log, control });
   };
@@ -200,81 +193,102 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
   coordinator.addOpenResourceReporter('workers', () => nanny.describeOpen());
 
-  let telemetry: Observability;
-  try {
-    telemetry = await startObservability({ config, log, coordinator, nanny, reporters, health });
-  } catch (error) {
-    handleError(error, { name: 'telemetry', log, control });
-    const code = await coordinator.done;
-    process.exitCode = code;
-    return code;
-  }
-  beforeExit.flush = () => telemetry.flushBeforeExit();
-  const scheduler = new Scheduler({
+  // After the core steps: a stop that came while the modules loaded is replayed here.
+  installSignalHandlers({
+    coordinator,
     log,
-    control,
-    metrics: () => runtime.metrics,
-    monitor: telemetry.jobMonitor,
-  });
-  coordinator.addStep({
-    name: 'stop scheduled jobs',
-    phase: 'stop-intake',
-    run: () => scheduler.stop(config.shutdown.stepTimeoutMs),
+    toggleDebug: () =>
+      setLevel(
+        level === 'debug' ? (config.log.level === 'debug' ? 'info' : config.log.level) : 'debug',
+      ),
+    flush: () => logSink.flushSync(),
+    exit: (code) => exitAfterFlush(code),
   });
 
-  const runtime: ServiceRuntime<z.infer<S>> = {
-    ...control,
-    // Reads runtime.metrics at each call: an integration may replace it after this point.
-    policies: new Policies({
-      config: config.policies,
+  // Start-up runs while a stop may come at any moment (TERM, die()): it checks before each
+  // stage, and the coordinator waits for it to settle before the steps run, so whatever it
+  // started is stopped and nothing starts after the shutdown began.
+  let runtime!: ServiceRuntime<z.infer<S>>;
+  const startUp = async (): Promise<void> => {
+    if (coordinator.isShuttingDown) return;
+    let telemetry: Observability;
+    try {
+      telemetry = await startObservability({ config, log, coordinator, nanny, reporters, health });
+    } catch (error) {
+      handleError(error, { name: 'telemetry', log, control });
+      return;
+    }
+    beforeExit.flush = () => telemetry.flushBeforeExit();
+    const scheduler = new Scheduler({
       log,
       control,
-      metrics: {
-        count: (...args) => runtime.metrics.count(...args),
-        gauge: (...args) => runtime.metrics.gauge(...args),
-        timing: (...args) => runtime.metrics.timing(...args),
-      },
-    }),
-    config,
-    log,
-    logSink,
-    coordinator,
-    nanny,
-    zmq,
-    reporters,
-    health,
-    metrics: telemetry.metrics,
-    scheduler,
-    setLogLevel: setLevel,
-  };
-  log.info(
-    {
-      environment: config.app.environment,
-      node: process.version,
-      fault: config.fault || undefined,
-      flags: config.flags,
-    },
-    'starting',
-  );
-  await runInScope(
-    async () => {
-      const fields = await options.setUp(runtime);
-      if (coordinator.isShuttingDown) return;
-      scheduler.start();
-      telemetry.started();
-      log.info(
-        {
-          workers: nanny.names,
-          jobs: scheduler.names.length > 0 ? scheduler.names : undefined,
-          healthPort: telemetry.healthServer?.address?.port,
-          ...fields,
+      metrics: () => runtime.metrics,
+      monitor: telemetry.jobMonitor,
+    });
+    coordinator.addStep({
+      name: 'stop scheduled jobs',
+      phase: 'stop-intake',
+      run: () => scheduler.stop(config.shutdown.stepTimeoutMs),
+    });
+
+    runtime = {
+      ...control,
+      // Reads runtime.metrics at each call: an integration may replace it after this point.
+      policies: new Policies({
+        config: config.policies,
+        log,
+        control,
+        metrics: {
+          count: (...args) => runtime.metrics.count(...args),
+          gauge: (...args) => runtime.metrics.gauge(...args),
+          timing: (...args) => runtime.metrics.timing(...args),
         },
-        'ready',
-      );
-      armMainFault(parseFault(config.fault), coordinator.signal);
-    },
-    { name: 'startup', log, control },
-  );
+      }),
+      config,
+      log,
+      logSink,
+      coordinator,
+      nanny,
+      zmq,
+      reporters,
+      health,
+      metrics: telemetry.metrics,
+      scheduler,
+      setLogLevel: setLevel,
+    };
+    log.info(
+      {
+        environment: config.app.environment,
+        node: process.version,
+        fault: config.fault || undefined,
+        flags: config.flags,
+      },
+      'starting',
+    );
+    if (coordinator.isShuttingDown) return;
+    const fields = await options.setUp(runtime);
+    if (coordinator.isShuttingDown) return;
+    scheduler.start();
+    telemetry.started();
+    log.info(
+      {
+        workers: nanny.names,
+        jobs: scheduler.names.length > 0 ? scheduler.names : undefined,
+        healthPort: telemetry.healthServer?.address?.port,
+        ...fields,
+      },
+      'ready',
+    );
+    armMainFault(parseFault(config.fault), coordinator.signal);
+  };
+  // A service runs until it is stopped, even one whose set-up left nothing else alive (from
+  // then on the coordinator keeps the process alive until its steps decide).
+  const running = setInterval(() => undefined, 2 ** 31 - 1);
+  void coordinator.done.finally(() => clearInterval(running));
+  const started = runInScope(startUp, { name: 'startup', log, control });
+  coordinator.holdStepsFor(started);
+  // A start-up that never settles (past the coordinator's wait for it) does not hold the exit.
+  await Promise.race([started, coordinator.done]);
   // The uncaught handlers stay: anything thrown while the loop empties is logged, not fatal.
   const exitCode = await coordinator.done;
   process.exitCode = exitCode;

@@ -8,7 +8,12 @@ import { ExitCode, exitCodeFor, type ExitCodeValue } from './exit-codes.js';
  * its own timeout; a failing step is logged and the rest still run. Past the escalation delay
  * it turns on debug logging everywhere and lists what is still open; at the hard deadline it
  * exits with the deadline code. Otherwise it resolves `done` with the exit code and leaves the
- * process to exit by itself once every handle is closed.
+ * process to exit by itself once every handle is closed. While the steps run, the deadline
+ * timer keeps the process alive: a step awaiting a promise that never settles times out
+ * instead of letting the event loop empty under it (Node's exit 13 for an unsettled top-level
+ * await). A shutdown that starts during start-up first waits for start-up to settle
+ * (`holdStepsFor`), so what start-up registers is stopped; a step registered after its phase
+ * has run is run at once.
  */
 
 /** Shutdown phases, in the order they run. */
@@ -56,6 +61,11 @@ export interface ShutdownCoordinatorOptions {
   onEscalate?: () => void;
   /** Ends the process at the hard deadline; `process.exit` by default (tests replace it). */
   exit?: (code: number) => void;
+  /**
+   * Called when a step rejects or throws (not when it times out), after the warning: the
+   * service routes it through the exception scope, which decides if it is a failure.
+   */
+  onStepFailed?: (error: unknown, step: ShutdownStep) => void;
 }
 
 export class ShutdownCoordinator {
@@ -68,6 +78,12 @@ export class ShutdownCoordinator {
   #cause: unknown = undefined;
   #reason = '';
   #currentStep: string | undefined;
+  /** Index in shutdownPhases of the phase whose steps run now; -1 before the first. */
+  #phaseIndex = -1;
+  /** Steps registered after their phase had run, running now (see addStep). */
+  readonly #late = new Set<Promise<void>>();
+  /** Start-up, when a shutdown may begin before it settled (see holdStepsFor). */
+  #startup: { settled: Promise<unknown>; isSettled: boolean } | undefined;
   #startedAt = 0;
   /** The escalation and deadline timers, once armed: `[Symbol.dispose]()` disarms them. */
   readonly #timers: NodeJS.Timeout[] = [];
@@ -108,13 +124,46 @@ export class ShutdownCoordinator {
     return this.#done;
   }
 
-  /** Registers a step; returns a function that unregisters it. */
+  /**
+   * Registers a step; returns a function that unregisters it. A step registered once its
+   * phase has started (start-up that went on while the shutdown ran) is run at once, with a
+   * warning, and `done` waits for it too: what started is stopped, however late.
+   */
   addStep(step: ShutdownStep): () => void {
+    const phaseIndex = shutdownPhases.indexOf(step.phase);
+    if (
+      this.#state === 'stopped' ||
+      (this.#state === 'stopping' && phaseIndex <= this.#phaseIndex)
+    ) {
+      this.#log.warn(
+        { step: step.name, phase: step.phase, state: this.#state },
+        'shutdown step registered after its phase began; running it now',
+      );
+      const late = this.#runStep(step);
+      this.#late.add(late);
+      void late.finally(() => this.#late.delete(late));
+      return () => undefined;
+    }
     this.#steps.push(step);
     return () => {
       const index = this.#steps.indexOf(step);
       if (index >= 0) this.#steps.splice(index, 1);
     };
+  }
+
+  /**
+   * Tells the coordinator that start-up is running until `settled` settles: a shutdown that
+   * begins before then waits for it (up to the step timeout) before running any step, so
+   * that every step start-up registers is in place. Start-up must watch `signal` to settle
+   * soon once it aborts.
+   */
+  holdStepsFor(settled: Promise<unknown>): void {
+    const startup = { settled, isSettled: false };
+    this.#startup = startup;
+    const mark = (): void => {
+      startup.isSettled = true;
+    };
+    settled.then(mark, mark);
   }
 
   /** Registers a lister of open resources for the escalation report (one per name). */
@@ -184,17 +233,23 @@ export class ShutdownCoordinator {
 
   async #run(): Promise<void> {
     const escalation = setTimeout(() => this.#escalate(), this.#options.escalationMs);
+    // Ref'd while the steps run: something must keep the process alive until the steps
+    // decide, even when every other handle is closed and a step awaits a promise that never
+    // settles (its timeout, an unref'd AbortSignal.timeout, then fires).
     const deadline = setTimeout(() => this.#deadline(), this.#options.deadlineMs);
     escalation.unref();
     this.#timers.push(escalation, deadline);
-    // The deadline stays armed after the steps: if a leaked handle keeps the process alive,
-    // it still ends it. Unref'd, it never keeps a clean process alive by itself.
-    deadline.unref();
-    for (const phase of shutdownPhases) {
+    await this.#awaitStartup();
+    for (const [index, phase] of shutdownPhases.entries()) {
+      this.#phaseIndex = index;
       const steps = this.#steps.filter((s) => s.phase === phase).reverse();
       for (const step of steps) await this.#runStep(step);
     }
+    while (this.#late.size > 0) await Promise.all(this.#late);
     clearTimeout(escalation);
+    // The deadline stays armed after the steps: if a leaked handle keeps the process alive,
+    // it still ends it. Unref'd now, it never keeps a clean process alive by itself.
+    deadline.unref();
     this.#currentStep = undefined;
     this.#state = 'stopped';
     const code = exitCodeFor(this.#cause);
@@ -208,6 +263,27 @@ export class ShutdownCoordinator {
       'shutdown complete',
     );
     this.#resolveDone(code);
+  }
+
+  /** Waits (bounded by the step timeout) for a start-up still running when shutdown began. */
+  async #awaitStartup(): Promise<void> {
+    const startup = this.#startup;
+    if (startup === undefined || startup.isSettled) return;
+    const timeoutMs = this.#options.stepTimeoutMs;
+    this.#currentStep = 'start-up';
+    this.#log.info({ timeoutMs }, 'waiting for start-up to settle before the shutdown steps');
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      startup.settled.then(
+        () => false,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#log.warn({ timeoutMs }, 'start-up did not settle in time; running the steps anyway');
+    }
   }
 
   async #runStep(step: ShutdownStep): Promise<void> {
@@ -239,6 +315,7 @@ export class ShutdownCoordinator {
     };
     if (outcome === 'ok') this.#log.info(fields, 'shutdown step finished');
     else this.#log.warn({ ...fields, err: failure }, 'shutdown step finished');
+    if (outcome === 'failed') this.#options.onStepFailed?.(failure, step);
   }
 
   #escalate(): void {

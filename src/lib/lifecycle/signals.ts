@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js';
+import { takeOverEarlySignals } from './early-signals.js';
 import { ExitCode } from './exit-codes.js';
 import type { ShutdownCoordinator } from './shutdown-coordinator.js';
 
@@ -15,13 +16,15 @@ export interface SignalHandlerOptions {
 
 /**
  * TERM and INT start the graceful shutdown; the second one forces an immediate exit
- * (128 + signal number). HUP toggles debug logging. Returns a function that removes them.
+ * (128 + signal number). HUP toggles debug logging. Takes over from the entry module's early
+ * handlers (early-signals.ts) and replays what they saw: a stop that came during start-up
+ * starts the shutdown now. Returns a function that removes the handlers.
  */
 export function installSignalHandlers(options: SignalHandlerOptions): () => void {
   const { coordinator, log } = options;
-  const onStop = (signal: 'SIGTERM' | 'SIGINT'): void => {
+  const onStop = (signal: 'SIGTERM' | 'SIGINT', duringLoad = false): void => {
     if (!coordinator.isShuttingDown) {
-      log.info({ signal }, 'stop requested');
+      log.info({ signal, ...(duringLoad && { duringLoad }) }, 'stop requested');
       coordinator.requestStop(signal);
       return;
     }
@@ -36,6 +39,9 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
+  const early = takeOverEarlySignals();
+  for (let i = 0; i < early.hups; i++) options.toggleDebug();
+  if (early.stop !== undefined) onStop(early.stop, true);
   return () => {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);

@@ -35,9 +35,9 @@ export class HealthServer {
     return (this.#server?.address() ?? undefined) as AddressInfo | undefined;
   }
 
-  /** Listens; resolves when bound, rejects when the port cannot be bound. */
+  /** Listens; resolves when bound, rejects when the port cannot be bound. Not after close(). */
   async start(): Promise<void> {
-    if (this.#server !== undefined) return;
+    if (this.#server !== undefined || this.#closing !== undefined) return;
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       let report: HealthReport | undefined;
@@ -72,7 +72,7 @@ export class HealthServer {
     this.#log.info({ host: this.#options.host, port: this.address?.port }, 'health endpoint on');
   }
 
-  /** Stops listening and ends open connections. Idempotent. */
+  /** Stops listening and ends open connections. Idempotent; before start(), start() then does nothing. */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       const server = this.#server;

@@ -36,7 +36,7 @@ export interface NannyOptions {
   heartbeatMs: number;
   startTimeoutMs: number;
   reportIntervalMs: number;
-  /** The shutdown signal: once aborted, exits are expected and nothing calls die(). */
+  /** The shutdown signal: once aborted, the hang check stops (a worker's death still counts). */
   signal: AbortSignal;
   die: (cause: unknown) => void;
   /** Where the workers' metrics go (tagged with the worker's name as `thread`). */
@@ -83,12 +83,13 @@ export class Nanny {
 
   /**
    * Starts every declared worker, in order, and resolves when all are ready. Rejects with
-   * the first start failure (the workers already started are left to `stopAll()`).
+   * the first start failure, or with the shutdown signal's reason once it aborts, so that
+   * start-up goes no further (the workers already started are left to `stopAll()`).
    */
   async start(): Promise<void> {
     const ports = this.#linkPorts();
     for (const spec of this.#specs) {
-      if (this.#options.signal.aborted) return;
+      this.#options.signal.throwIfAborted();
       const host = new WorkerHost({
         spec,
         config: this.#options.config,
@@ -109,6 +110,7 @@ export class Nanny {
       });
       await host.start(ports.get(spec.name) ?? {});
     }
+    this.#options.signal.throwIfAborted();
     this.#lastCheckAt = performance.now();
     // Judged from setImmediate: after the poll phase, which reads the heartbeats queued while
     // the main thread was busy. A timer alone can run before them (its phase comes first).
@@ -182,9 +184,11 @@ export class Nanny {
     return ports;
   }
 
-  /** A worker ended while the service runs: by its exit, or first by its channel closing. */
+  /**
+   * A worker ended unasked: by its exit, or first by its channel closing. During shutdown too:
+   * a worker is asked to stop by its own step, so an end before that is a failure.
+   */
   #onEnded(host: WorkerHost, how: string): void {
-    if (this.#options.signal.aborted) return;
     this.#options.die(
       new WorkerFailureError(
         ErrorCodes.WORKER_DIED,
@@ -194,11 +198,8 @@ export class Nanny {
     );
   }
 
+  /** The worker's scope decided its error ends the process (during shutdown as well). */
   #onDie(host: WorkerHost, error: Error): void {
-    if (this.#options.signal.aborted) {
-      this.#log.debug({ worker: host.name, err: error }, 'worker failure during shutdown');
-      return;
-    }
     Object.assign(error, { worker: host.name });
     this.#options.die(error);
   }

@@ -153,7 +153,11 @@ export class WorkerHost extends EventEmitter<{
     });
     this.#worker = worker;
     this.#setState('starting');
-    this.#exited = once(worker, 'exit').then(([code]) => this.#onExit(code as number));
+    // Not events.once(): it rejects on the 'error' event that precedes the exit of a thread
+    // that threw with no handler left, and the exit would then go unrecorded.
+    this.#exited = new Promise<number>((resolve) => worker.once('exit', resolve)).then((code) =>
+      this.#onExit(code),
+    );
     worker.on('error', (error: Error) => {
       // An error that escaped the worker's own handlers: the thread is ending with it.
       this.#log.error({ err: error }, 'worker thread error');

@@ -136,12 +136,9 @@ export function runWorker<C extends CoreConfig>(
 
   const finish = async (): Promise<void> => {
     for (const closer of closers.reverse()) {
-      await runInScope(closer, {
-        name: `${init.name} close`,
-        log,
-        control: processControl,
-        onError: 'swallow',
-      });
+      // A closer that fails is a failure while stopping: logged, reported, die() (the exit
+      // code says the stop did not go cleanly); the other closers still run.
+      await runInScope(closer, { name: `${init.name} close`, log, control: processControl });
     }
     // Requests already on their way are answered before the channels close.
     await Promise.all(

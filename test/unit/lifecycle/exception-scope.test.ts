@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { handleError, runInScope } from '../../../src/lib/lifecycle/exception-scope.js';
+import {
+  handleError,
+  isShutdownNoise,
+  runInScope,
+} from '../../../src/lib/lifecycle/exception-scope.js';
 import type { ProcessControl } from '../../../src/lib/lifecycle/process-control.js';
-import { DependencyError } from '../../../src/lib/errors.js';
+import { DependencyError, ErrorCodes, WorkerBaseError } from '../../../src/lib/errors.js';
 import { captureLogger } from '../../helpers/core.js';
 
 function control(aborted = false) {
@@ -81,4 +85,45 @@ test('runInScope() swallows or re-raises as told, and always closes its resource
     /y/,
   );
   assert.equal(await runInScope(() => 42, { name: 's', log, control: c }), 42);
+});
+
+test('an application error during shutdown is an error: logged, reported, and it dies', () => {
+  const { log, sink } = captureLogger();
+  const { c, died, reported } = control(true);
+  const error = new TypeError('undefined is not a function');
+  assert.equal(handleError(error, { name: 't', log, control: c }).handling, 'reported');
+  assert.deepEqual([died, reported], [[error], [error]]);
+  assert.equal(sink.lines[0]?.['level'], 'error');
+  assert.equal(sink.lines[0]?.['duringShutdown'], true);
+});
+
+test('the noise of closing things during shutdown stays at debug', () => {
+  const { log, sink } = captureLogger();
+  const { c, died, reported } = control(true);
+  const noise = [
+    Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 }),
+    new WorkerBaseError(ErrorCodes.THREAD_CHANNEL_CLOSED, 'thread channel main<->x is closed'),
+    new DependencyError('amqp', 'publish on channel publish: channel closed', {
+      cause: 'channel closed',
+    }),
+    Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' }),
+    new DOMException('This operation was aborted', 'AbortError'),
+    // A wait the shutdown itself cancelled: its cause is the signal's own reason.
+    new DependencyError('amqp', 'cannot connect: stop requested', { cause: c.signal.reason }),
+  ];
+  for (const error of noise) {
+    assert.equal(handleError(error, { name: 't', log, control: c }).handling, 'ignored');
+  }
+  assert.deepEqual([died, reported], [[], []]);
+  assert.deepEqual(
+    sink.lines.map((l) => l['level']),
+    noise.map(() => 'debug'),
+  );
+});
+
+test('isShutdownNoise() looks along the cause chain, and not at unrelated errors', () => {
+  const reason = new Error('stop requested: SIGTERM');
+  assert.equal(isShutdownNoise(new Error('outer', { cause: reason }), reason), true);
+  assert.equal(isShutdownNoise(new Error('stop requested: SIGTERM'), reason), false);
+  assert.equal(isShutdownNoise(new TypeError('x'), reason), false);
 });

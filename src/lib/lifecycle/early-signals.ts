@@ -1,0 +1,79 @@
+import { writeSync } from 'node:fs';
+
+/**
+ * The stop signals, handled from the first moment the service's own code runs. A service's
+ * entry module calls `installEarlySignalHandlers()` and only then imports the rest (loading
+ * every module takes a few hundred milliseconds, during which Node's default action would
+ * end the process with 143 and no log line). Until `runService` takes over, a TERM or INT is
+ * remembered and replayed as a requested stop, a HUP is remembered as a log-level toggle, and
+ * a second TERM or INT forces the exit (128 + signal number) as it does later. Signals are
+ * per process, so the state is too: this module holds it.
+ */
+
+type StopSignal = 'SIGTERM' | 'SIGINT';
+
+/** What arrived before the service took over. */
+export interface EarlySignals {
+  /** The first stop signal, if one came. */
+  stop: StopSignal | undefined;
+  /** How many HUPs came (each toggles debug logging). */
+  hups: number;
+}
+
+const forcedExitCode: Record<StopSignal, number> = { SIGTERM: 143, SIGINT: 130 };
+
+let early: { seen: EarlySignals; remove: () => void } | undefined;
+
+/** Installs the early handlers. Idempotent; a no-op once `takeOverEarlySignals()` ran. */
+export function installEarlySignalHandlers(): void {
+  if (early !== undefined) return;
+  const seen: EarlySignals = { stop: undefined, hups: 0 };
+  const onStop = (signal: StopSignal): void => {
+    if (seen.stop === undefined) {
+      seen.stop = signal;
+      return;
+    }
+    // No logger yet: one JSON line, written synchronously, as the config-error path does.
+    const exitCode = forcedExitCode[signal];
+    const line = {
+      level: 'warn',
+      time: new Date().toISOString(),
+      pid: process.pid,
+      thread: 'main',
+    };
+    writeSync(
+      1,
+      `${JSON.stringify({ ...line, signal, exitCode, msg: 'second stop signal during start-up; forcing exit' })}\n`,
+    );
+    process.exit(exitCode);
+  };
+  const onTerm = (): void => onStop('SIGTERM');
+  const onInt = (): void => onStop('SIGINT');
+  const onHup = (): void => {
+    seen.hups++;
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  process.on('SIGHUP', onHup);
+  early = {
+    seen,
+    remove: () => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      process.off('SIGHUP', onHup);
+    },
+  };
+}
+
+/**
+ * Removes the early handlers and returns what they saw. Call right after installing the real
+ * handlers, so that no signal falls between the two. Without early handlers, returns nothing.
+ */
+export function takeOverEarlySignals(): EarlySignals {
+  const current = early;
+  if (current === undefined) return { stop: undefined, hups: 0 };
+  current.remove();
+  // Once taken over, a later install is not early any more.
+  early = { seen: { stop: undefined, hups: 0 }, remove: () => undefined };
+  return current.seen;
+}
