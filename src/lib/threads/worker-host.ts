@@ -234,6 +234,9 @@ export class WorkerHost extends EventEmitter<{
   /** Ends the thread now (works on a blocked event loop too). */
   async terminate(): Promise<void> {
     if (this.#worker === undefined || this.#state === 'exited') return;
+    // Ended on purpose (a hung worker, a stop that timed out): its end is expected, not a
+    // second failure to report.
+    if (this.#state === 'starting' || this.#state === 'running') this.#setState('stopping');
     await this.#worker.terminate();
     await this.#ended();
   }
