@@ -8,17 +8,27 @@ import { DependencyError, serializeError } from '../errors.js';
 
 export const dependencyName = 'rabbitmq';
 
-/** Message properties, the subset the core reads and writes. */
+/** Message properties: every basic property AMQP 0-9-1 defines. */
 export interface MessageProperties {
   messageId?: string;
   correlationId?: string;
   contentType?: string;
+  contentEncoding?: string;
   type?: string;
   appId?: string;
+  /** The publishing user; the broker checks it against the connection's user. */
+  userId?: string;
+  replyTo?: string;
+  /** Per-message TTL, milliseconds as a string. */
+  expiration?: string;
+  priority?: number;
   /** Seconds since the epoch (AMQP timestamp). */
   timestamp?: number;
   headers?: Record<string, unknown>;
+  /** Delivery mode 2 (persistent) or 1; a publish is persistent unless told otherwise. */
   persistent?: boolean;
+  /** Deprecated by AMQP 0-9-1; carried through unchanged. */
+  clusterId?: string;
 }
 
 /** One delivered message. */
@@ -159,7 +169,7 @@ export class AmqpChannel {
     if (this.#writable !== undefined) await this.#writable;
     // Mandatory: a message no queue takes (a queue deleted or unbound at run time) comes
     // back as basic.return before its confirm, instead of being confirmed and dropped.
-    const options = { persistent: true, mandatory: true, ...properties };
+    const options = { persistent: true, mandatory: true, ...definedOnly(properties) };
     if (!this.#confirm) {
       this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
       return;
@@ -263,7 +273,6 @@ const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();
 
 function fromRaw(raw: amqp.ConsumeMessage): AmqpMessage {
   const p = raw.properties;
-  const headers = (p.headers ?? {}) as Record<string, unknown>;
   const message: AmqpMessage = {
     body: raw.content,
     deliveryTag: raw.fields.deliveryTag,
@@ -274,20 +283,42 @@ function fromRaw(raw: amqp.ConsumeMessage): AmqpMessage {
       messageId: stringOrUndefined(p.messageId),
       correlationId: stringOrUndefined(p.correlationId),
       contentType: stringOrUndefined(p.contentType),
+      contentEncoding: stringOrUndefined(p.contentEncoding),
       type: stringOrUndefined(p.type),
       appId: stringOrUndefined(p.appId),
+      userId: stringOrUndefined(p.userId),
+      replyTo: stringOrUndefined(p.replyTo),
+      expiration: stringOrUndefined(p.expiration),
+      priority: typeof p.priority === 'number' ? p.priority : undefined,
       timestamp: typeof p.timestamp === 'number' ? p.timestamp : undefined,
-      headers,
+      headers: ownEntries(p.headers),
+      persistent: p.deliveryMode === undefined ? undefined : p.deliveryMode === 2,
+      clusterId: stringOrUndefined(p.clusterId),
     },
   };
   rawMessages.set(message, raw);
   return message;
 }
 
+/**
+ * The headers as a plain object of their own entries. amqplib's decoder assigns each key, so a
+ * header table named `__proto__` becomes the prototype of the object it returns, and every
+ * name in it would read as a header the message does not have (a forged `x-attempt`).
+ */
+function ownEntries(headers: unknown): Record<string, unknown> {
+  if (typeof headers !== 'object' || headers === null) return {};
+  return Object.fromEntries(Object.entries(headers as Record<string, unknown>));
+}
+
 function toRaw(message: AmqpMessage): amqp.Message {
   const raw = rawMessages.get(message);
   if (raw === undefined) throw new Error('not a message delivered by this client');
   return raw;
+}
+
+/** The properties that have a value: an absent one must not override a default. */
+function definedOnly(properties: MessageProperties): MessageProperties {
+  return Object.fromEntries(Object.entries(properties).filter(([, value]) => value !== undefined));
 }
 
 function stringOrUndefined(value: unknown): string | undefined {
