@@ -1,5 +1,13 @@
 import type * as amqp from 'amqplib';
-import { DependencyError, serializeError } from '../errors.js';
+import {
+  DependencyError,
+  ErrorCodes,
+  WorkerBaseError,
+  classify,
+  fieldOf,
+  serializeError,
+  type WorkerBaseErrorOptions,
+} from '../errors.js';
 
 /**
  * One AMQP channel behind our own small types (amqplib itself is loaded by amqp-client.ts
@@ -61,6 +69,30 @@ export function wrap(what: string, error: unknown): DependencyError {
   return new DependencyError(dependencyName, `${what}: ${describe(error)}`, { cause: error });
 }
 
+/**
+ * The broker closed a channel or the connection because of a frame we sent: an ack of a
+ * delivery tag it does not know (a double ack), a command out of place, a message it refuses.
+ * A bug of ours, not an outage: `classify()` says 'unexpected' (reported, exit 70).
+ */
+export class AmqpProtocolError extends WorkerBaseError {
+  constructor(message: string, options: WorkerBaseErrorOptions = {}) {
+    super(ErrorCodes.AMQP_PROTOCOL, `${dependencyName}: ${message}`, options);
+  }
+}
+
+/**
+ * Our error for what the broker did or said, classified where it enters: an AMQP reply code
+ * that `classify()` does not count as a dependency failure (406 other than "inequivalent arg",
+ * 5xx frame and command errors, 540 not implemented...) is an AmqpProtocolError; anything
+ * else (a lost socket, a missing queue, refused access, a forced close) a DependencyError.
+ */
+export function brokerError(what: string, error: unknown): DependencyError | AmqpProtocolError {
+  if (typeof fieldOf(error, 'code') === 'number' && classify(error) === 'unexpected') {
+    return new AmqpProtocolError(`${what}: ${describe(error)}`, { cause: error });
+  }
+  return wrap(what, error);
+}
+
 /** One AMQP channel. Operations reject with a DependencyError when the channel is gone. */
 export class AmqpChannel {
   readonly name: string;
@@ -81,7 +113,7 @@ export class AmqpChannel {
     this.name = name;
     this.#raw = raw;
     this.#confirm = confirm;
-    raw.on('error', (error: unknown) => onLost(`error: ${describe(error)}`, error));
+    raw.on('error', (error: unknown) => onLost('error', error));
     raw.on('close', () => {
       this.#closed = true;
       if (this.#closing === undefined) onLost('closed', undefined);
@@ -256,7 +288,7 @@ export class AmqpChannel {
     try {
       return await operation();
     } catch (error) {
-      throw wrap(`${what} on channel ${this.name}`, error);
+      throw brokerError(`${what} on channel ${this.name}`, error);
     }
   }
 }

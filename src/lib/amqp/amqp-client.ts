@@ -1,21 +1,31 @@
 import * as amqp from 'amqplib';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AmqpChannel, dependencyName, describe, wrap } from './amqp-channel.js';
+import {
+  AmqpChannel,
+  AmqpProtocolError,
+  brokerError,
+  dependencyName,
+  describe,
+  wrap,
+} from './amqp-channel.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 /**
  * The only amqplib import: one connection and its channels (amqp-channel.ts), behind our
  * own small types.
  * Everything the broker does to us at run time (connection closed, heartbeat missed, channel
- * closed) is turned into one DependencyError passed to `onLost`, once; the service then
- * dies with the dependency-failure code and its supervisor restarts it. No reconnect loop:
+ * closed) is turned into one error passed to `onLost`, once, classified here: a
+ * DependencyError (the service dies with the dependency-failure code and its supervisor
+ * restarts it), or an AmqpProtocolError when the broker closed it because of a frame of ours
+ * (a bug: reported, exit 70). No reconnect loop:
  * a fresh process is the recovery. Every amqplib emitter gets an 'error' listener, so an
  * unhandled 'error' event cannot crash the process.
  */
 
 export {
   AmqpChannel,
+  AmqpProtocolError,
   dependencyName,
   type AmqpMessage,
   type MessageProperties,
@@ -30,8 +40,11 @@ export interface AmqpClientOptions {
   heartbeatS: number;
   connectTimeoutMs: number;
   log: Logger;
-  /** Called once, with the first sign of the connection or a channel going away. */
-  onLost: (error: DependencyError) => void;
+  /**
+   * Called once, with the first sign of the connection or a channel going away: a
+   * DependencyError, or an AmqpProtocolError when the broker closed it because of our frame.
+   */
+  onLost: (error: DependencyError | AmqpProtocolError) => void;
 }
 
 /** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
@@ -51,7 +64,7 @@ export class AmqpClient {
   #model: amqp.ChannelModel | undefined;
   readonly #channels = new Set<AmqpChannel>();
   #closing: Promise<void> | undefined;
-  #lost: DependencyError | undefined;
+  #lost: DependencyError | AmqpProtocolError | undefined;
 
   constructor(options: AmqpClientOptions) {
     this.#options = options;
@@ -111,15 +124,8 @@ export class AmqpClient {
     if (!coalesceWrites(model.connection)) {
       this.#log.warn('amqplib internals changed: frames are written one socket write each');
     }
-    model.on('error', (error: unknown) =>
-      this.#fail(`connection error: ${describe(error)}`, error),
-    );
-    model.on('close', (error?: unknown) =>
-      this.#fail(
-        error === undefined ? 'connection closed' : `connection closed: ${describe(error)}`,
-        error,
-      ),
-    );
+    model.on('error', (error: unknown) => this.#fail('connection error', error));
+    model.on('close', (error?: unknown) => this.#fail('connection closed', error));
     model.on('blocked', (reason: string) =>
       this.#log.warn({ reason }, 'broker blocked the connection (resource alarm)'),
     );
@@ -183,7 +189,10 @@ export class AmqpClient {
       this.#log.debug({ err: cause, reason: message }, 'amqp closed');
       return;
     }
-    this.#lost = new DependencyError(dependencyName, message, { cause });
+    this.#lost =
+      cause === undefined
+        ? new DependencyError(dependencyName, message)
+        : brokerError(message, cause);
     this.#options.onLost(this.#lost);
   }
 }

@@ -1,3 +1,5 @@
+import { classify } from '../errors.js';
+import { handleError } from '../lifecycle/exception-scope.js';
 import type { ServiceRuntime } from '../lifecycle/service.js';
 import { sleep } from '../lifecycle/sleep.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
@@ -60,7 +62,12 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     heartbeatS: settings.heartbeatS,
     connectTimeoutMs: settings.connectTimeoutMs,
     log,
-    onLost: (error) => runtime.die(error),
+    // A dependency failure ends the process quietly (69); our own protocol error is a bug and
+    // is reported (70).
+    onLost: (error) =>
+      classify(error) === 'dependency'
+        ? runtime.die(error)
+        : handleError(error, { name: 'amqp', log, control: runtime }),
   });
   coordinator.addStep({ name: 'close amqp', phase: 'close', run: () => client.close() });
   coordinator.addOpenResourceReporter('amqpChannels', () => client.describeOpen());
