@@ -1,4 +1,5 @@
 import type * as amqp from 'amqplib';
+import type { BlockedConnection } from './connection-blocked.js';
 import {
   DependencyError,
   ErrorCodes,
@@ -103,14 +104,23 @@ export class AmqpChannel {
   #writable: Promise<void> | undefined;
   /** Confirmed publishes awaiting their confirm, to match a basic.return to one of them. */
   readonly #unconfirmed = new Set<PendingPublish>();
+  /** The connection's blocked state: bounds how long a publish waits on a blocked connection. */
+  readonly #blocked: BlockedConnection | undefined;
 
   constructor(
     name: string,
     raw: amqp.Channel | amqp.ConfirmChannel,
     confirm: boolean,
     onLost: (message: string, error: unknown) => void,
+    blocked?: BlockedConnection,
   ) {
     this.name = name;
+    this.#blocked = blocked;
+    // Publishes still waiting for their confirm when the block has lasted too long fail.
+    blocked?.onTimeout((error) => {
+      for (const pending of this.#unconfirmed) pending.fail(error);
+      this.#unconfirmed.clear();
+    });
     this.#raw = raw;
     this.#confirm = confirm;
     raw.on('error', (error: unknown) => onLost('error', error));
@@ -188,7 +198,8 @@ export class AmqpChannel {
   /**
    * Publishes one message (persistent unless told otherwise). On a confirm channel resolves
    * when the broker has taken responsibility for it; rejects with a DependencyError when the
-   * broker nacks it or the channel closes first.
+   * broker nacks it, the channel closes first, or the broker has blocked the connection for
+   * longer than the client's blocked timeout.
    */
   async publish(
     exchange: string,
@@ -197,8 +208,12 @@ export class AmqpChannel {
     properties: MessageProperties = {},
   ): Promise<void> {
     if (this.#closed) throw wrap(`publish on channel ${this.name}`, 'channel closed');
+    this.#throwIfBlockedTooLong();
     // Backpressure: wait for the socket buffer to drain before writing more.
-    if (this.#writable !== undefined) await this.#writable;
+    if (this.#writable !== undefined) {
+      await this.#writable;
+      this.#throwIfBlockedTooLong();
+    }
     // Mandatory: a message no queue takes (a queue deleted or unbound at run time) comes
     // back as basic.return before its confirm, instead of being confirmed and dropped.
     const options = { persistent: true, mandatory: true, ...definedOnly(properties) };
@@ -206,9 +221,16 @@ export class AmqpChannel {
       this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
       return;
     }
-    const pending: PendingPublish = { exchange, routingKey, body, returned: undefined };
+    const pending: PendingPublish = {
+      exchange,
+      routingKey,
+      body,
+      returned: undefined,
+      fail: () => undefined,
+    };
     this.#unconfirmed.add(pending);
     await new Promise<void>((resolve, reject) => {
+      pending.fail = reject;
       const written = (this.#raw as amqp.ConfirmChannel).publish(
         exchange,
         routingKey,
@@ -270,6 +292,11 @@ export class AmqpChannel {
     return this.#closing;
   }
 
+  #throwIfBlockedTooLong(): void {
+    const error = this.#blocked?.timedOut;
+    if (error !== undefined) throw error;
+  }
+
   #afterWrite(written: boolean): void {
     if (!written && this.#writable === undefined) {
       this.#writable = new Promise((resolve) => {
@@ -299,6 +326,8 @@ interface PendingPublish {
   body: Buffer;
   /** Set when the broker returned the message: "<reply code> <reply text>". */
   returned: string | undefined;
+  /** Rejects the publish before its confirm (the connection is blocked for too long). */
+  fail: (error: Error) => void;
 }
 
 const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();

@@ -9,6 +9,7 @@ import {
   describe,
   wrap,
 } from './amqp-channel.js';
+import { BlockedConnection } from './connection-blocked.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 /**
@@ -41,6 +42,11 @@ export interface AmqpClientOptions {
   connectTimeoutMs: number;
   log: Logger;
   /**
+   * How long a publish may wait on a connection the broker has blocked (resource alarm);
+   * default 30,000 ms.
+   */
+  blockedTimeoutMs?: number;
+  /**
    * Called once, with the first sign of the connection or a channel going away: a
    * DependencyError, or an AmqpProtocolError when the broker closed it because of our frame.
    */
@@ -65,10 +71,20 @@ export class AmqpClient {
   readonly #channels = new Set<AmqpChannel>();
   #closing: Promise<void> | undefined;
   #lost: DependencyError | AmqpProtocolError | undefined;
+  readonly #blocked: BlockedConnection;
 
   constructor(options: AmqpClientOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'amqp' });
+    this.#blocked = new BlockedConnection({
+      timeoutMs: options.blockedTimeoutMs ?? 30_000,
+      log: this.#log,
+    });
+  }
+
+  /** Whether the broker has blocked the connection (resource alarm), for readiness. */
+  get blocked(): BlockedConnection {
+    return this.#blocked;
   }
 
   get isConnected(): boolean {
@@ -126,10 +142,8 @@ export class AmqpClient {
     }
     model.on('error', (error: unknown) => this.#fail('connection error', error));
     model.on('close', (error?: unknown) => this.#fail('connection closed', error));
-    model.on('blocked', (reason: string) =>
-      this.#log.warn({ reason }, 'broker blocked the connection (resource alarm)'),
-    );
-    model.on('unblocked', () => this.#log.info('broker unblocked the connection'));
+    model.on('blocked', (reason: string) => this.#blocked.block(reason));
+    model.on('unblocked', () => this.#blocked.unblock());
     this.#log.info({ url: shown, heartbeatS: this.#options.heartbeatS }, 'amqp connected');
   }
 
@@ -151,8 +165,12 @@ export class AmqpClient {
       if (options.prefetch !== undefined) await raw.prefetch(options.prefetch);
       // A closing connection closes its channels first: report on the next turn, so that the
       // connection's own reason (sent right after) is the one reported.
-      const channel = new AmqpChannel(name, raw, options.confirm === true, (message, error) =>
-        setImmediate(() => this.#fail(`channel ${name} ${message}`, error)),
+      const channel = new AmqpChannel(
+        name,
+        raw,
+        options.confirm === true,
+        (message, error) => setImmediate(() => this.#fail(`channel ${name} ${message}`, error)),
+        this.#blocked,
       );
       this.#channels.add(channel);
       return channel;
@@ -173,8 +191,16 @@ export class AmqpClient {
   }
 
   async #close(): Promise<void> {
-    for (const channel of this.#channels) await channel.close();
     const model = this.#model;
+    if (model !== undefined && this.#blocked.isBlocked) {
+      // A blocked connection is not read by the broker: no close handshake would finish.
+      // Dropping the socket ends it; the broker hands our unacked messages back.
+      const { stream } = model.connection as unknown as { stream?: { destroy?: () => void } };
+      stream?.destroy?.();
+      this.#log.warn('amqp connection dropped without the close handshake (broker blocks it)');
+      return;
+    }
+    for (const channel of this.#channels) await channel.close();
     if (model === undefined || this.#lost !== undefined) return;
     try {
       await model.close();

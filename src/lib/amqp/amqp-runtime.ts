@@ -61,6 +61,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     connectionName: `${config.app.name} pid ${process.pid}`,
     heartbeatS: settings.heartbeatS,
     connectTimeoutMs: settings.connectTimeoutMs,
+    blockedTimeoutMs: settings.blockedTimeoutMs,
     log,
     // A dependency failure ends the process quietly (69); our own protocol error is a bug and
     // is reported (70).
@@ -109,6 +110,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
       inFlight: consumer.inFlight,
     },
   }));
+
+  // A broker resource alarm: not ready while the broker blocks our publishes, with its reason.
+  health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
