@@ -73,6 +73,30 @@ describe('AMQP broker errors', () => {
     }
   });
 
+  test('a publish the broker refuses (a user id not ours: 406) fails, and the next one, as an application error', async () => {
+    const { client, lost } = await connected('broker-errors refused-publish');
+    try {
+      const channel = await client.openChannel('publish', { confirm: true });
+      await channel.assertQueue('refused-publish');
+      const refused = await channel
+        .publish('', 'refused-publish', Buffer.from('x'), { userId: 'somebody-else' })
+        .then(
+          () => assert.fail('the broker confirmed a publish with a user id not ours'),
+          (error: unknown) => error,
+        );
+      assert.match((refused as Error).message, /user_id/);
+      assert.equal(classify(refused), 'unexpected');
+      const next = await channel.publish('', 'refused-publish', Buffer.from('y')).then(
+        () => assert.fail('a publish on the closed channel resolved'),
+        (error: unknown) => error,
+      );
+      assert.equal(classify(next), 'unexpected', 'the channel is gone because of our frame');
+      assert.equal(exitCodeFor(await lost), ExitCode.APPLICATION_ERROR);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('a connection closed by the operator stays a dependency failure (exit 69)', async () => {
     const name = `broker-errors forced-close ${process.pid}`;
     const { client, lost } = await connected(name);

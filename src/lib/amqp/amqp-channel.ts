@@ -100,6 +100,8 @@ export class AmqpChannel {
   readonly #raw: amqp.Channel | amqp.ConfirmChannel;
   readonly #confirm: boolean;
   #closed = false;
+  /** Why the broker closed the channel (its 'error' comes before 'close'), if it said. */
+  #closeError: unknown;
   #closing: Promise<void> | undefined;
   #writable: Promise<void> | undefined;
   /** Confirmed publishes awaiting their confirm, to match a basic.return to one of them. */
@@ -123,7 +125,10 @@ export class AmqpChannel {
     });
     this.#raw = raw;
     this.#confirm = confirm;
-    raw.on('error', (error: unknown) => onLost('error', error));
+    raw.on('error', (error: unknown) => {
+      this.#closeError ??= error;
+      onLost('error', error);
+    });
     raw.on('close', () => {
       this.#closed = true;
       if (this.#closing === undefined) onLost('closed', undefined);
@@ -207,7 +212,7 @@ export class AmqpChannel {
     body: Buffer,
     properties: MessageProperties = {},
   ): Promise<void> {
-    if (this.#closed) throw wrap(`publish on channel ${this.name}`, 'channel closed');
+    if (this.#closed) throw this.#gone(`publish on channel ${this.name}`);
     this.#throwIfBlockedTooLong();
     // Backpressure: wait for the socket buffer to drain before writing more.
     if (this.#writable !== undefined) {
@@ -239,7 +244,10 @@ export class AmqpChannel {
         (error: unknown) => {
           this.#unconfirmed.delete(pending);
           if (error !== null && error !== undefined) {
-            reject(wrap(`publish to ${exchange}/${routingKey} not confirmed`, error));
+            // Unconfirmed because the broker closed the channel: say why it did (our frame
+            // or an outage), as the connection's onLost does.
+            const what = `publish to ${exchange}/${routingKey} not confirmed`;
+            reject(this.#closeError === undefined ? wrap(what, error) : this.#gone(what));
           } else if (pending.returned !== undefined) {
             reject(
               wrap(
@@ -290,6 +298,13 @@ export class AmqpChannel {
           () => undefined,
         );
     return this.#closing;
+  }
+
+  /** The error for an operation on a closed channel, classified by the broker's reason. */
+  #gone(what: string): Error {
+    return this.#closeError === undefined
+      ? wrap(what, 'channel closed')
+      : brokerError(what, this.#closeError);
   }
 
   #throwIfBlockedTooLong(): void {
