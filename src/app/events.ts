@@ -54,9 +54,16 @@ export function assertEvent(value: unknown): asserts value is SampleEvent {
 /**
  * Reads an event's JSON text (a broker message body) as a sample event. Any JSON object is an event: `id` and `text`
  * are taken when they are strings (else the message id, and the JSON text), `fail`/`times`
- * when valid. Throws a PermanentError (poison) for a body that is not JSON or not an object.
+ * when valid. Throws a PermanentError (poison) for a body that is not JSON, not an object,
+ * nested deeper than `maxNestingDepth`, or that cannot be read otherwise.
  */
 export function parseEvent(json: string, messageId: string | undefined): SampleEvent {
+  const depth = nestingDepth(json);
+  if (depth > maxNestingDepth) {
+    throw new PermanentError(
+      `message body is JSON nested deeper than ${maxNestingDepth} levels (${depth})`,
+    );
+  }
   let value: unknown;
   try {
     value = JSON.parse(json);
@@ -71,12 +78,50 @@ export function parseEvent(json: string, messageId: string | undefined): SampleE
   const v = value as Record<string, unknown>;
   const event: SampleEvent = {
     id: typeof v['id'] === 'string' ? v['id'] : (messageId ?? randomUUID()),
-    text: typeof v['text'] === 'string' ? v['text'] : JSON.stringify(v),
+    text: typeof v['text'] === 'string' ? v['text'] : textOf(v),
   };
   if (typeof v['createdAt'] === 'string') event.createdAt = v['createdAt'];
   if (v['fail'] === 'transient' || v['fail'] === 'permanent') event.fail = v['fail'];
   if (typeof v['times'] === 'number') event.times = v['times'];
   return event;
+}
+
+/** The deepest nesting of arrays and objects an event may have. */
+export const maxNestingDepth = 256;
+
+/**
+ * How deep the arrays and objects of a JSON text nest (brackets inside strings do not count),
+ * read before parsing: a body nested thousands deep parses (V8's parser does not recurse), but
+ * what is done with the result afterwards may overflow the stack. Invalid JSON gives some
+ * number; the parser rejects it next.
+ */
+function nestingDepth(json: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/**
+ * The JSON text of a parsed body. Whatever stops it (the stack, memory) makes the body poison
+ * at once: bad input, not a bug to retry and report.
+ */
+function textOf(value: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    throw new PermanentError('message body cannot be read as an event', { cause: error });
+  }
 }
 
 /** Throws the failure the event's fault hook asks for, if any, on attempt `attempt`. */

@@ -18,6 +18,7 @@ export const ErrorCodes = {
   THREAD_CHANNEL_CLOSED: 'E_THREAD_CHANNEL_CLOSED',
   FAULT_INJECTED: 'E_FAULT_INJECTED',
   HTTP: 'E_HTTP',
+  AMQP_PROTOCOL: 'E_AMQP_PROTOCOL',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -264,3 +264,51 @@ export class FreezableProxy {
     }
   }
 }
+
+/**
+ * A queue's ready and unacknowledged message counts, as the broker reports them
+ * (`rabbitmqctl list_queues`: no management plugin needed). A message delivered and never
+ * acked shows as unacknowledged, which the ready count of `checkQueue` cannot see.
+ */
+export async function queueCounts(
+  vhost: string,
+  queue: string,
+): Promise<{ ready: number; unacked: number }> {
+  const out = await rabbitmqctl(
+    'list_queues',
+    '-q',
+    '--no-table-headers',
+    '-p',
+    vhost,
+    'name',
+    'messages_ready',
+    'messages_unacknowledged',
+  );
+  for (const line of out.split('\n')) {
+    const [name, ready, unacked] = line.split('\t');
+    if (name === queue) return { ready: Number(ready), unacked: Number(unacked) };
+  }
+  throw new Error(`no queue ${queue} in vhost ${vhost}:\n${out}`);
+}
+
+/**
+ * Waits until `queue` holds no message, ready or unacknowledged (acks are batched per turn
+ * and reach the broker a moment after the results); rejects after `timeoutMs` with the counts.
+ */
+export async function expectAllAcked(
+  vhost: string,
+  queue: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await queueCounts(vhost, queue);
+    if (counts.ready === 0 && counts.unacked === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${queue}: ${counts.ready} ready and ${counts.unacked} unacknowledged after ${timeoutMs} ms`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -1,21 +1,32 @@
 import * as amqp from 'amqplib';
 import { DependencyError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AmqpChannel, dependencyName, describe, wrap } from './amqp-channel.js';
+import {
+  AmqpChannel,
+  AmqpProtocolError,
+  brokerError,
+  dependencyName,
+  describe,
+  wrap,
+} from './amqp-channel.js';
+import { BlockedConnection } from './connection-blocked.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 /**
  * The only amqplib import: one connection and its channels (amqp-channel.ts), behind our
  * own small types.
  * Everything the broker does to us at run time (connection closed, heartbeat missed, channel
- * closed) is turned into one DependencyError passed to `onLost`, once; the service then
- * dies with the dependency-failure code and its supervisor restarts it. No reconnect loop:
+ * closed) is turned into one error passed to `onLost`, once, classified here: a
+ * DependencyError (the service dies with the dependency-failure code and its supervisor
+ * restarts it), or an AmqpProtocolError when the broker closed it because of a frame of ours
+ * (a bug: reported, exit 70). No reconnect loop:
  * a fresh process is the recovery. Every amqplib emitter gets an 'error' listener, so an
  * unhandled 'error' event cannot crash the process.
  */
 
 export {
   AmqpChannel,
+  AmqpProtocolError,
   dependencyName,
   type AmqpMessage,
   type MessageProperties,
@@ -30,8 +41,16 @@ export interface AmqpClientOptions {
   heartbeatS: number;
   connectTimeoutMs: number;
   log: Logger;
-  /** Called once, with the first sign of the connection or a channel going away. */
-  onLost: (error: DependencyError) => void;
+  /**
+   * How long a publish may wait on a connection the broker has blocked (resource alarm);
+   * default 30,000 ms.
+   */
+  blockedTimeoutMs?: number;
+  /**
+   * Called once, with the first sign of the connection or a channel going away: a
+   * DependencyError, or an AmqpProtocolError when the broker closed it because of our frame.
+   */
+  onLost: (error: DependencyError | AmqpProtocolError) => void;
 }
 
 /** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
@@ -51,11 +70,21 @@ export class AmqpClient {
   #model: amqp.ChannelModel | undefined;
   readonly #channels = new Set<AmqpChannel>();
   #closing: Promise<void> | undefined;
-  #lost: DependencyError | undefined;
+  #lost: DependencyError | AmqpProtocolError | undefined;
+  readonly #blocked: BlockedConnection;
 
   constructor(options: AmqpClientOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'amqp' });
+    this.#blocked = new BlockedConnection({
+      timeoutMs: options.blockedTimeoutMs ?? 30_000,
+      log: this.#log,
+    });
+  }
+
+  /** Whether the broker has blocked the connection (resource alarm), for readiness. */
+  get blocked(): BlockedConnection {
+    return this.#blocked;
   }
 
   get isConnected(): boolean {
@@ -123,19 +152,10 @@ export class AmqpClient {
     if (!coalesceWrites(model.connection)) {
       this.#log.warn('amqplib internals changed: frames are written one socket write each');
     }
-    model.on('error', (error: unknown) =>
-      this.#fail(`connection error: ${describe(error)}`, error),
-    );
-    model.on('close', (error?: unknown) =>
-      this.#fail(
-        error === undefined ? 'connection closed' : `connection closed: ${describe(error)}`,
-        error,
-      ),
-    );
-    model.on('blocked', (reason: string) =>
-      this.#log.warn({ reason }, 'broker blocked the connection (resource alarm)'),
-    );
-    model.on('unblocked', () => this.#log.info('broker unblocked the connection'));
+    model.on('error', (error: unknown) => this.#fail('connection error', error));
+    model.on('close', (error?: unknown) => this.#fail('connection closed', error));
+    model.on('blocked', (reason: string) => this.#blocked.block(reason));
+    model.on('unblocked', () => this.#blocked.unblock());
     this.#log.info({ url: shown, heartbeatS: this.#options.heartbeatS }, 'amqp connected');
   }
 
@@ -157,8 +177,12 @@ export class AmqpClient {
       if (options.prefetch !== undefined) await raw.prefetch(options.prefetch);
       // A closing connection closes its channels first: report on the next turn, so that the
       // connection's own reason (sent right after) is the one reported.
-      const channel = new AmqpChannel(name, raw, options.confirm === true, (message, error) =>
-        setImmediate(() => this.#fail(`channel ${name} ${message}`, error)),
+      const channel = new AmqpChannel(
+        name,
+        raw,
+        options.confirm === true,
+        (message, error) => setImmediate(() => this.#fail(`channel ${name} ${message}`, error)),
+        this.#blocked,
       );
       this.#channels.add(channel);
       return channel;
@@ -179,8 +203,16 @@ export class AmqpClient {
   }
 
   async #close(): Promise<void> {
-    for (const channel of this.#channels) await channel.close();
     const model = this.#model;
+    if (model !== undefined && this.#blocked.isBlocked) {
+      // A blocked connection is not read by the broker: no close handshake would finish.
+      // Dropping the socket ends it; the broker hands our unacked messages back.
+      const { stream } = model.connection as unknown as { stream?: { destroy?: () => void } };
+      stream?.destroy?.();
+      this.#log.warn('amqp connection dropped without the close handshake (broker blocks it)');
+      return;
+    }
+    for (const channel of this.#channels) await channel.close();
     if (model === undefined || this.#lost !== undefined) return;
     try {
       await model.close();
@@ -195,7 +227,10 @@ export class AmqpClient {
       this.#log.debug({ err: cause, reason: message }, 'amqp closed');
       return;
     }
-    this.#lost = new DependencyError(dependencyName, message, { cause });
+    this.#lost =
+      cause === undefined
+        ? new DependencyError(dependencyName, message)
+        : brokerError(message, cause);
     this.#options.onLost(this.#lost);
   }
 }

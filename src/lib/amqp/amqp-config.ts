@@ -61,6 +61,11 @@ export const amqpConfigSchema = z.object({
   failedQueue: name,
   maxMessageBytes: int(1, 128 * 1024 * 1024, 'the largest message body accepted, in bytes'),
   statsIntervalMs: int(100, 86_400_000, 'milliseconds between queue statistics'),
+  blockedTimeoutMs: int(
+    100,
+    3_600_000,
+    'milliseconds a publish may wait on a connection the broker has blocked',
+  ),
 });
 
 export type AmqpConfig = z.infer<typeof amqpConfigSchema>;
@@ -78,6 +83,7 @@ export const amqpEnv = {
   AMQP_FAILED_QUEUE: 'amqp.failedQueue',
   AMQP_MAX_MESSAGE_BYTES: 'amqp.maxMessageBytes',
   AMQP_STATS_INTERVAL_MS: 'amqp.statsIntervalMs',
+  AMQP_BLOCKED_TIMEOUT_MS: 'amqp.blockedTimeoutMs',
 } as const satisfies Record<string, string>;
 
 /** The broker-side names the service uses, defaults filled in. */

@@ -1,3 +1,5 @@
+import { classify } from '../errors.js';
+import { handleError } from '../lifecycle/exception-scope.js';
 import type { ServiceRuntime } from '../lifecycle/service.js';
 import { sleep } from '../lifecycle/sleep.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
@@ -59,8 +61,14 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     connectionName: `${config.app.name} pid ${process.pid}`,
     heartbeatS: settings.heartbeatS,
     connectTimeoutMs: settings.connectTimeoutMs,
+    blockedTimeoutMs: settings.blockedTimeoutMs,
     log,
-    onLost: (error) => runtime.die(error),
+    // A dependency failure ends the process quietly (69); our own protocol error is a bug and
+    // is reported (70).
+    onLost: (error) =>
+      classify(error) === 'dependency'
+        ? runtime.die(error)
+        : handleError(error, { name: 'amqp', log, control: runtime }),
   });
   coordinator.addStep({ name: 'close amqp', phase: 'close', run: () => client.close() });
   coordinator.addOpenResourceReporter('amqpChannels', () => client.describeOpen());
@@ -102,6 +110,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
       inFlight: consumer.inFlight,
     },
   }));
+
+  // A broker resource alarm: not ready while the broker blocks our publishes, with its reason.
+  health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();

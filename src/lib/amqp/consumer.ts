@@ -1,4 +1,4 @@
-import { newCorrelationId, withCorrelationId } from '../correlation.js';
+import { withCorrelationId } from '../correlation.js';
 import { DependencyError, PermanentError, serializeError } from '../errors.js';
 import { handleError } from '../lifecycle/exception-scope.js';
 import type { ProcessControl } from '../lifecycle/process-control.js';
@@ -16,6 +16,7 @@ import {
 } from './disposition.js';
 import type { Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
+import { correlationIdOf, messageIdOf } from './message-identity.js';
 
 /**
  * Consumes the input queue with manual acks: runs the handler for each message under its
@@ -29,7 +30,10 @@ import { AckWindow, type AckSlot } from './ack-window.js';
 /** One delivery as the handler sees it. */
 export interface Delivery {
   message: AmqpMessage;
-  /** From the correlationId property, else the x-correlation-id header, else new. */
+  /**
+   * From the correlationId property, else the x-correlation-id header, else new; a new one
+   * too when the given one is too long or has other characters than ids use (one warning).
+   */
   correlationId: string;
   /** 1-based attempt number (from the x-attempt header). */
   attempt: number;
@@ -171,12 +175,22 @@ export class QueueConsumer {
   }
 
   #accept(message: AmqpMessage): void {
-    const headers = message.properties.headers;
-    const header = headers[Headers.correlationId];
-    const correlationId =
-      message.properties.correlationId ??
-      (typeof header === 'string' && header !== '' ? header : newCorrelationId());
-    const delivery: Delivery = { message, correlationId, attempt: attemptOf(headers) };
+    // A message without an id gets a stable one, carried by its retry and failed copies too.
+    message.properties.messageId = messageIdOf(message);
+    const { id: correlationId, rejected } = correlationIdOf(message);
+    const delivery: Delivery = {
+      message,
+      correlationId,
+      attempt: attemptOf(message.properties.headers),
+    };
+    if (rejected !== undefined) {
+      withCorrelationId(correlationId, () =>
+        this.#log.warn(
+          { messageId: message.properties.messageId, reason: rejected },
+          "message's correlation id replaced",
+        ),
+      );
+    }
     this.#received++;
     if (message.properties.timestamp !== undefined) {
       this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);

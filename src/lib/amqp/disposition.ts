@@ -56,9 +56,9 @@ export function decideDisposition(
   return { action: 'retry', kind, attempt: attempt + 1, queue: next.name, delayMs: next.delayMs };
 }
 
-/** The attempt number a message carries (1 when absent or malformed). */
+/** The attempt number a message carries (1 when absent or malformed); own headers only. */
 export function attemptOf(headers: Record<string, unknown>): number {
-  const value = Number(headers[Headers.attempt]);
+  const value = Object.hasOwn(headers, Headers.attempt) ? Number(headers[Headers.attempt]) : 1;
   return Number.isSafeInteger(value) && value >= 1 ? value : 1;
 }
 

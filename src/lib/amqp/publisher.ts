@@ -42,13 +42,40 @@ export class Publisher {
 
   /**
    * Sends a copy of a delivered message straight to `queue` (through the default exchange):
-   * same body and properties, its headers merged with `headers`. Confirmed.
+   * same body and properties, its headers merged with `headers`. Confirmed. Two properties do
+   * not travel as properties (see `copyProperties`).
    */
   forward(queue: string, message: AmqpMessage, headers: Record<string, unknown>): Promise<void> {
-    const { properties } = message;
-    return this.#channel.publish('', queue, message.body, {
-      ...properties,
-      headers: { ...properties.headers, ...headers },
-    });
+    return this.#channel.publish('', queue, message.body, copyProperties(message, headers));
   }
+}
+
+/** Headers that keep the properties a copy must not carry. */
+export const OriginalHeaders = {
+  expiration: 'x-original-expiration',
+  userId: 'x-original-user-id',
+} as const;
+
+/**
+ * The properties of a retry or failed copy: every property of the original, but
+ * - `expiration` (a per-message TTL) would let the copy expire in a delay queue (back early)
+ *   or in the failed queue (gone without a trace): kept in `x-original-expiration` instead;
+ * - `userId` is checked by the broker against the publishing connection's user, so a message
+ *   published by another user could not be copied at all: kept in `x-original-user-id`.
+ * `headers` override the original's headers of the same name.
+ */
+export function copyProperties(
+  message: AmqpMessage,
+  headers: Record<string, unknown>,
+): MessageProperties {
+  const { expiration, userId, ...kept } = message.properties;
+  return {
+    ...kept,
+    headers: {
+      ...message.properties.headers,
+      ...(expiration !== undefined && { [OriginalHeaders.expiration]: expiration }),
+      ...(userId !== undefined && { [OriginalHeaders.userId]: userId }),
+      ...headers,
+    },
+  };
 }

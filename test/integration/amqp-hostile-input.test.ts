@@ -1,0 +1,181 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  createVhost,
+  expectAllAcked,
+  queues,
+  type Received,
+  type TestVhost,
+} from '../helpers/broker.js';
+
+/**
+ * Hostile input against the sample service on the real RabbitMQ: each kind has a clear,
+ * immediate outcome and loses nothing. One vhost and one service (default body limit) for
+ * the file.
+ */
+
+let vhost: TestVhost;
+let observer: BrokerObserver;
+let service: ServiceProcess;
+
+before(async () => {
+  vhost = await createVhost('amqp-hostile');
+  service = new ServiceProcess({
+    env: testEnv(amqpSettings(vhost.url, { LOG_LEVEL: 'debug' })),
+  });
+  await service.waitFor('ready');
+  observer = await BrokerObserver.open(vhost.url);
+});
+
+after(async () => {
+  await service.stop();
+  await observer.close();
+  await vhost.remove();
+});
+
+function header(received: Received, name: string): unknown {
+  return received.properties.headers?.[name];
+}
+
+describe('hostile input on RabbitMQ', () => {
+  test('deeply nested JSON is poison at once: failed after one attempt, not retried, not reported', async () => {
+    // 400 KB: JSON.parse takes it, JSON.stringify overflows the stack (RangeError).
+    const depth = 200_000;
+    const body = `{"nested":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    await observer.publish(queues.input, [body], () => ({ messageId: 'deep' }));
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.ok(failed);
+    assert.equal(failed.properties.messageId, 'deep');
+    assert.equal(failed.body.length, body.length, 'the body, unchanged');
+    assert.equal(header(failed, 'x-error-kind'), 'permanent');
+    assert.equal(header(failed, 'x-attempts'), 1);
+    assert.match(
+      String(header(failed, 'x-failure-reason')),
+      /nested deeper than 256 levels \(200001\)/,
+    );
+    const about = service.lines.filter((l) => l['messageId'] === 'deep');
+    assert.ok(!about.some((l) => l.msg === 'message failed; retry scheduled'), 'not retried');
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'), 'not reported');
+    assert.equal(service.child.exitCode, null, 'the service is still running');
+    await expectAllAcked(vhost.name, queues.input);
+  });
+
+  test('a __proto__ header table cannot forge the attempt count', async () => {
+    const id = randomUUID();
+    // An own property named __proto__ (JSON.parse makes one); amqplib's decoder on the
+    // service's side turns it into the prototype of the headers object.
+    const headers = JSON.parse('{"__proto__": {"x-attempt": 3}}') as Record<string, unknown>;
+    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient', times: 1 })], () => ({
+      messageId: id,
+      headers,
+    }));
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal(result?.properties.messageId, id);
+    // Forged, attempt 3 would have succeeded at once; read honestly, attempt 1 fails and
+    // the retry (attempt 2) succeeds.
+    assert.equal((result?.json as { attempt: number }).attempt, 2);
+  });
+
+  test('a message without a message id gets a stable one, derived from the message', async () => {
+    const same = JSON.stringify({ text: `same ${randomUUID()}` });
+    const other = JSON.stringify({ text: `other ${randomUUID()}`, fail: 'transient', times: 1 });
+    const timestamp = Math.floor(Date.now() / 1000);
+    // Two identical messages (body and properties), and one that is retried once.
+    await observer.publish(queues.input, [same, same, other], (i) => ({
+      timestamp,
+      correlationId: i < 2 ? 'twin' : 'retried',
+    }));
+    const results = await observer.collect(queues.results, (r) => r.length >= 3);
+    const idsOf = (cid: string): string[] =>
+      results
+        .filter((r) => r.properties.correlationId === cid)
+        .map((r) => String(r.properties.messageId));
+    const twins = idsOf('twin');
+    const [retried] = idsOf('retried');
+    assert.equal(twins.length, 2);
+    assert.match(String(twins[0]), /^sha256:[0-9a-f]{32}$/);
+    assert.equal(twins[0], twins[1], 'the same message, the same id');
+    assert.match(String(retried), /^sha256:[0-9a-f]{32}$/);
+    assert.notEqual(retried, twins[0], 'another message, another id');
+    // The retried message kept its derived id through the retry (the result is attempt 2).
+    const scheduled = service.lines.find(
+      (l) => l.msg === 'message failed; retry scheduled' && l['correlationId'] === 'retried',
+    );
+    assert.equal(scheduled?.['messageId'], retried);
+    const result = results.find((r) => r.properties.correlationId === 'retried');
+    assert.equal((result?.json as { attempt: number }).attempt, 2);
+  });
+
+  test('an overlong or odd correlation id is replaced, with one warning', async () => {
+    // The property holds at most 255 characters; the header has no limit.
+    const given = [
+      { correlationId: 'p'.repeat(250) },
+      { headers: { 'x-correlation-id': 'h'.repeat(10_000) } },
+      { headers: { 'x-correlation-id': 'two\nlines' } },
+    ];
+    await observer.publish(
+      queues.input,
+      given.map((_, i) => JSON.stringify({ text: `cid ${i}` })),
+      (i) => ({ messageId: `cid-${i}`, ...given[i] }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= given.length);
+    for (const result of results) {
+      assert.match(String(result.properties.correlationId), /^[0-9a-f-]{36}$/);
+    }
+    const warnings = service.lines.filter((l) => l.msg === "message's correlation id replaced");
+    assert.deepEqual(warnings.map((l) => l['messageId']).sort(), ['cid-0', 'cid-1', 'cid-2']);
+    assert.match(String(warnings.find((l) => l['messageId'] === 'cid-1')?.['reason']), /10000/);
+    assert.ok(
+      !service.lines.some((l) => /p{129}|h{129}|two\nlines/.test(JSON.stringify(l))),
+      'no given id reaches a log line',
+    );
+  });
+
+  test('every property survives the retries and reaches the failed queue', async () => {
+    const original = {
+      messageId: `props-${randomUUID()}`,
+      correlationId: 'props-cid',
+      contentType: 'application/json',
+      contentEncoding: 'identity',
+      type: 'sample.event',
+      appId: 'some-producer',
+      userId: 'guest',
+      replyTo: 'reply.to.queue',
+      expiration: '600000',
+      priority: 7,
+      timestamp: 1_700_000_000,
+      persistent: true,
+      headers: { 'x-custom': 'kept', 'x-number': 42 },
+    };
+    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient' })], () => original);
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.ok(failed);
+    const p = failed.properties;
+    assert.equal(header(failed, 'x-attempts'), 3, 'through both retries');
+    for (const name of [
+      'messageId',
+      'correlationId',
+      'contentType',
+      'contentEncoding',
+      'type',
+      'appId',
+      'replyTo',
+      'priority',
+      'timestamp',
+    ] as const) {
+      assert.equal(p[name], original[name], name);
+    }
+    assert.equal(p.deliveryMode, 2, 'persistent');
+    assert.equal(header(failed, 'x-custom'), 'kept');
+    assert.equal(header(failed, 'x-number'), 42);
+    // A per-message TTL and the user id do not travel as properties (docs/amqp.md says why).
+    assert.equal(p.expiration, undefined);
+    assert.equal(header(failed, 'x-original-expiration'), '600000');
+    assert.equal(p.userId, undefined);
+    assert.equal(header(failed, 'x-original-user-id'), 'guest');
+  });
+});
