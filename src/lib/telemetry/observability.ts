@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { CoreConfig } from '../config-schema.js';
@@ -161,6 +162,9 @@ export async function startObservability(options: ObservabilityOptions): Promise
     healthServer,
     started: () => {
       isStarted = true;
+      // Registered last, so it runs first in 'stop-intake' (last registered, first run):
+      // readiness is false from the shutdown's start, and intake stops only after the delay.
+      if (t.health.readinessDelayMs > 0) addReadinessDelay(coordinator, t.health.readinessDelayMs);
       // Loading modules and starting threads blocks the loop; that is not a stall.
       mainLoop.reset();
       mainLoopDelayMs = 0;
@@ -171,6 +175,22 @@ export async function startObservability(options: ObservabilityOptions): Promise
       await sentry?.flush(Math.min(t.sentry.flushTimeoutMs, 1000));
     },
   };
+}
+
+/**
+ * On a requested stop, waits `delayMs` before the rest of 'stop-intake', so a load balancer or
+ * orchestrator that reads `/readyz` stops routing before the service stops taking work. A
+ * failure skips it: a broken service should stop taking work at once.
+ */
+function addReadinessDelay(coordinator: ShutdownCoordinator, delayMs: number): void {
+  coordinator.addStep({
+    name: 'readiness delay',
+    phase: 'stop-intake',
+    timeoutMs: delayMs + 1000,
+    run: async () => {
+      if (coordinator.cause === undefined) await delay(delayMs);
+    },
+  });
 }
 
 /** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */

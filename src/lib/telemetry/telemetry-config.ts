@@ -61,6 +61,10 @@ export const telemetryConfigSchema = z
       port: integer(0, 65_535).describe('a TCP port, 1 to 65535, or 0 for off'),
       host: z.string().min(1).describe('an interface address such as 127.0.0.1 or 0.0.0.0'),
       maxLoopDelayMs: millis(1),
+      /** On a requested stop: readiness false at once, intake stops this much later. */
+      readinessDelayMs: integer(0, 600_000).describe(
+        'an integer number of milliseconds from 0 (off) to 600000',
+      ),
     }),
   })
   .superRefine((t, ctx) => {
@@ -98,4 +102,5 @@ export const telemetryEnv = {
   HEALTH_PORT: 'telemetry.health.port',
   HEALTH_HOST: 'telemetry.health.host',
   HEALTH_MAX_LOOP_DELAY_MS: 'telemetry.health.maxLoopDelayMs',
+  SHUTDOWN_READINESS_DELAY_MS: 'telemetry.health.readinessDelayMs',
 } as const satisfies Record<string, string>;
