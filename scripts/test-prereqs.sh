@@ -8,6 +8,9 @@ command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v curl >/dev/null || need+=(curl) # the healthchecks cron line runs for real
 # Metrics tests write to a real InfluxDB-compatible store and read the points back.
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
+# Prometheus tests: promtool checks /metrics, and a real Prometheus scrapes the service.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

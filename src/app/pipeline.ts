@@ -89,6 +89,7 @@ export class SamplePipeline {
     deliver?: (result: { eventId: string; json: string }) => Promise<void>,
   ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
+    this.#options.metrics.count('pipeline_events_received');
     try {
       const result = await this.#options.processor.request({ json, ...options });
       const correlationId = currentCorrelationId() ?? '';
@@ -104,8 +105,8 @@ export class SamplePipeline {
         await notifier.notify(JSON.parse(result.json) as SampleResult, correlationId);
       }
       this.#processed++;
-      this.#options.metrics.count('messages_processed');
-      this.#options.metrics.timing('processing_latency_ms', latencyMs);
+      this.#options.metrics.count('pipeline_events', 1, { outcome: 'processed' });
+      this.#options.metrics.timing('pipeline_processing_seconds', latencyMs);
       this.#log.debug(
         { eventId: result.eventId, attempt: options.attempt, latencyMs },
         'event handled',
@@ -113,7 +114,7 @@ export class SamplePipeline {
       return result;
     } catch (error) {
       this.#failed++;
-      this.#options.metrics.count('messages_failed');
+      this.#options.metrics.count('pipeline_events', 1, { outcome: 'failed' });
       throw error;
     }
   }

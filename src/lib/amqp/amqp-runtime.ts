@@ -103,6 +103,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     },
   }));
 
+  runtime.metrics.onScrape?.((m) =>
+    m.gauge('amqp.queue.in_flight', consumer.inFlight, { queue: names.inputQueue }),
+  );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
   void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
@@ -152,6 +155,7 @@ async function reportQueueStats(
     const tags = { queue: stats.queue };
     runtime.metrics.gauge('amqp.queue.depth', stats.depth, tags);
     runtime.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
+    runtime.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
     if (stats.lagMs !== undefined) runtime.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
     log.info(stats, 'queue stats');
   }

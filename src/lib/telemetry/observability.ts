@@ -8,7 +8,9 @@ import type { ErrorReporters } from '../lifecycle/process-control.js';
 import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
-import { noopMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type MetricSink, type Metrics } from './metrics.js';
+import { isPrometheusOn } from './telemetry-config.js';
+import type { PrometheusMetrics } from './prometheus.js';
 import type { SentryHandle } from './sentry.js';
 import type { CronitorPinger } from './cronitor.js';
 import { HealthServer } from './health-server.js';
@@ -69,7 +71,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     log.info({ release: config.app.version }, 'sentry error reports on');
   }
 
-  let metrics: Metrics = noopMetrics;
+  const sinks: MetricSink[] = [];
   if (t.influx.url !== '') {
     const { InfluxMetrics } = await import('./influx-metrics.js');
     const influx = new InfluxMetrics({
@@ -78,13 +80,27 @@ export async function startObservability(options: ObservabilityOptions): Promise
       log,
     });
     influx.start();
-    metrics = influx;
+    sinks.push(influx);
     closers.push(() => {
       const elapsed = coordinator.elapsedMs;
-      if (elapsed !== undefined) influx.timing('shutdown_duration_ms', elapsed);
+      if (elapsed !== undefined) metrics.timing('shutdown_duration_seconds', elapsed);
       return influx.close();
     });
   }
+  let prometheus: PrometheusMetrics | undefined;
+  if (isPrometheusOn(t)) {
+    const { PrometheusMetrics } = await import('./prometheus.js');
+    prometheus = new PrometheusMetrics({
+      log,
+      threadSnapshots: () => nanny.metricsSnapshots(scrapeThreadTimeoutMs),
+    });
+    prometheus.start();
+    sinks.push(prometheus);
+  }
+  const prom = prometheus;
+  const metrics = createMetrics(sinks, prom && ((collect) => prom.onScrape(collect)));
+  recordShutdownSteps(coordinator, metrics);
+  metrics.onScrape?.((m) => recordThreads(m, nanny.report()));
 
   let cronitor: CronitorPinger | undefined;
   if (t.cronitor.apiKey !== '') {
@@ -128,7 +144,13 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let healthServer: HealthServer | undefined;
   if (t.health.port !== 0) {
-    healthServer = new HealthServer({ port: t.health.port, host: t.health.host, health, log });
+    healthServer = new HealthServer({
+      port: t.health.port,
+      host: t.health.host,
+      health,
+      log,
+      ...(prom && { metrics: () => prom.exposition() }),
+    });
     const server = healthServer;
     // Open until the close phase: readiness reads false from the moment shutdown starts.
     coordinator.addStep({
@@ -193,10 +215,29 @@ function addReadinessDelay(coordinator: ShutdownCoordinator, delayMs: number): v
   });
 }
 
-/** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
-function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
+/** How long a scrape waits for a worker thread's runtime figures. */
+const scrapeThreadTimeoutMs = 500;
+
+/** The nanny's thread counts. */
+function recordThreads(metrics: Metrics, report: ThreadReport): void {
+  metrics.gauge('threads_expected', report.expected);
   metrics.gauge('threads_alive', report.alive);
   metrics.gauge('threads_missing', report.missing.length);
+}
+
+/** Each shutdown phase's duration so far (its steps run one after another), as a gauge. */
+function recordShutdownSteps(coordinator: ShutdownCoordinator, metrics: Metrics): void {
+  const phases = new Map<string, number>();
+  coordinator.onStepFinished((step) => {
+    const ms = (phases.get(step.phase) ?? 0) + step.durationMs;
+    phases.set(step.phase, ms);
+    metrics.gauge('shutdown_phase_duration_seconds', ms / 1000, { phase: step.phase });
+  });
+}
+
+/** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
+function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
+  recordThreads(metrics, report);
   metrics.gauge('event_loop_delay_ms', mainLoopDelayMs, { thread: 'main' });
   metrics.gauge('heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
   for (const [thread, vitals] of Object.entries(report.vitals)) {

@@ -82,6 +82,16 @@ export const telemetryConfigSchema = z
 
 export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
 
+/** Prometheus' `/metrics` is served by the health endpoint: on whenever that is. */
+export function isPrometheusOn(t: TelemetryConfig): boolean {
+  return t.health.port !== 0;
+}
+
+/** Whether any metrics sink is on (InfluxDB or Prometheus). */
+export function isMetricsOn(t: TelemetryConfig): boolean {
+  return t.influx.url !== '' || isPrometheusOn(t);
+}
+
 /** Environment variable -> config path for the telemetry section. */
 export const telemetryEnv = {
   SENTRY_DSN: 'telemetry.sentry.dsn',
