@@ -1,5 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './correlation.js';
+import { activeTraceFields } from './telemetry/trace-context.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
@@ -65,7 +66,10 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: redactPaths, censor: '[Redacted]' },
       mixin: () => {
         const correlationId = currentCorrelationId();
-        return correlationId === undefined ? {} : { correlationId };
+        const ids = correlationId === undefined ? {} : { correlationId };
+        // trace_id and span_id of the active span, beside the correlation id (tracing on).
+        const traced = activeTraceFields();
+        return traced === undefined ? ids : { ...ids, ...traced };
       },
       hooks: { streamWrite: redactUrlCredentials },
       onChild: (child) => {

@@ -89,7 +89,12 @@ describe('health endpoint', () => {
 
   test('with SHUTDOWN_READINESS_DELAY_MS, readiness turns false at once and intake stops after the delay', async () => {
     const port = await freePort();
-    const service = start({ HEALTH_PORT: String(port), SHUTDOWN_READINESS_DELAY_MS: '1500' });
+    // A slower heartbeat: on a loaded machine a 200 ms one can read as a hung worker (exit 71).
+    const service = start({
+      HEALTH_PORT: String(port),
+      SHUTDOWN_READINESS_DELAY_MS: '1500',
+      HEARTBEAT_MS: '1000',
+    });
     await service.waitFor('event processed', 15_000);
     service.signal('SIGTERM');
     const begun = await service.waitFor('shutdown started');

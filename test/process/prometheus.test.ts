@@ -19,7 +19,10 @@ describe('Prometheus metrics', { skip: missing }, () => {
   let port = 0;
   before(async () => {
     port = await freePort();
-    service = new ServiceProcess({ env: testEnv({ HEALTH_PORT: String(port) }) });
+    // A 1 s heartbeat: on a loaded machine a 200 ms one can read as a hung worker.
+    service = new ServiceProcess({
+      env: testEnv({ HEALTH_PORT: String(port), HEARTBEAT_MS: '1000' }),
+    });
     await service.waitFor('ready', 15_000);
     await prometheus.start(`127.0.0.1:${port}`);
   });

@@ -16,6 +16,7 @@ import {
 } from './disposition.js';
 import type { Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
+import { recordActiveError, withReceiveSpan } from '../telemetry/trace-context.js';
 
 /**
  * Consumes the input queue with manual acks: runs the handler for each message under its
@@ -187,7 +188,9 @@ export class QueueConsumer {
       settled: false,
       done: Promise.resolve(),
     };
-    flight.done = withCorrelationId(correlationId, () => this.#run(flight));
+    flight.done = withCorrelationId(correlationId, () =>
+      withReceiveSpan(message, correlationId, this.#queue, () => this.#run(flight)),
+    );
     this.#inFlight.add(flight);
     void flight.done.finally(() => this.#inFlight.delete(flight));
   }
@@ -222,6 +225,7 @@ export class QueueConsumer {
       control.signal.aborted,
     );
     this.#logFailure(delivery, disposition, error);
+    recordActiveError(error, disposition.kind);
     try {
       if (disposition.action === 'retry') {
         await publisher.forward(disposition.queue, delivery.message, {

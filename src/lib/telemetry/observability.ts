@@ -9,7 +9,7 @@ import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 import { createMetrics, type MetricSink, type Metrics } from './metrics.js';
-import { isPrometheusOn } from './telemetry-config.js';
+import { isPrometheusOn, isTracingOn } from './telemetry-config.js';
 import type { PrometheusMetrics } from './prometheus.js';
 import type { SentryHandle } from './sentry.js';
 import type { CronitorPinger } from './cronitor.js';
@@ -69,6 +69,19 @@ export async function startObservability(options: ObservabilityOptions): Promise
     const handle = sentry;
     closers.push(() => handle.close());
     log.info({ release: config.app.version }, 'sentry error reports on');
+  }
+
+  if (isTracingOn(t)) {
+    const { startTracing } = await import('./tracing.js');
+    const tracing = startTracing({
+      tracing: t.tracing,
+      app: config.app.name,
+      version: config.app.version,
+      environment: config.app.environment,
+      thread: 'main',
+      log,
+    });
+    closers.push(() => tracing.close());
   }
 
   const sinks: MetricSink[] = [];
@@ -163,6 +176,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   const flushTimeoutMs = Math.max(
     t.sentry.flushTimeoutMs,
+    t.tracing.flushTimeoutMs,
     t.influx.flushTimeoutMs,
     t.cronitor.timeoutMs,
   );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, millis } from '../config-fields.js';
+import { flag, integer, millis } from '../config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
@@ -30,6 +30,16 @@ function optionalUrl(example: string) {
     .describe(`empty (off) or an http(s) URL such as ${example}`);
 }
 
+/** OpenTelemetry's standard sampler names (`OTEL_TRACES_SAMPLER`). */
+export const traceSamplers = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
 export const telemetryConfigSchema = z
   .object({
     sentry: z.object({
@@ -56,6 +66,22 @@ export const telemetryConfigSchema = z
       apiKey: z.string().describe('empty (off) or a cronitor API key'),
       pingUrl: optionalUrl('https://cronitor.link/ping'),
       timeoutMs: millis(10),
+    }),
+    tracing: z.object({
+      /** The OTLP/HTTP base URL (`/v1/traces` is added); the exporter reads it too. */
+      endpoint: optionalUrl('http://otel-collector:4318'),
+      /** The full traces URL, when given instead of (or over) the base URL. */
+      tracesEndpoint: optionalUrl('http://otel-collector:4318/v1/traces'),
+      /** `service.name`; the app name when empty. */
+      serviceName: z.string().describe('a service name (empty: the app name)'),
+      sampler: z.enum(traceSamplers).describe(`one of ${traceSamplers.join(', ')}`),
+      samplerArg: z
+        .string()
+        .regex(/^(|0(\.\d+)?|1(\.0+)?)$/)
+        .describe('empty, or the ratio for the traceidratio samplers, from 0 to 1'),
+      sdkDisabled: flag(),
+      exporter: z.enum(['otlp', 'none']).describe('otlp or none'),
+      flushTimeoutMs: millis(10),
     }),
     health: z.object({
       port: integer(0, 65_535).describe('a TCP port, 1 to 65535, or 0 for off'),
@@ -87,6 +113,16 @@ export function isPrometheusOn(t: TelemetryConfig): boolean {
   return t.health.port !== 0;
 }
 
+/** Tracing is on when an OTLP endpoint is set, the SDK is not disabled and the exporter is otlp. */
+export function isTracingOn(t: TelemetryConfig): boolean {
+  const { tracing } = t;
+  return (
+    (tracing.endpoint !== '' || tracing.tracesEndpoint !== '') &&
+    !tracing.sdkDisabled &&
+    tracing.exporter === 'otlp'
+  );
+}
+
 /** Whether any metrics sink is on (InfluxDB or Prometheus). */
 export function isMetricsOn(t: TelemetryConfig): boolean {
   return t.influx.url !== '' || isPrometheusOn(t);
@@ -113,4 +149,12 @@ export const telemetryEnv = {
   HEALTH_HOST: 'telemetry.health.host',
   HEALTH_MAX_LOOP_DELAY_MS: 'telemetry.health.maxLoopDelayMs',
   SHUTDOWN_READINESS_DELAY_MS: 'telemetry.health.readinessDelayMs',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.tracing.endpoint',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'telemetry.tracing.tracesEndpoint',
+  OTEL_SERVICE_NAME: 'telemetry.tracing.serviceName',
+  OTEL_TRACES_SAMPLER: 'telemetry.tracing.sampler',
+  OTEL_TRACES_SAMPLER_ARG: 'telemetry.tracing.samplerArg',
+  OTEL_SDK_DISABLED: 'telemetry.tracing.sdkDisabled',
+  OTEL_TRACES_EXPORTER: 'telemetry.tracing.exporter',
+  TRACING_FLUSH_TIMEOUT_MS: 'telemetry.tracing.flushTimeoutMs',
 } as const satisfies Record<string, string>;

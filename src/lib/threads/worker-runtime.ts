@@ -9,7 +9,7 @@ import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
-import { isMetricsOn, isPrometheusOn } from '../telemetry/telemetry-config.js';
+import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/telemetry-config.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -183,6 +183,18 @@ export function runWorker<C extends CoreConfig>(
       } catch (error) {
         log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
       }
+    }
+    if (isTracingOn(config.telemetry)) {
+      const { startTracing } = await import('../telemetry/tracing.js');
+      const tracing = startTracing({
+        tracing: config.telemetry.tracing,
+        app: config.app.name,
+        version: config.app.version,
+        environment: config.app.environment,
+        thread: init.name,
+        log,
+      });
+      closers.push(() => tracing.close());
     }
     if (isPrometheusOn(config.telemetry)) {
       const { ThreadRuntimeMetrics } = await import('../telemetry/prometheus.js');
