@@ -135,20 +135,38 @@ export function withReceiveSpan<T>(
   const { headers, messageId } = message.properties;
   const parent = propagation.extract(ROOT_CONTEXT, headers ?? {}, headerGetter);
   const attributes: Attributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': 'receive',
-    'messaging.operation.name': 'receive',
-    'messaging.destination.name': queue,
     'messaging.message.conversation_id': correlationId,
     'messaging.message.body.size': message.body.length,
     'messaging.rabbitmq.destination.routing_key': message.routingKey,
   };
   if (messageId !== undefined) attributes['messaging.message.id'] = messageId;
-  const span = trace
-    .getTracer(tracerName)
-    .startSpan(`receive ${queue}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+  const span = startMessagingSpan('receive', queue, parent, attributes);
   const ctx = trace.setSpan(parent, span).setValue(destinationKey, queue);
   return endWith(span, ctx, fn);
+}
+
+/**
+ * Starts a span named `<operation> <destination>` with the messaging semantic conventions'
+ * attributes (operation type `type`, name `operation`), a child of `parent`.
+ */
+function startMessagingSpan(
+  operation: 'receive' | 'process' | 'publish',
+  destination: string,
+  parent: Context,
+  extra: Attributes,
+): Span {
+  const type = operation === 'publish' ? 'send' : operation;
+  const kind = operation === 'publish' ? SpanKind.PRODUCER : SpanKind.CONSUMER;
+  const attributes: Attributes = {
+    'messaging.system': 'rabbitmq',
+    'messaging.operation.type': type,
+    'messaging.operation.name': operation,
+    'messaging.destination.name': destination,
+    ...extra,
+  };
+  return trace
+    .getTracer(tracerName)
+    .startSpan(`${operation} ${destination}`, { kind, attributes }, parent);
 }
 
 /** Records a failure on the active span (status error, the classification's kind). */
@@ -169,19 +187,7 @@ export function withCarrier<T>(carrier: TraceCarrier | undefined, fn: () => T): 
   if (tracestate !== undefined) headers['tracestate'] = tracestate;
   const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
   if (destination === undefined) return context.with(parent, fn);
-  const span = trace.getTracer(tracerName).startSpan(
-    `process ${destination}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': 'rabbitmq',
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
-        'messaging.destination.name': destination,
-      },
-    },
-    parent,
-  );
+  const span = startMessagingSpan('process', destination, parent, {});
   return endWith(span, trace.setSpan(parent, span).setValue(destinationKey, destination), fn);
 }
 
@@ -198,20 +204,9 @@ export function tracePublish<T>(
 ): Promise<T> {
   if (!isOn) return publish(headers);
   const active = context.active();
-  const span = trace.getTracer(tracerName).startSpan(
-    `publish ${destination}`,
-    {
-      kind: SpanKind.PRODUCER,
-      attributes: {
-        'messaging.system': 'rabbitmq',
-        'messaging.operation.type': 'send',
-        'messaging.operation.name': 'publish',
-        'messaging.destination.name': destination,
-        'messaging.rabbitmq.destination.routing_key': routingKey,
-      },
-    },
-    active,
-  );
+  const span = startMessagingSpan('publish', destination, active, {
+    'messaging.rabbitmq.destination.routing_key': routingKey,
+  });
   const ctx = trace.setSpan(active, span);
   const out: Record<string, unknown> = { ...headers };
   delete out['traceparent'];
