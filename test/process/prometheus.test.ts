@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { freePort } from '../helpers/http-recorder.js';
 import { Prometheus, prometheusMissing, promtoolCheck } from '../helpers/prometheus.js';
+import { BrokerObserver, amqpSettings, createVhost, queues } from '../helpers/broker.js';
 
 /**
  * GET /metrics of the real service: `promtool check metrics` finds nothing to say, and a real
@@ -78,5 +79,48 @@ describe('Prometheus metrics', { skip: missing }, () => {
     );
     const seconds = Number(p99[0]?.value[1]);
     assert.ok(seconds > 0 && seconds < 10, `p99 processing ${seconds} s`);
+  });
+});
+
+describe('Prometheus metrics of the AMQP pipeline', { skip: missing }, () => {
+  test('consumer count, messages in hand, input queue depth and message counters', async (t) => {
+    const vhost = await createVhost('prometheus');
+    t.after(() => vhost.remove());
+    const observer = await BrokerObserver.open(vhost.url);
+    t.after(() => observer.close());
+    await observer.assertQueue(queues.input);
+    await observer.publish(
+      queues.input,
+      Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `m-${i}`, text: 'x' })),
+    );
+    const port = await freePort();
+    const service = new ServiceProcess({
+      env: testEnv(
+        amqpSettings(vhost.url, {
+          HEALTH_PORT: String(port),
+          HEARTBEAT_MS: '1000',
+          AMQP_PREFETCH: '10',
+          AMQP_STATS_INTERVAL_MS: '200',
+          SAMPLE_WORK_MS: '20',
+        }),
+      ),
+    });
+    t.after(() => service.stop());
+    // The statistics come every 200 ms: wait for their log line, then read the exposition.
+    await service.waitFor((l) => l.msg === 'queue stats' && Number(l['depth']) > 0, 15_000);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const value = (name: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
+      assert.ok(line, `${name} in the exposition`);
+      return Number(line.split(' ').at(-1));
+    };
+    assert.ok(value('amqp_queue_depth') > 0, 'the input queue depth, the scaling metric');
+    assert.equal(value('amqp_queue_consumers'), 1);
+    assert.ok(value('amqp_queue_in_flight') <= 10, 'messages in hand, within the prefetch');
+    assert.ok(value('amqp_messages_processed_total') > 0);
+    assert.match(text, /^amqp_message_latency_seconds_bucket\{/m);
+    assert.equal(promtoolCheck(text).output, '');
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit(20_000)).code, 0, service.tail());
   });
 });

@@ -41,7 +41,15 @@ function traceparent(): { header: string; traceId: string; parentId: string } {
 
 function start(extra: Record<string, string>): ServiceProcess {
   const service = new ServiceProcess({
-    env: testEnv(amqpSettings(vhost.url, { LOG_LEVEL: 'debug', HEARTBEAT_MS: '1000', ...extra })),
+    env: testEnv(
+      amqpSettings(vhost.url, {
+        LOG_LEVEL: 'debug',
+        HEARTBEAT_MS: '1000',
+        // The recorder decodes OTLP JSON; the default is protobuf (the same exporter base).
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        ...extra,
+      }),
+    ),
   });
   services.push(service);
   return service;

@@ -40,6 +40,9 @@ export const traceSamplers = [
   'parentbased_traceidratio',
 ] as const;
 
+/** The OTLP transports offered (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
+export const otlpProtocols = ['http/protobuf', 'http/json'] as const;
+
 export const telemetryConfigSchema = z
   .object({
     sentry: z.object({
@@ -72,6 +75,11 @@ export const telemetryConfigSchema = z
       endpoint: optionalUrl('http://otel-collector:4318'),
       /** The full traces URL, when given instead of (or over) the base URL. */
       tracesEndpoint: optionalUrl('http://otel-collector:4318/v1/traces'),
+      /** OTLP over HTTP: protobuf (the specification's default) or JSON; gRPC is not offered. */
+      protocol: z.enum(otlpProtocols).describe(`one of ${otlpProtocols.join(', ')}`),
+      tracesProtocol: z
+        .enum(['', ...otlpProtocols])
+        .describe(`empty (OTEL_EXPORTER_OTLP_PROTOCOL) or one of ${otlpProtocols.join(', ')}`),
       /** `service.name`; the app name when empty. */
       serviceName: z.string().describe('a service name (empty: the app name)'),
       sampler: z.enum(traceSamplers).describe(`one of ${traceSamplers.join(', ')}`),
@@ -151,6 +159,8 @@ export const telemetryEnv = {
   SHUTDOWN_READINESS_DELAY_MS: 'telemetry.health.readinessDelayMs',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.tracing.endpoint',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'telemetry.tracing.tracesEndpoint',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'telemetry.tracing.protocol',
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'telemetry.tracing.tracesProtocol',
   OTEL_SERVICE_NAME: 'telemetry.tracing.serviceName',
   OTEL_TRACES_SAMPLER: 'telemetry.tracing.sampler',
   OTEL_TRACES_SAMPLER_ARG: 'telemetry.tracing.samplerArg',

@@ -1,7 +1,8 @@
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler,
@@ -18,7 +19,7 @@ import { markTracingOn } from './trace-context.js';
 
 /**
  * This thread's OpenTelemetry tracer provider, and the only file that imports the SDK: spans
- * are batched and exported with OTLP over HTTP (JSON) to the collector that OpenTelemetry's
+ * are batched and exported with OTLP over HTTP (protobuf, or JSON) to the collector that OpenTelemetry's
  * standard variables name (`OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT`; the exporter
  * reads `OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT` and `..._COMPRESSION` itself). Every
  * thread has its own provider and exporter (a worker's spans are exported from the worker),
@@ -68,8 +69,13 @@ export function startTracing(options: TracingOptions): TracingHandle {
     tracing.tracesEndpoint !== ''
       ? tracing.tracesEndpoint
       : `${tracing.endpoint.replace(/\/+$/, '')}/v1/traces`;
+  const protocol = tracing.tracesProtocol === '' ? tracing.protocol : tracing.tracesProtocol;
   // The export timeout bounds a hanging collector's hold on the process, too.
-  const exporter = new OTLPTraceExporter({ url, timeoutMillis: tracing.flushTimeoutMs });
+  const exporterOptions = { url, timeoutMillis: tracing.flushTimeoutMs };
+  const exporter =
+    protocol === 'http/json'
+      ? new JsonExporter(exporterOptions)
+      : new ProtobufExporter(exporterOptions);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({
       'service.name': tracing.serviceName === '' ? options.app : tracing.serviceName,
@@ -96,7 +102,9 @@ export function startTracing(options: TracingOptions): TracingHandle {
     log.warn('another OpenTelemetry tracer provider is registered; spans go there');
   }
   markTracingOn(true);
-  if (options.thread === 'main') log.info({ url, sampler: tracing.sampler }, 'tracing on');
+  if (options.thread === 'main') {
+    log.info({ url, protocol, sampler: tracing.sampler }, 'tracing on');
+  }
 
   let closing: Promise<void> | undefined;
   const close = (timeoutMs = tracing.flushTimeoutMs): Promise<void> => {
