@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../src/lib/errors.js';
-import { isTracingOn } from '../../src/lib/telemetry/telemetry-config.js';
+import { isTracingOn } from '../../src/lib/telemetry/switches.js';
 import { testConfig } from '../helpers/core.js';
 
 /** Tracing is configured by OpenTelemetry's standard variables, validated like every other. */

@@ -9,7 +9,7 @@ import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 import { createMetrics, type MetricSink, type Metrics } from './metrics.js';
-import { isPrometheusOn, isTracingOn } from './telemetry-config.js';
+import { isPrometheusOn, isTracingOn } from './switches.js';
 import type { PrometheusMetrics } from './prometheus.js';
 import type { SentryHandle } from './sentry.js';
 import type { CronitorPinger } from './cronitor.js';

@@ -116,26 +116,6 @@ export const telemetryConfigSchema = z
 
 export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;
 
-/** Prometheus' `/metrics` is served by the health endpoint: on whenever that is. */
-export function isPrometheusOn(t: TelemetryConfig): boolean {
-  return t.health.port !== 0;
-}
-
-/** Tracing is on when an OTLP endpoint is set, the SDK is not disabled and the exporter is otlp. */
-export function isTracingOn(t: TelemetryConfig): boolean {
-  const { tracing } = t;
-  return (
-    (tracing.endpoint !== '' || tracing.tracesEndpoint !== '') &&
-    !tracing.sdkDisabled &&
-    tracing.exporter === 'otlp'
-  );
-}
-
-/** Whether any metrics sink is on (InfluxDB or Prometheus). */
-export function isMetricsOn(t: TelemetryConfig): boolean {
-  return t.influx.url !== '' || isPrometheusOn(t);
-}
-
 /** Environment variable -> config path for the telemetry section. */
 export const telemetryEnv = {
   SENTRY_DSN: 'telemetry.sentry.dsn',

@@ -1,124 +1,64 @@
-import {
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  context,
-  createContextKey,
-  propagation,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type TextMapGetter,
-} from '@opentelemetry/api';
-import { classify, type ErrorKind } from '../errors.js';
+import type { ErrorKind } from '../errors.js';
 
 /**
- * W3C trace context through the service, and the only file that imports @opentelemetry/api:
- * the receive span of a delivered message (a child of its `traceparent`, or a new trace), the
- * hop to a worker thread and back (the thread channel carries a `TraceCarrier`), the process
- * span in the worker, the publish span whose context goes into the published message's
- * headers, and the ids on log lines. Everything here is a no-op that costs one boolean test
- * until `tracing.ts` has set this thread's provider up (`markTracingOn`).
+ * W3C trace context through the service: the calls the consumer, the publisher, the thread
+ * channel, the logger and the sample make. Each is a no-op (one test of a module variable)
+ * until `tracing.ts`, loaded only when tracing is on, installs the OpenTelemetry
+ * implementation (`otel-context.ts`) in this thread; so with tracing off not even
+ * @opentelemetry/api is loaded.
  */
 
 /** What crosses a thread boundary: traceparent, tracestate, and the messaging destination. */
 export type TraceCarrier = [traceparent: string, tracestate?: string, destination?: string];
-
-const tracerName = 'worker-base';
-let isOn = false;
-
-/** The messaging destination of the work in the context (names the worker's process span). */
-const destinationKey = createContextKey('worker-base.messaging.destination');
-
-/** Called by `startTracing()` once this thread's provider is registered. */
-export function markTracingOn(on: boolean): void {
-  isOn = on;
-}
-
-export function isTracingActive(): boolean {
-  return isOn;
-}
-
-/** `trace_id` and `span_id` of the active span, for log lines; undefined without one. */
-export function activeTraceFields(): { trace_id: string; span_id: string } | undefined {
-  if (!isOn) return undefined;
-  const span = trace.getActiveSpan();
-  if (span === undefined) return undefined;
-  const { traceId, spanId } = span.spanContext();
-  return { trace_id: traceId, span_id: spanId };
-}
-
-/** The active context's `traceparent` (for a ZeroMQ frame); '' without one. */
-export function currentTraceparent(): string {
-  if (!isOn) return '';
-  const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier['traceparent'] ?? '';
-}
-
-/** The active context for a thread hop; undefined when there is none. */
-export function currentCarrier(): TraceCarrier | undefined {
-  if (!isOn) return undefined;
-  const active = context.active();
-  const carrier: Record<string, string> = {};
-  propagation.inject(active, carrier);
-  const parent = carrier['traceparent'];
-  if (parent === undefined) return undefined;
-  const destination = active.getValue(destinationKey);
-  return [parent, carrier['tracestate'], typeof destination === 'string' ? destination : undefined];
-}
-
-const headerGetter: TextMapGetter<Readonly<Record<string, unknown>>> = {
-  keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => {
-    const value = carrier[key];
-    if (typeof value === 'string') return value;
-    return Buffer.isBuffer(value) ? value.toString('utf8') : undefined;
-  },
-};
-
-/** Ends `span` when `run()` settles, recording a throw with its classification's kind. */
-function endWith<T>(span: Span, ctx: Context, run: () => T): T {
-  let result: T;
-  try {
-    result = context.with(ctx, run);
-  } catch (error) {
-    recordError(span, error);
-    span.end();
-    throw error;
-  }
-  if (result instanceof Promise) {
-    return result.then(
-      (value: unknown) => {
-        span.end();
-        return value;
-      },
-      (error: unknown) => {
-        recordError(span, error);
-        span.end();
-        throw error;
-      },
-    ) as T;
-  }
-  span.end();
-  return result;
-}
-
-function recordError(span: Span, error: unknown, kind: string = classify(error)): void {
-  span.recordException(error instanceof Error ? error : new Error(String(error)));
-  span.setAttribute('error.type', kind);
-  span.setStatus({
-    code: SpanStatusCode.ERROR,
-    message: `${kind}: ${String(error)}`.slice(0, 300),
-  });
-}
 
 /** What the receive span reads of a delivered message (an AmqpMessage fits). */
 export interface ReceivedMessage {
   body: { length: number };
   routingKey: string;
   properties: { headers?: Readonly<Record<string, unknown>>; messageId?: string | undefined };
+}
+
+/** The calls below, as the OpenTelemetry implementation provides them. */
+export interface TraceImpl {
+  activeTraceFields(): { trace_id: string; span_id: string } | undefined;
+  currentTraceparent(): string;
+  currentCarrier(): TraceCarrier | undefined;
+  withReceiveSpan<T>(
+    message: ReceivedMessage,
+    correlationId: string,
+    queue: string,
+    fn: () => Promise<T>,
+  ): Promise<T>;
+  recordActiveError(error: unknown, kind: ErrorKind): void;
+  withCarrier<T>(carrier: TraceCarrier, fn: () => T): T;
+  tracePublish<T>(
+    destination: string,
+    routingKey: string,
+    headers: Readonly<Record<string, unknown>> | undefined,
+    publish: (headers: Record<string, unknown> | undefined) => Promise<T>,
+  ): Promise<T>;
+}
+
+let impl: TraceImpl | undefined;
+
+/** Called by `startTracing()` once this thread's provider is registered. */
+export function installTraceImpl(implementation: TraceImpl | undefined): void {
+  impl = implementation;
+}
+
+/** `trace_id` and `span_id` of the active span, for log lines; undefined without one. */
+export function activeTraceFields(): { trace_id: string; span_id: string } | undefined {
+  return impl?.activeTraceFields();
+}
+
+/** The active context's `traceparent` (for a ZeroMQ frame); '' without one. */
+export function currentTraceparent(): string {
+  return impl === undefined ? '' : impl.currentTraceparent();
+}
+
+/** The active context for a thread hop; undefined when there is none. */
+export function currentCarrier(): TraceCarrier | undefined {
+  return impl?.currentCarrier();
 }
 
 /**
@@ -131,49 +71,12 @@ export function withReceiveSpan<T>(
   queue: string,
   fn: () => Promise<T>,
 ): Promise<T> {
-  if (!isOn) return fn();
-  const { headers, messageId } = message.properties;
-  const parent = propagation.extract(ROOT_CONTEXT, headers ?? {}, headerGetter);
-  const attributes: Attributes = {
-    'messaging.message.conversation_id': correlationId,
-    'messaging.message.body.size': message.body.length,
-    'messaging.rabbitmq.destination.routing_key': message.routingKey,
-  };
-  if (messageId !== undefined) attributes['messaging.message.id'] = messageId;
-  const span = startMessagingSpan('receive', queue, parent, attributes);
-  const ctx = trace.setSpan(parent, span).setValue(destinationKey, queue);
-  return endWith(span, ctx, fn);
-}
-
-/**
- * Starts a span named `<operation> <destination>` with the messaging semantic conventions'
- * attributes (operation type `type`, name `operation`), a child of `parent`.
- */
-function startMessagingSpan(
-  operation: 'receive' | 'process' | 'publish',
-  destination: string,
-  parent: Context,
-  extra: Attributes,
-): Span {
-  const type = operation === 'publish' ? 'send' : operation;
-  const kind = operation === 'publish' ? SpanKind.PRODUCER : SpanKind.CONSUMER;
-  const attributes: Attributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': type,
-    'messaging.operation.name': operation,
-    'messaging.destination.name': destination,
-    ...extra,
-  };
-  return trace
-    .getTracer(tracerName)
-    .startSpan(`${operation} ${destination}`, { kind, attributes }, parent);
+  return impl === undefined ? fn() : impl.withReceiveSpan(message, correlationId, queue, fn);
 }
 
 /** Records a failure on the active span (status error, the classification's kind). */
 export function recordActiveError(error: unknown, kind: ErrorKind): void {
-  if (!isOn) return;
-  const span = trace.getActiveSpan();
-  if (span !== undefined) recordError(span, error, kind);
+  impl?.recordActiveError(error, kind);
 }
 
 /**
@@ -181,14 +84,7 @@ export function recordActiveError(error: unknown, kind: ErrorKind): void {
  * span (`process <destination>`) when the sender's work has a messaging destination.
  */
 export function withCarrier<T>(carrier: TraceCarrier | undefined, fn: () => T): T {
-  if (!isOn || carrier === undefined) return fn();
-  const [traceparent, tracestate, destination] = carrier;
-  const headers: Record<string, string> = { traceparent };
-  if (tracestate !== undefined) headers['tracestate'] = tracestate;
-  const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
-  if (destination === undefined) return context.with(parent, fn);
-  const span = startMessagingSpan('process', destination, parent, {});
-  return endWith(span, trace.setSpan(parent, span).setValue(destinationKey, destination), fn);
+  return impl === undefined || carrier === undefined ? fn() : impl.withCarrier(carrier, fn);
 }
 
 /**
@@ -202,15 +98,7 @@ export function tracePublish<T>(
   headers: Readonly<Record<string, unknown>> | undefined,
   publish: (headers: Record<string, unknown> | undefined) => Promise<T>,
 ): Promise<T> {
-  if (!isOn) return publish(headers);
-  const active = context.active();
-  const span = startMessagingSpan('publish', destination, active, {
-    'messaging.rabbitmq.destination.routing_key': routingKey,
-  });
-  const ctx = trace.setSpan(active, span);
-  const out: Record<string, unknown> = { ...headers };
-  delete out['traceparent'];
-  delete out['tracestate'];
-  propagation.inject(ctx, out);
-  return endWith(span, ctx, () => publish(out));
+  return impl === undefined
+    ? publish(headers)
+    : impl.tracePublish(destination, routingKey, headers, publish);
 }

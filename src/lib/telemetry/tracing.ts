@@ -15,7 +15,8 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../log.js';
 import type { TelemetryConfig } from './telemetry-config.js';
-import { markTracingOn } from './trace-context.js';
+import { installTraceImpl } from './trace-context.js';
+import { otelTraceImpl } from './otel-context.js';
 
 /**
  * This thread's OpenTelemetry tracer provider, and the only file that imports the SDK: spans
@@ -101,7 +102,7 @@ export function startTracing(options: TracingOptions): TracingHandle {
   if (!trace.setGlobalTracerProvider(provider)) {
     log.warn('another OpenTelemetry tracer provider is registered; spans go there');
   }
-  markTracingOn(true);
+  installTraceImpl(otelTraceImpl);
   if (options.thread === 'main') {
     log.info({ url, protocol, sampler: tracing.sampler }, 'tracing on');
   }

@@ -9,7 +9,7 @@ import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
-import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/telemetry-config.js';
+import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
