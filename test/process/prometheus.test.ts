@@ -118,6 +118,7 @@ describe('Prometheus metrics of the AMQP pipeline', { skip: missing }, () => {
     assert.equal(value('amqp_queue_consumers'), 1);
     assert.ok(value('amqp_queue_in_flight') <= 10, 'messages in hand, within the prefetch');
     assert.ok(value('amqp_messages_processed_total') > 0);
+    assert.ok(value('amqp_messages_received_total') >= value('amqp_messages_processed_total'));
     assert.match(text, /^amqp_message_latency_seconds_bucket\{/m);
     assert.equal(promtoolCheck(text).output, '');
     service.signal('SIGTERM');

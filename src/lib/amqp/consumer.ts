@@ -179,6 +179,7 @@ export class QueueConsumer {
       (typeof header === 'string' && header !== '' ? header : newCorrelationId());
     const delivery: Delivery = { message, correlationId, attempt: attemptOf(headers) };
     this.#received++;
+    this.#o.metrics.count('amqp.messages.received', 1, this.#tags);
     if (message.properties.timestamp !== undefined) {
       this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
     }
