@@ -265,6 +265,47 @@ describe('tracing through the AMQP pipeline', () => {
     assert.equal((await service.waitForExit()).code, 0, service.tail());
   });
 
+  test('spans still batched at TERM are exported in the shutdown; a hanging collector holds it at most the flush timeout', async () => {
+    const collector = await otlp();
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(queues.input, [JSON.stringify({ id: 'last', text: 'x' })], () => ({
+      messageId: 'last',
+      headers: { traceparent: t.header },
+    }));
+    await observer.collect(queues.results, (r) => r.length >= 1);
+    // Spans are batched for a second: TERM now, and they go out in the flush phase.
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+    const names = collector.spans.filter((s) => s.traceId === t.traceId).map((s) => s.name);
+    assert.deepEqual(names.sort(), [
+      `process ${queues.input}`,
+      `publish ${exchange}`,
+      `receive ${queues.input}`,
+    ]);
+
+    const hanging = new OtlpRecorder('hang');
+    recorders.push(hanging);
+    await hanging.start();
+    const held = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: hanging.baseUrl,
+      TRACING_FLUSH_TIMEOUT_MS: '500',
+    });
+    await held.waitFor('ready', 15_000);
+    await observer.publish(queues.input, [JSON.stringify({ id: 'held', text: 'x' })], () => ({
+      messageId: 'held',
+      headers: { traceparent: traceparent().header },
+    }));
+    await observer.collect(queues.results, (r) => r.length >= 1);
+    const started = performance.now();
+    held.signal('SIGTERM');
+    assert.equal((await held.waitForExit()).code, 0, held.tail());
+    const stopMs = performance.now() - started;
+    assert.ok(stopMs < 4000, `stopped ${Math.round(stopMs)} ms after TERM`);
+    assert.ok(hanging.requests.length > 0, 'the exporter did try the hanging collector');
+  });
+
   test('an unreachable collector changes nothing: every result arrives and TERM exits at once', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: closed, TRACING_FLUSH_TIMEOUT_MS: '500' });
