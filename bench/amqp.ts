@@ -64,11 +64,13 @@ async function untilDepth(channel: amqp.Channel, queue: string, count: number): 
   }
 }
 
-async function runPipeline(
+/** One pipeline run; `env` adds to the service's environment (bench/cases/tracing.ts). */
+export async function runPipeline(
   url: string,
   name: string,
   count: number,
   prefetch: number,
+  env: Record<string, string> = {},
 ): Promise<number> {
   const admin = await amqp.connect(url);
   const channel = await admin.createConfirmChannel();
@@ -84,6 +86,7 @@ async function runPipeline(
       ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
       SAMPLE_WORK_MS: '0',
       LOG_PRETTY: 'false',
+      ...env,
     },
   });
   try {
@@ -101,7 +104,7 @@ async function runPipeline(
   }
 }
 
-async function runBare(
+export async function runBare(
   url: string,
   name: string,
   count: number,
@@ -155,7 +158,7 @@ async function runBare(
 }
 
 /** Runs one case on a vhost of its own, removed after: no run sees another's queues or messages. */
-async function onFreshVhost(
+export async function onFreshVhost(
   run: (url: string, name: string) => Promise<number>,
   name: string,
 ): Promise<number> {

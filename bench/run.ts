@@ -9,6 +9,7 @@ import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
 import { restartCases } from './cases/restart.js';
 import { amqpCases } from './cases/amqp.js';
+import { tracingCases } from './cases/tracing.js';
 
 /**
  * `npm run bench`: every case with its baseline measured in the same run, medians over
@@ -37,6 +38,7 @@ const groups: Group[] = [
   { name: 'threads', run: () => threadCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'restart', run: () => restartCases(quick ? 2 : 5) },
   { name: 'amqp', run: () => amqpCases(quick ? 1 : 5, quick ? 10_000 : 50_000) },
+  { name: 'tracing', run: () => tracingCases(quick ? 1 : 3, quick ? 10_000 : 20_000) },
 ];
 
 const only = values.only?.split(',');

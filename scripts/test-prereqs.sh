@@ -11,6 +11,9 @@ command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 # The container tier runs the rendered compose file with docker-compose against podman's
 # Docker-compatible socket (podman itself comes from scripts/image.sh, which the tier runs).
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# Prometheus tests: promtool checks /metrics, and a real Prometheus scrapes the service.
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v promtool >/dev/null || need+=(prometheus)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

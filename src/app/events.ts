@@ -11,9 +11,9 @@ export interface SampleEvent {
   /**
    * The fault hook, for tests and drills: `transient` fails with a TransientError while the
    * attempt is at most `times` (always when `times` is absent); `permanent` fails with a
-   * PermanentError.
+   * PermanentError; `unexpected` throws a plain Error (a bug: reported, retried, then failed).
    */
-  fail?: 'transient' | 'permanent';
+  fail?: 'transient' | 'permanent' | 'unexpected';
   times?: number;
 }
 
@@ -81,7 +81,9 @@ export function parseEvent(json: string, messageId: string | undefined): SampleE
     text: typeof v['text'] === 'string' ? v['text'] : textOf(v),
   };
   if (typeof v['createdAt'] === 'string') event.createdAt = v['createdAt'];
-  if (v['fail'] === 'transient' || v['fail'] === 'permanent') event.fail = v['fail'];
+  if (v['fail'] === 'transient' || v['fail'] === 'permanent' || v['fail'] === 'unexpected') {
+    event.fail = v['fail'];
+  }
   if (typeof v['times'] === 'number') event.times = v['times'];
   return event;
 }
@@ -128,6 +130,9 @@ function textOf(value: Record<string, unknown>): string {
 export function applyFaultHook(event: SampleEvent, attempt: number): void {
   if (event.fail === 'permanent') {
     throw new PermanentError(`event ${event.id} asks for a permanent failure (fault hook)`);
+  }
+  if (event.fail === 'unexpected') {
+    throw new Error(`event ${event.id} asks for an unexpected failure (fault hook)`);
   }
   if (event.fail === 'transient' && attempt <= (event.times ?? Number.POSITIVE_INFINITY)) {
     throw new TransientError(

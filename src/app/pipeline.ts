@@ -5,6 +5,7 @@ import type { ThreadChannel } from '../lib/threads/thread-channel.js';
 import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
 import type { Metrics } from '../lib/telemetry/metrics.js';
 import { currentCorrelationId } from '../lib/correlation.js';
+import { currentTraceparent } from '../lib/telemetry/trace-context.js';
 import type { SampleEvent, SampleResult } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
 import type { HttpNotifier } from './notifier.js';
@@ -12,7 +13,7 @@ import type { HttpNotifier } from './notifier.js';
 /**
  * The main thread's part of the sample pipeline: has the processor worker do the work for an
  * event, publishes the result on the ZeroMQ PUB socket (topic `results`, frames
- * [topic, correlation id, JSON]) and tells the stats worker. Two ways in: `handle()` for the
+ * [topic, correlation id, JSON, traceparent ('' when tracing is off)]) and tells the stats worker. Two ways in: `handle()` for the
  * broker consumer (resolves with the result, throws typed errors for the consumer to classify)
  * and `accept()` for the producer demo (fire and forget, tracked so shutdown can drain it).
  */
@@ -89,12 +90,13 @@ export class SamplePipeline {
     deliver?: (result: { eventId: string; json: string }) => Promise<void>,
   ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
+    this.#options.metrics.count('pipeline_events_received');
     try {
       const result = await this.#options.processor.request({ json, ...options });
       const correlationId = currentCorrelationId() ?? '';
       // The ZeroMQ copy and the caller's delivery (the broker's results queue) go out together.
       await Promise.all([
-        this.#send([resultsTopic, correlationId, result.json]),
+        this.#send([resultsTopic, correlationId, result.json, currentTraceparent()]),
         deliver?.(result),
       ]);
       const latencyMs = Math.round(performance.now() - started);
@@ -104,8 +106,8 @@ export class SamplePipeline {
         await notifier.notify(JSON.parse(result.json) as SampleResult, correlationId);
       }
       this.#processed++;
-      this.#options.metrics.count('messages_processed');
-      this.#options.metrics.timing('processing_latency_ms', latencyMs);
+      this.#options.metrics.count('pipeline_events', 1, { outcome: 'processed' });
+      this.#options.metrics.timing('pipeline_processing_seconds', latencyMs);
       this.#log.debug(
         { eventId: result.eventId, attempt: options.attempt, latencyMs },
         'event handled',
@@ -113,7 +115,7 @@ export class SamplePipeline {
       return result;
     } catch (error) {
       this.#failed++;
-      this.#options.metrics.count('messages_failed');
+      this.#options.metrics.count('pipeline_events', 1, { outcome: 'failed' });
       throw error;
     }
   }

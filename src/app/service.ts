@@ -72,7 +72,6 @@ await runService({
           inFlight: pipeline.inFlight,
         };
         runtime.metrics.gauge('pipeline_in_flight', figures.inFlight);
-        runtime.metrics.gauge('pipeline_processed_total', figures.processed);
         runtime.log.info(figures, 'pipeline stats');
       },
     });

@@ -25,10 +25,15 @@ process.once('SIGTERM', stop);
 log.info({ endpoint }, 'subscribed; waiting for results');
 try {
   for (;;) {
-    const [, correlationId, body] = await socket.receive();
-    process.stdout.write(
-      `${JSON.stringify({ correlationId: correlationId?.toString(), result: JSON.parse(body?.toString() ?? 'null') as unknown })}\n`,
-    );
+    // Frames: topic, correlation id, JSON, traceparent ('' when the service traces nothing).
+    const [, correlationId, body, traceparent] = await socket.receive();
+    const line = {
+      correlationId: correlationId?.toString(),
+      ...(traceparent !== undefined &&
+        traceparent.length > 0 && { traceparent: traceparent.toString() }),
+      result: JSON.parse(body?.toString() ?? 'null') as unknown,
+    };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
   }
 } catch (error) {
   if (!socket.isClosed) throw error;

@@ -1,6 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './correlation.js';
 import { redactLogLine, redactSecrets } from './secrets.js';
+import { activeTraceFields } from './telemetry/trace-context.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
@@ -70,7 +71,10 @@ export function createLogger(options: LoggerOptions): Logger {
       redact: { paths: redactPaths, censor: '[Redacted]' },
       mixin: () => {
         const correlationId = currentCorrelationId();
-        return correlationId === undefined ? {} : { correlationId };
+        const ids = correlationId === undefined ? {} : { correlationId };
+        // trace_id and span_id of the active span, beside the correlation id (tracing on).
+        const traced = activeTraceFields();
+        return traced === undefined ? ids : { ...ids, ...traced };
       },
       // The last pass over each finished line: secret-named keys at any depth (err.config.
       // headers.authorization), every known secret whatever its characters, URL userinfo.

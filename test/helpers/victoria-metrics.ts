@@ -1,10 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { freePort } from './http-recorder.js';
+import { pollUntil, spawnUntilReady, stopChild } from './child-server.js';
 
 /**
  * A real VictoriaMetrics (Debian package `victoria-metrics`, installed by
@@ -41,7 +40,8 @@ export class VictoriaMetrics {
   async start(timeoutMs = 20_000, port?: number): Promise<void> {
     this.#port = port ?? (await freePort());
     this.#dir = mkdtempSync(join(tmpdir(), 'vm-test-'));
-    const child = spawn(
+    // 1.79 logs "starting http server at", newer releases "started server at".
+    this.#child = await spawnUntilReady(
       victoriaMetricsBinary,
       [
         `-httpListenAddr=127.0.0.1:${this.#port}`,
@@ -49,35 +49,10 @@ export class VictoriaMetrics {
         '-search.latencyOffset=0s',
         '-loggerOutput=stderr',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      /start(ing|ed) (http )?server at/,
+      this.output,
+      timeoutMs,
     );
-    this.#child = child;
-    const lines = createInterface({ input: child.stderr });
-    createInterface({ input: child.stdout }).on('line', (l) => this.output.push(l));
-    const ready = new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        this.output.push(line);
-        // 1.79 logs "starting http server at", newer releases "started server at".
-        if (/start(ing|ed) (http )?server at/.test(line)) resolve();
-      });
-      child.once('exit', (code) =>
-        reject(new Error(`victoria-metrics exited (${String(code)}):\n${this.output.join('\n')}`)),
-      );
-    });
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`victoria-metrics not up within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
     // The line comes just before the listen() call: confirm it answers (no event for that).
     for (let attempt = 0; ; attempt++) {
       try {
@@ -111,25 +86,12 @@ export class VictoriaMetrics {
     done: (series: ExportedSeries[]) => boolean,
     timeoutMs = 10_000,
   ): Promise<ExportedSeries[]> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      const series = await this.export(nameRegex);
-      if (done(series) || performance.now() > deadline) return series;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    return pollUntil(() => this.export(nameRegex), done, timeoutMs, 100);
   }
 
   /** Stops it (TERM, then KILL after 5 s) and removes its storage. Idempotent. */
   async stop(): Promise<void> {
-    const child = this.#child;
-    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (this.#dir !== undefined) rmSync(this.#dir, { recursive: true, force: true });
+    await stopChild(this.#child, this.#dir);
     this.#dir = undefined;
   }
 }

@@ -5,6 +5,7 @@ import {
   InfluxMetrics,
   type InfluxMetricsOptions,
 } from '../../src/lib/telemetry/influx-metrics.js';
+import { createMetrics } from '../../src/lib/telemetry/metrics.js';
 import { VictoriaMetrics, victoriaMetricsMissing } from '../helpers/victoria-metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
@@ -44,21 +45,22 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     await vm.stop();
   });
 
-  test('counts, gauges and timings arrive with app, host and thread tags', async () => {
+  test('counts, gauges and timings arrive with app, host and thread tags, in base units', async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const metrics = new InfluxMetrics(options(vm.url));
     metrics.start();
-    metrics.count(`${prefix}_processed`);
-    metrics.count(`${prefix}_processed`, 2);
-    metrics.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'processor' });
-    metrics.timing(`${prefix}_latency`, 42);
+    const api = createMetrics([metrics]);
+    api.count(`${prefix}_processed`);
+    api.count(`${prefix}_processed`, 2);
+    api.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'processor' });
+    api.timing(`${prefix}_latency`, 42);
     await metrics.close();
     assert.equal(metrics.dropped, 0);
     assert.equal(metrics.written, 4);
 
     const series = await vm.exportWhen(`${prefix}_.*`, (s) => s.length === 3);
     const byName = new Map(series.map((s) => [s.metric['__name__'], s]));
-    const processed = byName.get(`${prefix}_processed_count`);
+    const processed = byName.get(`${prefix}_processed_total_count`);
     assert.ok(processed, JSON.stringify(series));
     assert.deepEqual(processed?.values.toSorted(), [1, 2]);
     assert.equal(processed?.metric['app'], 'metrics-test');
@@ -67,7 +69,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     const delay = byName.get(`${prefix}_loop_delay_value`);
     assert.deepEqual(delay?.values, [12.5]);
     assert.equal(delay?.metric['thread'], 'processor');
-    assert.deepEqual(byName.get(`${prefix}_latency_ms`)?.values, [42]);
+    assert.deepEqual(byName.get(`${prefix}_latency_seconds_seconds`)?.values, [0.042]);
   });
 
   test('points recorded while the store is down are kept for retry and arrive later', async () => {
@@ -82,7 +84,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     );
     try {
       metrics.start();
-      metrics.gauge(`${prefix}_kept`, 7);
+      createMetrics([metrics]).gauge(`${prefix}_kept`, 7);
       await waitFor(unreachable);
       await late.start(20_000, port);
       await metrics.close();
@@ -104,7 +106,8 @@ describe('InfluxDB metrics during a store outage', () => {
     );
     metrics.start();
     // Four full batches: each is sent at once, fails, and goes to the 5-point retry buffer.
-    for (let i = 0; i < 20; i++) metrics.count('outage_test', 1, { point: String(i) });
+    const api = createMetrics([metrics]);
+    for (let i = 0; i < 20; i++) api.count('outage_test', 1, { point: String(i) });
     await waitFor(unreachable);
     const started = performance.now();
     await metrics.close();
@@ -125,7 +128,7 @@ describe('InfluxDB metrics during a store outage', () => {
         options(hanging.baseUrl, { timeoutMs: 30_000, flushTimeoutMs: 300 }),
       );
       metrics.start();
-      metrics.gauge('hang_test', 1);
+      createMetrics([metrics]).gauge('hang_test', 1);
       await hanging.waitFor((r) => r.url.pathname === '/api/v2/write');
       const started = performance.now();
       await metrics.close();

@@ -69,13 +69,61 @@ describe('health endpoint', () => {
     assert.equal((await service.waitForExit(20_000)).code, 71, service.tail());
   });
 
+  test('/livez is liveness and /healthz its alias; ?verbose gives the reasons in text', async () => {
+    const port = await freePort();
+    const service = start({ HEALTH_PORT: String(port) });
+    await service.waitFor('ready', 15_000);
+    const livez = await probe(port, '/livez');
+    assert.equal(livez.status, 200);
+    const healthz = await probe(port, '/healthz');
+    assert.deepEqual(Object.keys(healthz.body.checks), Object.keys(livez.body.checks));
+    const text = await fetch(`http://127.0.0.1:${port}/livez?verbose`);
+    assert.equal(text.status, 200);
+    assert.match(text.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(await text.text(), '[+]threads ok\n[+]eventLoop ok\nlivez check passed\n');
+    const ready = await (await fetch(`http://127.0.0.1:${port}/readyz?verbose`)).text();
+    assert.equal(ready, '[+]running ok\n[+]started ok\nreadyz check passed\n');
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0);
+  });
+
+  test('with SHUTDOWN_READINESS_DELAY_MS, readiness turns false at once and intake stops after the delay', async () => {
+    const port = await freePort();
+    // A slower heartbeat: on a loaded machine a 200 ms one can read as a hung worker (exit 71).
+    const service = start({
+      HEALTH_PORT: String(port),
+      SHUTDOWN_READINESS_DELAY_MS: '1500',
+      HEARTBEAT_MS: '1000',
+    });
+    await service.waitFor('event processed', 15_000);
+    service.signal('SIGTERM');
+    const begun = await service.waitFor('shutdown started');
+    const unready = await fetch(`http://127.0.0.1:${port}/readyz?verbose`);
+    assert.equal(unready.status, 503);
+    assert.match(await unready.text(), /^\[-\]running failed: "stopping"$/m);
+    const stopProducer = await service.waitFor(
+      (l) => l.msg === 'shutdown step started' && l['step'] === 'stop producer',
+      10_000,
+    );
+    const waitedMs = Date.parse(String(stopProducer['time'])) - Date.parse(String(begun['time']));
+    assert.ok(waitedMs >= 1450, `intake stopped ${waitedMs} ms after shutdown started`);
+    // The producer kept making events during the delay, and they were processed.
+    const during = service.lines.filter(
+      (l) =>
+        l.msg === 'event processed' &&
+        Date.parse(String(l['time'])) > Date.parse(String(begun['time'])) + 200,
+    );
+    assert.ok(during.length > 0, 'work went on while unready');
+    assert.equal((await service.waitForExit(20_000)).code, 0, service.tail());
+  });
+
   test('other paths answer 404 with JSON', async () => {
     const port = await freePort();
     const service = start({ HEALTH_PORT: String(port) });
     await service.waitFor('ready', 15_000);
     const res = await fetch(`http://127.0.0.1:${port}/nope`);
     assert.equal(res.status, 404);
-    assert.match(await res.text(), /healthz/);
+    assert.match(await res.text(), /livez/);
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0);
   });

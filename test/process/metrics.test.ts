@@ -46,19 +46,20 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     assert.equal((await service.waitForExit()).code, 0, service.tail());
 
     const names = [
-      'event_loop_delay_ms_value',
+      'event_loop_delay_seconds_value',
       'heap_used_bytes_value',
       'threads_alive_value',
       'threads_missing_value',
-      'messages_processed_count',
-      'processing_latency_ms_ms',
-      'shutdown_duration_ms_ms',
-      'work_ms_ms',
+      'pipeline_events_total_count',
+      'pipeline_processing_seconds_seconds',
+      'shutdown_duration_seconds_seconds',
+      'shutdown_phase_duration_seconds_value',
+      'work_seconds_seconds',
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
       await vm.exportWhen(
-        '(event_loop|heap|threads|messages|processing|shutdown|work)_.*',
+        '(event_loop|heap|threads|pipeline|shutdown|work)_.*',
         (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
         20_000,
       ),
@@ -72,13 +73,21 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
         `${name} arrived; seen ${JSON.stringify(seen)}; ${JSON.stringify(metricLines)}`,
       );
     }
-    const threads = found('event_loop_delay_ms_value')
+    const threads = found('event_loop_delay_seconds_value')
       .map((s) => s.metric['thread'])
       .sort();
     assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
-    assert.equal(found('work_ms_ms')[0]!.metric['thread'], 'processor', 'a worker metric');
+    assert.equal(
+      found('work_seconds_seconds')[0]!.metric['thread'],
+      'processor',
+      'a worker metric',
+    );
     assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
-    assert.ok(found('shutdown_duration_ms_ms')[0]!.metric['host']);
+    assert.ok(found('shutdown_duration_seconds_seconds')[0]!.metric['host']);
+    const phases = found('shutdown_phase_duration_seconds_value').map((s) => s.metric['phase']);
+    for (const phase of ['stop-intake', 'drain', 'stop-workers', 'close']) {
+      assert.ok(phases.includes(phase), `phase ${phase} in ${JSON.stringify(phases)}`);
+    }
   });
 });

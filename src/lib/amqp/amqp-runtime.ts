@@ -114,6 +114,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   // A broker resource alarm: not ready while the broker blocks our publishes, with its reason.
   health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
+  runtime.metrics.onScrape?.((m) =>
+    m.gauge('amqp.queue.in_flight', consumer.inFlight, { queue: names.inputQueue }),
+  );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
   void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
@@ -163,6 +166,7 @@ async function reportQueueStats(
     const tags = { queue: stats.queue };
     runtime.metrics.gauge('amqp.queue.depth', stats.depth, tags);
     runtime.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
+    runtime.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
     if (stats.lagMs !== undefined) runtime.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
     log.info(stats, 'queue stats');
   }

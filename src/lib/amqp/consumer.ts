@@ -17,6 +17,7 @@ import {
 import type { Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
 import { correlationIdOf, messageIdOf } from './message-identity.js';
+import { recordActiveError, withReceiveSpan } from '../telemetry/trace-context.js';
 
 /**
  * Consumes the input queue with manual acks: runs the handler for each message under its
@@ -192,6 +193,7 @@ export class QueueConsumer {
       );
     }
     this.#received++;
+    this.#o.metrics.count('amqp.messages.received', 1, this.#tags);
     if (message.properties.timestamp !== undefined) {
       this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
     }
@@ -201,7 +203,9 @@ export class QueueConsumer {
       settled: false,
       done: Promise.resolve(),
     };
-    flight.done = withCorrelationId(correlationId, () => this.#run(flight));
+    flight.done = withCorrelationId(correlationId, () =>
+      withReceiveSpan(message, correlationId, this.#queue, () => this.#run(flight)),
+    );
     this.#inFlight.add(flight);
     void flight.done.finally(() => this.#inFlight.delete(flight));
   }
@@ -236,6 +240,7 @@ export class QueueConsumer {
       control.signal.aborted,
     );
     this.#logFailure(delivery, disposition, error);
+    recordActiveError(error, disposition.kind);
     try {
       if (disposition.action === 'retry') {
         await publisher.forward(disposition.queue, delivery.message, {

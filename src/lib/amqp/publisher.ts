@@ -1,4 +1,5 @@
 import type { AmqpChannel, AmqpMessage, MessageProperties } from './amqp-client.js';
+import { tracePublish } from '../telemetry/trace-context.js';
 
 /**
  * Publishes on a confirm channel: every call resolves once the broker has confirmed the
@@ -32,12 +33,16 @@ export class Publisher {
     json: string,
     properties: MessageProperties = {},
   ): Promise<void> {
-    return this.#channel.publish(this.#exchange, routingKey, Buffer.from(json), {
-      contentType: 'application/json',
-      appId: this.#appId,
-      timestamp: Math.floor(Date.now() / 1000),
-      ...properties,
-    });
+    const destination = this.#exchange === '' ? routingKey : this.#exchange;
+    return tracePublish(destination, routingKey, properties.headers, (headers) =>
+      this.#channel.publish(this.#exchange, routingKey, Buffer.from(json), {
+        contentType: 'application/json',
+        appId: this.#appId,
+        timestamp: Math.floor(Date.now() / 1000),
+        ...properties,
+        ...(headers && { headers }),
+      }),
+    );
   }
 
   /**
@@ -46,7 +51,10 @@ export class Publisher {
    * not travel as properties (see `copyProperties`).
    */
   forward(queue: string, message: AmqpMessage, headers: Record<string, unknown>): Promise<void> {
-    return this.#channel.publish('', queue, message.body, copyProperties(message, headers));
+    const properties = copyProperties(message, headers);
+    return tracePublish(queue, queue, properties.headers, (merged) =>
+      this.#channel.publish('', queue, message.body, { ...properties, headers: merged }),
+    );
   }
 }
 

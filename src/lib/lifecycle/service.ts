@@ -256,6 +256,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       scheduler,
       setLogLevel: setLevel,
     };
+    runtime.metrics.onScrape?.((m) => runtime.policies.recordStates(m));
     log.info(
       {
         environment: config.app.environment,

@@ -49,6 +49,14 @@ export interface ShutdownStep {
   run: (signal: AbortSignal) => Promise<void> | void;
 }
 
+/** A finished step, for listeners (metrics). */
+export interface FinishedStep {
+  name: string;
+  phase: ShutdownPhase;
+  outcome: 'ok' | 'failed' | 'timed-out';
+  durationMs: number;
+}
+
 /** Something that can list the resources it still holds open, for the escalation report. */
 export type OpenResourceReporter = () => unknown;
 
@@ -74,6 +82,7 @@ export class ShutdownCoordinator {
   readonly #controller = new AbortController();
   readonly #steps: ShutdownStep[] = [];
   readonly #reporters = new Map<string, OpenResourceReporter>();
+  readonly #stepListeners: Array<(step: FinishedStep) => void> = [];
   #state: CoordinatorState = 'running';
   #cause: unknown = undefined;
   #reason = '';
@@ -164,6 +173,11 @@ export class ShutdownCoordinator {
       startup.isSettled = true;
     };
     settled.then(mark, mark);
+  }
+
+  /** Calls `listener` after each step (metrics); a listener that throws is ignored. */
+  onStepFinished(listener: (step: FinishedStep) => void): void {
+    this.#stepListeners.push(listener);
   }
 
   /** Registers a lister of open resources for the escalation report (one per name). */
@@ -316,6 +330,13 @@ export class ShutdownCoordinator {
     if (outcome === 'ok') this.#log.info(fields, 'shutdown step finished');
     else this.#log.warn({ ...fields, err: failure }, 'shutdown step finished');
     if (outcome === 'failed') this.#options.onStepFailed?.(failure, step);
+    for (const listener of this.#stepListeners) {
+      try {
+        listener({ name: step.name, phase: step.phase, outcome, durationMs: fields.durationMs });
+      } catch {
+        // A metrics listener must not disturb the shutdown.
+      }
+    }
   }
 
   #escalate(): void {

@@ -105,6 +105,18 @@ export class Policies {
     return Object.fromEntries([...this.#policies].map(([name, p]) => [name, p.state]));
   }
 
+  /**
+   * Records each breaker's state as `policy_breaker_state{policy, state}`: 1 for the state it
+   * is in, 0 for the others (for a scrape).
+   */
+  recordStates(metrics: Metrics): void {
+    for (const [policy, current] of Object.entries(this.describe())) {
+      for (const state of ['closed', 'open', 'half-open'] as const) {
+        metrics.gauge('policy_breaker_state', state === current ? 1 : 0, { policy, state });
+      }
+    }
+  }
+
   #build(name: string, config: PolicyConfig): ResiliencePolicy {
     const { log, metrics, control } = this.#options;
     const monitor = new PolicyMonitor({ name, config, log, metrics, control });

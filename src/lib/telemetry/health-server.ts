@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
@@ -6,17 +6,45 @@ import type { HealthChecks, HealthReport } from '../health.js';
 import { ConfigError } from '../errors.js';
 
 /**
- * The health endpoint (node:http): `GET /healthz` answers liveness, `GET /readyz` readiness,
- * each as JSON `{ ok, checks: { name: { ok, detail } } }` with status 200 or 503. Bound to
- * 127.0.0.1 unless told otherwise; off when no port is configured. A blocked main event loop
- * cannot answer at all, which a probe with a timeout reads as "not live", as it should.
+ * The health endpoint (node:http), with Kubernetes' names: `GET /livez` answers liveness
+ * (`/healthz` is an alias), `GET /readyz` readiness, each as JSON `{ ok, checks: { name: { ok,
+ * detail } } }` with status 200 or 503; `?verbose` answers the same in text, one `[+]name ok`
+ * or `[-]name failed: detail` line per check. `GET /metrics` serves the Prometheus exposition
+ * when a metrics source is given. Bound to 127.0.0.1 unless told otherwise; off when no port
+ * is configured. A blocked main event loop cannot answer at all, which a probe with a timeout
+ * reads as "not live", as it should.
  */
+
+/** What `/metrics` serves: the exposition text and its content type. */
+export interface MetricsExposition {
+  contentType: string;
+  body: string;
+}
 
 export interface HealthServerOptions {
   port: number;
   host: string;
   health: HealthChecks;
   log: Logger;
+  /** Serves `GET /metrics` when given (Prometheus); 404 otherwise. */
+  metrics?: () => Promise<MetricsExposition>;
+}
+
+const probes: Record<string, { name: string; report: (h: HealthChecks) => HealthReport }> = {
+  '/livez': { name: 'livez', report: (h) => h.liveness() },
+  '/healthz': { name: 'livez', report: (h) => h.liveness() },
+  '/readyz': { name: 'readyz', report: (h) => h.readiness() },
+};
+
+/** Kubernetes' verbose probe text: a line per check, then the verdict. */
+export function verboseText(name: string, report: HealthReport): string {
+  const lines = Object.entries(report.checks).map(([check, result]) =>
+    result.ok
+      ? `[+]${check} ok`
+      : `[-]${check} failed: ${result.detail === undefined ? 'not ok' : JSON.stringify(result.detail)}`,
+  );
+  lines.push(`${name} check ${report.ok ? 'passed' : 'failed'}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export class HealthServer {
@@ -35,28 +63,13 @@ export class HealthServer {
     return (this.#server?.address() ?? undefined) as AddressInfo | undefined;
   }
 
-  /** Listens; resolves when bound, rejects when the port cannot be bound. Not after close(). */
+  /**
+   * Listens; resolves when bound, rejects (ConfigError) when the port cannot be bound. Does
+   * nothing after close().
+   */
   async start(): Promise<void> {
     if (this.#server !== undefined || this.#closing !== undefined) return;
-    const server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      let report: HealthReport | undefined;
-      if (req.method === 'GET' || req.method === 'HEAD') {
-        if (path === '/healthz' || path === '/livez') report = this.#options.health.liveness();
-        else if (path === '/readyz') report = this.#options.health.readiness();
-      }
-      const status = report === undefined ? 404 : report.ok ? 200 : 503;
-      const body = JSON.stringify(report ?? { error: 'GET /healthz or /readyz' });
-      res.writeHead(status, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        'cache-control': 'no-store',
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-      if (report !== undefined && !report.ok) {
-        this.#log.debug({ path, checks: report.checks }, 'health check not ok');
-      }
-    });
+    const server = createServer((req, res) => this.#answer(req, res));
     server.keepAliveTimeout = 1000;
     this.#server = server;
     server.listen(this.#options.port, this.#options.host);
@@ -85,4 +98,50 @@ export class HealthServer {
     });
     return this.#closing;
   }
+
+  #answer(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://health');
+    const isRead = req.method === 'GET' || req.method === 'HEAD';
+    const probe = isRead ? probes[url.pathname] : undefined;
+    if (isRead && url.pathname === '/metrics' && this.#options.metrics !== undefined) {
+      this.#options.metrics().then(
+        (m) => send(req, res, 200, m.contentType, m.body),
+        (error: unknown) => {
+          this.#log.warn({ err: error }, 'metrics exposition failed');
+          send(req, res, 500, 'text/plain', 'metrics unavailable\n');
+        },
+      );
+      return;
+    }
+    if (probe === undefined) {
+      const body = JSON.stringify({ error: 'GET /livez, /readyz, /healthz or /metrics' });
+      send(req, res, 404, 'application/json', body);
+      return;
+    }
+    const report = probe.report(this.#options.health);
+    const status = report.ok ? 200 : 503;
+    if (url.searchParams.has('verbose')) {
+      send(req, res, status, 'text/plain; charset=utf-8', verboseText(probe.name, report));
+    } else {
+      send(req, res, status, 'application/json', JSON.stringify(report));
+    }
+    if (!report.ok) {
+      this.#log.debug({ path: url.pathname, checks: report.checks }, 'health check not ok');
+    }
+  }
+}
+
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+): void {
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }

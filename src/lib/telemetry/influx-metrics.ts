@@ -2,7 +2,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Logger } from '../log.js';
-import type { Metrics, MetricTags } from './metrics.js';
+import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
 
 /**
  * The InfluxDB metrics integration, and the only file that imports @influxdata/influxdb-client.
@@ -12,9 +12,9 @@ import type { Metrics, MetricTags } from './metrics.js';
  * one warning when it starts and one line when it ends, never one per write. `close()` flushes
  * with a bounded wait, then drops what is left and ends any request still open.
  *
- * Each call is one point: measurement = name, one field (`count`, `value` or `ms`), tags app,
- * host and thread (default `main`) plus the caller's. In VictoriaMetrics a point shows up as
- * `<name>_<field>`.
+ * Each figure is one point: measurement = its name (normalised by `createMetrics()`), one
+ * field (`count`, `value`, or `seconds` for timings), tags app, host and thread (default
+ * `main`) plus the caller's. In VictoriaMetrics a point shows up as `<name>_<field>`.
  */
 
 export interface InfluxMetricsOptions {
@@ -37,7 +37,9 @@ export interface InfluxMetricsOptions {
 
 const maxRetries = 3;
 
-export class InfluxMetrics implements Metrics {
+const fields: Record<MetricKind, string> = { count: 'count', gauge: 'value', timing: 'seconds' };
+
+export class InfluxMetrics implements MetricSink {
   readonly #options: InfluxMetricsOptions;
   readonly #log: Logger;
   #agent: http.Agent | undefined;
@@ -103,16 +105,9 @@ export class InfluxMetrics implements Metrics {
     this.#log.info({ url: o.url, bucket: o.bucket }, 'metrics to InfluxDB on');
   }
 
-  count(name: string, value = 1, tags?: MetricTags): void {
-    this.#write(name, 'count', value, tags);
-  }
-
-  gauge(name: string, value: number, tags?: MetricTags): void {
-    this.#write(name, 'value', value, tags);
-  }
-
-  timing(name: string, ms: number, tags?: MetricTags): void {
-    this.#write(name, 'ms', ms, tags);
+  /** Writes one point (a figure normalised by `createMetrics()`). */
+  record(kind: MetricKind, name: string, value: number, tags: MetricTags | undefined): void {
+    this.#write(name, fields[kind], value, tags);
   }
 
   /**

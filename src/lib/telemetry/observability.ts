@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import type { CoreConfig } from '../config-schema.js';
@@ -7,7 +8,9 @@ import type { ErrorReporters } from '../lifecycle/process-control.js';
 import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
-import { noopMetrics, type Metrics } from './metrics.js';
+import { createMetrics, type MetricSink, type Metrics } from './metrics.js';
+import { isPrometheusOn, isTracingOn } from './switches.js';
+import type { PrometheusMetrics } from './prometheus.js';
 import type { SentryHandle } from './sentry.js';
 import type { CronitorPinger } from './cronitor.js';
 import { HealthServer } from './health-server.js';
@@ -68,7 +71,20 @@ export async function startObservability(options: ObservabilityOptions): Promise
     log.info({ release: config.app.version }, 'sentry error reports on');
   }
 
-  let metrics: Metrics = noopMetrics;
+  if (isTracingOn(t)) {
+    const { startTracing } = await import('./tracing.js');
+    const tracing = startTracing({
+      tracing: t.tracing,
+      app: config.app.name,
+      version: config.app.version,
+      environment: config.app.environment,
+      thread: 'main',
+      log,
+    });
+    closers.push(() => tracing.close());
+  }
+
+  const sinks: MetricSink[] = [];
   if (t.influx.url !== '') {
     const { InfluxMetrics } = await import('./influx-metrics.js');
     const influx = new InfluxMetrics({
@@ -77,13 +93,27 @@ export async function startObservability(options: ObservabilityOptions): Promise
       log,
     });
     influx.start();
-    metrics = influx;
+    sinks.push(influx);
     closers.push(() => {
       const elapsed = coordinator.elapsedMs;
-      if (elapsed !== undefined) influx.timing('shutdown_duration_ms', elapsed);
+      if (elapsed !== undefined) metrics.timing('shutdown_duration_seconds', elapsed);
       return influx.close();
     });
   }
+  let prometheus: PrometheusMetrics | undefined;
+  if (isPrometheusOn(t)) {
+    const { PrometheusMetrics } = await import('./prometheus.js');
+    prometheus = new PrometheusMetrics({
+      log,
+      threadSnapshots: () => nanny.metricsSnapshots(scrapeThreadTimeoutMs),
+    });
+    prometheus.start();
+    sinks.push(prometheus);
+  }
+  const prom = prometheus;
+  const metrics = createMetrics(sinks, prom && ((collect) => prom.onScrape(collect)));
+  recordShutdownSteps(coordinator, metrics);
+  metrics.onScrape?.((m) => recordThreads(m, nanny.report()));
 
   let cronitor: CronitorPinger | undefined;
   if (t.cronitor.apiKey !== '') {
@@ -127,7 +157,13 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let healthServer: HealthServer | undefined;
   if (t.health.port !== 0) {
-    healthServer = new HealthServer({ port: t.health.port, host: t.health.host, health, log });
+    healthServer = new HealthServer({
+      port: t.health.port,
+      host: t.health.host,
+      health,
+      log,
+      ...(prom && { metrics: () => prom.exposition() }),
+    });
     const server = healthServer;
     // Open until the close phase: readiness reads false from the moment shutdown starts.
     coordinator.addStep({
@@ -140,6 +176,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   const flushTimeoutMs = Math.max(
     t.sentry.flushTimeoutMs,
+    t.tracing.flushTimeoutMs,
     t.influx.flushTimeoutMs,
     t.cronitor.timeoutMs,
   );
@@ -161,6 +198,9 @@ export async function startObservability(options: ObservabilityOptions): Promise
     healthServer,
     started: () => {
       isStarted = true;
+      // Registered last, so it runs first in 'stop-intake' (last registered, first run):
+      // readiness is false from the shutdown's start, and intake stops only after the delay.
+      if (t.health.readinessDelayMs > 0) addReadinessDelay(coordinator, t.health.readinessDelayMs);
       // Loading modules and starting threads blocks the loop; that is not a stall.
       mainLoop.reset();
       mainLoopDelayMs = 0;
@@ -173,10 +213,45 @@ export async function startObservability(options: ObservabilityOptions): Promise
   };
 }
 
-/** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
-function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
+/**
+ * On a requested stop, waits `delayMs` before the rest of 'stop-intake', so a load balancer or
+ * orchestrator that reads `/readyz` stops routing before the service stops taking work. A
+ * failure skips it: a broken service should stop taking work at once.
+ */
+function addReadinessDelay(coordinator: ShutdownCoordinator, delayMs: number): void {
+  coordinator.addStep({
+    name: 'readiness delay',
+    phase: 'stop-intake',
+    timeoutMs: delayMs + 1000,
+    run: async () => {
+      if (coordinator.cause === undefined) await delay(delayMs);
+    },
+  });
+}
+
+/** How long a scrape waits for a worker thread's runtime figures. */
+const scrapeThreadTimeoutMs = 500;
+
+/** The nanny's thread counts. */
+function recordThreads(metrics: Metrics, report: ThreadReport): void {
+  metrics.gauge('threads_expected', report.expected);
   metrics.gauge('threads_alive', report.alive);
   metrics.gauge('threads_missing', report.missing.length);
+}
+
+/** Each shutdown phase's duration so far (its steps run one after another), as a gauge. */
+function recordShutdownSteps(coordinator: ShutdownCoordinator, metrics: Metrics): void {
+  const phases = new Map<string, number>();
+  coordinator.onStepFinished((step) => {
+    const ms = (phases.get(step.phase) ?? 0) + step.durationMs;
+    phases.set(step.phase, ms);
+    metrics.gauge('shutdown_phase_duration_seconds', ms / 1000, { phase: step.phase });
+  });
+}
+
+/** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
+function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
+  recordThreads(metrics, report);
   metrics.gauge('event_loop_delay_ms', mainLoopDelayMs, { thread: 'main' });
   metrics.gauge('heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
   for (const [thread, vitals] of Object.entries(report.vitals)) {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import * as Sentry from '@sentry/node';
 import type { Logger } from '../log.js';
 import { currentCorrelationId } from '../correlation.js';
+import { activeTraceFields } from './trace-context.js';
 import type { ErrorReporter } from '../lifecycle/process-control.js';
 import { scrubSecrets } from '../secrets.js';
 
@@ -12,7 +13,9 @@ import { scrubSecrets } from '../secrets.js';
  * every worker) starts its own client: errors are reported from the thread that raised them,
  * tagged with app, thread and the active correlation id. No default integrations: the SDK
  * must not install its own uncaught-exception handlers (the exception scope owns those), nor
- * OpenTelemetry. Flushing is bounded, and requests still open after it are destroyed, so a
+ * OpenTelemetry: the service's own provider (tracing.ts) is the one, and an error reported
+ * while a span is active carries that span's trace id, so Sentry and the OTLP collector show
+ * the same trace. Flushing is bounded, and requests still open after it are destroyed, so a
  * hanging Sentry endpoint cannot hold the process open.
  */
 
@@ -59,6 +62,7 @@ export function startSentry(options: SentryOptions): SentryHandle {
     environment: options.environment,
     serverName: hostname(),
     sendClientReports: false,
+    enableOpenTelemetrySetup: false,
     enableRuntimeChannelInjection: false,
     initialScope: { tags: { app: options.app, thread: options.thread } },
     // Scrubbed like a log line before it leaves: secret-named keys, known secrets, URL userinfo.
@@ -88,7 +92,15 @@ export function startSentry(options: SentryOptions): SentryHandle {
       return;
     }
     const correlationId = currentCorrelationId();
+    const traced = activeTraceFields();
     Sentry.withScope((scope) => {
+      if (traced !== undefined) {
+        scope.setPropagationContext({
+          traceId: traced.trace_id,
+          parentSpanId: traced.span_id,
+          sampleRand: Math.random(),
+        });
+      }
       if (correlationId !== undefined) scope.setTag('correlationId', correlationId);
       if (typeof context['thread'] === 'string') scope.setTag('thread', context['thread']);
       if (typeof context['kind'] === 'string') scope.setTag('kind', context['kind']);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, millis, secret } from '../config-fields.js';
+import { flag, integer, millis, secret } from '../config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
@@ -30,6 +30,19 @@ function optionalUrl(example: string) {
     .describe(`empty (off) or an http(s) URL such as ${example}`);
 }
 
+/** OpenTelemetry's standard sampler names (`OTEL_TRACES_SAMPLER`). */
+export const traceSamplers = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+/** The OTLP transports offered (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
+export const otlpProtocols = ['http/protobuf', 'http/json'] as const;
+
 export const telemetryConfigSchema = z
   .object({
     sentry: z.object({
@@ -59,10 +72,35 @@ export const telemetryConfigSchema = z
       pingUrl: secret(optionalUrl('https://cronitor.link/ping')),
       timeoutMs: millis(10),
     }),
+    tracing: z.object({
+      /** The OTLP/HTTP base URL (`/v1/traces` is added); the exporter reads it too. */
+      endpoint: secret(optionalUrl('http://otel-collector:4318')),
+      /** The full traces URL, when given instead of (or over) the base URL. */
+      tracesEndpoint: secret(optionalUrl('http://otel-collector:4318/v1/traces')),
+      /** OTLP over HTTP: protobuf (the specification's default) or JSON; gRPC is not offered. */
+      protocol: z.enum(otlpProtocols).describe(`one of ${otlpProtocols.join(', ')}`),
+      tracesProtocol: z
+        .enum(['', ...otlpProtocols])
+        .describe(`empty (OTEL_EXPORTER_OTLP_PROTOCOL) or one of ${otlpProtocols.join(', ')}`),
+      /** `service.name`; the app name when empty. */
+      serviceName: z.string().describe('a service name (empty: the app name)'),
+      sampler: z.enum(traceSamplers).describe(`one of ${traceSamplers.join(', ')}`),
+      samplerArg: z
+        .string()
+        .regex(/^(|0(\.\d+)?|1(\.0+)?)$/)
+        .describe('empty, or the ratio for the traceidratio samplers, from 0 to 1'),
+      sdkDisabled: flag(),
+      exporter: z.enum(['otlp', 'none']).describe('otlp or none'),
+      flushTimeoutMs: millis(10),
+    }),
     health: z.object({
       port: integer(0, 65_535).describe('a TCP port, 1 to 65535, or 0 for off'),
       host: z.string().min(1).describe('an interface address such as 127.0.0.1 or 0.0.0.0'),
       maxLoopDelayMs: millis(1),
+      /** On a requested stop: readiness false at once, intake stops this much later. */
+      readinessDelayMs: integer(0, 600_000).describe(
+        'an integer number of milliseconds from 0 (off) to 600000',
+      ),
     }),
   })
   .superRefine((t, ctx) => {
@@ -100,4 +138,15 @@ export const telemetryEnv = {
   HEALTH_PORT: 'telemetry.health.port',
   HEALTH_HOST: 'telemetry.health.host',
   HEALTH_MAX_LOOP_DELAY_MS: 'telemetry.health.maxLoopDelayMs',
+  SHUTDOWN_READINESS_DELAY_MS: 'telemetry.health.readinessDelayMs',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.tracing.endpoint',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'telemetry.tracing.tracesEndpoint',
+  OTEL_EXPORTER_OTLP_PROTOCOL: 'telemetry.tracing.protocol',
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'telemetry.tracing.tracesProtocol',
+  OTEL_SERVICE_NAME: 'telemetry.tracing.serviceName',
+  OTEL_TRACES_SAMPLER: 'telemetry.tracing.sampler',
+  OTEL_TRACES_SAMPLER_ARG: 'telemetry.tracing.samplerArg',
+  OTEL_SDK_DISABLED: 'telemetry.tracing.sdkDisabled',
+  OTEL_TRACES_EXPORTER: 'telemetry.tracing.exporter',
+  TRACING_FLUSH_TIMEOUT_MS: 'telemetry.tracing.flushTimeoutMs',
 } as const satisfies Record<string, string>;

@@ -150,6 +150,13 @@ export class Nanny {
     return { expected: this.#specs.length, alive: Object.keys(vitals).length, missing, vitals };
   }
 
+  /** Runtime-metric snapshots of the running workers; a silent one is left out. */
+  async metricsSnapshots(timeoutMs: number): Promise<unknown[][]> {
+    const hosts = [...this.#hosts.values()];
+    const all = await Promise.all(hosts.map((h) => h.metricsSnapshot(timeoutMs)));
+    return all.filter((s) => s !== undefined);
+  }
+
   /** Adds a listener for the periodic thread report. */
   onReport(listener: (report: ThreadReport) => void): void {
     this.#reportListeners.push(listener);

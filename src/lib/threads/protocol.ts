@@ -13,7 +13,9 @@ export type ControlToWorker =
   /** Stop taking work, finish what is in hand, return. */
   | { t: 'shutdown'; reason: string }
   /** Switch this thread's loggers to `level`. */
-  | { t: 'log-level'; level: LogLevel };
+  | { t: 'log-level'; level: LogLevel }
+  /** Send a snapshot of this thread's runtime metrics (Prometheus), answered by `id`. */
+  | { t: 'metrics-request'; id: number };
 
 /** Per-thread vitals sent with every heartbeat. */
 export interface ThreadVitals {
@@ -33,7 +35,9 @@ export type ControlFromWorker =
   /** The worker's body returned; the thread is about to end. */
   | { t: 'finished'; shuttingDown: boolean }
   /** A metric recorded in the worker; main records it, tagged with the worker's name. */
-  | MetricMessage;
+  | MetricMessage
+  /** The answer to a 'metrics-request': prom-client's JSON form of the thread's registry. */
+  | { t: 'metrics-snapshot'; id: number; metrics: unknown[] };
 
 /** A worker's metric, for the main thread's metrics sink. */
 export interface MetricMessage {

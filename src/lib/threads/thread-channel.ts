@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import { currentCorrelationId, withCorrelationId } from '../correlation.js';
+import { currentCarrier, withCarrier, type TraceCarrier } from '../telemetry/trace-context.js';
 import {
   ErrorCodes,
   WorkerBaseError,
@@ -34,8 +35,17 @@ const FIN_ACK = 5;
 /** Several messages posted in one turn, sent as one port message (see #flush). */
 const BATCH = 6;
 
-/** A request (answered) or a note (not answered; id 0), with the sender's correlation id. */
-type Incoming = [kind: typeof REQ | typeof NOTE, id: number, body: unknown, cid?: string];
+/**
+ * A request (answered) or a note (not answered; id 0), with the sender's correlation id and,
+ * when tracing is on, its trace context.
+ */
+type Incoming = [
+  kind: typeof REQ | typeof NOTE,
+  id: number,
+  body: unknown,
+  cid?: string,
+  trace?: TraceCarrier,
+];
 type Wire =
   | Incoming
   | [kind: typeof RES, id: number, body: unknown]
@@ -49,6 +59,18 @@ export type ChannelPort = Pick<MessagePort, 'postMessage' | 'on' | 'off' | 'clos
 export type RequestHandler<In extends ChannelContract> = (
   body: In['request'],
 ) => Promise<In['response']> | In['response'];
+
+/**
+ * A request or note with the current correlation id, and a request with the current trace
+ * context (when there are). A note carries none: notes batch figures from timers that run in
+ * whatever context armed them.
+ */
+function incoming(kind: typeof REQ | typeof NOTE, id: number, body: unknown): Incoming {
+  const cid = currentCorrelationId();
+  const carrier = kind === REQ ? currentCarrier() : undefined;
+  if (carrier !== undefined) return [kind, id, body, cid, carrier];
+  return cid === undefined ? [kind, id, body] : [kind, id, body, cid];
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
@@ -124,16 +146,14 @@ export class ThreadChannel<
         reject,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
-      const cid = currentCorrelationId();
-      this.#post(cid === undefined ? [REQ, id, body] : [REQ, id, body, cid]);
+      this.#post(incoming(REQ, id, body));
     });
   }
 
   /** Sends a one-way message; the other side's handler runs, and its answer is dropped. */
   notify(body: Out['request']): void {
     if (this.#closed) return;
-    const cid = currentCorrelationId();
-    this.#post(cid === undefined ? [NOTE, 0, body] : [NOTE, 0, body, cid]);
+    this.#post(incoming(NOTE, 0, body));
   }
 
   /** Sets the handler of incoming requests and notes. One per channel. */
@@ -265,8 +285,12 @@ export class ThreadChannel<
     try {
       const handler = this.#handler;
       if (handler === undefined) throw new Error(`no handler on thread channel ${this.name}`);
-      const [, , body, cid] = message;
-      result = cid === undefined ? handler(body) : withCorrelationId(cid, () => handler(body));
+      const [, , body, cid, carrier] = message;
+      const run =
+        carrier === undefined
+          ? () => handler(body)
+          : () => withCarrier(carrier, () => handler(body));
+      result = cid === undefined ? run() : withCorrelationId(cid, run);
     } catch (error) {
       this.#settle(message, undefined, error, true);
       return;

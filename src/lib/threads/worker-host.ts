@@ -74,6 +74,8 @@ export class WorkerHost extends EventEmitter<{
   /** Every port's 'close', which comes after the last message the worker sent on it. */
   #portsClosed: Promise<unknown> | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #snapshotWaiters = new Map<number, (metrics: unknown[]) => void>();
+  #nextSnapshot = 1;
 
   constructor(options: WorkerHostOptions) {
     super();
@@ -203,6 +205,24 @@ export class WorkerHost extends EventEmitter<{
   }
 
   /**
+   * The worker's runtime metrics (Prometheus), or undefined when it is not running, has them
+   * off, or does not answer within `timeoutMs`. Never rejects.
+   */
+  async metricsSnapshot(timeoutMs: number): Promise<unknown[] | undefined> {
+    if (this.#state !== 'running') return undefined;
+    const id = this.#nextSnapshot++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await new Promise<unknown[] | undefined>((resolve) => {
+      this.#snapshotWaiters.set(id, resolve);
+      timer = setTimeout(resolve, timeoutMs, undefined);
+      this.send({ t: 'metrics-request', id });
+    });
+    clearTimeout(timer);
+    this.#snapshotWaiters.delete(id);
+    return answer;
+  }
+
+  /**
    * Asks the worker to shut down and waits for its thread to end; terminates it after
    * `timeoutMs`. Idempotent: later calls share the first one's promise.
    */
@@ -263,6 +283,9 @@ export class WorkerHost extends EventEmitter<{
         return;
       case 'metric':
         this.emit('metric', message);
+        return;
+      case 'metrics-snapshot':
+        this.#snapshotWaiters.get(message.id)?.(message.metrics);
         return;
       case 'finished':
         this.#log.debug({ shuttingDown: message.shuttingDown }, 'worker body finished');

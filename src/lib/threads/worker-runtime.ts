@@ -10,6 +10,7 @@ import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { adoptSecrets } from '../secrets.js';
+import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -81,12 +82,22 @@ export function runWorker<C extends CoreConfig>(
     report: (error, context) => reporters.report(error, { thread: init.name, ...context }),
   };
 
+  // This thread's runtime figures for Prometheus, loaded below when it is on.
+  let runtimeMetrics: { snapshot(): Promise<unknown[]> } | undefined;
   control.on('message', (message: ControlToWorker) => {
-    if (message.t === 'shutdown') {
-      log.debug({ reason: message.reason }, 'shutdown received');
-      controller.abort(new Error(`shutdown: ${message.reason}`));
-    } else {
-      setLogLevel(log, message.level);
+    switch (message.t) {
+      case 'shutdown':
+        log.debug({ reason: message.reason }, 'shutdown received');
+        controller.abort(new Error(`shutdown: ${message.reason}`));
+        return;
+      case 'log-level':
+        setLogLevel(log, message.level);
+        return;
+      case 'metrics-request':
+        void (runtimeMetrics?.snapshot() ?? Promise.resolve([])).then(
+          (metrics) => send({ t: 'metrics-snapshot', id: message.id, metrics }),
+          (error: unknown) => log.debug({ err: error }, 'metrics snapshot failed'),
+        );
     }
   });
 
@@ -118,10 +129,9 @@ export function runWorker<C extends CoreConfig>(
     (kind: 'count' | 'gauge' | 'timing') =>
     (name: string, value = 1, tags?: Readonly<Record<string, string>>): void =>
       send({ t: 'metric', kind, name, value, ...(tags && { tags }) });
-  const metrics: Metrics =
-    config.telemetry.influx.url === ''
-      ? noopMetrics
-      : { count: metric('count'), gauge: metric('gauge'), timing: metric('timing') };
+  const metrics: Metrics = !isMetricsOn(config.telemetry)
+    ? noopMetrics
+    : { count: metric('count'), gauge: metric('gauge'), timing: metric('timing') };
   const ctx: WorkerContext<C> = {
     ...processControl,
     name: init.name,
@@ -173,6 +183,24 @@ export function runWorker<C extends CoreConfig>(
       } catch (error) {
         log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
       }
+    }
+    if (isTracingOn(config.telemetry)) {
+      const { startTracing } = await import('../telemetry/tracing.js');
+      const tracing = startTracing({
+        tracing: config.telemetry.tracing,
+        app: config.app.name,
+        version: config.app.version,
+        environment: config.app.environment,
+        thread: init.name,
+        log,
+      });
+      closers.push(() => tracing.close());
+    }
+    if (isPrometheusOn(config.telemetry)) {
+      const { ThreadRuntimeMetrics } = await import('../telemetry/prometheus.js');
+      const thread = new ThreadRuntimeMetrics(init.name);
+      thread.start();
+      runtimeMetrics = thread;
     }
     send({ t: 'ready' });
     armWorkerFault(parseFault(config.fault), init.name, controller.signal);

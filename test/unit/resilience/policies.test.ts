@@ -130,12 +130,25 @@ describe('resilience policies', () => {
   });
 
   test('the breaker opens after the threshold, fails fast while open, half-opens after the delay and closes on success', async () => {
-    const { policy, metrics, waitFor } = setUp({ breakerThreshold: 3, halfOpenAfterMs: 300 });
+    const { policy, policies, metrics, waitFor } = setUp({
+      breakerThreshold: 3,
+      halfOpenAfterMs: 300,
+    });
     server.plan([], 503);
     const first = server.requests.length;
     for (let i = 0; i < 3; i++) await rejection(policy.execute(call));
     await waitFor('breaker opened');
     assert.equal(policy.state, 'open');
+    const scraped = new RecordingMetrics();
+    policies.recordStates(scraped);
+    assert.deepEqual(
+      scraped.records.map((r) => [r.name, r.tags['state'], r.value]),
+      [
+        ['policy_breaker_state', 'closed', 0],
+        ['policy_breaker_state', 'open', 1],
+        ['policy_breaker_state', 'half-open', 0],
+      ],
+    );
 
     const started = performance.now();
     const fast = await rejection(policy.execute(call));

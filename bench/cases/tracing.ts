@@ -1,0 +1,129 @@
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import type { Cases } from '../case.js';
+import { onFreshVhost, runBare, runPipeline } from '../amqp.js';
+import { median, round } from '../stats.js';
+
+/**
+ * What tracing costs: the AMQP pipeline with tracing off and with tracing on (every message
+ * traced, spans exported with OTLP/HTTP (protobuf, the default) to a loopback receiver in this process), each as a
+ * ratio to the same run's bare amqplib loop, and tracing on with one trace in ten sampled
+ * (`parentbased_traceidratio` 0.1: the context still goes everywhere, few spans are
+ * recorded). Runs go bare, off, on, sampled, round after round, each on a fresh vhost.
+ * Targets: off costs nothing measurable next to `amqp_ratio`; on costs at most 10% of off.
+ */
+
+/** A loopback OTLP/HTTP receiver that answers 200 and counts the bytes it is sent. */
+async function startReceiver(): Promise<{
+  url: string;
+  bytes: () => number;
+  close(): Promise<void>;
+}> {
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    // Counts and drops: the receiver must cost the machine as little as a remote one would.
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      res.end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    bytes: () => bytes,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export async function tracingCases(rounds: number, count: number): Promise<Cases> {
+  const prefetch = 100;
+  const receiver = await startReceiver();
+  const bare: number[] = [];
+  const off: number[] = [];
+  const on: number[] = [];
+  const sampled: number[] = [];
+  const bytesPerRun: number[] = [];
+  const traced = (env: Record<string, string>) => (url: string, name: string) =>
+    runPipeline(url, name, count, prefetch, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      ...env,
+    });
+  try {
+    for (let i = 0; i < rounds; i++) {
+      bare.push(await onFreshVhost((url, name) => runBare(url, name, count, prefetch), 'bare'));
+      off.push(
+        await onFreshVhost((url, name) => runPipeline(url, name, count, prefetch), 'untraced'),
+      );
+      const before = receiver.bytes();
+      on.push(await onFreshVhost(traced({ OTEL_TRACES_SAMPLER: 'always_on' }), 'traced'));
+      bytesPerRun.push(receiver.bytes() - before);
+      const sampler = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' };
+      sampled.push(
+        await onFreshVhost(traced({ ...sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' }), 'sampled'),
+      );
+    }
+  } finally {
+    await receiver.close();
+  }
+  const bareRate = median(bare);
+  const offRatio = round(median(off) / bareRate, 3);
+  const onRatio = round(median(on) / bareRate, 3);
+  const cost = round(median(on) / median(off), 3);
+  const sampledRatio = round(median(sampled) / bareRate, 3);
+  const sampledCost = round(median(sampled) / median(off), 3);
+  const common = {
+    unit: 'ratio',
+    baseline: 1,
+    bareRate: round(bareRate, 0),
+    rateUnit: 'msg/s',
+    count,
+    baselineSamples: bare.map((x) => round(x, 0)),
+  };
+  return {
+    tracing_off_ratio: {
+      ...common,
+      value: offRatio,
+      ratio: offRatio,
+      target: 'as amqp_ratio (>= 0.8)',
+      meetsTarget: offRatio >= 0.8,
+      rate: round(median(off), 0),
+      samples: off.map((x) => round(x, 0)),
+      notes: `${count} messages per run, prefetch ${prefetch}: the pipeline with tracing off, to the same run's bare amqplib loop`,
+    },
+    tracing_on_ratio: {
+      ...common,
+      value: onRatio,
+      ratio: onRatio,
+      target: '>= 0.9 x tracing_off_ratio',
+      meetsTarget: cost >= 0.9,
+      rate: round(median(on), 0),
+      onToOff: cost,
+      otlpBytesExported: bytesPerRun,
+      samples: on.map((x) => round(x, 0)),
+      notes:
+        'the same with tracing on: every message traced (receive, process, publish spans), ' +
+        'exported with OTLP/HTTP to a loopback receiver; onToOff is the cost of tracing',
+    },
+    tracing_sampled_ratio: {
+      ...common,
+      value: sampledRatio,
+      ratio: sampledRatio,
+      target: '>= 0.9 x tracing_off_ratio',
+      meetsTarget: sampledCost >= 0.9,
+      rate: round(median(sampled), 0),
+      onToOff: sampledCost,
+      samples: sampled.map((x) => round(x, 0)),
+      notes:
+        'tracing on with OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1: context ' +
+        'propagated for every message, one trace in ten recorded and exported',
+    },
+  };
+}

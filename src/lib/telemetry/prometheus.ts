@@ -1,0 +1,187 @@
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
+import type { Logger } from '../log.js';
+import type { MetricKind, MetricSink, MetricTags, Metrics } from './metrics.js';
+import type { MetricsExposition } from './health-server.js';
+
+/**
+ * Prometheus metrics (prom-client), and the only file that imports it. The main thread's
+ * registry holds its own process and runtime figures and every figure recorded through the
+ * metrics API (workers' included, labelled by thread). prom-client aggregates across the
+ * cluster module only, so each worker thread keeps a registry of its own runtime figures
+ * (`ThreadRuntimeMetrics`), and at each scrape the main thread asks every running worker for
+ * a snapshot over its control port and merges them, each labelled `thread`. A worker that does
+ * not answer within the bound is left out of that scrape.
+ */
+
+type Snapshot = MetricObjectWithValues<MetricValue<string>>[];
+
+/** Seconds; from a millisecond of work to a minute. */
+const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Default figures that are left out: gauges named `_total` (Prometheus keeps that suffix for
+ * counters; promtool says so), and in worker threads the process-wide ones, which the main
+ * thread already reports (a worker's `process.cpuUsage()` is the whole process's).
+ */
+function keep(name: string, type: string, isWorker: boolean): boolean {
+  if (type === 'gauge' && name.endsWith('_total')) return false;
+  return !(isWorker && (name.startsWith('process_') || name === 'nodejs_version_info'));
+}
+
+/** Default metrics, labelled by thread, plus this thread's own CPU time. */
+function collectRuntime(registry: Registry, thread: string, isWorker: boolean): void {
+  collectDefaultMetrics({ register: registry, labels: { thread } });
+  for (const metric of registry.getMetricsAsArray()) {
+    const { name, type } = metric as unknown as { name: string; type: string };
+    if (!keep(name, type, isWorker)) registry.removeSingleMetric(name);
+  }
+  new Counter({
+    name: 'thread_cpu_seconds_total',
+    help: 'CPU time (user and system) used by this thread, in seconds.',
+    labelNames: ['thread'],
+    registers: [registry],
+    collect() {
+      const usage = process.threadCpuUsage();
+      this.reset();
+      this.inc({ thread }, (usage.user + usage.system) / 1e6);
+    },
+  });
+}
+
+interface Entry {
+  kind: MetricKind;
+  labelNames: string[];
+  metric: Counter | Gauge | Histogram;
+}
+
+export interface PrometheusMetricsOptions {
+  log: Logger;
+  /** Snapshots of the worker threads' runtime registries (see `ThreadRuntimeMetrics`). */
+  threadSnapshots: () => Promise<unknown[][]>;
+}
+
+/** The main thread's registry and the `/metrics` exposition. */
+export class PrometheusMetrics implements MetricSink {
+  readonly #registry = new Registry();
+  readonly #entries = new Map<string, Entry>();
+  readonly #collectors: Array<(metrics: Metrics) => void> = [];
+  readonly #refused = new Set<string>();
+  readonly #options: PrometheusMetricsOptions;
+  readonly #log: Logger;
+  readonly #direct: Metrics;
+  #started = false;
+
+  constructor(options: PrometheusMetricsOptions) {
+    this.#options = options;
+    this.#log = options.log.child({ component: 'prometheus' });
+    this.#direct = {
+      count: (name, value = 1, tags) => this.record('count', name, value, tags),
+      gauge: (name, value, tags) => this.record('gauge', name, value, tags),
+      timing: (name, seconds, tags) => this.record('timing', name, seconds, tags),
+    };
+  }
+
+  /** Starts collecting the main thread's runtime figures. Idempotent. */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    collectRuntime(this.#registry, 'main', false);
+  }
+
+  /**
+   * Records a normalised figure (see `createMetrics()`); a metric is made on first use, its
+   * label names fixed then (plus `thread`, `main` unless given). A figure that does not fit
+   * (another kind or other labels under a name already used) is dropped, logged once.
+   */
+  record(kind: MetricKind, name: string, value: number, tags: MetricTags | undefined): void {
+    const labels: Record<string, string> = { thread: 'main', ...tags };
+    try {
+      const entry = this.#entry(kind, name, Object.keys(labels).sort());
+      if (entry.metric instanceof Counter) entry.metric.inc(labels, value);
+      else if (entry.metric instanceof Gauge) entry.metric.set(labels, value);
+      else entry.metric.observe(labels, value);
+    } catch (error) {
+      if (this.#refused.has(name)) return;
+      this.#refused.add(name);
+      this.#log.warn({ err: error, metric: name, kind }, 'metric not recorded in Prometheus');
+    }
+  }
+
+  /** Runs `collect` before each scrape, with a recorder that writes here alone. */
+  onScrape(collect: (metrics: Metrics) => void): void {
+    this.#collectors.push(collect);
+  }
+
+  /** The exposition of every thread's figures, for `GET /metrics`. */
+  async exposition(): Promise<MetricsExposition> {
+    for (const collect of this.#collectors) {
+      try {
+        collect(this.#direct);
+      } catch (error) {
+        this.#log.debug({ err: error }, 'scrape collector failed');
+      }
+    }
+    const [own, threads] = await Promise.all([
+      this.#registry.getMetricsAsJSON(),
+      this.#options.threadSnapshots(),
+    ]);
+    // Every value carries its thread label, so nothing is summed: 'first' keeps each as is.
+    const all = [own, ...(threads as Snapshot[])].map((list) =>
+      list.map((m) => ({ ...m, aggregator: 'first' as const })),
+    );
+    const merged = AggregatorRegistry.aggregate(all);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  #entry(kind: MetricKind, name: string, labelNames: string[]): Entry {
+    const known = this.#entries.get(name);
+    if (known !== undefined) {
+      if (known.kind !== kind || known.labelNames.join() !== labelNames.join()) {
+        throw new Error(
+          `${name} is a ${known.kind} with labels ${known.labelNames.join(',')}; got a ${kind} with ${labelNames.join(',')}`,
+        );
+      }
+      return known;
+    }
+    const common = { name, labelNames, registers: [this.#registry] };
+    const help = `${name.replaceAll('_', ' ')} (recorded through the metrics API).`;
+    const metric =
+      kind === 'count'
+        ? new Counter({ ...common, help })
+        : kind === 'gauge'
+          ? new Gauge({ ...common, help })
+          : new Histogram({ ...common, help, buckets });
+    const entry: Entry = { kind, labelNames, metric };
+    this.#entries.set(name, entry);
+    return entry;
+  }
+}
+
+/** A worker thread's own runtime figures, sent to the main thread's registry on request. */
+export class ThreadRuntimeMetrics {
+  readonly #registry = new Registry();
+  readonly #thread: string;
+
+  constructor(thread: string) {
+    this.#thread = thread;
+  }
+
+  /** Starts collecting (GC and event-loop observers). Call once. */
+  start(): void {
+    collectRuntime(this.#registry, this.#thread, true);
+  }
+
+  /** The current figures as plain data (structured-clone safe). */
+  snapshot(): Promise<unknown[]> {
+    return this.#registry.getMetricsAsJSON();
+  }
+}

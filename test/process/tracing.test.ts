@@ -1,0 +1,327 @@
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  createVhost,
+  queues,
+  type Received,
+  type TestVhost,
+} from '../helpers/broker.js';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/http-recorder.js';
+import { OtlpRecorder, type RecordedSpan } from '../helpers/otlp-recorder.js';
+import { SentryRecorder } from '../helpers/sentry-recorder.js';
+
+/**
+ * W3C trace context end to end, on the real broker, with the real OpenTelemetry exporter
+ * posting to a loopback OTLP/HTTP receiver: an incoming `traceparent` becomes the parent of
+ * the receive span, the worker thread's process span and the publish span, and the published
+ * result's header, retry copies and failed copies carry the same trace; log lines carry the
+ * ids; Sentry, configured too, reports errors under the same trace id; an unreachable
+ * collector changes nothing.
+ */
+
+const CONSUMER = 5;
+const exchange = 'worker-base';
+const PRODUCER = 4;
+
+let vhost: TestVhost;
+let observer: BrokerObserver;
+const services: ServiceProcess[] = [];
+const recorders: Array<{ close(): Promise<void> }> = [];
+
+function traceparent(): { header: string; traceId: string; parentId: string } {
+  const traceId = randomBytes(16).toString('hex');
+  const parentId = randomBytes(8).toString('hex');
+  return { header: `00-${traceId}-${parentId}-01`, traceId, parentId };
+}
+
+function start(extra: Record<string, string>): ServiceProcess {
+  const service = new ServiceProcess({
+    env: testEnv(
+      amqpSettings(vhost.url, {
+        LOG_LEVEL: 'debug',
+        HEARTBEAT_MS: '1000',
+        // The recorder decodes OTLP JSON; the default is protobuf (the same exporter base).
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        ...extra,
+      }),
+    ),
+  });
+  services.push(service);
+  return service;
+}
+
+async function otlp(): Promise<OtlpRecorder> {
+  const recorder = new OtlpRecorder();
+  recorders.push(recorder);
+  await recorder.start();
+  return recorder;
+}
+
+function headerOf(r: Received, name: string): string {
+  const value: unknown = r.properties.headers?.[name];
+  if (typeof value === 'string') return value;
+  return Buffer.isBuffer(value) ? value.toString('utf8') : '';
+}
+
+function spanNamed(spans: RecordedSpan[], traceId: string, name: string): RecordedSpan[] {
+  return spans.filter((s) => s.traceId === traceId && s.name === name);
+}
+
+before(async () => {
+  vhost = await createVhost('tracing');
+});
+beforeEach(async () => {
+  observer = await BrokerObserver.open(vhost.url);
+  await observer.assertQueue(queues.input);
+});
+afterEach(async () => {
+  for (const service of services.splice(0)) await service.stop();
+  for (const recorder of recorders.splice(0)) await recorder.close();
+  for (const queue of [queues.input, queues.results, queues.failed]) {
+    await observer.deleteQueue(queue);
+  }
+  await observer.close();
+});
+after(async () => {
+  await vhost.remove();
+});
+
+describe('tracing through the AMQP pipeline', () => {
+  test('an incoming traceparent: receive, process (worker) and publish spans share its trace, and so does the result header', async () => {
+    const collector = await otlp();
+    const service = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl,
+      OTEL_SERVICE_NAME: 'traced-sample',
+    });
+    await service.waitFor('ready', 15_000);
+    const traces = Array.from({ length: 5 }, traceparent);
+    await observer.publish(
+      queues.input,
+      traces.map((_, i) => JSON.stringify({ id: `traced-${i}`, text: `event ${i}` })),
+      (i) => ({ messageId: `traced-${i}`, headers: { traceparent: traces[i]!.header } }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= traces.length);
+
+    for (const [i, t] of traces.entries()) {
+      const result = results.find((r) => r.properties.messageId === `traced-${i}`);
+      assert.ok(result, `result of traced-${i}`);
+      const [, resultTrace, resultParent] = headerOf(result, 'traceparent').split('-');
+      assert.equal(resultTrace, t.traceId, 'the result header continues the incoming trace');
+
+      await collector.waitForSpans(
+        (spans) => spans.filter((s) => s.traceId === t.traceId).length >= 3,
+      );
+      const spans = collector.spans;
+      const [receive] = spanNamed(spans, t.traceId, `receive ${queues.input}`);
+      const [processed] = spanNamed(spans, t.traceId, `process ${queues.input}`);
+      // Published to the exchange (the destination), with the results queue as routing key.
+      const [publish] = spanNamed(spans, t.traceId, `publish ${exchange}`);
+      assert.ok(receive && processed && publish, JSON.stringify(spans.map((s) => s.name)));
+      assert.equal(receive.parentSpanId, t.parentId, 'receive is a child of the incoming span');
+      assert.equal(receive.kind, CONSUMER);
+      assert.equal(receive.thread, 'main');
+      assert.equal(receive.service, 'traced-sample');
+      assert.equal(receive.attributes['messaging.system'], 'rabbitmq');
+      assert.equal(receive.attributes['messaging.destination.name'], queues.input);
+      assert.equal(receive.attributes['messaging.message.id'], `traced-${i}`);
+      assert.equal(processed.parentSpanId, receive.spanId);
+      assert.equal(processed.thread, 'processor', 'the process span comes from the worker thread');
+      assert.equal(publish.parentSpanId, receive.spanId);
+      assert.equal(publish.kind, PRODUCER);
+      assert.equal(publish.attributes['messaging.operation.type'], 'send');
+      assert.equal(
+        publish.attributes['messaging.rabbitmq.destination.routing_key'],
+        queues.results,
+      );
+      assert.equal(resultParent, publish.spanId, "the result's parent is the publish span");
+    }
+
+    // Log lines of that processing carry the ids, beside the correlation id, in both threads.
+    const first = traces[0]!.traceId;
+    const traced = (thread: string) => (l: LogLine) =>
+      l['trace_id'] === first && l.thread === thread && typeof l['span_id'] === 'string';
+    await service.waitFor(traced('main'));
+    await service.waitFor(traced('processor'));
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+  });
+
+  test('without a traceparent a new trace starts; retries and the failed copy carry the trace', async () => {
+    const collector = await otlp();
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(
+      queues.input,
+      [
+        JSON.stringify({ id: 'untraced', text: 'no header' }),
+        JSON.stringify({ id: 'retried', text: 'fails once', fail: 'transient', times: 1 }),
+        JSON.stringify({ id: 'poison', text: 'fails for good', fail: 'permanent' }),
+      ],
+      (i) => ({
+        messageId: ['untraced', 'retried', 'poison'][i],
+        ...(i > 0 && { headers: { traceparent: t.header } }),
+      }),
+    );
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.equal(headerOf(failed!, 'traceparent').split('-')[1], t.traceId, 'failed copy');
+    const results = await observer.collect(queues.results, (r) => r.length >= 2);
+    const untraced = results.find((r) => r.properties.messageId === 'untraced')!;
+    const retried = results.find((r) => r.properties.messageId === 'retried')!;
+    const newTrace = headerOf(untraced, 'traceparent').split('-')[1] ?? '';
+    assert.match(newTrace, /^[0-9a-f]{32}$/);
+    assert.notEqual(newTrace, t.traceId);
+    assert.equal(headerOf(retried, 'traceparent').split('-')[1], t.traceId, 'after a retry');
+
+    await collector.waitForSpans(
+      (spans) => spanNamed(spans, t.traceId, `receive ${queues.input}`).length >= 3,
+    );
+    const receives = spanNamed(collector.spans, t.traceId, `receive ${queues.input}`);
+    const errors = receives.filter((s) => s.status.code === 2);
+    assert.deepEqual(errors.map((s) => s.attributes['error.type']).sort(), [
+      'permanent',
+      'transient',
+    ]);
+    const retryPublish = collector.spans.find(
+      (s) => s.traceId === t.traceId && s.name.startsWith(`publish ${queues.input}.retry`),
+    );
+    assert.ok(retryPublish, 'the retry copy is published in a span of the same trace');
+    const redelivered = receives.find((s) => s.parentSpanId === retryPublish.spanId);
+    assert.ok(redelivered, 'the retried delivery is a child of the retry publish');
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+  });
+
+  test('with Sentry configured too: one provider, spans exported, and the error event carries the trace id', async () => {
+    const collector = await otlp();
+    const sentry = new SentryRecorder();
+    recorders.push(sentry);
+    await sentry.start();
+    const service = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl,
+      SENTRY_DSN: sentry.dsn,
+      AMQP_RETRY_DELAYS_MS: '100',
+    });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(
+      queues.input,
+      [JSON.stringify({ id: 'buggy', text: 'a bug', fail: 'unexpected' })],
+      () => ({ messageId: 'buggy', headers: { traceparent: t.header } }),
+    );
+    await sentry.waitForEvent((e) =>
+      /unexpected failure/.test(e.exception?.values?.[0]?.value ?? ''),
+    );
+    const event = sentry.events.find((e) =>
+      /unexpected failure/.test(e.exception?.values?.[0]?.value ?? ''),
+    ) as { contexts?: { trace?: { trace_id?: string } } } | undefined;
+    assert.equal(event?.contexts?.trace?.trace_id, t.traceId, 'Sentry sees the same trace');
+    await collector.waitForSpans((spans) => spans.some((s) => s.traceId === t.traceId));
+    assert.ok(
+      !service.lines.some((l) => /another OpenTelemetry tracer provider/.test(String(l.msg))),
+      'no second provider',
+    );
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+  });
+
+  test('the results published on ZeroMQ carry the traceparent in a fourth frame', async () => {
+    const collector = await otlp();
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl });
+    const ready = await service.waitFor('ready', 15_000);
+    const subscriber = new ServiceProcess({
+      script: fileURLToPath(new URL('../../src/app/subscribe.js', import.meta.url)),
+      args: [String(ready['zmqEndpoint'])],
+      env: {},
+    });
+    services.push(subscriber);
+    // A subscriber joins a PUB socket some time after it connects (ZeroMQ's slow joiner), and
+    // there is no event for that: publish one traced event every 200 ms until one is seen.
+    const sent = new Map<string, string>();
+    const seen = subscriber.waitFor((l) => typeof l['traceparent'] === 'string', 15_000);
+    let stop = false;
+    void seen.finally(() => (stop = true));
+    for (let i = 0; !stop && i < 50; i++) {
+      const t = traceparent();
+      sent.set(`zmq-${i}`, t.traceId);
+      await observer.publish(queues.input, [JSON.stringify({ id: `zmq-${i}`, text: 'x' })], () => ({
+        messageId: `zmq-${i}`,
+        headers: { traceparent: t.header },
+      }));
+      await Promise.race([seen, new Promise((resolve) => setTimeout(resolve, 200))]);
+    }
+    const line = await seen;
+    const result = line['result'] as { eventId: string };
+    const [, traceId] = String(line['traceparent']).split('-');
+    assert.equal(traceId, sent.get(result.eventId), "the frame continues the event's trace");
+    subscriber.signal('SIGTERM');
+    service.signal('SIGTERM');
+    assert.equal((await subscriber.waitForExit()).code, 0);
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+  });
+
+  test('spans still batched at TERM are exported in the shutdown; a hanging collector holds it at most the flush timeout', async () => {
+    const collector = await otlp();
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(queues.input, [JSON.stringify({ id: 'last', text: 'x' })], () => ({
+      messageId: 'last',
+      headers: { traceparent: t.header },
+    }));
+    await observer.collect(queues.results, (r) => r.length >= 1);
+    // Spans are batched for a second: TERM now, and they go out in the flush phase.
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+    const names = collector.spans.filter((s) => s.traceId === t.traceId).map((s) => s.name);
+    assert.deepEqual(names.sort(), [
+      `process ${queues.input}`,
+      `publish ${exchange}`,
+      `receive ${queues.input}`,
+    ]);
+
+    const hanging = new OtlpRecorder('hang');
+    recorders.push(hanging);
+    await hanging.start();
+    const held = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: hanging.baseUrl,
+      TRACING_FLUSH_TIMEOUT_MS: '500',
+    });
+    await held.waitFor('ready', 15_000);
+    await observer.publish(queues.input, [JSON.stringify({ id: 'held', text: 'x' })], () => ({
+      messageId: 'held',
+      headers: { traceparent: traceparent().header },
+    }));
+    await observer.collect(queues.results, (r) => r.length >= 1);
+    const started = performance.now();
+    held.signal('SIGTERM');
+    assert.equal((await held.waitForExit()).code, 0, held.tail());
+    const stopMs = performance.now() - started;
+    assert.ok(stopMs < 4000, `stopped ${Math.round(stopMs)} ms after TERM`);
+    assert.ok(hanging.requests.length > 0, 'the exporter did try the hanging collector');
+  });
+
+  test('an unreachable collector changes nothing: every result arrives and TERM exits at once', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: closed, TRACING_FLUSH_TIMEOUT_MS: '500' });
+    await service.waitFor('ready', 15_000);
+    const ids = Array.from({ length: 50 }, (_, i) => `lost-${i}`);
+    await observer.publish(
+      queues.input,
+      ids.map((id) => JSON.stringify({ id, text: id })),
+      (i) => ({ messageId: ids[i], headers: { traceparent: traceparent().header } }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= ids.length);
+    assert.equal(new Set(results.map((r) => String(r.properties.messageId))).size, ids.length);
+    const started = performance.now();
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+    const stopMs = performance.now() - started;
+    assert.ok(stopMs < 3000, `stopped in ${Math.round(stopMs)} ms`);
+  });
+});
