@@ -5,6 +5,8 @@ import { amqpNames, type AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';
 import { Publisher } from './publisher.js';
 import { declareTopology } from './topology.js';
+import { startQuarantine } from './quarantine-runtime.js';
+import { classify } from '../errors.js';
 
 /**
  * Wires the AMQP pieces into a service: connects, declares the topology, opens a consume
@@ -74,6 +76,13 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     exchange: names.exchange,
     appId: config.app.name,
   });
+  // Messages in hand go back as new publishes (sparing their delivery limit) unless the
+  // service stops because something of ours crashed or hung.
+  const mayHandBack = (): boolean => {
+    const cause = coordinator.cause;
+    return cause === undefined || classify(cause) === 'dependency';
+  };
+  const handler = options.createHandler({ publisher, names });
   const consumer = new QueueConsumer({
     channel: consumeChannel,
     publisher,
@@ -82,7 +91,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     log,
     metrics: runtime.metrics,
     control: runtime,
-    handler: options.createHandler({ publisher, names }),
+    handler,
+    quarantine: names.quarantineQueue,
+    mayHandBack,
   });
   coordinator.addStep({
     name: 'cancel amqp consumer',
@@ -95,7 +106,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     run: (signal) => consumer.drain(signal),
   });
   health.addReadiness('amqp', () => ({
-    ok: client.isConnected && consumer.state === 'consuming',
+    ok: client.isConnected && (consumer.state === 'consuming' || consumer.state === 'paused'),
     detail: {
       connected: client.isConnected,
       consumer: consumer.state,
@@ -105,6 +116,17 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
 
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
+  if (names.quarantineQueue !== undefined) {
+    const quarantineChannel = await client.openChannel('quarantine', { prefetch: 1 });
+    startQuarantine({
+      runtime,
+      main: consumer,
+      channel: quarantineChannel,
+      queue: names.quarantineQueue,
+      delayMs: settings.quarantineDelayMs,
+      consumer: { publisher, names, handler, mayHandBack },
+    });
+  }
   void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
   return { names, publisher, consumer, checkQueue };
 }
