@@ -15,8 +15,10 @@ export { flag, integer, millis, upperSnake } from './config-fields.js';
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
-export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup)$/;
+const faultItem =
+  /(?:worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|dependency:startup|error:startup|crash-on:[^,]+|hang-on:[^,]+)/;
+/** One fault, or a comma-separated list of them. */
+export const faultPattern = new RegExp(`^(|${faultItem.source}(?:,${faultItem.source})*)$`);
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -57,7 +59,7 @@ export const coreConfigSchema = z.object({
     .string()
     .regex(faultPattern)
     .describe(
-      'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup or error:startup',
+      'empty, or one or more of worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, dependency:startup, error:startup, crash-on:TEXT, hang-on:TEXT, comma-separated',
     ),
   policies: policiesSchema,
   flags: anyFlagsSchema,

@@ -113,7 +113,10 @@ export class BrokerObserver {
    * Declares a queue as the service does, so tests can publish before it starts: the input
    * queue (`queues.input`) as a quorum queue with the default delivery limit, others plain.
    */
-  async assertQueue(queue: string, args = queue === queues.input ? quorumInput() : undefined) {
+  async assertQueue(
+    queue: string,
+    args: Record<string, unknown> | undefined = queue === queues.input ? quorumInput() : undefined,
+  ): Promise<void> {
     await this.#channel.assertQueue(queue, { durable: true, arguments: args });
   }
 

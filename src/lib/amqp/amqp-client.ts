@@ -169,7 +169,9 @@ export class AmqpClient {
   async #close(): Promise<void> {
     for (const channel of this.#channels) await channel.close();
     const model = this.#model;
-    if (model === undefined || this.#lost !== undefined) return;
+    // Closed even after a loss: a channel lost (a refused declaration, say) leaves the
+    // connection open, and an open connection keeps the process alive.
+    if (model === undefined) return;
     try {
       await model.close();
       this.#log.info('amqp connection closed');

@@ -411,7 +411,7 @@ export class QueueConsumer {
         this.#log.warn({ ...fields, reason: disposition.reason }, 'message moved to failed queue');
         break;
       case 'requeue':
-        this.#log.info(fields, 'message requeued');
+        this.#log.info(fields, 'message given back');
     }
     // A bug in the handler is reported once per failure, whatever becomes of the message.
     if (disposition.kind === 'unexpected' && !this.#o.control.signal.aborted) {

@@ -26,7 +26,7 @@ export async function declareTopology(channel: AmqpChannel, names: AmqpNames): P
     try {
       await channel.assertQueue(queue, args === undefined ? {} : { arguments: args });
     } catch (error) {
-      throw mismatch(queue, names, error) ?? error;
+      throw mismatch(queue, names, args, error) ?? error;
     }
   };
   for (const queue of [names.inputQueue, names.resultsQueue, names.failedQueue]) {
@@ -63,11 +63,16 @@ export function inputQueueArguments(names: AmqpNames): Record<string, unknown> |
 }
 
 /** A ConfigError for a PRECONDITION_FAILED declaration (the queue exists with other arguments). */
-function mismatch(queue: string, names: AmqpNames, error: unknown): ConfigError | undefined {
+function mismatch(
+  queue: string,
+  names: AmqpNames,
+  declared: Record<string, unknown> | undefined,
+  error: unknown,
+): ConfigError | undefined {
   const text = describe(error);
   const code = fieldOf(fieldOf(error, 'cause'), 'code');
   if (code !== 406 && !text.includes('PRECONDITION_FAILED')) return undefined;
-  const differs = /PRECONDITION_FAILED - (.*)$/.exec(text)?.[1] ?? text;
+  const differs = /PRECONDITION_FAILED - ([^"]*)/.exec(text)?.[1] ?? text;
   const isInput = queue === names.inputQueue || queue === names.quarantineQueue;
   const migrate = isInput
     ? `to migrate, stop every consumer of ${queue}, let it drain (or move its messages with ` +
@@ -77,7 +82,8 @@ function mismatch(queue: string, names: AmqpNames, error: unknown): ConfigError 
     : `to migrate, let ${queue} drain, delete it (rabbitmqctl delete_queue ${queue}) and start ` +
       'the service again, which declares it anew';
   return new ConfigError(
-    `queue ${queue} exists with other arguments than this service declares (${differs}); ${migrate}`,
+    `queue ${queue} exists with other arguments than this service declares: the broker ` +
+      `reports ${differs}; this service declares ${JSON.stringify(declared ?? {})}; ${migrate}`,
     { cause: error },
   );
 }
