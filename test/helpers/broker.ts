@@ -95,17 +95,19 @@ export interface Received {
 export class BrokerObserver {
   readonly #connection: amqp.ChannelModel;
   readonly #channel: amqp.ConfirmChannel;
+  /** Why the broker closed the channel, if it did (quoted by a failing collect). */
+  #closedBy: string | undefined;
 
   private constructor(connection: amqp.ChannelModel, channel: amqp.ConfirmChannel) {
     this.#connection = connection;
     this.#channel = channel;
+    channel.on('error', (error: unknown) => (this.#closedBy ??= String(error)));
   }
 
   static async open(url: string): Promise<BrokerObserver> {
     const connection = await amqp.connect(url);
     connection.on('error', () => undefined);
     const channel = await connection.createConfirmChannel();
-    channel.on('error', () => undefined);
     return new BrokerObserver(connection, channel);
   }
 
@@ -156,7 +158,10 @@ export class BrokerObserver {
         const timer = setTimeout(
           () =>
             reject(
-              new Error(`collect ${queue}: ${received.length} messages within ${timeoutMs} ms`),
+              new Error(
+                `collect ${queue}: ${received.length} messages within ${timeoutMs} ms` +
+                  (this.#closedBy === undefined ? '' : `; channel closed: ${this.#closedBy}`),
+              ),
             ),
           timeoutMs,
         );
