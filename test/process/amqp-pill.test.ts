@@ -59,8 +59,9 @@ async function drill(t: TestContext, fault: string): Promise<void> {
   const bodies = all.map((id, i) =>
     JSON.stringify({ text: i === pillAt ? `${id} ${pillText}` : id }),
   );
-  // The first hundred (the pill among them) before the start, the rest trickling in, so the
-  // main flow has work in hand whenever the pill strikes again in the quarantine.
+  // The first hundred (the pill among them) before the start, the rest trickling in over the
+  // minute the pill takes, so the main flow has work in hand whenever the pill strikes again
+  // in the quarantine.
   await observer.publish(queues.input, bodies.slice(0, 100), (i) => ({ messageId: all[i] }));
   const pill = all[pillAt] as string;
   const innocent = all.filter((id) => id !== pill);
@@ -84,9 +85,10 @@ async function drill(t: TestContext, fault: string): Promise<void> {
     }),
   );
   cleanups.push(() => supervisor.stop());
-  for (let from = 100; from < events; from += 10) {
-    await delay(1500);
-    await observer.publish(queues.input, bodies.slice(from, from + 10), (i) => ({
+  // Three a second with a second's work each: the main flow always has work in hand.
+  for (let from = 100; from < events; from += 3) {
+    await delay(1000);
+    await observer.publish(queues.input, bodies.slice(from, from + 3), (i) => ({
       messageId: all[from + i],
     }));
   }
