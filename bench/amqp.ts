@@ -83,6 +83,8 @@ export async function runPipeline(
       AMQP_INPUT_QUEUE: `${name}.events`,
       AMQP_RESULTS_QUEUE: `${name}.results`,
       AMQP_FAILED_QUEUE: `${name}.failed`,
+      // fill() declares a classic queue, as the bare loop uses: like against like.
+      AMQP_QUEUE_TYPE: 'classic',
       ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
       SAMPLE_WORK_MS: '0',
       LOG_PRETTY: 'false',

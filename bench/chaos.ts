@@ -74,6 +74,14 @@ async function main(): Promise<number> {
     failed: `${appName}.failed`,
   };
   const faultFile = join(tmpdir(), `worker-base-chaos-fault-${runId}`);
+  // The pill's TEXT is armed in every process from the start when the pill is in the mix.
+  const pillText = `chaos-pill-${runId}`;
+  const baseFault = options.faults.includes('pill') ? `crash-on:${pillText}` : '';
+  const pill = {
+    id: `${runId}-pill`,
+    kind: 'poison' as const,
+    body: JSON.stringify({ text: `a pill: ${pillText}` }),
+  };
   const tally = new Tally();
   const faults: FaultRecord[] = [];
   const startedAt = Date.now();
@@ -84,7 +92,7 @@ async function main(): Promise<number> {
   let left: Record<string, number> | undefined;
   try {
     vhost = await createVhost('chaos');
-    writeFileSync(faultFile, '');
+    writeFileSync(faultFile, baseFault);
     const run = { vhost, observer: new ChaosObserver(vhost.url, queues, tally) };
     observer = run.observer;
     tree = new SupervisedTree(
@@ -100,6 +108,7 @@ async function main(): Promise<number> {
         LOG_LEVEL: 'info',
       },
       signal,
+      baseFault,
     );
     const supervised = tree;
     await observer.start(signal);
@@ -119,6 +128,9 @@ async function main(): Promise<number> {
           tree: supervised,
           observer: run.observer,
           faultFile,
+          baseFault,
+          pill,
+          untilFailed: (id) => tally.until(() => tally.failed.has(id), signal),
           appName,
           brokerDownMs: options.brokerDownMs,
           signal,

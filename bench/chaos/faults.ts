@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectionOf, rabbitmqctl, waitForBroker } from '../../test/helpers/broker.js';
-import { serviceTime, supervisordTime } from '../../test/helpers/supervisord.js';
+import { isRunning, serviceTime, supervisordTime } from '../../test/helpers/supervisord.js';
 import type { FaultKind } from './options.js';
-import type { ChaosObserver } from './observer.js';
+import type { ChaosObserver, Outgoing } from './observer.js';
 import type { Mark, SupervisedTree } from './tree.js';
 
 /**
@@ -18,6 +18,12 @@ export interface FaultContext {
   observer: ChaosObserver;
   /** The service's FAULT_FILE: read once at each process start. */
   faultFile: string;
+  /** What FAULT_FILE holds between faults: the pill's `crash-on:TEXT`, or empty. */
+  baseFault: string;
+  /** The pill: an event whose body holds that TEXT (published by the `pill` fault). */
+  pill: Outgoing;
+  /** Resolves once the message with this id is in the failed queue. */
+  untilFailed: (id: string) => Promise<void>;
   appName: string;
   /** How long the broker stays stopped after stop_app returned. */
   brokerDownMs: number;
@@ -55,6 +61,8 @@ interface Struck {
   /** When it struck, ms since epoch. */
   at: number;
   pid: number;
+  /** Further processes the fault ended (the pill's crashes), not counted as recovered. */
+  alsoEnded?: number[];
   detail: Record<string, unknown>;
 }
 
@@ -66,7 +74,7 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<F
   const treeExitsBefore = ctx.tree.exits.length;
   const from = ctx.tree.mark();
   const struck = await strike(kind, pid, from, ctx);
-  const next = await ctx.tree.nextReady(from, [struck.pid]);
+  const next = await ctx.tree.nextReady(from, [struck.pid, ...(struck.alsoEnded ?? [])]);
   return {
     kind,
     at: new Date(struck.at).toISOString(),
@@ -111,7 +119,33 @@ async function strike(
     }
     case 'broker-restart':
       return brokerRestart(pid, ctx);
+    case 'pill':
+      return pill(pid, ctx);
   }
+}
+
+/**
+ * Publishes the pill (the service runs with `crash-on:TEXT` all along, so the processor kills
+ * the process whenever it meets it) and waits until the broker has dead-lettered it to the
+ * failed queue: its delivery limit spent, once in the main flow and then in the quarantine.
+ * Every process that died of it is one of the fault's; the recovery is the next `ready` after.
+ */
+async function pill(pid: number, ctx: FaultContext): Promise<Struck> {
+  const before = ctx.tree.current.spawnedPids().length;
+  const at = Date.now();
+  await ctx.observer.publishAll([ctx.pill], 1000, ctx.signal);
+  await ctx.untilFailed(ctx.pill.id);
+  const failedAt = Date.now();
+  const ended = ctx.tree.current
+    .spawnedPids()
+    .slice(before)
+    .filter((p) => !isRunning(p));
+  return {
+    at,
+    pid,
+    alsoEnded: ended,
+    detail: { crashes: ended.length + 1, publishToFailedMs: failedAt - at },
+  };
 }
 
 /**
@@ -125,7 +159,7 @@ async function workerFault(
   from: Mark,
   ctx: FaultContext,
 ): Promise<Struck> {
-  const fault = `${kind}:processor`;
+  const fault = [`${kind}:processor`, ctx.baseFault].filter((f) => f !== '').join(',');
   writeFileSync(ctx.faultFile, fault);
   const restarted = ctx.tree.current.supervisorctl('restart', 'app');
   let starting;
@@ -135,7 +169,7 @@ async function workerFault(
       from,
     );
   } finally {
-    writeFileSync(ctx.faultFile, '');
+    writeFileSync(ctx.faultFile, ctx.baseFault);
   }
   const faulted = Number(starting.json?.['pid']);
   const stopping = await ctx.tree.waitLine(

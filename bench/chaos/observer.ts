@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 // The chaos tool is an independent observer of the service: bare amqplib, as the tests' own.
 import * as amqp from 'amqplib';
+import { quorumInput } from '../../test/helpers/broker.js';
 import type { MessageKind, Tally } from './tally.js';
 
 /**
@@ -180,8 +181,13 @@ export class ChaosObserver {
       const consumer = await connection.createChannel();
       consumer.on('error', () => undefined);
       await consumer.prefetch(500);
-      for (const queue of [this.#queues.input, this.#queues.results, this.#queues.failed]) {
-        // As the service declares them, so either side may come first.
+      // As the service declares them (the input a quorum queue with the default delivery
+      // limit), so either side may come first.
+      await consumer.assertQueue(this.#queues.input, {
+        durable: true,
+        arguments: quorumInput(5, this.#queues.failed),
+      });
+      for (const queue of [this.#queues.results, this.#queues.failed]) {
         await consumer.assertQueue(queue, { durable: true });
       }
       await consumer.consume(this.#queues.results, (message) => {

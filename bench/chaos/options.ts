@@ -9,6 +9,7 @@ export const faultKinds = [
   'term',
   'worker-exit',
   'worker-hang',
+  'pill',
   'close-connection',
   'broker-restart',
 ] as const;
@@ -38,7 +39,7 @@ export interface ChaosOptions {
 }
 
 const usage = `usage: npm run chaos -- [--count N] [--publish-s S] [--deadline-s S] [--prefetch N]
-  [--faults kill,term,worker-exit,worker-hang,close-connection,broker-restart]
+  [--faults kill,term,worker-exit,worker-hang,pill,close-connection,broker-restart]
   [--poison N] [--transient N] [--work-ms MS] [--broker-down-ms MS] [--out FILE]`;
 
 function positive(name: string, text: string | undefined, fallback: number, min = 1): number {

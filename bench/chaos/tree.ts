@@ -34,10 +34,16 @@ export class SupervisedTree {
   #stopping = false;
   #replacing: Promise<void> | undefined;
   #onGeneration: (() => void)[] = [];
+  readonly #baseFault: string;
 
-  constructor(env: Record<string, string>, signal: AbortSignal) {
+  /**
+   * `baseFault` is the FAULT every process starts with (the pill's `crash-on:TEXT`, harmless
+   * until the pill is published): a process is "faulted" only when it started with another.
+   */
+  constructor(env: Record<string, string>, signal: AbortSignal, baseFault = '') {
     this.#env = env;
     this.#signal = signal;
+    this.#baseFault = baseFault;
   }
 
   /** Starts the first tree. */
@@ -137,7 +143,10 @@ export class SupervisedTree {
     return this.#generations.some((sv) =>
       sv.output.lines.some(
         (l) =>
-          l.json?.['msg'] === 'starting' && l.json['pid'] === pid && l.json['fault'] !== undefined,
+          l.json?.['msg'] === 'starting' &&
+          l.json['pid'] === pid &&
+          l.json['fault'] !== undefined &&
+          l.json['fault'] !== this.#baseFault,
       ),
     );
   }

@@ -1,5 +1,5 @@
 import { runService } from '../lib/lifecycle/service.js';
-import { injectStartupFault, parseFault } from '../lib/lifecycle/faults.js';
+import { injectStartupFault, parseFaults } from '../lib/lifecycle/faults.js';
 import { appConfigSchema, appEnv, defaultsFile } from './config.js';
 import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
@@ -23,7 +23,7 @@ await runService({
   defaultsFile,
   async setUp(runtime) {
     const { config, coordinator, nanny, zmq } = runtime;
-    injectStartupFault(parseFault(config.fault), 'sample-source');
+    for (const fault of parseFaults(config.fault)) injectStartupFault(fault, 'sample-source');
 
     const fromBroker = config.amqp.url !== '';
     const worker = (name: string): URL => new URL(`./workers/${name}.worker.js`, import.meta.url);

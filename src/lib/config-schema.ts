@@ -15,8 +15,10 @@ export { flag, integer, millis, notSecret, secret, upperSnake } from './config-f
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
-export const faultPattern =
-  /^(|worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|shutdown-throw:[\w-]+|dependency:startup|error:startup|main-stall:\d{1,6})$/;
+const faultItem =
+  /(?:worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|shutdown-throw:[\w-]+|dependency:startup|error:startup|main-stall:\d{1,6}|crash-on:[^,]+|hang-on:[^,]+)/;
+/** One fault, or a comma-separated list of them. */
+export const faultPattern = new RegExp(`^(|${faultItem.source}(?:,${faultItem.source})*)$`);
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -59,7 +61,7 @@ export const coreConfigSchema = z.object({
       .string()
       .regex(faultPattern)
       .describe(
-        'empty, worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, shutdown-throw:NAME, dependency:startup, error:startup or main-stall:MS',
+        'empty, or one or more of worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, shutdown-throw:NAME, dependency:startup, error:startup, main-stall:MS, crash-on:TEXT, hang-on:TEXT, comma-separated',
       ),
   ),
   policies: policiesSchema,

@@ -88,28 +88,38 @@ export interface Received {
   body: Buffer;
   json: unknown;
   properties: amqp.MessageProperties;
+  /** The broker's redelivered flag on this delivery. */
+  redelivered: boolean;
 }
 
 export class BrokerObserver {
   readonly #connection: amqp.ChannelModel;
   readonly #channel: amqp.ConfirmChannel;
+  /** Why the broker closed the channel, if it did (quoted by a failing collect). */
+  #closedBy: string | undefined;
 
   private constructor(connection: amqp.ChannelModel, channel: amqp.ConfirmChannel) {
     this.#connection = connection;
     this.#channel = channel;
+    channel.on('error', (error: unknown) => (this.#closedBy ??= String(error)));
   }
 
   static async open(url: string): Promise<BrokerObserver> {
     const connection = await amqp.connect(url);
     connection.on('error', () => undefined);
     const channel = await connection.createConfirmChannel();
-    channel.on('error', () => undefined);
     return new BrokerObserver(connection, channel);
   }
 
-  /** Declares a plain durable queue (as the service does), so tests can publish before it starts. */
-  async assertQueue(queue: string): Promise<void> {
-    await this.#channel.assertQueue(queue, { durable: true });
+  /**
+   * Declares a queue as the service does, so tests can publish before it starts: the input
+   * queue (`queues.input`) as a quorum queue with the default delivery limit, others plain.
+   */
+  async assertQueue(
+    queue: string,
+    args: Record<string, unknown> | undefined = queue === queues.input ? quorumInput() : undefined,
+  ): Promise<void> {
+    await this.#channel.assertQueue(queue, { durable: true, arguments: args });
   }
 
   /** Publishes raw bodies to a queue, persistent, confirmed. */
@@ -148,7 +158,10 @@ export class BrokerObserver {
         const timer = setTimeout(
           () =>
             reject(
-              new Error(`collect ${queue}: ${received.length} messages within ${timeoutMs} ms`),
+              new Error(
+                `collect ${queue}: ${received.length} messages within ${timeoutMs} ms` +
+                  (this.#closedBy === undefined ? '' : `; channel closed: ${this.#closedBy}`),
+              ),
             ),
           timeoutMs,
         );
@@ -161,7 +174,12 @@ export class BrokerObserver {
             } catch {
               json = undefined;
             }
-            received.push({ body: message.content, json, properties: message.properties });
+            received.push({
+              body: message.content,
+              json,
+              properties: message.properties,
+              redelivered: message.fields.redelivered,
+            });
             this.#channel.ack(message);
             if (until(received)) {
               clearTimeout(timer);
@@ -188,9 +206,22 @@ export class BrokerObserver {
 /** The default queue names of the sample (APP_NAME worker-base). */
 export const queues = {
   input: 'worker-base.events',
+  quarantine: 'worker-base.events.quarantine',
   results: 'worker-base.results',
   failed: 'worker-base.failed',
 } as const;
+
+/** The input queue's arguments as the service declares them by default (quorum, limit 5). */
+export function quorumInput(deliveryLimit = 5, failed: string = queues.failed) {
+  return {
+    'x-queue-type': 'quorum',
+    'x-delivery-limit': deliveryLimit,
+    'x-dead-letter-exchange': '',
+    'x-dead-letter-routing-key': failed,
+    'x-dead-letter-strategy': 'at-least-once',
+    'x-overflow': 'reject-publish',
+  };
+}
 
 /** Settings for a sample service consuming from `url`, with fast retries and stats. */
 export function amqpSettings(

@@ -56,7 +56,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const service of services.splice(0)) await service.stop();
-  for (const queue of [queues.input, queues.results, queues.failed]) {
+  for (const queue of [queues.input, queues.quarantine, queues.results, queues.failed]) {
     await observer.deleteQueue(queue);
   }
   await observer.close();
@@ -118,7 +118,7 @@ describe('sample service process on RabbitMQ', () => {
     assert.ok(service.lines.some((l) => l.msg === 'consumer cancelled'));
   });
 
-  test('TERM when in-flight work outlasts the drain step: the unfinished messages are requeued, exit 0', async () => {
+  test('TERM when in-flight work outlasts the drain step: the unfinished messages are handed back as new publishes, exit 0', async () => {
     const ids = await publishEvents(30, 'slow');
     const service = start({
       AMQP_PREFETCH: '5',
@@ -132,12 +132,18 @@ describe('sample service process on RabbitMQ', () => {
     service.signal('SIGTERM');
     const exit = await service.waitForExit();
     assert.equal(exit.code, 0, service.tail());
-    const requeued = service.lines.find(
-      (l) => l.msg === 'drain timed out; unfinished messages requeued',
+    const handedBack = service.lines.find(
+      (l) => l.msg === 'drain timed out; unfinished messages handed back',
     );
-    assert.equal(requeued?.['requeued'], 5, service.tail());
+    assert.equal(handedBack?.['handedBack'], 5, service.tail());
     assert.equal(await observer.depth(queues.results), 0);
     assert.equal(await observer.depth(queues.input), ids.length, 'all back in the input queue');
+    // New publishes, not requeues: none of them is marked redelivered or has spent a delivery.
+    const back = await observer.collect(queues.input, (r) => r.length >= ids.length);
+    assert.deepEqual(
+      back.filter((r) => r.redelivered || r.properties.headers?.['x-delivery-count'] !== undefined),
+      [],
+    );
   });
 
   test('a connection closed by the broker ends the service with the dependency-failure code within seconds', async () => {

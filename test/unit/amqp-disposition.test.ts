@@ -117,13 +117,16 @@ describe('attempt and failure headers', () => {
 });
 
 describe('amqp configuration', () => {
-  test('names default to <app>.events, <app>.results, <app>.failed, and delay queues per delay', () => {
+  test('names default to <app>.events, <app>.results, <app>.failed, the quarantine, and delay queues per delay', () => {
     const c = config({ APP_NAME: 'orders' });
     assert.deepEqual(amqpNames(c.app.name, c.amqp), {
       exchange: 'orders',
       inputQueue: 'orders.events',
       resultsQueue: 'orders.results',
       failedQueue: 'orders.failed',
+      quarantineQueue: 'orders.events.quarantine',
+      queueType: 'quorum',
+      deliveryLimit: 5,
       retryQueues: [
         { name: 'orders.events.retry.60000ms', delayMs: 60_000 },
         { name: 'orders.events.retry.180000ms', delayMs: 180_000 },
@@ -131,6 +134,16 @@ describe('amqp configuration', () => {
       ],
     });
     assert.equal(c.amqp.url, '', 'AMQP is off by default');
+  });
+
+  test('AMQP_QUEUE_TYPE=classic has no quarantine; a bad queue type or limit names its variable', () => {
+    const c = config({ AMQP_QUEUE_TYPE: 'classic', AMQP_DELIVERY_LIMIT: '3' });
+    const names = amqpNames(c.app.name, c.amqp);
+    assert.equal(names.queueType, 'classic');
+    assert.equal(names.quarantineQueue, undefined);
+    assert.equal(names.deliveryLimit, 3);
+    assert.throws(() => config({ AMQP_QUEUE_TYPE: 'stream' }), /AMQP_QUEUE_TYPE/);
+    assert.throws(() => config({ AMQP_DELIVERY_LIMIT: '0' }), /AMQP_DELIVERY_LIMIT/);
   });
 
   test('environment variables override names, prefetch and delays', () => {

@@ -1,6 +1,7 @@
 import { runWorker } from '../../lib/threads/worker-runtime.js';
 import { untilAborted } from '../../lib/lifecycle/sleep.js';
 import { TransientError } from '../../lib/errors.js';
+import { parseFaults, strikeOnMessage } from '../../lib/lifecycle/faults.js';
 import type { AppConfig } from '../config.js';
 import { applyFaultHook, parseEvent, processEvent } from '../events.js';
 import type { ChannelContract } from '../../lib/threads/thread-channel.js';
@@ -10,13 +11,16 @@ import type { ProcessContract } from '../protocol.js';
  * Does the sample's work for the main thread: parses the event (poison is a PermanentError),
  * processes it, and answers with the result's JSON. Work in hand when shutdown comes is finished
  * (the runtime drains the channel before the thread ends); new work is refused as transient.
- * Honours the events' fault hook (`fail`, `times`: see SampleEvent).
+ * Honours the events' fault hook (`fail`, `times`: see SampleEvent) and the `crash-on:TEXT` and
+ * `hang-on:TEXT` faults (a body containing TEXT kills the process or hangs this thread).
  */
 runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, ProcessContract>();
   let processed = 0;
+  const faults = parseFaults(ctx.config.fault);
   main.serve(async ({ json, messageId, attempt = 1 }) => {
     if (ctx.signal.aborted) throw new TransientError('processor is shutting down');
+    strikeOnMessage(faults, json);
     const event = parseEvent(json, messageId);
     applyFaultHook(event, attempt);
     const started = performance.now();

@@ -213,7 +213,9 @@ export class AmqpClient {
       return;
     }
     for (const channel of this.#channels) await channel.close();
-    if (model === undefined || this.#lost !== undefined) return;
+    // Closed even after a loss: a channel lost (a refused declaration, say) leaves the
+    // connection open, and an open connection keeps the process alive.
+    if (model === undefined) return;
     try {
       await model.close();
       this.#log.info('amqp connection closed');

@@ -4,7 +4,7 @@ import { integer, secret } from '../config-fields.js';
 /**
  * The `amqp` configuration section and its environment variables. AMQP is off while the URL
  * is empty. Queue and exchange names left empty default to `<app>.events`, `<app>.results`,
- * `<app>.failed` and `<app>` (see `amqpNames`).
+ * `<app>.failed`, `<app>.events.quarantine` and `<app>` (see `amqpNames`).
  */
 
 const numeric = /^\d+$/;
@@ -66,6 +66,16 @@ export const amqpConfigSchema = z.object({
     3_600_000,
     'milliseconds a publish may wait on a connection the broker has blocked',
   ),
+  queueType: z
+    .enum(['quorum', 'classic'])
+    .describe('quorum (delivery limit, quarantine) or classic (unprotected: no delivery limit)'),
+  deliveryLimit: int(1, 1000, 'deliveries without an ack before a message is dead-lettered'),
+  quarantineQueue: name,
+  quarantineDelayMs: int(
+    0,
+    600_000,
+    'milliseconds after ready before the quarantine is consumed (above supervisord startsecs)',
+  ),
 });
 
 export type AmqpConfig = z.infer<typeof amqpConfigSchema>;
@@ -84,6 +94,10 @@ export const amqpEnv = {
   AMQP_MAX_MESSAGE_BYTES: 'amqp.maxMessageBytes',
   AMQP_STATS_INTERVAL_MS: 'amqp.statsIntervalMs',
   AMQP_BLOCKED_TIMEOUT_MS: 'amqp.blockedTimeoutMs',
+  AMQP_QUEUE_TYPE: 'amqp.queueType',
+  AMQP_DELIVERY_LIMIT: 'amqp.deliveryLimit',
+  AMQP_QUARANTINE_QUEUE: 'amqp.quarantineQueue',
+  AMQP_QUARANTINE_DELAY_MS: 'amqp.quarantineDelayMs',
 } as const satisfies Record<string, string>;
 
 /** The broker-side names the service uses, defaults filled in. */
@@ -92,6 +106,14 @@ export interface AmqpNames {
   inputQueue: string;
   resultsQueue: string;
   failedQueue: string;
+  /**
+   * Where redelivered input messages are moved to be processed one at a time (quorum input
+   * only; undefined for a classic input queue, which has no delivery limit to protect).
+   */
+  quarantineQueue: string | undefined;
+  /** The input queue's type, and the delivery limit of the input and quarantine queues. */
+  queueType: 'quorum' | 'classic';
+  deliveryLimit: number;
   /** One delay queue per retry, in order: TTL, then dead-lettered back to the input queue. */
   retryQueues: ReadonlyArray<{ name: string; delayMs: number }>;
 }
@@ -104,6 +126,10 @@ export function amqpNames(appName: string, amqp: AmqpConfig): AmqpNames {
     inputQueue,
     resultsQueue: amqp.resultsQueue || `${appName}.results`,
     failedQueue: amqp.failedQueue || `${appName}.failed`,
+    quarantineQueue:
+      amqp.queueType === 'quorum' ? amqp.quarantineQueue || `${inputQueue}.quarantine` : undefined,
+    queueType: amqp.queueType,
+    deliveryLimit: amqp.deliveryLimit,
     // Named by delay: changing a delay declares a new queue instead of clashing with the
     // old one's arguments (a PRECONDITION_FAILED channel error).
     retryQueues: amqp.retryDelaysMs.map((delayMs) => ({

@@ -7,6 +7,7 @@ import { amqpNames, type AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';
 import { Publisher } from './publisher.js';
 import { declareTopology } from './topology.js';
+import { startQuarantine } from './quarantine-runtime.js';
 
 /**
  * Wires the AMQP pieces into a service: connects, declares the topology, opens a consume
@@ -82,6 +83,13 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     exchange: names.exchange,
     appId: config.app.name,
   });
+  // Messages in hand go back as new publishes (sparing their delivery limit) unless the
+  // service stops because something of ours crashed or hung.
+  const mayHandBack = (): boolean => {
+    const cause = coordinator.cause;
+    return cause === undefined || classify(cause) === 'dependency';
+  };
+  const handler = options.createHandler({ publisher, names });
   const consumer = new QueueConsumer({
     channel: consumeChannel,
     publisher,
@@ -90,7 +98,9 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     log,
     metrics: runtime.metrics,
     control: runtime,
-    handler: options.createHandler({ publisher, names }),
+    handler,
+    quarantine: names.quarantineQueue,
+    mayHandBack,
   });
   coordinator.addStep({
     name: 'cancel amqp consumer',
@@ -103,7 +113,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     run: (signal) => consumer.drain(signal),
   });
   health.addReadiness('amqp', () => ({
-    ok: client.isConnected && consumer.state === 'consuming',
+    ok: client.isConnected && (consumer.state === 'consuming' || consumer.state === 'paused'),
     detail: {
       connected: client.isConnected,
       consumer: consumer.state,
@@ -119,6 +129,17 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
+  if (names.quarantineQueue !== undefined) {
+    const quarantineChannel = await client.openChannel('quarantine', { prefetch: 1 });
+    startQuarantine({
+      runtime,
+      main: consumer,
+      channel: quarantineChannel,
+      queue: names.quarantineQueue,
+      delayMs: settings.quarantineDelayMs,
+      consumer: { publisher, names, handler, mayHandBack },
+    });
+  }
   void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
   return { names, publisher, consumer, checkQueue };
 }

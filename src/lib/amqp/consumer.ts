@@ -18,14 +18,22 @@ import type { Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
 import { correlationIdOf, messageIdOf } from './message-identity.js';
 import { recordActiveError, withReceiveSpan } from '../telemetry/trace-context.js';
+import { asNewPublish, deliveryCountOf, isRedelivery } from './redelivery.js';
 
 /**
  * Consumes the input queue with manual acks: runs the handler for each message under its
  * correlation id, acks when the handler resolves (the handler resolves only once its results
  * are confirmed), and otherwise carries out the disposition: a delay queue, the failed queue,
- * or a requeue. The copy is confirmed before the original is acked, so a crash in between
+ * or a give-back. The copy is confirmed before the original is acked, so a crash in between
  * duplicates a message but never loses one. Oversized bodies fail as poison before the
  * handler sees them. A consumer cancelled by the broker is a dependency failure.
+ *
+ * Delivery limits (docs/amqp.md): a redelivered message is logged once at warn and, when the
+ * consumer has a `quarantine`, moved there as a new publish instead of being handled. A message
+ * given back because the service stops for a reason of its own (`mayHandBack()`: a requested
+ * stop, a dependency failure) goes back to its queue as a new publish, so it spends none of its
+ * delivery limit; otherwise (a worker crashed or hung) it is nacked with requeue and the broker
+ * counts the delivery. `pause()`/`resume()` let the quarantine run one suspect alone.
  */
 
 /** One delivery as the handler sees it. */
@@ -49,6 +57,8 @@ export type ConsumerState =
   | 'idle'
   /** Consuming: deliveries arrive. */
   | 'consuming'
+  /** Paused while a quarantined message runs alone; `resume()` consumes again. */
+  | 'paused'
   /** Cancelled (by us or the broker); in-flight messages may still finish. */
   | 'cancelled';
 
@@ -61,6 +71,18 @@ export interface QueueConsumerOptions {
   metrics: Metrics;
   control: ProcessControl;
   handler: MessageHandler;
+  /** The queue to consume; the input queue when absent. */
+  queue?: string;
+  /** Where redelivered messages are moved (a quorum input's quarantine); handled in place when absent. */
+  quarantine?: string;
+  /** Entered before and left after each handler run (the quarantine's run-alone gate). */
+  gate?: { enter(): Promise<void>; leave(): Promise<void> };
+  /**
+   * True when messages given back now may go back as new publishes, sparing their delivery
+   * limit: the service is not stopping, or stops on request or for a dependency. When false
+   * (a worker crashed or hung), they are requeued and the broker counts the delivery.
+   */
+  mayHandBack?: () => boolean;
 }
 
 interface InFlight {
@@ -80,6 +102,7 @@ export class QueueConsumer {
   #state: ConsumerState = 'idle';
   #consumerTag: string | undefined;
   #cancelling: Promise<void> | undefined;
+  #pausing: Promise<void> | undefined;
   /** Delay between the producer's timestamp and our receipt, of the latest message. */
   #lagMs: number | undefined;
   #received = 0;
@@ -87,7 +110,7 @@ export class QueueConsumer {
 
   constructor(options: QueueConsumerOptions) {
     this.#o = options;
-    this.#queue = options.names.inputQueue;
+    this.#queue = options.queue ?? options.names.inputQueue;
     this.#tags = { queue: this.#queue };
     this.#log = options.log.child({ component: 'consumer', queue: this.#queue });
     this.#acks = new AckWindow(options.channel);
@@ -114,12 +137,55 @@ export class QueueConsumer {
   /** Starts consuming; resolves once the broker has registered the consumer. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
+    await this.#consume();
+    this.#log.info({ state: this.#state }, 'consumer started');
+  }
+
+  /**
+   * Stops taking deliveries and waits until every message in hand is settled and the broker
+   * has taken the acks, so nothing of this consumer is unacked when it resolves. Resolves at
+   * once unless consuming; never rejects (a channel gone is reported by the client).
+   */
+  pause(): Promise<void> {
+    if (this.#state !== 'consuming') return this.#pausing ?? Promise.resolve();
+    this.#state = 'paused';
+    this.#pausing = this.#pause().finally(() => (this.#pausing = undefined));
+    return this.#pausing;
+  }
+
+  /** Consumes again after `pause()`. A no-op unless paused (for example once cancelled). */
+  async resume(): Promise<void> {
+    await this.#pausing;
+    if (this.#state !== 'paused') return;
+    try {
+      await this.#consume();
+      this.#log.info({ state: this.#state }, 'consumer resumed');
+    } catch (error) {
+      handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
+    }
+  }
+
+  async #consume(): Promise<void> {
     this.#consumerTag = await this.#o.channel.consume(this.#queue, (message) => {
       if (message === null) this.#onBrokerCancel();
       else this.#accept(message);
     });
     this.#state = 'consuming';
-    this.#log.info({ state: this.#state }, 'consumer started');
+  }
+
+  async #pause(): Promise<void> {
+    try {
+      if (this.#consumerTag !== undefined) await this.#o.channel.cancel(this.#consumerTag);
+      while (this.#inFlight.size > 0) {
+        await Promise.allSettled([...this.#inFlight].map((f) => f.done));
+      }
+      this.#acks.flush();
+      // A round trip on the channel: the broker has processed the acks sent before it.
+      await this.#o.channel.checkQueue(this.#queue);
+      this.#log.info({ state: this.#state }, 'consumer paused');
+    } catch (error) {
+      this.#log.debug({ err: error }, 'consumer pause failed (channel gone)');
+    }
   }
 
   /** Stops taking deliveries (the 'stop-intake' step). Idempotent; never rejects. */
@@ -146,14 +212,25 @@ export class QueueConsumer {
     };
     await Promise.race([everything(), untilAborted(signal)]);
     const left = [...this.#inFlight].filter((f) => !f.settled);
-    for (const flight of left) this.#settle(flight, 'requeue');
+    const handBack = this.#mayHandBack();
+    await Promise.allSettled(left.map((flight) => this.#giveBack(flight, handBack)));
     this.#acks.flush();
     if (left.length > 0) {
-      this.#log.warn({ requeued: left.length }, 'drain timed out; unfinished messages requeued');
+      this.#log.warn(
+        { [handBack ? 'handedBack' : 'requeued']: left.length },
+        handBack
+          ? 'drain timed out; unfinished messages handed back'
+          : 'drain timed out; unfinished messages requeued',
+      );
     }
   }
 
   async #cancel(): Promise<void> {
+    if (this.#state === 'paused') {
+      this.#state = 'cancelled';
+      await this.#pausing;
+      return;
+    }
     if (this.#state !== 'consuming' || this.#consumerTag === undefined) return;
     this.#state = 'cancelled';
     try {
@@ -212,8 +289,11 @@ export class QueueConsumer {
 
   async #run(flight: InFlight): Promise<void> {
     const { delivery } = flight;
+    if (isRedelivery(delivery.message) && (await this.#onRedelivery(flight))) return;
     const started = performance.now();
+    const gate = this.#o.gate;
     try {
+      await gate?.enter();
       const size = delivery.message.body.length;
       if (size > this.#o.maxMessageBytes) {
         throw new PermanentError(
@@ -227,6 +307,68 @@ export class QueueConsumer {
     } catch (error) {
       this.#o.metrics.count('amqp.messages.failed', 1, this.#tags);
       await this.#fail(flight, error);
+    } finally {
+      if (gate !== undefined) await gate.leave().catch((error: unknown) => this.#gateFailed(error));
+    }
+  }
+
+  #gateFailed(error: unknown): void {
+    handleError(error, { name: 'amqp quarantine', log: this.#log, control: this.#o.control });
+  }
+
+  /**
+   * Logs a redelivered message once at warn and, with a quarantine, moves it there (confirmed,
+   * then acked). Resolves true when the message was taken care of here.
+   */
+  async #onRedelivery(flight: InFlight): Promise<boolean> {
+    const { message } = flight.delivery;
+    const quarantine = this.#o.quarantine;
+    this.#log.warn(
+      {
+        messageId: message.properties.messageId,
+        deliveryCount: deliveryCountOf(message),
+        redelivered: message.redelivered,
+        ...(quarantine !== undefined && { movedTo: quarantine }),
+      },
+      'redelivered message',
+    );
+    this.#o.metrics.count('amqp.messages.redelivered', 1, this.#tags);
+    if (quarantine === undefined) return false;
+    try {
+      await this.#o.publisher.forward(quarantine, asNewPublish(message), {});
+      this.#settle(flight, 'ack');
+      this.#o.metrics.count('amqp.messages.quarantined', 1, this.#tags);
+    } catch (error) {
+      // Not confirmed: the original stays unacked and the broker delivers it again.
+      handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
+    }
+    return true;
+  }
+
+  #mayHandBack(): boolean {
+    return this.#o.mayHandBack?.() ?? false;
+  }
+
+  /**
+   * Gives a message in hand back to its queue: as a new publish (confirmed, then acked), which
+   * spends none of its delivery limit, when `handBack`; else by a nack with requeue, which the
+   * broker counts. A hand-back that is not confirmed leaves the message unacked (the broker
+   * has it back when the channel closes).
+   */
+  async #giveBack(flight: InFlight, handBack: boolean): Promise<void> {
+    if (flight.settled) return;
+    if (!handBack) {
+      this.#settle(flight, 'requeue');
+      return;
+    }
+    flight.settled = true;
+    try {
+      await this.#o.publisher.forward(this.#queue, asNewPublish(flight.delivery.message), {});
+      flight.settled = false;
+      this.#settle(flight, 'ack');
+      this.#o.metrics.count('amqp.messages.handed_back', 1, this.#tags);
+    } catch (error) {
+      this.#log.debug({ err: error }, 'hand-back not confirmed; the broker keeps the message');
     }
   }
 
@@ -251,12 +393,16 @@ export class QueueConsumer {
         this.#o.metrics.count('amqp.messages.retried', 1, this.#tags);
       } else if (disposition.action === 'fail') {
         await publisher.forward(names.failedQueue, delivery.message, {
-          ...failureHeaders(error, disposition, delivery.attempt, this.#queue),
+          ...failureHeaders(error, disposition, delivery.attempt, names.inputQueue),
           [Headers.correlationId]: delivery.correlationId,
         });
         this.#o.metrics.count('amqp.messages.dead_lettered', 1, this.#tags);
       }
-      this.#settle(flight, disposition.action === 'requeue' ? 'requeue' : 'ack');
+      if (disposition.action === 'requeue') {
+        await this.#giveBack(flight, disposition.kind === 'dependency' || this.#mayHandBack());
+      } else {
+        this.#settle(flight, 'ack');
+      }
     } catch (publishError) {
       // The copy was not confirmed: leave the original unacked; the broker redelivers it.
       handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
@@ -284,7 +430,7 @@ export class QueueConsumer {
         this.#log.warn({ ...fields, reason: disposition.reason }, 'message moved to failed queue');
         break;
       case 'requeue':
-        this.#log.info(fields, 'message requeued');
+        this.#log.info(fields, 'message given back');
     }
     // A bug in the handler is reported once per failure, whatever becomes of the message.
     if (disposition.kind === 'unexpected' && !this.#o.control.signal.aborted) {

@@ -11,13 +11,19 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
+ * - `crash-on:TEXT`      a worker that calls `strikeOnMessage` kills the whole process (SIGKILL,
+ *                        as a native crash would: nothing of ours runs after it) when a message
+ *                        body contains TEXT;
+ * - `hang-on:TEXT`       such a worker blocks its event loop for good on such a message.
+ * `FAULT` holds one fault or a comma-separated list (`parseFaults`).
  */
 
 export type Fault =
   | { kind: 'none' }
   | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'shutdown-throw'; worker: string }
   | { kind: 'dependency' | 'error'; at: 'startup' }
-  | { kind: 'main-stall'; ms: number };
+  | { kind: 'main-stall'; ms: number }
+  | { kind: 'crash-on' | 'hang-on'; text: string };
 
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
 export const faultDelayMs = 300;
@@ -34,7 +40,36 @@ export function parseFault(text: string): Fault {
     return { kind, worker };
   }
   if (kind === 'shutdown-throw' && worker) return { kind, worker };
+  if ((kind === 'crash-on' || kind === 'hang-on') && text.length > kind.length + 1) {
+    return { kind, text: text.slice(kind.length + 1) };
+  }
   throw new Error(`unknown fault ${JSON.stringify(text)}`);
+}
+
+/** Parses `FAULT`: one fault or a comma-separated list of them (empty: none). */
+export function parseFaults(text: string): Fault[] {
+  return text === '' ? [] : text.split(',').map(parseFault);
+}
+
+/**
+ * For a worker that handles messages: strikes when `body` contains the TEXT of a `crash-on` or
+ * `hang-on` fault. `crash-on` sends the process SIGKILL. A native crash (a segfault in an addon,
+ * V8 running out of memory) ends the whole process, whichever thread it happens in, and nothing
+ * of ours runs after it: no nack, no shutdown step, no log line; the broker sees the connection
+ * drop. A thread's own exit would be the gentler case the nanny already handles. SIGKILL gives
+ * exactly that without the core file a SIGSEGV or abort() may leave behind.
+ */
+export function strikeOnMessage(faults: readonly Fault[], body: string): void {
+  for (const fault of faults) {
+    if (fault.kind === 'crash-on' && body.includes(fault.text)) {
+      process.kill(process.pid, 'SIGKILL');
+    }
+    if (fault.kind === 'hang-on' && body.includes(fault.text)) {
+      for (;;) {
+        // Blocks the event loop for good: only terminate() ends it.
+      }
+    }
+  }
 }
 
 /** Throws the start-up dependency failure or application error when that fault is set. */

@@ -24,7 +24,7 @@ import { ErrorReporters, type ProcessControl } from './process-control.js';
 import { handleError, runInScope } from './exception-scope.js';
 import { ShutdownCoordinator } from './shutdown-coordinator.js';
 import { installSignalHandlers } from './signals.js';
-import { armMainFault, parseFault } from './faults.js';
+import { armMainFault, parseFaults } from './faults.js';
 
 /**
  * Builds the per-process runtime that every component is wired to, runs the app's set-up
@@ -280,7 +280,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       },
       'ready',
     );
-    armMainFault(parseFault(config.fault), coordinator.signal);
+    for (const fault of parseFaults(config.fault)) armMainFault(fault, coordinator.signal);
   };
   // A service runs until it is stopped, even one whose set-up left nothing else alive (from
   // then on the coordinator keeps the process alive until its steps decide).

@@ -4,7 +4,7 @@ import { createLogger, setLogLevel, type Logger } from '../log.js';
 import { serializeError } from '../errors.js';
 import { ErrorReporters, type ProcessControl } from '../lifecycle/process-control.js';
 import { handleError, runInScope } from '../lifecycle/exception-scope.js';
-import { armWorkerFault, parseFault } from '../lifecycle/faults.js';
+import { armWorkerFault, parseFaults } from '../lifecycle/faults.js';
 import type { CoreConfig } from '../config-schema.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
@@ -203,7 +203,9 @@ export function runWorker<C extends CoreConfig>(
       runtimeMetrics = thread;
     }
     send({ t: 'ready' });
-    armWorkerFault(parseFault(config.fault), init.name, controller.signal);
+    for (const fault of parseFaults(config.fault)) {
+      armWorkerFault(fault, init.name, controller.signal);
+    }
     await runInScope(() => body(ctx), { name: init.name, log, control: processControl });
     await finish();
   })();

@@ -1,0 +1,62 @@
+import { handleError } from '../lifecycle/exception-scope.js';
+import type { ServiceRuntime } from '../lifecycle/service.js';
+import { sleep } from '../lifecycle/sleep.js';
+import type { AmqpChannel } from './amqp-client.js';
+import type { AmqpNames } from './amqp-config.js';
+import { QueueConsumer, type MessageHandler } from './consumer.js';
+import type { Publisher } from './publisher.js';
+import { QuarantineGate } from './quarantine.js';
+
+/**
+ * Wires the quarantine consumer (see quarantine.ts): prefetch 1 on a channel of its own, the
+ * run-alone gate around the main consumer, and its shutdown steps. It starts consuming
+ * `delayMs` after the service is up, so that a suspect that kills the process does so after
+ * supervisord's `startsecs`: a crash there is an exit of a running service (restarted at once,
+ * counted by the broker), never taken for a failed start (which supervisord gives up on).
+ */
+export function startQuarantine(options: {
+  runtime: ServiceRuntime;
+  main: QueueConsumer;
+  channel: AmqpChannel;
+  queue: string;
+  delayMs: number;
+  consumer: {
+    publisher: Publisher;
+    names: AmqpNames;
+    handler: MessageHandler;
+    mayHandBack: () => boolean;
+  };
+}): QueueConsumer {
+  const { runtime, main, channel, queue } = options;
+  const { coordinator, log } = runtime;
+  const consumer = new QueueConsumer({
+    ...options.consumer,
+    channel,
+    queue,
+    maxMessageBytes: runtime.config.amqp.maxMessageBytes,
+    log,
+    metrics: runtime.metrics,
+    control: runtime,
+    gate: new QuarantineGate({ main, channel, queue }),
+  });
+  coordinator.addStep({
+    name: 'cancel quarantine consumer',
+    phase: 'stop-intake',
+    run: () => consumer.cancel(),
+  });
+  coordinator.addStep({
+    name: 'drain quarantine',
+    phase: 'drain',
+    run: (signal) => consumer.drain(signal),
+  });
+  const start = async (): Promise<void> => {
+    if (!(await sleep(options.delayMs, runtime.signal))) return;
+    try {
+      await consumer.start();
+    } catch (error) {
+      handleError(error, { name: 'amqp quarantine', log, control: runtime });
+    }
+  };
+  void start();
+  return consumer;
+}
