@@ -3,7 +3,7 @@
 
 Two ways a program gives up:
 - FATAL: supervisord stopped retrying it after too many fast failures (startretries);
-- a crash loop: it exited unexpectedly CRASH_LOOP_LIMIT times (default 5) within
+- a crash loop: it exited unexpectedly CRASH_LOOP_LIMIT times (default 10) within
   CRASH_LOOP_WINDOW_S seconds (default 600). supervisord backs off only while a program is
   starting; one that crashes after startsecs is restarted at once, for ever, and looks alive.
 Each unexpected exit is logged with its count, so a loop is visible before it is cut short.
@@ -65,7 +65,7 @@ def main(argv):
     if "SUPERVISOR_ENABLED" not in os.environ:
         log("not started by supervisord (SUPERVISOR_ENABLED unset); refusing to run")
         return 2
-    limit = positive_int("CRASH_LOOP_LIMIT", 5)
+    limit = positive_int("CRASH_LOOP_LIMIT", 10)
     window = positive_int("CRASH_LOOP_WINDOW_S", 600)
     exits = {program: [] for program in watched}
     stopping = False
