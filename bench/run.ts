@@ -8,7 +8,7 @@ import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
 import { restartCases } from './cases/restart.js';
-import { amqpCases } from './cases/amqp.js';
+import { amqpCases, scaleCases } from './cases/amqp.js';
 import { localBroker, program, reason } from './prereqs.js';
 import { round } from './stats.js';
 
@@ -54,6 +54,11 @@ const groups: Group[] = [
     name: 'amqp',
     needs: localBroker,
     run: () => amqpCases(quick ? 1 : 5, quick ? 10_000 : 50_000),
+  },
+  {
+    name: 'scale',
+    needs: localBroker,
+    run: () => scaleCases(quick ? 1 : 3, quick ? 15_000 : 60_000),
   },
 ];
 

@@ -1,6 +1,8 @@
 import type { Cases } from '../case.js';
 import { round } from '../stats.js';
 import { runAmqpBench } from '../amqp.js';
+import { runScaleOut } from '../amqp/scale.js';
+import { brokerPid } from '../proc.js';
 
 /**
  * The RabbitMQ pipeline against a bare amqplib loop (the baseline) and rascal (the peer), all
@@ -73,4 +75,26 @@ export async function amqpCases(runs: number, count: number): Promise<Cases> {
     };
   }
   return cases;
+}
+
+/** Scale-out: aggregate throughput of 1, 2 and 3 service processes on one queue. */
+export async function scaleCases(runs: number, count: number): Promise<Cases> {
+  const { medians, samples } = await runScaleOut(count, 100, runs, brokerPid());
+  const one = medians[0]?.rate ?? Number.NaN;
+  const three = medians[2]?.rate ?? Number.NaN;
+  return {
+    scale_out_3x: {
+      value: three,
+      unit: 'msg/s',
+      baseline: one,
+      ratio: round(three / one),
+      target: 'reported',
+      meetsTarget: true,
+      byProcesses: medians,
+      samples: samples[2]?.map((x) => x.rate) ?? [],
+      baselineSamples: samples[0]?.map((x) => x.rate) ?? [],
+      twoProcessSamples: samples[1]?.map((x) => x.rate) ?? [],
+      notes: `${count} waiting messages, prefetch 100, ${runs} rounds: aggregate rate of 3 sample services on one queue (baseline: 1 service), over the window where all consume; byProcesses: 1, 2, 3 with the CPU per message of the services together and of the broker`,
+    },
+  };
 }
