@@ -8,7 +8,7 @@ import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
 import { restartCases } from './cases/restart.js';
-import { amqpCases, scaleCases } from './cases/amqp.js';
+import { amqpCases, leakCases, scaleCases } from './cases/amqp.js';
 import { localBroker, program, reason } from './prereqs.js';
 import { round } from './stats.js';
 
@@ -59,6 +59,11 @@ const groups: Group[] = [
     name: 'scale',
     needs: localBroker,
     run: () => scaleCases(quick ? 1 : 3, quick ? 15_000 : 60_000),
+  },
+  {
+    name: 'leak',
+    needs: localBroker,
+    run: () => (quick ? leakCases(5_000, 50_000) : leakCases(50_000, 500_000)),
   },
 ];
 

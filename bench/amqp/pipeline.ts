@@ -29,9 +29,20 @@ export function loggedAt(line: Record<string, unknown>): number {
   return performance.now() - (Date.now() - Date.parse(String(line['time'])));
 }
 
+/** Rejects, with the service's last lines, when the service exits (never resolves). */
+export function exitAsFailure(service: ServiceProcess, during: string): Promise<never> {
+  const failure = service.exited.then(({ code, signal }) => {
+    throw new Error(
+      `the service exited (${String(code ?? signal)}) ${during}; last lines:\n${service.tail(5)}`,
+    );
+  });
+  failure.catch(() => undefined); // handled by whoever races it; no unhandled rejection later
+  return failure;
+}
+
 /**
- * Resolves when `queue` holds `count` results; rejects, with the service's last lines, when
- * the service exits first (a crash must fail the bench, not leave it polling).
+ * Resolves when `queue` holds `count` results; rejects when the service exits first (a crash
+ * must fail the bench, not leave it polling).
  */
 export async function untilDone(
   service: ServiceProcess,
@@ -40,16 +51,13 @@ export async function untilDone(
   count: number,
 ): Promise<number> {
   const polling = new AbortController();
-  const exited = service.exited.then(({ code, signal }) => {
-    throw new Error(
-      `the service exited (${String(code ?? signal)}) before ${count} results; last lines:\n${service.tail(5)}`,
-    );
-  });
   try {
-    return await Promise.race([untilDepth(channel, queue, count, polling.signal), exited]);
+    return await Promise.race([
+      untilDepth(channel, queue, count, polling.signal),
+      exitAsFailure(service, `before ${count} results`),
+    ]);
   } finally {
     polling.abort();
-    exited.catch(() => undefined);
   }
 }
 

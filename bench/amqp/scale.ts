@@ -4,7 +4,7 @@ import { createVhost } from '../../test/helpers/broker.js';
 import { cpuOf, cpuSeconds } from '../proc.js';
 import { median, round } from '../stats.js';
 import { fill, untilDepth } from './messages.js';
-import { pipelineEnv } from './pipeline.js';
+import { exitAsFailure, pipelineEnv } from './pipeline.js';
 
 /**
  * Scale-out: 1, 2 and 3 sample services (separate processes) consuming one queue, the way a
@@ -45,15 +45,12 @@ async function runScaled(
     const done0 = (await channel.checkQueue('scale.results')).messageCount;
     const target = Math.ceil(count * 0.9);
     if (done0 >= target) throw new Error(`${done0} of ${count} done before all had started`);
-    const crashed = Promise.race(services.map((s) => s.exited)).then(({ code }) => {
-      throw new Error(`a service exited (${String(code)}) during the scale-out run`);
-    });
+    const crashed = Promise.race(services.map((s) => exitAsFailure(s, 'during scale-out')));
     const polling = new AbortController();
     const t1 = await Promise.race([
       untilDepth(channel, 'scale.results', target, polling.signal),
       crashed,
     ]).finally(() => polling.abort());
-    crashed.catch(() => undefined);
     const done = (await channel.checkQueue('scale.results')).messageCount - done0;
     const figures = {
       processes,

@@ -2,6 +2,7 @@ import type { Cases } from '../case.js';
 import { round } from '../stats.js';
 import { runAmqpBench } from '../amqp.js';
 import { runScaleOut } from '../amqp/scale.js';
+import { runLeak } from '../amqp/leak.js';
 import { brokerPid } from '../proc.js';
 
 /**
@@ -95,6 +96,34 @@ export async function scaleCases(runs: number, count: number): Promise<Cases> {
       baselineSamples: samples[0]?.map((x) => x.rate) ?? [],
       twoProcessSamples: samples[1]?.map((x) => x.rate) ?? [],
       notes: `${count} waiting messages, prefetch 100, ${runs} rounds: aggregate rate of 3 sample services on one queue (baseline: 1 service), over the window where all consume; byProcesses: 1, 2, 3 with the CPU per message of the services together and of the broker`,
+    },
+  };
+}
+
+/** No leak: RSS and post-GC heap after `last` messages against after `first`. */
+export async function leakCases(first: number, last: number): Promise<Cases> {
+  const r = await runLeak({ first, last });
+  const what = `one sample service draining a queue kept topped up, prefetch 100; figures taken at full rate after ${first} and after ${last} results`;
+  return {
+    leak_rss_ratio: {
+      value: r.rssRatio,
+      unit: 'ratio',
+      baseline: r.first.rssMb,
+      ratio: r.rssRatio,
+      target: '<= 1.1',
+      meetsTarget: r.rssRatio <= 1.1,
+      first: r.first,
+      last: r.last,
+      notes: `${what}: RSS after ${last} / RSS after ${first} (baseline: the MiB after ${first})`,
+    },
+    leak_heap_ratio: {
+      value: r.heapRatio,
+      unit: 'ratio',
+      baseline: r.first.heapMb,
+      ratio: r.heapRatio,
+      target: '<= 1.1',
+      meetsTarget: r.heapRatio <= 1.1,
+      notes: `${what}: used heap of all threads after a GC in each (heap probe preload, SIGUSR2), after ${last} / after ${first}`,
     },
   };
 }
