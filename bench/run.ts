@@ -8,6 +8,7 @@ import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
 import { restartCases } from './cases/restart.js';
+import { memoryCases } from './cases/memory.js';
 import { amqpCases, leakCases, scaleCases } from './cases/amqp.js';
 import { localBroker, program, reason } from './prereqs.js';
 import { round } from './stats.js';
@@ -46,6 +47,7 @@ const supervisord = () =>
   Promise.resolve(program('supervisord', 'scripts/test-prereqs.sh installs it (apt: supervisor)'));
 const groups: Group[] = [
   { name: 'process', run: () => processCases(runs) },
+  { name: 'memory', run: () => memoryCases(quick ? 2 : 5) },
   { name: 'detection', run: () => detectionCases(runs, 100) },
   { name: 'zmq', run: () => zmqCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
   { name: 'threads', run: () => threadCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },
