@@ -15,6 +15,8 @@ import { rascalSettings, runRascal } from './amqp/rascal.js';
  * broker: on 2 shared cores those, unlike msg/s, hardly move from run to run.
  *
  * CLI: `node dist/bench/amqp.js [count] [prefetch] [rounds]`; prints one JSON object.
+ * BENCH_PEER=0 leaves rascal out; BENCH_RASCAL_POOL=n gives rascal n confirm channels;
+ * BENCH_SERVICE_NODE_OPTIONS: see pipelineEnv().
  */
 
 export interface AmqpBenchOptions {
@@ -53,10 +55,13 @@ export interface AmqpBenchResult {
 }
 
 type Contender = 'bare' | 'pipeline' | 'rascal';
+/** rascal's confirm channel pool: its default (5) unless BENCH_RASCAL_POOL says (experiments). */
+const rascalPool = Number(process.env['BENCH_RASCAL_POOL'] ?? 5);
 const runners: Record<Contender, typeof runBare> = {
   bare: runBare,
   pipeline: runPipeline,
-  rascal: runRascal,
+  rascal: (url, name, count, prefetch, broker) =>
+    runRascal(url, name, count, prefetch, broker, rascalPool),
 };
 
 /** Runs one contender on a vhost of its own, removed after: no run sees another's messages. */
@@ -129,7 +134,7 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
     rascal,
     ratio: round(pipeline.rate / bare.rate, 3),
     peerRatio: rascal === null ? null : round(pipeline.rate / rascal.rate, 3),
-    rascalSettings: rascalSettings(prefetch),
+    rascalSettings: rascalSettings(prefetch, rascalPool),
     samples,
   };
 }
@@ -138,6 +143,7 @@ if (import.meta.main) {
   const count = Number(process.argv[2] ?? 50_000);
   const prefetch = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
   const rounds = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
-  const result = await runAmqpBench({ count, prefetch, rounds });
+  const withPeer = process.env['BENCH_PEER'] !== '0';
+  const result = await runAmqpBench({ count, prefetch, rounds, withPeer });
   process.stdout.write(`${JSON.stringify({ bench: 'amqp', ...result })}\n`);
 }

@@ -9,9 +9,15 @@ import { Window, type RunFigures } from './figures.js';
  * consumer's own `consumer started` line to the last result in the results queue.
  */
 
-/** The service's settings for a bench run on `url` with queues named after `name`. */
+/**
+ * The service's settings for a bench run on `url` with queues named after `name`. For
+ * experiments, BENCH_SERVICE_NODE_OPTIONS in the bench's environment becomes the service's
+ * NODE_OPTIONS (e.g. `--max-semi-space-size=2`).
+ */
 export function pipelineEnv(url: string, name: string, prefetch: number): Record<string, string> {
+  const nodeOptions = process.env['BENCH_SERVICE_NODE_OPTIONS'];
   return {
+    ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
     AMQP_URL: url,
     AMQP_PREFETCH: String(prefetch),
     AMQP_EXCHANGE: name,
