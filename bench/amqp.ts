@@ -1,5 +1,4 @@
-import { createVhost } from '../test/helpers/broker.js';
-import { brokerPid } from './proc.js';
+import { onFreshVhost } from './amqp/fresh-vhost.js';
 import { median, round } from './stats.js';
 import type { RunFigures } from './amqp/figures.js';
 import { runBare } from './amqp/bare.js';
@@ -64,21 +63,6 @@ const runners: Record<Contender, typeof runBare> = {
     runRascal(url, name, count, prefetch, broker, rascalPool),
 };
 
-/** Runs one contender on a vhost of its own, removed after: no run sees another's messages. */
-async function onFreshVhost(
-  contender: Contender,
-  count: number,
-  prefetch: number,
-  broker: number,
-): Promise<RunFigures> {
-  const vhost = await createVhost('bench');
-  try {
-    return await runners[contender](vhost.url, contender, count, prefetch, broker);
-  } finally {
-    await vhost.remove();
-  }
-}
-
 function medians(runs: readonly RunFigures[]): Medians {
   const of = (k: keyof RunFigures): number => round(median(runs.map((r) => r[k] ?? Number.NaN)), 1);
   const result: Medians = {
@@ -110,14 +94,15 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
   const rounds = options.rounds ?? 5;
   const contenders: Contender[] =
     options.withPeer === false ? ['bare', 'pipeline'] : ['bare', 'pipeline', 'rascal'];
-  const broker = brokerPid();
   const runs: Record<Contender, RunFigures[]> = { bare: [], pipeline: [], rascal: [] };
   const samples: Array<Record<string, RunFigures>> = [];
   for (let r = 0; r < rounds; r++) {
     const row: Record<string, RunFigures> = {};
     for (let i = 0; i < contenders.length; i++) {
       const contender = contenders[(r + i) % contenders.length] as Contender;
-      const figures = await onFreshVhost(contender, count, prefetch, broker);
+      const figures = await onFreshVhost('bench', (vhost, broker) =>
+        runners[contender](vhost.url, contender, count, prefetch, broker),
+      );
       runs[contender].push(figures);
       row[contender] = rounded(figures);
     }

@@ -40,12 +40,13 @@ export async function localBroker(): Promise<string | null> {
   }
 }
 
-/** An error as one line: its message and its causes', never a stack. */
+/** An error as a short text: its message and its causes', never a stack. */
 export function reason(error: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = error; e !== undefined && e !== null && parts.length < 4;) {
     if (e instanceof Error) {
-      parts.push(e.message);
+      // Up to the first blank line: a command's usage text after it says nothing new.
+      parts.push(e.message.split(/\n\s*\n/)[0] ?? e.message);
       e = e.cause;
     } else {
       parts.push(typeof e === 'string' ? e : JSON.stringify(e));

@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
-import { createVhost } from '../../test/helpers/broker.js';
+import type { TestVhost } from '../../test/helpers/broker.js';
+import { onFreshVhost } from './fresh-vhost.js';
 import { round } from '../stats.js';
 import { body } from './messages.js';
 import { exitAsFailure, pipelineEnv } from './pipeline.js';
@@ -110,9 +111,12 @@ export interface LeakOptions {
   env?: Record<string, string>;
 }
 
-export async function runLeak(options: LeakOptions): Promise<LeakFigures> {
+export function runLeak(options: LeakOptions): Promise<LeakFigures> {
+  return onFreshVhost('bench-leak', (vhost) => leakOn(vhost, options));
+}
+
+async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigures> {
   const { first, last, prefetch = 100 } = options;
-  const vhost = await createVhost('bench-leak');
   const admin = await amqp.connect(vhost.url);
   const stopFeeding = new AbortController();
   const env = {
@@ -164,7 +168,6 @@ export async function runLeak(options: LeakOptions): Promise<LeakFigures> {
     stopFeeding.abort();
     await service?.stop();
     await admin.close();
-    await vhost.remove();
   }
 }
 

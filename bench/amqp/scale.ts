@@ -1,6 +1,7 @@
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
-import { createVhost } from '../../test/helpers/broker.js';
+import type { TestVhost } from '../../test/helpers/broker.js';
+import { onFreshVhost } from './fresh-vhost.js';
 import { cpuOf, cpuSeconds } from '../proc.js';
 import { median, round } from '../stats.js';
 import { fill, untilDepth } from './messages.js';
@@ -23,12 +24,12 @@ export interface ScaleFigures {
 }
 
 async function runScaled(
+  vhost: TestVhost,
   processes: number,
   count: number,
   prefetch: number,
   broker: number,
 ): Promise<ScaleFigures> {
-  const vhost = await createVhost('bench-scale');
   const admin = await amqp.connect(vhost.url);
   const services: ServiceProcess[] = [];
   try {
@@ -64,7 +65,6 @@ async function runScaled(
   } finally {
     await Promise.all(services.map((s) => s.stop()));
     await admin.close();
-    await vhost.remove();
   }
 }
 
@@ -73,11 +73,15 @@ export async function runScaleOut(
   count: number,
   prefetch: number,
   rounds: number,
-  broker: number,
 ): Promise<{ medians: ScaleFigures[]; samples: ScaleFigures[][] }> {
   const samples: ScaleFigures[][] = [[], [], []];
   for (let r = 0; r < rounds; r++)
-    for (let k = 1; k <= 3; k++) samples[k - 1]?.push(await runScaled(k, count, prefetch, broker));
+    for (let k = 1; k <= 3; k++) {
+      const figures = await onFreshVhost('bench-scale', (vhost, broker) =>
+        runScaled(vhost, k, count, prefetch, broker),
+      );
+      samples[k - 1]?.push(figures);
+    }
   const medians = samples.map((runs, i) => ({
     processes: i + 1,
     rate: median(runs.map((x) => x.rate)),

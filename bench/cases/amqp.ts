@@ -3,7 +3,6 @@ import { round } from '../stats.js';
 import { runAmqpBench } from '../amqp.js';
 import { runScaleOut } from '../amqp/scale.js';
 import { runLeak } from '../amqp/leak.js';
-import { brokerPid } from '../proc.js';
 
 /**
  * The RabbitMQ pipeline against a bare amqplib loop (the baseline) and rascal (the peer), all
@@ -80,7 +79,7 @@ export async function amqpCases(runs: number, count: number): Promise<Cases> {
 
 /** Scale-out: aggregate throughput of 1, 2 and 3 service processes on one queue. */
 export async function scaleCases(runs: number, count: number): Promise<Cases> {
-  const { medians, samples } = await runScaleOut(count, 100, runs, brokerPid());
+  const { medians, samples } = await runScaleOut(count, 100, runs);
   const one = medians[0]?.rate ?? Number.NaN;
   const three = medians[2]?.rate ?? Number.NaN;
   return {
