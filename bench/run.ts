@@ -142,4 +142,5 @@ for (const row of [header, ...rows])
   console.log(row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  '));
 console.log(`\nwritten to ${out}`);
 for (const [name, why] of Object.entries(failed)) console.log(`FAILED ${name}: ${why}`);
-process.exitCode = Object.keys(failed).length > 0 ? 1 : 0;
+// Exit now: a client left reconnecting after a failed run must not keep the bench alive.
+process.exit(Object.keys(failed).length > 0 ? 1 : 0);

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 import {
   brokerHost,
@@ -29,27 +30,45 @@ async function brokerAnswers(): Promise<boolean> {
   }
 }
 
+/** Deletes the vhost, trying again while the broker is starting; says so if it cannot. */
 async function removeQuietly(vhost: TestVhost | undefined): Promise<void> {
   if (vhost === undefined) return;
-  // Not vhost.remove(): after one failed attempt it would not try again.
-  await rabbitmqctl('delete_vhost', vhost.name).catch(() => undefined);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    try {
+      // Not vhost.remove(): after one failed attempt it would not try again.
+      await rabbitmqctl('delete_vhost', vhost.name);
+      return;
+    } catch (error) {
+      if (/not_found|does not exist/i.test(reason(error))) return;
+      if (attempt === 5)
+        process.stderr.write(`bench: could not delete vhost ${vhost.name}: ${reason(error)}\n`);
+      else await delay(2000);
+    }
+  }
 }
 
 /**
  * Runs `run` on a fresh vhost (prefix `prefix`) with the broker's current pid, and removes the
- * vhost after. Resolves with the run's result; rejects with its error, or after `attempts`
- * broker outages.
+ * vhost after. Resolves with the run's result; rejects with its error, after `attempts`
+ * broker outages, or when a run takes longer than `runTimeoutMs` (a hung run fails the group).
  */
 export async function onFreshVhost<T>(
   prefix: string,
   run: (vhost: TestVhost, broker: number) => Promise<T>,
   attempts = 3,
+  runTimeoutMs = 900_000,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     let vhost: TestVhost | undefined;
     try {
       vhost = await createVhost(prefix);
-      const result = await run(vhost, brokerPid());
+      const watchdog = new AbortController();
+      const result = await Promise.race([
+        run(vhost, brokerPid()),
+        delay(runTimeoutMs, undefined, { signal: watchdog.signal }).then(() => {
+          throw new Error(`the run did not finish within ${runTimeoutMs / 1000} s`);
+        }),
+      ]).finally(() => watchdog.abort());
       await vhost.remove();
       return result;
     } catch (error) {
