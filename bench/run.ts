@@ -44,7 +44,9 @@ type Group = {
   run: () => Promise<Cases>;
 };
 const supervisord = () =>
-  Promise.resolve(program('supervisord', 'scripts/test-prereqs.sh installs it (apt: supervisor)'));
+  Promise.resolve(
+    program('supervisord', 'apt package supervisor; scripts/test-prereqs.sh installs it'),
+  );
 const groups: Group[] = [
   { name: 'process', run: () => processCases(runs) },
   { name: 'memory', run: () => memoryCases(quick ? 2 : 5) },
