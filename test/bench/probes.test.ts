@@ -35,11 +35,14 @@ test('the heap probe answers SIGUSR2 with the post-GC heap of every thread', asy
     process.execPath,
     [
       '-e',
+      // 'online' comes before the preload has run; an answer from the worker's own module
+      // comes after it: count one message there and wait for its reply.
       `const { Worker, MessageChannel } = require('node:worker_threads');
        for (let i = 0; i < 2; i++) {
-         const { port2 } = new MessageChannel();
-         new Worker(${JSON.stringify(worker)}, { workerData: { port: port2 }, transferList: [port2] })
-           .on('online', () => console.log('online'));
+         const { port1, port2 } = new MessageChannel();
+         new Worker(${JSON.stringify(worker)}, { workerData: { port: port2 }, transferList: [port2] });
+         port1.once('message', () => console.log('online'));
+         port1.postMessage({ n: 0, total: 1 });
        }`,
     ],
     { env: { ...process.env, NODE_OPTIONS: `--expose-gc --import=${probe}` } },
