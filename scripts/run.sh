@@ -70,7 +70,9 @@ case "$cmd" in
     "$node" node_modules/prettier/bin/prettier.cjs --check src test bench
     "$node" scripts/check-imports.mjs
     ;;
-  bench) exec "$node" dist/bench/run.js "$@" ;;
+  bench) # what the cases drive (supervisord for the restart case), as for npm test
+    bash scripts/test-prereqs.sh
+    exec "$node" dist/bench/run.js "$@" ;;
   chaos) exec "$node" dist/bench/chaos.js "$@" ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
 esac

@@ -1,25 +1,128 @@
-import { ratioCase, type Cases } from '../case.js';
+import type { Cases } from '../case.js';
+import { round } from '../stats.js';
 import { runAmqpBench } from '../amqp.js';
+import { runScaleOut } from '../amqp/scale.js';
+import { runLeak } from '../amqp/leak.js';
 
 /**
- * The RabbitMQ pipeline against a bare amqplib loop (consume, publish the same result with a
- * confirm, ack; same prefetch), alternated in one run: see bench/amqp.ts.
+ * The RabbitMQ pipeline against a bare amqplib loop (the baseline) and rascal (the peer), all
+ * consume -> confirmed publish -> ack with the same prefetch, alternated in one run, with the
+ * CPU time per message of the consuming side and of the broker, and the service's RSS while
+ * it drains the queue at full rate: see bench/amqp.ts.
  */
 export async function amqpCases(runs: number, count: number): Promise<Cases> {
-  const result = await runAmqpBench({ count, prefetch: 100, rounds: runs });
-  const ratioOf = ratioCase(
-    result.samples.map((s) => s.pipelineRate),
-    result.samples.map((s) => s.bareRate),
-    `${count} messages per run, prefetch ${result.prefetch}: the whole pipeline (consumer, ` +
-      'processor thread, ZeroMQ, confirmed result, ack) in a child process against a bare ' +
-      'amqplib consume/publish-with-confirm/ack loop',
-    { count },
-  );
-  return {
+  const r = await runAmqpBench({ count, prefetch: 100, rounds: runs });
+  const what = `${count} messages per run, prefetch ${r.prefetch}, ${runs} alternated rounds, medians`;
+  const rates = (k: 'bare' | 'pipeline' | 'rascal') => r.samples.map((s) => s[k]?.rate ?? 0);
+  const cases: Cases = {
     amqp_ratio: {
-      ...ratioOf,
-      target: '>= 0.8',
-      meetsTarget: (ratioOf.ratio ?? 0) >= 0.8,
+      value: r.ratio,
+      unit: 'ratio',
+      baseline: 1,
+      ratio: r.ratio,
+      target: '>= 0.9',
+      meetsTarget: r.ratio >= 0.9,
+      coreRate: r.pipeline.rate,
+      rawRate: r.bare.rate,
+      rateUnit: 'msg/s',
+      count,
+      samples: rates('pipeline'),
+      baselineSamples: rates('bare'),
+      notes: `${what}: the whole pipeline (consumer, processor thread, ZeroMQ, confirmed result, ack) in a child process against a bare amqplib consume/publish-with-confirm/ack loop`,
+    },
+    amqp_cpu_us_per_msg: {
+      value: r.pipeline.serviceCpuUs,
+      unit: 'µs/msg',
+      baseline: r.bare.serviceCpuUs,
+      ratio: round(r.pipeline.serviceCpuUs / r.bare.serviceCpuUs),
+      target: 'reported',
+      meetsTarget: true,
+      brokerCpuUs: { pipeline: r.pipeline.brokerCpuUs, bare: r.bare.brokerCpuUs },
+      rascalCpuUs: r.rascal && { service: r.rascal.serviceCpuUs, broker: r.rascal.brokerCpuUs },
+      samples: r.samples.map((s) => s['pipeline']?.serviceCpuUs ?? 0),
+      baselineSamples: r.samples.map((s) => s['bare']?.serviceCpuUs ?? 0),
+      notes: `${what}: CPU time (user+system, all threads, from /proc) of the service per message against the bare loop's; brokerCpuUs: the broker's (beam.smp) over the same windows`,
+    },
+    load_rss_mb: {
+      value: r.pipeline.peakRssMb ?? Number.NaN,
+      unit: 'MiB',
+      baseline: r.pipeline.startRssMb ?? null,
+      ratio:
+        r.pipeline.startRssMb === undefined
+          ? null
+          : round((r.pipeline.peakRssMb ?? 0) / r.pipeline.startRssMb),
+      target: '<= 200 MiB',
+      meetsTarget: (r.pipeline.peakRssMb ?? Number.POSITIVE_INFINITY) <= 200,
+      samples: r.samples.map((s) => s['pipeline']?.peakRssMb ?? 0),
+      notes: `${what}: the service's highest VmRSS (sampled every 200 ms) while it drains the queue at full rate; baseline: its RSS when its consumer started`,
+    },
+  };
+  if (r.rascal !== null && r.peerRatio !== null) {
+    cases['amqp_peer_ratio'] = {
+      value: r.peerRatio,
+      unit: 'ratio',
+      baseline: 1,
+      ratio: r.peerRatio,
+      target: 'reported',
+      meetsTarget: true,
+      coreRate: r.pipeline.rate,
+      peerRate: r.rascal.rate,
+      rateUnit: 'msg/s',
+      rascal: r.rascalSettings,
+      samples: rates('pipeline'),
+      baselineSamples: rates('rascal'),
+      notes: `${what}: the pipeline against rascal doing the same work in one process (ack on the publication's success event, i.e. after the confirm)`,
+    };
+  }
+  return cases;
+}
+
+/** Scale-out: aggregate throughput of 1, 2 and 3 service processes on one queue. */
+export async function scaleCases(runs: number, count: number): Promise<Cases> {
+  const { medians, samples } = await runScaleOut(count, 100, runs);
+  const one = medians[0]?.rate ?? Number.NaN;
+  const three = medians[2]?.rate ?? Number.NaN;
+  return {
+    scale_out_3x: {
+      value: three,
+      unit: 'msg/s',
+      baseline: one,
+      ratio: round(three / one),
+      target: 'reported',
+      meetsTarget: true,
+      byProcesses: medians,
+      samples: samples[2]?.map((x) => x.rate) ?? [],
+      baselineSamples: samples[0]?.map((x) => x.rate) ?? [],
+      twoProcessSamples: samples[1]?.map((x) => x.rate) ?? [],
+      notes: `${count} waiting messages, prefetch 100, ${runs} rounds: aggregate rate of 3 sample services on one queue (baseline: 1 service), over the window where all consume; byProcesses: 1, 2, 3 with the CPU per message of the services together and of the broker`,
+    },
+  };
+}
+
+/** No leak: RSS and post-GC heap after `last` messages against after `first`. */
+export async function leakCases(first: number, last: number): Promise<Cases> {
+  const r = await runLeak({ first, last });
+  const what = `one sample service draining a queue kept topped up, prefetch 100; figures taken at full rate after ${first} and after ${last} results`;
+  return {
+    leak_rss_ratio: {
+      value: r.rssRatio,
+      unit: 'ratio',
+      baseline: r.first.rssMb,
+      ratio: r.rssRatio,
+      target: '<= 1.1',
+      meetsTarget: r.rssRatio <= 1.1,
+      first: r.first,
+      last: r.last,
+      notes: `${what}: RSS after ${last} / RSS after ${first} (baseline: the MiB after ${first})`,
+    },
+    leak_heap_ratio: {
+      value: r.heapRatio,
+      unit: 'ratio',
+      baseline: r.first.heapMb,
+      ratio: r.heapRatio,
+      target: '<= 1.1',
+      meetsTarget: r.heapRatio <= 1.1,
+      notes: `${what}: used heap of all threads after a GC in each (heap probe preload, SIGUSR2), after ${last} / after ${first}`,
     },
   };
 }

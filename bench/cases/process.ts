@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { median, round } from '../stats.js';
@@ -62,9 +64,20 @@ export async function processCases(runs: number): Promise<Cases> {
   };
   const service: Run[] = [];
   const bare: Run[] = [];
-  for (let i = 0; i < runs; i++) {
-    bare.push(await runOnce(['-e', bareScript], env));
-    service.push(await runOnce([mainScript], env));
+  const cached: Run[] = [];
+  // Node's module compile cache (what module.enableCompileCache() turns on), warmed by a
+  // first run that is not counted: every later start reads the compiled code from it.
+  const cache = mkdtempSync(join(tmpdir(), 'bench-compile-cache-'));
+  const cachedEnv = { ...env, NODE_COMPILE_CACHE: cache };
+  try {
+    await runOnce([mainScript], cachedEnv);
+    for (let i = 0; i < runs; i++) {
+      bare.push(await runOnce(['-e', bareScript], env));
+      service.push(await runOnce([mainScript], env));
+      cached.push(await runOnce([mainScript], cachedEnv));
+    }
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
   }
   const m = (rs: Run[], k: keyof Run) => round(median(rs.map((r) => r[k])));
   const measure = (
@@ -73,8 +86,9 @@ export async function processCases(runs: number): Promise<Cases> {
     target: string,
     limit: number,
     notes: string,
+    of: Run[] = service,
   ): CaseResult => {
-    const value = m(service, key);
+    const value = m(of, key);
     const baseline = m(bare, key);
     return {
       value,
@@ -83,7 +97,7 @@ export async function processCases(runs: number): Promise<Cases> {
       ratio: round(value / baseline),
       target,
       meetsTarget: value < limit,
-      samples: service.map((r) => round(r[key])),
+      samples: of.map((r) => round(r[key])),
       baselineSamples: bare.map((r) => round(r[key])),
       notes,
     };
@@ -96,18 +110,32 @@ export async function processCases(runs: number): Promise<Cases> {
       150,
       'TERM to process exit, idle sample service with 3 workers vs bare node exiting on TERM',
     ),
-    startup_ms: measure(
-      'startupMs',
-      'ms',
-      '< 500 ms median',
-      500,
-      'spawn to the ready log line vs bare node printing ready',
-    ),
+    startup_ms: {
+      ...measure(
+        'startupMs',
+        'ms',
+        '<= 4x bare node',
+        Number.POSITIVE_INFINITY,
+        'spawn to the ready log line vs bare node printing ready',
+      ),
+      meetsTarget: m(service, 'startupMs') <= 4 * m(bare, 'startupMs'),
+    },
+    startup_cached_ms: {
+      ...measure(
+        'startupMs',
+        'ms',
+        'reported',
+        Number.POSITIVE_INFINITY,
+        'spawn to the ready log line with NODE_COMPILE_CACHE set (warm) vs bare node printing ready',
+        cached,
+      ),
+      uncachedMs: m(service, 'startupMs'),
+    },
     idle_rss_mb: measure(
       'rssMb',
       'MiB',
-      'reported',
-      Number.POSITIVE_INFINITY,
+      '<= 100 MiB',
+      100.01,
       'VmRSS 500 ms after ready, sample service (main + 3 worker threads) vs bare node',
     ),
   };

@@ -1,8 +1,6 @@
 import { once } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { Writable } from 'node:stream';
-import { Nanny } from '../../src/lib/threads/nanny.js';
-import { createLogger } from '../../src/lib/log.js';
+import { quietNanny } from '../quiet-nanny.js';
 import { loadConfig } from '../../src/lib/config.js';
 import { coreConfigSchema, coreEnv } from '../../src/lib/config-schema.js';
 import { withCorrelationId } from '../../src/lib/correlation.js';
@@ -18,9 +16,6 @@ import type { CountContract, DoneContract } from '../workers/count.worker.js';
  */
 
 const defaultsFile = new URL('../../../config/default.json', import.meta.url);
-const silent = Object.assign(new Writable({ write: (_c, _e, d) => d() }), {
-  flushSync: () => undefined,
-});
 
 async function coreRate(
   count: number,
@@ -28,25 +23,8 @@ async function coreRate(
   correlationId: string | undefined,
 ): Promise<number[]> {
   const config = loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: {} });
-  const log = createLogger({
-    app: 'bench',
-    thread: 'main',
-    version: '',
-    level: 'fatal',
-    destination: silent,
-  });
   const controller = new AbortController();
-  const nanny = new Nanny({
-    log,
-    logSink: silent,
-    logLevel: () => 'fatal',
-    config,
-    heartbeatMs: 1000,
-    startTimeoutMs: 5000,
-    reportIntervalMs: 60_000,
-    signal: controller.signal,
-    die: () => undefined,
-  });
+  const nanny = quietNanny({ config, signal: controller.signal, die: () => undefined });
   nanny.add({ name: 'count', module: new URL('../workers/count.worker.js', import.meta.url) });
   await nanny.start();
   const channel = nanny.channel('count');

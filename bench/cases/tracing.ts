@@ -2,7 +2,9 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Cases } from '../case.js';
-import { onFreshVhost, runBare, runPipeline } from '../amqp.js';
+import { runBare } from '../amqp/bare.js';
+import { onFreshVhost } from '../amqp/fresh-vhost.js';
+import { runPipeline } from '../amqp/pipeline.js';
 import { median, round } from '../stats.js';
 
 /**
@@ -51,24 +53,31 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
   const on: number[] = [];
   const sampled: number[] = [];
   const bytesPerRun: number[] = [];
-  const traced = (env: Record<string, string>) => (url: string, name: string) =>
-    runPipeline(url, name, count, prefetch, {
+  // One run on a fresh vhost: its rate.
+  const rateOf = async (
+    name: string,
+    run: (url: string, broker: number) => Promise<{ rate: number }>,
+  ): Promise<number> => (await onFreshVhost(name, (vhost, broker) => run(vhost.url, broker))).rate;
+  const traced = (env: Record<string, string>) => (url: string, broker: number) =>
+    runPipeline(url, 'traced', count, prefetch, broker, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       ...env,
     });
   try {
     for (let i = 0; i < rounds; i++) {
-      bare.push(await onFreshVhost((url, name) => runBare(url, name, count, prefetch), 'bare'));
+      bare.push(
+        await rateOf('bare', (url, broker) => runBare(url, 'bare', count, prefetch, broker)),
+      );
       off.push(
-        await onFreshVhost((url, name) => runPipeline(url, name, count, prefetch), 'untraced'),
+        await rateOf('untraced', (url, broker) =>
+          runPipeline(url, 'untraced', count, prefetch, broker),
+        ),
       );
       const before = receiver.bytes();
-      on.push(await onFreshVhost(traced({ OTEL_TRACES_SAMPLER: 'always_on' }), 'traced'));
+      on.push(await rateOf('traced', traced({ OTEL_TRACES_SAMPLER: 'always_on' })));
       bytesPerRun.push(receiver.bytes() - before);
       const sampler = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' };
-      sampled.push(
-        await onFreshVhost(traced({ ...sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' }), 'sampled'),
-      );
+      sampled.push(await rateOf('sampled', traced({ ...sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' })));
     }
   } finally {
     await receiver.close();

@@ -1,0 +1,101 @@
+import * as amqp from 'amqplib';
+import { ServiceProcess } from '../../test/helpers/service-process.js';
+import { fill, untilDepth } from './messages.js';
+import { Window, type RunFigures } from './figures.js';
+
+/**
+ * The whole sample pipeline: the built service as a child process (consumer, processor
+ * thread, ZeroMQ, confirmed result, ack) draining `count` waiting events. Timed from the
+ * consumer's own `consumer started` line to the last result in the results queue.
+ */
+
+/**
+ * The service's settings for a bench run on `url` with queues named after `name`. For
+ * experiments, BENCH_SERVICE_NODE_OPTIONS in the bench's environment becomes the service's
+ * NODE_OPTIONS (e.g. `--max-semi-space-size=2`).
+ */
+export function pipelineEnv(url: string, name: string, prefetch: number): Record<string, string> {
+  const nodeOptions = process.env['BENCH_SERVICE_NODE_OPTIONS'];
+  return {
+    ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+    AMQP_URL: url,
+    AMQP_PREFETCH: String(prefetch),
+    AMQP_EXCHANGE: name,
+    AMQP_INPUT_QUEUE: `${name}.events`,
+    AMQP_RESULTS_QUEUE: `${name}.results`,
+    AMQP_FAILED_QUEUE: `${name}.failed`,
+    // fill() declares a classic queue, as the bare loop uses: like against like.
+    AMQP_QUEUE_TYPE: 'classic',
+    ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
+    SAMPLE_WORK_MS: '0',
+    LOG_PRETTY: 'false',
+  };
+}
+
+/** performance.now() of a log line's own `time` (wall clock, as pino writes it). */
+export function loggedAt(line: Record<string, unknown>): number {
+  return performance.now() - (Date.now() - Date.parse(String(line['time'])));
+}
+
+/** Rejects, with the service's last lines, when the service exits (never resolves). */
+export function exitAsFailure(service: ServiceProcess, during: string): Promise<never> {
+  const failure = service.exited.then(({ code, signal }) => {
+    throw new Error(
+      `the service exited (${String(code ?? signal)}) ${during}; last lines:\n${service.tail(5)}`,
+    );
+  });
+  failure.catch(() => undefined); // handled by whoever races it; no unhandled rejection later
+  return failure;
+}
+
+/**
+ * Resolves when `queue` holds `count` results; rejects when the service exits first (a crash
+ * must fail the bench, not leave it polling).
+ */
+export async function untilDone(
+  service: ServiceProcess,
+  channel: amqp.Channel,
+  queue: string,
+  count: number,
+): Promise<number> {
+  const polling = new AbortController();
+  try {
+    return await Promise.race([
+      untilDepth(channel, queue, count, polling.signal),
+      exitAsFailure(service, `before ${count} results`),
+    ]);
+  } finally {
+    polling.abort();
+  }
+}
+
+/** One pipeline run; `env` adds to the service's environment (bench/cases/tracing.ts). */
+export async function runPipeline(
+  url: string,
+  name: string,
+  count: number,
+  prefetch: number,
+  broker: number,
+  env: Record<string, string> = {},
+): Promise<RunFigures> {
+  const admin = await amqp.connect(url);
+  const channel = await admin.createConfirmChannel();
+  await fill(channel, `${name}.events`, count);
+  await channel.assertQueue(`${name}.results`, { durable: true });
+  const service = new ServiceProcess({ env: { ...pipelineEnv(url, name, prefetch), ...env } });
+  let window: Window | undefined;
+  try {
+    const started = await service.waitFor('consumer started', 30_000);
+    window = new Window(service.pid, broker, loggedAt(started));
+    const endedAt = await untilDone(service, channel, `${name}.results`, count);
+    const figures = window.close(count, endedAt);
+    service.signal('SIGTERM');
+    const { code } = await service.waitForExit(30_000);
+    if (code !== 0) throw new Error(`the service exited with ${String(code)} after TERM`);
+    return figures;
+  } finally {
+    window?.abandon();
+    await service.stop();
+    await admin.close();
+  }
+}
