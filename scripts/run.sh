@@ -29,6 +29,8 @@ forward() {
 forward bash scripts/setup.sh
 node="$root/.tooling/bin/node"
 export PATH="$root/.tooling/bin:$PATH"
+# The bench installs what its cases drive (supervisord for the restart case), as npm test does.
+if [ "$cmd" = bench ]; then forward bash scripts/test-prereqs.sh; fi
 case "$cmd" in
   start) exec "$node" dist/src/app/main.js "$@" ;;
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
@@ -70,9 +72,7 @@ case "$cmd" in
     "$node" node_modules/prettier/bin/prettier.cjs --check src test bench
     "$node" scripts/check-imports.mjs
     ;;
-  bench) # what the cases drive (supervisord for the restart case), as for npm test
-    bash scripts/test-prereqs.sh
-    exec "$node" dist/bench/run.js "$@" ;;
+  bench) exec "$node" dist/bench/run.js "$@" ;;
   chaos) exec "$node" dist/bench/chaos.js "$@" ;;
   *) echo "run.sh: unknown command '$cmd'" >&2; exit 2 ;;
 esac
