@@ -165,7 +165,10 @@ describe('the image, run as a container', { timeout: 300_000 }, () => {
     console.log(`podman stop -t 60 took ${ms} ms`);
     assert.equal(await container.waitForExit(), 0);
     assert.ok(ms < 50_000, `within the grace period, without KILL (took ${ms} ms)`);
+    // The container has exited, but the log stream may still be delivering its last lines.
     await container.waitFor(/"msg":"stop requested"/);
+    await container.waitFor(/"msg":"shutdown complete"/);
+    await container.waitFor(/stopped: app \(exit status/);
     const complete = container.serviceLines('shutdown complete').at(-1);
     assert.equal(complete?.['exitCode'], 0, container.tail());
     assert.match(container.output, /stopped: app \(exit status 0\)/);
