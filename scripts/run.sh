@@ -30,7 +30,9 @@ forward bash scripts/setup.sh
 node="$root/.tooling/bin/node"
 export PATH="$root/.tooling/bin:$PATH"
 case "$cmd" in
-  start) exec "$node" dist/src/app/main.js "$@" ;;
+  # The main thread's young-generation cap; the service reads the same MAX_SEMI_SPACE_MB for
+  # its worker threads (docs/performance.md). 0: V8's default.
+  start) exec "$node" --max-semi-space-size="${MAX_SEMI_SPACE_MB:-2}" dist/src/app/main.js "$@" ;;
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
   compose) exec "$node" scripts/render-compose.mjs "$@" ;;
   test)
