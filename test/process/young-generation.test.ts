@@ -11,7 +11,7 @@ import { Supervisord } from '../helpers/supervisord.js';
  * The young-generation cap (MAX_SEMI_SPACE_MB, docs/performance.md) is in the running service,
  * however it is started: a preload in every thread churns objects and reports how far V8 let
  * its new space grow (test/fixtures/new-space-probe.ts). V8's default reaches 32 MiB; the
- * 2 MiB cap keeps it at 4. The idle sample runs the main thread and 3 workers.
+ * 2 MiB cap keeps it near 4. The idle sample runs the main thread and 3 workers.
  */
 
 const probe = fileURLToPath(new URL('../fixtures/new-space-probe.js', import.meta.url));
@@ -54,7 +54,9 @@ async function run(command: string, args: string[], env: Record<string, string>)
   }
 }
 
-const capped = (sizes: Sizes) => [...sizes].filter(([, mb]) => mb <= 8).map(([t]) => t);
+// The bound has margin: capped at 2 MiB, V8's new space was seen at 4 to 8.25 MiB (it may
+// briefly hold more than its two semi-spaces); uncapped it reaches 32.
+const capped = (sizes: Sizes) => [...sizes].filter(([, mb]) => mb < 16).map(([t]) => t);
 const main = (sizes: Sizes) => sizes.get('main');
 const workers = (sizes: Sizes) => [...sizes].filter(([t]) => t !== 'main').map(([, mb]) => mb);
 
@@ -74,9 +76,9 @@ describe('the young-generation cap', { timeout: 120_000 }, () => {
 
   test('started as plain `node main.js`, the worker threads are still capped', async () => {
     const sizes = await run(process.execPath, [mainScript], {});
-    assert.ok((main(sizes) ?? 0) > 8, `main thread uncapped: ${JSON.stringify([...sizes])}`);
+    assert.ok((main(sizes) ?? 0) >= 16, `main thread uncapped: ${JSON.stringify([...sizes])}`);
     assert.ok(
-      workers(sizes).every((mb) => mb <= 8),
+      workers(sizes).every((mb) => mb < 16),
       JSON.stringify([...sizes]),
     );
   });
