@@ -55,6 +55,7 @@ ENV NODE_ENV=production \
     APP_DIR=/app \
     APP_USER=app \
     NODE_BIN=/usr/local/bin/node \
+    MAX_SEMI_SPACE_MB=2 \
     SUPERVISOR_CONF=/app/config/supervisord.conf \
     SUPERVISOR_RUN_DIR=/run/supervisor \
     CRON_AUTOSTART=true \

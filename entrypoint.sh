@@ -44,6 +44,9 @@ fail_if_problems
 [ -r "$APP_DIR/dist/src/app/main.js" ] ||
   problem "APP_DIR=$APP_DIR has no dist/src/app/main.js (is the service built and copied?)"
 id -u "$APP_USER" >/dev/null 2>&1 || problem "APP_USER=$APP_USER is not a user on this system"
+case $MAX_SEMI_SPACE_MB in
+  *[!0-9]*) problem "MAX_SEMI_SPACE_MB must be a whole number of MiB, 0 for V8's default (got '$MAX_SEMI_SPACE_MB')" ;;
+esac
 case $CRON_AUTOSTART in
   true | false) ;;
   *) problem "CRON_AUTOSTART must be true or false (got '$CRON_AUTOSTART')" ;;

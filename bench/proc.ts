@@ -6,6 +6,19 @@ import { readFileSync } from 'node:fs';
  * CPU time, unlike a rate, does not move with what else the shared cores are doing.
  */
 
+/**
+ * The node options the service's launchers give it (scripts/run.sh start, supervisord.conf):
+ * the main thread's young-generation cap, from MAX_SEMI_SPACE_MB as they read it. The bench
+ * starts the built service with these, so it measures the service as it runs.
+ */
+export const launcherNodeOptions = `--max-semi-space-size=${process.env['MAX_SEMI_SPACE_MB'] ?? '2'}`;
+
+/** MAX_SEMI_SPACE_MB when the bench was given one: the service reads it for its workers. */
+export const semiSpaceEnv: Record<string, string> =
+  process.env['MAX_SEMI_SPACE_MB'] === undefined
+    ? {}
+    : { MAX_SEMI_SPACE_MB: process.env['MAX_SEMI_SPACE_MB'] };
+
 let ticks: number | undefined;
 
 /** Clock ticks per second (`getconf CLK_TCK`, 100 on Linux unless the kernel says otherwise). */

@@ -32,7 +32,9 @@ export PATH="$root/.tooling/bin:$PATH"
 # The bench installs what its cases drive (supervisord for the restart case), as npm test does.
 if [ "$cmd" = bench ]; then forward bash scripts/test-prereqs.sh; fi
 case "$cmd" in
-  start) exec "$node" dist/src/app/main.js "$@" ;;
+  # The main thread's young-generation cap; the service reads the same MAX_SEMI_SPACE_MB for
+  # its worker threads (docs/performance.md). 0: V8's default.
+  start) exec "$node" --max-semi-space-size="${MAX_SEMI_SPACE_MB:-2}" dist/src/app/main.js "$@" ;;
   subscribe) exec "$node" dist/src/app/subscribe.js "$@" ;;
   compose) exec "$node" scripts/render-compose.mjs "$@" ;;
   test)

@@ -6,6 +6,7 @@ import { ServiceProcess } from '../../test/helpers/service-process.js';
 import type { TestVhost } from '../../test/helpers/broker.js';
 import { onFreshVhost } from './fresh-vhost.js';
 import { round } from '../stats.js';
+import { launcherNodeOptions } from '../proc.js';
 import { body } from './messages.js';
 import { exitAsFailure, pipelineEnv } from './pipeline.js';
 
@@ -105,7 +106,10 @@ export interface LeakOptions {
   first: number;
   last: number;
   prefetch?: number;
-  /** Node options for the service besides the probe's (experiments: --max-semi-space-size). */
+  /**
+   * Node options for the service besides the probe's; the launchers' when not given
+   * (experiments: --max-semi-space-size=N; empty: V8's defaults).
+   */
   nodeOptions?: string;
   /** Extra environment for the service (experiments: MALLOC_ARENA_MAX). */
   env?: Record<string, string>;
@@ -122,7 +126,8 @@ async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigur
   const env = {
     ...pipelineEnv(vhost.url, 'leak', prefetch),
     ...options.env,
-    NODE_OPTIONS: `--expose-gc --import=${probe} ${options.nodeOptions ?? ''}`.trim(),
+    NODE_OPTIONS:
+      `--expose-gc --import=${probe} ${options.nodeOptions ?? launcherNodeOptions}`.trim(),
   };
   let service: ServiceProcess | undefined;
   try {
@@ -174,7 +179,8 @@ async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigur
 
 // CLI for memory experiments: node dist/bench/amqp/leak.js FIRST LAST ['NODE OPTIONS'] [K=V...]
 if (import.meta.main) {
-  const [first = '5000', last = '50000', nodeOptions = '', ...pairs] = process.argv.slice(2);
+  const [first = '5000', last = '50000', nodeOptions = launcherNodeOptions, ...pairs] =
+    process.argv.slice(2);
   const env = Object.fromEntries(pairs.map((p) => p.split('=', 2) as [string, string]));
   const result = await runLeak({ first: Number(first), last: Number(last), nodeOptions, env });
   process.stdout.write(`${JSON.stringify({ bench: 'leak', nodeOptions, env, ...result })}\n`);

@@ -2,6 +2,7 @@ import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
 import { fill, untilDepth } from './messages.js';
 import { Window, type RunFigures } from './figures.js';
+import { launcherNodeOptions, semiSpaceEnv } from '../proc.js';
 
 /**
  * The whole sample pipeline: the built service as a child process (consumer, processor
@@ -10,14 +11,14 @@ import { Window, type RunFigures } from './figures.js';
  */
 
 /**
- * The service's settings for a bench run on `url` with queues named after `name`. For
- * experiments, BENCH_SERVICE_NODE_OPTIONS in the bench's environment becomes the service's
- * NODE_OPTIONS (e.g. `--max-semi-space-size=2`).
+ * The service's settings for a bench run on `url` with queues named after `name`: its node
+ * options are the launchers' (`launcherNodeOptions`) unless BENCH_SERVICE_NODE_OPTIONS, for
+ * experiments, replaces them (e.g. `--max-semi-space-size=4`; empty: none).
  */
 export function pipelineEnv(url: string, name: string, prefetch: number): Record<string, string> {
-  const nodeOptions = process.env['BENCH_SERVICE_NODE_OPTIONS'];
   return {
-    ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
+    NODE_OPTIONS: process.env['BENCH_SERVICE_NODE_OPTIONS'] ?? launcherNodeOptions,
+    ...semiSpaceEnv,
     AMQP_URL: url,
     AMQP_PREFETCH: String(prefetch),
     AMQP_EXCHANGE: name,

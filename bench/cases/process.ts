@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { median, round } from '../stats.js';
+import { launcherNodeOptions, semiSpaceEnv } from '../proc.js';
 import type { CaseResult, Cases } from '../case.js';
 
 /**
@@ -61,6 +62,7 @@ export async function processCases(runs: number): Promise<Cases> {
     LOG_LEVEL: 'info',
     ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
     SAMPLE_EVENT_INTERVAL_MS: '600000',
+    ...semiSpaceEnv,
   };
   const service: Run[] = [];
   const bare: Run[] = [];
@@ -70,11 +72,11 @@ export async function processCases(runs: number): Promise<Cases> {
   const cache = mkdtempSync(join(tmpdir(), 'bench-compile-cache-'));
   const cachedEnv = { ...env, NODE_COMPILE_CACHE: cache };
   try {
-    await runOnce([mainScript], cachedEnv);
+    await runOnce([launcherNodeOptions, mainScript], cachedEnv);
     for (let i = 0; i < runs; i++) {
       bare.push(await runOnce(['-e', bareScript], env));
-      service.push(await runOnce([mainScript], env));
-      cached.push(await runOnce([mainScript], cachedEnv));
+      service.push(await runOnce([launcherNodeOptions, mainScript], env));
+      cached.push(await runOnce([launcherNodeOptions, mainScript], cachedEnv));
     }
   } finally {
     rmSync(cache, { recursive: true, force: true });

@@ -7,8 +7,6 @@ import type { ChannelContract } from '../lib/threads/thread-channel.js';
 import { assertEvent } from './events.js';
 import { readFlags } from '../lib/flags.js';
 import { HttpNotifier } from './notifier.js';
-import { startAmqp } from '../lib/amqp/amqp-runtime.js';
-import { sampleMessageHandler } from './amqp-intake.js';
 
 /**
  * The composition root of the sample app, loaded by the entry module (main.ts) once the
@@ -76,6 +74,10 @@ await runService({
       },
     });
     if (fromBroker) {
+      // Loaded only with a broker configured: without one, none of the AMQP modules (the
+      // core's and amqplib) load (docs/performance.md, start-up).
+      const { startAmqp } = await import('../lib/amqp/amqp-runtime.js');
+      const { sampleMessageHandler } = await import('./amqp-intake.js');
       const amqp = await startAmqp({
         runtime,
         createHandler: ({ publisher, names }) =>

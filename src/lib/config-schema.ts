@@ -49,6 +49,11 @@ export const coreConfigSchema = z.object({
     heartbeatMs: millis(20),
     startTimeoutMs: millis(100),
     reportIntervalMs: millis(100),
+    // V8's semi-space cap in MiB (its young generation is 3 of them): the lever on RSS under
+    // allocation churn (docs/performance.md). 0 leaves V8's default (16 MiB on 64-bit).
+    maxSemiSpaceMb: integer(0, 256).describe(
+      'the young generation cap per thread, a semi-space in MiB: 0 (V8 default) to 256',
+    ),
   }),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
@@ -83,6 +88,7 @@ export const coreEnv = {
   HEARTBEAT_MS: 'threads.heartbeatMs',
   WORKER_START_TIMEOUT_MS: 'threads.startTimeoutMs',
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
+  MAX_SEMI_SPACE_MB: 'threads.maxSemiSpaceMb',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),

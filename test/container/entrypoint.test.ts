@@ -223,6 +223,11 @@ describe('entrypoint.sh', () => {
       /NODE_BIN=\/nonexistent\/node is not an executable file/,
     ],
     [
+      'a young-generation cap that is not a number',
+      { MAX_SEMI_SPACE_MB: '2m' },
+      /MAX_SEMI_SPACE_MB must be a whole number of MiB, 0 for V8's default \(got '2m'\)/,
+    ],
+    [
       'CRON_AUTOSTART not a boolean',
       { CRON_AUTOSTART: 'yes' },
       /CRON_AUTOSTART must be true or false/,

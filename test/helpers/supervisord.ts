@@ -32,6 +32,7 @@ export function containerEnv(
     SUPERVISOR_CONF: supervisordConf,
     SUPERVISOR_RUN_DIR: join(root, 'run'),
     NODE_BIN: process.execPath,
+    MAX_SEMI_SPACE_MB: '2',
     APP_DIR: repoDir,
     APP_USER: userInfo().username,
     // The test machine's cron would run the machine's own jobs: the tests leave it off.

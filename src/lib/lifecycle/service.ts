@@ -156,6 +156,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     heartbeatMs: config.threads.heartbeatMs,
     startTimeoutMs: config.threads.startTimeoutMs,
     reportIntervalMs: config.threads.reportIntervalMs,
+    maxSemiSpaceMb: config.threads.maxSemiSpaceMb,
     signal: coordinator.signal,
     die: (cause) => coordinator.die(cause),
     metrics: () => runtime.metrics,

@@ -36,6 +36,8 @@ export interface NannyOptions {
   heartbeatMs: number;
   startTimeoutMs: number;
   reportIntervalMs: number;
+  /** Each worker's semi-space cap in MiB (WorkerHostOptions.maxSemiSpaceMb); 0: V8's default. */
+  maxSemiSpaceMb?: number;
   /** The shutdown signal: once aborted, the hang check stops (a worker's death still counts). */
   signal: AbortSignal;
   die: (cause: unknown) => void;
@@ -98,6 +100,7 @@ export class Nanny {
         logLevel: this.#options.logLevel(),
         heartbeatMs: this.#options.heartbeatMs,
         startTimeoutMs: this.#options.startTimeoutMs,
+        maxSemiSpaceMb: this.#options.maxSemiSpaceMb ?? 0,
       });
       this.#hosts.set(spec.name, host);
       host.on('exit', (code, expected) => {

@@ -1,5 +1,5 @@
 import { EventEmitter, once } from 'node:events';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../log.js';
 import { ErrorCodes, WorkerFailureError, deserializeError } from '../errors.js';
 import type {
@@ -50,6 +50,13 @@ export interface WorkerHostOptions {
   logLevel: LogLevel;
   heartbeatMs: number;
   startTimeoutMs: number;
+  /**
+   * The thread's semi-space cap in MiB, as `--max-semi-space-size` sets it for the main
+   * thread; 0 leaves V8's default. Given to the isolate as `resourceLimits`
+   * (`maxYoungGenerationSizeMb`, three semi-spaces). A `--max-semi-space-size` flag on the
+   * process, when there is one, applies to every isolate and takes precedence.
+   */
+  maxSemiSpaceMb?: number;
 }
 
 export class WorkerHost extends EventEmitter<{
@@ -152,6 +159,7 @@ export class WorkerHost extends EventEmitter<{
       transferList: [control.port2, logs.port2, app.port2, ...Object.values(peers)],
       stdout: false,
       stderr: false,
+      ...youngGeneration(this.#options.maxSemiSpaceMb ?? 0),
     });
     this.#worker = worker;
     this.#setState('starting');
@@ -302,4 +310,11 @@ export class WorkerHost extends EventEmitter<{
     this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
     this.emit('exit', code, expected);
   }
+}
+
+/** V8 sizes the young generation as three semi-spaces (two halves and the large-object space). */
+function youngGeneration(maxSemiSpaceMb: number): Pick<WorkerOptions, 'resourceLimits'> {
+  return maxSemiSpaceMb > 0
+    ? { resourceLimits: { maxYoungGenerationSizeMb: 3 * maxSemiSpaceMb } }
+    : {};
 }
