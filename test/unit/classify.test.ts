@@ -206,6 +206,11 @@ describe('classify()', () => {
           await ch.assertQueue(queue, { autoDelete: true, arguments: { 'x-max-length': 5 } });
           await ch.assertQueue(queue, { autoDelete: true, arguments: { 'x-max-length': 6 } });
         });
+        // auto-delete acts only after a consumer has come and gone: this queue never had one.
+        assert.ok(connection);
+        const cleanup = await connection.createChannel();
+        await cleanup.deleteQueue(queue);
+        await cleanup.close();
         assert.equal((error as { code?: number }).code, 406);
         assert.equal(classify(error), 'dependency');
       });
