@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 // Tests observe the broker with amqplib directly, independently of the code under test.
 import * as amqp from 'amqplib';
+import { ServiceProcess, testEnv } from './service-process.js';
 
 /**
  * The real RabbitMQ on 127.0.0.1:5672, for tests: a throw-away vhost per test file (made and
@@ -236,6 +237,44 @@ export function amqpSettings(
     AMQP_STATS_INTERVAL_MS: '500',
     ...extra,
   };
+}
+
+/** A header of a received message (undefined when it has none of that name). */
+export function headerOf(received: Pick<Received, 'properties'>, name: string): unknown {
+  return received.properties.headers?.[name];
+}
+
+/** A sample service consuming from a fresh vhost of its own, and an observer on that vhost. */
+export interface SampleOnVhost {
+  vhost: TestVhost;
+  observer: BrokerObserver;
+  service: ServiceProcess;
+}
+
+/**
+ * Starts the sample service on a fresh vhost (`amqpSettings` plus `extra`) and resolves once
+ * it is ready, with an observer open on the same vhost. `stopSampleOnVhost` undoes it all.
+ */
+export async function startSampleOnVhost(
+  prefix: string,
+  extra: Record<string, string> = {},
+): Promise<SampleOnVhost> {
+  const vhost = await createVhost(prefix);
+  const service = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, extra)) });
+  await service.waitFor('ready');
+  const observer = await BrokerObserver.open(vhost.url);
+  return { vhost, observer, service };
+}
+
+/** Stops the service, closes the observer and removes the vhost. */
+export async function stopSampleOnVhost({
+  vhost,
+  observer,
+  service,
+}: SampleOnVhost): Promise<void> {
+  await service.stop();
+  await observer.close();
+  await vhost.remove();
 }
 
 /**

@@ -1,14 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
-  createVhost,
+  headerOf,
+  startSampleOnVhost,
+  stopSampleOnVhost,
   expectAllAcked,
   queues,
-  type Received,
   type TestVhost,
 } from '../helpers/broker.js';
 
@@ -23,23 +23,10 @@ let observer: BrokerObserver;
 let service: ServiceProcess;
 
 before(async () => {
-  vhost = await createVhost('amqp-hostile');
-  service = new ServiceProcess({
-    env: testEnv(amqpSettings(vhost.url, { LOG_LEVEL: 'debug' })),
-  });
-  await service.waitFor('ready');
-  observer = await BrokerObserver.open(vhost.url);
+  ({ vhost, observer, service } = await startSampleOnVhost('amqp-hostile', { LOG_LEVEL: 'debug' }));
 });
 
-after(async () => {
-  await service.stop();
-  await observer.close();
-  await vhost.remove();
-});
-
-function header(received: Received, name: string): unknown {
-  return received.properties.headers?.[name];
-}
+after(() => stopSampleOnVhost({ vhost, observer, service }));
 
 describe('hostile input on RabbitMQ', () => {
   test('deeply nested JSON is poison at once: failed after one attempt, not retried, not reported', async () => {
@@ -51,10 +38,10 @@ describe('hostile input on RabbitMQ', () => {
     assert.ok(failed);
     assert.equal(failed.properties.messageId, 'deep');
     assert.equal(failed.body.length, body.length, 'the body, unchanged');
-    assert.equal(header(failed, 'x-error-kind'), 'permanent');
-    assert.equal(header(failed, 'x-attempts'), 1);
+    assert.equal(headerOf(failed, 'x-error-kind'), 'permanent');
+    assert.equal(headerOf(failed, 'x-attempts'), 1);
     assert.match(
-      String(header(failed, 'x-failure-reason')),
+      String(headerOf(failed, 'x-failure-reason')),
       /nested deeper than 256 levels \(200001\)/,
     );
     const about = service.lines.filter((l) => l['messageId'] === 'deep');
@@ -155,7 +142,7 @@ describe('hostile input on RabbitMQ', () => {
     const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
     assert.ok(failed);
     const p = failed.properties;
-    assert.equal(header(failed, 'x-attempts'), 3, 'through both retries');
+    assert.equal(headerOf(failed, 'x-attempts'), 3, 'through both retries');
     for (const name of [
       'messageId',
       'correlationId',
@@ -170,12 +157,12 @@ describe('hostile input on RabbitMQ', () => {
       assert.equal(p[name], original[name], name);
     }
     assert.equal(p.deliveryMode, 2, 'persistent');
-    assert.equal(header(failed, 'x-custom'), 'kept');
-    assert.equal(header(failed, 'x-number'), 42);
+    assert.equal(headerOf(failed, 'x-custom'), 'kept');
+    assert.equal(headerOf(failed, 'x-number'), 42);
     // A per-message TTL and the user id do not travel as properties (docs/amqp.md says why).
     assert.equal(p.expiration, undefined);
-    assert.equal(header(failed, 'x-original-expiration'), '600000');
+    assert.equal(headerOf(failed, 'x-original-expiration'), '600000');
     assert.equal(p.userId, undefined);
-    assert.equal(header(failed, 'x-original-user-id'), 'guest');
+    assert.equal(headerOf(failed, 'x-original-user-id'), 'guest');
   });
 });

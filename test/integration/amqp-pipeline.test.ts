@@ -1,13 +1,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import { createLogger } from '../../src/lib/log.js';
 import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 import {
   BrokerObserver,
-  amqpSettings,
-  createVhost,
+  headerOf,
+  startSampleOnVhost,
+  stopSampleOnVhost,
   expectAllAcked,
   queues,
   type TestVhost,
@@ -23,23 +24,13 @@ let observer: BrokerObserver;
 let service: ServiceProcess;
 
 before(async () => {
-  vhost = await createVhost('amqp-pipeline');
-  service = new ServiceProcess({
-    env: testEnv(amqpSettings(vhost.url, { AMQP_MAX_MESSAGE_BYTES: '2048', LOG_LEVEL: 'debug' })),
-  });
-  await service.waitFor('ready');
-  observer = await BrokerObserver.open(vhost.url);
+  ({ vhost, observer, service } = await startSampleOnVhost('amqp-pipeline', {
+    AMQP_MAX_MESSAGE_BYTES: '2048',
+    LOG_LEVEL: 'debug',
+  }));
 });
 
-after(async () => {
-  await service.stop();
-  await observer.close();
-  await vhost.remove();
-});
-
-function headerOf(received: { properties: { headers?: Record<string, unknown> } }, name: string) {
-  return received.properties.headers?.[name];
-}
+after(() => stopSampleOnVhost({ vhost, observer, service }));
 
 describe('sample service on RabbitMQ', () => {
   test('N events in give N results out, each carrying its message id and correlation id', async () => {
