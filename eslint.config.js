@@ -24,6 +24,23 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/app/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/lib/**', '!**/lib/index.js', '!**/lib/worker.js', '!**/lib/entry.js'],
+              message:
+                'src/app imports the core only through its public doors: lib/index.js (main thread), lib/worker.js (worker threads), lib/entry.js (the entry module)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

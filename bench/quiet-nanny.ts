@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { Nanny } from '../src/lib/threads/nanny.js';
-import { createLogger } from '../src/lib/log.js';
+import { createLogger } from '../src/lib/primitives/log.js';
 
 /** A log destination that drops everything (the bench measures, it does not log). */
 export const silentSink = Object.assign(new Writable({ write: (_c, _e, done) => done() }), {

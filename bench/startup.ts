@@ -143,7 +143,7 @@ function importCosts(): Record<string, number> {
     '@sentry/node',
     '@influxdata/influxdb-client',
     'cronitor',
-    './dist/src/lib/lifecycle/service.js',
+    './dist/src/lib/runtime/run-service.js',
     './dist/src/lib/threads/worker-runtime.js',
   ];
   const once = (spec: string): number =>

@@ -1,9 +1,9 @@
 import { once } from 'node:events';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { quietNanny } from '../quiet-nanny.js';
-import { loadConfig } from '../../src/lib/config.js';
-import { coreConfigSchema, coreEnv } from '../../src/lib/config-schema.js';
-import { withCorrelationId } from '../../src/lib/correlation.js';
+import { loadConfig } from '../../src/lib/primitives/config.js';
+import { coreConfigSchema, coreEnv } from '../../src/lib/runtime/core-config.js';
+import { withCorrelationId } from '../../src/lib/primitives/correlation.js';
 import type { ChannelContract } from '../../src/lib/threads/thread-channel.js';
 import { median, round } from '../stats.js';
 import { ratioCase, type Cases } from '../case.js';

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import * as zmq from 'zeromq';
 import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
-import { createLogger } from '../../src/lib/log.js';
+import { createLogger } from '../../src/lib/primitives/log.js';
 
 import { ratioCase, type Cases } from '../case.js';
 

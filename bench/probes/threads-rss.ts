@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { setTimeout as delay } from 'node:timers/promises';
 import { quietNanny } from '../quiet-nanny.js';
-import { loadConfig } from '../../src/lib/config.js';
+import { loadConfig } from '../../src/lib/primitives/config.js';
 import { appConfigSchema, appEnv, defaultsFile } from '../../src/app/config.js';
 
 /**

@@ -1,5 +1,5 @@
 import { runWorker } from '../../src/lib/threads/worker-runtime.js';
-import { untilAborted } from '../../src/lib/lifecycle/sleep.js';
+import { untilAborted } from '../../src/lib/primitives/waits.js';
 import type { ChannelContract } from '../../src/lib/threads/thread-channel.js';
 
 /** Bench worker under the core: counts notes from main; says `done` after every `count`. */

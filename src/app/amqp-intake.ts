@@ -1,5 +1,4 @@
-import type { MessageHandler } from '../lib/amqp/consumer.js';
-import type { Publisher } from '../lib/amqp/publisher.js';
+import { type MessageHandler, type Publisher } from '../lib/index.js';
 import type { SamplePipeline } from './pipeline.js';
 
 /**

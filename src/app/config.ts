@@ -1,7 +1,15 @@
 import { z } from 'zod';
-import { coreConfigSchema, coreEnv, integer, millis, secret } from '../lib/config-schema.js';
-import { booleanFlag, flagEnv, flagsSchema } from '../lib/flags.js';
-import { policyEnv } from '../lib/resilience/policy-config.js';
+import {
+  booleanFlag,
+  coreConfigSchema,
+  coreEnv,
+  flagEnv,
+  flagsSchema,
+  integer,
+  millis,
+  policyEnv,
+  secret,
+} from '../lib/index.js';
 
 /**
  * The sample app's configuration: the core's sections plus its own `sample` section, its

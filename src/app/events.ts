@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { PermanentError, TransientError } from '../lib/errors.js';
+import { PermanentError, TransientError } from '../lib/worker.js';
 
 /** The sample's event and result types, and its handler: input in, output out. */
 

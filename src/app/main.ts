@@ -1,4 +1,4 @@
-import { installEarlySignalHandlers } from '../lib/lifecycle/early-signals.js';
+import { installEarlySignalHandlers } from '../lib/entry.js';
 
 /**
  * The entry point (`node dist/src/app/main.js`, as supervisord, the image and `npm start` run

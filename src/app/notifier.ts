@@ -1,6 +1,4 @@
-import { classify, HttpError } from '../lib/errors.js';
-import type { Logger } from '../lib/log.js';
-import type { ResiliencePolicy } from '../lib/resilience/policies.js';
+import { HttpError, classify, type Logger, type ResiliencePolicy } from '../lib/index.js';
 import type { SampleResult } from './events.js';
 
 /**

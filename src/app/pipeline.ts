@@ -1,11 +1,13 @@
-import type { Logger } from '../lib/log.js';
-import type { ProcessControl } from '../lib/lifecycle/process-control.js';
-import { handleError } from '../lib/lifecycle/exception-scope.js';
-import type { ThreadChannel } from '../lib/threads/thread-channel.js';
-import type { ManagedSocket } from '../lib/zmq/socket-registry.js';
-import type { Metrics } from '../lib/telemetry/metrics.js';
-import { currentCorrelationId } from '../lib/correlation.js';
-import { currentTraceparent } from '../lib/telemetry/trace-context.js';
+import {
+  currentCorrelationId,
+  currentTraceparent,
+  handleError,
+  type Logger,
+  type ManagedSocket,
+  type Metrics,
+  type ProcessControl,
+  type ThreadChannel,
+} from '../lib/index.js';
 import type { SampleEvent, SampleResult } from './events.js';
 import type { ProcessContract, StatsContract } from './protocol.js';
 import type { HttpNotifier } from './notifier.js';

@@ -1,11 +1,15 @@
-import { runService } from '../lib/lifecycle/service.js';
-import { injectStartupFault, parseFaults } from '../lib/lifecycle/faults.js';
+import {
+  injectStartupFault,
+  parseFaults,
+  readFlags,
+  runService,
+  startAmqp,
+  type ChannelContract,
+} from '../lib/index.js';
 import { appConfigSchema, appEnv, defaultsFile } from './config.js';
 import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
-import type { ChannelContract } from '../lib/threads/thread-channel.js';
 import { assertEvent } from './events.js';
-import { readFlags } from '../lib/flags.js';
 import { HttpNotifier } from './notifier.js';
 
 /**
@@ -76,7 +80,6 @@ await runService({
     if (fromBroker) {
       // Loaded only with a broker configured: without one, none of the AMQP modules (the
       // core's and amqplib) load (docs/performance.md, start-up).
-      const { startAmqp } = await import('../lib/amqp/amqp-runtime.js');
       const { sampleMessageHandler } = await import('./amqp-intake.js');
       const amqp = await startAmqp({
         runtime,

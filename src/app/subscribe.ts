@@ -1,5 +1,4 @@
-import { createLogger } from '../lib/log.js';
-import { SocketRegistry } from '../lib/zmq/socket-registry.js';
+import { SocketRegistry, createLogger } from '../lib/index.js';
 import { resultsTopic } from './pipeline.js';
 
 /**

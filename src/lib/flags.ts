@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, upperSnake } from './config-fields.js';
+import { flag, upperSnake } from './primitives/config-fields.js';
 
 /**
  * Feature flags: named booleans or variants in the `flags` config section, with defaults in

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createTask, validate, type ScheduledTask } from 'node-cron';
-import type { Logger } from './log.js';
-import type { ProcessControl } from './lifecycle/process-control.js';
-import { runInScope } from './lifecycle/exception-scope.js';
-import { withCorrelationId } from './correlation.js';
+import type { Logger } from './primitives/log.js';
+import type { ProcessControl } from './primitives/process-control.js';
+import { runInScope } from './primitives/exception-scope.js';
+import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
 
 /**

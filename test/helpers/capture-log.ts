@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from '../../src/lib/log.js';
+import { createLogger, type Logger } from '../../src/lib/primitives/log.js';
 import type { LogLine } from './service-process.js';
 
 /**

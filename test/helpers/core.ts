@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/lib/config.js';
-import { coreConfigSchema, coreEnv, type CoreConfig } from '../../src/lib/config-schema.js';
-import { createLogger, type LogSink, type Logger } from '../../src/lib/log.js';
+import { loadConfig } from '../../src/lib/primitives/config.js';
+import { coreConfigSchema, coreEnv, type CoreConfig } from '../../src/lib/runtime/core-config.js';
+import { createLogger, type LogSink, type Logger } from '../../src/lib/primitives/log.js';
 
 /** In-process helpers for unit tests: a config from the real defaults, a capturing logger. */
 

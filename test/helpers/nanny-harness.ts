@@ -1,7 +1,7 @@
 import { Nanny } from '../../src/lib/threads/nanny.js';
 import type { WorkerSpec } from '../../src/lib/threads/worker-host.js';
 import { CapturingSink, testConfig } from './core.js';
-import { createLogger } from '../../src/lib/log.js';
+import { createLogger } from '../../src/lib/primitives/log.js';
 
 /** A nanny over real worker threads, with captured logs and recorded die() calls. */
 export function nannyHarness(env: Record<string, string> = {}) {

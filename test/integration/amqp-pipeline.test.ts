@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { ServiceProcess } from '../helpers/service-process.js';
-import { createLogger } from '../../src/lib/log.js';
+import { createLogger } from '../../src/lib/primitives/log.js';
 import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 import {
   BrokerObserver,

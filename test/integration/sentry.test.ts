@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSentry, type SentryHandle } from '../../src/lib/telemetry/sentry.js';
-import { withCorrelationId } from '../../src/lib/correlation.js';
+import { withCorrelationId } from '../../src/lib/primitives/correlation.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
 import { captureLog } from '../helpers/capture-log.js';
-import { forgetSecrets, rememberSecret } from '../../src/lib/secrets.js';
+import { forgetSecrets, rememberSecret } from '../../src/lib/primitives/secrets.js';
 
 /** The Sentry reporter in this thread: the real @sentry/node client, a loopback envelope sink. */
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /** The built service as a real child process, stopped with real signals. */
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /** FAULT=main-stall:MS on the built service: a stall of the main thread is not a hung worker. */
 

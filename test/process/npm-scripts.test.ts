@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { repoRoot } from '../helpers/service-process.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
  * The npm scripts hand a stop on to the service: `npm start` under a process manager gets a

@@ -8,7 +8,7 @@ import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
 import { BrokerObserver, rabbitmqctl } from '../helpers/broker.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
  * Secrets on every exit path of the real service, read on stdout AND stderr (where a config

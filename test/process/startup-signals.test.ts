@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ServiceProcess, mainScript, testEnv, type LogLine } from '../helpers/service-process.js';
 import { createVhost, type TestVhost } from '../helpers/broker.js';
 import { SlowProxy } from '../helpers/slow-proxy.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
  * A TERM at any moment of start-up, once the service's own code runs, is a requested stop:

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ServiceProcess, type LogLine } from '../helpers/service-process.js';
-import { ExitCode } from '../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
  * A failure while stopping is a failure, and the shutdown always ends through its own path:

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { z } from 'zod';
 import { appConfigSchema, appEnv, defaultsFile } from '../../src/app/config.js';
-import { loadConfig } from '../../src/lib/config.js';
-import { ConfigError } from '../../src/lib/errors.js';
+import { loadConfig } from '../../src/lib/primitives/config.js';
+import { ConfigError } from '../../src/lib/primitives/errors.js';
 import { booleanFlag, flagEnv, flagsSchema, readFlags, variantFlag } from '../../src/lib/flags.js';
 
 function loadApp(source: Record<string, string> = {}) {

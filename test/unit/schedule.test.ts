@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scheduler, type JobRunMonitor } from '../../src/lib/schedule.js';
-import { ErrorReporters, type ProcessControl } from '../../src/lib/lifecycle/process-control.js';
-import { currentCorrelationId } from '../../src/lib/correlation.js';
+import { ErrorReporters, type ProcessControl } from '../../src/lib/primitives/process-control.js';
+import { currentCorrelationId } from '../../src/lib/primitives/correlation.js';
 import { noopMetrics, type Metrics } from '../../src/lib/telemetry/metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
 

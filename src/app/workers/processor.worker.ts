@@ -1,10 +1,13 @@
-import { runWorker } from '../../lib/threads/worker-runtime.js';
-import { untilAborted } from '../../lib/lifecycle/sleep.js';
-import { TransientError } from '../../lib/errors.js';
-import { parseFaults, strikeOnMessage } from '../../lib/lifecycle/faults.js';
+import {
+  TransientError,
+  parseFaults,
+  runWorker,
+  strikeOnMessage,
+  untilAborted,
+  type ChannelContract,
+} from '../../lib/worker.js';
 import type { AppConfig } from '../config.js';
 import { applyFaultHook, parseEvent, processEvent } from '../events.js';
-import type { ChannelContract } from '../../lib/threads/thread-channel.js';
 import type { ProcessContract } from '../protocol.js';
 
 /**

@@ -1,6 +1,4 @@
-import { runWorker } from '../../lib/threads/worker-runtime.js';
-import { sleep } from '../../lib/lifecycle/sleep.js';
-import { newCorrelationId, withCorrelationId } from '../../lib/correlation.js';
+import { newCorrelationId, runWorker, sleep, withCorrelationId } from '../../lib/worker.js';
 import type { AppConfig } from '../config.js';
 import { makeEvent } from '../events.js';
 import type { IntakeContract } from '../protocol.js';

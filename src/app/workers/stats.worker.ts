@@ -1,6 +1,4 @@
-import { channelCloseTimeoutMs, runWorker } from '../../lib/threads/worker-runtime.js';
-import { sleep } from '../../lib/lifecycle/sleep.js';
-import type { ChannelContract } from '../../lib/threads/thread-channel.js';
+import { channelCloseTimeoutMs, runWorker, sleep, type ChannelContract } from '../../lib/worker.js';
 import type { AppConfig } from '../config.js';
 import type { StatsContract } from '../protocol.js';
 

@@ -8,7 +8,7 @@ import {
   fieldOf,
   serializeError,
   type WorkerBaseErrorOptions,
-} from '../errors.js';
+} from '../primitives/errors.js';
 
 /**
  * One AMQP channel behind our own small types (amqplib itself is loaded by amqp-client.ts

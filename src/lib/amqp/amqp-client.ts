@@ -1,6 +1,6 @@
 import type * as amqp from 'amqplib';
-import { DependencyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { DependencyError } from '../primitives/errors.js';
+import type { Logger } from '../primitives/log.js';
 import {
   AmqpChannel,
   AmqpProtocolError,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, secret } from '../config-fields.js';
+import { integer, secret } from '../primitives/config-fields.js';
 
 /**
  * The `amqp` configuration section and its environment variables. AMQP is off while the URL

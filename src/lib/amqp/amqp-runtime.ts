@@ -1,7 +1,7 @@
-import { classify } from '../errors.js';
-import { handleError } from '../lifecycle/exception-scope.js';
-import type { ServiceRuntime } from '../lifecycle/service.js';
-import { sleep } from '../lifecycle/sleep.js';
+import { classify } from '../primitives/errors.js';
+import { handleError } from '../primitives/exception-scope.js';
+import type { ServiceRuntime } from '../runtime/run-service.js';
+import { sleep } from '../primitives/waits.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
 import { amqpNames, type AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';

@@ -1,6 +1,6 @@
-import { DependencyError } from '../errors.js';
+import { DependencyError } from '../primitives/errors.js';
 import type { CheckResult } from '../health.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 
 /**
  * A connection the broker has blocked (`connection.blocked`: a resource alarm, memory or disk):

@@ -1,9 +1,9 @@
-import { withCorrelationId } from '../correlation.js';
-import { DependencyError, PermanentError, serializeError } from '../errors.js';
-import { handleError } from '../lifecycle/exception-scope.js';
-import type { ProcessControl } from '../lifecycle/process-control.js';
-import { untilAborted } from '../lifecycle/sleep.js';
-import type { Logger } from '../log.js';
+import { withCorrelationId } from '../primitives/correlation.js';
+import { DependencyError, PermanentError, serializeError } from '../primitives/errors.js';
+import { handleError } from '../primitives/exception-scope.js';
+import type { ProcessControl } from '../primitives/process-control.js';
+import { untilAborted } from '../primitives/waits.js';
+import type { Logger } from '../primitives/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { dependencyName, type AmqpChannel, type AmqpMessage } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';

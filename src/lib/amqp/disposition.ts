@@ -1,4 +1,4 @@
-import { classify, serializeError, type ErrorKind } from '../errors.js';
+import { classify, serializeError, type ErrorKind } from '../primitives/errors.js';
 import type { AmqpNames } from './amqp-config.js';
 
 /**

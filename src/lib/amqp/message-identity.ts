@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { newCorrelationId } from '../correlation.js';
+import { newCorrelationId } from '../primitives/correlation.js';
 import type { AmqpMessage } from './amqp-channel.js';
 import { Headers } from './disposition.js';
 

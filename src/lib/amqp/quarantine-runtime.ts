@@ -1,6 +1,6 @@
-import { handleError } from '../lifecycle/exception-scope.js';
-import type { ServiceRuntime } from '../lifecycle/service.js';
-import { sleep } from '../lifecycle/sleep.js';
+import { handleError } from '../primitives/exception-scope.js';
+import type { ServiceRuntime } from '../runtime/run-service.js';
+import { sleep } from '../primitives/waits.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';

@@ -1,4 +1,4 @@
-import { ConfigError, fieldOf } from '../errors.js';
+import { ConfigError, fieldOf } from '../primitives/errors.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
 import { describe } from './amqp-channel.js';

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { DependencyError, ErrorCodes, WorkerBaseError } from '../errors.js';
+import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 
 /**
  * The fault-injection switch (`FAULT`), off by default, for drills and tests:

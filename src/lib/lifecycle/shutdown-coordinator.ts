@@ -1,6 +1,6 @@
-import type { Logger } from '../log.js';
-import { ShutdownDeadlineError, classify, serializeError } from '../errors.js';
-import { ExitCode, exitCodeFor, type ExitCodeValue } from './exit-codes.js';
+import type { Logger } from '../primitives/log.js';
+import { ShutdownDeadlineError, classify, serializeError } from '../primitives/errors.js';
+import { ExitCode, exitCodeFor, type ExitCodeValue } from '../primitives/exit-codes.js';
 
 /**
  * The one shutdown coordinator of a process. It owns the root AbortSignal; TERM, INT and

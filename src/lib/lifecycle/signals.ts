@@ -1,6 +1,6 @@
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import { takeOverEarlySignals } from './early-signals.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../primitives/exit-codes.js';
 import type { ShutdownCoordinator } from './shutdown-coordinator.js';
 
 export interface SignalHandlerOptions {

@@ -17,9 +17,9 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import { classify } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ProcessControl } from '../lifecycle/process-control.js';
+import { classify } from '../primitives/errors.js';
+import type { Logger } from '../primitives/log.js';
+import type { ProcessControl } from '../primitives/process-control.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { resolvePolicy, type PoliciesConfig, type PolicyConfig } from './policy-config.js';
 import { PolicyMonitor, type BreakerState } from './policy-monitor.js';

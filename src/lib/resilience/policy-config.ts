@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, integer, millis, upperSnake } from '../config-fields.js';
+import { flag, integer, millis, upperSnake } from '../primitives/config-fields.js';
 
 /**
  * The `policies` configuration section: one resilience policy per outbound dependency. The

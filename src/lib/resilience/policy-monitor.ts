@@ -1,6 +1,6 @@
-import { DependencyError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { ProcessControl } from '../lifecycle/process-control.js';
+import { DependencyError } from '../primitives/errors.js';
+import type { Logger } from '../primitives/log.js';
+import type { ProcessControl } from '../primitives/process-control.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { PolicyConfig } from './policy-config.js';
 

@@ -1,5 +1,5 @@
 import cronitor from 'cronitor';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import type { ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 

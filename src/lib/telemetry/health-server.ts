@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import type { HealthChecks, HealthReport } from '../health.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../primitives/errors.js';
 
 /**
  * The health endpoint (node:http), with Kubernetes' names: `GET /livez` answers liveness

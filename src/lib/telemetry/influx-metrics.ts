@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
 
 /**

@@ -8,7 +8,7 @@ import {
   type MetricObjectWithValues,
   type MetricValue,
 } from 'prom-client';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import type { MetricKind, MetricSink, MetricTags, Metrics } from './metrics.js';
 import type { MetricsExposition } from './health-server.js';
 

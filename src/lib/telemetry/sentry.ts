@@ -2,11 +2,11 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { hostname } from 'node:os';
 import * as Sentry from '@sentry/node';
-import type { Logger } from '../log.js';
-import { currentCorrelationId } from '../correlation.js';
+import type { Logger } from '../primitives/log.js';
+import { currentCorrelationId } from '../primitives/correlation.js';
 import { activeTraceFields } from './trace-context.js';
-import type { ErrorReporter } from '../lifecycle/process-control.js';
-import { scrubSecrets } from '../secrets.js';
+import type { ErrorReporter } from '../primitives/process-control.js';
+import { scrubSecrets } from '../primitives/secrets.js';
 
 /**
  * The Sentry integration, and the only file that imports @sentry/node. Each thread (main and

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, integer, millis, secret } from '../config-fields.js';
+import { flag, integer, millis, secret } from '../primitives/config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off

@@ -13,7 +13,7 @@ import {
   TracerProvider,
   type Sampler,
 } from '@opentelemetry/sdk-trace';
-import type { Logger } from '../log.js';
+import type { Logger } from '../primitives/log.js';
 import type { TelemetryConfig } from './telemetry-config.js';
 import { installTraceImpl } from './trace-context.js';
 import { otelTraceImpl } from './otel-context.js';

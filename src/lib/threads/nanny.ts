@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import type { Logger, LogLevel, LogSink } from '../log.js';
-import { ErrorCodes, WorkerFailureError } from '../errors.js';
+import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
+import { ErrorCodes, WorkerFailureError } from '../primitives/errors.js';
 import { WorkerHost, type WorkerSpec } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { currentCorrelationId, withCorrelationId } from '../correlation.js';
+import { currentCorrelationId, withCorrelationId } from '../primitives/correlation.js';
 import { currentCarrier, withCarrier, type TraceCarrier } from '../telemetry/trace-context.js';
 import {
   ErrorCodes,
@@ -7,7 +7,7 @@ import {
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../errors.js';
+} from '../primitives/errors.js';
 
 /**
  * A typed request/response channel over a MessagePort, between the main thread and a worker

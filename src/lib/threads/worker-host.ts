@@ -1,7 +1,7 @@
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
-import type { Logger, LogLevel, LogSink } from '../log.js';
-import { ErrorCodes, WorkerFailureError, deserializeError } from '../errors.js';
+import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
+import { ErrorCodes, WorkerFailureError, deserializeError } from '../primitives/errors.js';
 import type {
   ControlFromWorker,
   ControlToWorker,
@@ -10,7 +10,7 @@ import type {
   WorkerInit,
 } from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
-import { knownSecrets } from '../secrets.js';
+import { knownSecrets } from '../primitives/secrets.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the

@@ -1,15 +1,15 @@
 import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createLogger, setLogLevel, type Logger } from '../log.js';
-import { serializeError } from '../errors.js';
-import { ErrorReporters, type ProcessControl } from '../lifecycle/process-control.js';
-import { handleError, runInScope } from '../lifecycle/exception-scope.js';
+import { createLogger, setLogLevel, type Logger } from '../primitives/log.js';
+import { serializeError } from '../primitives/errors.js';
+import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
+import { handleError, runInScope } from '../primitives/exception-scope.js';
 import { armWorkerFault, parseFaults } from '../lifecycle/faults.js';
-import type { CoreConfig } from '../config-schema.js';
+import type { CoreConfig } from '../runtime/core-config.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
 import { ThreadChannel, type ChannelContract } from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
-import { adoptSecrets } from '../secrets.js';
+import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 
 /**

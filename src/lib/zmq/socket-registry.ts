@@ -1,7 +1,7 @@
 import { isMainThread } from 'node:worker_threads';
 import type * as Zmq from 'zeromq';
-import type { Logger } from '../log.js';
-import { ErrorCodes, WorkerBaseError } from '../errors.js';
+import type { Logger } from '../primitives/log.js';
+import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 
 /**
  * The only door to ZeroMQ. Every socket is opened here, in the main thread, with a short

@@ -5,8 +5,8 @@ import {
   ShutdownCoordinator,
   type ShutdownCoordinatorOptions,
 } from '../../../src/lib/lifecycle/shutdown-coordinator.js';
-import { DependencyError } from '../../../src/lib/errors.js';
-import { ExitCode } from '../../../src/lib/lifecycle/exit-codes.js';
+import { DependencyError } from '../../../src/lib/primitives/errors.js';
+import { ExitCode } from '../../../src/lib/primitives/exit-codes.js';
 import { captureLogger } from '../../helpers/core.js';
 import { ArmedTimers } from '../../helpers/armed-timers.js';
 

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ShutdownCoordinator } from '../../../src/lib/lifecycle/shutdown-coordinator.js';
-import { ExitCode } from '../../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode } from '../../../src/lib/primitives/exit-codes.js';
 import { captureLogger } from '../../helpers/core.js';
 
 /**
@@ -122,8 +122,8 @@ test('a step that never settles, with nothing else alive, still times out and do
     '../../../src/lib/lifecycle/shutdown-coordinator.js',
     import.meta.url,
   ).href;
-  const errorsModule = new URL('../../../src/lib/errors.js', import.meta.url).href;
-  const logModule = new URL('../../../src/lib/log.js', import.meta.url).href;
+  const errorsModule = new URL('../../../src/lib/primitives/errors.js', import.meta.url).href;
+  const logModule = new URL('../../../src/lib/primitives/log.js', import.meta.url).href;
   const script = `
     const { ShutdownCoordinator } = await import(${JSON.stringify(coordinatorModule)});
     const { DependencyError } = await import(${JSON.stringify(errorsModule)});

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { appConfigSchema, appEnv, defaultsFile } from '../../../src/app/config.js';
-import { loadConfig } from '../../../src/lib/config.js';
-import { ConfigError } from '../../../src/lib/errors.js';
+import { loadConfig } from '../../../src/lib/primitives/config.js';
+import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { policyEnv, resolvePolicy } from '../../../src/lib/resilience/policy-config.js';
 
 function load(source: Record<string, string> = {}, file: string | URL = defaultsFile) {

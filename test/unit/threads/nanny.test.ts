@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withCorrelationId } from '../../../src/lib/correlation.js';
-import { ErrorCodes, classify } from '../../../src/lib/errors.js';
+import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
+import { ErrorCodes, classify } from '../../../src/lib/primitives/errors.js';
 import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
 import { echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
-import { forgetSecrets, rememberSecret } from '../../../src/lib/secrets.js';
+import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 
 test('a request crosses to a worker thread and back with its correlation id', async (t) => {
   const { nanny } = nannyHarness();

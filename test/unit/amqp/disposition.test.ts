@@ -5,10 +5,10 @@ import {
   attemptOf,
   decideDisposition,
   failureHeaders,
-} from '../../src/lib/amqp/disposition.js';
-import { amqpNames } from '../../src/lib/amqp/amqp-config.js';
-import { loadConfig } from '../../src/lib/config.js';
-import { coreConfigSchema, coreEnv } from '../../src/lib/config-schema.js';
+} from '../../../src/lib/amqp/disposition.js';
+import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
+import { loadConfig } from '../../../src/lib/primitives/config.js';
+import { coreConfigSchema, coreEnv } from '../../../src/lib/runtime/core-config.js';
 import {
   DependencyError,
   ErrorCodes,
@@ -18,9 +18,9 @@ import {
   classify,
   deserializeError,
   serializeError,
-} from '../../src/lib/errors.js';
+} from '../../../src/lib/primitives/errors.js';
 
-const defaultsFile = new URL('../../../config/default.json', import.meta.url);
+const defaultsFile = new URL('../../../../config/default.json', import.meta.url);
 
 function config(env: Record<string, string>) {
   return loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: env });

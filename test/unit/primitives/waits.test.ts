@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, untilAborted } from '../../../src/lib/lifecycle/sleep.js';
+import { sleep, untilAborted } from '../../../src/lib/primitives/waits.js';
 
 test('sleep() returns false as soon as the signal aborts, long before its time', async () => {
   const controller = new AbortController();

@@ -1,7 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './correlation.js';
 import { redactLogLine, redactSecrets } from './secrets.js';
-import { activeTraceFields } from './telemetry/trace-context.js';
+import { activeTraceFields } from '../telemetry/trace-context.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { loadConfig, type EnvMap } from '../config.js';
-import type { CoreConfig } from '../config-schema.js';
+import { loadConfig, type EnvMap } from '../primitives/config.js';
+import type { CoreConfig } from './core-config.js';
 import {
   createLogSink,
   createLogger,
@@ -10,21 +10,21 @@ import {
   type Logger,
   type LogLevel,
   type LogSink,
-} from '../log.js';
-import { hasCode, ErrorCodes, serializeError } from '../errors.js';
+} from '../primitives/log.js';
+import { hasCode, ErrorCodes, serializeError } from '../primitives/errors.js';
 import { Nanny } from '../threads/nanny.js';
 import { HealthChecks } from '../health.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { startObservability, type Observability } from '../telemetry/observability.js';
+import { startObservability, type Observability } from './observability.js';
 import { Scheduler } from '../schedule.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
 import { Policies } from '../resilience/policies.js';
-import { ExitCode } from './exit-codes.js';
-import { ErrorReporters, type ProcessControl } from './process-control.js';
-import { handleError, runInScope } from './exception-scope.js';
-import { ShutdownCoordinator } from './shutdown-coordinator.js';
-import { installSignalHandlers } from './signals.js';
-import { armMainFault, parseFaults } from './faults.js';
+import { ExitCode } from '../primitives/exit-codes.js';
+import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
+import { handleError, runInScope } from '../primitives/exception-scope.js';
+import { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
+import { installSignalHandlers } from '../lifecycle/signals.js';
+import { armMainFault, parseFaults } from '../lifecycle/faults.js';
 
 /**
  * Builds the per-process runtime that every component is wired to, runs the app's set-up

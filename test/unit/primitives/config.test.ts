@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../src/lib/errors.js';
-import { testConfig } from '../helpers/core.js';
+import { ConfigError } from '../../../src/lib/primitives/errors.js';
+import { testConfig } from '../../helpers/core.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {

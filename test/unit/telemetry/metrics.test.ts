@@ -5,7 +5,7 @@ import {
   normaliseMetric,
   type MetricKind,
   type MetricTags,
-} from '../../src/lib/telemetry/metrics.js';
+} from '../../../src/lib/telemetry/metrics.js';
 
 /** The one metrics API: Prometheus' naming and base units, the same figures to every sink. */
 

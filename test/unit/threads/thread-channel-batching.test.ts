@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { MessageChannel } from 'node:worker_threads';
-import { ThreadChannel } from '../../src/lib/threads/thread-channel.js';
+import { ThreadChannel } from '../../../src/lib/threads/thread-channel.js';
 
 /** The thread channel sends what is posted in one turn as one port message. */
 

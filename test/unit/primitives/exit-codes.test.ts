@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ExitCode, exitCodeFor } from '../../../src/lib/lifecycle/exit-codes.js';
+import { ExitCode, exitCodeFor } from '../../../src/lib/primitives/exit-codes.js';
 import {
   ConfigError,
   DependencyError,
@@ -9,7 +9,7 @@ import {
   WorkerFailureError,
   deserializeError,
   serializeError,
-} from '../../../src/lib/errors.js';
+} from '../../../src/lib/primitives/errors.js';
 
 test('exitCodeFor() maps each cause to its documented exit code', () => {
   assert.equal(exitCodeFor(undefined), ExitCode.OK);

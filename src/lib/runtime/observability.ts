@@ -1,19 +1,19 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Logger } from '../log.js';
-import type { CoreConfig } from '../config-schema.js';
+import type { Logger } from '../primitives/log.js';
+import type { CoreConfig } from './core-config.js';
 import type { HealthChecks } from '../health.js';
-import type { ErrorReporters } from '../lifecycle/process-control.js';
+import type { ErrorReporters } from '../primitives/process-control.js';
 import type { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import type { Nanny, ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
-import { createMetrics, type MetricSink, type Metrics } from './metrics.js';
-import { isPrometheusOn, isTracingOn } from './switches.js';
-import type { PrometheusMetrics } from './prometheus.js';
-import type { SentryHandle } from './sentry.js';
-import type { CronitorPinger } from './cronitor.js';
-import { HealthServer } from './health-server.js';
+import { createMetrics, type MetricSink, type Metrics } from '../telemetry/metrics.js';
+import { isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
+import type { PrometheusMetrics } from '../telemetry/prometheus.js';
+import type { SentryHandle } from '../telemetry/sentry.js';
+import type { CronitorPinger } from '../telemetry/cronitor.js';
+import { HealthServer } from '../telemetry/health-server.js';
 
 /**
  * Wires the main thread's observability from the `telemetry` config: Sentry, InfluxDB metrics,
@@ -54,7 +54,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let sentry: SentryHandle | undefined;
   if (t.sentry.dsn !== '') {
-    const { startSentry } = await import('./sentry.js');
+    const { startSentry } = await import('../telemetry/sentry.js');
     sentry = startSentry({
       dsn: t.sentry.dsn,
       app: config.app.name,
@@ -72,7 +72,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
   }
 
   if (isTracingOn(t)) {
-    const { startTracing } = await import('./tracing.js');
+    const { startTracing } = await import('../telemetry/tracing.js');
     const tracing = startTracing({
       tracing: t.tracing,
       app: config.app.name,
@@ -86,7 +86,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   const sinks: MetricSink[] = [];
   if (t.influx.url !== '') {
-    const { InfluxMetrics } = await import('./influx-metrics.js');
+    const { InfluxMetrics } = await import('../telemetry/influx-metrics.js');
     const influx = new InfluxMetrics({
       ...t.influx,
       tags: { app: config.app.name, host: hostname() },
@@ -102,7 +102,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
   }
   let prometheus: PrometheusMetrics | undefined;
   if (isPrometheusOn(t)) {
-    const { PrometheusMetrics } = await import('./prometheus.js');
+    const { PrometheusMetrics } = await import('../telemetry/prometheus.js');
     prometheus = new PrometheusMetrics({
       log,
       threadSnapshots: () => nanny.metricsSnapshots(scrapeThreadTimeoutMs),
@@ -117,7 +117,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
 
   let cronitor: CronitorPinger | undefined;
   if (t.cronitor.apiKey !== '') {
-    const { CronitorPinger } = await import('./cronitor.js');
+    const { CronitorPinger } = await import('../telemetry/cronitor.js');
     cronitor = new CronitorPinger({
       ...t.cronitor,
       app: config.app.name,

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { AckWindow, type AckSlot } from '../../src/lib/amqp/ack-window.js';
-import type { AmqpChannel, AmqpMessage } from '../../src/lib/amqp/amqp-client.js';
+import { AckWindow, type AckSlot } from '../../../src/lib/amqp/ack-window.js';
+import type { AmqpChannel, AmqpMessage } from '../../../src/lib/amqp/amqp-client.js';
 
 /**
  * AckWindow against a model of the broker's side of a channel: the set of delivered,

@@ -1,5 +1,5 @@
-import type { Logger } from '../log.js';
-import { ErrorCodes, classify, fieldOf, hasCode, type ErrorKind } from '../errors.js';
+import type { Logger } from './log.js';
+import { ErrorCodes, classify, fieldOf, hasCode, type ErrorKind } from './errors.js';
 import type { ProcessControl } from './process-control.js';
 
 /**

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setLogLevel, redactUrlCredentials } from '../../src/lib/log.js';
-import { withCorrelationId } from '../../src/lib/correlation.js';
-import { captureLogger } from '../helpers/core.js';
+import { setLogLevel, redactUrlCredentials } from '../../../src/lib/primitives/log.js';
+import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
+import { captureLogger } from '../../helpers/core.js';
 
 test('every line carries app, thread, pid and version', () => {
   const { log, sink } = captureLogger();

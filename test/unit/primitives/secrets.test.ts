@@ -6,8 +6,8 @@ import {
   redactSecrets,
   rememberSecret,
   scrubSecrets,
-} from '../../src/lib/secrets.js';
-import { captureLogger } from '../helpers/core.js';
+} from '../../../src/lib/primitives/secrets.js';
+import { captureLogger } from '../../helpers/core.js';
 
 /** Every odd character a password may hold: / @ " % a space, and non-ASCII letters. */
 const oddSecret = 'Pa/ss@w"rd% 100 ünï';

@@ -4,9 +4,13 @@ import {
   handleError,
   isShutdownNoise,
   runInScope,
-} from '../../../src/lib/lifecycle/exception-scope.js';
-import type { ProcessControl } from '../../../src/lib/lifecycle/process-control.js';
-import { DependencyError, ErrorCodes, WorkerBaseError } from '../../../src/lib/errors.js';
+} from '../../../src/lib/primitives/exception-scope.js';
+import type { ProcessControl } from '../../../src/lib/primitives/process-control.js';
+import {
+  DependencyError,
+  ErrorCodes,
+  WorkerBaseError,
+} from '../../../src/lib/primitives/errors.js';
 import { captureLogger } from '../../helpers/core.js';
 
 function control(aborted = false) {

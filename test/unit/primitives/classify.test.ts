@@ -16,10 +16,10 @@ import {
   TransientError,
   WorkerFailureError,
   type ErrorKind,
-} from '../../src/lib/errors.js';
-import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
-import { captureLogger } from '../helpers/core.js';
-import { FlakyServer } from '../helpers/flaky-server.js';
+} from '../../../src/lib/primitives/errors.js';
+import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
+import { captureLogger } from '../../helpers/core.js';
+import { FlakyServer } from '../../helpers/flaky-server.js';
 
 /**
  * The classification table, with real errors wherever the real thing can make them: amqplib

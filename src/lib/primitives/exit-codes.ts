@@ -1,4 +1,4 @@
-import { ErrorCodes, classify, fieldOf } from '../errors.js';
+import { ErrorCodes, classify, fieldOf } from './errors.js';
 
 /**
  * The process exit codes. 0 only for a requested stop, so a supervisor configured with

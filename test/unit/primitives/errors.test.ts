@@ -10,7 +10,7 @@ import {
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../../src/lib/errors.js';
+} from '../../../src/lib/primitives/errors.js';
 
 test('classify() gives one answer per kind of error', () => {
   const ebadf = Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 });

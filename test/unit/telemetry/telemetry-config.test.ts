@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../../src/lib/errors.js';
-import { isTracingOn } from '../../src/lib/telemetry/switches.js';
-import { testConfig } from '../helpers/core.js';
+import { ConfigError } from '../../../src/lib/primitives/errors.js';
+import { isTracingOn } from '../../../src/lib/telemetry/switches.js';
+import { testConfig } from '../../helpers/core.js';
 
 /** Tracing is configured by OpenTelemetry's standard variables, validated like every other. */
 

@@ -1,16 +1,23 @@
 import { z } from 'zod';
-import { amqpConfigSchema, amqpEnv } from './amqp/amqp-config.js';
-import { anyFlagsSchema } from './flags.js';
-import { policiesSchema, policyEnv } from './resilience/policy-config.js';
-import { integer, millis, notSecret } from './config-fields.js';
-import { telemetryConfigSchema, telemetryEnv } from './telemetry/telemetry-config.js';
+import { amqpConfigSchema, amqpEnv } from '../amqp/amqp-config.js';
+import { anyFlagsSchema } from '../flags.js';
+import { policiesSchema, policyEnv } from '../resilience/policy-config.js';
+import { integer, millis, notSecret } from '../primitives/config-fields.js';
+import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
 
 /**
  * The core's own configuration section, composed of the areas' sections. Every leaf says its
  * expected form with `.describe()`: a config error quotes it. The building blocks live in
  * config-fields.ts (so area files can use them without an import cycle) and are re-exported.
  */
-export { flag, integer, millis, notSecret, secret, upperSnake } from './config-fields.js';
+export {
+  flag,
+  integer,
+  millis,
+  notSecret,
+  secret,
+  upperSnake,
+} from '../primitives/config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
