@@ -144,7 +144,7 @@ function importCosts(): Record<string, number> {
     '@influxdata/influxdb-client',
     'cronitor',
     './dist/src/lib/runtime/run-service.js',
-    './dist/src/lib/threads/worker-runtime.js',
+    './dist/src/lib/threads/run-worker.js',
   ];
   const once = (spec: string): number =>
     Number(

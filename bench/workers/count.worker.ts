@@ -1,4 +1,4 @@
-import { runWorker } from '../../src/lib/threads/worker-runtime.js';
+import { runWorker } from '../../src/lib/threads/run-worker.js';
 import { untilAborted } from '../../src/lib/primitives/waits.js';
 import type { ChannelContract } from '../../src/lib/threads/thread-channel.js';
 

@@ -1,4 +1,4 @@
-import { runWorker } from '../../src/lib/threads/worker-runtime.js';
+import { runWorker } from '../../src/lib/threads/run-worker.js';
 import { absoluteNow } from '../stats.js';
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  amqp,
   booleanFlag,
   coreConfigSchema,
   coreEnv,
@@ -12,11 +13,12 @@ import {
 } from '../lib/index.js';
 
 /**
- * The sample app's configuration: the core's sections plus its own `sample` section, its
- * feature flags, and the policy names it calls out through.
+ * The sample app's configuration: the core's sections, the integrations it adds (`amqp`), its
+ * own `sample` section, its feature flags, and the policy names it calls out through.
  */
 export const appConfigSchema = coreConfigSchema
   .extend({
+    amqp: amqp.configSchema,
     flags: flagsSchema({
       sampleNotify: booleanFlag('POST each result to sample.notifyUrl'),
     }),
@@ -47,6 +49,7 @@ export type AppConfig = z.infer<typeof appConfigSchema>;
 
 export const appEnv = {
   ...coreEnv,
+  ...amqp.env,
   ZMQ_PUB_ENDPOINT: 'sample.publishEndpoint',
   SAMPLE_EVENT_INTERVAL_MS: 'sample.eventIntervalMs',
   SAMPLE_WORK_MS: 'sample.workMs',

@@ -1,11 +1,4 @@
-import {
-  injectStartupFault,
-  parseFaults,
-  readFlags,
-  runService,
-  startAmqp,
-  type ChannelContract,
-} from '../lib/index.js';
+import { amqp, readFlags, runService, type ChannelContract } from '../lib/index.js';
 import { appConfigSchema, appEnv, defaultsFile } from './config.js';
 import { SamplePipeline } from './pipeline.js';
 import type { IntakeContract, ProcessContract, StatsContract } from './protocol.js';
@@ -23,9 +16,8 @@ await runService({
   schema: appConfigSchema,
   env: appEnv,
   defaultsFile,
-  async setUp(runtime) {
-    const { config, coordinator, nanny, zmq } = runtime;
-    for (const fault of parseFaults(config.fault)) injectStartupFault(fault, 'sample-source');
+  async setUp(ctx) {
+    const { config, coordinator, nanny, zmq } = ctx;
 
     const fromBroker = config.amqp.url !== '';
     const worker = (name: string): URL => new URL(`./workers/${name}.worker.js`, import.meta.url);
@@ -47,24 +39,24 @@ await runService({
 
     await nanny.start();
     const pipeline = new SamplePipeline({
-      log: runtime.log,
-      control: runtime,
+      log: ctx.log,
+      control: ctx,
       processor: nanny.channel('processor').as<ProcessContract>(),
       stats: nanny.channel('stats').as<StatsContract>(),
       publisher,
       notifier: readFlags(config).isEnabled('sampleNotify')
         ? new HttpNotifier({
             url: config.sample.notifyUrl,
-            policy: runtime.policies.get('sampleHttp'),
-            log: runtime.log,
+            policy: ctx.policies.get('sampleHttp'),
+            log: ctx.log,
           })
         : undefined,
-      metrics: runtime.metrics,
+      metrics: ctx.metrics,
     });
     coordinator.addStep({ name: 'drain pipeline', phase: 'drain', run: () => pipeline.drain() });
     coordinator.addOpenResourceReporter('pipeline', () => ({ inFlight: pipeline.inFlight }));
     // A scheduled job: the pipeline's figures as metrics and a log line.
-    runtime.scheduler.add({
+    ctx.scheduler.add({
       name: 'pipeline-stats',
       schedule: config.sample.statsSchedule,
       run: () => {
@@ -73,20 +65,19 @@ await runService({
           failed: pipeline.failed,
           inFlight: pipeline.inFlight,
         };
-        runtime.metrics.gauge('pipeline_in_flight', figures.inFlight);
-        runtime.log.info(figures, 'pipeline stats');
+        ctx.metrics.gauge('pipeline_in_flight', figures.inFlight);
+        ctx.log.info(figures, 'pipeline stats');
       },
     });
     if (fromBroker) {
       // Loaded only with a broker configured: without one, none of the AMQP modules (the
       // core's and amqplib) load (docs/performance.md, start-up).
       const { sampleMessageHandler } = await import('./amqp-intake.js');
-      const amqp = await startAmqp({
-        runtime,
+      const broker = await amqp.start(ctx, {
         createHandler: ({ publisher, names }) =>
           sampleMessageHandler({ pipeline, publisher, resultsQueue: names.resultsQueue }),
       });
-      return { zmqEndpoint: endpoint, inputQueue: amqp.names.inputQueue };
+      return { zmqEndpoint: endpoint, inputQueue: broker.names.inputQueue };
     }
     const intake = nanny.channel('producer').as<ChannelContract, IntakeContract>();
     intake.serve(({ event }) => {

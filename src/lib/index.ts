@@ -4,15 +4,14 @@
  * Two light doors sit beside it for code whose load time matters: `worker.ts` for worker
  * threads (re-exported here) and `entry.ts` for the entry module.
  */
+import { amqp } from './amqp/amqp-integration.js';
+
 export * from './worker.js';
 
 // Running a service
-export {
-  runService,
-  type RunServiceOptions,
-  type ServiceRuntime as ServiceContext,
-} from './runtime/run-service.js';
-export { injectStartupFault } from './lifecycle/faults.js';
+export { runService } from './runtime/run-service.js';
+export type { RunServiceOptions, ServiceContext } from './runtime/service-context.js';
+export type { Integration } from './primitives/integration.js';
 
 // Configuration
 export {
@@ -56,14 +55,13 @@ export type { ShutdownCoordinator } from './lifecycle/shutdown-coordinator.js';
 export type { HealthChecks } from './health.js';
 export type { Scheduler } from './schedule.js';
 
-// RabbitMQ: loaded only when started, so a service without a broker never loads amqplib.
+// RabbitMQ, an integration the app adds (config section, env, start): its modules and amqplib
+// load only when started, so a service without a broker never loads them.
+export { amqp };
+export type { AmqpConfig } from './amqp/amqp-config.js';
+export type { AmqpHost } from './amqp/amqp-host.js';
 export type { Delivery, MessageHandler } from './amqp/consumer.js';
 export type { Publisher } from './amqp/publisher.js';
-export type { StartAmqpOptions, AmqpPipeline } from './amqp/amqp-runtime.js';
-/** Starts the RabbitMQ intake (see docs/amqp.md); loads the AMQP modules on first use. */
-export async function startAmqp(
-  options: import('./amqp/amqp-runtime.js').StartAmqpOptions,
-): Promise<import('./amqp/amqp-runtime.js').AmqpPipeline> {
-  const { startAmqp: start } = await import('./amqp/amqp-runtime.js');
-  return start(options);
-}
+export type { StartAmqpOptions, AmqpPipeline } from './amqp/start-amqp.js';
+/** Starts the RabbitMQ intake (see docs/amqp.md); the same as `amqp.start`. */
+export const startAmqp = amqp.start;

@@ -9,7 +9,7 @@ export {
   peer,
   channelCloseTimeoutMs,
   type WorkerContext,
-} from './threads/worker-runtime.js';
+} from './threads/run-worker.js';
 export {
   ThreadChannel,
   type ChannelContract,
@@ -41,4 +41,3 @@ export { currentTraceparent } from './telemetry/trace-context.js';
 export type { Logger, LogLevel } from './primitives/log.js';
 export type { ProcessControl } from './primitives/process-control.js';
 export type { Metrics, MetricTags } from './telemetry/metrics.js';
-export { parseFaults, strikeOnMessage } from './lifecycle/faults.js';

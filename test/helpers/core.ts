@@ -1,14 +1,19 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/lib/primitives/config.js';
-import { coreConfigSchema, coreEnv, type CoreConfig } from '../../src/lib/runtime/core-config.js';
+import { coreConfigSchema, coreEnv } from '../../src/lib/runtime/core-config.js';
+import { amqp } from '../../src/lib/amqp/amqp-integration.js';
 import { createLogger, type LogSink, type Logger } from '../../src/lib/primitives/log.js';
 
 /** In-process helpers for unit tests: a config from the real defaults, a capturing logger. */
 
 export const defaultsFile = new URL('../../../config/default.json', import.meta.url);
 
-export function testConfig(env: Record<string, string> = {}): Readonly<CoreConfig> {
-  return loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: env });
+/** The core's sections and the `amqp` integration's, as an app that adds AMQP has them. */
+export const testConfigSchema = coreConfigSchema.extend({ amqp: amqp.configSchema });
+export const testConfigEnv = { ...coreEnv, ...amqp.env };
+
+export function testConfig(env: Record<string, string> = {}) {
+  return loadConfig({ schema: testConfigSchema, env: testConfigEnv, defaultsFile, source: env });
 }
 
 /** A log sink that keeps every line, parsed. */

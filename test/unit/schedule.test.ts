@@ -20,7 +20,7 @@ function setUp(monitor?: JobRunMonitor, metrics: Metrics = noopMetrics) {
     report: (error, context) => reporters.report(error, context),
   };
   const captured = captureLog();
-  const scheduler = new Scheduler({ log: captured.log, control, metrics: () => metrics, monitor });
+  const scheduler = new Scheduler({ log: captured.log, control, metrics, monitor });
   return { scheduler, controller, reported, died, ...captured };
 }
 

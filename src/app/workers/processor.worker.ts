@@ -1,11 +1,4 @@
-import {
-  TransientError,
-  parseFaults,
-  runWorker,
-  strikeOnMessage,
-  untilAborted,
-  type ChannelContract,
-} from '../../lib/worker.js';
+import { TransientError, runWorker, untilAborted, type ChannelContract } from '../../lib/worker.js';
 import type { AppConfig } from '../config.js';
 import { applyFaultHook, parseEvent, processEvent } from '../events.js';
 import type { ProcessContract } from '../protocol.js';
@@ -14,16 +7,14 @@ import type { ProcessContract } from '../protocol.js';
  * Does the sample's work for the main thread: parses the event (poison is a PermanentError),
  * processes it, and answers with the result's JSON. Work in hand when shutdown comes is finished
  * (the runtime drains the channel before the thread ends); new work is refused as transient.
- * Honours the events' fault hook (`fail`, `times`: see SampleEvent) and the `crash-on:TEXT` and
- * `hang-on:TEXT` faults (a body containing TEXT kills the process or hangs this thread).
+ * Honours the events' fault hook (`fail`, `times`: see SampleEvent); the core's `crash-on:TEXT`
+ * and `hang-on:TEXT` drills strike on any request a worker serves, this one's included.
  */
 runWorker<AppConfig>(async (ctx) => {
   const main = ctx.main.as<ChannelContract, ProcessContract>();
   let processed = 0;
-  const faults = parseFaults(ctx.config.fault);
   main.serve(async ({ json, messageId, attempt = 1 }) => {
     if (ctx.signal.aborted) throw new TransientError('processor is shutting down');
-    strikeOnMessage(faults, json);
     const event = parseEvent(json, messageId);
     applyFaultHook(event, attempt);
     const started = performance.now();

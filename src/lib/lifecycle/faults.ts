@@ -11,10 +11,9 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
- * - `crash-on:TEXT`      a worker that calls `strikeOnMessage` kills the whole process (SIGKILL,
- *                        as a native crash would: nothing of ours runs after it) when a message
- *                        body contains TEXT;
- * - `hang-on:TEXT`       such a worker blocks its event loop for good on such a message.
+ * - `crash-on:TEXT`      a worker thread serving a request that contains TEXT kills the whole
+ *                        process (SIGKILL, as a native crash would: nothing of ours runs after);
+ * - `hang-on:TEXT`       such a worker blocks its event loop for good on such a request.
  * `FAULT` holds one fault or a comma-separated list (`parseFaults`).
  */
 
@@ -28,20 +27,49 @@ export type Fault =
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
 export const faultDelayMs = 300;
 
+/**
+ * The grammar of one fault, written once: its form (for the config error), the pattern of its
+ * text (for the config's validation and the parser) and the fault it makes. A TEXT runs to the
+ * next comma.
+ */
+const faultForms: ReadonlyArray<{
+  form: string;
+  pattern: RegExp;
+  make: (argument: string) => Exclude<Fault, { kind: 'none' }>;
+}> = [
+  ...(['worker-exit', 'worker-throw', 'worker-hang', 'shutdown-throw'] as const).map((kind) => ({
+    form: `${kind}:NAME`,
+    pattern: new RegExp(`${kind}:([\\w-]+)`),
+    make: (worker: string) => ({ kind, worker }),
+  })),
+  ...(['dependency', 'error'] as const).map((kind) => ({
+    form: `${kind}:startup`,
+    pattern: new RegExp(`${kind}:startup()`),
+    make: () => ({ kind, at: 'startup' as const }),
+  })),
+  {
+    form: 'main-stall:MS',
+    pattern: /main-stall:(\d{1,6})/,
+    make: (ms: string) => ({ kind: 'main-stall', ms: Number(ms) }),
+  },
+  ...(['crash-on', 'hang-on'] as const).map((kind) => ({
+    form: `${kind}:TEXT`,
+    pattern: new RegExp(`${kind}:([^,]+)`),
+    make: (text: string) => ({ kind, text }),
+  })),
+];
+
+const faultItem = faultForms.map((f) => f.pattern.source).join('|');
+/** A valid `FAULT`: empty, one fault, or a comma-separated list of them. */
+export const faultPattern = new RegExp(`^(|(?:${faultItem})(?:,(?:${faultItem}))*)$`);
+/** The expected form of `FAULT`, for the config error. */
+export const faultDescription = `empty, or one or more of ${faultForms.map((f) => f.form).join(', ')}, comma-separated`;
+
 export function parseFault(text: string): Fault {
   if (text === '') return { kind: 'none' };
-  if (text === 'dependency:startup') return { kind: 'dependency', at: 'startup' };
-  if (text === 'error:startup') return { kind: 'error', at: 'startup' };
-  const [kind, worker] = text.split(':');
-  if (kind === 'main-stall' && worker !== undefined && /^\d+$/.test(worker)) {
-    return { kind, ms: Number(worker) };
-  }
-  if ((kind === 'worker-exit' || kind === 'worker-throw' || kind === 'worker-hang') && worker) {
-    return { kind, worker };
-  }
-  if (kind === 'shutdown-throw' && worker) return { kind, worker };
-  if ((kind === 'crash-on' || kind === 'hang-on') && text.length > kind.length + 1) {
-    return { kind, text: text.slice(kind.length + 1) };
+  for (const { pattern, make } of faultForms) {
+    const match = new RegExp(`^${pattern.source}$`).exec(text);
+    if (match !== null) return make(match[1] ?? '');
   }
   throw new Error(`unknown fault ${JSON.stringify(text)}`);
 }
@@ -51,20 +79,35 @@ export function parseFaults(text: string): Fault[] {
   return text === '' ? [] : text.split(',').map(parseFault);
 }
 
+type MessageFault = Extract<Fault, { kind: 'crash-on' | 'hang-on' }>;
+
+/** The `crash-on` and `hang-on` faults among `faults` (the worker runtime arms them). */
+export function messageFaults(faults: readonly Fault[]): MessageFault[] {
+  return faults.filter((f): f is MessageFault => f.kind === 'crash-on' || f.kind === 'hang-on');
+}
+
+/** True when `value` is a string containing `text`, or holds one (arrays, objects; 4 deep). */
+function holdsText(value: unknown, text: string, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes(text);
+  if (depth >= 4 || typeof value !== 'object' || value === null) return false;
+  return Object.values(value).some((v) => holdsText(v, text, depth + 1));
+}
+
 /**
- * For a worker that handles messages: strikes when `body` contains the TEXT of a `crash-on` or
- * `hang-on` fault. `crash-on` sends the process SIGKILL. A native crash (a segfault in an addon,
- * V8 running out of memory) ends the whole process, whichever thread it happens in, and nothing
- * of ours runs after it: no nack, no shutdown step, no log line; the broker sees the connection
- * drop. A thread's own exit would be the gentler case the nanny already handles. SIGKILL gives
- * exactly that without the core file a SIGSEGV or abort() may leave behind.
+ * Run by the worker runtime on each request a worker thread serves, when a message fault is
+ * set: strikes when the request (a string, or a string field of it) contains the TEXT of a
+ * `crash-on` or `hang-on` fault. `crash-on` sends the process SIGKILL. A native crash (a
+ * segfault in an addon, V8 running out of memory) ends the whole process, whichever thread it
+ * happens in, and nothing of ours runs after it: no nack, no shutdown step, no log line; the
+ * broker sees the connection drop. A thread's own exit would be the gentler case the nanny
+ * already handles. SIGKILL gives exactly that without the core file a SIGSEGV or abort() may
+ * leave behind. `hang-on` blocks the thread's event loop for good.
  */
-export function strikeOnMessage(faults: readonly Fault[], body: string): void {
+export function strikeOnRequest(faults: readonly MessageFault[], request: unknown): void {
   for (const fault of faults) {
-    if (fault.kind === 'crash-on' && body.includes(fault.text)) {
-      process.kill(process.pid, 'SIGKILL');
-    }
-    if (fault.kind === 'hang-on' && body.includes(fault.text)) {
+    if (!holdsText(request, fault.text)) continue;
+    if (fault.kind === 'crash-on') process.kill(process.pid, 'SIGKILL');
+    else {
       for (;;) {
         // Blocks the event loop for good: only terminate() ends it.
       }

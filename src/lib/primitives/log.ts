@@ -1,7 +1,6 @@
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { currentCorrelationId } from './correlation.js';
-import { redactLogLine, redactSecrets } from './secrets.js';
-import { activeTraceFields } from '../telemetry/trace-context.js';
+import { redactLogLine } from './secrets.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
@@ -43,13 +42,13 @@ const redactPaths = [
   'headers.authorization',
 ];
 
-/**
- * Masks every secret this thread knows (from the config, by key) and the userinfo of every
- * URL in `text` (see secrets.ts). For text written outside a logger, such as the one line a
- * config error prints before any logger exists.
- */
-export function redactUrlCredentials(text: string): string {
-  return redactSecrets(text);
+/** The active span's ids for each line; tracing installs the reader when it starts. */
+type TraceFields = () => { trace_id: string; span_id: string } | undefined;
+let activeTraceFields: TraceFields = () => undefined;
+
+/** Called by the trace context when this thread's tracing starts (and stops: undefined). */
+export function readTraceFieldsWith(read: TraceFields | undefined): void {
+  activeTraceFields = read ?? (() => undefined);
 }
 
 const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();

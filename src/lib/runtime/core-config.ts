@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { amqpConfigSchema, amqpEnv } from '../amqp/amqp-config.js';
 import { anyFlagsSchema } from '../flags.js';
+import { faultDescription, faultPattern } from '../lifecycle/faults.js';
 import { policiesSchema, policyEnv } from '../resilience/policy-config.js';
 import { integer, millis, notSecret } from '../primitives/config-fields.js';
 import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
@@ -20,12 +20,6 @@ export {
 } from '../primitives/config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
-
-/** The fault-injection switch (`FAULT`), for drills and tests. Off when empty. */
-const faultItem =
-  /(?:worker-exit:[\w-]+|worker-throw:[\w-]+|worker-hang:[\w-]+|shutdown-throw:[\w-]+|dependency:startup|error:startup|main-stall:\d{1,6}|crash-on:[^,]+|hang-on:[^,]+)/;
-/** One fault, or a comma-separated list of them. */
-export const faultPattern = new RegExp(`^(|${faultItem.source}(?:,${faultItem.source})*)$`);
 
 export const coreConfigSchema = z.object({
   app: z.object({
@@ -66,16 +60,8 @@ export const coreConfigSchema = z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
   telemetry: telemetryConfigSchema,
-  amqp: amqpConfigSchema,
   // Never a secret, even from FAULT_FILE (the chaos drill's switch): the logs must name it.
-  fault: notSecret(
-    z
-      .string()
-      .regex(faultPattern)
-      .describe(
-        'empty, or one or more of worker-exit:NAME, worker-throw:NAME, worker-hang:NAME, shutdown-throw:NAME, dependency:startup, error:startup, main-stall:MS, crash-on:TEXT, hang-on:TEXT, comma-separated',
-      ),
-  ),
+  fault: notSecret(z.string().regex(faultPattern).describe(faultDescription)),
   policies: policiesSchema,
   flags: anyFlagsSchema,
 });
@@ -100,5 +86,4 @@ export const coreEnv = {
   FAULT: 'fault',
   ...policyEnv(['default']),
   ...telemetryEnv,
-  ...amqpEnv,
 } as const satisfies Record<string, string>;

@@ -1,4 +1,5 @@
 import type { ErrorKind } from '../primitives/errors.js';
+import { readTraceFieldsWith } from '../primitives/log.js';
 
 /**
  * W3C trace context through the service: the calls the consumer, the publisher, the thread
@@ -44,6 +45,8 @@ let impl: TraceImpl | undefined;
 /** Called by `startTracing()` once this thread's provider is registered. */
 export function installTraceImpl(implementation: TraceImpl | undefined): void {
   impl = implementation;
+  // Log lines carry the active span's ids from now on (the logger sits below this module).
+  readTraceFieldsWith(implementation && (() => implementation.activeTraceFields()));
 }
 
 /** `trace_id` and `span_id` of the active span, for log lines; undefined without one. */

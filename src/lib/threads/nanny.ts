@@ -42,7 +42,7 @@ export interface NannyOptions {
   signal: AbortSignal;
   die: (cause: unknown) => void;
   /** Where the workers' metrics go (tagged with the worker's name as `thread`). */
-  metrics?: () => Metrics;
+  metrics?: Metrics;
 }
 
 export class Nanny {
@@ -109,7 +109,7 @@ export class Nanny {
       host.on('lost', () => this.#onEnded(host, 'its channel closed'));
       host.on('die', (error) => this.#onDie(host, error));
       host.on('metric', (m) => {
-        this.#options.metrics?.()[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
+        this.#options.metrics?.[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
       });
       await host.start(ports.get(spec.name) ?? {});
     }

@@ -7,8 +7,7 @@ import {
   failureHeaders,
 } from '../../../src/lib/amqp/disposition.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
-import { loadConfig } from '../../../src/lib/primitives/config.js';
-import { coreConfigSchema, coreEnv } from '../../../src/lib/runtime/core-config.js';
+import { testConfig } from '../../helpers/core.js';
 import {
   DependencyError,
   ErrorCodes,
@@ -20,11 +19,8 @@ import {
   serializeError,
 } from '../../../src/lib/primitives/errors.js';
 
-const defaultsFile = new URL('../../../../config/default.json', import.meta.url);
-
-function config(env: Record<string, string>) {
-  return loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: env });
-}
+/** The core's config with the `amqp` section an app adds. */
+const config = testConfig;
 
 const retryQueues = [
   { name: 'app.events.retry.100ms', delayMs: 100 },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setLogLevel, redactUrlCredentials } from '../../../src/lib/primitives/log.js';
+import { setLogLevel } from '../../../src/lib/primitives/log.js';
+import { redactSecrets } from '../../../src/lib/primitives/secrets.js';
 import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
 import { captureLogger } from '../../helpers/core.js';
 
@@ -36,11 +37,8 @@ test('passwords in URLs and secret fields are redacted', () => {
     assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
   assert.match(text, /amqp:\/\/guest:\[Redacted\]@127\.0\.0\.1/);
   // A username alone is a credential too (a token, a Sentry key).
-  assert.equal(redactUrlCredentials('http://key@127.0.0.1:9/1'), 'http://[Redacted]@127.0.0.1:9/1');
-  assert.equal(
-    redactUrlCredentials('https://host/?mail=a@b.example'),
-    'https://host/?mail=a@b.example',
-  );
+  assert.equal(redactSecrets('http://key@127.0.0.1:9/1'), 'http://[Redacted]@127.0.0.1:9/1');
+  assert.equal(redactSecrets('https://host/?mail=a@b.example'), 'https://host/?mail=a@b.example');
 });
 
 test('setLogLevel() reaches children made before the change', () => {

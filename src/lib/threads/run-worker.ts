@@ -4,10 +4,20 @@ import { createLogger, setLogLevel, type Logger } from '../primitives/log.js';
 import { serializeError } from '../primitives/errors.js';
 import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
-import { armWorkerFault, parseFaults } from '../lifecycle/faults.js';
-import type { CoreConfig } from '../runtime/core-config.js';
+import {
+  armWorkerFault,
+  messageFaults,
+  parseFaults,
+  strikeOnRequest,
+} from '../lifecycle/faults.js';
+import type { TelemetryConfig } from '../telemetry/telemetry-config.js';
 import type { ControlFromWorker, ControlToWorker, WorkerInit } from './protocol.js';
-import { ThreadChannel, type ChannelContract } from './thread-channel.js';
+import {
+  ThreadChannel,
+  type ChannelContract,
+  type ChannelPort,
+  type RequestHandler,
+} from './thread-channel.js';
 import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
@@ -20,7 +30,14 @@ import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.
  * never call process.exit.
  */
 
-export interface WorkerContext<C extends CoreConfig = CoreConfig> extends ProcessControl {
+/** What the worker runtime reads of the service's config; every core config has it. */
+export interface WorkerConfig {
+  readonly app: { readonly name: string; readonly version: string; readonly environment: string };
+  readonly telemetry: TelemetryConfig;
+  readonly fault: string;
+}
+
+export interface WorkerContext<C extends WorkerConfig = WorkerConfig> extends ProcessControl {
   readonly name: string;
   readonly config: C;
   readonly log: Logger;
@@ -55,7 +72,7 @@ export function peer<Out extends ChannelContract, In extends ChannelContract = C
  */
 export const channelCloseTimeoutMs = 2_000;
 
-export function runWorker<C extends CoreConfig>(
+export function runWorker<C extends WorkerConfig>(
   body: (ctx: WorkerContext<C>) => Promise<void>,
 ): void {
   if (isMainThread) throw new Error('runWorker() must be called in a worker thread');
@@ -118,11 +135,13 @@ export function runWorker<C extends CoreConfig>(
     loopDelay.reset();
   }, init.heartbeatMs);
 
-  const main = new ThreadChannel(`${init.name}<->main`, init.main);
+  const faults = parseFaults(config.fault);
+  const openChannel = channelOpener(faults, controller.signal);
+  const main = openChannel(`${init.name}<->main`, init.main);
   const peers = new Map(
     Object.entries(init.peers).map(([name, port]) => [
       name,
-      new ThreadChannel(`${init.name}<->${name}`, port),
+      openChannel(`${init.name}<->${name}`, port),
     ]),
   );
   const metric =
@@ -203,10 +222,30 @@ export function runWorker<C extends CoreConfig>(
       runtimeMetrics = thread;
     }
     send({ t: 'ready' });
-    for (const fault of parseFaults(config.fault)) {
-      armWorkerFault(fault, init.name, controller.signal);
-    }
+    for (const fault of faults) armWorkerFault(fault, init.name, controller.signal);
     await runInScope(() => body(ctx), { name: init.name, log, control: processControl });
     await finish();
   })();
+}
+
+/**
+ * Opens this thread's channels. With a `crash-on` or `hang-on` fault set, every request the
+ * worker serves (while it is not shutting down) first meets the fault drill; without one, the
+ * plain channel, at no cost.
+ */
+function channelOpener(
+  faults: ReturnType<typeof parseFaults>,
+  signal: AbortSignal,
+): (name: string, port: ChannelPort) => ThreadChannel {
+  const armed = messageFaults(faults);
+  if (armed.length === 0) return (name, port) => new ThreadChannel(name, port);
+  class StrikingChannel extends ThreadChannel {
+    override serve(handler: RequestHandler<ChannelContract>): void {
+      super.serve((request) => {
+        if (!signal.aborted) strikeOnRequest(armed, request);
+        return handler(request);
+      });
+    }
+  }
+  return (name, port) => new StrikingChannel(name, port);
 }

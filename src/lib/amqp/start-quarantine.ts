@@ -1,11 +1,11 @@
 import { handleError } from '../primitives/exception-scope.js';
-import type { ServiceRuntime } from '../runtime/run-service.js';
 import { sleep } from '../primitives/waits.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';
 import type { Publisher } from './publisher.js';
 import { QuarantineGate } from './quarantine.js';
+import type { AmqpHost } from './amqp-host.js';
 
 /**
  * Wires the quarantine consumer (see quarantine.ts): prefetch 1 on a channel of its own, the
@@ -15,7 +15,7 @@ import { QuarantineGate } from './quarantine.js';
  * counted by the broker), never taken for a failed start (which supervisord gives up on).
  */
 export function startQuarantine(options: {
-  runtime: ServiceRuntime;
+  host: AmqpHost;
   main: QueueConsumer;
   channel: AmqpChannel;
   queue: string;
@@ -27,16 +27,16 @@ export function startQuarantine(options: {
     mayHandBack: () => boolean;
   };
 }): QueueConsumer {
-  const { runtime, main, channel, queue } = options;
-  const { coordinator, log } = runtime;
+  const { host, main, channel, queue } = options;
+  const { coordinator, log } = host;
   const consumer = new QueueConsumer({
     ...options.consumer,
     channel,
     queue,
-    maxMessageBytes: runtime.config.amqp.maxMessageBytes,
+    maxMessageBytes: host.config.amqp.maxMessageBytes,
     log,
-    metrics: runtime.metrics,
-    control: runtime,
+    metrics: host.metrics,
+    control: host,
     gate: new QuarantineGate({ main, channel, queue }),
   });
   coordinator.addStep({
@@ -50,11 +50,11 @@ export function startQuarantine(options: {
     run: (signal) => consumer.drain(signal),
   });
   const start = async (): Promise<void> => {
-    if (!(await sleep(options.delayMs, runtime.signal))) return;
+    if (!(await sleep(options.delayMs, host.signal))) return;
     try {
       await consumer.start();
     } catch (error) {
-      handleError(error, { name: 'amqp quarantine', log, control: runtime });
+      handleError(error, { name: 'amqp quarantine', log, control: host });
     }
   };
   void start();

@@ -1,13 +1,13 @@
 import { classify } from '../primitives/errors.js';
 import { handleError } from '../primitives/exception-scope.js';
-import type { ServiceRuntime } from '../runtime/run-service.js';
 import { sleep } from '../primitives/waits.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
 import { amqpNames, type AmqpNames } from './amqp-config.js';
 import { QueueConsumer, type MessageHandler } from './consumer.js';
 import { Publisher } from './publisher.js';
 import { declareTopology } from './topology.js';
-import { startQuarantine } from './quarantine-runtime.js';
+import { startQuarantine } from './start-quarantine.js';
+import type { AmqpHost } from './amqp-host.js';
 
 /**
  * Wires the AMQP pieces into a service: connects, declares the topology, opens a consume
@@ -42,7 +42,6 @@ export interface AmqpPipeline {
 }
 
 export interface StartAmqpOptions {
-  runtime: ServiceRuntime;
   /** Makes the message handler, given the publisher and names (called before consuming). */
   createHandler: (amqp: { publisher: Publisher; names: AmqpNames }) => MessageHandler;
 }
@@ -50,11 +49,10 @@ export interface StartAmqpOptions {
 /**
  * Resolves once the consumer is consuming. Rejects with a DependencyError when the broker is
  * unreachable, refuses the credentials or a declaration; after that, a lost connection or
- * channel calls `runtime.die()` with a DependencyError.
+ * channel calls `host.die()` with a DependencyError.
  */
-export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline> {
-  const { runtime } = options;
-  const { config, coordinator, log, health } = runtime;
+export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Promise<AmqpPipeline> {
+  const { config, coordinator, log, health } = host;
   const settings = config.amqp;
   const names = amqpNames(config.app.name, settings);
   const client = new AmqpClient({
@@ -68,12 +66,12 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     // is reported (70).
     onLost: (error) =>
       classify(error) === 'dependency'
-        ? runtime.die(error)
-        : handleError(error, { name: 'amqp', log, control: runtime }),
+        ? host.die(error)
+        : handleError(error, { name: 'amqp', log, control: host }),
   });
   coordinator.addStep({ name: 'close amqp', phase: 'close', run: () => client.close() });
   coordinator.addOpenResourceReporter('amqpChannels', () => client.describeOpen());
-  await client.connect(runtime.signal);
+  await client.connect(host.signal);
 
   const publishChannel = await client.openChannel('publish', { confirm: true });
   await declareTopology(publishChannel, names);
@@ -96,8 +94,8 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
     names,
     maxMessageBytes: settings.maxMessageBytes,
     log,
-    metrics: runtime.metrics,
-    control: runtime,
+    metrics: host.metrics,
+    control: host,
     handler,
     quarantine: names.quarantineQueue,
     mayHandBack,
@@ -124,7 +122,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   // A broker resource alarm: not ready while the broker blocks our publishes, with its reason.
   health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
-  runtime.metrics.onScrape?.((m) =>
+  host.metrics.onScrape?.((m) =>
     m.gauge('amqp.queue.in_flight', consumer.inFlight, { queue: names.inputQueue }),
   );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
@@ -132,7 +130,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   if (names.quarantineQueue !== undefined) {
     const quarantineChannel = await client.openChannel('quarantine', { prefetch: 1 });
     startQuarantine({
-      runtime,
+      host,
       main: consumer,
       channel: quarantineChannel,
       queue: names.quarantineQueue,
@@ -140,7 +138,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
       consumer: { publisher, names, handler, mayHandBack },
     });
   }
-  void reportQueueStats(runtime, checkQueue, settings.statsIntervalMs);
+  void reportQueueStats(host, checkQueue, settings.statsIntervalMs);
   return { names, publisher, consumer, checkQueue };
 }
 
@@ -170,12 +168,12 @@ function queueChecker(
 
 /** Logs and records the queue statistics every `intervalMs` until shutdown. */
 async function reportQueueStats(
-  runtime: ServiceRuntime,
+  host: AmqpHost,
   checkQueue: () => Promise<QueueStats>,
   intervalMs: number,
 ): Promise<void> {
-  const log = runtime.log.child({ component: 'amqp' });
-  while (await sleep(intervalMs, runtime.signal)) {
+  const log = host.log.child({ component: 'amqp' });
+  while (await sleep(intervalMs, host.signal)) {
     let stats: QueueStats;
     try {
       stats = await checkQueue();
@@ -185,10 +183,10 @@ async function reportQueueStats(
       return;
     }
     const tags = { queue: stats.queue };
-    runtime.metrics.gauge('amqp.queue.depth', stats.depth, tags);
-    runtime.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
-    runtime.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
-    if (stats.lagMs !== undefined) runtime.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
+    host.metrics.gauge('amqp.queue.depth', stats.depth, tags);
+    host.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
+    host.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
+    if (stats.lagMs !== undefined) host.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
     log.info(stats, 'queue stats');
   }
 }
