@@ -25,13 +25,12 @@ export {
   TransientError,
   PermanentError,
   HttpError,
-  classify,
   hasCode,
   isDependencyError,
   type ErrorCode,
-  type ErrorKind,
   type WorkerBaseErrorOptions,
 } from './primitives/errors.js';
+export { classify, type ErrorKind } from './primitives/classify.js';
 export {
   currentCorrelationId,
   newCorrelationId,

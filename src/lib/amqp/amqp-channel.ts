@@ -4,11 +4,11 @@ import {
   DependencyError,
   ErrorCodes,
   WorkerBaseError,
-  classify,
   fieldOf,
-  serializeError,
   type WorkerBaseErrorOptions,
 } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
+import { serializeError } from '../primitives/error-serialization.js';
 
 /**
  * One AMQP channel behind our own small types (amqplib itself is loaded by amqp-client.ts

@@ -1,4 +1,4 @@
-import { classify } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
 import { handleError } from '../primitives/exception-scope.js';
 import type { ServiceRuntime } from '../runtime/run-service.js';
 import { sleep } from '../primitives/waits.js';

@@ -1,5 +1,6 @@
 import { withCorrelationId } from '../primitives/correlation.js';
-import { DependencyError, PermanentError, serializeError } from '../primitives/errors.js';
+import { DependencyError, PermanentError } from '../primitives/errors.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { handleError } from '../primitives/exception-scope.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import { untilAborted } from '../primitives/waits.js';

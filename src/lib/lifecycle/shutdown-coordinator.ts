@@ -1,5 +1,7 @@
 import type { Logger } from '../primitives/log.js';
-import { ShutdownDeadlineError, classify, serializeError } from '../primitives/errors.js';
+import { ShutdownDeadlineError } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode, exitCodeFor, type ExitCodeValue } from '../primitives/exit-codes.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { Logger } from './log.js';
-import { ErrorCodes, classify, fieldOf, hasCode, type ErrorKind } from './errors.js';
+import { ErrorCodes, fieldOf, hasCode } from './errors.js';
+import { classify, type ErrorKind } from './classify.js';
 import type { ProcessControl } from './process-control.js';
 
 /**

@@ -17,7 +17,7 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import { classify } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
 import type { Logger } from '../primitives/log.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import type { Metrics } from '../telemetry/metrics.js';

@@ -11,7 +11,8 @@ import {
   type LogLevel,
   type LogSink,
 } from '../primitives/log.js';
-import { hasCode, ErrorCodes, serializeError } from '../primitives/errors.js';
+import { hasCode, ErrorCodes } from '../primitives/errors.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { Nanny } from '../threads/nanny.js';
 import { HealthChecks } from '../health.js';
 import type { Metrics } from '../telemetry/metrics.js';

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../primitives/errors.js';
+import type { ErrorKind } from '../primitives/classify.js';
 
 /**
  * W3C trace context through the service: the calls the consumer, the publisher, the thread

@@ -1,13 +1,12 @@
 import type { MessagePort } from 'node:worker_threads';
 import { currentCorrelationId, withCorrelationId } from '../primitives/correlation.js';
 import { currentCarrier, withCarrier, type TraceCarrier } from '../telemetry/trace-context.js';
+import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import {
-  ErrorCodes,
-  WorkerBaseError,
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../primitives/errors.js';
+} from '../primitives/error-serialization.js';
 
 /**
  * A typed request/response channel over a MessagePort, between the main thread and a worker

@@ -1,7 +1,8 @@
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
-import { ErrorCodes, WorkerFailureError, deserializeError } from '../primitives/errors.js';
+import { ErrorCodes, WorkerFailureError } from '../primitives/errors.js';
+import { deserializeError } from '../primitives/error-serialization.js';
 import type {
   ControlFromWorker,
   ControlToWorker,

@@ -15,10 +15,12 @@ import {
   PermanentError,
   TransientError,
   WorkerBaseError,
-  classify,
+} from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
+import {
   deserializeError,
   serializeError,
-} from '../../../src/lib/primitives/errors.js';
+} from '../../../src/lib/primitives/error-serialization.js';
 
 const defaultsFile = new URL('../../../../config/default.json', import.meta.url);
 

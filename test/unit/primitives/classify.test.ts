@@ -5,18 +5,19 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { z } from 'zod';
 import {
-  classify,
   ConfigError,
   DependencyError,
-  deserializeError,
   ErrorCodes,
   HttpError,
   PermanentError,
-  serializeError,
   TransientError,
   WorkerFailureError,
-  type ErrorKind,
 } from '../../../src/lib/primitives/errors.js';
+import { classify, type ErrorKind } from '../../../src/lib/primitives/classify.js';
+import {
+  deserializeError,
+  serializeError,
+} from '../../../src/lib/primitives/error-serialization.js';
 import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
 import { captureLogger } from '../../helpers/core.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';

@@ -6,11 +6,13 @@ import {
   DependencyError,
   PermanentError,
   TransientError,
-  classify,
+} from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
+import {
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../../../src/lib/primitives/errors.js';
+} from '../../../src/lib/primitives/error-serialization.js';
 
 test('classify() gives one answer per kind of error', () => {
   const ebadf = Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { classify, HttpError } from '../../../src/lib/primitives/errors.js';
+import { HttpError } from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import { Policies } from '../../../src/lib/resilience/policies.js';
 import type { PolicyConfig, PolicyOverride } from '../../../src/lib/resilience/policy-config.js';
 import { PolicyMetrics } from '../../../src/lib/resilience/policy-monitor.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
-import { classify } from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import { captureLogger } from '../../helpers/core.js';
 
 test('each socket is registered with the place that opened it and its endpoints', async (t) => {
