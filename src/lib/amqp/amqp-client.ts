@@ -1,6 +1,7 @@
 import type * as amqp from 'amqplib';
 import { DependencyError } from '../primitives/errors.js';
 import type { Logger } from '../primitives/log.js';
+import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
 import {
   AmqpChannel,
   AmqpProtocolError,
@@ -123,21 +124,12 @@ export class AmqpClient {
     // loads amqplib (18 modules, ~19 ms of its start-up; docs/performance.md).
     const { connect } = await import('amqplib');
     const attempt = connect(url, socketOptions);
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     let model: amqp.ChannelModel;
     try {
-      model = await new Promise<amqp.ChannelModel>((resolve, reject) => {
-        const onAbort = (): void =>
-          reject(
-            signal.aborted
-              ? (signal.reason as Error)
-              : new Error(`no connection within ${timeoutMs} ms`),
-          );
-        deadline.addEventListener('abort', onAbort, { once: true });
-        attempt.then(resolve, reject).finally(() => {
-          deadline.removeEventListener('abort', onAbort);
-        });
-      });
+      // The timeout outside: an abort settles the outer race too, and clears its timer.
+      const opened = await withTimeout(raceAbort(attempt, signal), timeoutMs);
+      if (opened === timedOut) throw new Error(`no connection within ${timeoutMs} ms`);
+      model = opened;
     } catch (error) {
       giveUp.abort();
       // A connection that opens after we gave up is closed at once.

@@ -19,6 +19,7 @@ import {
 } from 'cockatiel';
 import { classify } from '../primitives/classify.js';
 import type { Logger } from '../primitives/log.js';
+import { raceAbort } from '../primitives/waits.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { resolvePolicy, type PoliciesConfig, type PolicyConfig } from './policy-config.js';
@@ -177,31 +178,4 @@ export class Policies {
 
 function errorOf(event: { error: unknown } | { value: unknown }): unknown {
   return 'error' in event ? event.error : undefined;
-}
-
-/** Settles with `work`, or rejects with the abort reason as soon as `signal` aborts. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(abortReason(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new DOMException('the call was aborted', 'AbortError');
 }
