@@ -17,6 +17,7 @@ export {
   type RequestHandler,
 } from './threads/thread-channel.js';
 export { sleep, untilAborted } from './primitives/waits.js';
+export { validateInput } from './primitives/config.js';
 export {
   ErrorCodes,
   WorkerBaseError,

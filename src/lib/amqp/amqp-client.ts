@@ -4,11 +4,11 @@ import type { Logger } from '../primitives/log.js';
 import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
 import {
   AmqpChannel,
-  AmqpProtocolError,
-  brokerError,
+  brokerFailure,
   dependencyName,
-  describe,
-  wrap,
+  errorMessage,
+  fromAmqplib,
+  type BrokerError,
 } from './amqp-channel.js';
 import { BlockedConnection } from './connection-blocked.js';
 import { coalesceWrites } from './write-coalescing.js';
@@ -27,9 +27,11 @@ import { coalesceWrites } from './write-coalescing.js';
 
 export {
   AmqpChannel,
+  AmqpChannelClosedError,
   AmqpProtocolError,
   dependencyName,
   type AmqpMessage,
+  type BrokerError,
   type MessageProperties,
   type QueueInfo,
   type QueueOptions,
@@ -49,9 +51,10 @@ export interface AmqpClientOptions {
   blockedTimeoutMs?: number;
   /**
    * Called once, with the first sign of the connection or a channel going away: a
-   * DependencyError, or an AmqpProtocolError when the broker closed it because of our frame.
+   * DependencyError or AmqpChannelClosedError, or an AmqpProtocolError when the broker closed
+   * it because of our frame.
    */
-  onLost: (error: DependencyError | AmqpProtocolError) => void;
+  onLost: (error: BrokerError) => void;
 }
 
 /** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
@@ -71,7 +74,7 @@ export class AmqpClient {
   #model: amqp.ChannelModel | undefined;
   readonly #channels = new Set<AmqpChannel>();
   #closing: Promise<void> | undefined;
-  #lost: DependencyError | AmqpProtocolError | undefined;
+  #lost: BrokerError | undefined;
   readonly #blocked: BlockedConnection;
 
   constructor(options: AmqpClientOptions) {
@@ -139,9 +142,13 @@ export class AmqpClient {
           () => undefined,
         )
         .catch(() => undefined);
-      throw new DependencyError(dependencyName, `cannot connect to ${shown}: ${describe(error)}`, {
-        cause: error,
-      });
+      throw new DependencyError(
+        dependencyName,
+        `cannot connect to ${shown}: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     this.#model = model;
     if (!coalesceWrites(model.connection)) {
@@ -182,7 +189,7 @@ export class AmqpClient {
       this.#channels.add(channel);
       return channel;
     } catch (error) {
-      throw wrap(`cannot open channel ${name}`, error);
+      throw brokerFailure(`cannot open channel ${name}`, error);
     }
   }
 
@@ -227,7 +234,7 @@ export class AmqpClient {
     this.#lost =
       cause === undefined
         ? new DependencyError(dependencyName, message)
-        : brokerError(message, cause);
+        : fromAmqplib(message, cause);
     this.#options.onLost(this.#lost);
   }
 }

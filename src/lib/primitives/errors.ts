@@ -126,6 +126,11 @@ export function hasCode(error: unknown, code: string): boolean {
   return fieldOf(error, 'code') === code;
 }
 
+/**
+ * True for a dependency failure raised as one: a DependencyError, or an AMQP channel that
+ * closed under an operation (a DependencyError too, with a code of its own so that a shutdown
+ * can tell it from an outage).
+ */
 export function isDependencyError(error: unknown): boolean {
-  return hasCode(error, ErrorCodes.DEPENDENCY);
+  return hasCode(error, ErrorCodes.DEPENDENCY) || hasCode(error, ErrorCodes.AMQP_CHANNEL_CLOSED);
 }

@@ -7,6 +7,7 @@ import {
   failureHeaders,
 } from '../../../src/lib/amqp/disposition.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
+import { fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
 import { loadConfig } from '../../../src/lib/primitives/config.js';
 import { coreConfigSchema, coreEnv } from '../../../src/lib/runtime/core-config.js';
 import {
@@ -189,15 +190,15 @@ describe('amqp configuration', () => {
 });
 
 describe('classify and amqplib errors', () => {
-  test('amqplib channel and connection errors classify as dependency failures', () => {
+  test('amqplib channel and connection errors, made ours where they enter, are dependency failures', () => {
     const closed = Object.assign(new Error('Channel closed by server: 404 (NOT-FOUND)'), {
       code: 404,
       classId: 60,
       methodId: 40,
     });
     const illegal = Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' });
-    assert.equal(classify(closed), 'dependency');
-    assert.equal(classify(illegal), 'dependency');
+    assert.equal(classify(fromAmqplib('consume', closed)), 'dependency');
+    assert.equal(classify(fromAmqplib('ack', illegal)), 'dependency');
     assert.equal(classify(new WorkerBaseError('E_OTHER', 'x')), 'unexpected');
   });
 });
