@@ -5,6 +5,7 @@ import type { ProcessControl } from './primitives/process-control.js';
 import { runInScope } from './primitives/exception-scope.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
+import { timedOut, withTimeout } from './primitives/waits.js';
 
 /**
  * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place
@@ -121,13 +122,9 @@ export class Scheduler {
     const running = [...this.#jobs.values()].filter((j) => j.running !== undefined);
     if (running.length === 0) return;
     this.#log.info({ running: running.map((j) => j.spec.name) }, 'waiting for running jobs');
-    let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      Promise.allSettled(running.map((j) => j.running ?? Promise.resolve())).then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
-    ]);
-    clearTimeout(timer);
-    if (!finished) this.#log.warn({ timeoutMs }, 'jobs still running at shutdown; left behind');
+    const runs = Promise.allSettled(running.map((j) => j.running ?? Promise.resolve()));
+    if ((await withTimeout(runs, timeoutMs)) === timedOut)
+      this.#log.warn({ timeoutMs }, 'jobs still running at shutdown; left behind');
   }
 
   #tick(job: Job): void {

@@ -17,6 +17,7 @@ export {
   type RequestHandler,
 } from './threads/thread-channel.js';
 export { sleep, untilAborted } from './primitives/waits.js';
+export { validateInput } from './primitives/config.js';
 export {
   ErrorCodes,
   WorkerBaseError,
@@ -25,13 +26,12 @@ export {
   TransientError,
   PermanentError,
   HttpError,
-  classify,
   hasCode,
   isDependencyError,
   type ErrorCode,
-  type ErrorKind,
   type WorkerBaseErrorOptions,
 } from './primitives/errors.js';
+export { classify, type ErrorKind } from './primitives/classify.js';
 export {
   currentCorrelationId,
   newCorrelationId,

@@ -2,7 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { AmqpClient, type AmqpMessage } from '../../src/lib/amqp/amqp-client.js';
-import { classify, ErrorCodes } from '../../src/lib/primitives/errors.js';
+import { ErrorCodes } from '../../src/lib/primitives/errors.js';
+import { classify } from '../../src/lib/primitives/classify.js';
 import { ExitCode, exitCodeFor } from '../../src/lib/primitives/exit-codes.js';
 import { captureLog } from '../helpers/capture-log.js';
 import {

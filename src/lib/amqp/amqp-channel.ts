@@ -4,11 +4,10 @@ import {
   DependencyError,
   ErrorCodes,
   WorkerBaseError,
-  classify,
   fieldOf,
-  serializeError,
   type WorkerBaseErrorOptions,
 } from '../primitives/errors.js';
+import { serializeError } from '../primitives/error-serialization.js';
 
 /**
  * One AMQP channel behind our own small types (amqplib itself is loaded by amqp-client.ts
@@ -62,12 +61,14 @@ export interface QueueInfo {
   consumerCount: number;
 }
 
-export function describe(error: unknown): string {
+/** The message of any thrown value, for the text of the error that wraps it. */
+export function errorMessage(error: unknown): string {
   return serializeError(error).message;
 }
 
-export function wrap(what: string, error: unknown): DependencyError {
-  return new DependencyError(dependencyName, `${what}: ${describe(error)}`, { cause: error });
+/** A DependencyError on the broker: `what` failed because of `error` (kept as its cause). */
+export function brokerFailure(what: string, error: unknown): DependencyError {
+  return new DependencyError(dependencyName, `${what}: ${errorMessage(error)}`, { cause: error });
 }
 
 /**
@@ -82,16 +83,61 @@ export class AmqpProtocolError extends WorkerBaseError {
 }
 
 /**
- * Our error for what the broker did or said, classified where it enters: an AMQP reply code
- * that `classify()` does not count as a dependency failure (406 other than "inequivalent arg",
- * 5xx frame and command errors, 540 not implemented...) is an AmqpProtocolError; anything
- * else (a lost socket, a missing queue, refused access, a forced close) a DependencyError.
+ * A channel closed under an operation: closed by us (a shutdown) or by the broker (a missing
+ * queue, refused access, the connection gone). A dependency failure like DependencyError, with
+ * a code of its own (E_AMQP_CHANNEL_CLOSED) so that the exception scope can tell the noise of
+ * a shutdown closing its channels from an outage.
  */
-export function brokerError(what: string, error: unknown): DependencyError | AmqpProtocolError {
-  if (typeof fieldOf(error, 'code') === 'number' && classify(error) === 'unexpected') {
-    return new AmqpProtocolError(`${what}: ${describe(error)}`, { cause: error });
+export class AmqpChannelClosedError extends WorkerBaseError {
+  readonly dependency = dependencyName;
+  constructor(message: string, options: WorkerBaseErrorOptions = {}) {
+    super(ErrorCodes.AMQP_CHANNEL_CLOSED, `${dependencyName}: ${message}`, {
+      retryable: true,
+      ...options,
+    });
   }
-  return wrap(what, error);
+}
+
+/** What an amqplib error becomes where it enters (see `fromAmqplib()`). */
+export type BrokerError = DependencyError | AmqpProtocolError | AmqpChannelClosedError;
+
+/**
+ * AMQP reply codes (amqplib sets them as a numeric `code` on connection and channel close
+ * errors) that mean the broker is gone or set up differently from what we expect: 320
+ * connection forced, 402 invalid path, 403 access refused, 404 not found, 405 resource locked,
+ * 530 not allowed, 541 internal error. 406 precondition failed is decided apart: a topology
+ * mismatch ("inequivalent arg") or our own bug (an unknown delivery tag).
+ */
+const dependencyReplyCodes = new Set([320, 402, 403, 404, 405, 530, 541]);
+
+/** amqplib's messages (2.x) for an operation on a channel that is closed or closing. */
+const closedChannel = /^(Channel closed|Channel ended|channel closed)/;
+
+/** True when the broker closed a channel or the connection because of a frame of ours. */
+function isOurFrameAtFault(error: unknown): boolean {
+  const code = fieldOf(error, 'code');
+  if (typeof code !== 'number') return false;
+  if (code === 406) return !errorMessage(error).includes('inequivalent arg');
+  return code >= 500 && !dependencyReplyCodes.has(code);
+}
+
+/**
+ * Our error for what amqplib threw or emitted, decided here where it enters: a close the
+ * broker made because of our frame (406 other than "inequivalent arg", 5xx frame and command
+ * errors, 540 not implemented...) is an AmqpProtocolError; an operation on a closed channel
+ * (amqplib's "Channel closed", "Channel ended", the broker's "Channel closed by server: 404
+ * ...") an AmqpChannelClosedError; anything else (a lost socket, a missed heartbeat, refused
+ * credentials, a forced close, a topology mismatch) a DependencyError. Other reply codes below
+ * 500 arrive as "Channel closed by server" or "Connection closed", and are a dependency
+ * failure either way.
+ */
+export function fromAmqplib(what: string, error: unknown): BrokerError {
+  const message = `${what}: ${errorMessage(error)}`;
+  if (isOurFrameAtFault(error)) return new AmqpProtocolError(message, { cause: error });
+  if (closedChannel.test(errorMessage(error))) {
+    return new AmqpChannelClosedError(message, { cause: error });
+  }
+  return brokerFailure(what, error);
 }
 
 /** One AMQP channel. Operations reject with a DependencyError when the channel is gone. */
@@ -247,10 +293,10 @@ export class AmqpChannel {
             // Unconfirmed because the broker closed the channel: say why it did (our frame
             // or an outage), as the connection's onLost does.
             const what = `publish to ${exchange}/${routingKey} not confirmed`;
-            reject(this.#closeError === undefined ? wrap(what, error) : this.#gone(what));
+            reject(this.#closeError === undefined ? fromAmqplib(what, error) : this.#gone(what));
           } else if (pending.returned !== undefined) {
             reject(
-              wrap(
+              brokerFailure(
                 `publish to ${exchange}/${routingKey} was returned unroutable (${pending.returned}): ` +
                   'its queue is missing or unbound',
                 pending.returned,
@@ -303,8 +349,8 @@ export class AmqpChannel {
   /** The error for an operation on a closed channel, classified by the broker's reason. */
   #gone(what: string): Error {
     return this.#closeError === undefined
-      ? wrap(what, 'channel closed')
-      : brokerError(what, this.#closeError);
+      ? new AmqpChannelClosedError(`${what}: channel closed`)
+      : fromAmqplib(what, this.#closeError);
   }
 
   #throwIfBlockedTooLong(): void {
@@ -330,7 +376,7 @@ export class AmqpChannel {
     try {
       return await operation();
     } catch (error) {
-      throw brokerError(`${what} on channel ${this.name}`, error);
+      throw fromAmqplib(`${what} on channel ${this.name}`, error);
     }
   }
 }

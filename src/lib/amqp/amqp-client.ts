@@ -1,13 +1,14 @@
 import type * as amqp from 'amqplib';
 import { DependencyError } from '../primitives/errors.js';
 import type { Logger } from '../primitives/log.js';
+import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
 import {
   AmqpChannel,
-  AmqpProtocolError,
-  brokerError,
+  brokerFailure,
   dependencyName,
-  describe,
-  wrap,
+  errorMessage,
+  fromAmqplib,
+  type BrokerError,
 } from './amqp-channel.js';
 import { BlockedConnection } from './connection-blocked.js';
 import { coalesceWrites } from './write-coalescing.js';
@@ -26,9 +27,11 @@ import { coalesceWrites } from './write-coalescing.js';
 
 export {
   AmqpChannel,
+  AmqpChannelClosedError,
   AmqpProtocolError,
   dependencyName,
   type AmqpMessage,
+  type BrokerError,
   type MessageProperties,
   type QueueInfo,
   type QueueOptions,
@@ -48,9 +51,10 @@ export interface AmqpClientOptions {
   blockedTimeoutMs?: number;
   /**
    * Called once, with the first sign of the connection or a channel going away: a
-   * DependencyError, or an AmqpProtocolError when the broker closed it because of our frame.
+   * DependencyError or AmqpChannelClosedError, or an AmqpProtocolError when the broker closed
+   * it because of our frame.
    */
-  onLost: (error: DependencyError | AmqpProtocolError) => void;
+  onLost: (error: BrokerError) => void;
 }
 
 /** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
@@ -70,7 +74,7 @@ export class AmqpClient {
   #model: amqp.ChannelModel | undefined;
   readonly #channels = new Set<AmqpChannel>();
   #closing: Promise<void> | undefined;
-  #lost: DependencyError | AmqpProtocolError | undefined;
+  #lost: BrokerError | undefined;
   readonly #blocked: BlockedConnection;
 
   constructor(options: AmqpClientOptions) {
@@ -123,21 +127,12 @@ export class AmqpClient {
     // loads amqplib (18 modules, ~19 ms of its start-up; docs/performance.md).
     const { connect } = await import('amqplib');
     const attempt = connect(url, socketOptions);
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     let model: amqp.ChannelModel;
     try {
-      model = await new Promise<amqp.ChannelModel>((resolve, reject) => {
-        const onAbort = (): void =>
-          reject(
-            signal.aborted
-              ? (signal.reason as Error)
-              : new Error(`no connection within ${timeoutMs} ms`),
-          );
-        deadline.addEventListener('abort', onAbort, { once: true });
-        attempt.then(resolve, reject).finally(() => {
-          deadline.removeEventListener('abort', onAbort);
-        });
-      });
+      // The timeout outside: an abort settles the outer race too, and clears its timer.
+      const opened = await withTimeout(raceAbort(attempt, signal), timeoutMs);
+      if (opened === timedOut) throw new Error(`no connection within ${timeoutMs} ms`);
+      model = opened;
     } catch (error) {
       giveUp.abort();
       // A connection that opens after we gave up is closed at once.
@@ -147,9 +142,13 @@ export class AmqpClient {
           () => undefined,
         )
         .catch(() => undefined);
-      throw new DependencyError(dependencyName, `cannot connect to ${shown}: ${describe(error)}`, {
-        cause: error,
-      });
+      throw new DependencyError(
+        dependencyName,
+        `cannot connect to ${shown}: ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     this.#model = model;
     if (!coalesceWrites(model.connection)) {
@@ -190,7 +189,7 @@ export class AmqpClient {
       this.#channels.add(channel);
       return channel;
     } catch (error) {
-      throw wrap(`cannot open channel ${name}`, error);
+      throw brokerFailure(`cannot open channel ${name}`, error);
     }
   }
 
@@ -235,7 +234,7 @@ export class AmqpClient {
     this.#lost =
       cause === undefined
         ? new DependencyError(dependencyName, message)
-        : brokerError(message, cause);
+        : fromAmqplib(message, cause);
     this.#options.onLost(this.#lost);
   }
 }

@@ -1,8 +1,9 @@
 import { withCorrelationId } from '../primitives/correlation.js';
-import { DependencyError, PermanentError, serializeError } from '../primitives/errors.js';
+import { DependencyError, PermanentError } from '../primitives/errors.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { handleError } from '../primitives/exception-scope.js';
 import type { ProcessControl } from '../primitives/process-control.js';
-import { untilAborted } from '../primitives/waits.js';
+import { raceAbort } from '../primitives/waits.js';
 import type { Logger } from '../primitives/log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { dependencyName, type AmqpChannel, type AmqpMessage } from './amqp-client.js';
@@ -210,7 +211,8 @@ export class QueueConsumer {
         await Promise.allSettled([...this.#inFlight].map((f) => f.done));
       }
     };
-    await Promise.race([everything(), untilAborted(signal)]);
+    // Ends when everything settled or the signal aborts, whichever comes first.
+    await raceAbort(everything(), signal).catch(() => undefined);
     const left = [...this.#inFlight].filter((f) => !f.settled);
     const handBack = this.#mayHandBack();
     await Promise.allSettled(left.map((flight) => this.#giveBack(flight, handBack)));

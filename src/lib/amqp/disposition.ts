@@ -1,4 +1,5 @@
-import { classify, serializeError, type ErrorKind } from '../primitives/errors.js';
+import { classify, type ErrorKind } from '../primitives/classify.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import type { AmqpNames } from './amqp-config.js';
 
 /**

@@ -1,4 +1,4 @@
-import { classify } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
 import { handleError } from '../primitives/exception-scope.js';
 import { sleep } from '../primitives/waits.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';

@@ -1,7 +1,7 @@
 import { ConfigError, fieldOf } from '../primitives/errors.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
-import { describe } from './amqp-channel.js';
+import { errorMessage } from './amqp-channel.js';
 
 /**
  * Declares the service's broker topology, idempotently, at start-up: one durable direct
@@ -69,7 +69,7 @@ function mismatch(
   declared: Record<string, unknown> | undefined,
   error: unknown,
 ): ConfigError | undefined {
-  const text = describe(error);
+  const text = errorMessage(error);
   const code = fieldOf(fieldOf(error, 'cause'), 'code');
   if (code !== 406 && !text.includes('PRECONDITION_FAILED')) return undefined;
   const differs = /PRECONDITION_FAILED - ([^"]*)/.exec(text)?.[1] ?? text;

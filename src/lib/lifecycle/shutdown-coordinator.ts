@@ -1,6 +1,9 @@
 import type { Logger } from '../primitives/log.js';
-import { ShutdownDeadlineError, classify, serializeError } from '../primitives/errors.js';
+import { ShutdownDeadlineError } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode, exitCodeFor, type ExitCodeValue } from '../primitives/exit-codes.js';
+import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
 
 /**
  * The one shutdown coordinator of a process. It owns the root AbortSignal; TERM, INT and
@@ -286,16 +289,11 @@ export class ShutdownCoordinator {
     const timeoutMs = this.#options.stepTimeoutMs;
     this.#currentStep = 'start-up';
     this.#log.info({ timeoutMs }, 'waiting for start-up to settle before the shutdown steps');
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      startup.settled.then(
-        () => false,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, true))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
+    const settled = startup.settled.then(
+      () => true,
+      () => true,
+    );
+    if ((await withTimeout(settled, timeoutMs)) === timedOut) {
       this.#log.warn({ timeoutMs }, 'start-up did not settle in time; running the steps anyway');
     }
   }
@@ -309,14 +307,10 @@ export class ShutdownCoordinator {
     let outcome: 'ok' | 'failed' | 'timed-out' = 'ok';
     let failure: unknown;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const onTimeout = (): void => reject(timeout.reason as Error);
-        timeout.addEventListener('abort', onTimeout, { once: true });
-        Promise.resolve()
-          .then(() => step.run(timeout))
-          .then(resolve, reject)
-          .finally(() => timeout.removeEventListener('abort', onTimeout));
-      });
+      await raceAbort(
+        Promise.resolve().then(() => step.run(timeout)),
+        timeout,
+      );
     } catch (error) {
       outcome = timeout.aborted ? 'timed-out' : 'failed';
       failure = error;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, PermanentError } from './errors.js';
 import { isMarkedNotSecret, isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
 
 /**
@@ -179,4 +179,24 @@ function deepFreeze<T>(value: T): Readonly<T> {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
+}
+
+/**
+ * Validates one piece of work's input (a message body, a request) with a zod schema: the
+ * zod boundary for run-time data, as `loadConfig()` is for the configuration. Returns the
+ * parsed value; throws a PermanentError (no retry makes bad input good: `classify()` says
+ * 'permanent') naming `what` and each issue, with zod's error as its `cause`.
+ */
+export function validateInput<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const key = issue.path.map(String).join('.');
+    return key === '' ? issue.message : `${key}: ${issue.message}`;
+  });
+  throw new PermanentError(`invalid ${what}: ${issues.join('; ')}`, { cause: result.error });
 }

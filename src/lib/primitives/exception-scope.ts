@@ -1,5 +1,6 @@
 import type { Logger } from './log.js';
-import { ErrorCodes, classify, fieldOf, hasCode, type ErrorKind } from './errors.js';
+import { ErrorCodes, fieldOf, hasCode } from './errors.js';
+import { classify, type ErrorKind } from './classify.js';
 import type { ProcessControl } from './process-control.js';
 
 /**
@@ -53,27 +54,23 @@ export function handleError(
   return { handling: 'reported', kind };
 }
 
-/** amqplib's messages for an operation on a channel that is closed or closing (2.x). */
-const closedChannel = /^(Channel closed|Channel ended|channel closed)/;
+/** Codes of a channel closed under an operation, and of Node's cancelled waits. */
+const closedCodes = [ErrorCodes.AMQP_CHANNEL_CLOSED, ErrorCodes.THREAD_CHANNEL_CLOSED, 'ABORT_ERR'];
 
 /**
- * True for what closing things during a shutdown is expected to raise: ZeroMQ EBADF/EAGAIN/
- * ETERM on a closed socket, a closed thread channel, an amqplib closed-channel error, and a
- * wait cancelled by the shutdown (an AbortError, or an error caused by the shutdown signal's
- * own reason `abortReason`), looked for along the cause chain.
+ * True for what closing things during a shutdown is expected to raise: a ZeroMQ socket, an
+ * AMQP channel or a thread channel closed under an operation (SocketClosedError,
+ * AmqpChannelClosedError, THREAD_CHANNEL_CLOSED: each integration makes its library's error
+ * into ours), and a wait cancelled by the shutdown (an AbortError, or an error caused by the
+ * shutdown signal's own reason `abortReason`), looked for along the cause chain.
  */
 export function isShutdownNoise(error: unknown, abortReason: unknown): boolean {
   let current = error;
   for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
     if (current === abortReason) return true;
-    if (typeof current === 'string') return closedChannel.test(current);
     if (classify(current) === 'socket-closed') return true;
-    if (hasCode(current, ErrorCodes.THREAD_CHANNEL_CLOSED) || hasCode(current, 'ABORT_ERR')) {
-      return true;
-    }
+    if (closedCodes.some((code) => hasCode(current, code))) return true;
     if (fieldOf(current, 'name') === 'AbortError') return true;
-    const message = fieldOf(current, 'message');
-    if (typeof message === 'string' && closedChannel.test(message)) return true;
     current = fieldOf(current, 'cause');
   }
   return false;

@@ -1,4 +1,5 @@
-import { ErrorCodes, classify, fieldOf } from './errors.js';
+import { ErrorCodes, fieldOf } from './errors.js';
+import { classify } from './classify.js';
 
 /**
  * The process exit codes. 0 only for a requested stop, so a supervisor configured with

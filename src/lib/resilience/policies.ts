@@ -8,6 +8,10 @@ import {
   fullJitterGenerator,
   halfJitterGenerator,
   handleWhen,
+  isBrokenCircuitError,
+  isBulkheadRejectedError,
+  isHydratingCircuitError,
+  isTaskCancelledError,
   noJitterGenerator,
   noop,
   retry,
@@ -17,8 +21,10 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import { classify } from '../primitives/errors.js';
+import { classify } from '../primitives/classify.js';
+import { ErrorCodes, WorkerBaseError, type WorkerBaseErrorOptions } from '../primitives/errors.js';
 import type { Logger } from '../primitives/log.js';
+import { raceAbort } from '../primitives/waits.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { resolvePolicy, type PoliciesConfig, type PolicyConfig } from './policy-config.js';
@@ -44,9 +50,9 @@ export interface ResiliencePolicy {
   /**
    * Runs `fn` under the policy. `fn` gets a signal that aborts on the attempt's timeout, on
    * shutdown and on the caller's `signal`; pass it to the I/O. Resolves with `fn`'s result;
-   * rejects with its last error when retries run out or the error is not transient, with
-   * BrokenCircuitError while the breaker is open, TaskCancelledError on a timeout,
-   * BulkheadRejectedError when the queue is full, and the abort reason on shutdown.
+   * rejects with its last error when retries run out or the error is not transient, with a
+   * PolicyRejectedError (its `reason` says why) while the breaker is open, on a timeout, when
+   * the bulkhead's queue is full, and with the abort reason on shutdown.
    */
   execute<T>(fn: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T>;
 }
@@ -57,6 +63,50 @@ export interface PoliciesOptions {
   metrics: Metrics;
   /** The shutdown signal cancels every wait; `die()` ends the process for a critical breaker. */
   control: Pick<ProcessControl, 'signal' | 'die'>;
+}
+
+/** Why a policy refused a call. */
+export type RejectionReason =
+  /** The attempt ran past the policy's timeout (cockatiel's TaskCancelledError). */
+  | 'timeout'
+  /** The breaker is open or isolated (BrokenCircuitError). */
+  | 'circuit-open'
+  /** The breaker is still loading its state (HydratingCircuitError). */
+  | 'circuit-hydrating'
+  /** The bulkhead and its queue are full (BulkheadRejectedError). */
+  | 'bulkhead-full';
+
+/**
+ * A policy refused the call or gave up on an attempt: worth another try later, so
+ * `classify()` says 'transient'. cockatiel's own error is the `cause`.
+ */
+export class PolicyRejectedError extends WorkerBaseError {
+  readonly policy: string;
+  readonly reason: RejectionReason;
+  constructor(policy: string, reason: RejectionReason, options: WorkerBaseErrorOptions = {}) {
+    super(ErrorCodes.POLICY_REJECTED, `policy ${policy}: ${reason}`, {
+      retryable: true,
+      ...options,
+    });
+    this.policy = policy;
+    this.reason = reason;
+  }
+}
+
+/** The reason behind one of cockatiel's errors (read with its own guards), if it is one. */
+function rejectionReason(error: unknown): RejectionReason | undefined {
+  if (isTaskCancelledError(error)) return 'timeout';
+  if (isBrokenCircuitError(error)) return 'circuit-open';
+  if (isHydratingCircuitError(error)) return 'circuit-hydrating';
+  if (isBulkheadRejectedError(error)) return 'bulkhead-full';
+  return undefined;
+}
+
+/** Our error for what a cockatiel policy threw; any other Error is returned as it is. */
+function fromCockatiel(policy: string, error: unknown): Error {
+  const reason = rejectionReason(error);
+  if (reason !== undefined) return new PolicyRejectedError(policy, reason, { cause: error });
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Exponential backoff from `baseDelayMs`, doubling up to `maxDelayMs`, with the jitter named. */
@@ -120,9 +170,11 @@ export class Policies {
   #build(name: string, config: PolicyConfig): ResiliencePolicy {
     const { log, metrics, control } = this.#options;
     const monitor = new PolicyMonitor({ name, config, log, metrics, control });
-    const isTransient = (error: unknown): boolean => classify(error) === 'transient';
+    // Inside the composition the inner policies' errors are still cockatiel's: read as ours.
+    const kindOf = (error: unknown) => classify(fromCockatiel(name, error));
+    const isTransient = (error: unknown): boolean => kindOf(error) === 'transient';
     const isDependencyFault = (error: unknown): boolean => {
-      const kind = classify(error);
+      const kind = kindOf(error);
       return kind === 'transient' || kind === 'dependency';
     };
 
@@ -163,13 +215,15 @@ export class Policies {
       execute: (fn, signal) => {
         const combined =
           signal === undefined ? control.signal : AbortSignal.any([control.signal, signal]);
-        return raceAbort(
-          policy.execute(({ signal: attempt }) => {
+        const run = policy
+          .execute(({ signal: attempt }) => {
             attempt.throwIfAborted();
             return fn(attempt);
-          }, combined),
-          combined,
-        );
+          }, combined)
+          .catch((error: unknown) => {
+            throw fromCockatiel(name, error);
+          });
+        return raceAbort(run, combined);
       },
     };
   }
@@ -177,31 +231,4 @@ export class Policies {
 
 function errorOf(event: { error: unknown } | { value: unknown }): unknown {
   return 'error' in event ? event.error : undefined;
-}
-
-/** Settles with `work`, or rejects with the abort reason as soon as `signal` aborts. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => undefined);
-    return Promise.reject(abortReason(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-  });
-}
-
-function abortReason(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason : new DOMException('the call was aborted', 'AbortError');
 }

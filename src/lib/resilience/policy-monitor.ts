@@ -17,7 +17,7 @@ import type { PolicyConfig } from './policy-config.js';
 export type BreakerState =
   /** Calls pass; failures are counted. */
   | 'closed'
-  /** Calls fail fast with BrokenCircuitError until `halfOpenAfterMs` has passed. */
+  /** Calls fail fast (PolicyRejectedError, 'circuit-open') until `halfOpenAfterMs` has passed. */
   | 'open'
   /** One trial call passes; success closes the breaker, failure opens it again. */
   | 'half-open';

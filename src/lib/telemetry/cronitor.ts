@@ -2,6 +2,7 @@ import cronitor from 'cronitor';
 import type { Logger } from '../primitives/log.js';
 import type { ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
+import { withTimeout } from '../primitives/waits.js';
 
 /**
  * The cronitor integration, and the only file that imports cronitor. Two uses:
@@ -116,12 +117,7 @@ export class CronitorPinger implements JobRunMonitor {
 
   /** Waits, at most `timeoutMs`, for pings in flight, then aborts the rest. Idempotent. */
   async close(timeoutMs = this.#options.timeoutMs): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#pending]),
-      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(Promise.allSettled([...this.#pending]), timeoutMs);
     this.#controller.abort();
     this.#log.debug(this.stats, 'cronitor closed');
   }

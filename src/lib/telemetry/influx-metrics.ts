@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Logger } from '../primitives/log.js';
 import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
+import { timedOut as gaveUp, withTimeout } from '../primitives/waits.js';
 
 /**
  * The InfluxDB metrics integration, and the only file that imports @influxdata/influxdb-client.
@@ -122,19 +123,13 @@ export class InfluxMetrics implements MetricSink {
   async #close(): Promise<void> {
     const writeApi = this.#writeApi;
     if (writeApi === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
     // Sends the batch and the retry buffer once more; then drops the rest and any request
     // still open. Whatever the store did not confirm by then is counted as dropped.
-    const timedOut = await Promise.race([
-      writeApi.flush(true).then(
-        () => false,
-        () => false,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(resolve, this.#options.flushTimeoutMs, true);
-      }),
-    ]);
-    clearTimeout(timer);
+    const flushed = writeApi.flush(true).then(
+      () => true,
+      () => true,
+    );
+    const timedOut = (await withTimeout(flushed, this.#options.flushTimeoutMs)) === gaveUp;
     writeApi.dispose();
     this.#agent?.destroy();
     this.#dropped = this.#recorded - this.#written;

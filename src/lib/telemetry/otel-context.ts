@@ -11,7 +11,7 @@ import {
   type Span,
   type TextMapGetter,
 } from '@opentelemetry/api';
-import { classify, type ErrorKind } from '../primitives/errors.js';
+import { classify, type ErrorKind } from '../primitives/classify.js';
 import type { ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../primitives/errors.js';
+import type { ErrorKind } from '../primitives/classify.js';
 import { readTraceFieldsWith } from '../primitives/log.js';
 
 /**

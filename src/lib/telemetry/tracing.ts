@@ -17,6 +17,7 @@ import type { Logger } from '../primitives/log.js';
 import type { TelemetryConfig } from './telemetry-config.js';
 import { installTraceImpl } from './trace-context.js';
 import { otelTraceImpl } from './otel-context.js';
+import { timedOut, withTimeout } from '../primitives/waits.js';
 
 /**
  * This thread's OpenTelemetry tracer provider, and the only file that imports the SDK: spans
@@ -110,21 +111,11 @@ export function startTracing(options: TracingOptions): TracingHandle {
   let closing: Promise<void> | undefined;
   const close = (timeoutMs = tracing.flushTimeoutMs): Promise<void> => {
     closing ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        provider.shutdown().then(
-          () => false,
-          (error: unknown) => {
-            log.debug({ err: error }, 'span export failed at shutdown');
-            return false;
-          },
-        ),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(resolve, timeoutMs, true);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) log.warn({ timeoutMs }, 'spans not exported within the flush timeout');
+      const exported = provider.shutdown().catch((error: unknown) => {
+        log.debug({ err: error }, 'span export failed at shutdown');
+      });
+      if ((await withTimeout(exported, timeoutMs)) === timedOut)
+        log.warn({ timeoutMs }, 'spans not exported within the flush timeout');
     })();
     return closing;
   };

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LogLevel } from '../primitives/log.js';
-import type { SerializedError } from '../primitives/errors.js';
+import type { SerializedError } from '../primitives/error-serialization.js';
 
 /**
  * The control protocol between the main thread and a worker thread. Control messages travel

@@ -1,7 +1,7 @@
 import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createLogger, setLogLevel, type Logger } from '../primitives/log.js';
-import { serializeError } from '../primitives/errors.js';
+import { serializeError } from '../primitives/error-serialization.js';
 import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
 import {

@@ -1,13 +1,13 @@
 import type { MessagePort } from 'node:worker_threads';
 import { currentCorrelationId, withCorrelationId } from '../primitives/correlation.js';
 import { currentCarrier, withCarrier, type TraceCarrier } from '../telemetry/trace-context.js';
+import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import {
-  ErrorCodes,
-  WorkerBaseError,
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../primitives/errors.js';
+} from '../primitives/error-serialization.js';
+import { withTimeout } from '../primitives/waits.js';
 
 /**
  * A typed request/response channel over a MessagePort, between the main thread and a worker
@@ -174,13 +174,11 @@ export class ThreadChannel<
   async closeGracefully(timeoutMs: number): Promise<void> {
     if (this.#closed) return;
     this.#closing = true;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
+    const finAcked = new Promise<void>((resolve) => {
       this.#finAcked = resolve;
-      timer = setTimeout(resolve, timeoutMs);
       this.#post([FIN]);
     });
-    clearTimeout(timer);
+    await withTimeout(finAcked, timeoutMs);
     await this.drain();
     this.close();
   }

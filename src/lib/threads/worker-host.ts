@@ -1,7 +1,8 @@
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
-import { ErrorCodes, WorkerFailureError, deserializeError } from '../primitives/errors.js';
+import { ErrorCodes, WorkerFailureError } from '../primitives/errors.js';
+import { deserializeError } from '../primitives/error-serialization.js';
 import type {
   ControlFromWorker,
   ControlToWorker,
@@ -11,6 +12,7 @@ import type {
 } from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
 import { knownSecrets } from '../primitives/secrets.js';
+import { timedOut, withTimeout } from '../primitives/waits.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
@@ -193,15 +195,13 @@ export class WorkerHost extends EventEmitter<{
   async #settled(timeoutMs: number): Promise<void> {
     if (this.#state !== 'starting') return;
     let onState: ((state: WorkerState) => void) | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
+    const left = new Promise<void>((resolve) => {
       onState = (state) => {
         if (state !== 'starting') resolve();
       };
       this.on('state', onState);
-      timer = setTimeout(resolve, timeoutMs);
     });
-    clearTimeout(timer);
+    await withTimeout(left, timeoutMs);
     if (onState) this.off('state', onState);
   }
 
@@ -219,15 +219,13 @@ export class WorkerHost extends EventEmitter<{
   async metricsSnapshot(timeoutMs: number): Promise<unknown[] | undefined> {
     if (this.#state !== 'running') return undefined;
     const id = this.#nextSnapshot++;
-    let timer: NodeJS.Timeout | undefined;
-    const answer = await new Promise<unknown[] | undefined>((resolve) => {
+    const answered = new Promise<unknown[] | undefined>((resolve) => {
       this.#snapshotWaiters.set(id, resolve);
-      timer = setTimeout(resolve, timeoutMs, undefined);
       this.send({ t: 'metrics-request', id });
     });
-    clearTimeout(timer);
+    const answer = await withTimeout(answered, timeoutMs);
     this.#snapshotWaiters.delete(id);
-    return answer;
+    return answer === timedOut ? undefined : answer;
   }
 
   /**
@@ -243,11 +241,7 @@ export class WorkerHost extends EventEmitter<{
     if (this.#exited === undefined || this.#state === 'exited') return;
     this.send({ t: 'shutdown', reason });
     this.#setState('stopping');
-    const timedOut = await Promise.race([
-      this.#ended().then(() => false),
-      new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, true).unref()),
-    ]);
-    if (timedOut) {
+    if ((await withTimeout(this.#ended(), timeoutMs)) === timedOut) {
       this.#log.warn({ timeoutMs }, 'worker did not stop in time; terminating');
       await this.terminate();
     }

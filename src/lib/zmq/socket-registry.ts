@@ -1,7 +1,13 @@
 import { isMainThread } from 'node:worker_threads';
 import type * as Zmq from 'zeromq';
 import type { Logger } from '../primitives/log.js';
-import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
+import {
+  DependencyError,
+  ErrorCodes,
+  WorkerBaseError,
+  fieldOf,
+  type WorkerBaseErrorOptions,
+} from '../primitives/errors.js';
 
 /**
  * The only door to ZeroMQ. Every socket is opened here, in the main thread, with a short
@@ -34,7 +40,7 @@ export interface ManagedSocket {
   /** SUB sockets: subscribe to a topic prefix ('' for all). */
   subscribe(prefix?: string): void;
   send(message: ZmqMessage): Promise<void>;
-  /** Rejects with EAGAIN if the socket is closed while waiting, EBADF if already closed. */
+  /** Rejects with a SocketClosedError if the socket is closed while waiting or before. */
   receive(): Promise<Buffer[]>;
   close(): void;
 }
@@ -47,6 +53,49 @@ export class ZmqInWorkerError extends WorkerBaseError {
         'a worker thread sends messages over 128 bytes, and aborts when a worker with a pending ' +
         'receive ends. Send the data to the main thread over the thread channel instead.',
     );
+  }
+}
+
+/**
+ * An operation on a socket that is closed, or closed under it (zeromq's EBADF, EAGAIN on a
+ * pending receive, ETERM when its context ends): expected while shutting down, and a bug
+ * otherwise. `classify()` says 'socket-closed'.
+ */
+export class SocketClosedError extends WorkerBaseError {
+  constructor(message: string, options: WorkerBaseErrorOptions = {}) {
+    super(ErrorCodes.SOCKET_CLOSED, message, options);
+  }
+}
+
+/** zeromq.js v6's system errors (a numeric errno) for an operation on a closed socket. */
+const closedSocketCodes = new Set(['EBADF', 'EAGAIN', 'ETERM']);
+
+/** zeromq's bind errors that mean the host is set up wrong: an operator must act. */
+const bindDependencyCodes = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
+
+/**
+ * Our error for what zeromq threw, decided here where it enters: a closed socket becomes a
+ * SocketClosedError, a bind the host refuses a DependencyError; anything else is returned as
+ * it is (an Error, whatever was thrown).
+ */
+function fromZeromq(socket: string, what: string, error: unknown): Error {
+  const code = fieldOf(error, 'code');
+  const message = `zmq socket ${socket}: ${what}: ${String(fieldOf(error, 'message'))}`;
+  if (typeof code === 'string' && typeof fieldOf(error, 'errno') === 'number') {
+    if (closedSocketCodes.has(code)) return new SocketClosedError(message, { cause: error });
+    if (what.startsWith('bind') && bindDependencyCodes.has(code)) {
+      return new DependencyError('zeromq', message, { cause: error });
+    }
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Runs a zeromq call; what it throws or rejects with is made into our error. */
+async function zeromqCall<T>(socket: string, what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw fromZeromq(socket, what, error);
   }
 }
 
@@ -94,7 +143,7 @@ export class SocketRegistry {
         return raw.closed;
       },
       async bind(endpoint) {
-        await raw.bind(endpoint);
+        await zeromqCall(name, `bind ${endpoint}`, () => raw.bind(endpoint));
         const bound = raw.lastEndpoint ?? endpoint;
         endpoints.push(bound);
         log.debug({ socket: name, endpoint: bound }, 'zmq socket bound');
@@ -110,15 +159,12 @@ export class SocketRegistry {
         }
         (raw as unknown as Pick<Zmq.Subscriber, 'subscribe'>).subscribe(prefix);
       },
-      send(message) {
-        // zeromq throws EBADF synchronously on a closed socket; callers get one shape.
-        try {
-          return (raw as unknown as Zmq.Writable).send(message as Zmq.MessageLike);
-        } catch (error) {
-          return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      },
-      receive: () => (raw as unknown as Zmq.Readable).receive(),
+      // zeromq throws EBADF synchronously on a closed socket; callers get one shape.
+      send: (message) =>
+        zeromqCall(name, 'send', () =>
+          (raw as unknown as Zmq.Writable).send(message as Zmq.MessageLike),
+        ),
+      receive: () => zeromqCall(name, 'receive', () => (raw as unknown as Zmq.Readable).receive()),
       close() {
         if (!raw.closed) raw.close();
         registry.delete(socket);

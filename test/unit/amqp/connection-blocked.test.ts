@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BlockedConnection } from '../../../src/lib/amqp/connection-blocked.js';
-import { classify } from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import { captureLog } from '../../helpers/capture-log.js';
 
 /** The blocked-connection state; the real broker's alarm is in test/serial/amqp-resource-alarm. */

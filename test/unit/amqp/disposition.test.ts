@@ -8,16 +8,19 @@ import {
 } from '../../../src/lib/amqp/disposition.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
 import { testConfig } from '../../helpers/core.js';
+import { fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
 import {
   DependencyError,
   ErrorCodes,
   PermanentError,
   TransientError,
   WorkerBaseError,
-  classify,
+} from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
+import {
   deserializeError,
   serializeError,
-} from '../../../src/lib/primitives/errors.js';
+} from '../../../src/lib/primitives/error-serialization.js';
 
 /** The core's config with the `amqp` section an app adds. */
 const config = testConfig;
@@ -183,15 +186,15 @@ describe('amqp configuration', () => {
 });
 
 describe('classify and amqplib errors', () => {
-  test('amqplib channel and connection errors classify as dependency failures', () => {
+  test('amqplib channel and connection errors, made ours where they enter, are dependency failures', () => {
     const closed = Object.assign(new Error('Channel closed by server: 404 (NOT-FOUND)'), {
       code: 404,
       classId: 60,
       methodId: 40,
     });
     const illegal = Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' });
-    assert.equal(classify(closed), 'dependency');
-    assert.equal(classify(illegal), 'dependency');
+    assert.equal(classify(fromAmqplib('consume', closed)), 'dependency');
+    assert.equal(classify(fromAmqplib('ack', illegal)), 'dependency');
     assert.equal(classify(new WorkerBaseError('E_OTHER', 'x')), 'unexpected');
   });
 });

@@ -5,27 +5,37 @@ import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import { z } from 'zod';
 import {
-  classify,
   ConfigError,
   DependencyError,
-  deserializeError,
   ErrorCodes,
   HttpError,
   PermanentError,
-  serializeError,
   TransientError,
   WorkerFailureError,
-  type ErrorKind,
 } from '../../../src/lib/primitives/errors.js';
-import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
+import { classify, type ErrorKind } from '../../../src/lib/primitives/classify.js';
+import {
+  deserializeError,
+  serializeError,
+} from '../../../src/lib/primitives/error-serialization.js';
+import { SocketClosedError, SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
+import { AmqpClient } from '../../../src/lib/amqp/amqp-client.js';
+import {
+  AmqpChannelClosedError,
+  AmqpProtocolError,
+  fromAmqplib,
+} from '../../../src/lib/amqp/amqp-channel.js';
+import { validateInput } from '../../../src/lib/primitives/config.js';
 import { captureLogger } from '../../helpers/core.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';
 
 /**
- * The classification table, with real errors wherever the real thing can make them: amqplib
- * against the real RabbitMQ, zeromq through the SocketRegistry, fetch against a loopback
- * server, zod. Only errors that need a broker fault (a forced close, a missed heartbeat) are
- * built the way amqplib 2.3 builds them.
+ * The classification table, with real errors wherever the real thing can make them, each
+ * library's made ours at its boundary: amqplib against the real RabbitMQ through
+ * fromAmqplib() and the AmqpClient, zeromq through the SocketRegistry, zod through
+ * validateInput(); fetch against a loopback server (Node's own errors, read as they are).
+ * Only errors that need a broker fault (a forced close, a missed heartbeat) are built the way
+ * amqplib 2.3 builds them.
  */
 
 const brokerUrl = 'amqp://guest:guest@127.0.0.1:5672';
@@ -128,50 +138,70 @@ describe('classify()', () => {
     });
   });
 
-  describe('validation', () => {
-    test('a zod validation error is permanent', async () => {
+  describe('zod, made ours by validateInput()', () => {
+    test('input a schema rejects is a PermanentError with the ZodError as its cause', () => {
+      const schema = z.object({ id: z.string() });
+      let error: unknown;
+      try {
+        validateInput(schema, { id: 1 }, 'event');
+      } catch (thrown) {
+        error = thrown;
+      }
+      assert.ok(error instanceof PermanentError);
+      assert.match(error.message, /^invalid event: id: /);
+      assert.equal((error.cause as Error).name, 'ZodError');
+      expectKind(error, 'permanent');
+      assert.deepEqual(validateInput(schema, { id: 'a' }, 'event'), { id: 'a' });
+    });
+    test("zod's own error is not read by classify(): it is unexpected", async () => {
       const error = await caught(() => z.object({ id: z.string() }).parse({ id: 1 }));
       assert.equal((error as Error).name, 'ZodError');
-      assert.equal(classify(error), 'permanent');
+      assert.equal(classify(error), 'unexpected');
     });
   });
 
-  describe('zeromq, through the SocketRegistry', () => {
-    test('receive on a closed socket (EBADF) is socket-closed', async () => {
+  describe('zeromq, made ours by the SocketRegistry', () => {
+    test('receive on a closed socket (EBADF) is a SocketClosedError: socket-closed', async () => {
       const socket = await zmq.open('pull', `closed-${randomUUID()}`);
       socket.close();
       const error = await caught(() => socket.receive());
-      assert.equal((error as { code?: string }).code, 'EBADF');
+      assert.ok(error instanceof SocketClosedError);
+      assert.equal((error.cause as { code?: string }).code, 'EBADF');
       expectKind(error, 'socket-closed');
+      assert.equal(classify(error.cause), 'unexpected', "zeromq's own error is not read");
     });
-    test('a socket closed under a pending receive (EAGAIN) is socket-closed', async () => {
+    test('a socket closed under a pending receive (EAGAIN) is a SocketClosedError', async () => {
       const socket = await zmq.open('pull', `pending-${randomUUID()}`);
       const pending = caught(() => socket.receive());
       socket.close();
       const error = await pending;
-      assert.equal((error as { code?: string }).code, 'EAGAIN');
+      assert.ok(error instanceof SocketClosedError);
+      assert.equal((error.cause as { code?: string }).code, 'EAGAIN');
       expectKind(error, 'socket-closed');
     });
-    test('binding an endpoint in use (EADDRINUSE) is a dependency failure', async () => {
+    test('binding an endpoint in use (EADDRINUSE) is a DependencyError', async () => {
       const first = await zmq.open('pub', `first-${randomUUID()}`);
       const endpoint = await first.bind('tcp://127.0.0.1:*');
       const second = await zmq.open('pub', `second-${randomUUID()}`);
       const error = await caught(() => second.bind(endpoint));
-      assert.equal((error as { code?: string }).code, 'EADDRINUSE');
+      assert.ok(error instanceof DependencyError);
+      assert.equal((error.cause as { code?: string }).code, 'EADDRINUSE');
       expectKind(error, 'dependency');
     });
   });
 
-  describe('amqplib, against the real RabbitMQ', () => {
-    test('connection refused (a closed port) is transient', async () => {
+  describe('amqplib, against the real RabbitMQ, made ours by fromAmqplib()', () => {
+    test('connection refused (a closed port): ECONNREFUSED, a Node code, is transient', async () => {
       const port = await closedPort();
       const error = await caught(() => amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`));
       assert.equal((error as { code?: string }).code, 'ECONNREFUSED');
       expectKind(error, 'transient');
     });
-    test('refused credentials (ACCESS-REFUSED during the handshake) are a dependency failure', async () => {
-      const error = await caught(() => amqp.connect('amqp://nobody:wrong@127.0.0.1:5672'));
-      assert.match((error as Error).message, /ACCESS-REFUSED/);
+    test('refused credentials (ACCESS-REFUSED during the handshake) are a DependencyError', async () => {
+      const raw = await caught(() => amqp.connect('amqp://nobody:wrong@127.0.0.1:5672'));
+      assert.match((raw as Error).message, /ACCESS-REFUSED/);
+      const error = fromAmqplib('connect', raw);
+      assert.ok(error instanceof DependencyError);
       expectKind(error, 'dependency');
     });
 
@@ -196,13 +226,16 @@ describe('classify()', () => {
       }
 
       test('a missing queue (404 NOT-FOUND) is a dependency failure', async () => {
-        const error = await channelError((ch) => ch.checkQueue(`missing-${randomUUID()}`));
-        assert.equal((error as { code?: number }).code, 404);
-        assert.equal(classify(error), 'dependency');
+        const raw = await channelError((ch) => ch.checkQueue(`missing-${randomUUID()}`));
+        assert.equal((raw as { code?: number }).code, 404);
+        const error = fromAmqplib('check queue', raw);
+        assert.ok(error instanceof DependencyError);
+        expectKind(error, 'dependency');
+        assert.equal(classify(raw), 'unexpected', "amqplib's own error is not read");
       });
       test('a queue declared with other arguments (406 inequivalent arg) is a dependency failure', async () => {
         const queue = `test-${randomUUID()}`;
-        const error = await channelError(async (ch) => {
+        const raw = await channelError(async (ch) => {
           await ch.assertQueue(queue, { autoDelete: true, arguments: { 'x-max-length': 5 } });
           await ch.assertQueue(queue, { autoDelete: true, arguments: { 'x-max-length': 6 } });
         });
@@ -211,37 +244,65 @@ describe('classify()', () => {
         const cleanup = await connection.createChannel();
         await cleanup.deleteQueue(queue);
         await cleanup.close();
-        assert.equal((error as { code?: number }).code, 406);
-        assert.equal(classify(error), 'dependency');
+        assert.equal((raw as { code?: number }).code, 406);
+        expectKind(fromAmqplib('declare queue', raw), 'dependency');
       });
-      test('an unknown delivery tag (406 without inequivalent arg) is unexpected: our bug', async () => {
+      test('an unknown delivery tag (406 without inequivalent arg) is an AmqpProtocolError: our bug', async () => {
         assert.ok(connection);
         const channel = await connection.createChannel();
         const closed = new Promise<unknown>((resolve) => channel.once('error', resolve));
         channel.ack({ fields: { deliveryTag: 999 } } as amqp.Message);
-        const error = await closed;
-        assert.equal((error as { code?: number }).code, 406);
-        assert.equal(classify(error), 'unexpected');
+        const raw = await closed;
+        assert.equal((raw as { code?: number }).code, 406);
+        const error = fromAmqplib('ack', raw);
+        assert.ok(error instanceof AmqpProtocolError);
+        expectKind(error, 'unexpected');
       });
-      test('using a closed channel (IllegalOperationError) is a dependency failure', async () => {
-        const error = await channelError(async (ch) => {
+      test('using a closed channel (IllegalOperationError) is an AmqpChannelClosedError: a dependency failure', async () => {
+        const raw = await channelError(async (ch) => {
           await ch.close();
           ch.sendToQueue('anything', Buffer.from('x'));
         });
-        assert.equal((error as Error).name, 'IllegalOperationError');
-        assert.equal(classify(error), 'dependency');
+        assert.equal((raw as Error).name, 'IllegalOperationError');
+        const error = fromAmqplib('publish', raw);
+        assert.ok(error instanceof AmqpChannelClosedError);
+        expectKind(error, 'dependency');
       });
     });
 
-    test('a forced close (320) and a missed heartbeat, as amqplib 2.3 builds them, are dependency failures', () => {
+    test('a publish on a channel our AmqpClient closed is an AmqpChannelClosedError', async () => {
+      const client = new AmqpClient({
+        url: brokerUrl,
+        connectionName: 'classify.test',
+        heartbeatS: 30,
+        connectTimeoutMs: 5_000,
+        log,
+        onLost: () => undefined,
+      });
+      await client.connect(new AbortController().signal);
+      try {
+        const channel = await client.openChannel('publish', { confirm: true });
+        await channel.close();
+        const error = await caught(() => channel.publish('', 'nowhere', Buffer.from('x')));
+        assert.ok(error instanceof AmqpChannelClosedError);
+        expectKind(error, 'dependency');
+      } finally {
+        await client.close();
+      }
+    });
+
+    test('a forced close (320) and a missed heartbeat, as amqplib 2.3 builds them, are DependencyErrors', () => {
       const forced = Object.assign(
         new Error(
           'Connection closed: 320 (CONNECTION-FORCED) with message "closed via management"',
         ),
         { code: 320 },
       );
-      assert.equal(classify(forced), 'dependency');
-      assert.equal(classify(new Error('Heartbeat timeout')), 'dependency');
+      for (const raw of [forced, new Error('Heartbeat timeout')]) {
+        const error = fromAmqplib('connection error', raw);
+        assert.ok(error instanceof DependencyError, raw.message);
+        expectKind(error, 'dependency');
+      }
     });
   });
 });

@@ -2,28 +2,28 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { once } from 'node:events';
+import { PolicyRejectedError } from '../../../src/lib/resilience/policies.js';
+import { SocketClosedError } from '../../../src/lib/zmq/socket-registry.js';
 import {
   DependencyError,
   PermanentError,
   TransientError,
-  classify,
+} from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
+import {
   deserializeError,
   serializeError,
   type SerializedError,
-} from '../../../src/lib/primitives/errors.js';
+} from '../../../src/lib/primitives/error-serialization.js';
 
 test('classify() gives one answer per kind of error', () => {
-  const ebadf = Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 });
-  const eagain = Object.assign(new Error('Operation was not possible'), {
-    code: 'EAGAIN',
-    errno: 11,
-  });
+  const closed = new SocketClosedError('zmq socket s: receive: Socket is closed');
   const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
   const timeout = new DOMException('The operation timed out', 'TimeoutError');
   const table: Array<[unknown, string]> = [
     [new DependencyError('broker', 'refused'), 'dependency'],
-    [ebadf, 'socket-closed'],
-    [eagain, 'socket-closed'],
+    [closed, 'socket-closed'],
+    [new PolicyRejectedError('api', 'circuit-open'), 'transient'],
     [new TransientError('busy'), 'transient'],
     [reset, 'transient'],
     [timeout, 'transient'],

@@ -11,6 +11,8 @@ import {
   ErrorCodes,
   WorkerBaseError,
 } from '../../../src/lib/primitives/errors.js';
+import { AmqpChannelClosedError, fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
+import { SocketClosedError } from '../../../src/lib/zmq/socket-registry.js';
 import { captureLogger } from '../../helpers/core.js';
 
 function control(aborted = false) {
@@ -50,9 +52,11 @@ test('any other error is logged with its stack, reported, and ends the process',
 test('a socket closed under a receive during shutdown is only a debug line', () => {
   const { log, sink } = captureLogger();
   const { c, died, reported } = control(true);
-  const closed = Object.assign(new Error('Operation was not possible or timed out'), {
-    code: 'EAGAIN',
-    errno: 11,
+  const closed = new SocketClosedError('zmq socket s: receive: Operation was not possible', {
+    cause: Object.assign(new Error('Operation was not possible or timed out'), {
+      code: 'EAGAIN',
+      errno: 11,
+    }),
   });
   assert.deepEqual(handleError(closed, { name: 't', log, control: c }), {
     handling: 'ignored',
@@ -105,12 +109,17 @@ test('the noise of closing things during shutdown stays at debug', () => {
   const { log, sink } = captureLogger();
   const { c, died, reported } = control(true);
   const noise = [
-    Object.assign(new Error('Socket is closed'), { code: 'EBADF', errno: 9 }),
+    new SocketClosedError('zmq socket s: send: Socket is closed'),
     new WorkerBaseError(ErrorCodes.THREAD_CHANNEL_CLOSED, 'thread channel main<->x is closed'),
-    new DependencyError('amqp', 'publish on channel publish: channel closed', {
-      cause: 'channel closed',
+    new AmqpChannelClosedError('publish on channel publish: channel closed'),
+    fromAmqplib(
+      'ack on channel consume',
+      Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' }),
+    ),
+    // A closed channel as the cause of another error (a wrapper of ours).
+    new DependencyError('amqp', 'declare failed', {
+      cause: new AmqpChannelClosedError('declare queue q: channel closed'),
     }),
-    Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' }),
     new DOMException('This operation was aborted', 'AbortError'),
     // A wait the shutdown itself cancelled: its cause is the signal's own reason.
     new DependencyError('amqp', 'cannot connect: stop requested', { cause: c.signal.reason }),
@@ -130,4 +139,6 @@ test('isShutdownNoise() looks along the cause chain, and not at unrelated errors
   assert.equal(isShutdownNoise(new Error('outer', { cause: reason }), reason), true);
   assert.equal(isShutdownNoise(new Error('stop requested: SIGTERM'), reason), false);
   assert.equal(isShutdownNoise(new TypeError('x'), reason), false);
+  // A dependency failure that is not a closed channel stays a failure during a shutdown.
+  assert.equal(isShutdownNoise(new DependencyError('amqp', 'Heartbeat timeout'), reason), false);
 });

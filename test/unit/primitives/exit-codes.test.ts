@@ -7,9 +7,11 @@ import {
   ErrorCodes,
   ShutdownDeadlineError,
   WorkerFailureError,
+} from '../../../src/lib/primitives/errors.js';
+import {
   deserializeError,
   serializeError,
-} from '../../../src/lib/primitives/errors.js';
+} from '../../../src/lib/primitives/error-serialization.js';
 
 test('exitCodeFor() maps each cause to its documented exit code', () => {
   assert.equal(exitCodeFor(undefined), ExitCode.OK);

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, untilAborted } from '../../../src/lib/primitives/waits.js';
+import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
+import {
+  raceAbort,
+  sleep,
+  timedOut,
+  untilAborted,
+  withTimeout,
+} from '../../../src/lib/primitives/waits.js';
 
 test('sleep() returns false as soon as the signal aborts, long before its time', async () => {
   const controller = new AbortController();
@@ -23,4 +31,72 @@ test('untilAborted() resolves on abort and at once when already aborted', async 
   controller.abort();
   await waiting;
   await untilAborted(controller.signal);
+});
+
+/** Timers alive in this process now (Node lists each as 'Timeout'). */
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}
+
+test('withTimeout() resolves with the value, and its timer is gone once it settles', async () => {
+  const before = activeTimers();
+  const pending = withTimeout(Promise.resolve(7), 60_000);
+  assert.equal(activeTimers(), before + 1);
+  assert.equal(await pending, 7);
+  assert.equal(activeTimers(), before);
+});
+
+test('withTimeout() rejects with the work error in time, and its timer is gone', async () => {
+  const before = activeTimers();
+  await assert.rejects(withTimeout(Promise.reject(new Error('boom')), 60_000), /boom/);
+  assert.equal(activeTimers(), before);
+});
+
+test('withTimeout() resolves with timedOut when the work takes longer; a late rejection is swallowed', async () => {
+  let fail: (error: Error) => void = () => undefined;
+  const work = new Promise<number>((_resolve, reject) => (fail = reject));
+  assert.equal(await withTimeout(work, 5), timedOut);
+  // Would be an unhandled rejection (the test runner fails on it) if nobody caught it.
+  fail(new Error('late'));
+  await new Promise((resolve) => setImmediate(resolve));
+});
+
+test("withTimeout() keeps the process alive until its time is up (its timer is ref'd)", () => {
+  const module = new URL('../../../src/lib/primitives/waits.js', import.meta.url).href;
+  const script =
+    `const { withTimeout, timedOut } = await import(${JSON.stringify(module)});\n` +
+    `const r = await withTimeout(new Promise(() => {}), 50);\n` +
+    `process.stdout.write(r === timedOut ? 'timed out' : 'other');`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  assert.equal(child.stdout, 'timed out', child.stderr);
+  assert.equal(child.status, 0);
+});
+
+test('raceAbort() settles as the work does, and leaves no listener on the signal', async () => {
+  const controller = new AbortController();
+  assert.equal(await raceAbort(Promise.resolve('done'), controller.signal), 'done');
+  await assert.rejects(raceAbort(Promise.reject(new Error('boom')), controller.signal), /boom/);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+});
+
+test('raceAbort() rejects with the abort reason as soon as the signal aborts', async () => {
+  const controller = new AbortController();
+  const reason = new Error('stop requested');
+  const racing = raceAbort(new Promise(() => undefined), controller.signal);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+  controller.abort(reason);
+  await assert.rejects(racing, (error) => error === reason);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+});
+
+test('raceAbort() on an aborted signal rejects at once; a reason that is no Error becomes an AbortError', async () => {
+  await assert.rejects(raceAbort(Promise.resolve(1), AbortSignal.abort('just a string')), {
+    name: 'AbortError',
+  });
+  const already = AbortSignal.abort();
+  await assert.rejects(raceAbort(Promise.reject(new Error('late')), already), {
+    name: 'AbortError',
+  });
 });

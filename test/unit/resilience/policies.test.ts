@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { classify, HttpError } from '../../../src/lib/primitives/errors.js';
-import { Policies } from '../../../src/lib/resilience/policies.js';
+import { ErrorCodes, HttpError } from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
+import { Policies, PolicyRejectedError } from '../../../src/lib/resilience/policies.js';
 import type { PolicyConfig, PolicyOverride } from '../../../src/lib/resilience/policy-config.js';
 import { PolicyMetrics } from '../../../src/lib/resilience/policy-monitor.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';
@@ -63,6 +64,19 @@ async function call(signal: AbortSignal): Promise<number> {
 /** cockatiel marks its errors with a boolean field (their `name` stays 'Error'). */
 function marker(error: unknown, field: string): unknown {
   return (error as Record<string, unknown>)[field];
+}
+
+/**
+ * True for a PolicyRejectedError of `reason` whose cause is cockatiel's own error (carrying
+ * `field`): what cockatiel threw, made ours where it was called.
+ */
+function rejectedBecause(error: unknown, reason: string, field: string): boolean {
+  return (
+    error instanceof PolicyRejectedError &&
+    error.code === ErrorCodes.POLICY_REJECTED &&
+    error.reason === reason &&
+    marker(error.cause, field) === true
+  );
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -152,7 +166,7 @@ describe('resilience policies', () => {
 
     const started = performance.now();
     const fast = await rejection(policy.execute(call));
-    assert.equal(marker(fast, 'isBrokenCircuitError'), true);
+    assert.ok(rejectedBecause(fast, 'circuit-open', 'isBrokenCircuitError'));
     assert.equal(classify(fast), 'transient');
     assert.ok(performance.now() - started < 50, 'fails fast');
     assert.equal(server.requests.length - first, 3, 'no request reaches the server while open');
@@ -175,13 +189,32 @@ describe('resilience policies', () => {
     const started = performance.now();
     const error = await rejection(policy.execute(call));
     const took = performance.now() - started;
-    assert.equal(marker(error, 'isTaskCancelledError'), true);
+    assert.ok(rejectedBecause(error, 'timeout', 'isTaskCancelledError'));
     assert.equal(classify(error), 'transient');
     assert.ok(took >= 195 && took < 1_500, `rejected after ${Math.round(took)} ms`);
     const request = server.requests[first];
     assert.ok(request);
     assert.equal(await request.aborted, true, 'the server saw the client abort');
     assert.deepEqual(metrics.values(PolicyMetrics.TIMEOUT), [1]);
+  });
+
+  test('a timed-out attempt is retried, and counts as a failure for the breaker', async () => {
+    const { policy, metrics } = setUp({
+      timeoutMs: 200,
+      maxAttempts: 2,
+      baseDelayMs: 5,
+      breakerThreshold: 1,
+    });
+    server.plan(['hang'], 200);
+    const first = server.requests.length;
+    // The timeout (cockatiel's TaskCancelledError, inside the composition) is read as ours:
+    // transient, so retried; the first attempt's timeout opened the breaker, so the retry
+    // is refused by it, and that refusal is transient too.
+    const error = await rejection(policy.execute(call));
+    assert.ok(rejectedBecause(error, 'circuit-open', 'isBrokenCircuitError'));
+    assert.equal(server.requests.length - first, 1, 'the open breaker kept the retry away');
+    assert.deepEqual(metrics.values(PolicyMetrics.RETRY), [1]);
+    assert.equal(policy.state, 'open');
   });
 
   test('the shutdown signal cuts a long backoff short, and no further attempt is made', async () => {
@@ -208,10 +241,10 @@ describe('resilience policies', () => {
     server.plan(['hang'], 200);
     const hanging = rejection(policy.execute(call));
     const error = await rejection(policy.execute(call));
-    assert.equal(marker(error, 'isBulkheadRejectedError'), true);
+    assert.ok(rejectedBecause(error, 'bulkhead-full', 'isBulkheadRejectedError'));
     assert.equal(classify(error), 'transient');
     assert.deepEqual(metrics.values(PolicyMetrics.REJECTED), [1]);
-    assert.equal(marker(await hanging, 'isTaskCancelledError'), true);
+    assert.ok(rejectedBecause(await hanging, 'timeout', 'isTaskCancelledError'));
   });
 
   test('a breaker open too long on a critical dependency is a dependency failure', async () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
-import { ErrorCodes, classify } from '../../../src/lib/primitives/errors.js';
+import { ErrorCodes } from '../../../src/lib/primitives/errors.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
 import { echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
 import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';

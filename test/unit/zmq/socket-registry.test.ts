@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
-import { classify } from '../../../src/lib/primitives/errors.js';
+import { SocketClosedError, SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import { captureLogger } from '../../helpers/core.js';
 
 test('each socket is registered with the place that opened it and its endpoints', async (t) => {
@@ -50,6 +50,8 @@ test('closeAll() closes every socket; a pending receive rejects as socket-closed
     () => assert.fail('expected a rejection'),
     (e: unknown) => e,
   );
+  assert.ok(error instanceof SocketClosedError);
+  assert.equal((error.cause as { code?: string }).code, 'EAGAIN', 'zeromq said EAGAIN');
   assert.equal(classify(error), 'socket-closed');
   assert.equal(sub.isClosed, true);
   assert.deepEqual(zmq.describeOpen(), []);
@@ -57,6 +59,8 @@ test('closeAll() closes every socket; a pending receive rejects as socket-closed
     () => assert.fail('expected a rejection'),
     (e: unknown) => e,
   );
+  assert.ok(afterClose instanceof SocketClosedError);
+  assert.equal((afterClose.cause as { code?: string }).code, 'EBADF', 'zeromq said EBADF');
   assert.equal(classify(afterClose), 'socket-closed');
   zmq.closeAll();
 });
