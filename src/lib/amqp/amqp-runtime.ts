@@ -125,7 +125,7 @@ export async function startAmqp(options: StartAmqpOptions): Promise<AmqpPipeline
   health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
   runtime.metrics.onScrape?.((m) =>
-    m.gauge('amqp.queue.in_flight', consumer.inFlight, { queue: names.inputQueue }),
+    m.gauge('amqp_queue_in_flight', consumer.inFlight, { queue: names.inputQueue }),
   );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
@@ -185,10 +185,11 @@ async function reportQueueStats(
       return;
     }
     const tags = { queue: stats.queue };
-    runtime.metrics.gauge('amqp.queue.depth', stats.depth, tags);
-    runtime.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
-    runtime.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
-    if (stats.lagMs !== undefined) runtime.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
+    runtime.metrics.gauge('amqp_queue_depth', stats.depth, tags);
+    runtime.metrics.gauge('amqp_queue_in_flight', stats.inFlight, tags);
+    runtime.metrics.gauge('amqp_queue_consumers', stats.consumers, tags);
+    if (stats.lagMs !== undefined)
+      runtime.metrics.gauge('amqp_consumer_lag_seconds', stats.lagMs / 1000, tags);
     log.info(stats, 'queue stats');
   }
 }
