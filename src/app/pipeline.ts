@@ -92,7 +92,7 @@ export class SamplePipeline {
     deliver?: (result: { eventId: string; json: string }) => Promise<void>,
   ): Promise<{ eventId: string; json: string }> {
     const started = performance.now();
-    this.#options.metrics.count('pipeline_events_received');
+    this.#options.metrics.count('pipeline_events_received_total');
     try {
       const result = await this.#options.processor.request({ json, ...options });
       const correlationId = currentCorrelationId() ?? '';
@@ -108,7 +108,7 @@ export class SamplePipeline {
         await notifier.notify(JSON.parse(result.json) as SampleResult, correlationId);
       }
       this.#processed++;
-      this.#options.metrics.count('pipeline_events', 1, { outcome: 'processed' });
+      this.#options.metrics.count('pipeline_events_total', 1, { outcome: 'processed' });
       this.#options.metrics.timing('pipeline_processing_seconds', latencyMs);
       this.#log.debug(
         { eventId: result.eventId, attempt: options.attempt, latencyMs },
@@ -117,7 +117,7 @@ export class SamplePipeline {
       return result;
     } catch (error) {
       this.#failed++;
-      this.#options.metrics.count('pipeline_events', 1, { outcome: 'failed' });
+      this.#options.metrics.count('pipeline_events_total', 1, { outcome: 'failed' });
       throw error;
     }
   }

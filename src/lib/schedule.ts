@@ -133,7 +133,7 @@ export class Scheduler {
     const name = job.spec.name;
     if (job.running !== undefined) {
       job.skipped++;
-      this.#options.metrics.count('job_skipped', 1, { job: name });
+      this.#options.metrics.count('job_skipped_total', 1, { job_name: name });
       this.#log.warn({ job: name, skipped: job.skipped }, 'job still running; tick skipped');
       return;
     }
@@ -157,7 +157,7 @@ export class Scheduler {
         { name: `job ${name}`, log: this.#log, control: this.#options.control, onError: 'swallow' },
       );
       const durationMs = Math.round(performance.now() - started);
-      this.#options.metrics.timing('job_duration_ms', durationMs, { job: name });
+      this.#options.metrics.timing('job_duration_seconds', durationMs, { job_name: name });
       if (failure === undefined) monitor?.complete(name, series, durationMs);
       else monitor?.fail(name, series, failure);
       this.#log.debug({ job: name, durationMs, ok: failure === undefined }, 'job finished');

@@ -45,31 +45,32 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     await vm.stop();
   });
 
-  test('counts, gauges and timings arrive with app, host and thread tags, in base units', async () => {
+  test('counts, gauges and timings arrive under their own names, tagged, in base units', async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;
     const metrics = new InfluxMetrics(options(vm.url));
     metrics.start();
     const api = createMetrics([metrics]);
-    api.count(`${prefix}_processed`);
-    api.count(`${prefix}_processed`, 2);
-    api.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'processor' });
-    api.timing(`${prefix}_latency`, 42);
+    api.count(`${prefix}_processed_total`);
+    api.count(`${prefix}_processed_total`, 2);
+    api.gauge(`${prefix}_loop_delay_seconds`, 0.0125, { thread: 'processor' });
+    api.timing(`${prefix}_latency_seconds`, 42);
     await metrics.close();
     assert.equal(metrics.dropped, 0);
     assert.equal(metrics.written, 4);
 
     const series = await vm.exportWhen(`${prefix}_.*`, (s) => s.length === 3);
     const byName = new Map(series.map((s) => [s.metric['__name__'], s]));
-    const processed = byName.get(`${prefix}_processed_total_count`);
+    // One field, `value`, whatever the kind: VictoriaMetrics names the series `<name>_value`.
+    const processed = byName.get(`${prefix}_processed_total_value`);
     assert.ok(processed, JSON.stringify(series));
     assert.deepEqual(processed?.values.toSorted(), [1, 2]);
     assert.equal(processed?.metric['app'], 'metrics-test');
     assert.equal(processed?.metric['host'], 'test-host');
     assert.equal(processed?.metric['thread'], 'main');
-    const delay = byName.get(`${prefix}_loop_delay_value`);
-    assert.deepEqual(delay?.values, [12.5]);
+    const delay = byName.get(`${prefix}_loop_delay_seconds_value`);
+    assert.deepEqual(delay?.values, [0.0125]);
     assert.equal(delay?.metric['thread'], 'processor');
-    assert.deepEqual(byName.get(`${prefix}_latency_seconds_seconds`)?.values, [0.042]);
+    assert.deepEqual(byName.get(`${prefix}_latency_seconds_value`)?.values, [0.042], 'seconds');
   });
 
   test('points recorded while the store is down are kept for retry and arrive later', async () => {
@@ -84,7 +85,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     );
     try {
       metrics.start();
-      createMetrics([metrics]).gauge(`${prefix}_kept`, 7);
+      createMetrics([metrics]).gauge(`${prefix}_kept_bytes`, 7);
       await waitFor(unreachable);
       await late.start(20_000, port);
       await metrics.close();
@@ -107,7 +108,7 @@ describe('InfluxDB metrics during a store outage', () => {
     metrics.start();
     // Four full batches: each is sent at once, fails, and goes to the 5-point retry buffer.
     const api = createMetrics([metrics]);
-    for (let i = 0; i < 20; i++) api.count('outage_test', 1, { point: String(i) });
+    for (let i = 0; i < 20; i++) api.count('outage_test_total', 1, { point: String(i) });
     await waitFor(unreachable);
     const started = performance.now();
     await metrics.close();
@@ -128,7 +129,7 @@ describe('InfluxDB metrics during a store outage', () => {
         options(hanging.baseUrl, { timeoutMs: 30_000, flushTimeoutMs: 300 }),
       );
       metrics.start();
-      createMetrics([metrics]).gauge('hang_test', 1);
+      createMetrics([metrics]).gauge('hang_test_bytes', 1);
       await hanging.waitFor((r) => r.url.pathname === '/api/v2/write');
       const started = performance.now();
       await metrics.close();

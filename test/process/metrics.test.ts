@@ -45,21 +45,22 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
 
+    // The names Prometheus shows, each with InfluxDB's one field, `value`.
     const names = [
-      'event_loop_delay_seconds_value',
-      'heap_used_bytes_value',
+      'thread_event_loop_delay_seconds_value',
+      'thread_heap_used_bytes_value',
       'threads_alive_value',
       'threads_missing_value',
-      'pipeline_events_total_count',
-      'pipeline_processing_seconds_seconds',
-      'shutdown_duration_seconds_seconds',
+      'pipeline_events_total_value',
+      'pipeline_processing_seconds_value',
+      'shutdown_duration_seconds_value',
       'shutdown_phase_duration_seconds_value',
-      'work_seconds_seconds',
+      'work_seconds_value',
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
       await vm.exportWhen(
-        '(event_loop|heap|threads|pipeline|shutdown|work)_.*',
+        '(thread|threads|pipeline|shutdown|work)_.*',
         (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
         20_000,
       ),
@@ -73,18 +74,20 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
         `${name} arrived; seen ${JSON.stringify(seen)}; ${JSON.stringify(metricLines)}`,
       );
     }
-    const threads = found('event_loop_delay_seconds_value')
+    const threads = found('thread_event_loop_delay_seconds_value')
       .map((s) => s.metric['thread'])
       .sort();
     assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
-    assert.equal(
-      found('work_seconds_seconds')[0]!.metric['thread'],
-      'processor',
-      'a worker metric',
+    const work = found('work_seconds_value')[0]!;
+    assert.equal(work.metric['thread'], 'processor', 'a worker metric');
+    // SAMPLE_WORK_MS is 5: in seconds each run is a few thousandths, in milliseconds it is >= 4.
+    assert.ok(
+      work.values.every((v) => v > 0.001 && v < 1),
+      `work in seconds: ${JSON.stringify(work.values)}`,
     );
-    assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
-    assert.ok(found('shutdown_duration_seconds_seconds')[0]!.metric['host']);
+    assert.ok(found('thread_heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
+    assert.ok(found('shutdown_duration_seconds_value')[0]!.metric['host']);
     const phases = found('shutdown_phase_duration_seconds_value').map((s) => s.metric['phase']);
     for (const phase of ['stop-intake', 'drain', 'stop-workers', 'close']) {
       assert.ok(phases.includes(phase), `phase ${phase} in ${JSON.stringify(phases)}`);

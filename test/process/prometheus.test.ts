@@ -20,9 +20,14 @@ describe('Prometheus metrics', { skip: missing }, () => {
   let port = 0;
   before(async () => {
     port = await freePort();
-    // A 1 s heartbeat: on a loaded machine a 200 ms one can read as a hung worker.
+    // A 1 s heartbeat: on a loaded machine a 200 ms one can read as a hung worker. The
+    // sample's scheduled job every second, so its figures are there early.
     service = new ServiceProcess({
-      env: testEnv({ HEALTH_PORT: String(port), HEARTBEAT_MS: '1000' }),
+      env: testEnv({
+        HEALTH_PORT: String(port),
+        HEARTBEAT_MS: '1000',
+        SAMPLE_STATS_SCHEDULE: '* * * * * *',
+      }),
     });
     await service.waitFor('ready', 15_000);
     await prometheus.start(`127.0.0.1:${port}`);
@@ -79,6 +84,16 @@ describe('Prometheus metrics', { skip: missing }, () => {
     );
     const seconds = Number(p99[0]?.value[1]);
     assert.ok(seconds > 0 && seconds < 10, `p99 processing ${seconds} s`);
+    // The scheduler labels its figures job_name: Prometheus keeps `job` for the scrape job and
+    // would have renamed ours exported_job.
+    const jobs = await prometheus.queryWhen('job_duration_seconds_count', (r) => r.length > 0);
+    assert.deepEqual(jobs[0]?.metric, {
+      __name__: 'job_duration_seconds_count',
+      instance: `127.0.0.1:${port}`,
+      job: 'service',
+      job_name: 'pipeline-stats',
+      thread: 'main',
+    });
   });
 });
 

@@ -5,6 +5,7 @@ import { ErrorReporters, type ProcessControl } from '../../src/lib/primitives/pr
 import { currentCorrelationId } from '../../src/lib/primitives/correlation.js';
 import { noopMetrics, type Metrics } from '../../src/lib/telemetry/metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
+import { RecordingMetrics } from '../helpers/recording-metrics.js';
 
 /** The scheduler with real node-cron tasks and the real exception scope. */
 
@@ -52,8 +53,7 @@ describe('Scheduler', () => {
   });
 
   test('a tick that finds the job still running is skipped and counted', async () => {
-    const counted: string[] = [];
-    const metrics: Metrics = { ...noopMetrics, count: (name) => counted.push(name) };
+    const metrics = new RecordingMetrics();
     const { scheduler, lines } = setUp(undefined, metrics);
     const release = gate();
     scheduler.add({ name: 'slow', schedule: '0 0 1 1 *', run: () => release.opened });
@@ -64,7 +64,17 @@ describe('Scheduler', () => {
     await second;
     await first;
     assert.deepEqual(scheduler.stats()['slow'], { runs: 1, skipped: 1, running: false });
-    assert.deepEqual(counted, ['job_skipped']);
+    const skipped = {
+      type: 'count',
+      name: 'job_skipped_total',
+      value: 1,
+      tags: { job_name: 'slow' },
+    };
+    assert.deepEqual(
+      metrics.records.filter((r) => r.type === 'count'),
+      [skipped],
+    );
+    assert.equal(metrics.values('job_duration_seconds').length, 1, 'the run that ran is timed');
     assert.ok(lines.some((l) => l.msg === 'job still running; tick skipped'));
   });
 

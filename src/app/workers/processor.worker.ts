@@ -19,7 +19,7 @@ runWorker<AppConfig>(async (ctx) => {
     applyFaultHook(event, attempt);
     const started = performance.now();
     const result = await processEvent(event, ctx.config.sample.workMs, ctx.name, attempt);
-    ctx.metrics.timing('work_ms', performance.now() - started);
+    ctx.metrics.timing('work_seconds', performance.now() - started);
     processed++;
     ctx.log.debug({ eventId: event.id }, 'event processed');
     return { eventId: event.id, json: JSON.stringify(result) };

@@ -272,7 +272,7 @@ export class QueueConsumer {
       );
     }
     this.#received++;
-    this.#o.metrics.count('amqp.messages.received', 1, this.#tags);
+    this.#o.metrics.count('amqp_messages_received_total', 1, this.#tags);
     if (message.properties.timestamp !== undefined) {
       this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
     }
@@ -304,10 +304,14 @@ export class QueueConsumer {
       }
       await this.#o.handler(delivery);
       this.#settle(flight, 'ack');
-      this.#o.metrics.count('amqp.messages.processed', 1, this.#tags);
-      this.#o.metrics.timing('amqp.message.latency', performance.now() - started, this.#tags);
+      this.#o.metrics.count('amqp_messages_processed_total', 1, this.#tags);
+      this.#o.metrics.timing(
+        'amqp_message_latency_seconds',
+        performance.now() - started,
+        this.#tags,
+      );
     } catch (error) {
-      this.#o.metrics.count('amqp.messages.failed', 1, this.#tags);
+      this.#o.metrics.count('amqp_messages_failed_total', 1, this.#tags);
       await this.#fail(flight, error);
     } finally {
       if (gate !== undefined) await gate.leave().catch((error: unknown) => this.#gateFailed(error));
@@ -334,12 +338,12 @@ export class QueueConsumer {
       },
       'redelivered message',
     );
-    this.#o.metrics.count('amqp.messages.redelivered', 1, this.#tags);
+    this.#o.metrics.count('amqp_messages_redelivered_total', 1, this.#tags);
     if (quarantine === undefined) return false;
     try {
       await this.#o.publisher.forward(quarantine, asNewPublish(message), {});
       this.#settle(flight, 'ack');
-      this.#o.metrics.count('amqp.messages.quarantined', 1, this.#tags);
+      this.#o.metrics.count('amqp_messages_quarantined_total', 1, this.#tags);
     } catch (error) {
       // Not confirmed: the original stays unacked and the broker delivers it again.
       handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
@@ -368,7 +372,7 @@ export class QueueConsumer {
       await this.#o.publisher.forward(this.#queue, asNewPublish(flight.delivery.message), {});
       flight.settled = false;
       this.#settle(flight, 'ack');
-      this.#o.metrics.count('amqp.messages.handed_back', 1, this.#tags);
+      this.#o.metrics.count('amqp_messages_handed_back_total', 1, this.#tags);
     } catch (error) {
       this.#log.debug({ err: error }, 'hand-back not confirmed; the broker keeps the message');
     }
@@ -392,13 +396,13 @@ export class QueueConsumer {
           [Headers.correlationId]: delivery.correlationId,
           [Headers.lastError]: serializeError(error).message.slice(0, 500),
         });
-        this.#o.metrics.count('amqp.messages.retried', 1, this.#tags);
+        this.#o.metrics.count('amqp_messages_retried_total', 1, this.#tags);
       } else if (disposition.action === 'fail') {
         await publisher.forward(names.failedQueue, delivery.message, {
           ...failureHeaders(error, disposition, delivery.attempt, names.inputQueue),
           [Headers.correlationId]: delivery.correlationId,
         });
-        this.#o.metrics.count('amqp.messages.dead_lettered', 1, this.#tags);
+        this.#o.metrics.count('amqp_messages_dead_lettered_total', 1, this.#tags);
       }
       if (disposition.action === 'requeue') {
         await this.#giveBack(flight, disposition.kind === 'dependency' || this.#mayHandBack());
@@ -447,7 +451,7 @@ export class QueueConsumer {
     if (how === 'ack') this.#acks.ack(flight.slot);
     else {
       this.#acks.nack(flight.slot, true);
-      this.#o.metrics.count('amqp.messages.requeued', 1, this.#tags);
+      this.#o.metrics.count('amqp_messages_requeued_total', 1, this.#tags);
     }
   }
 }

@@ -123,7 +123,7 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
   health.addReadiness('amqpBlocked', () => client.blocked.readiness());
 
   host.metrics.onScrape?.((m) =>
-    m.gauge('amqp.queue.in_flight', consumer.inFlight, { queue: names.inputQueue }),
+    m.gauge('amqp_queue_in_flight', consumer.inFlight, { queue: names.inputQueue }),
   );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
   await consumer.start();
@@ -183,10 +183,11 @@ async function reportQueueStats(
       return;
     }
     const tags = { queue: stats.queue };
-    host.metrics.gauge('amqp.queue.depth', stats.depth, tags);
-    host.metrics.gauge('amqp.queue.in_flight', stats.inFlight, tags);
-    host.metrics.gauge('amqp.queue.consumers', stats.consumers, tags);
-    if (stats.lagMs !== undefined) host.metrics.gauge('amqp.consumer.lag_ms', stats.lagMs, tags);
+    host.metrics.gauge('amqp_queue_depth', stats.depth, tags);
+    host.metrics.gauge('amqp_queue_in_flight', stats.inFlight, tags);
+    host.metrics.gauge('amqp_queue_consumers', stats.consumers, tags);
+    if (stats.lagMs !== undefined)
+      host.metrics.gauge('amqp_consumer_lag_seconds', stats.lagMs / 1000, tags);
     log.info(stats, 'queue stats');
   }
 }

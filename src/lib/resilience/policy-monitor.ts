@@ -32,13 +32,13 @@ export interface PolicyMonitorOptions {
 
 /** Metric names, tagged with `policy`. */
 export const PolicyMetrics = {
-  RETRY: 'policy.retry',
-  RETRY_DELAY: 'policy.retry_delay',
-  GIVE_UP: 'policy.give_up',
-  TIMEOUT: 'policy.timeout',
-  REJECTED: 'policy.rejected',
-  BREAKER: 'policy.breaker',
-  BREAKER_OPEN: 'policy.breaker_open',
+  RETRY: 'policy_retry_total',
+  RETRY_DELAY: 'policy_retry_delay_seconds',
+  GIVE_UP: 'policy_give_up_total',
+  TIMEOUT: 'policy_timeout_total',
+  REJECTED: 'policy_rejected_total',
+  BREAKER: 'policy_breaker_transitions_total',
+  BREAKER_OPEN: 'policy_breaker_open',
 } as const;
 
 export class PolicyMonitor {

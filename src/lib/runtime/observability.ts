@@ -252,12 +252,12 @@ function recordShutdownSteps(coordinator: ShutdownCoordinator, metrics: Metrics)
 /** Thread count, missing threads and per-thread vitals as gauges, tagged by thread. */
 function recordThreadReport(metrics: Metrics, report: ThreadReport, mainLoopDelayMs: number) {
   recordThreads(metrics, report);
-  metrics.gauge('event_loop_delay_ms', mainLoopDelayMs, { thread: 'main' });
-  metrics.gauge('heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
+  metrics.gauge('thread_event_loop_delay_seconds', mainLoopDelayMs / 1000, { thread: 'main' });
+  metrics.gauge('thread_heap_used_bytes', process.memoryUsage().heapUsed, { thread: 'main' });
   for (const [thread, vitals] of Object.entries(report.vitals)) {
     // Zeros until the worker's first heartbeat: no measurement yet, nothing to record.
     if (vitals.heapUsedBytes === 0) continue;
-    metrics.gauge('event_loop_delay_ms', vitals.loopDelayMs, { thread });
-    metrics.gauge('heap_used_bytes', vitals.heapUsedBytes, { thread });
+    metrics.gauge('thread_event_loop_delay_seconds', vitals.loopDelayMs / 1000, { thread });
+    metrics.gauge('thread_heap_used_bytes', vitals.heapUsedBytes, { thread });
   }
 }

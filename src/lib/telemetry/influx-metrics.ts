@@ -13,9 +13,10 @@ import { timedOut as gaveUp, withTimeout } from '../primitives/waits.js';
  * one warning when it starts and one line when it ends, never one per write. `close()` flushes
  * with a bounded wait, then drops what is left and ends any request still open.
  *
- * Each figure is one point: measurement = its name (normalised by `createMetrics()`), one
- * field (`count`, `value`, or `seconds` for timings), tags app, host and thread (default
- * `main`) plus the caller's. In VictoriaMetrics a point shows up as `<name>_<field>`.
+ * Each figure is one point: measurement = its name exactly as Prometheus shows it (checked by
+ * `createMetrics()`, never rewritten), one field `value` in the unit the name states (a
+ * counter's increment, a gauge's reading, one timing in seconds), tags app, host and thread
+ * (default `main`) plus the caller's. In VictoriaMetrics a point shows up as `<name>_value`.
  */
 
 export interface InfluxMetricsOptions {
@@ -37,8 +38,6 @@ export interface InfluxMetricsOptions {
 }
 
 const maxRetries = 3;
-
-const fields: Record<MetricKind, string> = { count: 'count', gauge: 'value', timing: 'seconds' };
 
 export class InfluxMetrics implements MetricSink {
   readonly #options: InfluxMetricsOptions;
@@ -106,9 +105,9 @@ export class InfluxMetrics implements MetricSink {
     this.#log.info({ url: o.url, bucket: o.bucket }, 'metrics to InfluxDB on');
   }
 
-  /** Writes one point (a figure normalised by `createMetrics()`). */
-  record(kind: MetricKind, name: string, value: number, tags: MetricTags | undefined): void {
-    this.#write(name, fields[kind], value, tags);
+  /** Writes one point (a figure checked by `createMetrics()`); every kind is a `value`. */
+  record(_kind: MetricKind, name: string, value: number, tags: MetricTags | undefined): void {
+    this.#write(name, value, tags);
   }
 
   /**
@@ -138,17 +137,17 @@ export class InfluxMetrics implements MetricSink {
     else this.#log.info(fields, 'metrics closed');
   }
 
-  #write(name: string, field: string, value: number, tags?: MetricTags): void {
+  #write(name: string, value: number, tags?: MetricTags): void {
     const writeApi = this.#writeApi;
     if (writeApi === undefined || this.#closing !== undefined || !Number.isFinite(value)) return;
     try {
-      const point = new Point(name).floatField(field, value).timestamp(new Date());
+      const point = new Point(name).floatField('value', value).timestamp(new Date());
       point.tag('thread', 'main');
       for (const [key, tag] of Object.entries(tags ?? {})) point.tag(key, tag);
       writeApi.writePoint(point);
       this.#recorded++;
     } catch (error) {
-      // Recording never throws: a bad name or a closed API costs one point, not the caller.
+      // Recording never throws: a refused point or a closed API costs one point, not the caller.
       this.#dropped++;
       this.#log.debug({ err: error, metric: name }, 'metric point not recorded');
     }

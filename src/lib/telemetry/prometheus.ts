@@ -9,7 +9,14 @@ import {
   type MetricValue,
 } from 'prom-client';
 import type { Logger } from '../primitives/log.js';
-import type { MetricKind, MetricSink, MetricTags, Metrics } from './metrics.js';
+import {
+  MetricNameError,
+  createMetrics,
+  type MetricKind,
+  type MetricSink,
+  type MetricTags,
+  type Metrics,
+} from './metrics.js';
 import type { MetricsExposition } from './health-server.js';
 
 /**
@@ -83,11 +90,8 @@ export class PrometheusMetrics implements MetricSink {
   constructor(options: PrometheusMetricsOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'prometheus' });
-    this.#direct = {
-      count: (name, value = 1, tags) => this.record('count', name, value, tags),
-      gauge: (name, value, tags) => this.record('gauge', name, value, tags),
-      timing: (name, seconds, tags) => this.record('timing', name, seconds, tags),
-    };
+    // The scrape collectors' recorder: the same checks and units as every sink's, here alone.
+    this.#direct = createMetrics([this]);
   }
 
   /** Starts collecting the main thread's runtime figures. Idempotent. */
@@ -98,7 +102,8 @@ export class PrometheusMetrics implements MetricSink {
   }
 
   /**
-   * Records a normalised figure (see `createMetrics()`); a metric is made on first use, its
+   * Records a figure checked by `createMetrics()` under its name as given (Prometheus' form
+   * already: nothing is rewritten here); a metric is made on first use, its
    * label names fixed then (plus `thread`, `main` unless given). A figure that does not fit
    * (another kind or other labels under a name already used) is dropped, logged once.
    */
@@ -127,6 +132,8 @@ export class PrometheusMetrics implements MetricSink {
       try {
         collect(this.#direct);
       } catch (error) {
+        // A bad name fails the scrape (a 500, a warning): the first test that scrapes sees it.
+        if (error instanceof MetricNameError) throw error;
         this.#log.debug({ err: error }, 'scrape collector failed');
       }
     }

@@ -18,7 +18,7 @@ import {
   type ChannelPort,
   type RequestHandler,
 } from './thread-channel.js';
-import { noopMetrics, type Metrics } from '../telemetry/metrics.js';
+import { checkMetric, noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 
@@ -47,7 +47,8 @@ export interface WorkerContext<C extends WorkerConfig = WorkerConfig> extends Pr
   readonly peers: ReadonlyMap<string, ThreadChannel>;
   /**
    * Records metrics through the main thread's sink, tagged `thread` = this worker's name. A
-   * no-op when metrics are off. Never throws, never waits.
+   * no-op when metrics are off. Never waits; throws only for a name that breaks the naming
+   * convention (`checkMetric()`), metrics on or off.
    */
   readonly metrics: Metrics;
   /** Adds an error reporter for this thread (the Sentry integration does). */
@@ -146,8 +147,10 @@ export function runWorker<C extends WorkerConfig>(
   );
   const metric =
     (kind: 'count' | 'gauge' | 'timing') =>
-    (name: string, value = 1, tags?: Readonly<Record<string, string>>): void =>
+    (name: string, value = 1, tags?: Readonly<Record<string, string>>): void => {
+      checkMetric(kind, name, tags); // a bad name fails here, in the worker's call, not in main
       send({ t: 'metric', kind, name, value, ...(tags && { tags }) });
+    };
   const metrics: Metrics = !isMetricsOn(config.telemetry)
     ? noopMetrics
     : { count: metric('count'), gauge: metric('gauge'), timing: metric('timing') };
