@@ -41,7 +41,7 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       (l) => l.msg === 'thread report' && l['alive'] === 3 && ++reports === 3,
       15_000,
     );
-    await service.waitFor('event processed');
+    await service.waitFor('job done');
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
 
@@ -50,16 +50,16 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       'heap_used_bytes_value',
       'threads_alive_value',
       'threads_missing_value',
-      'pipeline_events_total_count',
-      'pipeline_processing_seconds_seconds',
+      'fixture_jobs_total_count',
+      'job_seconds_seconds',
       'shutdown_duration_seconds_seconds',
       'shutdown_phase_duration_seconds_value',
-      'work_seconds_seconds',
+      'crunch_seconds_seconds',
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
       await vm.exportWhen(
-        '(event_loop|heap|threads|pipeline|shutdown|work)_.*',
+        '(event_loop|heap|threads|fixture|job|shutdown|crunch)_.*',
         (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
         20_000,
       ),
@@ -76,11 +76,11 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     const threads = found('event_loop_delay_seconds_value')
       .map((s) => s.metric['thread'])
       .sort();
-    assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
+    assert.deepEqual(threads, ['cruncher', 'main', 'tally', 'ticker']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
     assert.equal(
-      found('work_seconds_seconds')[0]!.metric['thread'],
-      'processor',
+      found('crunch_seconds_seconds')[0]!.metric['thread'],
+      'cruncher',
       'a worker metric',
     );
     assert.ok(found('heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));

@@ -11,7 +11,8 @@ import { Supervisord } from '../helpers/supervisord.js';
  * The young-generation cap (MAX_SEMI_SPACE_MB, docs/performance.md) is in the running service,
  * however it is started: a preload in every thread churns objects and reports how far V8 let
  * its new space grow (test/fixtures/new-space-probe.ts). V8's default reaches 32 MiB; the
- * 2 MiB cap keeps it near 4. The idle sample runs the main thread and 3 workers.
+ * 2 MiB cap keeps it near 4. The sample (npm start, supervisord) and the fixture service (plain
+ * node) each run the main thread and 3 workers.
  */
 
 const probe = fileURLToPath(new URL('../fixtures/new-space-probe.js', import.meta.url));
