@@ -52,7 +52,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     const api = createMetrics([metrics]);
     api.count(`${prefix}_processed`);
     api.count(`${prefix}_processed`, 2);
-    api.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'processor' });
+    api.gauge(`${prefix}_loop_delay`, 12.5, { thread: 'cruncher' });
     api.timing(`${prefix}_latency`, 42);
     await metrics.close();
     assert.equal(metrics.dropped, 0);
@@ -68,7 +68,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     assert.equal(processed?.metric['thread'], 'main');
     const delay = byName.get(`${prefix}_loop_delay_value`);
     assert.deepEqual(delay?.values, [12.5]);
-    assert.equal(delay?.metric['thread'], 'processor');
+    assert.equal(delay?.metric['thread'], 'cruncher');
     assert.deepEqual(byName.get(`${prefix}_latency_seconds_seconds`)?.values, [0.042]);
   });
 
