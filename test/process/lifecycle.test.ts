@@ -151,9 +151,7 @@ test('HUP turns debug logging on in every thread and off again', async (t) => {
   await service.waitFor('ready');
   service.signal('SIGHUP');
   await service.waitFor((l) => l.msg === 'log level changed' && l['level'] === 'debug');
-  await service.waitFor(
-    (l) => l.level === 'debug' && l.thread === 'ticker' && l.msg === 'tick',
-  );
+  await service.waitFor((l) => l.level === 'debug' && l.thread === 'ticker' && l.msg === 'tick');
   service.signal('SIGHUP');
   await service.waitFor((l) => l.msg === 'log level changed' && l['level'] === 'info');
   service.signal('SIGTERM');

@@ -50,7 +50,15 @@ async function run(
 ): Promise<Readings> {
   const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { ...process.env, ...testEnv({ NODE_OPTIONS: `--import=${probe}`, ...env }) },
+    env: {
+      ...process.env,
+      // The sample's publish endpoint, should dist/src/app be the sample: any free port.
+      ...testEnv({
+        NODE_OPTIONS: `--import=${probe}`,
+        ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
+        ...env,
+      }),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = once(child, 'exit');
