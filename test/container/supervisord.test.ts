@@ -8,7 +8,7 @@ import { isRunning, serviceTime, supervisordTime, Supervisord } from '../helpers
 
 /**
  * The real supervisord with the project's supervisord.conf, started by the project's
- * entrypoint.sh, running the built service: what happens inside the container when the
+ * entrypoint.sh, running the built fixture service: what happens inside the container when the
  * service fails, is stopped, or is killed. Restart times are printed for the report.
  */
 
@@ -32,11 +32,11 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
     // The fault is read once at start-up (FAULT_FILE): emptied as soon as the first run has
     // read it, so only the first run fails (worker exit -> exit code 71).
     const faultFile = join(tmpdir(), `worker-base-fault-${randomUUID()}`);
-    writeFileSync(faultFile, 'worker-exit:processor');
+    writeFileSync(faultFile, 'worker-exit:cruncher');
     t.after(() => rmSync(faultFile, { force: true }));
     const sv = start({ FAULT_FILE: faultFile });
     const first = await sv.output.waitFor(sv.serviceLine('starting'));
-    assert.equal(first.json?.['fault'], 'worker-exit:processor');
+    assert.equal(first.json?.['fault'], 'worker-exit:cruncher');
     writeFileSync(faultFile, '');
 
     const exited = await sv.output.waitFor(/exited: app \(exit status 71; not expected\)/);

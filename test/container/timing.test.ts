@@ -83,22 +83,22 @@ test(
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const { timings } = await readTimings(dir);
     // The shipped escalation and deadline (no SHUTDOWN_ESCALATION/DEADLINE_MS here) and the
-    // shipped stopwaitsecs. Only the work is slow: the drain waits for events that take a
+    // shipped stopwaitsecs. Only the work is slow: the drain waits for jobs that take a
     // minute each, with a step timeout beyond the deadline, so only the deadline can end the stop.
     const sv = new Supervisord({
-      SAMPLE_WORK_MS: '60000',
+      FIXTURE_JOB_MS: '60000',
       SHUTDOWN_STEP_TIMEOUT_MS: '100000',
-      SAMPLE_STATS_SCHEDULE: '* * * * * *',
+      FIXTURE_STATS_SCHEDULE: '* * * * * *',
     });
     t.after(() => sv.stop(5_000));
     await sv.output.waitFor('success: app entered RUNNING state', 20_000);
     const appPid = sv.spawnedPids()[0]!;
     await sv.output.waitFor(sv.serviceLine('ready', appPid));
-    // An event in the processor's hands: what the drain will wait for.
+    // A job in the cruncher's hands: what the drain will wait for.
     await sv.output.waitFor(
       (l: FileLine) =>
         l.json?.['pid'] === appPid &&
-        l.json['msg'] === 'pipeline stats' &&
+        l.json['msg'] === 'job stats' &&
         Number(l.json['inFlight']) > 0,
       10_000,
     );

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 // Tests observe the broker with amqplib directly, independently of the code under test.
 import * as amqp from 'amqplib';
-import { ServiceProcess, testEnv } from './service-process.js';
+import { ServiceProcess, sampleEnv } from './service-process.js';
 
 /**
  * The real RabbitMQ on 127.0.0.1:5672, for tests: a throw-away vhost per test file (made and
@@ -260,7 +260,10 @@ export async function startSampleOnVhost(
   extra: Record<string, string> = {},
 ): Promise<SampleOnVhost> {
   const vhost = await createVhost(prefix);
-  const service = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, extra)) });
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv(amqpSettings(vhost.url, extra)),
+  });
   await service.waitFor('ready');
   const observer = await BrokerObserver.open(vhost.url);
   return { vhost, observer, service };

@@ -4,24 +4,43 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Spawns the built service (dist/src/app/main.js) as a real child process, parses its JSON
- * log lines as they arrive, and lets a test wait for a line or for the exit, by event, with a
- * timeout. `stop()` kills what is left; call it in after()/t.after().
+ * Spawns a built service as a real child process: the fixture service
+ * (test/fixtures/service, the core's tests drive it) unless told otherwise, or the sample app
+ * with `app: 'sample'` (only the sample's own tests, under test/app/, ask for it). Parses its
+ * JSON log lines as they arrive, and lets a test wait for a line or for the exit, by event,
+ * with a timeout. `stop()` kills what is left; call it in after()/t.after().
  */
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const mainScript = fileURLToPath(new URL('../../src/app/main.js', import.meta.url));
+/** The fixture service's entry module (its main.ts). */
+export const mainScript = fileURLToPath(new URL('../fixtures/service/main.js', import.meta.url));
+/** The sample app's entry module: for the tests under test/app/ only. */
+export const sampleScript = fileURLToPath(new URL('../../src/app/main.js', import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string; thread?: string };
 
 export interface ServiceProcessOptions {
   env?: Record<string, string>;
+  /** The entry module to run; by default the fixture service's, or the sample's (`app`). */
   script?: string;
+  /** 'sample': run the sample app (src/app) instead of the fixture service. */
+  app?: 'fixture' | 'sample';
   args?: string[];
 }
 
-/** Environment for a quiet, fast, isolated sample service. */
+/** Environment for a quiet, fast, isolated fixture service. */
 export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    LOG_PRETTY: 'false',
+    HEARTBEAT_MS: '200',
+    FIXTURE_TICK_MS: '50',
+    FIXTURE_JOB_MS: '5',
+    ...extra,
+  };
+}
+
+/** Environment for a quiet, fast, isolated sample app (with `app: 'sample'`). */
+export function sampleEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
     LOG_PRETTY: 'false',
@@ -42,7 +61,8 @@ export class ServiceProcess {
   #waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
 
   constructor(options: ServiceProcessOptions = {}) {
-    this.child = spawn(process.execPath, [options.script ?? mainScript, ...(options.args ?? [])], {
+    const script = options.script ?? (options.app === 'sample' ? sampleScript : mainScript);
+    this.child = spawn(process.execPath, [script, ...(options.args ?? [])], {
       cwd: repoRoot,
       env: { PATH: process.env['PATH'] ?? '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

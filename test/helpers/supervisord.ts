@@ -1,11 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runFile } from './exec.js';
 import { FileLines, type FileLine } from './file-lines.js';
-import { repoRoot, testEnv } from './service-process.js';
+import { mainScript, repoRoot, sampleEnv, testEnv } from './service-process.js';
 
 /**
  * Runs the container's process tree for real, without a container: the project's
@@ -46,6 +55,20 @@ export function makeRoot(): string {
   return mkdtempSync(join(tmpdir(), 'worker-base-container-'));
 }
 
+/**
+ * An APP_DIR under `root` whose app (dist/src/app/main.js, where supervisord.conf and
+ * entrypoint.sh look) is the fixture service, by a link: Node runs a linked entry module from
+ * its real path, so its imports resolve in the repository. The kit's own files are the
+ * repository's. A fork without the sample app runs the container tier all the same.
+ */
+export function fixtureAppDir(root: string): string {
+  const dir = join(root, 'app');
+  mkdirSync(join(dir, 'dist', 'src', 'app'), { recursive: true });
+  symlinkSync(mainScript, join(dir, 'dist', 'src', 'app', 'main.js'));
+  for (const kit of ['docker', 'config']) symlinkSync(join(repoDir, kit), join(dir, kit));
+  return dir;
+}
+
 /** supervisord's own line time ("2026-11-23 14:29:03,622", local time) in ms since epoch. */
 export function supervisordTime(line: FileLine): number {
   const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d),(\d{3}) /.exec(line.text);
@@ -68,15 +91,21 @@ export class Supervisord {
 
   /**
    * Starts entrypoint.sh (the repository's, or `entrypoint`) -> supervisord with the service's
-   * test settings plus `env`.
+   * test settings plus `env`. The app is the fixture service (see fixtureAppDir) unless `env`
+   * sets APP_DIR, or `app` is 'sample' (the repository's own dist/src/app, for test/app/).
    */
-  constructor(env: Record<string, string> = {}, entrypoint = entrypointScript) {
+  constructor(
+    env: Record<string, string> = {},
+    entrypoint = entrypointScript,
+    app: 'fixture' | 'sample' = 'fixture',
+  ) {
     this.root = makeRoot();
-    // One sample event a second: the output stays readable in a failure message.
-    this.env = containerEnv(this.root, {
-      ...testEnv({ SAMPLE_EVENT_INTERVAL_MS: '1000' }),
-      ...env,
-    });
+    // One job (or sample event) a second: the output stays readable in a failure message.
+    const settings =
+      app === 'sample'
+        ? sampleEnv({ SAMPLE_EVENT_INTERVAL_MS: '1000' })
+        : { ...testEnv({ FIXTURE_TICK_MS: '1000' }), APP_DIR: fixtureAppDir(this.root) };
+    this.env = containerEnv(this.root, { ...settings, ...env });
     const outPath = join(this.root, 'container-stdout.log');
     // Appending, as Docker's log pipe does: supervisord's /dev/stdout lands here too.
     const out = openSync(outPath, 'a');

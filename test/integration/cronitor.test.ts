@@ -53,11 +53,11 @@ describe('cronitor pings', () => {
 
   test('a missing thread turns the ping to fail and names the thread', async () => {
     const p = pinger(recorder);
-    p.threadReport({ expected: 3, alive: 2, missing: ['stats'], vitals: {} });
+    p.threadReport({ expected: 3, alive: 2, missing: ['tally'], vitals: {} });
     await p.close();
     const q = query(recorder.requests[0]!);
     assert.equal(q['state'], 'fail');
-    assert.equal(q['message'], 'threads 2/3 alive; missing: stats');
+    assert.equal(q['message'], 'threads 2/3 alive; missing: tally');
   });
 
   test('a job run is a run ping then a complete or fail ping of the same series', async () => {

@@ -52,7 +52,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     const api = createMetrics([metrics]);
     api.count(`${prefix}_processed_total`);
     api.count(`${prefix}_processed_total`, 2);
-    api.gauge(`${prefix}_loop_delay_seconds`, 0.0125, { thread: 'processor' });
+    api.gauge(`${prefix}_loop_delay_seconds`, 0.0125, { thread: 'cruncher' });
     api.timing(`${prefix}_latency_seconds`, 42);
     await metrics.close();
     assert.equal(metrics.dropped, 0);
@@ -69,7 +69,7 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     assert.equal(processed?.metric['thread'], 'main');
     const delay = byName.get(`${prefix}_loop_delay_seconds_value`);
     assert.deepEqual(delay?.values, [0.0125]);
-    assert.equal(delay?.metric['thread'], 'processor');
+    assert.equal(delay?.metric['thread'], 'cruncher');
     assert.deepEqual(byName.get(`${prefix}_latency_seconds_value`)?.values, [0.042], 'seconds');
   });
 

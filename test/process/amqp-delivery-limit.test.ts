@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as amqp from 'amqplib';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -26,7 +26,10 @@ let observer: BrokerObserver;
 const services: ServiceProcess[] = [];
 
 function start(extra: Record<string, string> = {}): ServiceProcess {
-  const service = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, extra)) });
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv(amqpSettings(vhost.url, extra)),
+  });
   services.push(service);
   return service;
 }

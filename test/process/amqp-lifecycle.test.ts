@@ -1,6 +1,6 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -26,7 +26,7 @@ let observer: BrokerObserver;
 const services: ServiceProcess[] = [];
 
 function start(extra: Record<string, string> = {}, url = vhost.url): ServiceProcess {
-  const service = new ServiceProcess({ env: testEnv(amqpSettings(url, extra)) });
+  const service = new ServiceProcess({ app: 'sample', env: sampleEnv(amqpSettings(url, extra)) });
   services.push(service);
   return service;
 }

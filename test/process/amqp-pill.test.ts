@@ -83,6 +83,8 @@ async function drill(t: TestContext, fault: string): Promise<void> {
       HEARTBEAT_MS: '1000',
       SHUTDOWN_STEP_TIMEOUT_MS: '1000',
     }),
+    undefined,
+    'sample',
   );
   cleanups.push(() => supervisor.stop());
   // Three a second with a second's work each: the main flow always has work in hand.

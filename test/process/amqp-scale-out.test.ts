@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -42,7 +42,7 @@ function handled(service: ServiceProcess): number {
 }
 
 test('three competing consumers, one killed -9 mid-flight: every event gets its result, duplicates within the prefetch window', async (t) => {
-  const env = testEnv(
+  const env = sampleEnv(
     amqpSettings(vhost.url, {
       AMQP_PREFETCH: String(prefetch),
       SAMPLE_WORK_MS: '40',
@@ -52,7 +52,7 @@ test('three competing consumers, one killed -9 mid-flight: every event gets its 
       HEARTBEAT_MS: '1000',
     }),
   );
-  for (let i = 0; i < 3; i++) services.push(new ServiceProcess({ env }));
+  for (let i = 0; i < 3; i++) services.push(new ServiceProcess({ app: 'sample', env }));
   await Promise.all(
     services.map((s) =>
       s.waitFor('ready', 20_000).catch((error: unknown) => {

@@ -30,8 +30,8 @@ describe('health endpoint', () => {
 
   test('live and ready while running; not ready as soon as shutdown starts', async () => {
     const port = await freePort();
-    // Slow work keeps events in flight, so the drain holds the shutdown open for a while.
-    const service = start({ HEALTH_PORT: String(port), SAMPLE_WORK_MS: '3000' });
+    // Slow work keeps jobs in flight, so the drain holds the shutdown open for a while.
+    const service = start({ HEALTH_PORT: String(port), FIXTURE_JOB_MS: '3000' });
     await service.waitFor('ready', 15_000);
     const live = await probe(port, '/healthz');
     assert.equal(live.status, 200, JSON.stringify(live.body));
@@ -42,8 +42,8 @@ describe('health endpoint', () => {
     assert.equal(ready.status, 200);
     assert.deepEqual(Object.keys(ready.body.checks).sort(), ['running', 'started']);
 
-    // The first result comes after 3 s of work; by then dozens of events are in flight.
-    await service.waitFor('event processed', 15_000);
+    // The first job is done after 3 s of work; by then dozens of jobs are in flight.
+    await service.waitFor('job done', 15_000);
     service.signal('SIGTERM');
     await service.waitFor('draining');
     const draining = await probe(port, '/readyz');
@@ -58,14 +58,14 @@ describe('health endpoint', () => {
     const port = await freePort();
     const service = start({
       HEALTH_PORT: String(port),
-      SAMPLE_WORK_MS: '3000',
-      FAULT: 'worker-exit:producer',
+      FIXTURE_JOB_MS: '3000',
+      FAULT: 'worker-exit:ticker',
     });
     await service.waitFor('shutdown started', 15_000);
     const live = await probe(port, '/healthz');
     assert.equal(live.status, 503);
     assert.equal(live.body.checks['threads']?.ok, false);
-    assert.deepEqual(live.body.checks['threads']?.detail, { alive: 2, missing: ['producer'] });
+    assert.deepEqual(live.body.checks['threads']?.detail, { alive: 2, missing: ['ticker'] });
     assert.equal((await service.waitForExit(20_000)).code, 71, service.tail());
   });
 
@@ -95,22 +95,22 @@ describe('health endpoint', () => {
       SHUTDOWN_READINESS_DELAY_MS: '1500',
       HEARTBEAT_MS: '1000',
     });
-    await service.waitFor('event processed', 15_000);
+    await service.waitFor('job done', 15_000);
     service.signal('SIGTERM');
     const begun = await service.waitFor('shutdown started');
     const unready = await fetch(`http://127.0.0.1:${port}/readyz?verbose`);
     assert.equal(unready.status, 503);
     assert.match(await unready.text(), /^\[-\]running failed: "stopping"$/m);
-    const stopProducer = await service.waitFor(
-      (l) => l.msg === 'shutdown step started' && l['step'] === 'stop producer',
+    const stopTicker = await service.waitFor(
+      (l) => l.msg === 'shutdown step started' && l['step'] === 'stop ticker',
       10_000,
     );
-    const waitedMs = Date.parse(String(stopProducer['time'])) - Date.parse(String(begun['time']));
+    const waitedMs = Date.parse(String(stopTicker['time'])) - Date.parse(String(begun['time']));
     assert.ok(waitedMs >= 1450, `intake stopped ${waitedMs} ms after shutdown started`);
-    // The producer kept making events during the delay, and they were processed.
+    // The ticker kept making jobs during the delay, and they were done.
     const during = service.lines.filter(
       (l) =>
-        l.msg === 'event processed' &&
+        l.msg === 'job done' &&
         Date.parse(String(l['time'])) > Date.parse(String(begun['time'])) + 200,
     );
     assert.ok(during.length > 0, 'work went on while unready');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
-/** The built service as a real child process, stopped with real signals. */
+/** The built fixture service as a real child process, stopped with real signals. */
 
 function start(
   t: { after: (fn: () => Promise<void>) => void },
@@ -17,9 +17,9 @@ function start(
 const byMsg = (msg: string) => (l: LogLine) => l.msg === msg;
 
 test('ready names every worker and the ZeroMQ endpoint; TERM when idle exits 0 by itself', async (t) => {
-  const service = start(t, { SAMPLE_EVENT_INTERVAL_MS: '60000' });
+  const service = start(t, { FIXTURE_TICK_MS: '60000' });
   const ready = await service.waitFor('ready');
-  assert.deepEqual(ready['workers'], ['processor', 'stats', 'producer']);
+  assert.deepEqual(ready['workers'], ['cruncher', 'tally', 'ticker']);
   assert.match(String(ready['zmqEndpoint']), /^tcp:\/\/127\.0\.0\.1:\d+$/);
   // The version is the build's git commit unless APP_VERSION says otherwise.
   assert.match(String(ready['version']), /^[0-9a-f]{12}$/);
@@ -32,15 +32,15 @@ test('ready names every worker and the ZeroMQ endpoint; TERM when idle exits 0 b
   assert.equal(service.lines.find(byMsg('shutdown deadline exceeded; exiting now')), undefined);
   const steps = service.lines.filter(byMsg('shutdown step finished')).map((l) => l['step']);
   assert.deepEqual(steps, [
-    'stop producer',
+    'stop ticker',
     'stop scheduled jobs',
-    'drain pipeline',
+    'drain jobs',
     'stop worker threads',
     'close zmq sockets',
     'flush telemetry',
     'flush logs',
   ]);
-  for (const worker of ['producer', 'stats', 'processor']) {
+  for (const worker of ['ticker', 'tally', 'cruncher']) {
     assert.ok(
       service.lines.some(
         (l) => l.msg === 'worker exited' && l['worker'] === worker && l['expected'] === true,
@@ -59,41 +59,41 @@ test('INT stops the service like TERM', async (t) => {
 
 test('TERM while work is in flight finishes the work first, then exits 0', async (t) => {
   const service = start(t, {
-    SAMPLE_WORK_MS: '1500',
-    SAMPLE_EVENT_INTERVAL_MS: '100',
+    FIXTURE_JOB_MS: '1500',
+    FIXTURE_TICK_MS: '100',
     LOG_LEVEL: 'debug',
   });
-  const accepted = await service.waitFor('event accepted');
+  const accepted = await service.waitFor('job accepted');
   service.signal('SIGTERM');
   await service.waitFor('stop requested');
   const processed = await service.waitFor(
-    (l) => l.msg === 'event processed' && l['eventId'] === accepted['eventId'],
+    (l) => l.msg === 'job done' && l['jobId'] === accepted['jobId'],
   );
   const { code } = await service.waitForExit();
   assert.equal(code, ExitCode.OK);
   const stopAt = service.lines.findIndex(byMsg('stop requested'));
   assert.ok(
     service.lines.indexOf(processed) > stopAt,
-    'the event finished after the stop was requested',
+    'the job finished after the stop was requested',
   );
   const drain = service.lines.find((l) => l.msg === 'draining');
   assert.ok(drain, 'the drain step waited for the work');
-  // The stats worker's last figures count every processed event, the drained ones included.
-  const figures = service.lines.filter((l) => l.thread === 'stats' && l.msg === 'throughput');
+  // The tally worker's last figure counts every job done, the drained ones included.
+  const figures = service.lines.filter((l) => l.thread === 'tally' && l.msg === 'tally');
   assert.equal(
     figures.at(-1)?.['total'],
-    service.lines.filter((l) => l.thread === 'main' && l.msg === 'event processed').length,
-    'the stats worker heard of every processed event',
+    service.lines.filter((l) => l.thread === 'main' && l.msg === 'job done').length,
+    'the tally worker heard of every job done',
   );
 });
 
 test('a second TERM forces an immediate exit', async (t) => {
   const service = start(t, {
-    SAMPLE_WORK_MS: '30000',
-    SAMPLE_EVENT_INTERVAL_MS: '100',
+    FIXTURE_JOB_MS: '30000',
+    FIXTURE_TICK_MS: '100',
     LOG_LEVEL: 'debug',
   });
-  await service.waitFor('event accepted');
+  await service.waitFor('job accepted');
   service.signal('SIGTERM');
   await service.waitFor('draining');
   service.signal('SIGTERM');
@@ -104,12 +104,12 @@ test('a second TERM forces an immediate exit', async (t) => {
 
 const faults: Array<[string, number, RegExp]> = [
   [
-    'worker-exit:processor',
+    'worker-exit:cruncher',
     ExitCode.WORKER_FAILURE,
-    /worker processor ended unexpectedly \((exit code 1|its channel closed)\)/,
+    /worker cruncher ended unexpectedly \((exit code 1|its channel closed)\)/,
   ],
-  ['worker-throw:stats', ExitCode.APPLICATION_ERROR, /injected error in worker stats/],
-  ['worker-hang:producer', ExitCode.WORKER_FAILURE, /worker producer is hung: no heartbeat/],
+  ['worker-throw:tally', ExitCode.APPLICATION_ERROR, /injected error in worker tally/],
+  ['worker-hang:ticker', ExitCode.WORKER_FAILURE, /worker ticker is hung: no heartbeat/],
   [
     'dependency:startup',
     ExitCode.DEPENDENCY_FAILURE,
@@ -140,9 +140,9 @@ test('a dependency failure is a warning, never an application error', async (t) 
 });
 
 test('an injected worker error is logged by the worker thread with its stack', async (t) => {
-  const service = start(t, { FAULT: 'worker-throw:stats' });
+  const service = start(t, { FAULT: 'worker-throw:tally' });
   await service.waitForExit();
-  const error = service.lines.find((l) => l.msg === 'application error' && l.thread === 'stats');
+  const error = service.lines.find((l) => l.msg === 'application error' && l.thread === 'tally');
   assert.equal(error?.level, 'error');
   assert.match(
     String((error?.['err'] as { stack?: string }).stack),
@@ -155,9 +155,7 @@ test('HUP turns debug logging on in every thread and off again', async (t) => {
   await service.waitFor('ready');
   service.signal('SIGHUP');
   await service.waitFor((l) => l.msg === 'log level changed' && l['level'] === 'debug');
-  await service.waitFor(
-    (l) => l.level === 'debug' && l.thread === 'producer' && l.msg === 'event produced',
-  );
+  await service.waitFor((l) => l.level === 'debug' && l.thread === 'ticker' && l.msg === 'tick');
   service.signal('SIGHUP');
   await service.waitFor((l) => l.msg === 'log level changed' && l['level'] === 'info');
   service.signal('SIGTERM');
@@ -166,12 +164,12 @@ test('HUP turns debug logging on in every thread and off again', async (t) => {
 
 test('past the escalation delay the open sockets are listed with where they were opened', async (t) => {
   const service = start(t, {
-    SAMPLE_WORK_MS: '2500',
-    SAMPLE_EVENT_INTERVAL_MS: '100',
+    FIXTURE_JOB_MS: '2500',
+    FIXTURE_TICK_MS: '100',
     SHUTDOWN_ESCALATION_MS: '300',
     LOG_LEVEL: 'debug',
   });
-  await service.waitFor('event accepted');
+  await service.waitFor('job accepted');
   service.signal('SIGTERM');
   const listing = await service.waitFor((l) =>
     String(l.msg).startsWith('shutdown is taking too long'),
@@ -181,25 +179,25 @@ test('past the escalation delay the open sockets are listed with where they were
     workers: Array<{ name: string }>;
     currentStep: string;
   };
-  assert.equal(open.zmqSockets[0]?.name, 'results-publisher');
-  assert.match(open.zmqSockets[0]?.createdAt ?? '', /src\/app\/service\.js:\d+:\d+/);
+  assert.equal(open.zmqSockets[0]?.name, 'fixture-publisher');
+  assert.match(open.zmqSockets[0]?.createdAt ?? '', /test\/fixtures\/service\/service\.js:\d+:\d+/);
   assert.match(open.zmqSockets[0]?.endpoints[0] ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
-  assert.deepEqual(open.workers.map((w) => w.name).sort(), ['processor', 'stats']);
-  assert.equal(open.currentStep, 'drain pipeline');
+  assert.deepEqual(open.workers.map((w) => w.name).sort(), ['cruncher', 'tally']);
+  assert.equal(open.currentStep, 'drain jobs');
   assert.ok(service.lines.some((l) => l.msg === 'log level changed' && l['level'] === 'debug'));
   assert.equal((await service.waitForExit()).code, ExitCode.OK);
 });
 
 test('the hard deadline ends a shutdown that does not finish, with the deadline code', async (t) => {
   const service = start(t, {
-    SAMPLE_WORK_MS: '60000',
-    SAMPLE_EVENT_INTERVAL_MS: '100',
+    FIXTURE_JOB_MS: '60000',
+    FIXTURE_TICK_MS: '100',
     SHUTDOWN_ESCALATION_MS: '200',
     SHUTDOWN_DEADLINE_MS: '600',
     SHUTDOWN_STEP_TIMEOUT_MS: '30000',
     LOG_LEVEL: 'debug',
   });
-  await service.waitFor('event accepted');
+  await service.waitFor('job accepted');
   service.signal('SIGTERM');
   const { code } = await service.waitForExit();
   assert.equal(code, ExitCode.SHUTDOWN_DEADLINE);

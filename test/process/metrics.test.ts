@@ -41,7 +41,7 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       (l) => l.msg === 'thread report' && l['alive'] === 3 && ++reports === 3,
       15_000,
     );
-    await service.waitFor('event processed');
+    await service.waitFor('job done');
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
 
@@ -51,16 +51,16 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       'thread_heap_used_bytes_value',
       'threads_alive_value',
       'threads_missing_value',
-      'pipeline_events_total_value',
-      'pipeline_processing_seconds_value',
+      'fixture_jobs_total_value',
+      'fixture_job_seconds_value',
       'shutdown_duration_seconds_value',
       'shutdown_phase_duration_seconds_value',
-      'work_seconds_value',
+      'crunch_seconds_value',
     ];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
     const series = mine(
       await vm.exportWhen(
-        '(thread|threads|pipeline|shutdown|work)_.*',
+        '(thread|threads|fixture|shutdown|crunch)_.*',
         (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
         20_000,
       ),
@@ -77,14 +77,14 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     const threads = found('thread_event_loop_delay_seconds_value')
       .map((s) => s.metric['thread'])
       .sort();
-    assert.deepEqual(threads, ['main', 'processor', 'producer', 'stats']);
+    assert.deepEqual(threads, ['cruncher', 'main', 'tally', 'ticker']);
     assert.ok(found('threads_alive_value')[0]!.values.includes(3));
-    const work = found('work_seconds_value')[0]!;
-    assert.equal(work.metric['thread'], 'processor', 'a worker metric');
-    // SAMPLE_WORK_MS is 5: in seconds each run is a few thousandths, in milliseconds it is >= 4.
+    const crunch = found('crunch_seconds_value')[0]!;
+    assert.equal(crunch.metric['thread'], 'cruncher', 'a worker metric');
+    // A crunch takes a few milliseconds: in seconds each is well below 1, in milliseconds >= 1.
     assert.ok(
-      work.values.every((v) => v > 0.001 && v < 1),
-      `work in seconds: ${JSON.stringify(work.values)}`,
+      crunch.values.every((v) => v > 0 && v < 1),
+      `crunch in seconds: ${JSON.stringify(crunch.values)}`,
     );
     assert.ok(found('thread_heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
     assert.ok(found('shutdown_duration_seconds_value')[0]!.metric['host']);

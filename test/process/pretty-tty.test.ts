@@ -10,7 +10,7 @@ import { mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
  */
 
 test('on a TTY the service logs pretty, coloured lines, and TERM still stops it with 0', async (t) => {
-  const env = testEnv({ SAMPLE_EVENT_INTERVAL_MS: '600000' });
+  const env = testEnv({ FIXTURE_TICK_MS: '600000' });
   delete env['LOG_PRETTY']; // the default, auto: pretty because stdout is a TTY
   const command = `exec '${process.execPath}' '${mainScript}'`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], {

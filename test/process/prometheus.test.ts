@@ -8,7 +8,7 @@ import { BrokerObserver, amqpSettings, createVhost, queues } from '../helpers/br
 /**
  * GET /metrics of the real service: `promtool check metrics` finds nothing to say, and a real
  * Prometheus scrapes it and serves every thread's runtime figures, the nanny's thread counts
- * and the pipeline's counters and histogram back through its query API.
+ * and the fixture's counters and histograms back through its query API.
  */
 
 const missing = prometheusMissing();
@@ -38,7 +38,7 @@ describe('Prometheus metrics', { skip: missing }, () => {
   });
 
   test('the exposition passes promtool check metrics and carries every thread', async () => {
-    await service!.waitFor('event processed', 10_000);
+    await service!.waitFor('job done', 10_000);
     const res = await fetch(`http://127.0.0.1:${port}/metrics`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
@@ -46,15 +46,15 @@ describe('Prometheus metrics', { skip: missing }, () => {
     const check = promtoolCheck(text);
     assert.equal(check.output, '', 'promtool has nothing to say');
     assert.equal(check.status, 0);
-    for (const thread of ['main', 'processor', 'stats', 'producer']) {
+    for (const thread of ['main', 'cruncher', 'tally', 'ticker']) {
       assert.match(text, new RegExp(`^thread_cpu_seconds_total\\{thread="${thread}"\\} `, 'm'));
       assert.match(text, new RegExp(`^nodejs_heap_size_used_bytes\\{thread="${thread}"\\} `, 'm'));
     }
     // Process-wide figures once, from the main thread.
     assert.equal(text.match(/^process_resident_memory_bytes\{/gm)?.length, 1);
-    assert.match(text, /^pipeline_events_total\{thread="main",outcome="processed"\} [1-9]/m);
-    assert.match(text, /^pipeline_processing_seconds_bucket\{.*le="\+Inf"/m);
-    assert.match(text, /^work_seconds_count\{thread="processor"\} [1-9]/m);
+    assert.match(text, /^fixture_jobs_total\{thread="main",outcome="done"\} [1-9]/m);
+    assert.match(text, /^fixture_job_seconds_bucket\{.*le="\+Inf"/m);
+    assert.match(text, /^crunch_seconds_count\{thread="cruncher"\} [1-9]/m);
   });
 
   test('a real Prometheus scrapes it and serves the series back', async () => {
@@ -66,20 +66,20 @@ describe('Prometheus metrics', { skip: missing }, () => {
     );
     const cpu = await prometheus.queryWhen('thread_cpu_seconds_total', (r) => r.length === 4);
     assert.deepEqual(cpu.map((r) => r.metric['thread']).sort(), [
+      'cruncher',
       'main',
-      'processor',
-      'producer',
-      'stats',
+      'tally',
+      'ticker',
     ]);
     const alive = await prometheus.queryWhen('threads_alive', (r) => r.length === 1);
     assert.equal(alive[0]?.value[1], '3');
     const processed = await prometheus.queryWhen(
-      'pipeline_events_total{outcome="processed"}',
+      'fixture_jobs_total{outcome="done"}',
       (r) => Number(r[0]?.value[1]) > 0,
     );
     assert.ok(Number(processed[0]?.value[1]) > 0, JSON.stringify(processed));
     const p99 = await prometheus.queryWhen(
-      'histogram_quantile(0.99, sum by (le) (rate(pipeline_processing_seconds_bucket[5s])))',
+      'histogram_quantile(0.99, sum by (le) (rate(fixture_job_seconds_bucket[5s])))',
       (r) => Number.isFinite(Number(r[0]?.value[1])),
     );
     const seconds = Number(p99[0]?.value[1]);
@@ -91,7 +91,7 @@ describe('Prometheus metrics', { skip: missing }, () => {
       __name__: 'job_duration_seconds_count',
       instance: `127.0.0.1:${port}`,
       job: 'service',
-      job_name: 'pipeline-stats',
+      job_name: 'job-stats',
       thread: 'main',
     });
   });
@@ -116,7 +116,7 @@ describe('Prometheus metrics of the AMQP pipeline', { skip: missing }, () => {
           HEARTBEAT_MS: '1000',
           AMQP_PREFETCH: '10',
           AMQP_STATS_INTERVAL_MS: '200',
-          SAMPLE_WORK_MS: '20',
+          FIXTURE_JOB_MS: '20',
         }),
       ),
     });

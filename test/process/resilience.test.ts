@@ -4,12 +4,13 @@ import { FlakyServer } from '../helpers/flaky-server.js';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 
 /**
- * The sample service's outbound HTTP call, end to end in the real process: the `sampleNotify`
- * flag turns it on, each result is POSTed through the `sampleHttp` policy, and TERM in the
- * middle of a long backoff ends the process at once with the requested-stop code.
+ * An app's outbound HTTP call, end to end in the real process (the fixture service): the
+ * `fixtureNotify` flag turns it on, each finished job is POSTed through the `fixtureHttp`
+ * policy, and TERM in the middle of a long backoff ends the process at once with the
+ * requested-stop code.
  */
 
-describe('sample service: notifier behind a policy and a flag', () => {
+describe('an outbound call behind a policy and a flag', () => {
   const server = new FlakyServer();
   const services: ServiceProcess[] = [];
   before(() => server.start('resilience.test'));
@@ -27,15 +28,15 @@ describe('sample service: notifier behind a policy and a flag', () => {
   test('with the flag on, each result is POSTed with its correlation id; the flag is logged at start-up', async () => {
     server.plan([], 200);
     const first = server.requests.length;
-    const service = start({ FLAG_SAMPLE_NOTIFY: 'true', SAMPLE_HTTP_URL: server.url });
+    const service = start({ FLAG_FIXTURE_NOTIFY: 'true', FIXTURE_NOTIFY_URL: server.url });
     const starting = await service.waitFor('starting');
-    assert.deepEqual(starting['flags'], { sampleNotify: true });
+    assert.deepEqual(starting['flags'], { fixtureNotify: true });
     await server.waitForRequests(first + 3);
     const request = server.requests[first];
     assert.ok(request);
     assert.equal(request.method, 'POST');
-    const body = JSON.parse(request.body) as { eventId?: string; digest?: string };
-    assert.equal(typeof body.eventId, 'string');
+    const body = JSON.parse(request.body) as { jobId?: string };
+    assert.equal(typeof body.jobId, 'string');
     assert.match(String(request.headers['x-correlation-id']), /.+/);
     service.signal('SIGTERM');
     assert.deepEqual(await service.waitForExit(), { code: 0, signal: null });
@@ -44,14 +45,14 @@ describe('sample service: notifier behind a policy and a flag', () => {
   test('TERM during a long backoff exits within a second', async () => {
     server.plan([], 503);
     const service = start({
-      FLAG_SAMPLE_NOTIFY: 'true',
-      SAMPLE_HTTP_URL: server.url,
-      POLICY_SAMPLE_HTTP_MAX_ATTEMPTS: '5',
-      POLICY_SAMPLE_HTTP_BASE_DELAY_MS: '30000',
-      POLICY_SAMPLE_HTTP_MAX_DELAY_MS: '60000',
+      FLAG_FIXTURE_NOTIFY: 'true',
+      FIXTURE_NOTIFY_URL: server.url,
+      POLICY_FIXTURE_HTTP_MAX_ATTEMPTS: '5',
+      POLICY_FIXTURE_HTTP_BASE_DELAY_MS: '30000',
+      POLICY_FIXTURE_HTTP_MAX_DELAY_MS: '60000',
     });
     const retrying = await service.waitFor('dependency call failed; retrying');
-    assert.equal(retrying['policy'], 'sampleHttp');
+    assert.equal(retrying['policy'], 'fixtureHttp');
     assert.ok(Number(retrying['delayMs']) >= 15_000, `backoff ${String(retrying['delayMs'])} ms`);
     const started = performance.now();
     service.signal('SIGTERM');
@@ -66,9 +67,9 @@ describe('sample service: notifier behind a policy and a flag', () => {
 
   test('with the flag off (the default), nothing is sent', async () => {
     const first = server.requests.length;
-    const service = start({ SAMPLE_HTTP_URL: server.url });
-    let processed = 0;
-    await service.waitFor((l) => l.msg === 'event processed' && ++processed === 3);
+    const service = start({ FIXTURE_NOTIFY_URL: server.url });
+    let done = 0;
+    await service.waitFor((l) => l.msg === 'job done' && ++done === 3);
     service.signal('SIGTERM');
     assert.deepEqual(await service.waitForExit(), { code: 0, signal: null });
     assert.equal(server.requests.length, first);

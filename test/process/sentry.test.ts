@@ -29,18 +29,18 @@ describe('Sentry error reports from the service', () => {
 
   test('an injected worker error arrives once, with the worker thread tag and its stack', async () => {
     const before = sentry.events.length;
-    const service = start({ FAULT: 'worker-throw:processor' });
+    const service = start({ FAULT: 'worker-throw:cruncher' });
     const { code } = await service.waitForExit(20_000);
     assert.equal(code, 70, service.tail());
     const events = sentry.events.slice(before);
     assert.equal(events.length, 1, JSON.stringify(events.map((e) => e.tags)));
     const event = events[0]!;
-    assert.equal(event.tags?.['thread'], 'processor');
+    assert.equal(event.tags?.['thread'], 'cruncher');
     assert.equal(event.tags?.['app'], 'worker-base');
     assert.equal(event.release, 'abc1234');
     assert.equal(event.environment, 'dev');
     const exception = event.exception?.values?.at(-1);
-    assert.match(exception?.value ?? '', /injected error in worker processor/);
+    assert.match(exception?.value ?? '', /injected error in worker cruncher/);
     const frames = exception?.stacktrace?.frames ?? [];
     assert.ok(
       frames.some((f) => (f.filename ?? '').includes('faults.js')),
@@ -96,7 +96,7 @@ describe('a hanging Sentry endpoint', () => {
         SENTRY_FLUSH_TIMEOUT_MS: '500',
         SHUTDOWN_ESCALATION_MS: '4000',
         SHUTDOWN_DEADLINE_MS: '8000',
-        FAULT: 'worker-throw:processor',
+        FAULT: 'worker-throw:cruncher',
       }),
     });
     await sentry.waitFor(() => true, 15_000);

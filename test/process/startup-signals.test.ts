@@ -200,7 +200,7 @@ async function fastestInstall(
   return Math.round(fastest);
 }
 
-test('the sample entry (main.js) installs its handlers about as soon as a bare Node could', async (t) => {
+test('the entry module (the fixture service main.js) installs its handlers about as soon as a bare Node could', async (t) => {
   // Before the entry module the handlers came after every module had loaded: ~200 ms after
   // spawn on an idle machine against ~35 ms for a bare Node, and a TERM before was exit 143.
   const bare = [

@@ -27,17 +27,17 @@ describe('telemetry from the service', () => {
         CRONITOR_API_KEY: 'key123',
         CRONITOR_PING_URL: `${cronitor.baseUrl}/ping`,
         THREAD_REPORT_INTERVAL_MS: '200',
-        SAMPLE_STATS_SCHEDULE: '* * * * * *',
+        FIXTURE_STATS_SCHEDULE: '* * * * * *',
       }),
     });
     const app = '/ping/key123/pinged';
-    const job = '/ping/key123/pinged-pipeline-stats';
+    const job = '/ping/key123/pinged-job-stats';
     const state = (path: string, s: string) => (r: { url: URL }) =>
       r.url.pathname === path && r.url.searchParams.get('state') === s;
     await cronitor.waitFor(state(app, 'run'), 15_000);
     await cronitor.waitFor(state(app, 'complete'));
     await cronitor.waitFor(state(job, 'complete'), 5000);
-    await service.waitFor('pipeline stats');
+    await service.waitFor('job stats');
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
 
@@ -95,12 +95,12 @@ describe('a monitoring outage', () => {
       15_000,
     );
     await service.waitFor('cronitor ping failed; further failures are counted, not logged');
-    const processedBefore = service.lines.filter((l) => l.msg === 'event processed').length;
-    // Five more reports (and their failing pings and writes) while events keep flowing.
+    const processedBefore = service.lines.filter((l) => l.msg === 'job done').length;
+    // Five more reports (and their failing pings and writes) while jobs keep flowing.
     let reports = 0;
     await service.waitFor((l) => l.msg === 'thread report' && ++reports === 5);
-    const processedAfter = service.lines.filter((l) => l.msg === 'event processed').length;
-    assert.ok(processedAfter > processedBefore, 'events are still processed during the outage');
+    const processedAfter = service.lines.filter((l) => l.msg === 'job done').length;
+    assert.ok(processedAfter > processedBefore, 'jobs are still done during the outage');
 
     const stopAt = performance.now();
     service.signal('SIGTERM');

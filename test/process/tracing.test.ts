@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv, type LogLine } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -41,7 +41,8 @@ function traceparent(): { header: string; traceId: string; parentId: string } {
 
 function start(extra: Record<string, string>): ServiceProcess {
   const service = new ServiceProcess({
-    env: testEnv(
+    app: 'sample',
+    env: sampleEnv(
       amqpSettings(vhost.url, {
         LOG_LEVEL: 'debug',
         HEARTBEAT_MS: '1000',

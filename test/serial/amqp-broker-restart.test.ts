@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -42,7 +42,10 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   await publisher.close();
 
   const settings = { AMQP_PREFETCH: '10', SAMPLE_WORK_MS: '40', LOG_LEVEL: 'debug' };
-  const first = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  const first = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv(amqpSettings(vhost.url, settings)),
+  });
   services.push(first);
   await first.waitFor('ready');
   let handled = 0;
@@ -63,7 +66,10 @@ test('a broker stopped under the service ends it with the dependency-failure cod
     await waitForBroker();
   }
 
-  const second = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  const second = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv(amqpSettings(vhost.url, settings)),
+  });
   services.push(second);
   await second.waitFor('ready', 30_000);
   const observer = await BrokerObserver.open(vhost.url);

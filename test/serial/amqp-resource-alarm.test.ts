@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import { freePort } from '../helpers/http-recorder.js';
 import {
   BrokerObserver,
@@ -61,7 +61,8 @@ async function probeReady(port: number): Promise<{ status: number; body: unknown
 test('a memory alarm: not ready with the reason, one warning, and a publish waiting on the blocked connection ends in a dependency failure', async () => {
   const port = await freePort();
   const service = new ServiceProcess({
-    env: testEnv(
+    app: 'sample',
+    env: sampleEnv(
       amqpSettings(vhost.url, {
         HEALTH_PORT: String(port),
         // The event is still being worked on when the alarm goes off; its result is then

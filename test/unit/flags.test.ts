@@ -4,13 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { z } from 'zod';
-import { appConfigSchema, appEnv, defaultsFile } from '../../src/app/config.js';
+import {
+  fixtureConfigSchema,
+  fixtureDefaultsFile,
+  fixtureEnv,
+} from '../fixtures/service/config.js';
 import { loadConfig } from '../../src/lib/primitives/config.js';
 import { ConfigError } from '../../src/lib/primitives/errors.js';
 import { booleanFlag, flagEnv, flagsSchema, readFlags, variantFlag } from '../../src/lib/flags.js';
 
 function loadApp(source: Record<string, string> = {}) {
-  return loadConfig({ schema: appConfigSchema, env: appEnv, defaultsFile, source });
+  return loadConfig({
+    schema: fixtureConfigSchema,
+    env: fixtureEnv,
+    defaultsFile: fixtureDefaultsFile,
+    source,
+  });
 }
 
 function configError(fn: () => unknown): ConfigError {
@@ -45,26 +54,32 @@ function loadDemo(defaults: unknown, source: Record<string, string> = {}) {
 }
 
 describe('feature flags', () => {
-  test('defaults come from config/default.json: the sample notifier is off', () => {
+  test("defaults come from the app's defaults file: the fixture's notifier is off", () => {
     const flags = readFlags(loadApp());
-    assert.equal(flags.isEnabled('sampleNotify'), false);
-    assert.deepEqual(flags.toJSON(), { sampleNotify: false });
+    assert.equal(flags.isEnabled('fixtureNotify'), false);
+    assert.deepEqual(flags.toJSON(), { fixtureNotify: false });
   });
 
   test('FLAG_<NAME> overrides a default', () => {
-    const config = loadApp({ FLAG_SAMPLE_NOTIFY: 'on', SAMPLE_HTTP_URL: 'http://127.0.0.1:9/x' });
-    assert.equal(readFlags(config).isEnabled('sampleNotify'), true);
+    const config = loadApp({
+      FLAG_FIXTURE_NOTIFY: 'on',
+      FIXTURE_NOTIFY_URL: 'http://127.0.0.1:9/x',
+    });
+    assert.equal(readFlags(config).isEnabled('fixtureNotify'), true);
   });
 
   test('an invalid value is a ConfigError naming the flag, its variable and the expected form', () => {
-    const error = configError(() => loadApp({ FLAG_SAMPLE_NOTIFY: 'maybe' }));
-    assert.match(error.message, /flags\.sampleNotify \(environment FLAG_SAMPLE_NOTIFY\) = "maybe"/);
+    const error = configError(() => loadApp({ FLAG_FIXTURE_NOTIFY: 'maybe' }));
+    assert.match(
+      error.message,
+      /flags\.fixtureNotify \(environment FLAG_FIXTURE_NOTIFY\) = "maybe"/,
+    );
     assert.match(error.message, /expected true or false/);
   });
 
   test('the guarded behaviour needs its setting: the flag on without a URL is a ConfigError', () => {
-    const error = configError(() => loadApp({ FLAG_SAMPLE_NOTIFY: 'true' }));
-    assert.match(error.message, /sample\.notifyUrl .*must be set when flags\.sampleNotify is on/);
+    const error = configError(() => loadApp({ FLAG_FIXTURE_NOTIFY: 'true' }));
+    assert.match(error.message, /fixture\.notifyUrl .*must be set when flags\.fixtureNotify is on/);
   });
 
   test('variant flags read their variant, and reject one not declared', () => {
@@ -86,8 +101,8 @@ describe('feature flags', () => {
   });
 
   test('flag variables are FLAG_ plus the name in upper snake case', () => {
-    assert.deepEqual(flagEnv(['sampleNotify', 'mode']), {
-      FLAG_SAMPLE_NOTIFY: 'flags.sampleNotify',
+    assert.deepEqual(flagEnv(['fixtureNotify', 'mode']), {
+      FLAG_FIXTURE_NOTIFY: 'flags.fixtureNotify',
       FLAG_MODE: 'flags.mode',
     });
   });

@@ -11,9 +11,9 @@ test('FAULT takes crash-on:TEXT and hang-on:TEXT, alone or in a comma-separated 
   assert.deepEqual(parseFaults('crash-on:POISON PILL'), [
     { kind: 'crash-on', text: 'POISON PILL' },
   ]);
-  assert.deepEqual(parseFaults('hang-on:x:y,worker-exit:stats'), [
+  assert.deepEqual(parseFaults('hang-on:x:y,worker-exit:tally'), [
     { kind: 'hang-on', text: 'x:y' },
-    { kind: 'worker-exit', worker: 'stats' },
+    { kind: 'worker-exit', worker: 'tally' },
   ]);
   assert.throws(() => parseFaults('crash-on:'), /unknown fault/);
   assert.equal(

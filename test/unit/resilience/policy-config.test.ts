@@ -3,13 +3,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { appConfigSchema, appEnv, defaultsFile } from '../../../src/app/config.js';
+import {
+  fixtureConfigSchema,
+  fixtureDefaultsFile,
+  fixtureEnv,
+} from '../../fixtures/service/config.js';
 import { loadConfig } from '../../../src/lib/primitives/config.js';
 import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { policyEnv, resolvePolicy } from '../../../src/lib/resilience/policy-config.js';
 
-function load(source: Record<string, string> = {}, file: string | URL = defaultsFile) {
-  return loadConfig({ schema: appConfigSchema, env: appEnv, defaultsFile: file, source });
+/** An app's config with one policy of its own (the fixture service's `fixtureHttp`). */
+function load(source: Record<string, string> = {}, file: string | URL = fixtureDefaultsFile) {
+  return loadConfig({ schema: fixtureConfigSchema, env: fixtureEnv, defaultsFile: file, source });
 }
 
 function configError(fn: () => unknown): string {
@@ -28,7 +33,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('policy configuration', () => {
   test('a named policy is its overrides on top of the defaults', () => {
     const { policies } = load();
-    const http = resolvePolicy(policies, 'sampleHttp');
+    const http = resolvePolicy(policies, 'fixtureHttp');
     assert.equal(http.maxAttempts, 4);
     assert.equal(http.timeoutMs, 2000);
     assert.equal(http.baseDelayMs, policies.default.baseDelayMs);
@@ -37,11 +42,11 @@ describe('policy configuration', () => {
 
   test('POLICY_<NAME>_<FIELD> overrides one field of one policy', () => {
     const { policies } = load({
-      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '1500',
+      POLICY_FIXTURE_HTTP_TIMEOUT_MS: '1500',
       POLICY_DEFAULT_BASE_DELAY_MS: '50',
-      POLICY_SAMPLE_HTTP_CRITICAL: 'true',
+      POLICY_FIXTURE_HTTP_CRITICAL: 'true',
     });
-    const http = resolvePolicy(policies, 'sampleHttp');
+    const http = resolvePolicy(policies, 'fixtureHttp');
     assert.equal(http.timeoutMs, 1500);
     assert.equal(http.baseDelayMs, 50, 'a default the policy does not override');
     assert.equal(http.critical, true);
@@ -49,10 +54,10 @@ describe('policy configuration', () => {
   });
 
   test('a malformed value is a ConfigError naming the key and its variable', () => {
-    const message = configError(() => load({ POLICY_SAMPLE_HTTP_TIMEOUT_MS: 'soon' }));
+    const message = configError(() => load({ POLICY_FIXTURE_HTTP_TIMEOUT_MS: 'soon' }));
     assert.match(
       message,
-      /policies\.sampleHttp\.timeoutMs \(environment POLICY_SAMPLE_HTTP_TIMEOUT_MS\) = "soon"/,
+      /policies\.fixtureHttp\.timeoutMs \(environment POLICY_FIXTURE_HTTP_TIMEOUT_MS\) = "soon"/,
     );
     assert.match(message, /expected an integer number of milliseconds, at least 1/);
     const jitter = configError(() => load({ POLICY_DEFAULT_JITTER: 'wild' }));
@@ -65,21 +70,21 @@ describe('policy configuration', () => {
   });
 
   test('an unknown field in a policy (a typo) is rejected, naming the policy', () => {
-    const defaults = JSON.parse(readFileSync(defaultsFile, 'utf8')) as {
+    const defaults = JSON.parse(readFileSync(fixtureDefaultsFile, 'utf8')) as {
       policies: Record<string, Record<string, unknown>>;
     };
-    defaults.policies['sampleHttp'] = { timeoutMS: 100 };
+    defaults.policies['fixtureHttp'] = { timeoutMS: 100 };
     const file = join(dir, 'typo.json');
     writeFileSync(file, JSON.stringify(defaults));
     const message = configError(() => load({}, file));
-    assert.match(message, /policies\.sampleHttp .*timeoutMS/);
+    assert.match(message, /policies\.fixtureHttp .*timeoutMS/);
   });
 
   test('the variables of a policy cover every field', () => {
-    const env = policyEnv(['sampleHttp']);
+    const env = policyEnv(['fixtureHttp']);
     assert.equal(
-      env['POLICY_SAMPLE_HTTP_HALF_OPEN_AFTER_MS'],
-      'policies.sampleHttp.halfOpenAfterMs',
+      env['POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS'],
+      'policies.fixtureHttp.halfOpenAfterMs',
     );
     assert.equal(Object.keys(env).length, Object.keys(load().policies.default).length);
   });

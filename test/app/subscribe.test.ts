@@ -1,7 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 
 const subscribeScript = fileURLToPath(new URL('../../src/app/subscribe.js', import.meta.url));
 
@@ -11,7 +11,10 @@ after(() => {
 });
 
 test('the subscribe command prints each result the service publishes, with its correlation id', async (t) => {
-  const service = new ServiceProcess({ env: testEnv({ SAMPLE_EVENT_INTERVAL_MS: '20' }) });
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv({ SAMPLE_EVENT_INTERVAL_MS: '20' }),
+  });
   t.after(() => service.stop());
   const ready = await service.waitFor('ready');
   const subscriber = new ServiceProcess({
