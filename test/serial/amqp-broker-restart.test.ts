@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   queues,
   rabbitmqctl,
@@ -12,7 +12,8 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * Stops the shared RabbitMQ (rabbitmqctl stop_app) under a running service: serial only. The
+ * Stops the shared RabbitMQ (rabbitmqctl stop_app) under a running service (the AMQP fixture,
+ * test/fixtures/amqp-service): serial only. The
  * broker is always started again, and the test waits until it accepts connections before it
  * finishes, whatever happened.
  */
@@ -41,12 +42,12 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   );
   await publisher.close();
 
-  const settings = { AMQP_PREFETCH: '10', SAMPLE_WORK_MS: '40', LOG_LEVEL: 'debug' };
-  const first = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  const settings = { AMQP_PREFETCH: '10', FIXTURE_WORK_MS: '40', LOG_LEVEL: 'debug' };
+  const first = startAmqpFixture(vhost.url, settings);
   services.push(first);
   await first.waitFor('ready');
   let handled = 0;
-  await first.waitFor((l) => l.msg === 'event handled' && ++handled >= 20);
+  await first.waitFor((l) => l.msg === 'message handled' && ++handled >= 20);
 
   let stoppedAt = 0;
   try {
@@ -63,7 +64,7 @@ test('a broker stopped under the service ends it with the dependency-failure cod
     await waitForBroker();
   }
 
-  const second = new ServiceProcess({ env: testEnv(amqpSettings(vhost.url, settings)) });
+  const second = startAmqpFixture(vhost.url, settings);
   services.push(second);
   await second.waitFor('ready', 30_000);
   const observer = await BrokerObserver.open(vhost.url);

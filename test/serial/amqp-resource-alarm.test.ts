@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import { freePort } from '../helpers/http-recorder.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   queueCounts,
   queues,
@@ -13,7 +13,8 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * A broker resource alarm under a running service: serial only (it blocks every publishing
+ * A broker resource alarm under a running service (the AMQP fixture, test/fixtures/amqp-service):
+ * serial only (it blocks every publishing
  * connection of the shared broker). The memory watermark is set to 0 (a memory alarm at once)
  * and set back to what it was in a `finally`, whatever happened. The service sees
  * `connection.blocked`: it is not ready (with the reason), logs one warning, and its result
@@ -60,17 +61,13 @@ async function probeReady(port: number): Promise<{ status: number; body: unknown
 
 test('a memory alarm: not ready with the reason, one warning, and a publish waiting on the blocked connection ends in a dependency failure', async () => {
   const port = await freePort();
-  const service = new ServiceProcess({
-    env: testEnv(
-      amqpSettings(vhost.url, {
-        HEALTH_PORT: String(port),
-        // The event is still being worked on when the alarm goes off; its result is then
-        // published on a blocked connection.
-        SAMPLE_WORK_MS: '3000',
-        AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
-        SHUTDOWN_STEP_TIMEOUT_MS: '2000',
-      }),
-    ),
+  const service = startAmqpFixture(vhost.url, {
+    HEALTH_PORT: String(port),
+    // The message is still being worked on when the alarm goes off; its result is then
+    // published on a blocked connection.
+    FIXTURE_WORK_MS: '3000',
+    AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
+    SHUTDOWN_STEP_TIMEOUT_MS: '2000',
   });
   services.push(service);
   await service.waitFor('ready', 15_000);
