@@ -42,12 +42,14 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   );
   await publisher.close();
 
-  const settings = { AMQP_PREFETCH: '10', FIXTURE_WORK_MS: '40', LOG_LEVEL: 'debug' };
+  // Ten messages a second: rabbitmqctl stop_app takes seconds to run on a loaded machine, and
+  // with 40 ms of work the first service had drained the queue before the broker stopped.
+  const settings = { AMQP_PREFETCH: '10', FIXTURE_WORK_MS: '1000', LOG_LEVEL: 'debug' };
   const first = startAmqpFixture(vhost.url, settings);
   services.push(first);
   await first.waitFor('ready');
   let handled = 0;
-  await first.waitFor((l) => l.msg === 'message handled' && ++handled >= 20);
+  await first.waitFor((l) => l.msg === 'message handled' && ++handled >= 20, 20_000);
 
   let stoppedAt = 0;
   try {
@@ -59,6 +61,8 @@ test('a broker stopped under the service ends it with the dependency-failure cod
     assert.ok(tookMs < 10_000, `exited ${tookMs} ms after stop_app was called`);
     console.log(`broker stop_app: service exited with ${exit.code} after ${tookMs} ms`);
     assert.ok(!first.lines.some((l) => l.msg === 'application error'), first.tail());
+    const firstHandled = first.lines.filter((l) => l.msg === 'message handled').length;
+    assert.ok(firstHandled < ids.length, `the broker stopped mid-flight (${firstHandled} handled)`);
   } finally {
     await rabbitmqctl('start_app');
     await waitForBroker();
