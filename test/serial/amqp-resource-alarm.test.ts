@@ -64,20 +64,22 @@ test('a memory alarm: not ready with the reason, one warning, and a publish wait
   const service = startAmqpFixture(vhost.url, {
     HEALTH_PORT: String(port),
     // The message is still being worked on when the alarm goes off; its result is then
-    // published on a blocked connection.
-    FIXTURE_WORK_MS: '3000',
+    // published on a blocked connection. rabbitmqctl takes 3 to 9 s to run on the loaded
+    // machine: with 3 s of work the result was sometimes out before the alarm.
+    FIXTURE_WORK_MS: '10000',
     AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
     SHUTDOWN_STEP_TIMEOUT_MS: '2000',
   });
   services.push(service);
   await service.waitFor('ready', 15_000);
   assert.equal((await probeReady(port)).status, 200);
+  // Read before the message is in hand: one rabbitmqctl run less while it is worked on.
+  const original = await watermark();
   await observer.publish(queues.input, [JSON.stringify({ text: 'under an alarm' })], () => ({
     messageId: 'alarm-1',
   }));
   await service.waitFor((l) => l.msg === 'queue stats' && l['inFlight'] === 1);
 
-  const original = await watermark();
   try {
     await rabbitmqctl('set_vm_memory_high_watermark', '0');
     const blocked = await service.waitFor(
