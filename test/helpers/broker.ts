@@ -277,24 +277,40 @@ export interface ServiceOnVhost {
 
 /**
  * Makes a fresh vhost, starts a service on it (`start(url)`), and resolves once it is ready,
- * with an observer open on the same vhost. `stopOnVhost` undoes it all.
+ * with an observer open on the same vhost. `stopOnVhost` undoes it all; a start that fails
+ * undoes itself before it rejects, so nothing is left running.
  */
 export async function startOnVhost(
   prefix: string,
   start: (url: string) => ServiceProcess,
 ): Promise<ServiceOnVhost> {
   const vhost = await createVhost(prefix);
-  const service = start(vhost.url);
-  await service.waitFor('ready');
-  const observer = await BrokerObserver.open(vhost.url);
-  return { vhost, observer, service };
+  let service: ServiceProcess | undefined;
+  try {
+    service = start(vhost.url);
+    // 30 s: a start-up under a full test run on the 2-core machine (load average 30) took
+    // over 10 s.
+    await service.waitFor('ready', 30_000);
+    const observer = await BrokerObserver.open(vhost.url);
+    return { vhost, observer, service };
+  } catch (error) {
+    await stopOnVhost({ vhost, service });
+    throw error;
+  }
 }
 
-/** Stops the service, closes the observer and removes the vhost. */
-export async function stopOnVhost({ vhost, observer, service }: ServiceOnVhost): Promise<void> {
-  await service.stop();
-  await observer.close();
-  await vhost.remove();
+/**
+ * Stops the service, closes the observer and removes the vhost, whichever of them there is
+ * (in an `after()`, the start may have failed).
+ */
+export async function stopOnVhost({
+  vhost,
+  observer,
+  service,
+}: Partial<ServiceOnVhost>): Promise<void> {
+  await service?.stop();
+  await observer?.close();
+  await vhost?.remove();
 }
 
 /** A SUB socket on a service's ZeroMQ results, with what arrived first. */
