@@ -5,7 +5,10 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 // Tests observe the broker with amqplib directly, independently of the code under test.
 import * as amqp from 'amqplib';
-import { ServiceProcess, sampleEnv } from './service-process.js';
+import { fileURLToPath } from 'node:url';
+import { ServiceProcess } from './service-process.js';
+import { createLogger } from '../../src/lib/primitives/log.js';
+import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 
 /**
  * The real RabbitMQ on 127.0.0.1:5672, for tests: a throw-away vhost per test file (made and
@@ -204,7 +207,7 @@ export class BrokerObserver {
   }
 }
 
-/** The default queue names of the sample (APP_NAME worker-base). */
+/** The default queue names (APP_NAME worker-base). */
 export const queues = {
   input: 'worker-base.events',
   quarantine: 'worker-base.events.quarantine',
@@ -224,7 +227,7 @@ export function quorumInput(deliveryLimit = 5, failed: string = queues.failed) {
   };
 }
 
-/** Settings for a sample service consuming from `url`, with fast retries and stats. */
+/** AMQP settings for a service consuming from `url`, with fast retries and stats. */
 export function amqpSettings(
   url: string,
   extra: Record<string, string> = {},
@@ -244,40 +247,120 @@ export function headerOf(received: Pick<Received, 'properties'>, name: string): 
   return received.properties.headers?.[name];
 }
 
-/** A sample service consuming from a fresh vhost of its own, and an observer on that vhost. */
-export interface SampleOnVhost {
+/** The AMQP fixture service's entry module (test/fixtures/amqp-service), built. */
+export const amqpFixtureMain = fileURLToPath(
+  new URL('../fixtures/amqp-service/main.js', import.meta.url),
+);
+
+/**
+ * Environment for the AMQP fixture service consuming from `url`: `amqpSettings` plus quiet
+ * JSON logs, a fast thread heartbeat, and `extra` (`FIXTURE_WORK_MS` sets the work per message).
+ */
+export function amqpFixtureEnv(
+  url: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return amqpSettings(url, { LOG_PRETTY: 'false', HEARTBEAT_MS: '200', ...extra });
+}
+
+/** Spawns the AMQP fixture service consuming from `url` (see `amqpFixtureEnv`). */
+export function startAmqpFixture(url: string, extra: Record<string, string> = {}): ServiceProcess {
+  return new ServiceProcess({ script: amqpFixtureMain, env: amqpFixtureEnv(url, extra) });
+}
+
+/** A service consuming from a fresh vhost of its own, and an observer on that vhost. */
+export interface ServiceOnVhost {
   vhost: TestVhost;
   observer: BrokerObserver;
   service: ServiceProcess;
 }
 
 /**
- * Starts the sample service on a fresh vhost (`amqpSettings` plus `extra`) and resolves once
- * it is ready, with an observer open on the same vhost. `stopSampleOnVhost` undoes it all.
+ * Makes a fresh vhost, starts a service on it (`start(url)`), and resolves once it is ready,
+ * with an observer open on the same vhost. `stopOnVhost` undoes it all; a start that fails
+ * undoes itself before it rejects, so nothing is left running.
  */
-export async function startSampleOnVhost(
+export async function startOnVhost(
   prefix: string,
-  extra: Record<string, string> = {},
-): Promise<SampleOnVhost> {
+  start: (url: string) => ServiceProcess,
+): Promise<ServiceOnVhost> {
   const vhost = await createVhost(prefix);
-  const service = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(amqpSettings(vhost.url, extra)),
-  });
-  await service.waitFor('ready');
-  const observer = await BrokerObserver.open(vhost.url);
-  return { vhost, observer, service };
+  let service: ServiceProcess | undefined;
+  try {
+    service = start(vhost.url);
+    // 30 s: a start-up under a full test run on the 2-core machine (load average 30) took
+    // over 10 s.
+    await service.waitFor('ready', 30_000);
+    const observer = await BrokerObserver.open(vhost.url);
+    return { vhost, observer, service };
+  } catch (error) {
+    await stopOnVhost({ vhost, service });
+    throw error;
+  }
 }
 
-/** Stops the service, closes the observer and removes the vhost. */
-export async function stopSampleOnVhost({
+/**
+ * Stops the service, closes the observer and removes the vhost, whichever of them there is
+ * (in an `after()`, the start may have failed).
+ */
+export async function stopOnVhost({
   vhost,
   observer,
   service,
-}: SampleOnVhost): Promise<void> {
-  await service.stop();
-  await observer.close();
-  await vhost.remove();
+}: Partial<ServiceOnVhost>): Promise<void> {
+  await service?.stop();
+  await observer?.close();
+  await vhost?.remove();
+}
+
+/** A SUB socket on a service's ZeroMQ results, with what arrived first. */
+export interface ResultsSubscriber {
+  /** The frames of the first message that arrived. */
+  first: Buffer[];
+  /** How many times `publishOne` was called before it arrived. */
+  published: number;
+  receive(): Promise<Buffer[]>;
+  close(): void;
+}
+
+/**
+ * Subscribes to topic `results` on a service's ZeroMQ PUB endpoint and resolves once results
+ * flow. A subscriber joins a PUB socket some time after it connects (ZeroMQ's slow joiner) and
+ * no event says when, so `publishOne(i)` (which should make the service publish one result) is
+ * called every 200 ms until a first message arrives; rejects after 50 calls.
+ */
+export async function subscribeResults(
+  endpoint: string,
+  publishOne: (i: number) => Promise<void>,
+): Promise<ResultsSubscriber> {
+  const log = createLogger({
+    app: 'test',
+    thread: 'main',
+    version: '',
+    level: 'warn',
+    destination: process.stderr,
+  });
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  try {
+    const socket = await zmq.open('sub', 'test-subscriber');
+    socket.connect(endpoint);
+    socket.subscribe('results');
+    const arrival = socket.receive();
+    for (let published = 0; published < 50;) {
+      await publishOne(published++);
+      const first = await Promise.race([
+        arrival,
+        new Promise<undefined>((resolve) => setTimeout(resolve, 200, undefined)),
+      ]);
+      if (first !== undefined) {
+        return { first, published, receive: () => socket.receive(), close: () => zmq.closeAll() };
+      }
+    }
+    throw new Error(`no result on ${endpoint} after 50 publishes: the subscription never took`);
+  } catch (error) {
+    zmq.closeAll();
+    throw error;
+  }
 }
 
 /**

@@ -2,21 +2,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { ServiceProcess } from '../helpers/service-process.js';
-import { createLogger } from '../../src/lib/primitives/log.js';
-import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 import {
   BrokerObserver,
   headerOf,
-  startSampleOnVhost,
-  stopSampleOnVhost,
+  startAmqpFixture,
+  startOnVhost,
+  stopOnVhost,
+  subscribeResults,
   expectAllAcked,
   queues,
   type TestVhost,
 } from '../helpers/broker.js';
+import type { FixtureResult } from '../fixtures/amqp-service/work.worker.js';
 
 /**
- * The sample service consuming from the real RabbitMQ: results, correlation ids, delayed
- * retries, the failed queue and poison messages. One vhost and one service for the file.
+ * The AMQP fixture service (test/fixtures/amqp-service) consuming from the real RabbitMQ:
+ * results, correlation ids, delayed retries, the failed queue and poison messages. One vhost
+ * and one service for the file.
  */
 
 let vhost: TestVhost;
@@ -24,15 +26,14 @@ let observer: BrokerObserver;
 let service: ServiceProcess;
 
 before(async () => {
-  ({ vhost, observer, service } = await startSampleOnVhost('amqp-pipeline', {
-    AMQP_MAX_MESSAGE_BYTES: '2048',
-    LOG_LEVEL: 'debug',
-  }));
+  ({ vhost, observer, service } = await startOnVhost('amqp-pipeline', (url) =>
+    startAmqpFixture(url, { AMQP_MAX_MESSAGE_BYTES: '2048', LOG_LEVEL: 'debug' }),
+  ));
 });
 
-after(() => stopSampleOnVhost({ vhost, observer, service }));
+after(() => stopOnVhost({ vhost, observer, service }));
 
-describe('sample service on RabbitMQ', () => {
+describe('an AMQP service on RabbitMQ', () => {
   test('N events in give N results out, each carrying its message id and correlation id', async () => {
     const n = 60;
     const ids = Array.from({ length: n }, () => randomUUID());
@@ -57,13 +58,13 @@ describe('sample service on RabbitMQ', () => {
       if (i % 3 === 0) assert.equal(cid, `cid-${i}`);
       else if (i % 3 === 1) assert.equal(cid, `hdr-${i}`);
       else assert.match(cid, /^[0-9a-f-]{36}$/);
-      assert.equal((result.json as { eventId: string }).eventId, id);
-      // The correlation id reached the processor thread's log line for this event.
+      assert.equal((result.json as FixtureResult).messageId, id);
+      // The correlation id reached the worker thread's log line for this message.
       assert.ok(
         service.lines.some(
-          (l) => l.thread === 'processor' && l['eventId'] === id && l['correlationId'] === cid,
+          (l) => l.thread === 'work' && l['messageId'] === id && l['correlationId'] === cid,
         ),
-        `processor log line with correlation id ${cid}`,
+        `worker log line with correlation id ${cid}`,
       );
     });
     // Every input acked: none ready, and none delivered but unacknowledged (a missing ack).
@@ -73,7 +74,7 @@ describe('sample service on RabbitMQ', () => {
   test('a handler failing twice then succeeding gives exactly one result, after the retry delays', async () => {
     const id = randomUUID();
     const started = Date.now();
-    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient', times: 2 })], () => ({
+    await observer.publish(queues.input, [JSON.stringify({ transient: 2 })], () => ({
       messageId: id,
       correlationId: `retry-${id}`,
     }));
@@ -82,7 +83,7 @@ describe('sample service on RabbitMQ', () => {
     assert.ok(Date.now() - started >= 100 + 300, 'not before both delays (100 + 300 ms)');
     assert.equal(result.properties.messageId, id);
     assert.equal(result.properties.correlationId, `retry-${id}`);
-    assert.equal((result.json as { attempt: number }).attempt, 3);
+    assert.equal((result.json as FixtureResult).attempt, 3);
     const scheduled = service.lines.filter(
       (l) => l.msg === 'message failed; retry scheduled' && l['correlationId'] === `retry-${id}`,
     );
@@ -105,7 +106,7 @@ describe('sample service on RabbitMQ', () => {
 
   test('a handler that always fails ends in the failed queue with reason, class, attempts and queue', async () => {
     const id = randomUUID();
-    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient' })], () => ({
+    await observer.publish(queues.input, [JSON.stringify({ transient: 1000 })], () => ({
       messageId: id,
       correlationId: `always-${id}`,
     }));
@@ -118,12 +119,12 @@ describe('sample service on RabbitMQ', () => {
     assert.equal(headerOf(failed, 'x-error-kind'), 'transient');
     assert.equal(headerOf(failed, 'x-original-queue'), queues.input);
     assert.match(String(headerOf(failed, 'x-failure-reason')), /gave up after 3 attempts/);
-    assert.deepEqual(failed.json, { fail: 'transient' }, 'the original body, unchanged');
+    assert.deepEqual(failed.json, { transient: 1000 }, 'the original body, unchanged');
     assert.equal(await observer.depth(queues.results), 0, 'no result');
   });
 
   test('a permanent handler failure goes straight to the failed queue after one attempt', async () => {
-    await observer.publish(queues.input, [JSON.stringify({ fail: 'permanent' })]);
+    await observer.publish(queues.input, [JSON.stringify({ permanent: true })]);
     const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
     assert.ok(failed);
     assert.equal(headerOf(failed, 'x-attempts'), 1);
@@ -147,10 +148,10 @@ describe('sample service on RabbitMQ', () => {
         String(headerOf(f, 'x-failure-reason')),
       ]),
     );
-    assert.match(reasons.get('poison-0') ?? '', /not valid JSON/);
-    assert.match(reasons.get('poison-1') ?? '', /not an object \(array\)/);
-    assert.match(reasons.get('poison-2') ?? '', /not an object \(string\)/);
-    assert.match(reasons.get('poison-3') ?? '', /not an object \(null\)/);
+    assert.match(reasons.get('poison-0') ?? '', /body is not JSON/);
+    for (const i of [1, 2, 3]) {
+      assert.match(reasons.get(`poison-${i}`) ?? '', /body is not a JSON object/);
+    }
     assert.match(reasons.get('poison-4') ?? '', /over the limit of 2048 bytes/);
     for (const f of failed) {
       assert.equal(headerOf(f, 'x-attempts'), 1);
@@ -167,34 +168,14 @@ describe('sample service on RabbitMQ', () => {
   });
 
   test('results reach the ZeroMQ endpoint with their correlation ids', async () => {
-    const log = createLogger({
-      app: 'test',
-      thread: 'main',
-      version: '',
-      level: 'warn',
-      destination: process.stderr,
-    });
-    const zmq = new SocketRegistry({ log, lingerMs: 0 });
+    const endpoint = String((await service.waitFor('ready'))['zmqEndpoint']);
+    const subscriber = await subscribeResults(endpoint, () =>
+      observer.publish(queues.input, [JSON.stringify({ text: 'warm-up' })], () => ({
+        correlationId: 'warm-up',
+      })),
+    );
     try {
-      const socket = await zmq.open('sub', 'test-subscriber');
-      socket.connect(String((await service.waitFor('ready'))['zmqEndpoint']));
-      socket.subscribe('results');
-      // PUB drops until the subscription has reached it: publish warm-up events until one arrives.
-      let warmups = 0;
-      const first = socket.receive();
-      for (;;) {
-        await observer.publish(queues.input, [JSON.stringify({ text: 'warm-up' })], () => ({
-          correlationId: 'warm-up',
-        }));
-        warmups++;
-        const arrived = await Promise.race([
-          first.then(() => true),
-          new Promise((r) => setTimeout(r, 200, false)),
-        ]);
-        if (arrived) break;
-        assert.ok(warmups < 50, 'the subscription never took effect');
-      }
-      await observer.collect(queues.results, (r) => r.length >= warmups);
+      await observer.collect(queues.results, (r) => r.length >= subscriber.published);
       const cids = ['zmq-a', 'zmq-b', 'zmq-c'];
       await observer.publish(
         queues.input,
@@ -203,18 +184,15 @@ describe('sample service on RabbitMQ', () => {
       );
       const seen: string[] = [];
       while (seen.length < cids.length) {
-        const [, cid, body] = await socket.receive();
+        const [, cid, body] = await subscriber.receive();
         if (cid?.toString() === 'warm-up') continue;
         seen.push(cid?.toString() ?? '');
-        assert.equal(
-          typeof (JSON.parse(body?.toString() ?? '{}') as { digest?: unknown }).digest,
-          'string',
-        );
+        assert.equal((JSON.parse(body?.toString() ?? '{}') as Partial<FixtureResult>).attempt, 1);
       }
       assert.deepEqual(seen.sort(), cids);
       await observer.collect(queues.results, (r) => r.length >= cids.length);
     } finally {
-      zmq.closeAll();
+      subscriber.close();
     }
   });
 

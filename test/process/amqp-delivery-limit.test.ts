@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as amqp from 'amqplib';
-import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   queues,
   quorumInput,
@@ -13,7 +13,7 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * Delivery limits against the real RabbitMQ, with the sample service as a real process: the
+ * Delivery limits against the real RabbitMQ, with the AMQP fixture service as a real process: the
  * quorum input queue and its dead-lettering, the refused declaration of an older classic
  * queue, classic mode, a dependency outage over ten restarts, and retries with a quorum input.
  * Each test gets its own vhost.
@@ -26,10 +26,7 @@ let observer: BrokerObserver;
 const services: ServiceProcess[] = [];
 
 function start(extra: Record<string, string> = {}): ServiceProcess {
-  const service = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(amqpSettings(vhost.url, extra)),
-  });
+  const service = startAmqpFixture(vhost.url, extra);
   services.push(service);
   return service;
 }
@@ -173,7 +170,7 @@ describe('delivery limits on RabbitMQ', () => {
   test('delayed retries feed the quorum input without spending its delivery limit', async () => {
     const service = start({ AMQP_DELIVERY_LIMIT: '1', AMQP_RETRY_DELAYS_MS: '50,50,50' });
     await service.waitFor('ready');
-    await observer.publish(queues.input, [JSON.stringify({ fail: 'transient', times: 3 })], () => ({
+    await observer.publish(queues.input, [JSON.stringify({ transient: 3 })], () => ({
       messageId: 'retried',
     }));
     const [result] = await observer.collect(queues.results, (r) => r.length >= 1);

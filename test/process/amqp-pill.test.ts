@@ -1,9 +1,13 @@
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import assert from 'node:assert/strict';
-import { Supervisord } from '../helpers/supervisord.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Supervisord, repoDir } from '../helpers/supervisord.js';
 import {
   BrokerObserver,
+  amqpFixtureMain,
   amqpSettings,
   createVhost,
   queues,
@@ -12,9 +16,10 @@ import {
 
 /**
  * The pill drill: a message that kills the process (FAULT=crash-on:TEXT, SIGKILL as a native
- * crash) or hangs its processor thread for good (FAULT=hang-on:TEXT), with the real broker and
+ * crash) or hangs its worker thread for good (FAULT=hang-on:TEXT), with the real broker and
  * the real supervisord restarting the service (entrypoint.sh, config/supervisord.conf), the
- * default prefetch and delivery limit. 300 events, the pill among the first hundred: the pill
+ * default prefetch and delivery limit. The service is the AMQP fixture (test/fixtures/
+ * amqp-service), run from an APP_DIR of its own (see fixtureAppDir). 300 events, the pill among the first hundred: the pill
  * ends in the failed queue after a bounded number of deliveries, every other event gets its
  * result and none is dead-lettered, the service ends up running, and TERM then exits 0.
  */
@@ -42,12 +47,27 @@ async function diagnose(observer: BrokerObserver, supervisor: Supervisord): Prom
   return `ready: ${depths.join(', ')}\n${tail.join('\n')}`;
 }
 
+/**
+ * An APP_DIR for entrypoint.sh and supervisord.conf (which run `$APP_DIR/dist/src/app/main.js`
+ * and `$APP_DIR/docker/*`) whose entry module is the AMQP fixture's: symlinks, and node runs a
+ * symlinked main module from its real path, so the fixture's relative imports hold.
+ */
+function fixtureAppDir(): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'amqp-fixture-app-'));
+  mkdirSync(join(dir, 'dist', 'src', 'app'), { recursive: true });
+  symlinkSync(amqpFixtureMain, join(dir, 'dist', 'src', 'app', 'main.js'));
+  symlinkSync(join(repoDir, 'docker'), join(dir, 'docker'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 async function drill(t: TestContext, fault: string): Promise<void> {
-  // Stopped last-in first-out: the tree, the observer, then the vhost.
+  // Stopped last-in first-out: the tree, the observer, the vhost, then the APP_DIR.
   const cleanups: Array<() => Promise<void>> = [];
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
+  const appDir = fixtureAppDir();
+  cleanups.push(() => Promise.resolve(appDir.remove()));
   const vhost = await createVhost('amqp-pill');
   cleanups.push(() => vhost.remove());
   const observer = await BrokerObserver.open(vhost.url);
@@ -72,12 +92,13 @@ async function drill(t: TestContext, fault: string): Promise<void> {
   );
   const supervisor = new Supervisord(
     amqpSettings(vhost.url, {
+      APP_DIR: appDir.dir,
       FAULT: fault,
       AMQP_PREFETCH: '50',
       // The quarantine opens after supervisord's startsecs (2 s): a crash there is an exit of a
       // running service, restarted at once.
       AMQP_QUARANTINE_DELAY_MS: '2500',
-      SAMPLE_WORK_MS: '1000',
+      FIXTURE_WORK_MS: '1000',
       // The default: the test's 200 ms judges a thread hung after 300 ms without a beat, which
       // a loaded 2-core machine sometimes gives, and that extra death would blur the count.
       HEARTBEAT_MS: '1000',

@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   expectAllAcked,
   queues,
@@ -12,7 +12,7 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * Scale-out: three service processes consume one queue as competing consumers (RabbitMQ is
+ * Scale-out: three AMQP fixture service processes consume one queue as competing consumers (RabbitMQ is
  * the shared engine, as with `docker compose up --scale app=3`). One is killed with -9 while
  * it has messages in flight; the broker hands its unacked messages to the others. Every event
  * gets its result, and the duplicates are at most what the killed one had unacked: its
@@ -38,21 +38,19 @@ after(async () => {
 });
 
 function handled(service: ServiceProcess): number {
-  return service.lines.filter((l) => l.msg === 'event handled').length;
+  return service.lines.filter((l) => l.msg === 'message handled').length;
 }
 
 test('three competing consumers, one killed -9 mid-flight: every event gets its result, duplicates within the prefetch window', async (t) => {
-  const env = sampleEnv(
-    amqpSettings(vhost.url, {
-      AMQP_PREFETCH: String(prefetch),
-      SAMPLE_WORK_MS: '40',
-      LOG_LEVEL: 'debug',
-      // Three services on two shared cores: a slower heartbeat, so a busy moment is not taken
-      // for a hung thread (the subject of other tests).
-      HEARTBEAT_MS: '1000',
-    }),
-  );
-  for (let i = 0; i < 3; i++) services.push(new ServiceProcess({ app: 'sample', env }));
+  const settings = {
+    AMQP_PREFETCH: String(prefetch),
+    FIXTURE_WORK_MS: '40',
+    LOG_LEVEL: 'debug',
+    // Three services on two shared cores: a slower heartbeat, so a busy moment is not taken
+    // for a hung thread (the subject of other tests).
+    HEARTBEAT_MS: '1000',
+  };
+  for (let i = 0; i < 3; i++) services.push(startAmqpFixture(vhost.url, settings));
   await Promise.all(
     services.map((s) =>
       s.waitFor('ready', 20_000).catch((error: unknown) => {
@@ -72,7 +70,7 @@ test('three competing consumers, one killed -9 mid-flight: every event gets its 
   );
   // Mid-flight: the victim has done some of its share and holds a prefetch window of more.
   let seen = 0;
-  await victim.waitFor((l) => l.msg === 'event handled' && ++seen >= 100, 30_000);
+  await victim.waitFor((l) => l.msg === 'message handled' && ++seen >= 100, 30_000);
   victim.child.kill('SIGKILL');
   assert.equal((await victim.waitForExit()).signal, 'SIGKILL');
   const killedAfter = handled(victim);

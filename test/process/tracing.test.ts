@@ -1,22 +1,23 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ServiceProcess, sampleEnv, type LogLine } from '../helpers/service-process.js';
+import type { LogLine, ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
+  subscribeResults,
   createVhost,
   queues,
   type Received,
   type TestVhost,
 } from '../helpers/broker.js';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/http-recorder.js';
 import { OtlpRecorder, type RecordedSpan } from '../helpers/otlp-recorder.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
+import type { FixtureResult } from '../fixtures/amqp-service/work.worker.js';
 
 /**
- * W3C trace context end to end, on the real broker, with the real OpenTelemetry exporter
+ * W3C trace context end to end, through the AMQP fixture service on the real broker, with the real OpenTelemetry exporter
  * posting to a loopback OTLP/HTTP receiver: an incoming `traceparent` becomes the parent of
  * the receive span, the worker thread's process span and the publish span, and the published
  * result's header, retry copies and failed copies carry the same trace; log lines carry the
@@ -40,17 +41,12 @@ function traceparent(): { header: string; traceId: string; parentId: string } {
 }
 
 function start(extra: Record<string, string>): ServiceProcess {
-  const service = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(
-      amqpSettings(vhost.url, {
-        LOG_LEVEL: 'debug',
-        HEARTBEAT_MS: '1000',
-        // The recorder decodes OTLP JSON; the default is protobuf (the same exporter base).
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-        ...extra,
-      }),
-    ),
+  const service = startAmqpFixture(vhost.url, {
+    LOG_LEVEL: 'debug',
+    HEARTBEAT_MS: '1000',
+    // The recorder decodes OTLP JSON; the default is protobuf (the same exporter base).
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    ...extra,
   });
   services.push(service);
   return service;
@@ -97,7 +93,7 @@ describe('tracing through the AMQP pipeline', () => {
     const collector = await otlp();
     const service = start({
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl,
-      OTEL_SERVICE_NAME: 'traced-sample',
+      OTEL_SERVICE_NAME: 'traced-fixture',
     });
     await service.waitFor('ready', 15_000);
     const traces = Array.from({ length: 5 }, traceparent);
@@ -126,12 +122,12 @@ describe('tracing through the AMQP pipeline', () => {
       assert.equal(receive.parentSpanId, t.parentId, 'receive is a child of the incoming span');
       assert.equal(receive.kind, CONSUMER);
       assert.equal(receive.thread, 'main');
-      assert.equal(receive.service, 'traced-sample');
+      assert.equal(receive.service, 'traced-fixture');
       assert.equal(receive.attributes['messaging.system'], 'rabbitmq');
       assert.equal(receive.attributes['messaging.destination.name'], queues.input);
       assert.equal(receive.attributes['messaging.message.id'], `traced-${i}`);
       assert.equal(processed.parentSpanId, receive.spanId);
-      assert.equal(processed.thread, 'processor', 'the process span comes from the worker thread');
+      assert.equal(processed.thread, 'work', 'the process span comes from the worker thread');
       assert.equal(publish.parentSpanId, receive.spanId);
       assert.equal(publish.kind, PRODUCER);
       assert.equal(publish.attributes['messaging.operation.type'], 'send');
@@ -147,7 +143,7 @@ describe('tracing through the AMQP pipeline', () => {
     const traced = (thread: string) => (l: LogLine) =>
       l['trace_id'] === first && l.thread === thread && typeof l['span_id'] === 'string';
     await service.waitFor(traced('main'));
-    await service.waitFor(traced('processor'));
+    await service.waitFor(traced('work'));
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0, service.tail());
   });
@@ -161,8 +157,8 @@ describe('tracing through the AMQP pipeline', () => {
       queues.input,
       [
         JSON.stringify({ id: 'untraced', text: 'no header' }),
-        JSON.stringify({ id: 'retried', text: 'fails once', fail: 'transient', times: 1 }),
-        JSON.stringify({ id: 'poison', text: 'fails for good', fail: 'permanent' }),
+        JSON.stringify({ id: 'retried', text: 'fails once', transient: 1 }),
+        JSON.stringify({ id: 'poison', text: 'fails for good', permanent: true }),
       ],
       (i) => ({
         messageId: ['untraced', 'retried', 'poison'][i],
@@ -212,7 +208,7 @@ describe('tracing through the AMQP pipeline', () => {
     const t = traceparent();
     await observer.publish(
       queues.input,
-      [JSON.stringify({ id: 'buggy', text: 'a bug', fail: 'unexpected' })],
+      [JSON.stringify({ id: 'buggy', text: 'a bug', unexpected: true })],
       () => ({ messageId: 'buggy', headers: { traceparent: t.header } }),
     );
     await sentry.waitForEvent((e) =>
@@ -235,34 +231,26 @@ describe('tracing through the AMQP pipeline', () => {
     const collector = await otlp();
     const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl });
     const ready = await service.waitFor('ready', 15_000);
-    const subscriber = new ServiceProcess({
-      script: fileURLToPath(new URL('../../src/app/subscribe.js', import.meta.url)),
-      args: [String(ready['zmqEndpoint'])],
-      env: {},
-    });
-    services.push(subscriber);
-    // A subscriber joins a PUB socket some time after it connects (ZeroMQ's slow joiner), and
-    // there is no event for that: publish one traced event every 200 ms until one is seen.
+    // One traced message per try until the subscription has taken (see subscribeResults).
     const sent = new Map<string, string>();
-    const seen = subscriber.waitFor((l) => typeof l['traceparent'] === 'string', 15_000);
-    let stop = false;
-    void seen.finally(() => (stop = true));
-    for (let i = 0; !stop && i < 50; i++) {
+    const subscriber = await subscribeResults(String(ready['zmqEndpoint']), async (i) => {
       const t = traceparent();
       sent.set(`zmq-${i}`, t.traceId);
-      await observer.publish(queues.input, [JSON.stringify({ id: `zmq-${i}`, text: 'x' })], () => ({
+      await observer.publish(queues.input, [JSON.stringify({ text: 'x' })], () => ({
         messageId: `zmq-${i}`,
         headers: { traceparent: t.header },
       }));
-      await Promise.race([seen, new Promise((resolve) => setTimeout(resolve, 200))]);
-    }
-    const line = await seen;
-    const result = line['result'] as { eventId: string };
-    const [, traceId] = String(line['traceparent']).split('-');
-    assert.equal(traceId, sent.get(result.eventId), "the frame continues the event's trace");
-    subscriber.signal('SIGTERM');
+    });
+    subscriber.close();
+    const [, , json, frame] = subscriber.first.map((f) => f.toString());
+    const result = JSON.parse(json ?? '{}') as FixtureResult;
+    const [, traceId] = String(frame).split('-');
+    assert.equal(
+      traceId,
+      sent.get(String(result.messageId)),
+      "the frame continues the message's trace",
+    );
     service.signal('SIGTERM');
-    assert.equal((await subscriber.waitForExit()).code, 0);
     assert.equal((await service.waitForExit()).code, 0, service.tail());
   });
 

@@ -1,9 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   queues,
   rabbitmqctl,
@@ -12,7 +12,8 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * Stops the shared RabbitMQ (rabbitmqctl stop_app) under a running service: serial only. The
+ * Stops the shared RabbitMQ (rabbitmqctl stop_app) under a running service (the AMQP fixture,
+ * test/fixtures/amqp-service): serial only. The
  * broker is always started again, and the test waits until it accepts connections before it
  * finishes, whatever happened.
  */
@@ -41,15 +42,14 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   );
   await publisher.close();
 
-  const settings = { AMQP_PREFETCH: '10', SAMPLE_WORK_MS: '40', LOG_LEVEL: 'debug' };
-  const first = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(amqpSettings(vhost.url, settings)),
-  });
+  // Ten messages a second: rabbitmqctl stop_app takes seconds to run on a loaded machine, and
+  // with 40 ms of work the first service had drained the queue before the broker stopped.
+  const settings = { AMQP_PREFETCH: '10', FIXTURE_WORK_MS: '1000', LOG_LEVEL: 'debug' };
+  const first = startAmqpFixture(vhost.url, settings);
   services.push(first);
   await first.waitFor('ready');
   let handled = 0;
-  await first.waitFor((l) => l.msg === 'event handled' && ++handled >= 20);
+  await first.waitFor((l) => l.msg === 'message handled' && ++handled >= 20, 20_000);
 
   let stoppedAt = 0;
   try {
@@ -61,15 +61,14 @@ test('a broker stopped under the service ends it with the dependency-failure cod
     assert.ok(tookMs < 10_000, `exited ${tookMs} ms after stop_app was called`);
     console.log(`broker stop_app: service exited with ${exit.code} after ${tookMs} ms`);
     assert.ok(!first.lines.some((l) => l.msg === 'application error'), first.tail());
+    const firstHandled = first.lines.filter((l) => l.msg === 'message handled').length;
+    assert.ok(firstHandled < ids.length, `the broker stopped mid-flight (${firstHandled} handled)`);
   } finally {
     await rabbitmqctl('start_app');
     await waitForBroker();
   }
 
-  const second = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(amqpSettings(vhost.url, settings)),
-  });
+  const second = startAmqpFixture(vhost.url, settings);
   services.push(second);
   await second.waitFor('ready', 30_000);
   const observer = await BrokerObserver.open(vhost.url);

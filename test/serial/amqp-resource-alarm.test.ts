@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
+import type { ServiceProcess } from '../helpers/service-process.js';
 import { freePort } from '../helpers/http-recorder.js';
 import {
   BrokerObserver,
-  amqpSettings,
+  startAmqpFixture,
   createVhost,
   queueCounts,
   queues,
@@ -13,7 +13,8 @@ import {
 } from '../helpers/broker.js';
 
 /**
- * A broker resource alarm under a running service: serial only (it blocks every publishing
+ * A broker resource alarm under a running service (the AMQP fixture, test/fixtures/amqp-service):
+ * serial only (it blocks every publishing
  * connection of the shared broker). The memory watermark is set to 0 (a memory alarm at once)
  * and set back to what it was in a `finally`, whatever happened. The service sees
  * `connection.blocked`: it is not ready (with the reason), logs one warning, and its result
@@ -60,28 +61,25 @@ async function probeReady(port: number): Promise<{ status: number; body: unknown
 
 test('a memory alarm: not ready with the reason, one warning, and a publish waiting on the blocked connection ends in a dependency failure', async () => {
   const port = await freePort();
-  const service = new ServiceProcess({
-    app: 'sample',
-    env: sampleEnv(
-      amqpSettings(vhost.url, {
-        HEALTH_PORT: String(port),
-        // The event is still being worked on when the alarm goes off; its result is then
-        // published on a blocked connection.
-        SAMPLE_WORK_MS: '3000',
-        AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
-        SHUTDOWN_STEP_TIMEOUT_MS: '2000',
-      }),
-    ),
+  const service = startAmqpFixture(vhost.url, {
+    HEALTH_PORT: String(port),
+    // The message is still being worked on when the alarm goes off; its result is then
+    // published on a blocked connection. rabbitmqctl takes 3 to 9 s to run on the loaded
+    // machine: with 3 s of work the result was sometimes out before the alarm.
+    FIXTURE_WORK_MS: '10000',
+    AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
+    SHUTDOWN_STEP_TIMEOUT_MS: '2000',
   });
   services.push(service);
   await service.waitFor('ready', 15_000);
   assert.equal((await probeReady(port)).status, 200);
+  // Read before the message is in hand: one rabbitmqctl run less while it is worked on.
+  const original = await watermark();
   await observer.publish(queues.input, [JSON.stringify({ text: 'under an alarm' })], () => ({
     messageId: 'alarm-1',
   }));
   await service.waitFor((l) => l.msg === 'queue stats' && l['inFlight'] === 1);
 
-  const original = await watermark();
   try {
     await rabbitmqctl('set_vm_memory_high_watermark', '0');
     const blocked = await service.waitFor(

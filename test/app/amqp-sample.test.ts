@@ -1,0 +1,124 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import {
+  BrokerObserver,
+  amqpSettings,
+  expectAllAcked,
+  headerOf,
+  queues,
+  startOnVhost,
+  stopOnVhost,
+  type TestVhost,
+} from '../helpers/broker.js';
+import type { SampleResult } from '../../src/app/events.js';
+
+/**
+ * The sample app (src/app) on the real RabbitMQ, end to end: its events in, its results out
+ * (src/app/amqp-intake.ts, the processor thread, the result format), its events' fault hooks
+ * (`fail`, `times`), and the bodies it cannot read. The core's AMQP behaviour is proven
+ * without the sample, on test/fixtures/amqp-service. One vhost and one service for the file.
+ */
+
+let vhost: TestVhost;
+let observer: BrokerObserver;
+let service: ServiceProcess;
+
+before(async () => {
+  ({ vhost, observer, service } = await startOnVhost(
+    'app-amqp',
+    (url) => new ServiceProcess({ env: testEnv(amqpSettings(url, { LOG_LEVEL: 'debug' })) }),
+  ));
+});
+
+after(() => stopOnVhost({ vhost, observer, service }));
+
+describe('the sample app on RabbitMQ', () => {
+  test('sample events in give sample results out: event id, digest, words, the processor thread', async () => {
+    const events = Array.from({ length: 20 }, (_, i) => ({
+      id: randomUUID(),
+      text: `alpha bravo ${'charlie '.repeat(i)}`.trim(),
+    }));
+    await observer.publish(
+      queues.input,
+      events.map((e) => JSON.stringify(e)),
+      (i) => ({ messageId: events[i]?.id, correlationId: `app-${i}` }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= events.length);
+    for (const [i, event] of events.entries()) {
+      const result = results.find((r) => r.properties.messageId === event.id);
+      assert.ok(result, `result for ${event.id}`);
+      assert.equal(result.properties.correlationId, `app-${i}`);
+      assert.equal(result.properties.type, 'sample.result');
+      const json = result.json as SampleResult;
+      assert.equal(json.eventId, event.id);
+      assert.equal(json.digest, createHash('sha256').update(event.text).digest('hex'));
+      assert.equal(json.words, 2 + i);
+      assert.equal(json.processedBy, 'processor');
+      assert.equal(json.attempt, 1);
+      assert.ok(
+        service.lines.some(
+          (l) =>
+            l.thread === 'processor' &&
+            l['eventId'] === event.id &&
+            l['correlationId'] === `app-${i}`,
+        ),
+        `processor log line with correlation id app-${i}`,
+      );
+    }
+    await expectAllAcked(vhost.name, queues.input);
+  });
+
+  test("the events' fault hooks: transient N times, then a result; permanent, straight to the failed queue", async () => {
+    await observer.publish(
+      queues.input,
+      [
+        JSON.stringify({ id: 'hook-transient', text: 'x', fail: 'transient', times: 2 }),
+        JSON.stringify({ id: 'hook-permanent', text: 'x', fail: 'permanent' }),
+      ],
+      (i) => ({ messageId: ['hook-transient', 'hook-permanent'][i] }),
+    );
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.ok(failed);
+    assert.equal(failed.properties.messageId, 'hook-permanent');
+    assert.equal(headerOf(failed, 'x-error-class'), 'PermanentError');
+    assert.equal(headerOf(failed, 'x-attempts'), 1);
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal(result?.properties.messageId, 'hook-transient');
+    assert.equal((result?.json as SampleResult).attempt, 3);
+  });
+
+  test('bodies the sample cannot read are poison: not JSON, not an object, nested too deep', async () => {
+    // 400 KB: JSON.parse takes it, JSON.stringify overflows the stack (RangeError).
+    const depth = 200_000;
+    const deep = `{"nested":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const poison = ['{not json', '[1,2,3]', '"a string"', 'null', deep];
+    await observer.publish(queues.input, poison, (i) => ({ messageId: `poison-${i}` }));
+    const failed = await observer.collect(queues.failed, (r) => r.length >= poison.length);
+    const reasons = new Map(
+      failed.map((f) => [
+        f.properties.messageId as string,
+        String(headerOf(f, 'x-failure-reason')),
+      ]),
+    );
+    assert.match(reasons.get('poison-0') ?? '', /not valid JSON/);
+    assert.match(reasons.get('poison-1') ?? '', /not an object \(array\)/);
+    assert.match(reasons.get('poison-2') ?? '', /not an object \(string\)/);
+    assert.match(reasons.get('poison-3') ?? '', /not an object \(null\)/);
+    assert.match(reasons.get('poison-4') ?? '', /nested deeper than 256 levels \(200001\)/);
+    for (const f of failed) {
+      assert.equal(headerOf(f, 'x-attempts'), 1);
+      assert.equal(headerOf(f, 'x-error-kind'), 'permanent');
+    }
+    assert.equal(
+      failed.find((f) => f.properties.messageId === 'poison-4')?.body.length,
+      deep.length,
+    );
+    const deepLines = service.lines.filter((l) => l['messageId'] === 'poison-4');
+    assert.ok(!deepLines.some((l) => l.msg === 'message failed; retry scheduled'), 'not retried');
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'), 'not reported');
+    assert.equal(service.child.exitCode, null, 'the service is still running');
+    await expectAllAcked(vhost.name, queues.input);
+  });
+});
