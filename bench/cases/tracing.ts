@@ -53,11 +53,19 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
   const on: number[] = [];
   const sampled: number[] = [];
   const bytesPerRun: number[] = [];
-  // One run on a fresh vhost: its rate.
+  // The service's CPU per message (all its threads, from /proc), by mode: steadier than a rate
+  // on a shared machine, and what tracing adds whether or not the CPU is saturated.
+  const cpu: Record<'off' | 'on' | 'sampled', number[]> = { off: [], on: [], sampled: [] };
+  // One run on a fresh vhost: its rate (and, for a pipeline run, its CPU per message).
   const rateOf = async (
     name: string,
-    run: (url: string, broker: number) => Promise<{ rate: number }>,
-  ): Promise<number> => (await onFreshVhost(name, (vhost, broker) => run(vhost.url, broker))).rate;
+    run: (url: string, broker: number) => Promise<{ rate: number; serviceCpuUs: number }>,
+    mode?: keyof typeof cpu,
+  ): Promise<number> => {
+    const figures = await onFreshVhost(name, (vhost, broker) => run(vhost.url, broker));
+    if (mode !== undefined) cpu[mode].push(figures.serviceCpuUs);
+    return figures.rate;
+  };
   const traced = (env: Record<string, string>) => (url: string, broker: number) =>
     runPipeline(url, 'traced', count, prefetch, broker, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
@@ -69,15 +77,19 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
         await rateOf('bare', (url, broker) => runBare(url, 'bare', count, prefetch, broker)),
       );
       off.push(
-        await rateOf('untraced', (url, broker) =>
-          runPipeline(url, 'untraced', count, prefetch, broker),
+        await rateOf(
+          'untraced',
+          (url, broker) => runPipeline(url, 'untraced', count, prefetch, broker),
+          'off',
         ),
       );
       const before = receiver.bytes();
-      on.push(await rateOf('traced', traced({ OTEL_TRACES_SAMPLER: 'always_on' })));
+      on.push(await rateOf('traced', traced({ OTEL_TRACES_SAMPLER: 'always_on' }), 'on'));
       bytesPerRun.push(receiver.bytes() - before);
       const sampler = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio' };
-      sampled.push(await rateOf('sampled', traced({ ...sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' })));
+      sampled.push(
+        await rateOf('sampled', traced({ ...sampler, OTEL_TRACES_SAMPLER_ARG: '0.1' }), 'sampled'),
+      );
     }
   } finally {
     await receiver.close();
@@ -88,6 +100,10 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
   const cost = round(median(on) / median(off), 3);
   const sampledRatio = round(median(sampled) / bareRate, 3);
   const sampledCost = round(median(sampled) / median(off), 3);
+  const cpuOf = (mode: keyof typeof cpu) => ({
+    serviceCpuUs: round(median(cpu[mode]), 1),
+    serviceCpuSamples: cpu[mode].map((x) => round(x, 1)),
+  });
   const common = {
     unit: 'ratio',
     baseline: 1,
@@ -105,6 +121,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       meetsTarget: offRatio >= 0.8,
       rate: round(median(off), 0),
       samples: off.map((x) => round(x, 0)),
+      ...cpuOf('off'),
       notes: `${count} messages per run, prefetch ${prefetch}: the pipeline with tracing off, to the same run's bare amqplib loop`,
     },
     tracing_on_ratio: {
@@ -117,6 +134,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       onToOff: cost,
       otlpBytesExported: bytesPerRun,
       samples: on.map((x) => round(x, 0)),
+      ...cpuOf('on'),
       notes:
         'the same with tracing on: every message traced (receive, process, publish spans), ' +
         'exported with OTLP/HTTP to a loopback receiver; onToOff is the cost of tracing',
@@ -130,6 +148,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       rate: round(median(sampled), 0),
       onToOff: sampledCost,
       samples: sampled.map((x) => round(x, 0)),
+      ...cpuOf('sampled'),
       notes:
         'tracing on with OTEL_TRACES_SAMPLER=parentbased_traceidratio, 0.1: context ' +
         'propagated for every message, one trace in ten recorded and exported',

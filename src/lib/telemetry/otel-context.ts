@@ -1,16 +1,19 @@
 import {
-  ROOT_CONTEXT,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   SpanKind,
   SpanStatusCode,
   context,
   createContextKey,
   propagation,
   trace,
-  type Attributes,
   type Context,
   type Span,
+  type SpanContext,
   type TextMapGetter,
+  type Tracer,
 } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
 import { classify, type ErrorKind } from '../primitives/classify.js';
 import type { ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.js';
 
@@ -21,12 +24,57 @@ import type { ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.j
  * carrier a thread-channel request brings), the publish span whose context goes into the
  * published message's headers, and the ids on log lines. Loaded by `tracing.ts` only, so a
  * service with tracing off never loads it.
+ *
+ * Written for the cost of tracing every message (docs/observability.md, "What tracing
+ * costs"): contexts are links, not copied maps; attributes are set only on a span that
+ * records (validated once, by `setAttribute`); our own traceparent is formatted and read back
+ * without the propagator's objects and regular expressions (an incoming header still goes
+ * through OpenTelemetry's W3C propagator).
  */
 
 const tracerName = 'worker-base';
 
 /** The messaging destination of the work in the context (names the worker's process span). */
 const destinationKey = createContextKey('worker-base.messaging.destination');
+
+/**
+ * A context as a chain of links, one (key, value) each: `setValue` allocates one small object
+ * where @opentelemetry/api's `ROOT_CONTEXT` copies its whole Map. Any `Context` may be a
+ * parent, so a context made elsewhere (Sentry's, the API's) is extended the same way.
+ */
+class LinkedContext implements Context {
+  readonly #parent: Context | undefined;
+  readonly #key: symbol | undefined;
+  readonly #value: unknown;
+
+  constructor(parent?: Context, key?: symbol, value?: unknown) {
+    this.#parent = parent;
+    this.#key = key;
+    this.#value = value;
+  }
+
+  getValue(key: symbol): unknown {
+    return key === this.#key ? this.#value : this.#parent?.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new LinkedContext(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new LinkedContext(this, key, undefined);
+  }
+}
+
+const root: Context = new LinkedContext();
+
+let tracer: Tracer | undefined;
+
+/** Our tracer, asked of the global provider once (it is registered before this is called). */
+function getTracer(): Tracer {
+  tracer ??= trace.getTracer(tracerName);
+  return tracer;
+}
 
 /** `trace_id` and `span_id` of the active span, for log lines; undefined without one. */
 function activeTraceFields(): { trace_id: string; span_id: string } | undefined {
@@ -36,22 +84,38 @@ function activeTraceFields(): { trace_id: string; span_id: string } | undefined 
   return { trace_id: traceId, span_id: spanId };
 }
 
+/** The span context of `ctx`'s span when it is a valid one (what the W3C propagator injects). */
+function validSpanContext(ctx: Context): SpanContext | undefined {
+  const spanContext = trace.getSpan(ctx)?.spanContext();
+  return spanContext === undefined ||
+    spanContext.traceId === INVALID_TRACEID ||
+    spanContext.spanId === INVALID_SPANID
+    ? undefined
+    : spanContext;
+}
+
+/** The W3C `traceparent` of a span context, as the W3C propagator writes it. */
+function traceparentOf({ traceId, spanId, traceFlags }: SpanContext): string {
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
 /** The active context's `traceparent` (for a ZeroMQ frame); '' without one. */
 function currentTraceparent(): string {
-  const carrier: Record<string, string> = {};
-  propagation.inject(context.active(), carrier);
-  return carrier['traceparent'] ?? '';
+  const spanContext = validSpanContext(context.active());
+  return spanContext === undefined ? '' : traceparentOf(spanContext);
 }
 
 /** The active context for a thread hop; undefined when there is none. */
 function currentCarrier(): TraceCarrier | undefined {
   const active = context.active();
-  const carrier: Record<string, string> = {};
-  propagation.inject(active, carrier);
-  const parent = carrier['traceparent'];
-  if (parent === undefined) return undefined;
+  const spanContext = validSpanContext(active);
+  if (spanContext === undefined) return undefined;
   const destination = active.getValue(destinationKey);
-  return [parent, carrier['tracestate'], typeof destination === 'string' ? destination : undefined];
+  return [
+    traceparentOf(spanContext),
+    spanContext.traceState?.serialize(),
+    typeof destination === 'string' ? destination : undefined,
+  ];
 }
 
 const headerGetter: TextMapGetter<Readonly<Record<string, unknown>>> = {
@@ -63,11 +127,14 @@ const headerGetter: TextMapGetter<Readonly<Record<string, unknown>>> = {
   },
 };
 
-/** Ends `span` when `run()` settles, recording a throw with its classification's kind. */
-function endWith<T>(span: Span, ctx: Context, run: () => T): T {
+/**
+ * Ends `span` when `run()` settles, recording a throw with its classification's kind; `run`
+ * runs in `ctx`, or in the active context when `ctx` is undefined (one context switch less).
+ */
+function endWith<T>(span: Span, ctx: Context | undefined, run: () => T): T {
   let result: T;
   try {
-    result = context.with(ctx, run);
+    result = ctx === undefined ? run() : context.with(ctx, run);
   } catch (error) {
     recordError(span, error);
     span.end();
@@ -110,40 +177,46 @@ function withReceiveSpan<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const { headers, messageId } = message.properties;
-  const parent = propagation.extract(ROOT_CONTEXT, headers ?? {}, headerGetter);
-  const attributes: Attributes = {
-    'messaging.message.conversation_id': correlationId,
-    'messaging.message.body.size': message.body.length,
-    'messaging.rabbitmq.destination.routing_key': message.routingKey,
-  };
-  if (messageId !== undefined) attributes['messaging.message.id'] = messageId;
-  const span = startMessagingSpan('receive', queue, parent, attributes);
+  const parent = headers === undefined ? root : propagation.extract(root, headers, headerGetter);
+  const span = startMessagingSpan('receive', queue, parent);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.message.conversation_id', correlationId);
+    span.setAttribute('messaging.message.body.size', message.body.length);
+    span.setAttribute('messaging.rabbitmq.destination.routing_key', message.routingKey);
+    if (messageId !== undefined) span.setAttribute('messaging.message.id', messageId);
+  }
   const ctx = trace.setSpan(parent, span).setValue(destinationKey, queue);
   return endWith(span, ctx, fn);
 }
 
+/** Span names by operation and destination: a handful of strings, made once each. */
+const spanNames = new Map<string, string>();
+
 /**
- * Starts a span named `<operation> <destination>` with the messaging semantic conventions'
- * attributes (operation type `type`, name `operation`), a child of `parent`.
+ * Starts a span named `<operation> <destination>`, a child of `parent`, with the messaging
+ * semantic conventions' attributes (operation type `type`, name `operation`) when it records:
+ * a span that is not sampled gets none, and the samplers offered do not read them.
  */
 function startMessagingSpan(
   operation: 'receive' | 'process' | 'publish',
   destination: string,
   parent: Context,
-  extra: Attributes,
 ): Span {
-  const type = operation === 'publish' ? 'send' : operation;
   const kind = operation === 'publish' ? SpanKind.PRODUCER : SpanKind.CONSUMER;
-  const attributes: Attributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.type': type,
-    'messaging.operation.name': operation,
-    'messaging.destination.name': destination,
-    ...extra,
-  };
-  return trace
-    .getTracer(tracerName)
-    .startSpan(`${operation} ${destination}`, { kind, attributes }, parent);
+  const key = `${operation}\0${destination}`;
+  let name = spanNames.get(key);
+  if (name === undefined) {
+    name = `${operation} ${destination}`;
+    if (spanNames.size < 1000) spanNames.set(key, name);
+  }
+  const span = getTracer().startSpan(name, { kind }, parent);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.system', 'rabbitmq');
+    span.setAttribute('messaging.operation.type', operation === 'publish' ? 'send' : operation);
+    span.setAttribute('messaging.operation.name', operation);
+    span.setAttribute('messaging.destination.name', destination);
+  }
+  return span;
 }
 
 /** Records a failure on the active span (status error, the classification's kind). */
@@ -153,16 +226,35 @@ function recordActiveError(error: unknown, kind: ErrorKind): void {
 }
 
 /**
+ * The context a carrier stands for. A carrier is made by `currentCarrier()` in another of
+ * our threads, so its traceparent is read by position; anything else (never expected) goes
+ * through the W3C propagator, which validates it.
+ */
+function contextOfCarrier(traceparent: string, tracestate: string | undefined): Context {
+  if (traceparent.length === 55 && traceparent.startsWith('00-')) {
+    const flags = Number.parseInt(traceparent.slice(53, 55), 16);
+    return trace.setSpanContext(root, {
+      traceId: traceparent.slice(3, 35),
+      spanId: traceparent.slice(36, 52),
+      traceFlags: Number.isNaN(flags) ? 0 : flags,
+      isRemote: true,
+      ...(tracestate !== undefined && { traceState: new TraceState(tracestate) }),
+    });
+  }
+  const headers: Record<string, string> = { traceparent };
+  if (tracestate !== undefined) headers['tracestate'] = tracestate;
+  return propagation.extract(root, headers, headerGetter);
+}
+
+/**
  * In the thread that receives a request: runs `fn` in the sender's context, inside a process
  * span (`process <destination>`) when the sender's work has a messaging destination.
  */
 function withCarrier<T>(carrier: TraceCarrier, fn: () => T): T {
   const [traceparent, tracestate, destination] = carrier;
-  const headers: Record<string, string> = { traceparent };
-  if (tracestate !== undefined) headers['tracestate'] = tracestate;
-  const parent = propagation.extract(ROOT_CONTEXT, headers, headerGetter);
+  const parent = contextOfCarrier(traceparent, tracestate);
   if (destination === undefined) return context.with(parent, fn);
-  const span = startMessagingSpan('process', destination, parent, {});
+  const span = startMessagingSpan('process', destination, parent);
   return endWith(span, trace.setSpan(parent, span).setValue(destinationKey, destination), fn);
 }
 
@@ -178,15 +270,23 @@ function tracePublish<T>(
   publish: (headers: Record<string, unknown> | undefined) => Promise<T>,
 ): Promise<T> {
   const active = context.active();
-  const span = startMessagingSpan('publish', destination, active, {
-    'messaging.rabbitmq.destination.routing_key': routingKey,
-  });
+  const span = startMessagingSpan('publish', destination, active);
+  if (span.isRecording()) {
+    span.setAttribute('messaging.rabbitmq.destination.routing_key', routingKey);
+  }
   const ctx = trace.setSpan(active, span);
   const out: Record<string, unknown> = { ...headers };
   delete out['traceparent'];
   delete out['tracestate'];
-  propagation.inject(ctx, out);
-  return endWith(span, ctx, () => publish(out));
+  const spanContext = validSpanContext(ctx);
+  if (spanContext !== undefined) {
+    out['traceparent'] = traceparentOf(spanContext);
+    const tracestate = spanContext.traceState?.serialize();
+    if (tracestate !== undefined) out['tracestate'] = tracestate;
+  }
+  // `publish` runs in the receive span's context: it logs nothing of its own, and its lines
+  // would carry the same trace; the publish span only has to frame it.
+  return endWith(span, undefined, () => publish(out));
 }
 
 /** The implementation `tracing.ts` installs into `trace-context.ts`. */
