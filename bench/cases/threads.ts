@@ -24,7 +24,19 @@ async function coreRate(
 ): Promise<number[]> {
   const config = loadConfig({ schema: coreConfigSchema, env: coreEnv, defaultsFile, source: {} });
   const controller = new AbortController();
-  const nanny = quietNanny({ config, signal: controller.signal, die: () => undefined });
+  // A death fails the round instead of leaving it waiting: on a loaded machine a whole
+  // round's messages kept the worker busy past 1.5 heartbeats (1 s), the nanny terminated it
+  // as hung and the bench exited with an unsettled await. The worker is meant to be busy
+  // here: its heartbeat is long.
+  let died: (cause: unknown) => void = () => undefined;
+  const death = new Promise<never>((_resolve, reject) => (died = reject));
+  death.catch(() => undefined);
+  const nanny = quietNanny({
+    config,
+    signal: controller.signal,
+    die: (cause) => died(cause),
+    heartbeatMs: 60_000,
+  });
   nanny.add({ name: 'count', module: new URL('../workers/count.worker.js', import.meta.url) });
   await nanny.start();
   const channel = nanny.channel('count');
@@ -38,7 +50,7 @@ async function coreRate(
     withCorrelationId(correlationId, () => {
       for (let n = 0; n < count; n++) out.notify({ n, total: count });
     });
-    await done;
+    await Promise.race([done, death]);
     rates.push(count / ((performance.now() - started) / 1000));
   }
   controller.abort();

@@ -3,7 +3,10 @@ import type { WorkerSpec } from '../../src/lib/threads/worker-host.js';
 import { CapturingSink, testConfig } from './core.js';
 import { createLogger } from '../../src/lib/primitives/log.js';
 
-/** A nanny over real worker threads, with captured logs and recorded die() calls. */
+/**
+ * A nanny over real worker threads, with captured logs and recorded die() calls. Start timeout
+ * 5 s unless `env` sets WORKER_START_TIMEOUT_MS.
+ */
 export function nannyHarness(env: Record<string, string> = {}) {
   // Heartbeats slow enough that a busy machine (two cores, many test files) never starves a
   // healthy worker into a hang verdict; the hang tests set their own.
@@ -25,7 +28,7 @@ export function nannyHarness(env: Record<string, string> = {}) {
     logLevel: () => 'info',
     config,
     heartbeatMs: config.threads.heartbeatMs,
-    startTimeoutMs: 5_000,
+    startTimeoutMs: Number(env['WORKER_START_TIMEOUT_MS'] ?? 5_000),
     reportIntervalMs: 60_000,
     signal: controller.signal,
     die: (cause) => {

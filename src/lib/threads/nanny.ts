@@ -63,7 +63,7 @@ export class Nanny {
     this.#log = options.log.child({ component: 'nanny' });
   }
 
-  /** Declares a worker. Workers start in declaration order and stop in reverse. */
+  /** Declares a worker. Workers start together and stop in reverse declaration order. */
   add(spec: WorkerSpec): this {
     if (this.#specs.some((s) => s.name === spec.name)) {
       throw new Error(`a worker named ${spec.name} is already declared`);
@@ -84,35 +84,27 @@ export class Nanny {
   }
 
   /**
-   * Starts every declared worker, in order, and resolves when all are ready. Rejects with
-   * the first start failure, or with the shutdown signal's reason once it aborts, so that
-   * start-up goes no further (the workers already started are left to `stopAll()`).
+   * Starts every declared worker, all at once (each thread boots its own V8 isolate and Node,
+   * ~60 ms of mostly native work, and those boots overlap), and resolves when all are ready.
+   * Settles only once every worker has settled, running or ended, so that nothing is still
+   * starting when it does. Rejects with the first start failure (it names the worker), or
+   * with the shutdown signal's reason once it aborts, so that start-up goes no further (the
+   * workers that started are left to `stopAll()`).
    */
   async start(): Promise<void> {
     const ports = this.#linkPorts();
-    for (const spec of this.#specs) {
-      this.#options.signal.throwIfAborted();
-      const host = new WorkerHost({
-        spec,
-        config: this.#options.config,
-        log: this.#options.log,
-        logSink: this.#options.logSink,
-        logLevel: this.#options.logLevel(),
-        heartbeatMs: this.#options.heartbeatMs,
-        startTimeoutMs: this.#options.startTimeoutMs,
-        maxSemiSpaceMb: this.#options.maxSemiSpaceMb ?? 0,
-      });
-      this.#hosts.set(spec.name, host);
-      host.on('exit', (code, expected) => {
-        if (!expected) this.#onEnded(host, `exit code ${code}`);
-      });
-      host.on('lost', () => this.#onEnded(host, 'its channel closed'));
-      host.on('die', (error) => this.#onDie(host, error));
-      host.on('metric', (m) => {
-        this.#options.metrics?.[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
-      });
-      await host.start(ports.get(spec.name) ?? {});
-    }
+    this.#options.signal.throwIfAborted();
+    const failures: unknown[] = [];
+    await Promise.all(
+      this.#specs.map((spec) =>
+        this.#host(spec)
+          .start(ports.get(spec.name) ?? {})
+          .catch((error: unknown) => {
+            failures.push(error);
+          }),
+      ),
+    );
+    if (failures.length > 0) throw failures[0];
     this.#options.signal.throwIfAborted();
     this.#lastCheckAt = performance.now();
     // Judged from setImmediate: after the poll phase, which reads the heartbeats queued while
@@ -126,12 +118,36 @@ export class Nanny {
     this.#reportTimer.unref();
   }
 
+  /** Makes the host of a declared worker and listens to it. */
+  #host(spec: WorkerSpec): WorkerHost {
+    const host = new WorkerHost({
+      spec,
+      config: this.#options.config,
+      log: this.#options.log,
+      logSink: this.#options.logSink,
+      logLevel: this.#options.logLevel(),
+      heartbeatMs: this.#options.heartbeatMs,
+      startTimeoutMs: this.#options.startTimeoutMs,
+      maxSemiSpaceMb: this.#options.maxSemiSpaceMb ?? 0,
+    });
+    this.#hosts.set(spec.name, host);
+    host.on('exit', (code, expected) => {
+      if (!expected) this.#onEnded(host, `exit code ${code}`);
+    });
+    host.on('lost', () => this.#onEnded(host, 'its channel closed'));
+    host.on('die', (error) => this.#onDie(host, error));
+    host.on('metric', (m) => {
+      this.#options.metrics?.[m.kind](m.name, m.value, { ...m.tags, thread: host.name });
+    });
+    return host;
+  }
+
   /** Stops one worker (shutdown message, then terminate after `timeoutMs`). */
   async stopWorker(name: string, timeoutMs: number): Promise<void> {
     await this.#hosts.get(name)?.stop(timeoutMs);
   }
 
-  /** Stops every worker, in reverse start order, each within `timeoutMs`. Idempotent. */
+  /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
   async stopAll(timeoutMs: number): Promise<void> {
     this.#stopTimers();
     for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);

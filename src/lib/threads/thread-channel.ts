@@ -91,6 +91,8 @@ export class ThreadChannel<
   readonly #pending = new Map<number, Pending>();
   readonly #active = new Set<Promise<unknown>>();
   #handler: RequestHandler<In> | undefined;
+  /** Requests and notes that came before serve(): handled, in order, when it is called. */
+  #early: Incoming[] = [];
   #nextId = 1;
   #closed = false;
   /** Set once the other side asked to close: no new requests go out. */
@@ -156,9 +158,16 @@ export class ThreadChannel<
     this.#post(incoming(NOTE, 0, body));
   }
 
-  /** Sets the handler of incoming requests and notes. One per channel. */
+  /**
+   * Sets the handler of incoming requests and notes. One per channel. What came before it
+   * waits for it and is handled first, in order: workers start together, and one may send
+   * as soon as it is ready, before main's set-up got to its serve().
+   */
   serve(handler: RequestHandler<In>): void {
     this.#handler = handler;
+    const early = this.#early;
+    this.#early = [];
+    for (const message of early) this.#handle(message);
   }
 
   /** Resolves when every request being handled now has been answered. */
@@ -250,7 +259,8 @@ export class ThreadChannel<
     switch (message[0]) {
       case REQ:
       case NOTE:
-        this.#handle(message);
+        if (this.#handler === undefined) this.#early.push(message);
+        else this.#handle(message);
         return;
       case RES:
       case ERR: {

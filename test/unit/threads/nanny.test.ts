@@ -67,6 +67,55 @@ test('the core refuses to open a ZeroMQ socket in a worker thread', async (t) =>
   assert.match(refused.message, /only be opened in the main thread/);
 });
 
+test('workers start at the same time: three that are ready only together all start', async (t) => {
+  const { nanny, died } = nannyHarness({ WORKER_START_TIMEOUT_MS: '3000' });
+  t.after(() => nanny.stopAll(2_000));
+  const names = [1, 2, 3].map((n) => `together-${n}-of-3`);
+  for (const name of names) nanny.add({ name, module: fixture('together') });
+  // One after another, the first would wait for the others and never be ready.
+  await nanny.start();
+  assert.deepEqual(nanny.report(), {
+    expected: 3,
+    alive: 3,
+    missing: [],
+    vitals: nanny.report().vitals,
+  });
+  assert.deepEqual(died, []);
+});
+
+test('a worker that fails to start fails the start, naming it, once no other is still starting', async (t) => {
+  const { nanny } = nannyHarness({ WORKER_START_TIMEOUT_MS: '1500' });
+  t.after(() => nanny.stopAll(2_000));
+  // Two that wait for a third that never comes (each times out), and one that throws at load.
+  nanny
+    .add({ name: 'together-1-of-3', module: fixture('together') })
+    .add({ name: 'broken', module: fixture('broken') })
+    .add({ name: 'together-2-of-3', module: fixture('together') });
+  const failure = (await nanny.start().then(
+    () => assert.fail('expected a rejection'),
+    (e: unknown) => e,
+  )) as Error;
+  assert.equal((failure as { code?: string }).code, ErrorCodes.WORKER_START);
+  assert.match(
+    failure.message,
+    /^worker broken ended during start \(exit code (1|not yet known)\)$/,
+  );
+  // start() settled only after the two slow ones did: timed out and ended, nothing open.
+  assert.deepEqual(nanny.describeOpen(), []);
+});
+
+test('a worker that is not ready within the start timeout fails the start, naming it', async (t) => {
+  const { nanny } = nannyHarness({ WORKER_START_TIMEOUT_MS: '500' });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('quick')).add({ name: 'together-1-of-2', module: fixture('together') });
+  await assert.rejects(nanny.start(), {
+    code: ErrorCodes.WORKER_START,
+    message: 'worker together-1-of-2 did not report ready within 500 ms',
+  });
+  assert.deepEqual(nanny.report().missing, ['together-1-of-2']);
+  assert.equal(nanny.report().alive, 1);
+});
+
 test('a worker that exits is noticed at once and named, and the report lists it missing', async (t) => {
   const { nanny, firstDeath } = nannyHarness({ FAULT: 'worker-exit:victim' });
   t.after(() => nanny.stopAll(2_000));
