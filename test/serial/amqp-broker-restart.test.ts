@@ -51,15 +51,21 @@ test('a broker stopped under the service ends it with the dependency-failure cod
   let handled = 0;
   await first.waitFor((l) => l.msg === 'message handled' && ++handled >= 20, 20_000);
 
-  let stoppedAt = 0;
   try {
-    stoppedAt = Date.now();
+    const calledAt = Date.now();
     await rabbitmqctl('stop_app');
+    // Timed from the command's return, when the broker has stopped: rabbitmqctl (an Erlang VM
+    // of its own) takes seconds to run on the loaded machine, and timed from the call the
+    // bound of 10 s failed at 10.5 s in one run and passed at 9.5 s in the next.
+    const returnedAt = Date.now();
     const exit = await first.waitForExit(15_000);
-    const tookMs = Date.now() - stoppedAt;
+    const tookMs = Date.now() - returnedAt;
     assert.equal(exit.code, DEPENDENCY_FAILURE, first.tail());
-    assert.ok(tookMs < 10_000, `exited ${tookMs} ms after stop_app was called`);
-    console.log(`broker stop_app: service exited with ${exit.code} after ${tookMs} ms`);
+    assert.ok(tookMs < 5_000, `exited ${tookMs} ms after stop_app returned`);
+    console.log(
+      `broker stop_app: ran ${returnedAt - calledAt} ms; the service exited with ${exit.code} ` +
+        `${tookMs} ms after it returned`,
+    );
     assert.ok(!first.lines.some((l) => l.msg === 'application error'), first.tail());
     const firstHandled = first.lines.filter((l) => l.msg === 'message handled').length;
     assert.ok(firstHandled < ids.length, `the broker stopped mid-flight (${firstHandled} handled)`);
