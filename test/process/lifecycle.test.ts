@@ -110,7 +110,11 @@ const faults: Array<[string, number, RegExp]> = [
   ],
   ['worker-throw:stats', ExitCode.APPLICATION_ERROR, /injected error in worker stats/],
   ['worker-hang:producer', ExitCode.WORKER_FAILURE, /worker producer is hung: no heartbeat/],
-  ['dependency:startup', ExitCode.DEPENDENCY_FAILURE, /startup-dependency: injected start-up failure/],
+  [
+    'dependency:startup',
+    ExitCode.DEPENDENCY_FAILURE,
+    /startup-dependency: injected start-up failure/,
+  ],
 ];
 for (const [fault, exitCode, cause] of faults) {
   test(`FAULT=${fault} ends with exit code ${exitCode} and says why`, async (t) => {
