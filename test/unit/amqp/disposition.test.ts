@@ -7,7 +7,7 @@ import {
   failureHeaders,
 } from '../../../src/lib/amqp/disposition.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
-import { fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
+import { fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
 import { loadConfig } from '../../../src/lib/primitives/config.js';
 import { coreConfigSchema, coreEnv } from '../../../src/lib/runtime/core-config.js';
 import {
