@@ -2,14 +2,14 @@ import type * as amqp from 'amqplib';
 import { DependencyError } from '../primitives/errors.js';
 import type { Logger } from '../primitives/log.js';
 import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
+import { AmqpChannel } from './amqp-channel.js';
 import {
-  AmqpChannel,
   brokerFailure,
   dependencyName,
   errorMessage,
   fromAmqplib,
   type BrokerError,
-} from './amqp-channel.js';
+} from './amqp-errors.js';
 import { BlockedConnection } from './connection-blocked.js';
 import { coalesceWrites } from './write-coalescing.js';
 
@@ -27,15 +27,17 @@ import { coalesceWrites } from './write-coalescing.js';
 
 export {
   AmqpChannel,
-  AmqpChannelClosedError,
-  AmqpProtocolError,
-  dependencyName,
   type AmqpMessage,
-  type BrokerError,
   type MessageProperties,
   type QueueInfo,
   type QueueOptions,
 } from './amqp-channel.js';
+export {
+  AmqpChannelClosedError,
+  AmqpProtocolError,
+  dependencyName,
+  type BrokerError,
+} from './amqp-errors.js';
 
 export interface AmqpClientOptions {
   url: string;

@@ -1,7 +1,7 @@
 import { ConfigError, fieldOf } from '../primitives/errors.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
-import { errorMessage } from './amqp-channel.js';
+import { errorMessage } from './amqp-errors.js';
 
 /**
  * Declares the service's broker topology, idempotently, at start-up: one durable direct

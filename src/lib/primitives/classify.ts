@@ -6,7 +6,7 @@ import { ErrorCodes, fieldOf, isDependencyError } from './errors.js';
  * answers the same across realms and thread boundaries.
  *
  * It reads the project's own codes and Node's own errors, nothing else. Each integration turns
- * its library's errors into ours where it calls the library (amqp-channel.ts for amqplib,
+ * its library's errors into ours where it calls the library (amqp-errors.ts for amqplib,
  * socket-registry.ts for zeromq, policies.ts for cockatiel, the config loader for zod). Node's
  * system codes and its `TimeoutError`/`AbortError` stay ours to read: Node is the platform,
  * not a library behind one door; they come from every socket, DNS lookup and `fetch` (undici

@@ -8,7 +8,7 @@ import {
 } from '../../../src/lib/amqp/disposition.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
 import { testConfig } from '../../helpers/core.js';
-import { fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
+import { fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
 import {
   DependencyError,
   ErrorCodes,

@@ -24,7 +24,7 @@ import {
   AmqpChannelClosedError,
   AmqpProtocolError,
   fromAmqplib,
-} from '../../../src/lib/amqp/amqp-channel.js';
+} from '../../../src/lib/amqp/amqp-errors.js';
 import { validateInput } from '../../../src/lib/primitives/config.js';
 import { captureLogger } from '../../helpers/core.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';

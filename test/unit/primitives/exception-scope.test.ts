@@ -11,7 +11,7 @@ import {
   ErrorCodes,
   WorkerBaseError,
 } from '../../../src/lib/primitives/errors.js';
-import { AmqpChannelClosedError, fromAmqplib } from '../../../src/lib/amqp/amqp-channel.js';
+import { AmqpChannelClosedError, fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
 import { SocketClosedError } from '../../../src/lib/zmq/socket-registry.js';
 import { captureLogger } from '../../helpers/core.js';
 
