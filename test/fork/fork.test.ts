@@ -101,7 +101,7 @@ async function run(
   const tail = [...output, partial].filter((line) => line !== '').slice(-60);
   const how = timedOut ? `did not finish within ${timeoutMs / 1000} s` : `exited ${code ?? signal}`;
   throw new Error(
-    `fork test, step '${stepName}': \`${command} ${args.join(' ')}\` ${how}, in ${fork}; the last lines:\n${tail.join('\n')}`,
+    `fork test, step '${stepName}': \`${command} ${args.join(' ')}\` ${how}; the last lines:\n${tail.join('\n')}`,
   );
 }
 
