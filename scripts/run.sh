@@ -49,28 +49,36 @@ case "$cmd" in
       run_tests 1 "$@"
       exit
     fi
+    # The tiers, in this order; TEST_TIERS runs some of them (the fork test runs the core's
+    # suite in its copy of the project with TEST_TIERS='parallel serial').
+    tiers=" ${TEST_TIERS:-parallel fork image serial} "
+    tier() { [[ $tiers == *" $1 "* ]]; }
     # The container tier (test/image: the image built by scripts/image.sh, run with podman) runs
     # after the parallel tier, and its image is built before either, so neither its build nor
     # its containers slow a timing-sensitive test; it finds the image cached and reports a
     # failed build itself.
-    IMAGE='' bash scripts/image.sh 2>&1 | grep '^image:' >&2 || true
-    # Tests that disturb shared services (stopping the broker) run alone, after the rest.
+    if tier image; then IMAGE='' bash scripts/image.sh 2>&1 | grep '^image:' >&2 || true; fi
+    # The fork tier (test/fork: the README's minimal app on a copy of the core) runs alone after
+    # the parallel tier, its own core suite at the same concurrency. Tests that disturb shared
+    # services (stopping the broker) run alone, after the rest.
     # The sample app's own tests (test/app) run in the parallel tier while test/app exists: a
     # fork deletes it with src/app, and a dist/test/app left by an older build is not run.
     without_app=()
     if [ ! -d test/app ]; then without_app=(-not -path 'dist/test/app/*'); fi
     mapfile -t parallel < <(find dist/test -name '*.test.js' -not -path 'dist/test/serial/*' \
-      -not -path 'dist/test/image/*' "${without_app[@]}" | sort)
+      -not -path 'dist/test/image/*' -not -path 'dist/test/fork/*' "${without_app[@]}" | sort)
+    mapfile -t fork < <(find dist/test/fork -name '*.test.js' 2>/dev/null | sort)
     mapfile -t image < <(find dist/test/image -name '*.test.js' 2>/dev/null | sort)
     mapfile -t serial < <(find dist/test/serial -name '*.test.js' 2>/dev/null | sort)
     status=0
-    run_tests "${TEST_CONCURRENCY:-2}" "${parallel[@]}" || status=$?
-    if [ ${#image[@]} -gt 0 ]; then
+    if tier parallel && [ ${#parallel[@]} -gt 0 ]; then
+      run_tests "${TEST_CONCURRENCY:-2}" "${parallel[@]}" || status=$?
+    fi
+    if tier fork && [ ${#fork[@]} -gt 0 ]; then run_tests 1 "${fork[@]}" || status=$?; fi
+    if tier image && [ ${#image[@]} -gt 0 ]; then
       run_tests "${TEST_CONCURRENCY:-2}" "${image[@]}" || status=$?
     fi
-    if [ ${#serial[@]} -gt 0 ]; then
-      run_tests 1 "${serial[@]}" || status=$?
-    fi
+    if tier serial && [ ${#serial[@]} -gt 0 ]; then run_tests 1 "${serial[@]}" || status=$?; fi
     exit $status
     ;;
   lint)

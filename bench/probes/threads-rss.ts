@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { setTimeout as delay } from 'node:timers/promises';
 import { quietNanny } from '../quiet-nanny.js';
 import { loadConfig } from '../../src/lib/primitives/config.js';
-import { appConfigSchema, appEnv, defaultsFile } from '../../src/app/config.js';
+import { coreConfigSchema, coreEnv } from '../../src/lib/index.js';
 
 /**
  * Child process of the memory case: starts `count` worker threads of one kind under the core's
@@ -23,7 +23,14 @@ const module = modules[kind];
 if (module === undefined && kind !== 'bare')
   throw new Error(`no worker kind ${kind}: bare, core or sample`);
 
-const config = loadConfig({ schema: appConfigSchema, env: appEnv, defaultsFile, source: {} });
+// The core's schema, the app's sections kept as they are (`loose`): the bench builds without
+// src/app, which a fork deletes, and the sample's worker still gets its section.
+const config = loadConfig({
+  schema: coreConfigSchema.loose(),
+  env: coreEnv,
+  defaultsFile: new URL('../../../config/default.json', import.meta.url),
+  source: {},
+});
 const controller = new AbortController();
 const nanny = quietNanny({
   config,

@@ -21,12 +21,12 @@ describe('Prometheus metrics', { skip: missing }, () => {
   before(async () => {
     port = await freePort();
     // A 1 s heartbeat: on a loaded machine a 200 ms one can read as a hung worker. The
-    // sample's scheduled job every second, so its figures are there early.
+    // fixture's scheduled job every second, so its figures are there early.
     service = new ServiceProcess({
       env: testEnv({
         HEALTH_PORT: String(port),
         HEARTBEAT_MS: '1000',
-        SAMPLE_STATS_SCHEDULE: '* * * * * *',
+        FIXTURE_STATS_SCHEDULE: '* * * * * *',
       }),
     });
     await service.waitFor('ready', 15_000);
