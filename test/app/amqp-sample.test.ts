@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
   amqpSettings,
@@ -28,7 +28,11 @@ let service: ServiceProcess;
 before(async () => {
   ({ vhost, observer, service } = await startOnVhost(
     'app-amqp',
-    (url) => new ServiceProcess({ env: testEnv(amqpSettings(url, { LOG_LEVEL: 'debug' })) }),
+    (url) =>
+      new ServiceProcess({
+        app: 'sample',
+        env: sampleEnv(amqpSettings(url, { LOG_LEVEL: 'debug' })),
+      }),
   ));
 });
 
