@@ -21,11 +21,13 @@ import { ServiceProcess, repoRoot } from '../helpers/service-process.js';
 const forkDeletes = ['src/app', 'test/app'];
 
 /**
- * Tests that stay behind in the copy although they are not the sample's own: the bench's tests
- * (test/bench) run `bench/`, which measures the sample app (its pipeline, its `SAMPLE_*`
- * settings); a fork measures its own app. Every other core test runs in the fork.
+ * Tests that stay behind in the copy although they are not the sample's own: they run
+ * `bench/`, which measures and soaks the sample app (its pipeline, its `SAMPLE_*` settings,
+ * its events on a broker): the bench's tests (test/bench) and the chaos soak
+ * (test/serial/chaos.test.ts, `npm run chaos` in small). A fork measures and soaks its own
+ * app. Every other core test runs in the fork.
  */
-const stillOnTheSample = ['test/bench'];
+const stillOnTheSample = ['test/bench', 'test/serial/chaos.test.ts'];
 
 /** The core suite: the tiers `npm test` runs (scripts/run.sh), minus the image tier (podman). */
 const coreTiers = 'parallel serial';
