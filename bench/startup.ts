@@ -37,7 +37,10 @@ function packageOf(url: string): string {
 }
 
 async function untilReadyThenStop(nodeOptions: string, extra: Record<string, string>) {
-  const service = new ServiceProcess({ env: { ...env, ...extra, NODE_OPTIONS: nodeOptions } });
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: { ...env, ...extra, NODE_OPTIONS: nodeOptions },
+  });
   try {
     const ready = await service.waitFor('ready', 30_000);
     service.signal('SIGTERM');

@@ -50,7 +50,7 @@ case "$cmd" in
       exit
     fi
     # The tiers, in this order; TEST_TIERS runs some of them (the fork test runs the core's
-    # suite in its copy of the project with TEST_TIERS='parallel serial').
+    # suite in its copy of the project with TEST_TIERS=parallel).
     tiers=" ${TEST_TIERS:-parallel fork image serial} "
     tier() { [[ $tiers == *" $1 "* ]]; }
     # The container tier (test/image: the image built by scripts/image.sh, run with podman) runs

@@ -151,7 +151,7 @@ async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigur
     // Beyond `last`, so the service is still at full rate when the second figure is taken.
     const feeding = feed(channel, 'leak.events', last + 20_000, stopFeeding.signal);
     feeding.catch(() => undefined); // awaited below; a broker outage must not go unhandled first
-    service = new ServiceProcess({ env });
+    service = new ServiceProcess({ app: 'sample', env });
     const running = service;
     const crashed = exitAsFailure(running, 'during the no-leak run');
     const take = async (mark: Promise<void>, n: number) => {

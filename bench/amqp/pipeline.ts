@@ -83,7 +83,10 @@ export async function runPipeline(
   const channel = await admin.createConfirmChannel();
   await fill(channel, `${name}.events`, count);
   await channel.assertQueue(`${name}.results`, { durable: true });
-  const service = new ServiceProcess({ env: { ...pipelineEnv(url, name, prefetch), ...env } });
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: { ...pipelineEnv(url, name, prefetch), ...env },
+  });
   let window: Window | undefined;
   try {
     const started = await service.waitFor('consumer started', 30_000);

@@ -37,7 +37,9 @@ async function runScaled(
     await fill(channel, 'scale.events', count);
     await channel.assertQueue('scale.results', { durable: true });
     for (let i = 0; i < processes; i++)
-      services.push(new ServiceProcess({ env: pipelineEnv(vhost.url, 'scale', prefetch) }));
+      services.push(
+        new ServiceProcess({ app: 'sample', env: pipelineEnv(vhost.url, 'scale', prefetch) }),
+      );
     await Promise.all(services.map((s) => s.waitFor('consumer started', 30_000)));
     const pids = services.map((s) => s.pid);
     const t0 = performance.now();

@@ -9,7 +9,11 @@ import type { Cases } from '../case.js';
  * loop) is the baseline, reported separately from the service's own start.
  */
 export async function restartCases(runs: number): Promise<Cases> {
-  const sv = new Supervisord({ SAMPLE_EVENT_INTERVAL_MS: '600000', LOG_LEVEL: 'info' });
+  const sv = new Supervisord(
+    { SAMPLE_EVENT_INTERVAL_MS: '600000', LOG_LEVEL: 'info' },
+    undefined,
+    'sample',
+  );
   const total: number[] = [];
   const respawn: number[] = [];
   try {

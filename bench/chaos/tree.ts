@@ -159,7 +159,7 @@ export class SupervisedTree {
   }
 
   #add(): void {
-    const sv = new Supervisord(this.#env);
+    const sv = new Supervisord(this.#env, undefined, 'sample');
     this.#generations.push(sv);
     for (const resolve of this.#onGeneration.splice(0)) resolve();
     void sv.exited.then(({ code, signal }) => {
