@@ -1,10 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { appFiles, readReadme, section } from '../helpers/readme.js';
 import { ServiceProcess, repoRoot } from '../helpers/service-process.js';
 
@@ -103,6 +104,10 @@ async function run(
   );
 }
 
+const runCommand = async (cmd: string, args: string[], cwd: string): Promise<void> => {
+  await promisify(execFile)(cmd, args, { cwd });
+};
+
 describe('a fork: the README minimal app in place of src/app, on the core as it is', () => {
   before(async () => {
     fork = await mkdtemp(join(tmpdir(), 'worker-base-fork-'));
@@ -116,6 +121,13 @@ describe('a fork: the README minimal app in place of src/app, on the core as it 
     for (const path of [...forkDeletes, ...stillOnTheSample]) {
       await rm(join(fork, path), { recursive: true, force: true });
     }
+    // A fork is a git repository: setup.sh stamps the build with its commit (the version on
+    // every log line, which the core's lifecycle test checks).
+    const git = (...args: string[]) =>
+      runCommand('git', ['-c', 'user.name=fork', '-c', 'user.email=fork@localhost', ...args], fork);
+    await git('init', '-q');
+    await git('add', '-A');
+    await git('commit', '-q', '-m', 'fork');
   });
   after(async () => {
     if (fork !== '') await rm(fork, { recursive: true, force: true });
