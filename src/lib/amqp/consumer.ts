@@ -103,7 +103,8 @@ export class QueueConsumer {
   #state: ConsumerState = 'idle';
   #consumerTag: string | undefined;
   #cancelling: Promise<void> | undefined;
-  #pausing: Promise<void> | undefined;
+  /** The pauses and resumes asked so far, one after the other (see pause()). */
+  #turn: Promise<void> = Promise.resolve();
   /** Delay between the producer's timestamp and our receipt, of the latest message. */
   #lagMs: number | undefined;
   #received = 0;
@@ -144,34 +145,55 @@ export class QueueConsumer {
 
   /**
    * Stops taking deliveries and waits until every message in hand is settled and the broker
-   * has taken the acks, so nothing of this consumer is unacked when it resolves. Resolves at
-   * once unless consuming; never rejects (a channel gone is reported by the client).
+   * has taken the acks, so nothing of this consumer is unacked when it resolves. Pauses and
+   * resumes run one after the other, in the order asked: a pause asked while a resume is under
+   * way (the gate's `leave()` for one suspect, then `enter()` for the next) waits for it and
+   * then pauses. Resolves at once when there is nothing to pause; never rejects (a channel
+   * gone is reported by the client).
    */
   pause(): Promise<void> {
-    if (this.#state !== 'consuming') return this.#pausing ?? Promise.resolve();
-    this.#state = 'paused';
-    this.#pausing = this.#pause().finally(() => (this.#pausing = undefined));
-    return this.#pausing;
+    return this.#inTurn(async () => {
+      if (this.#state !== 'consuming') return;
+      this.#state = 'paused';
+      await this.#pause();
+    });
   }
 
-  /** Consumes again after `pause()`. A no-op unless paused (for example once cancelled). */
-  async resume(): Promise<void> {
-    await this.#pausing;
-    if (this.#state !== 'paused') return;
-    try {
-      await this.#consume();
-      this.#log.info({ state: this.#state }, 'consumer resumed');
-    } catch (error) {
-      handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
-    }
+  /** Consumes again after `pause()`, in turn (see there). A no-op unless paused (or cancelled). */
+  resume(): Promise<void> {
+    return this.#inTurn(async () => {
+      if (this.#state !== 'paused') return;
+      try {
+        if (await this.#consume()) this.#log.info({ state: this.#state }, 'consumer resumed');
+      } catch (error) {
+        handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
+      }
+    });
   }
 
-  async #consume(): Promise<void> {
-    this.#consumerTag = await this.#o.channel.consume(this.#queue, (message) => {
+  /** Runs a pause or resume after those asked before it; the chain never rejects. */
+  #inTurn(step: () => Promise<void>): Promise<void> {
+    const next = this.#turn.then(step);
+    this.#turn = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Registers the consumer; resolves false when a cancel came meanwhile (then undone). */
+  async #consume(): Promise<boolean> {
+    const tag = await this.#o.channel.consume(this.#queue, (message) => {
       if (message === null) this.#onBrokerCancel();
       else this.#accept(message);
     });
+    this.#consumerTag = tag;
+    // Cancelled while the broker registered it (a stop during a resume): take it back.
+    if (this.#state === 'cancelled') {
+      await this.#o.channel.cancel(tag).catch((error: unknown) => {
+        this.#log.debug({ err: error }, 'consumer cancel failed (channel already gone)');
+      });
+      return false;
+    }
     this.#state = 'consuming';
+    return true;
   }
 
   async #pause(): Promise<void> {
@@ -229,8 +251,9 @@ export class QueueConsumer {
 
   async #cancel(): Promise<void> {
     if (this.#state === 'paused') {
+      // A pause or resume under way ends first (a resume then takes its consumer back).
       this.#state = 'cancelled';
-      await this.#pausing;
+      await this.#turn;
       return;
     }
     if (this.#state !== 'consuming' || this.#consumerTag === undefined) return;

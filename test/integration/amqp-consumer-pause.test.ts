@@ -1,0 +1,162 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AmqpClient, type AmqpChannel } from '../../src/lib/amqp/amqp-client.js';
+import { QueueConsumer } from '../../src/lib/amqp/consumer.js';
+import { Publisher } from '../../src/lib/amqp/publisher.js';
+import { noopMetrics } from '../../src/lib/telemetry/metrics.js';
+import { captureLog } from '../helpers/capture-log.js';
+import { BrokerObserver, createVhost, type TestVhost } from '../helpers/broker.js';
+
+/**
+ * The main consumer's pause and resume, which the quarantine's run-alone gate drives: a
+ * suspect that finishes resumes the main consumer while the next suspect may already be in
+ * hand and pausing it again. Whatever the order the calls come in, a `pause()` resolves only
+ * with the consumer paused and nothing of it in hand, and a `cancel()` leaves no consumer on
+ * the queue. Against the real RabbitMQ.
+ */
+
+let vhost: TestVhost;
+let observer: BrokerObserver;
+
+before(async () => {
+  vhost = await createVhost('amqp-consumer-pause');
+  observer = await BrokerObserver.open(vhost.url);
+});
+
+after(async () => {
+  await observer.close();
+  await vhost.remove();
+});
+
+interface Rig {
+  consumer: QueueConsumer;
+  channel: AmqpChannel;
+  /** Deliveries the handler has seen, in order. */
+  handled: string[];
+  /** Resolves once the handler has seen `n` deliveries in all. */
+  handledCount: (n: number) => Promise<void>;
+  died: unknown[];
+  close: () => Promise<void>;
+}
+
+async function rig(queue: string, messages: number): Promise<Rig> {
+  const { log } = captureLog('info');
+  const client = new AmqpClient({
+    url: vhost.url,
+    connectionName: 'consumer-pause test',
+    heartbeatS: 30,
+    connectTimeoutMs: 5_000,
+    log,
+    onLost: () => undefined,
+  });
+  const aborter = new AbortController();
+  await client.connect(aborter.signal);
+  const channel = await client.openChannel('input', { prefetch: 10 });
+  const publishing = await client.openChannel('publish', { confirm: true });
+  await channel.assertQueue(queue);
+  await observer.publish(
+    queue,
+    Array.from({ length: messages }, (_, i) => JSON.stringify({ i })),
+    (i) => ({ messageId: `m-${i}` }),
+  );
+  const handled: string[] = [];
+  let waiters: Array<{ n: number; resolve: () => void }> = [];
+  const handledCount = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      waiters.push({ n, resolve });
+      waiters = waiters.filter((w) => (handled.length >= w.n ? (w.resolve(), false) : true));
+    });
+  const died: unknown[] = [];
+  const consumer = new QueueConsumer({
+    channel,
+    queue,
+    publisher: new Publisher({ channel: publishing, exchange: '', appId: 'test' }),
+    // No quarantine and no retries here: only pause, resume and cancel are exercised.
+    names: {
+      exchange: '',
+      inputQueue: queue,
+      resultsQueue: 'results',
+      failedQueue: 'failed',
+      quarantineQueue: undefined,
+      queueType: 'classic',
+      deliveryLimit: 5,
+      retryQueues: [],
+    },
+    maxMessageBytes: 1_000_000,
+    log,
+    metrics: noopMetrics,
+    control: { signal: aborter.signal, die: (e) => died.push(e), report: () => undefined },
+    handler: async (delivery) => {
+      handled.push(String(delivery.message.properties.messageId));
+      waiters = waiters.filter((w) => (handled.length >= w.n ? (w.resolve(), false) : true));
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+  });
+  return {
+    consumer,
+    channel,
+    handled,
+    handledCount,
+    died,
+    close: async () => {
+      aborter.abort();
+      await client.close();
+    },
+  };
+}
+
+describe('the consumer paused and resumed by the quarantine gate', () => {
+  test('a pause asked while a resume is under way waits for it, then pauses with nothing in hand', async (t) => {
+    const queue = 'pause-during-resume';
+    const { consumer, channel, handled, handledCount, died, close } = await rig(queue, 200);
+    t.after(close);
+    await consumer.start();
+    await consumer.pause();
+    assert.equal(consumer.state, 'paused');
+
+    // The gate's leave() resumes; the next suspect's enter() pauses in the same turn.
+    const resuming = consumer.resume();
+    await consumer.pause();
+    assert.equal(consumer.inFlight, 0, 'nothing in hand when the pause resolved');
+    const seen = handled.length;
+    await resuming;
+    assert.equal(consumer.state, 'paused', 'the resume did not undo the later pause');
+    // A round trip on the channel: a consumer still registered would have had deliveries.
+    const info = await channel.checkQueue(queue);
+    assert.equal(info.consumerCount, 0, 'no consumer left on the queue');
+    assert.equal(handled.length, seen, 'no delivery after the pause resolved');
+    assert.deepEqual(died, []);
+
+    // And it consumes again on the next resume, to the end of the queue.
+    await consumer.resume();
+    assert.equal(consumer.state, 'consuming');
+    await handledCount(seen + 1);
+    await consumer.pause();
+  });
+
+  test('a cancel while a resume is under way leaves no consumer on the queue', async (t) => {
+    const queue = 'cancel-during-resume';
+    const { consumer, channel, handled, close } = await rig(queue, 50);
+    t.after(close);
+    await consumer.start();
+    await consumer.pause();
+    // The cancel comes once the resume has asked the broker for a consumer again.
+    const consume = channel.consume.bind(channel);
+    let consumeAsked = (): void => undefined;
+    const asked = new Promise<void>((resolve) => (consumeAsked = resolve));
+    t.mock.method(channel, 'consume', (...args: Parameters<AmqpChannel['consume']>) => {
+      const consuming = consume(...args);
+      consumeAsked();
+      return consuming;
+    });
+    const resuming = consumer.resume();
+    await asked;
+    await consumer.cancel();
+    await resuming;
+    assert.equal(consumer.state, 'cancelled');
+    const seen = handled.length;
+    const info = await channel.checkQueue(queue);
+    assert.equal(info.consumerCount, 0, 'no consumer left on the queue');
+    assert.equal(handled.length, seen, 'no delivery after the cancel resolved');
+  });
+});
