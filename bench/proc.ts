@@ -22,7 +22,7 @@ export const semiSpaceEnv: Record<string, string> =
 let ticks: number | undefined;
 
 /** Clock ticks per second (`getconf CLK_TCK`, 100 on Linux unless the kernel says otherwise). */
-function clockTicks(): number {
+export function clockTicks(): number {
   if (ticks === undefined) {
     try {
       ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
