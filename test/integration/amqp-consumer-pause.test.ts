@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { AmqpClient, type AmqpChannel } from '../../src/lib/amqp/amqp-client.js';
 import { QueueConsumer } from '../../src/lib/amqp/consumer.js';
 import { Publisher } from '../../src/lib/amqp/publisher.js';
+import { QuarantineGate } from '../../src/lib/amqp/quarantine.js';
 import { noopMetrics } from '../../src/lib/telemetry/metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { BrokerObserver, createVhost, type TestVhost } from '../helpers/broker.js';
@@ -105,7 +106,7 @@ async function rig(queue: string, messages: number): Promise<Rig> {
   };
 }
 
-describe('the consumer paused and resumed by the quarantine gate', () => {
+describe('the main consumer paused and resumed by the quarantine gate', () => {
   test('a pause asked while a resume is under way waits for it, then pauses with nothing in hand', async (t) => {
     const queue = 'pause-during-resume';
     const { consumer, channel, handled, handledCount, died, close } = await rig(queue, 200);
@@ -131,6 +132,29 @@ describe('the consumer paused and resumed by the quarantine gate', () => {
     await consumer.resume();
     assert.equal(consumer.state, 'consuming');
     await handledCount(seen + 1);
+    await consumer.pause();
+  });
+
+  test('a suspect that enters while the one before it leaves keeps the main consumer paused', async (t) => {
+    const queue = 'gate-enter-during-leave';
+    const quarantine = 'gate-enter-during-leave.quarantine';
+    const { consumer, channel, handled, close } = await rig(queue, 50);
+    t.after(close);
+    await channel.assertQueue(quarantine);
+    const gate = new QuarantineGate({ main: consumer, channel, queue: quarantine });
+    await consumer.start();
+    await gate.enter(); // suspect B runs alone
+    // B leaves; the broker, given B's ack, has already delivered C, which enters before B's
+    // look at the (now empty) quarantine queue comes back.
+    const leaving = gate.leave();
+    await gate.enter();
+    await leaving;
+    assert.equal(consumer.state, 'paused', 'C runs alone: the main consumer stays paused');
+    const seen = handled.length;
+    assert.equal((await channel.checkQueue(queue)).consumerCount, 0, 'no main consumer');
+    assert.equal(handled.length, seen, 'no delivery while C runs');
+    await gate.leave(); // C leaves, nothing else waits: the main consumer consumes again
+    assert.equal(consumer.state, 'consuming');
     await consumer.pause();
   });
 
