@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { AmqpClient, type AmqpMessage } from '../../src/lib/amqp/amqp-client.js';
+import type { AmqpClient, AmqpMessage } from '../../src/lib/amqp/amqp-client.js';
 import { ErrorCodes } from '../../src/lib/primitives/errors.js';
 import { classify } from '../../src/lib/primitives/classify.js';
 import { ExitCode, exitCodeFor } from '../../src/lib/primitives/exit-codes.js';
-import { captureLog } from '../helpers/capture-log.js';
+import { connectedClient } from '../helpers/amqp-client.js';
 import {
   BrokerObserver,
   connectionOf,
@@ -37,15 +37,9 @@ after(async () => {
 async function connected(name: string): Promise<{ client: AmqpClient; lost: Promise<unknown> }> {
   const events = new EventEmitter();
   const lost = once(events, 'lost').then(([error]) => error as unknown);
-  const client = new AmqpClient({
-    url: vhost.url,
-    connectionName: name,
-    heartbeatS: 30,
-    connectTimeoutMs: 5_000,
-    log: captureLog('info').log,
+  const client = await connectedClient(vhost.url, name, {
     onLost: (error) => events.emit('lost', error),
   });
-  await client.connect(new AbortController().signal);
   return { client, lost };
 }
 

@@ -1,9 +1,9 @@
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import { AmqpClient } from '../../src/lib/amqp/amqp-client.js';
+import type { AmqpClient } from '../../src/lib/amqp/amqp-client.js';
 import { coalesceWrites } from '../../src/lib/amqp/write-coalescing.js';
-import { captureLog } from '../helpers/capture-log.js';
+import { connectedClient } from '../helpers/amqp-client.js';
 import { createVhost, type TestVhost } from '../helpers/broker.js';
 
 /**
@@ -24,16 +24,9 @@ after(async () => {
 
 async function connected(): Promise<{ client: AmqpClient; lost: unknown[] }> {
   const lost: unknown[] = [];
-  const { log } = captureLog('info');
-  const client = new AmqpClient({
-    url: vhost.url,
-    connectionName: 'amqp-client test',
-    heartbeatS: 30,
-    connectTimeoutMs: 5_000,
-    log,
+  const client = await connectedClient(vhost.url, 'amqp-client test', {
     onLost: (error) => lost.push(error),
   });
-  await client.connect(new AbortController().signal);
   return { client, lost };
 }
 

@@ -1,11 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AmqpClient, type AmqpChannel } from '../../src/lib/amqp/amqp-client.js';
+import type { AmqpChannel } from '../../src/lib/amqp/amqp-client.js';
 import { QueueConsumer } from '../../src/lib/amqp/consumer.js';
 import { Publisher } from '../../src/lib/amqp/publisher.js';
 import { QuarantineGate } from '../../src/lib/amqp/quarantine.js';
 import { noopMetrics } from '../../src/lib/telemetry/metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
+import { connectedClient } from '../helpers/amqp-client.js';
 import { BrokerObserver, createVhost, type TestVhost } from '../helpers/broker.js';
 
 /**
@@ -42,16 +43,8 @@ interface Rig {
 
 async function rig(queue: string, messages: number): Promise<Rig> {
   const { log } = captureLog('info');
-  const client = new AmqpClient({
-    url: vhost.url,
-    connectionName: 'consumer-pause test',
-    heartbeatS: 30,
-    connectTimeoutMs: 5_000,
-    log,
-    onLost: () => undefined,
-  });
+  const client = await connectedClient(vhost.url, 'consumer-pause test', { log });
   const aborter = new AbortController();
-  await client.connect(aborter.signal);
   const channel = await client.openChannel('input', { prefetch: 10 });
   const publishing = await client.openChannel('publish', { confirm: true });
   await channel.assertQueue(queue);

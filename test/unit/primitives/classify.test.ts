@@ -19,7 +19,6 @@ import {
   serializeError,
 } from '../../../src/lib/primitives/error-serialization.js';
 import { SocketClosedError, SocketRegistry } from '../../../src/lib/zmq/socket-registry.js';
-import { AmqpClient } from '../../../src/lib/amqp/amqp-client.js';
 import {
   AmqpChannelClosedError,
   AmqpProtocolError,
@@ -28,6 +27,7 @@ import {
 import { validateInput } from '../../../src/lib/primitives/config.js';
 import { captureLogger } from '../../helpers/core.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';
+import { connectedClient } from '../../helpers/amqp-client.js';
 
 /**
  * The classification table, with real errors wherever the real thing can make them, each
@@ -271,15 +271,7 @@ describe('classify()', () => {
     });
 
     test('a publish on a channel our AmqpClient closed is an AmqpChannelClosedError', async () => {
-      const client = new AmqpClient({
-        url: brokerUrl,
-        connectionName: 'classify.test',
-        heartbeatS: 30,
-        connectTimeoutMs: 5_000,
-        log,
-        onLost: () => undefined,
-      });
-      await client.connect(new AbortController().signal);
+      const client = await connectedClient(brokerUrl, 'classify.test', { log });
       try {
         const channel = await client.openChannel('publish', { confirm: true });
         await channel.close();
