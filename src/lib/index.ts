@@ -14,18 +14,15 @@ export type { RunServiceOptions, ServiceContext } from './runtime/service-contex
 export type { Integration } from './primitives/integration.js';
 
 // Configuration
+export { coreConfigSchema, coreEnv, logLevels, type CoreConfig } from './runtime/core-config.js';
 export {
-  coreConfigSchema,
-  coreEnv,
-  logLevels,
   flag,
   integer,
   millis,
   notSecret,
   secret,
   upperSnake,
-  type CoreConfig,
-} from './runtime/core-config.js';
+} from './primitives/config-fields.js';
 export type { EnvMap } from './primitives/config.js';
 export {
   Flags,

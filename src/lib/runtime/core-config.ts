@@ -7,17 +7,9 @@ import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-conf
 
 /**
  * The core's own configuration section, composed of the areas' sections. Every leaf says its
- * expected form with `.describe()`: a config error quotes it. The building blocks live in
- * config-fields.ts (so area files can use them without an import cycle) and are re-exported.
+ * expected form with `.describe()`: a config error quotes it. The building blocks are in
+ * primitives/config-fields.ts (the public door exports them from there).
  */
-export {
-  flag,
-  integer,
-  millis,
-  notSecret,
-  secret,
-  upperSnake,
-} from '../primitives/config-fields.js';
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
