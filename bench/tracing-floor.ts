@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setImmediate as turn } from 'node:timers/promises';
 import { context, trace, SpanKind, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -13,6 +11,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
 import { median, round } from './stats.js';
+import { startOtlpReceiver } from './otlp-receiver.js';
 
 /**
  * The floor under `tracing_on_ratio`: what OpenTelemetry's JavaScript SDK alone costs per
@@ -84,13 +83,8 @@ async function cpuPerMessage(each: (i: number) => void): Promise<number> {
   return (used.user + used.system) / messages;
 }
 
-let received = 0;
-const receiver = createServer((req, res) => {
-  req.on('data', (chunk: Buffer) => (received += chunk.length));
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
-});
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/v1/traces`;
+const receiver = await startOtlpReceiver();
+const url = `${receiver.url}/v1/traces`;
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 const ways = {
@@ -124,8 +118,10 @@ const ways = {
 for (let round = 0; round < rounds; round++) {
   for (const way of Object.values(ways)) way.figures.push(await way.run());
 }
-receiver.close();
+await receiver.close();
 const result = Object.fromEntries(
   Object.entries(ways).map(([name, way]) => [name, round(median(way.figures), 1)]),
 );
-console.log(JSON.stringify({ messages, rounds, cpuUsPerMessage: result, otlpBytes: received }));
+console.log(
+  JSON.stringify({ messages, rounds, cpuUsPerMessage: result, otlpBytes: receiver.bytes() }),
+);

@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
@@ -8,6 +6,7 @@ import { fill, untilDepth } from './messages.js';
 import { pipelineEnv } from './pipeline.js';
 import { onFreshVhost } from './fresh-vhost.js';
 import { round } from '../stats.js';
+import { startOtlpReceiver } from '../otlp-receiver.js';
 
 /**
  * Where the pipeline's CPU goes, by thread: one sample service drains `count` waiting events on
@@ -52,16 +51,9 @@ function perMessage(before: Map<string, number>, after: Map<string, number>) {
   return { total: us(total), byThread };
 }
 
-let otlpBytes = 0;
-const receiver = createServer((req, res) => {
-  req.on('data', (chunk: Buffer) => (otlpBytes += chunk.length));
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
-});
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-if (extra['OTEL_TRACES_SAMPLER'] !== undefined) {
-  extra['OTEL_EXPORTER_OTLP_ENDPOINT'] ??=
-    `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-}
+const receiver = await startOtlpReceiver();
+if (extra['OTEL_TRACES_SAMPLER'] !== undefined)
+  extra['OTEL_EXPORTER_OTLP_ENDPOINT'] ??= receiver.url;
 
 try {
   await onFreshVhost('bench-threads', async (vhost, broker) => {
@@ -90,12 +82,12 @@ try {
       };
       service.signal('SIGTERM');
       await service.waitForExit(30_000);
-      console.log(JSON.stringify({ ...figures, otlpBytes }));
+      console.log(JSON.stringify({ ...figures, otlpBytes: receiver.bytes() }));
     } finally {
       await service.stop();
       await admin.close();
     }
   });
 } finally {
-  receiver.close();
+  await receiver.close();
 }

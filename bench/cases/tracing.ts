@@ -1,11 +1,9 @@
-import { createServer } from 'node:http';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import type { Cases } from '../case.js';
 import { runBare } from '../amqp/bare.js';
 import { onFreshVhost } from '../amqp/fresh-vhost.js';
 import { runPipeline } from '../amqp/pipeline.js';
 import { median, round } from '../stats.js';
+import { startOtlpReceiver } from '../otlp-receiver.js';
 
 /**
  * What tracing costs: the AMQP pipeline with tracing off and with tracing on (every message
@@ -16,38 +14,9 @@ import { median, round } from '../stats.js';
  * Targets: off costs nothing measurable next to `amqp_ratio`; on costs at most 10% of off.
  */
 
-/** A loopback OTLP/HTTP receiver that answers 200 and counts the bytes it is sent. */
-async function startReceiver(): Promise<{
-  url: string;
-  bytes: () => number;
-  close(): Promise<void>;
-}> {
-  let bytes = 0;
-  const server = createServer((req, res) => {
-    // Counts and drops: the receiver must cost the machine as little as a remote one would.
-    req.on('data', (c: Buffer) => (bytes += c.length));
-    req.on('end', () => {
-      res.writeHead(200, { 'content-type': 'application/x-protobuf' });
-      res.end();
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    bytes: () => bytes,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 export async function tracingCases(rounds: number, count: number): Promise<Cases> {
   const prefetch = 100;
-  const receiver = await startReceiver();
+  const receiver = await startOtlpReceiver();
   const bare: number[] = [];
   const off: number[] = [];
   const on: number[] = [];
