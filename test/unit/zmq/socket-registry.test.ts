@@ -72,3 +72,48 @@ test('only SUB sockets subscribe', async (t) => {
   const push = await zmq.open('push', 'push');
   assert.throws(() => push.subscribe('x'), /only sub sockets subscribe/);
 });
+
+test('a loop of awaited sends on a PUB socket still lets the event loop turn', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'tight-loop');
+  await pub.bind('tcp://127.0.0.1:*');
+  // A PUB send resolves at once: without a turn now and then, this loop would run to its
+  // end before the immediate (and any timer or socket read) got its turn.
+  let sent = 0;
+  let sentWhenTurned: number | undefined;
+  setImmediate(() => (sentWhenTurned = sent));
+  for (; sent < 2000; sent++) await pub.send(['topic', String(sent)]);
+  assert.ok(
+    sentWhenTurned !== undefined && sentWhenTurned < 2000,
+    `the event loop turned after ${String(sentWhenTurned)} of 2000 sends`,
+  );
+});
+
+test('a burst of PUB sends reaches a subscriber whole and in order', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'burst');
+  const endpoint = await pub.bind('tcp://127.0.0.1:*');
+  const sub = await zmq.open('sub', 'burst-sub');
+  sub.connect(endpoint);
+  sub.subscribe('');
+  // Slow joiner: ping until the subscription is in place (the first ping received).
+  const joined = sub.receive();
+  const pinging = setInterval(() => void pub.send(['ping', '']), 10);
+  await joined;
+  clearInterval(pinging);
+  const count = 500; // under the default high-water mark of 1000: nothing may be dropped
+  for (let i = 0; i < count; i++) await pub.send(['burst', String(i)]);
+  const seen: number[] = [];
+  while (seen.length < count) {
+    const [topic, body] = await sub.receive();
+    if (topic?.toString() === 'burst') seen.push(Number(body?.toString()));
+  }
+  assert.deepEqual(
+    seen,
+    Array.from({ length: count }, (_, i) => i),
+  );
+});
