@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { anyFlagsSchema } from '../flags.js';
 import { faultDescription, faultPattern } from '../lifecycle/faults.js';
 import { policiesSchema, policyEnv } from '../resilience/policy-config.js';
-import { integer, millis, notSecret } from '../primitives/config-fields.js';
+import { flag, integer, millis, notSecret } from '../primitives/config-fields.js';
 import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
 
 /**
@@ -47,6 +47,10 @@ export const coreConfigSchema = z.object({
     maxSemiSpaceMb: integer(0, 256).describe(
       'the young generation cap per thread, a semi-space in MiB: 0 (V8 default) to 256',
     ),
+    // V8's parallel scavenge (helper threads join each young-generation GC): off by default,
+    // since with a small young generation on few cores it costs more CPU than it saves
+    // (runtime/gc-settings.ts, docs/performance.md).
+    parallelScavenge: flag(),
   }),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
@@ -74,6 +78,7 @@ export const coreEnv = {
   WORKER_START_TIMEOUT_MS: 'threads.startTimeoutMs',
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
   MAX_SEMI_SPACE_MB: 'threads.maxSemiSpaceMb',
+  PARALLEL_SCAVENGE: 'threads.parallelScavenge',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),

@@ -10,12 +10,13 @@ import { handleError, runInScope } from '../primitives/exception-scope.js';
 import { installSignalHandlers } from '../lifecycle/signals.js';
 import type { CoreConfig } from './core-config.js';
 import { buildCore } from './build-core.js';
+import { applyGcSettings } from './gc-settings.js';
 import type { RunServiceOptions } from './service-context.js';
 import { startUp } from './start-up.js';
 
 /**
- * Runs a service: loads its config (a config error is one line on stderr and exit 78), builds
- * the core objects, installs the signal handlers, runs start-up (the app's `setUp`) in the
+ * Runs a service: loads its config (a config error is one line on stderr and exit 78), applies
+ * its GC settings, builds the core objects, installs the signal handlers, runs start-up (the app's `setUp`) in the
  * exception scope, and waits for the shutdown to set the exit code. Only this, the exit path
  * and the signal handler end the process; a clean run just sets `process.exitCode` and lets
  * the event loop empty.
@@ -69,6 +70,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     return exitCode;
   }
 
+  applyGcSettings(config.threads);
   const core = buildCore(config, await createLogSink(config.log.pretty));
   const { log, control, coordinator } = core;
   const onUncaught = (error: unknown): void => {
