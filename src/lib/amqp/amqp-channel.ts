@@ -78,7 +78,7 @@ export class AmqpChannel {
     this.#blocked = blocked;
     // Publishes still waiting for their confirm when the block has lasted too long fail.
     blocked?.onTimeout((error) => {
-      for (const pending of this.#unconfirmed) pending.fail(error);
+      for (const pending of this.#unconfirmed) pending.reject(error);
       this.#unconfirmed.clear();
     });
     this.#raw = raw;
@@ -164,36 +164,47 @@ export class AmqpChannel {
    * broker nacks it, the channel closes first, or the broker has blocked the connection for
    * longer than the client's blocked timeout.
    */
-  async publish(
+  publish(
     exchange: string,
     routingKey: string,
     body: Buffer,
     properties: MessageProperties = {},
   ): Promise<void> {
-    if (this.#closed) throw this.#gone(`publish on channel ${this.name}`);
-    this.#throwIfBlockedTooLong();
+    // Not async: one promise a publish (its confirm), none for the function itself.
+    if (this.#closed) return Promise.reject(this.#gone(`publish on channel ${this.name}`));
+    const blocked = this.#blocked?.timedOut;
+    if (blocked !== undefined) return Promise.reject(blocked);
     // Backpressure: wait for the socket buffer to drain before writing more.
     if (this.#writable !== undefined) {
-      await this.#writable;
-      this.#throwIfBlockedTooLong();
+      return this.#writable.then(() => {
+        this.#throwIfBlockedTooLong();
+        return this.#write(exchange, routingKey, body, properties);
+      });
     }
+    return this.#write(exchange, routingKey, body, properties);
+  }
+
+  #write(
+    exchange: string,
+    routingKey: string,
+    body: Buffer,
+    properties: MessageProperties,
+  ): Promise<void> {
     // Mandatory: a message no queue takes (a queue deleted or unbound at run time) comes
     // back as basic.return before its confirm, instead of being confirmed and dropped.
-    const options = { persistent: true, mandatory: true, ...definedOnly(properties) };
+    // (amqplib skips a property that is undefined; only `persistent` has a default here.)
+    const options = { mandatory: true, ...properties, persistent: properties.persistent ?? true };
     if (!this.#confirm) {
-      this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
-      return;
+      try {
+        this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
+      } catch (error) {
+        return Promise.reject(error); // amqplib throws on a property it cannot encode
+      }
+      return Promise.resolve();
     }
-    const pending: PendingPublish = {
-      exchange,
-      routingKey,
-      body,
-      returned: undefined,
-      fail: () => undefined,
-    };
-    this.#unconfirmed.add(pending);
-    await new Promise<void>((resolve, reject) => {
-      pending.fail = reject;
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingPublish = { exchange, routingKey, body, returned: undefined, reject };
+      this.#unconfirmed.add(pending);
       const written = (this.#raw as amqp.ConfirmChannel).publish(
         exchange,
         routingKey,
@@ -300,7 +311,7 @@ interface PendingPublish {
   /** Set when the broker returned the message: "<reply code> <reply text>". */
   returned: string | undefined;
   /** Rejects the publish before its confirm (the connection is blocked for too long). */
-  fail: (error: Error) => void;
+  reject: (error: Error) => void;
 }
 
 const rawMessages = new WeakMap<AmqpMessage, amqp.Message>();
@@ -348,19 +359,6 @@ function toRaw(message: AmqpMessage): amqp.Message {
   const raw = rawMessages.get(message);
   if (raw === undefined) throw new Error('not a message delivered by this client');
   return raw;
-}
-
-/**
- * The properties that have a value: an absent one must not override a default. A loop, not
- * entries/filter/fromEntries: this runs for every publish (about 140 ns against 690).
- */
-function definedOnly(properties: MessageProperties): MessageProperties {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(properties)) {
-    const value = (properties as Record<string, unknown>)[key];
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
 }
 
 function stringOrUndefined(value: unknown): string | undefined {

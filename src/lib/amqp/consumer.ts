@@ -318,7 +318,7 @@ export class QueueConsumer {
     const started = performance.now();
     const gate = this.#o.gate;
     try {
-      await gate?.enter();
+      if (gate !== undefined) await gate.enter(); // no await (a turn, a promise) without one
       const size = delivery.message.body.length;
       if (size > this.#o.maxMessageBytes) {
         throw new PermanentError(
