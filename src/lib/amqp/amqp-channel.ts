@@ -198,7 +198,7 @@ export class AmqpChannel {
       try {
         this.#afterWrite(this.#raw.publish(exchange, routingKey, body, options));
       } catch (error) {
-        return Promise.reject(error); // amqplib throws on a property it cannot encode
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
       return Promise.resolve();
     }
