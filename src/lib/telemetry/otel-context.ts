@@ -132,6 +132,9 @@ const headerGetter: TextMapGetter<Readonly<Record<string, unknown>>> = {
  * runs in `ctx`, or in the active context when `ctx` is undefined (one context switch less).
  */
 function endWith<T>(span: Span, ctx: Context | undefined, run: () => T): T {
+  // A span that does not record ignores end() and errors: no wrapper for it (most spans when
+  // sampling, and three a message saved).
+  if (!span.isRecording()) return ctx === undefined ? run() : context.with(ctx, run);
   let result: T;
   try {
     result = ctx === undefined ? run() : context.with(ctx, run);
