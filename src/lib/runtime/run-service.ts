@@ -16,10 +16,10 @@ import { startUp } from './start-up.js';
 
 /**
  * Runs a service: loads its config (a config error is one line on stderr and exit 78), applies
- * its GC settings, builds the core objects, installs the signal handlers, runs start-up (the app's `setUp`) in the
- * exception scope, and waits for the shutdown to set the exit code. Only this, the exit path
- * and the signal handler end the process; a clean run just sets `process.exitCode` and lets
- * the event loop empty.
+ * its GC settings, builds the core objects, installs the signal handlers, runs start-up (the
+ * app's `setUp`) in the exception scope, and waits for the shutdown to set the exit code. Only
+ * this, the exit path and the signal handler end the process; a clean run just sets
+ * `process.exitCode` and lets the event loop empty.
  */
 
 /** The commit the build was made from (dist/build-info.json, written by setup.sh), if known. */
