@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
+import { parseGcTraceLine } from '../../test/helpers/gc-trace.js';
 import { fill, untilDepth } from './messages.js';
 import { pipelineEnv } from './pipeline.js';
 import { onFreshVhost } from './fresh-vhost.js';
@@ -23,9 +24,6 @@ const count = Number(process.argv[2] ?? 20_000);
 const extra = JSON.parse(process.argv[3] ?? '{}') as Record<string, string>;
 const probe = fileURLToPath(new URL('../probes/gc-trace.js', import.meta.url));
 
-/** One GC line of V8's trace: `[pid:isolate:threadId] ... gc=<kind> ... key=value ...`. */
-const gcLine = /^\[\d+:0x[0-9a-f]+:(\d+)\].* gc=(\w+) /;
-
 interface ThreadGc {
   scavenges: number;
   scavengePauseMs: number;
@@ -34,17 +32,12 @@ interface ThreadGc {
   markCompactPauseMs: number;
 }
 
-function field(text: string, name: string): number {
-  const m = new RegExp(` ${name.replaceAll('.', '\\.')}=([\\d.]+)`).exec(text);
-  return m === null ? 0 : Number(m[1]);
-}
-
 function summarise(lines: readonly string[]): Map<string, ThreadGc> {
   const byThread = new Map<string, ThreadGc>();
   for (const text of lines) {
-    const m = gcLine.exec(text);
-    if (m === null) continue;
-    const thread = m[1] === '0' ? 'main' : `thread ${m[1] ?? '?'}`;
+    const line = parseGcTraceLine(text);
+    if (line === undefined) continue;
+    const thread = line.threadId === 0 ? 'main' : `thread ${line.threadId}`;
     const gc = byThread.get(thread) ?? {
       scavenges: 0,
       scavengePauseMs: 0,
@@ -52,13 +45,13 @@ function summarise(lines: readonly string[]): Map<string, ThreadGc> {
       markCompacts: 0,
       markCompactPauseMs: 0,
     };
-    if (m[2] === 's') {
+    if (line.kind === 's') {
       gc.scavenges++;
-      gc.scavengePauseMs += field(text, 'pause');
-      gc.helpersMs += field(text, 'background.scavenge.parallel');
-    } else if (m[2] === 'mc' || m[2] === 'mmc') {
+      gc.scavengePauseMs += line.pauseMs;
+      gc.helpersMs += line.helpersMs;
+    } else if (line.kind === 'mc' || line.kind === 'mmc') {
       gc.markCompacts++;
-      gc.markCompactPauseMs += field(text, 'pause');
+      gc.markCompactPauseMs += line.pauseMs;
     }
     byThread.set(thread, gc);
   }

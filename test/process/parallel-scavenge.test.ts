@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
+import { parseGcTraceLine } from '../helpers/gc-trace.js';
 
 /**
  * V8's parallel scavenge is off in the running service unless PARALLEL_SCAVENGE says
@@ -28,14 +29,14 @@ async function workerScavenges(env: Record<string, string>): Promise<Scavenges> 
   const exited = once(child, 'exit');
   const byThread: Scavenges = new Map();
   createInterface({ input: child.stdout }).on('line', (text) => {
-    const m = /^\[\d+:0x[0-9a-f]+:(\d+)\].* gc=s .*background\.scavenge\.parallel=([\d.]+)/.exec(
-      text,
-    );
-    if (m === null || m[1] === '0') return; // the main thread churned before the settings
-    const thread = byThread.get(m[1]!) ?? { scavenges: 0, helped: 0 };
+    const gc = parseGcTraceLine(text);
+    // The main thread (0) churned before the settings were applied.
+    if (gc === undefined || gc.kind !== 's' || gc.threadId === 0) return;
+    const key = String(gc.threadId);
+    const thread = byThread.get(key) ?? { scavenges: 0, helped: 0 };
     thread.scavenges++;
-    if (Number(m[2]) > 0) thread.helped++;
-    byThread.set(m[1]!, thread);
+    if (gc.helpersMs > 0) thread.helped++;
+    byThread.set(key, thread);
   });
   const probes = new Set<string>();
   const stderr: string[] = [];
