@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { PermanentError, TransientError } from '../lib/worker.js';
+const { createHash, randomUUID } = process.getBuiltinModule('node:crypto');
 
 /** The sample's event and result types, and its handler: input in, output out. */
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createTask, validate, type ScheduledTask } from 'node-cron';
 import type { Logger } from './primitives/log.js';
 import type { ProcessControl } from './primitives/process-control.js';
@@ -6,6 +5,7 @@ import { runInScope } from './primitives/exception-scope.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { timedOut, withTimeout } from './primitives/waits.js';
+const { randomUUID } = process.getBuiltinModule('node:crypto');
 
 /**
  * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place

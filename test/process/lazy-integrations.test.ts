@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
@@ -8,6 +9,9 @@ import { amqpSettings, createVhost, type TestVhost } from '../helpers/broker.js'
  * The main thread loads an integration's client only when it is configured: without AMQP_URL
  * the service reaches `ready` without loading amqplib (docs/performance.md, start-up). A
  * preload reports the first amqplib module any thread loads (test/fixtures/module-watch.ts).
+ * Nor does a thread pay for what an ESM import of node:http or node:crypto loads (the lint
+ * rule in eslint.config.js, docs/performance.md): the same preload reports, as each thread
+ * exits, whether it loaded undici (node:http's) or webcrypto (node:crypto's).
  */
 
 const watch = fileURLToPath(new URL('../fixtures/module-watch.js', import.meta.url));
@@ -49,5 +53,29 @@ describe('integrations load only when configured', { timeout: 60_000 }, () => {
       service.stderr.some((l) => l.includes('module-watch amqplib')),
       service.stderr.join('\n'),
     );
+  });
+
+  test("no thread loads node:http's undici, no worker thread node:crypto's webcrypto", async () => {
+    const service = start({});
+    await service.waitFor('ready', 20_000);
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit(20_000)).code, 0);
+    const stderr = service.child.stderr!;
+    if (!stderr.closed) await once(stderr, 'close');
+    const reports = new Map<number, string[]>();
+    for (const line of service.stderr) {
+      const match = /^module-watch thread (\d+) internals (.*)$/.exec(line);
+      if (match) reports.set(Number(match[1]), (match[2] ?? '').split(',').filter(Boolean));
+    }
+    // main and at least one worker thread reported
+    assert.ok(reports.has(0) && reports.size >= 2, service.stderr.join('\n'));
+    for (const [thread, internals] of reports) {
+      assert.ok(
+        !internals.some((n) => n.includes('undici')),
+        `thread ${thread}: ${internals.join(',')}`,
+      );
+      // node-cron (main only) imports node:crypto itself; the core's threads must not
+      if (thread !== 0) assert.deepEqual(internals, [], `worker thread ${thread}`);
+    }
   });
 });

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { newCorrelationId } from '../primitives/correlation.js';
 import type { AmqpMessage } from './amqp-channel.js';
 import { Headers } from './disposition.js';
+const { createHash } = process.getBuiltinModule('node:crypto');
 
 /**
  * The identity of a delivered message: its message id (a stable one derived from the message

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
+const { randomUUID } = process.getBuiltinModule('node:crypto');
 
 /**
  * The correlation id of the work in progress, carried through async calls of one thread by

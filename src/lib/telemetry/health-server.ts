@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../primitives/log.js';
 import type { HealthChecks, HealthReport } from '../health.js';
 import { ConfigError } from '../primitives/errors.js';
+const { createServer } = process.getBuiltinModule('node:http');
 
 /**
  * The health endpoint (node:http), with Kubernetes' names: `GET /livez` answers liveness

@@ -1,9 +1,10 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type { Agent } from 'node:http';
 import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Logger } from '../primitives/log.js';
 import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
 import { timedOut as gaveUp, withTimeout } from '../primitives/waits.js';
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 /**
  * The InfluxDB metrics integration, and the only file that imports @influxdata/influxdb-client.
@@ -42,7 +43,7 @@ const maxRetries = 3;
 export class InfluxMetrics implements MetricSink {
   readonly #options: InfluxMetricsOptions;
   readonly #log: Logger;
-  #agent: http.Agent | undefined;
+  #agent: Agent | undefined;
   #writeApi: WriteApi | undefined;
   #dropped = 0;
   #recorded = 0;

@@ -1,5 +1,4 @@
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
 import { hostname } from 'node:os';
 import * as Sentry from '@sentry/node';
 import type { Logger } from '../primitives/log.js';
@@ -7,6 +6,8 @@ import { currentCorrelationId } from '../primitives/correlation.js';
 import { activeTraceFields } from './trace-context.js';
 import type { ErrorReporter } from '../primitives/process-control.js';
 import { scrubSecrets } from '../primitives/secrets.js';
+const http = process.getBuiltinModule('node:http');
+const https = process.getBuiltinModule('node:https');
 
 /**
  * The Sentry integration, and the only file that imports @sentry/node. Each thread (main and
@@ -44,12 +45,12 @@ export interface SentryHandle {
 /** Starts this thread's Sentry client. Call once per thread, before any report. */
 export function startSentry(options: SentryOptions): SentryHandle {
   const log = options.log.child({ component: 'sentry' });
-  const open = new Set<http.ClientRequest>();
+  const open = new Set<ClientRequest>();
   const tracked = (module: typeof http | typeof https) => ({
     request(
-      requestOptions: http.RequestOptions,
-      callback?: (res: http.IncomingMessage) => void,
-    ): http.ClientRequest {
+      requestOptions: RequestOptions,
+      callback?: (res: IncomingMessage) => void,
+    ): ClientRequest {
       const req = module.request(requestOptions, callback);
       open.add(req);
       req.once('close', () => open.delete(req));
