@@ -4,14 +4,16 @@ import { CapturingSink, testConfig } from './core.js';
 import { createLogger } from '../../src/lib/primitives/log.js';
 
 /**
- * A nanny over real worker threads, with captured logs and recorded die() calls. Start timeout
- * 5 s unless `env` sets WORKER_START_TIMEOUT_MS.
+ * A nanny over real worker threads, with captured logs (in `sink`, a CapturingSink unless
+ * given) and recorded die() calls. Start timeout 5 s unless `env` sets WORKER_START_TIMEOUT_MS.
  */
-export function nannyHarness(env: Record<string, string> = {}) {
+export function nannyHarness(
+  env: Record<string, string> = {},
+  sink: CapturingSink = new CapturingSink(),
+) {
   // Heartbeats slow enough that a busy machine (two cores, many test files) never starves a
   // healthy worker into a hang verdict; the hang tests set their own.
   const config = testConfig({ HEARTBEAT_MS: '500', ...env });
-  const sink = new CapturingSink();
   const log = createLogger({
     app: 'test',
     thread: 'main',

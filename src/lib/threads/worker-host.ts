@@ -238,7 +238,15 @@ export class WorkerHost extends EventEmitter<{
   }
 
   async #stop(timeoutMs: number, reason: string): Promise<void> {
-    if (this.#exited === undefined || this.#state === 'exited') return;
+    if (this.#exited === undefined) return;
+    if (this.#state === 'exited') {
+      // It ended on its own (a death): the lines it wrote last may still be on their way, and
+      // are often the ones that say why. Its ports close after them.
+      if ((await withTimeout(this.#ended(), timeoutMs)) === timedOut) {
+        this.#log.warn({ timeoutMs }, 'the ports of an ended worker did not close in time');
+      }
+      return;
+    }
     this.send({ t: 'shutdown', reason });
     this.#setState('stopping');
     if ((await withTimeout(this.#ended(), timeoutMs)) === timedOut) {

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
 import { ErrorCodes } from '../../../src/lib/primitives/errors.js';
 import { classify } from '../../../src/lib/primitives/classify.js';
 import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
 import { echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
+import { CapturingSink } from '../../helpers/core.js';
 import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 
 test('a request crosses to a worker thread and back with its correlation id', async (t) => {
@@ -179,6 +181,48 @@ test('log lines a worker writes just before its thread ends are all written', as
   assert.equal(words.length, 2000);
   assert.equal(words.at(-1)?.['i'], 1999);
   assert.equal(words[0]?.['thread'], 'last-words');
+});
+
+/** True while this process has an OS thread of that name (a worker's, by its `name`). */
+function threadRuns(name: string): boolean {
+  return readdirSync('/proc/self/task').some((tid) => {
+    try {
+      return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false; // that thread ended meanwhile
+    }
+  });
+}
+
+/** Holds the main thread at the first 'last words' line until the worker's thread is gone. */
+class HoldingSink extends CapturingSink {
+  #held = false;
+
+  override write(chunk: unknown): boolean {
+    if (!this.#held && String(chunk).includes('"last words"')) {
+      this.#held = true;
+      while (threadRuns('last-words')) {
+        // the worker writes the rest of its lines and ends meanwhile
+      }
+    }
+    return super.write(chunk);
+  }
+}
+
+test('the last lines of a worker whose end is noticed before them are all written', async () => {
+  // Node hands main a port's messages at most about a thousand a turn: held on the first line
+  // while the worker writes 2,000 and ends, main hears of the end (state 'exited', a death)
+  // with half of them still queued, and a stop must wait for them.
+  const { nanny, sink, firstDeath } = nannyHarness({}, new HoldingSink());
+  nanny.add({ name: 'last-words', module: fixture('last-words') });
+  await nanny.start();
+  await firstDeath;
+  const beforeStop = sink.lines.filter((l) => l['msg'] === 'last words').length;
+  assert.ok(beforeStop < 2000, 'no line was still queued: the test no longer sets up the race');
+  await nanny.stopAll(5_000);
+  const words = sink.lines.filter((l) => l['msg'] === 'last words');
+  assert.equal(words.length, 2000, `${String(beforeStop)} had arrived when the death was heard`);
+  assert.equal(words.at(-1)?.['i'], 1999);
 });
 
 test('setLogLevel() switches worker threads to debug at run time', async () => {
