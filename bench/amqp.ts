@@ -13,14 +13,16 @@ import { rascalSettings, runRascal } from './amqp/rascal.js';
  * rate, each run reads from /proc the CPU time per message of the consuming side and of the
  * broker: on 2 shared cores those, unlike msg/s, hardly move from run to run.
  *
- * CLI: `node dist/bench/amqp.js [count] [prefetch] [rounds]`; prints one JSON object.
+ * CLI: `node dist/bench/amqp.js [count] [prefetch] [rounds] [warmUp]`; prints one JSON object.
  * BENCH_PEER=0 leaves rascal out; BENCH_RASCAL_POOL=n gives rascal n confirm channels;
  * BENCH_SERVICE_NODE_OPTIONS: see pipelineEnv().
  */
 
 export interface AmqpBenchOptions {
-  /** Messages per run; at least 50,000 for the published figure. */
+  /** Messages per run, measured; at least 50,000 for the published figure. */
   count: number;
+  /** Messages drained before the measured ones, by every contender (measureDrain; default 0). */
+  warmUp?: number;
   /** Prefetch of every consumer (default 100). */
   prefetch?: number;
   /** Rounds of (bare, pipeline, rascal), order rotated each round; medians reported (default 5). */
@@ -36,16 +38,21 @@ export interface Medians {
   brokerCpuUs: number;
   peakRssMb?: number;
   startRssMb?: number;
+  /** With a warm-up: the medians from the consumer's start, warm-up included. */
+  fromStart?: { rate: number; serviceCpuUs: number; brokerCpuUs: number };
 }
 
 export interface AmqpBenchResult {
   count: number;
+  warmUp: number;
   prefetch: number;
   bare: Medians;
   pipeline: Medians;
   rascal: Medians | null;
   /** pipeline.rate / bare.rate (medians). */
   ratio: number;
+  /** The same from the consumer's start, warm-up included (null without a warm-up). */
+  ratioFromStart: number | null;
   /** pipeline.rate / rascal.rate (medians), null without the peer. */
   peerRatio: number | null;
   rascalSettings: Record<string, unknown>;
@@ -59,12 +66,13 @@ const rascalPool = Number(process.env['BENCH_RASCAL_POOL'] ?? 5);
 const runners: Record<Contender, typeof runBare> = {
   bare: runBare,
   pipeline: runPipeline,
-  rascal: (url, name, count, prefetch, broker) =>
-    runRascal(url, name, count, prefetch, broker, rascalPool),
+  rascal: (url, name, count, prefetch, broker, warmUp) =>
+    runRascal(url, name, count, prefetch, broker, warmUp, rascalPool),
 };
 
 function medians(runs: readonly RunFigures[]): Medians {
-  const of = (k: keyof RunFigures): number => round(median(runs.map((r) => r[k] ?? Number.NaN)), 1);
+  type Figure = Exclude<keyof RunFigures, 'fromStart'>;
+  const of = (k: Figure): number => round(median(runs.map((r) => r[k] ?? Number.NaN)), 1);
   const result: Medians = {
     rate: round(median(runs.map((r) => r.rate)), 0),
     serviceCpuUs: of('serviceCpuUs'),
@@ -74,13 +82,26 @@ function medians(runs: readonly RunFigures[]): Medians {
     result.peakRssMb = of('peakRssMb');
     result.startRssMb = of('startRssMb');
   }
+  const fromStart = runs.flatMap((r) => (r.fromStart === undefined ? [] : [r.fromStart]));
+  if (fromStart.length === runs.length && runs.length > 0) {
+    result.fromStart = {
+      rate: round(median(fromStart.map((f) => f.rate)), 0),
+      serviceCpuUs: round(median(fromStart.map((f) => f.serviceCpuUs)), 1),
+      brokerCpuUs: round(median(fromStart.map((f) => f.brokerCpuUs)), 1),
+    };
+  }
   return result;
 }
 
 function rounded(figures: RunFigures): RunFigures {
-  return Object.fromEntries(
-    Object.entries(figures).map(([k, v]) => [k, round(v as number, k === 'rate' ? 0 : 1)]),
-  ) as unknown as RunFigures;
+  const each = <T extends object>(o: T): T =>
+    Object.fromEntries(
+      Object.entries(o).map(([k, v]) => [
+        k,
+        typeof v === 'number' ? round(v, k === 'rate' ? 0 : 1) : each(v as object),
+      ]),
+    ) as T;
+  return each(figures);
 }
 
 /**
@@ -90,6 +111,7 @@ function rounded(figures: RunFigures): RunFigures {
  */
 export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBenchResult> {
   const { count } = options;
+  const warmUp = options.warmUp ?? 0;
   const prefetch = options.prefetch ?? 100;
   const rounds = options.rounds ?? 5;
   const contenders: Contender[] =
@@ -101,7 +123,7 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
     for (let i = 0; i < contenders.length; i++) {
       const contender = contenders[(r + i) % contenders.length] as Contender;
       const figures = await onFreshVhost('bench', (vhost, broker) =>
-        runners[contender](vhost.url, contender, count, prefetch, broker),
+        runners[contender](vhost.url, contender, count, prefetch, broker, warmUp),
       );
       runs[contender].push(figures);
       row[contender] = rounded(figures);
@@ -113,11 +135,16 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
   const rascal = runs.rascal.length > 0 ? medians(runs.rascal) : null;
   return {
     count,
+    warmUp,
     prefetch,
     bare,
     pipeline,
     rascal,
     ratio: round(pipeline.rate / bare.rate, 3),
+    ratioFromStart:
+      pipeline.fromStart && bare.fromStart
+        ? round(pipeline.fromStart.rate / bare.fromStart.rate, 3)
+        : null,
     peerRatio: rascal === null ? null : round(pipeline.rate / rascal.rate, 3),
     rascalSettings: rascalSettings(prefetch, rascalPool),
     samples,
@@ -128,7 +155,8 @@ if (import.meta.main) {
   const count = Number(process.argv[2] ?? 50_000);
   const prefetch = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
   const rounds = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
+  const warmUp = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
   const withPeer = process.env['BENCH_PEER'] !== '0';
-  const result = await runAmqpBench({ count, prefetch, rounds, withPeer });
+  const result = await runAmqpBench({ count, prefetch, rounds, warmUp, withPeer });
   process.stdout.write(`${JSON.stringify({ bench: 'amqp', ...result })}\n`);
 }

@@ -58,12 +58,12 @@ const groups: Group[] = [
   {
     name: 'amqp',
     needs: localBroker,
-    run: () => amqpCases(quick ? 1 : 5, quick ? 10_000 : 50_000),
+    run: () => amqpCases(quick ? 1 : 5, quick ? 10_000 : 50_000, quick ? 5_000 : 20_000),
   },
   {
     name: 'tracing',
     needs: localBroker,
-    run: () => tracingCases(quick ? 1 : 3, quick ? 10_000 : 20_000),
+    run: () => tracingCases(quick ? 1 : 3, quick ? 10_000 : 20_000, quick ? 5_000 : 20_000),
   },
   {
     name: 'scale',

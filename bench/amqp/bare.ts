@@ -1,7 +1,7 @@
 // The baseline is bare amqplib, on purpose: it measures what the core costs on top of it.
 import * as amqp from 'amqplib';
-import { fill, resultOf, untilDepth } from './messages.js';
-import { Window, type RunFigures } from './figures.js';
+import { fill, resultOf } from './messages.js';
+import { measureHere, type RunFigures } from './figures.js';
 
 /**
  * The baseline: a bare amqplib loop in this process. Consume with `prefetch`, compute the
@@ -14,16 +14,17 @@ export async function runBare(
   count: number,
   prefetch: number,
   broker: number,
+  warmUp = 0,
 ): Promise<RunFigures> {
   const connection = await amqp.connect(url);
   try {
     const admin = await connection.createConfirmChannel();
-    await fill(admin, `${name}.events`, count);
+    await fill(admin, `${name}.events`, warmUp + count);
     await admin.assertQueue(`${name}.results`, { durable: true });
     const channel = await connection.createConfirmChannel();
     await channel.prefetch(prefetch);
     let closing = false;
-    const window = new Window('self', broker);
+    const startedAt = performance.now();
     await channel.consume(`${name}.events`, (message) => {
       if (message === null) return;
       const id = message.properties.messageId as string;
@@ -41,8 +42,12 @@ export async function runBare(
         },
       );
     });
-    const endedAt = await untilDepth(admin, `${name}.results`, count);
-    const figures = window.close(count, endedAt);
+    const figures = await measureHere(admin, `${name}.results`, {
+      broker,
+      startedAt,
+      warmUp,
+      count,
+    });
     await channel.waitForConfirms();
     closing = true;
     return figures;

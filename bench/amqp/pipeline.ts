@@ -1,7 +1,7 @@
 import * as amqp from 'amqplib';
 import { ServiceProcess } from '../../test/helpers/service-process.js';
 import { fill, untilDepth } from './messages.js';
-import { Window, type RunFigures } from './figures.js';
+import { measureDrain, type RunFigures } from './figures.js';
 import { launcherNodeOptions, semiSpaceEnv } from '../proc.js';
 
 /**
@@ -70,35 +70,42 @@ export async function untilDone(
   }
 }
 
-/** One pipeline run; `env` adds to the service's environment (bench/cases/tracing.ts). */
+/**
+ * One pipeline run: `warmUp + count` events, measured over the last `count` (measureDrain);
+ * `env` adds to the service's environment (bench/cases/tracing.ts).
+ */
 export async function runPipeline(
   url: string,
   name: string,
   count: number,
   prefetch: number,
   broker: number,
+  warmUp = 0,
   env: Record<string, string> = {},
 ): Promise<RunFigures> {
   const admin = await amqp.connect(url);
   const channel = await admin.createConfirmChannel();
-  await fill(channel, `${name}.events`, count);
+  await fill(channel, `${name}.events`, warmUp + count);
   await channel.assertQueue(`${name}.results`, { durable: true });
   const service = new ServiceProcess({
     app: 'sample',
     env: { ...pipelineEnv(url, name, prefetch), ...env },
   });
-  let window: Window | undefined;
   try {
     const started = await service.waitFor('consumer started', 30_000);
-    window = new Window(service.pid, broker, loggedAt(started));
-    const endedAt = await untilDone(service, channel, `${name}.results`, count);
-    const figures = window.close(count, endedAt);
+    const figures = await measureDrain({
+      source: service.pid,
+      broker,
+      startedAt: loggedAt(started),
+      warmUp,
+      count,
+      resultsReach: (n) => untilDone(service, channel, `${name}.results`, n),
+    });
     service.signal('SIGTERM');
     const { code } = await service.waitForExit(30_000);
     if (code !== 0) throw new Error(`the service exited with ${String(code)} after TERM`);
     return figures;
   } finally {
-    window?.abandon();
     await service.stop();
     await admin.close();
   }

@@ -1,8 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 import rascal from 'rascal';
-import { fill, resultOf, untilDepth } from './messages.js';
-import { Window, type RunFigures } from './figures.js';
+import { fill, resultOf } from './messages.js';
+import { measureHere, type RunFigures } from './figures.js';
 
 /**
  * The peer: the same consume -> publish (confirmed) -> ack work through rascal, in this
@@ -54,18 +54,19 @@ export async function runRascal(
   count: number,
   prefetch: number,
   broker: number,
+  warmUp = 0,
   confirmPoolMax = 5,
 ): Promise<RunFigures> {
   const admin = await amqp.connect(url);
   const channel = await admin.createConfirmChannel();
-  await fill(channel, `${name}.events`, count);
+  await fill(channel, `${name}.events`, warmUp + count);
   await channel.assertQueue(`${name}.results`, { durable: true });
   const peer = await rascal.BrokerAsPromised.create(config(url, name, prefetch, confirmPoolMax));
   const failures: Error[] = [];
   peer.on('error', (error: Error) => failures.push(error));
   let closing = false;
   try {
-    const window = new Window('self', broker);
+    const startedAt = performance.now();
     const subscription = await peer.subscribe('events');
     subscription.on('error', (error) => failures.push(error));
     subscription.on('message', (message, content, ackOrNack) => {
@@ -87,8 +88,12 @@ export async function runRascal(
         },
       );
     });
-    const endedAt = await untilDepth(channel, `${name}.results`, count);
-    const figures = window.close(count, endedAt);
+    const figures = await measureHere(channel, `${name}.results`, {
+      broker,
+      startedAt,
+      warmUp,
+      count,
+    });
     closing = true;
     if (failures.length > 0)
       throw new Error(

@@ -10,9 +10,9 @@ import { runLeak } from '../amqp/leak.js';
  * CPU time per message of the consuming side and of the broker, and the service's RSS while
  * it drains the queue at full rate: see bench/amqp.ts.
  */
-export async function amqpCases(runs: number, count: number): Promise<Cases> {
-  const r = await runAmqpBench({ count, prefetch: 100, rounds: runs });
-  const what = `${count} messages per run, prefetch ${r.prefetch}, ${runs} alternated rounds, medians`;
+export async function amqpCases(runs: number, count: number, warmUp = 0): Promise<Cases> {
+  const r = await runAmqpBench({ count, warmUp, prefetch: 100, rounds: runs });
+  const what = `${count} messages per run after ${warmUp} of warm-up (every contender), prefetch ${r.prefetch}, ${runs} alternated rounds, medians`;
   const rates = (k: 'bare' | 'pipeline' | 'rascal') => r.samples.map((s) => s[k]?.rate ?? 0);
   const cases: Cases = {
     amqp_ratio: {
@@ -28,7 +28,8 @@ export async function amqpCases(runs: number, count: number): Promise<Cases> {
       count,
       samples: rates('pipeline'),
       baselineSamples: rates('bare'),
-      notes: `${what}: the whole pipeline (consumer, processor thread, ZeroMQ, confirmed result, ack) in a child process against a bare amqplib consume/publish-with-confirm/ack loop`,
+      fromStart: r.ratioFromStart,
+      notes: `${what}: the whole pipeline (consumer, processor thread, ZeroMQ, confirmed result, ack) in a child process against a bare amqplib consume/publish-with-confirm/ack loop; fromStart: the same from each consumer's start, warm-up included`,
     },
     amqp_cpu_us_per_msg: {
       value: r.pipeline.serviceCpuUs,
@@ -38,6 +39,7 @@ export async function amqpCases(runs: number, count: number): Promise<Cases> {
       target: 'reported',
       meetsTarget: true,
       brokerCpuUs: { pipeline: r.pipeline.brokerCpuUs, bare: r.bare.brokerCpuUs },
+      fromStart: { pipeline: r.pipeline.fromStart ?? null, bare: r.bare.fromStart ?? null },
       rascalCpuUs: r.rascal && { service: r.rascal.serviceCpuUs, broker: r.rascal.brokerCpuUs },
       samples: r.samples.map((s) => s['pipeline']?.serviceCpuUs ?? 0),
       baselineSamples: r.samples.map((s) => s['bare']?.serviceCpuUs ?? 0),

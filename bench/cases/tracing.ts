@@ -2,6 +2,7 @@ import type { Cases } from '../case.js';
 import { runBare } from '../amqp/bare.js';
 import { onFreshVhost } from '../amqp/fresh-vhost.js';
 import { runPipeline } from '../amqp/pipeline.js';
+import type { RunFigures } from '../amqp/figures.js';
 import { median, round } from '../stats.js';
 import { startOtlpReceiver } from '../otlp-receiver.js';
 
@@ -12,9 +13,11 @@ import { startOtlpReceiver } from '../otlp-receiver.js';
  * (`parentbased_traceidratio` 0.1: the context still goes everywhere, few spans are
  * recorded). Runs go bare, off, on, sampled, round after round, each on a fresh vhost.
  * Targets: off costs nothing measurable next to `amqp_ratio`; on costs at most 10% of off.
+ * Each run drains `warmUp` events before the `count` it is measured over (measureDrain);
+ * `onToOffFromStart` gives the cost from the consumer's start, warm-up included.
  */
 
-export async function tracingCases(rounds: number, count: number): Promise<Cases> {
+export async function tracingCases(rounds: number, count: number, warmUp = 0): Promise<Cases> {
   const prefetch = 100;
   const receiver = await startOtlpReceiver();
   const bare: number[] = [];
@@ -25,30 +28,36 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
   // The service's CPU per message (all its threads, from /proc), by mode: steadier than a rate
   // on a shared machine, and what tracing adds whether or not the CPU is saturated.
   const cpu: Record<'off' | 'on' | 'sampled', number[]> = { off: [], on: [], sampled: [] };
+  // The rates from the consumer's start, warm-up included, by run name.
+  const fromStart = new Map<string, number[]>();
   // One run on a fresh vhost: its rate (and, for a pipeline run, its CPU per message).
   const rateOf = async (
     name: string,
-    run: (url: string, broker: number) => Promise<{ rate: number; serviceCpuUs: number }>,
+    run: (url: string, broker: number) => Promise<RunFigures>,
     mode?: keyof typeof cpu,
   ): Promise<number> => {
     const figures = await onFreshVhost(name, (vhost, broker) => run(vhost.url, broker));
     if (mode !== undefined) cpu[mode].push(figures.serviceCpuUs);
+    if (figures.fromStart !== undefined)
+      fromStart.set(name, [...(fromStart.get(name) ?? []), figures.fromStart.rate]);
     return figures.rate;
   };
   const traced = (env: Record<string, string>) => (url: string, broker: number) =>
-    runPipeline(url, 'traced', count, prefetch, broker, {
+    runPipeline(url, 'traced', count, prefetch, broker, warmUp, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       ...env,
     });
   try {
     for (let i = 0; i < rounds; i++) {
       bare.push(
-        await rateOf('bare', (url, broker) => runBare(url, 'bare', count, prefetch, broker)),
+        await rateOf('bare', (url, broker) =>
+          runBare(url, 'bare', count, prefetch, broker, warmUp),
+        ),
       );
       off.push(
         await rateOf(
           'untraced',
-          (url, broker) => runPipeline(url, 'untraced', count, prefetch, broker),
+          (url, broker) => runPipeline(url, 'untraced', count, prefetch, broker, warmUp),
           'off',
         ),
       );
@@ -69,6 +78,14 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
   const cost = round(median(on) / median(off), 3);
   const sampledRatio = round(median(sampled) / bareRate, 3);
   const sampledCost = round(median(sampled) / median(off), 3);
+  // The same costs from the consumer's start (null without a warm-up).
+  const costFromStart = (name: string): number | null => {
+    const rates = fromStart.get(name);
+    const offRates = fromStart.get('untraced');
+    return rates === undefined || offRates === undefined
+      ? null
+      : round(median(rates) / median(offRates), 3);
+  };
   const cpuOf = (mode: keyof typeof cpu) => ({
     serviceCpuUs: round(median(cpu[mode]), 1),
     serviceCpuSamples: cpu[mode].map((x) => round(x, 1)),
@@ -91,7 +108,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       rate: round(median(off), 0),
       samples: off.map((x) => round(x, 0)),
       ...cpuOf('off'),
-      notes: `${count} messages per run, prefetch ${prefetch}: the pipeline with tracing off, to the same run's bare amqplib loop`,
+      notes: `${count} messages per run after ${warmUp} of warm-up, prefetch ${prefetch}: the pipeline with tracing off, to the same run's bare amqplib loop`,
     },
     tracing_on_ratio: {
       ...common,
@@ -101,6 +118,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       meetsTarget: cost >= 0.9,
       rate: round(median(on), 0),
       onToOff: cost,
+      onToOffFromStart: costFromStart('traced'),
       otlpBytesExported: bytesPerRun,
       samples: on.map((x) => round(x, 0)),
       ...cpuOf('on'),
@@ -116,6 +134,7 @@ export async function tracingCases(rounds: number, count: number): Promise<Cases
       meetsTarget: sampledCost >= 0.9,
       rate: round(median(sampled), 0),
       onToOff: sampledCost,
+      onToOffFromStart: costFromStart('sampled'),
       samples: sampled.map((x) => round(x, 0)),
       ...cpuOf('sampled'),
       notes:
