@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Cases } from './case.js';
@@ -32,11 +33,13 @@ const { values } = parseArgs({
 const quick = values.quick ?? false;
 const runs = quick ? 2 : 7;
 const partial = quick || values.only !== undefined;
-const out =
+// --out may be relative (to the working directory).
+const out = resolve(
   values.out ??
-  fileURLToPath(
-    new URL(partial ? '../bench-results.json' : '../../bench/results.json', import.meta.url),
-  );
+    fileURLToPath(
+      new URL(partial ? '../bench-results.json' : '../../bench/results.json', import.meta.url),
+    ),
+);
 
 type Group = {
   name: string;
@@ -132,7 +135,7 @@ const machine = {
   note: process.env['BENCH_MACHINE_NOTE'] ?? null,
 };
 const results = { machine, quick, cases, ...(Object.keys(failed).length > 0 ? { failed } : {}) };
-mkdirSync(new URL('.', `file://${out}`), { recursive: true });
+mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results));
 console.log(`\nmachine: ${machine.cores} cores, ${machine.cpu}, Node ${machine.node}\n`);
