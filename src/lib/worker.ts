@@ -38,6 +38,6 @@ export {
   withCorrelationId,
 } from './primitives/correlation.js';
 export { currentTraceparent } from './telemetry/trace-context.js';
-export type { Logger, LogLevel } from './primitives/log.js';
+export type { Logger, LogFn, LogLevel } from './primitives/logger.js';
 export type { ProcessControl } from './primitives/process-control.js';
 export type { Metrics, MetricTags } from './telemetry/metrics.js';

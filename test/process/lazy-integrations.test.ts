@@ -11,12 +11,24 @@ import { amqpSettings, createVhost, type TestVhost } from '../helpers/broker.js'
  * preload reports the first amqplib module any thread loads (test/fixtures/module-watch.ts).
  * Nor does a thread pay for what an ESM import of node:http or node:crypto loads (the lint
  * rule in eslint.config.js, docs/performance.md): the same preload reports, as each thread
- * exits, whether it loaded undici (node:http's) or webcrypto (node:crypto's).
+ * exits, whether it loaded undici (node:http's) or webcrypto (node:crypto's). And a worker
+ * thread's logger is not pino (line-logger.ts writes the same lines): only main loads it.
  */
 
 const watch = fileURLToPath(new URL('../fixtures/module-watch.js', import.meta.url));
 const services: ServiceProcess[] = [];
 let vhost: TestVhost | undefined;
+
+/** Runs the idle sample to a clean stop; the watch's per-thread lines, as they came. */
+async function threadReports(): Promise<string[]> {
+  const service = start({});
+  await service.waitFor('ready', 20_000);
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit(20_000)).code, 0);
+  const stderr = service.child.stderr!;
+  if (!stderr.closed) await once(stderr, 'close');
+  return service.stderr.filter((line) => line.startsWith('module-watch thread '));
+}
 
 function start(env: Record<string, string>): ServiceProcess {
   const service = new ServiceProcess({
@@ -56,19 +68,14 @@ describe('integrations load only when configured', { timeout: 60_000 }, () => {
   });
 
   test("no thread loads node:http's undici, no worker thread node:crypto's webcrypto", async () => {
-    const service = start({});
-    await service.waitFor('ready', 20_000);
-    service.signal('SIGTERM');
-    assert.equal((await service.waitForExit(20_000)).code, 0);
-    const stderr = service.child.stderr!;
-    if (!stderr.closed) await once(stderr, 'close');
+    const lines = await threadReports();
     const reports = new Map<number, string[]>();
-    for (const line of service.stderr) {
+    for (const line of lines) {
       const match = /^module-watch thread (\d+) internals (.*)$/.exec(line);
       if (match) reports.set(Number(match[1]), (match[2] ?? '').split(',').filter(Boolean));
     }
     // main and at least one worker thread reported
-    assert.ok(reports.has(0) && reports.size >= 2, service.stderr.join('\n'));
+    assert.ok(reports.has(0) && reports.size >= 2, lines.join('\n'));
     for (const [thread, internals] of reports) {
       assert.ok(
         !internals.some((n) => n.includes('undici')),
@@ -77,5 +84,18 @@ describe('integrations load only when configured', { timeout: 60_000 }, () => {
       // node-cron (main only) imports node:crypto itself; the core's threads must not
       if (thread !== 0) assert.deepEqual(internals, [], `worker thread ${thread}`);
     }
+  });
+
+  test('only the main thread loads pino; none of the three worker threads does', async () => {
+    const lines = await threadReports();
+    const pino = new Map<number, string>();
+    for (const line of lines) {
+      const match = /^module-watch thread (\d+) pino (yes|no)$/.exec(line);
+      if (match) pino.set(Number(match[1]), match[2] ?? '');
+    }
+    assert.equal(pino.get(0), 'yes', lines.join('\n'));
+    const workers = [...pino].filter(([thread]) => thread !== 0);
+    assert.equal(workers.length, 3, lines.join('\n'));
+    for (const [thread, loaded] of workers) assert.equal(loaded, 'no', `worker thread ${thread}`);
   });
 });

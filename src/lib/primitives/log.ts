@@ -1,4 +1,5 @@
-import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type DestinationStream } from 'pino';
+import { registerFamily, traceFields, type Logger, type LogLevel } from './logger.js';
 import { currentCorrelationId } from './correlation.js';
 import { redactLogLine } from './secrets.js';
 
@@ -8,10 +9,11 @@ import { redactLogLine } from './secrets.js';
  * field names by pino's `redact`, then a last pass over the finished line (secrets.ts): fields
  * named like secrets at any depth, every secret the config marked, and URL userinfo.
  * Components take `log.child({ component })`; `setLogLevel` reaches every child made so far.
+ * The main thread's logger is pino; a worker thread's makes the same lines without it
+ * (line-logger.ts). Both are a `Logger`: the part of pino's API the core and its apps use.
  */
 
-export type { Logger };
-export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+export type { Logger, LogLevel };
 
 export interface LoggerOptions {
   app: string;
@@ -42,20 +44,9 @@ const redactPaths = [
   'headers.authorization',
 ];
 
-/** The active span's ids for each line; tracing installs the reader when it starts. */
-type TraceFields = () => { trace_id: string; span_id: string } | undefined;
-let activeTraceFields: TraceFields = () => undefined;
-
-/** Called by the trace context when this thread's tracing starts (and stops: undefined). */
-export function readTraceFieldsWith(read: TraceFields | undefined): void {
-  activeTraceFields = read ?? (() => undefined);
-}
-
-const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
-
 export function createLogger(options: LoggerOptions): Logger {
   const family = new Set<WeakRef<Logger>>();
-  const root = pino(
+  const root: Logger = pino(
     {
       level: options.level,
       base: {
@@ -72,7 +63,7 @@ export function createLogger(options: LoggerOptions): Logger {
         const correlationId = currentCorrelationId();
         const ids = correlationId === undefined ? {} : { correlationId };
         // trace_id and span_id of the active span, beside the correlation id (tracing on).
-        const traced = activeTraceFields();
+        const traced = traceFields();
         return traced === undefined ? ids : { ...ids, ...traced };
       },
       // The last pass over each finished line: secret-named keys at any depth (err.config.
@@ -85,22 +76,8 @@ export function createLogger(options: LoggerOptions): Logger {
     options.destination,
   );
   family.add(new WeakRef(root));
-  children.set(root, family);
+  registerFamily(root, family);
   return root;
-}
-
-/** Sets the level of a root logger made by createLogger and of every child made from it. */
-export function setLogLevel(root: Logger, level: LevelWithSilent): void {
-  const family = children.get(root);
-  if (family === undefined) {
-    root.level = level;
-    return;
-  }
-  for (const ref of family) {
-    const logger = ref.deref();
-    if (logger === undefined) family.delete(ref);
-    else logger.level = level;
-  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { setLogLevel, type Logger, type LogLevel } from '../primitives/log.js';
+import { setLogLevel, type Logger, type LogLevel } from '../primitives/logger.js';
 
 /**
  * The process's log level: the main thread's logger, and whoever listens (the nanny, which

@@ -1,5 +1,5 @@
 import type { ErrorKind } from '../primitives/classify.js';
-import { readTraceFieldsWith } from '../primitives/log.js';
+import { readTraceFieldsWith } from '../primitives/logger.js';
 
 /**
  * W3C trace context through the service: the calls the consumer, the publisher, the thread

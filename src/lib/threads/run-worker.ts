@@ -1,6 +1,7 @@
 import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createLogger, setLogLevel, type Logger } from '../primitives/log.js';
+import { setLogLevel, type Logger } from '../primitives/logger.js';
+import { createLineLogger } from '../primitives/line-logger.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
@@ -84,7 +85,7 @@ export function runWorker<C extends WorkerConfig>(
   const control: MessagePort = init.control;
   const send = (message: ControlFromWorker): void => control.postMessage(message);
   const logs = init.logs;
-  const log = createLogger({
+  const log = createLineLogger({
     app: config.app.name,
     thread: init.name,
     version: config.app.version,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setLogLevel } from '../../../src/lib/primitives/log.js';
+import { setLogLevel } from '../../../src/lib/primitives/logger.js';
 import { redactSecrets } from '../../../src/lib/primitives/secrets.js';
 import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
 import { captureLogger } from '../../helpers/core.js';

@@ -1,0 +1,168 @@
+import { err as serializeErr } from 'pino-std-serializers';
+import format from 'quick-format-unescaped';
+import { configure } from 'safe-stable-stringify';
+import type { LoggerOptions } from './log.js';
+import { logLevelValues, registerFamily, traceFields, type Logger, type LogFn } from './logger.js';
+import { currentCorrelationId } from './correlation.js';
+import { redactLogLine } from './secrets.js';
+
+/**
+ * The worker threads' logger: the lines the main thread's pino logger writes (createLogger in
+ * log.ts, the same options), made without pino. A worker's lines are only serialised in the
+ * worker and posted to main, which writes them; pino and its parts are 38 of the 71 modules
+ * a sample worker loaded (its start-up: about 17 ms of CPU and 1.6 MiB a thread, measured;
+ * docs/performance.md). Same
+ * line, key for key and in the same order: level label, ISO time, the bindings (base, then
+ * each child's), the correlation and trace ids, the call's object (an `err`, or an Error
+ * given in its place, through pino's own error serializer), the message (printf-style
+ * arguments formatted as pino formats them); the same last pass for secrets.
+ * `test/unit/primitives/line-logger.test.ts` writes the same calls through both and compares
+ * the lines.
+ */
+
+type Bindings = Record<string, unknown>;
+
+type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/** pino's fallback for what JSON.stringify refuses (a cycle, a BigInt), with pino's limits. */
+const stringifySafe = configure({ maximumDepth: 5, maximumBreadth: 100 });
+
+/** pino's stringify: JSON.stringify, else the fallback, else a placeholder. */
+function stringify(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    try {
+      return stringifySafe(value);
+    } catch {
+      return '"[unable to serialize, circular reference is too complex to analyze]"';
+    }
+  }
+}
+
+/** The object's own fields as pino writes them: `err` through the error serializer. */
+function fields(obj: Bindings): string {
+  let out = '';
+  for (const key in obj) {
+    if (!Object.hasOwn(obj, key)) continue;
+    let value = obj[key];
+    if (value === undefined) continue;
+    // pino passes every `err` through its error serializer, which leaves a non-error alone.
+    if (key === 'err') value = serializeErr(value as Error);
+    const text =
+      typeof value === 'object' && value !== null ? stringify(value) : JSON.stringify(value);
+    if (text === undefined) continue; // a function or a symbol: pino leaves it out too
+    out += `,${JSON.stringify(key)}:${text}`;
+  }
+  return out;
+}
+
+class LineLogger implements Logger {
+  level: string;
+  /** The bindings as they open each line (base, then each child's, as pino writes them). */
+  readonly #prefix: string;
+  readonly #write: (line: string) => void;
+  readonly #onChild: (child: LineLogger) => void;
+
+  readonly fatal = ((...args: unknown[]) => this.#call('fatal', args)) as LogFn;
+  readonly error = ((...args: unknown[]) => this.#call('error', args)) as LogFn;
+  readonly warn = ((...args: unknown[]) => this.#call('warn', args)) as LogFn;
+  readonly info = ((...args: unknown[]) => this.#call('info', args)) as LogFn;
+  readonly debug = ((...args: unknown[]) => this.#call('debug', args)) as LogFn;
+  readonly trace = ((...args: unknown[]) => this.#call('trace', args)) as LogFn;
+
+  constructor(
+    level: string,
+    prefix: string,
+    write: (line: string) => void,
+    onChild: (child: LineLogger) => void,
+  ) {
+    this.level = level;
+    this.#prefix = prefix;
+    this.#write = write;
+    this.#onChild = onChild;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    const wanted = logLevelValues[level];
+    const current = logLevelValues[this.level];
+    return wanted !== undefined && current !== undefined && wanted >= current;
+  }
+
+  /** The bindings, the last of a repeated key winning; pid left out, as pino does. */
+  bindings(): Bindings {
+    const all = JSON.parse(`{${this.#prefix.slice(1)}}`) as Bindings;
+    delete all['pid'];
+    return all;
+  }
+
+  child(bindings: Bindings): Logger {
+    const child = new LineLogger(
+      this.level,
+      this.#prefix + fields(bindings),
+      this.#write,
+      this.#onChild,
+    );
+    this.#onChild(child);
+    return child;
+  }
+
+  /** pino's handling of a call's arguments (its LOG): an object first, or the message. */
+  #call(level: LevelName, args: unknown[]): void {
+    if (!this.isLevelEnabled(level)) return;
+    const [first, ...rest] = args;
+    if (typeof first === 'object') {
+      const text = first === null && rest.length === 0 ? null : rest.shift();
+      this.#line(level, first, format(text, rest));
+    } else {
+      const text = first === undefined ? rest.shift() : first;
+      this.#line(level, null, format(text, rest));
+    }
+  }
+
+  /** pino's write and asJson, with this logger's options. */
+  #line(level: LevelName, given: unknown, message: unknown): void {
+    let msg = message;
+    let obj: Bindings;
+    if (given === undefined || given === null) {
+      obj = {};
+    } else if (given instanceof Error) {
+      obj = { err: given };
+      msg ??= given.message;
+    } else {
+      obj = given as Bindings;
+      const err = obj['err'];
+      if (msg === undefined && obj['msg'] === undefined && err) {
+        msg = (err as { message?: unknown }).message;
+      }
+    }
+    const correlationId = currentCorrelationId();
+    const traced = traceFields();
+    const ids: Bindings = correlationId === undefined ? {} : { correlationId };
+    const merged = Object.assign(traced === undefined ? ids : { ...ids, ...traced }, obj);
+    let line = `{"level":"${level}","time":"${new Date().toISOString()}"${this.#prefix}${fields(merged)}`;
+    if (msg !== undefined)
+      line += `,"msg":${typeof msg === 'string' ? JSON.stringify(msg) : stringify(msg)}`;
+    this.#write(redactLogLine(`${line}}\n`));
+  }
+}
+
+/** A root logger for a worker thread; `setLogLevel` (log.ts) reaches it and its children. */
+export function createLineLogger(options: LoggerOptions): Logger {
+  const family = new Set<WeakRef<Logger>>();
+  const base = {
+    app: options.app,
+    thread: options.thread,
+    pid: process.pid,
+    version: options.version,
+  };
+  const root = new LineLogger(
+    options.level,
+    fields(base),
+    (line) => options.destination.write(line),
+    (child) => family.add(new WeakRef(child)),
+  );
+  family.add(new WeakRef(root));
+  registerFamily(root, family);
+  return root;
+}

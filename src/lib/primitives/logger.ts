@@ -1,0 +1,80 @@
+/**
+ * What both threads' loggers share, without pino (a worker thread loads this, not pino): the
+ * `Logger` contract, the level values, the active span's ids for each line, and the level
+ * switch that reaches every child of a root logger. The main thread's logger is pino's
+ * (log.ts); a worker thread's makes the same lines without it (line-logger.ts).
+ */
+
+import type { LogFn } from 'pino';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A log call, typed as pino types it (`(object, message?, ...printf args)` or `(message,
+ * ...args)`, the printf arguments checked against the message): a type only, so a worker
+ * thread that takes it does not load pino.
+ */
+export type { LogFn };
+
+/** A logger of either thread: pino's in the main thread, line-logger.ts's in a worker. */
+export interface Logger {
+  /** The current level's name (`silent` turns it off). Setting it changes this logger only. */
+  level: string;
+  fatal: LogFn;
+  error: LogFn;
+  warn: LogFn;
+  info: LogFn;
+  debug: LogFn;
+  trace: LogFn;
+  isLevelEnabled(level: string): boolean;
+  /** The fields this logger adds to each line (its own and its parents'), pid left out. */
+  bindings(): Record<string, unknown>;
+  /** A logger that adds `bindings` to each line, at this one's level. */
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/** pino's level values, by name. */
+export const logLevelValues: Readonly<Record<string, number>> = {
+  fatal: 60,
+  error: 50,
+  warn: 40,
+  info: 30,
+  debug: 20,
+  trace: 10,
+  silent: Infinity,
+};
+
+/** The active span's ids for each line; tracing installs the reader when it starts. */
+type TraceFields = () => { trace_id: string; span_id: string } | undefined;
+let activeTraceFields: TraceFields = () => undefined;
+
+/** The active span's ids, for a line being written now (both loggers). */
+export function traceFields(): ReturnType<TraceFields> {
+  return activeTraceFields();
+}
+
+/** Called by the trace context when this thread's tracing starts (and stops: undefined). */
+export function readTraceFieldsWith(read: TraceFields | undefined): void {
+  activeTraceFields = read ?? (() => undefined);
+}
+
+const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
+
+/** Records a root logger's family (itself and every child made from it), for setLogLevel. */
+export function registerFamily(root: Logger, family: Set<WeakRef<Logger>>): void {
+  children.set(root, family);
+}
+
+/** Sets the level of a root logger made by createLogger and of every child made from it. */
+export function setLogLevel(root: Logger, level: LogLevel | 'silent'): void {
+  const family = children.get(root);
+  if (family === undefined) {
+    root.level = level;
+    return;
+  }
+  for (const ref of family) {
+    const logger = ref.deref();
+    if (logger === undefined) family.delete(ref);
+    else logger.level = level;
+  }
+}

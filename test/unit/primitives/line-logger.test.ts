@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../../src/lib/primitives/log.js';
+import { createLineLogger } from '../../../src/lib/primitives/line-logger.js';
+import {
+  readTraceFieldsWith,
+  setLogLevel,
+  type Logger,
+} from '../../../src/lib/primitives/logger.js';
+import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
+import { adoptSecrets } from '../../../src/lib/primitives/secrets.js';
+
+/**
+ * A worker thread's logger (line-logger.ts) must write the lines the main thread's pino logger
+ * writes: a log pipeline reads both threads' lines alike, and the secrets pass must hold in
+ * both. Each case is written through both, and the lines compared as text (the time aside).
+ */
+
+type Case = (log: Logger) => void;
+
+function withCause(): Error {
+  const root = new Error('socket closed', { cause: new Error('ECONNRESET') });
+  Object.assign(root, { code: 'E_DEPENDENCY', retryable: true, dependency: 'amqp' });
+  return root;
+}
+
+const circular: Record<string, unknown> = { a: 1 };
+circular['self'] = circular;
+
+const cases: Record<string, Case> = {
+  'a message alone': (log) => log.info('plain'),
+  'an object and a message': (log) => log.info({ a: 1, nested: { b: [1, 'two', null] } }, 'with'),
+  'printf arguments': (log) => log.info('fmt %s and %d and %j and %o', 'x', 42, { k: 1 }, [2]),
+  'an object, then printf arguments': (log) => log.warn({ a: 1 }, 'n=%d s=%s', 7, 'y'),
+  'extra arguments with no placeholder': (log) => Reflect.apply(log.info, log, ['extra', 'one', 2]),
+  'an error alone (its message becomes msg)': (log) => log.error(withCause()),
+  'an error and a message': (log) => log.error(new TypeError('bad type'), 'it failed'),
+  'err in the object': (log) => log.warn({ err: withCause(), attempt: 2 }, 'retrying'),
+  'err in the object, no message (err.message is msg)': (log) => log.error({ err: new Error('x') }),
+  'err that is not an error': (log) => log.error({ err: 'just text' }, 'odd'),
+  'an aggregate error': (log) =>
+    log.error(new AggregateError([new Error('one'), new RangeError('two')], 'both failed')),
+  'children, a repeated key': (log) =>
+    log.child({ component: 'c' }).child({ sub: 2, component: 'd' }).info({ x: 1 }, 'kids'),
+  'a binding with an error': (log) => log.child({ err: new Error('bound') }).info('bound line'),
+  'secret-named fields, a URL with a password': (log) =>
+    log.info(
+      {
+        password: 'hunter22',
+        config: { token: 't0k3n-value', headers: { authorization: 'Bearer abcdef' } },
+        deep: { a: { b: { apiKey: 12345678 } } },
+        url: 'amqp://user:pa55word@broker:5672/vhost',
+      },
+      'secrets',
+    ),
+  'a secret the config marked, in a message and a field': (log) =>
+    log.info({ where: 'x=marked-secret-42' }, 'has marked-secret-42 in it'),
+  'values JSON cannot hold': (log) =>
+    log.info(
+      { undef: undefined, fn: () => 1, nan: Number.NaN, inf: Infinity, t: true, nul: null },
+      'odd values',
+    ),
+  'msg inside the object': (log) => log.info({ msg: 'in the object', a: 1 }),
+  'nothing at all': (log) => (log.info as () => void)(),
+  'null alone': (log) => log.info(null),
+  'a correlation id': (log) => withCorrelationId('corr-1', () => log.info({ a: 1 }, 'correlated')),
+  'a correlation id the object overrides': (log) =>
+    withCorrelationId('corr-2', () => log.info({ correlationId: 'mine' }, 'overridden')),
+  'trace ids': (log) => {
+    readTraceFieldsWith(() => ({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) }));
+    try {
+      withCorrelationId('corr-3', () => log.info('traced'));
+    } finally {
+      readTraceFieldsWith(undefined);
+    }
+  },
+  'levels: below the level, nothing; setLogLevel reaches children made before': (log) => {
+    const child = log.child({ component: 'k' });
+    child.debug('not written');
+    log.info({ enabled: child.isLevelEnabled('debug') }, 'before');
+    setLogLevel(log, 'debug');
+    child.debug({ enabled: child.isLevelEnabled('debug') }, 'written now');
+    child.trace('still not written');
+    setLogLevel(log, 'info');
+    child.debug('not written again');
+  },
+  'bindings()': (log) =>
+    log.info({ b: log.child({ component: 'c', n: 1 }).bindings() }, 'bindings'),
+};
+
+function writeThrough(make: (write: (line: string) => void) => Logger, run: Case): string[] {
+  const lines: string[] = [];
+  run(make((line) => lines.push(line)));
+  // The time aside, and where in this file each side was called from (the errors' stacks).
+  return lines.map((line) =>
+    line.replace(/"time":"[^"]+"/, '"time":"T"').replace(/line-logger\.test\.js:\d+:\d+/g, 'here'),
+  );
+}
+
+const options = { app: 'app', thread: 'processor', version: 'v1', level: 'info' as const };
+
+adoptSecrets(['marked-secret-42']);
+
+for (const [name, run] of Object.entries(cases)) {
+  test(`a worker's line is pino's line: ${name}`, () => {
+    const fromPino = writeThrough(
+      (write) => createLogger({ ...options, destination: { write } }),
+      run,
+    );
+    const fromWorker = writeThrough(
+      (write) => createLineLogger({ ...options, destination: { write } }),
+      run,
+    );
+    assert.ok(fromPino.length > 0 || name.startsWith('nothing'), 'pino wrote a line');
+    assert.deepEqual(fromWorker, fromPino);
+  });
+}
+
+test('a cycle is written as one JSON line that says where it was cut', () => {
+  // Not compared with pino's line: pino's redaction copies the object's first level, so its
+  // line repeats the cycle once more before it is cut.
+  const lines: string[] = [];
+  createLineLogger({ ...options, destination: { write: (line) => lines.push(line) } }).info(
+    circular,
+    'circular',
+  );
+  const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+  assert.deepEqual(line['self'], { a: 1, self: '[Circular]' });
+  assert.equal(line['msg'], 'circular');
+});
+
+test('the worker logger does not load pino', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const script = `
+    const { createLineLogger } = await import(${JSON.stringify(new URL('../../../src/lib/primitives/line-logger.js', import.meta.url).href)});
+    createLineLogger({ app: 'a', thread: 't', version: 'v', level: 'info', destination: { write() {} } }).info('x');
+    const { createRequire } = await import('node:module');
+    const loaded = Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('/node_modules/pino/'));
+    console.log(JSON.stringify(loaded));
+  `;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
+  assert.deepEqual(JSON.parse(out), []);
+});
