@@ -70,7 +70,7 @@ export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
 }
 
 /** The signal's reason as an Error (an AbortError DOMException when it is not one). */
-function abortReason(signal: AbortSignal): Error {
+export function abortReason(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new DOMException('the wait was aborted', 'AbortError');
 }

@@ -7,7 +7,7 @@ import {
   serializeError,
   type SerializedError,
 } from '../primitives/error-serialization.js';
-import { withTimeout } from '../primitives/waits.js';
+import { abortReason, withTimeout } from '../primitives/waits.js';
 
 /**
  * A typed request/response channel over a MessagePort, between the main thread and a worker
@@ -139,7 +139,7 @@ export class ThreadChannel<
    */
   request(body: Out['request'], signal?: AbortSignal): Promise<Out['response']> {
     if (this.#closed || this.#closing) return Promise.reject(this.#closedError());
-    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal));
     const id = this.#nextId++;
     return new Promise<Out['response']>((resolve, reject) => {
       // Without a signal (the hot path: a request per message) no listener and no closures.
@@ -147,7 +147,7 @@ export class ThreadChannel<
       if (signal !== undefined) {
         const onAbort = (): void => {
           this.#pending.delete(id);
-          reject(signal.reason as Error);
+          reject(abortReason(signal));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         cleanup = () => signal.removeEventListener('abort', onAbort);
