@@ -40,11 +40,17 @@ function stringify(value: unknown): string | undefined {
   }
 }
 
-/** The object's own fields as pino writes them: `err` through the error serializer. */
-function fields(obj: Bindings): string {
+/** Keys pino leaves out of a child's bindings (its options' names). */
+const notBindings = new Set(['level', 'serializers', 'formatters', 'customLevels']);
+
+/**
+ * The object's own fields as pino writes them: `err` through the error serializer. A child's
+ * bindings (`binding`) leave out the keys pino leaves out.
+ */
+function fields(obj: Bindings, binding = false): string {
   let out = '';
   for (const key in obj) {
-    if (!Object.hasOwn(obj, key)) continue;
+    if (!Object.hasOwn(obj, key) || (binding && notBindings.has(key))) continue;
     let value = obj[key];
     if (value === undefined) continue;
     // pino passes every `err` through its error serializer, which leaves a non-error alone.
@@ -99,7 +105,7 @@ class LineLogger implements Logger {
   child(bindings: Bindings): Logger {
     const child = new LineLogger(
       this.level,
-      this.#prefix + fields(bindings),
+      this.#prefix + fields(bindings, true),
       this.#write,
       this.#onChild,
     );

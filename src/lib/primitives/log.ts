@@ -5,9 +5,11 @@ import { redactLogLine } from './secrets.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
- * app, thread, pid, version and the active correlation id. Secrets are redacted twice: known
- * field names by pino's `redact`, then a last pass over the finished line (secrets.ts): fields
- * named like secrets at any depth, every secret the config marked, and URL userinfo.
+ * app, thread, pid, version and the active correlation id. Secrets are redacted by a last pass
+ * over each finished line (secrets.ts): fields named like secrets at any depth, every secret
+ * the config marked, and URL userinfo. Not by pino's `redact` as well: its paths were all
+ * covered by that pass, and it threw on an object with a private-field getter of a secret's
+ * name, such as a `URL` (its `password`) logged as a field (line-logger.test.ts).
  * Components take `log.child({ component })`; `setLogLevel` reaches every child made so far.
  * The main thread's logger is pino; a worker thread's makes the same lines without it
  * (line-logger.ts). Both are a `Logger`: the part of pino's API the core and its apps use.
@@ -28,22 +30,6 @@ export interface LogSink extends DestinationStream {
   flushSync(): void;
 }
 
-const redactPaths = [
-  'password',
-  '*.password',
-  'token',
-  '*.token',
-  'secret',
-  '*.secret',
-  'dsn',
-  '*.dsn',
-  'apiKey',
-  '*.apiKey',
-  'authorization',
-  '*.authorization',
-  'headers.authorization',
-];
-
 export function createLogger(options: LoggerOptions): Logger {
   const family = new Set<WeakRef<Logger>>();
   const root: Logger = pino(
@@ -58,7 +44,6 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       messageKey: 'msg',
-      redact: { paths: redactPaths, censor: '[Redacted]' },
       mixin: () => {
         const correlationId = currentCorrelationId();
         const ids = correlationId === undefined ? {} : { correlationId };
