@@ -1,4 +1,5 @@
-import { createTask, validate, type ScheduledTask } from 'node-cron';
+import type * as NodeCron from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import type { Logger } from './primitives/log.js';
 import type { ProcessControl } from './primitives/process-control.js';
 import { runInScope } from './primitives/exception-scope.js';
@@ -6,6 +7,11 @@ import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { timedOut, withTimeout } from './primitives/waits.js';
 const { randomUUID } = process.getBuiltinModule('node:crypto');
+const { createRequire } = process.getBuiltinModule('node:module');
+// node-cron's CommonJS build, not its ES module: the ES build imports node:crypto as an ES
+// module, whose facade loads webcrypto (docs/performance.md, built-ins), about 8 ms of the main
+// thread's start-up for nothing node-cron uses; required, node:crypto comes without it.
+const { createTask, validate } = createRequire(import.meta.url)('node-cron') as typeof NodeCron;
 
 /**
  * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place
