@@ -28,30 +28,78 @@ export interface ScopeOptions {
   close?: ReadonlyArray<{ close(): unknown }>;
 }
 
-/** Handles one error by the scope policy. Never throws. */
+/**
+ * Handles one error by the scope policy. Never throws: it runs in uncaught-exception handlers,
+ * where a throw ends the process with no controlled shutdown. An error that cannot be read or
+ * logged as it is (a field whose getter throws) is still classified as far as it can be,
+ * logged by its type and message, reported, and dies.
+ */
 export function handleError(
   error: unknown,
   options: Omit<ScopeOptions, 'close'>,
 ): { handling: Handling; kind: ErrorKind } {
   const { log, control, name } = options;
-  const kind = classify(error);
+  const kind = attempt((): ErrorKind => classify(error), 'unexpected');
   const { signal } = control;
-  if (signal.aborted && isShutdownNoise(error, signal.reason)) {
-    log.debug({ err: error, kind, scope: name }, 'error during shutdown ignored');
+  if (signal.aborted && attempt(() => isShutdownNoise(error, signal.reason), false)) {
+    logHandling(log, 'debug', error, { kind, scope: name }, 'error during shutdown ignored');
     return { handling: 'ignored', kind };
   }
   const during = signal.aborted ? { duringShutdown: true } : {};
   if (kind === 'dependency') {
-    log.warn({ err: error, kind, scope: name, ...during }, 'dependency failure');
+    logHandling(log, 'warn', error, { kind, scope: name, ...during }, 'dependency failure');
     if (options.onError !== 'swallow') control.die(error);
     return { handling: 'dependency', kind };
   }
-  log.error({ err: error, kind, scope: name, ...during }, 'application error');
+  logHandling(log, 'error', error, { kind, scope: name, ...during }, 'application error');
   // The logger's component lets the error reporters ignore noisy ones (telemetry config).
   const component: unknown = log.bindings()['component'];
-  control.report(error, { scope: name, kind, ...(typeof component === 'string' && { component }) });
+  attempt(() => {
+    control.report(error, {
+      scope: name,
+      kind,
+      ...(typeof component === 'string' && { component }),
+    });
+  }, undefined);
   if ((options.onError ?? 'die') === 'die') control.die(error);
   return { handling: 'reported', kind };
+}
+
+/** `fn()`, or `fallback` when it throws. */
+function attempt<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * Logs the error with `fields`; when the error cannot be serialised, logs what can be said of
+ * it (`error`: its type and message) and why the rest could not (`logFailure`).
+ */
+function logHandling(
+  log: Logger,
+  level: 'debug' | 'warn' | 'error',
+  error: unknown,
+  fields: Record<string, unknown>,
+  msg: string,
+): void {
+  try {
+    log[level]({ err: error, ...fields }, msg);
+  } catch (failure) {
+    attempt(() => {
+      log[level]({ error: describe(error), logFailure: describe(failure), ...fields }, msg);
+    }, undefined);
+  }
+}
+
+/** `Name: message` of an error, else its string; never throws. */
+function describe(value: unknown): string {
+  return attempt(
+    () => (value instanceof Error ? `${value.name}: ${value.message}` : String(value)),
+    '[unprintable]',
+  );
 }
 
 /** Codes of a channel closed under an operation, and of Node's cancelled waits. */

@@ -142,3 +142,40 @@ test('isShutdownNoise() looks along the cause chain, and not at unrelated errors
   // A dependency failure that is not a closed channel stays a failure during a shutdown.
   assert.equal(isShutdownNoise(new DependencyError('amqp', 'Heartbeat timeout'), reason), false);
 });
+
+test('an error that cannot be logged is still handled: a line, a report, and it dies', () => {
+  // An error with an enumerable getter that throws (a library's lazy field, a proxy): the
+  // error serializer reads every enumerable field, so logging it throws. handleError never
+  // throws: in an uncaught-exception handler that would end the process with no controlled
+  // shutdown (Node's exit code 7).
+  const { log, sink } = captureLogger();
+  const { c, died, reported } = control();
+  const error = new Error('the real failure');
+  Object.defineProperty(error, 'details', {
+    enumerable: true,
+    get() {
+      throw new Error('a getter that throws');
+    },
+  });
+  const dependency = new DependencyError('broker', 'gone');
+  Object.defineProperty(dependency, 'details', {
+    enumerable: true,
+    get() {
+      throw new Error('a getter that throws');
+    },
+  });
+  assert.equal(handleError(error, { name: 'loop', log, control: c }).handling, 'reported');
+  assert.equal(handleError(dependency, { name: 'loop', log, control: c }).handling, 'dependency');
+  assert.deepEqual(died, [error, dependency]);
+  assert.deepEqual(reported, [error]);
+  assert.deepEqual(
+    sink.lines.map((l) => [l['level'], l['msg'], l['scope'], l['kind']]),
+    [
+      ['error', 'application error', 'loop', 'unexpected'],
+      ['warn', 'dependency failure', 'loop', 'dependency'],
+    ],
+  );
+  // What could be written of the error: its type and message, and why the rest could not.
+  assert.match(String(sink.lines[0]?.['error']), /Error: the real failure/);
+  assert.match(String(sink.lines[0]?.['logFailure']), /a getter that throws/);
+});
