@@ -1,4 +1,5 @@
 import { WorkerBaseError, fieldOf } from './errors.js';
+const { inspect } = process.getBuiltinModule('node:util');
 
 /**
  * The explicit serialisation of errors at thread boundaries: `postMessage` drops classes and
@@ -30,7 +31,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   const message = fieldOf(error, 'message');
   const out: SerializedError = {
     name: typeof name === 'string' ? name : 'Error',
-    message: typeof message === 'string' ? message : JSON.stringify(error),
+    message: typeof message === 'string' ? message : describeObject(error),
   };
   for (const key of ['code', 'stack', 'dependency', 'worker'] as const) {
     const value = fieldOf(error, key);
@@ -62,4 +63,13 @@ export function deserializeError(data: SerializedError): Error {
   if (data.dependency !== undefined) error['dependency'] = data.dependency;
   if (data.worker !== undefined) error['worker'] = data.worker;
   return error;
+}
+
+/** An object with no message, as text: its JSON, or Node's inspection of it (a cycle, say). */
+function describeObject(value: object): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return inspect(value, { depth: 2, breakLength: Infinity });
+  }
 }

@@ -116,9 +116,14 @@ export class ShutdownDeadlineError extends WorkerBaseError {
 
 /** Reads a string field of an unknown value without trusting its class (works across realms). */
 export function fieldOf(error: unknown, field: string): unknown {
-  return typeof error === 'object' && error !== null
-    ? (error as Record<string, unknown>)[field]
-    : undefined;
+  if (typeof error !== 'object' || error === null) return undefined;
+  // A getter that throws (a proxy, a library's lazy field) reads as absent: what decides and
+  // serialises errors runs in the exception handlers, and must not throw there.
+  try {
+    return (error as Record<string, unknown>)[field];
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when `error` carries the given code, whatever realm or thread it was made in. */

@@ -61,3 +61,26 @@ test('serializeError() accepts non-errors and stops at a cause cycle', () => {
   for (let s: SerializedError | undefined = serializeError(a); s; s = s.cause) depth++;
   assert.equal(depth, 6);
 });
+
+test('serializeError() and classify() never throw on hostile causes', () => {
+  // die(cause) serialises the cause to send it to main, and classify() decides what the
+  // exception scope does: an object with a cycle and no message, or an error whose fields'
+  // getters throw, must still cross the thread and be decided, not throw in the handler.
+  const cyclic: Record<string, unknown> = { what: 'no message here' };
+  cyclic['self'] = cyclic;
+  const cyclicOut = serializeError(cyclic);
+  assert.equal(cyclicOut.name, 'Error');
+  assert.equal(typeof cyclicOut.message, 'string');
+  const hostile = new Error('fields that throw');
+  for (const field of ['code', 'cause', 'retryable', 'status', 'name']) {
+    Object.defineProperty(hostile, field, {
+      get() {
+        throw new Error(`getter ${field}`);
+      },
+    });
+  }
+  const out = serializeError(hostile);
+  assert.equal(out.message, 'fields that throw');
+  assert.equal(out.code, undefined);
+  assert.equal(classify(hostile), 'unexpected');
+});
