@@ -75,8 +75,8 @@ function attempt<T>(fn: () => T, fallback: T): T {
 }
 
 /**
- * Logs the error with `fields`; when the error cannot be serialised, logs what can be said of
- * it (`error`: its type and message) and why the rest could not (`logFailure`).
+ * Logs the error with `fields`. The core's loggers never throw (a line that cannot be made is
+ * written as what can be said: logger.ts); a logger that does is not let stop the handling.
  */
 function logHandling(
   log: Logger,
@@ -85,21 +85,9 @@ function logHandling(
   fields: Record<string, unknown>,
   msg: string,
 ): void {
-  try {
+  attempt(() => {
     log[level]({ err: error, ...fields }, msg);
-  } catch (failure) {
-    attempt(() => {
-      log[level]({ error: describe(error), logFailure: describe(failure), ...fields }, msg);
-    }, undefined);
-  }
-}
-
-/** `Name: message` of an error, else its string; never throws. */
-function describe(value: unknown): string {
-  return attempt(
-    () => (value instanceof Error ? `${value.name}: ${value.message}` : String(value)),
-    '[unprintable]',
-  );
+  }, undefined);
 }
 
 /** Codes of a channel closed under an operation, and of Node's cancelled waits. */

@@ -2,7 +2,14 @@ import { err as serializeErr } from 'pino-std-serializers';
 import format from 'quick-format-unescaped';
 import { configure } from 'safe-stable-stringify';
 import type { LoggerOptions } from './log.js';
-import { logLevelValues, registerFamily, traceFields, type Logger, type LogFn } from './logger.js';
+import {
+  logLevelValues,
+  registerFamily,
+  traceFields,
+  unloggable,
+  type Logger,
+  type LogFn,
+} from './logger.js';
 import { currentCorrelationId } from './correlation.js';
 import { redactLogLine } from './secrets.js';
 
@@ -116,6 +123,19 @@ class LineLogger implements Logger {
   /** pino's handling of a call's arguments (its LOG): an object first, or the message. */
   #call(level: LevelName, args: unknown[]): void {
     if (!this.isLevelEnabled(level)) return;
+    try {
+      this.#parse(level, args);
+    } catch (failure) {
+      // A log call never throws: the line is written as its message and why (logger.ts).
+      try {
+        this.#parse(level, unloggable(args, failure));
+      } catch {
+        // Nothing left to write it with.
+      }
+    }
+  }
+
+  #parse(level: LevelName, args: unknown[]): void {
     const [first, ...rest] = args;
     if (typeof first === 'object') {
       const text = first === null && rest.length === 0 ? null : rest.shift();

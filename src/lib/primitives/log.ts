@@ -1,5 +1,5 @@
 import { pino, type DestinationStream } from 'pino';
-import { registerFamily, traceFields, type Logger, type LogLevel } from './logger.js';
+import { registerFamily, traceFields, unloggable, type Logger, type LogLevel } from './logger.js';
 import { currentCorrelationId } from './correlation.js';
 import { redactLogLine } from './secrets.js';
 
@@ -53,7 +53,22 @@ export function createLogger(options: LoggerOptions): Logger {
       },
       // The last pass over each finished line: secret-named keys at any depth (err.config.
       // headers.authorization), every known secret whatever its characters, URL userinfo.
-      hooks: { streamWrite: redactLogLine },
+      hooks: {
+        streamWrite: redactLogLine,
+        // A log call never throws: a line that cannot be made is written as its message and
+        // why (logger.ts), as the worker threads' logger does.
+        logMethod(args, method) {
+          try {
+            method.apply(this, args);
+          } catch (failure) {
+            try {
+              method.apply(this, unloggable(args, failure));
+            } catch {
+              // Nothing left to write it with.
+            }
+          }
+        },
+      },
       onChild: (child) => {
         family.add(new WeakRef(child));
       },

@@ -78,3 +78,52 @@ export function setLogLevel(root: Logger, level: LogLevel | 'silent'): void {
     else logger.level = level;
   }
 }
+
+/** `Name: message` of an error, else its string; never throws (a value that cannot be shown). */
+export function describeValue(value: unknown): string {
+  try {
+    return value instanceof Error ? `${value.name}: ${value.message}` : String(value);
+  } catch {
+    return '[unprintable]';
+  }
+}
+
+/**
+ * What a log call writes when its line cannot be made (a field whose getter throws, an error
+ * whose serialisation does): the message, the call's fields that are plain values, each error
+ * among them as its type and message (`err` as `error`), and why the rest could not be written
+ * (`logFailure`). A log call never throws: the code that logs is often handling an error
+ * already, or stopping.
+ */
+export function unloggable(args: readonly unknown[], failure: unknown): [object, string] {
+  const message = [args[0], args[1]].find((a): a is string => typeof a === 'string');
+  return [
+    { ...plainFields(args[0]), logFailure: describeValue(failure) },
+    message ?? 'a log line could not be written',
+  ];
+}
+
+/** The own fields of `obj` that can be written whatever they hold; errors as text. */
+function plainFields(obj: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof obj !== 'object' || obj === null) return out;
+  let keys: string[];
+  try {
+    keys = Object.keys(obj);
+  } catch {
+    return out;
+  }
+  for (const key of keys) {
+    try {
+      const value = (obj as Record<string, unknown>)[key];
+      if (value === null || ['string', 'number', 'boolean'].includes(typeof value)) {
+        out[key] = value;
+      } else if (value instanceof Error) {
+        out[key === 'err' ? 'error' : key] = describeValue(value);
+      }
+    } catch {
+      // A getter that throws: left out.
+    }
+  }
+  return out;
+}

@@ -24,6 +24,30 @@ function withCause(): Error {
   return root;
 }
 
+/** An object with a plain field and one whose getter throws. */
+function throwingField(): Record<string, unknown> {
+  const obj: Record<string, unknown> = { plain: 'kept', n: 1 };
+  Object.defineProperty(obj, 'lazy', {
+    enumerable: true,
+    get() {
+      throw new Error('a getter that throws');
+    },
+  });
+  return obj;
+}
+
+/** An error with an enumerable getter that throws: its serializer reads every field. */
+function throwingError(): Error {
+  const error = new Error('the real failure');
+  Object.defineProperty(error, 'details', {
+    enumerable: true,
+    get() {
+      throw new Error('a getter that throws');
+    },
+  });
+  return error;
+}
+
 const circular: Record<string, unknown> = { a: 1 };
 circular['self'] = circular;
 
@@ -66,6 +90,22 @@ const cases: Record<string, Case> = {
   'a URL with a password, as a field': (log) =>
     log.warn({ url: new URL('amqp://user:pa55-w0rd@broker:5672/vhost') }, 'url field'),
   'a cycle': (log) => log.info(circular, 'circular'),
+  'a field whose getter throws: the message, the plain fields, and why': (log) =>
+    log.error(throwingField(), 'cannot be written whole'),
+  'an err whose enumerable getter throws': (log) =>
+    log.error({ err: throwingError(), kind: 'unexpected', scope: 'loop' }, 'application error'),
+  'an object whose keys cannot be listed': (log) =>
+    log.warn(
+      new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('no keys');
+          },
+        },
+      ),
+      'proxy',
+    ),
   'an object with a level field': (log) => log.info({ level: 'mine', a: 1 }, 'level field'),
   'secret-named fields, a URL with a password': (log) =>
     log.info(
@@ -139,6 +179,22 @@ for (const [name, run] of Object.entries(cases)) {
     assert.deepEqual(fromWorker, fromPino);
   });
 }
+
+test('a log call never throws: what cannot be written is said, in both loggers', () => {
+  for (const make of [createLogger, createLineLogger]) {
+    const lines: string[] = [];
+    const log = make({ ...options, destination: { write: (line: string) => lines.push(line) } });
+    log.error({ err: throwingError(), scope: 'loop' }, 'application error');
+    log.error(throwingField(), 'cannot be written whole');
+    const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(first?.['msg'], 'application error');
+    assert.equal(first?.['error'], 'Error: the real failure');
+    assert.equal(first?.['scope'], 'loop');
+    assert.equal(first?.['logFailure'], 'Error: a getter that throws');
+    assert.equal(second?.['plain'], 'kept');
+    assert.equal(second?.['logFailure'], 'Error: a getter that throws');
+  }
+});
 
 test('the worker logger does not load pino', async () => {
   const { execFileSync } = await import('node:child_process');
