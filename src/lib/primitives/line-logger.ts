@@ -4,25 +4,24 @@ import { configure } from 'safe-stable-stringify';
 import type { LoggerOptions } from './log.js';
 import {
   logLevelValues,
+  lineIds,
   registerFamily,
-  traceFields,
   unloggable,
   type Logger,
   type LogFn,
 } from './logger.js';
-import { currentCorrelationId } from './correlation.js';
 import { redactLogLine } from './secrets.js';
 
 /**
  * The worker threads' logger: the lines the main thread's pino logger writes (createLogger in
  * log.ts, the same options), made without pino. A worker's lines are only serialised in the
- * worker and posted to main, which writes them; pino and its parts are 38 of the 71 modules
- * a sample worker loaded (its start-up: about 17 ms of CPU and 1.6 MiB a thread, measured;
- * docs/performance.md). Same
- * line, key for key and in the same order: level label, ISO time, the bindings (base, then
- * each child's), the correlation and trace ids, the call's object (an `err`, or an Error
- * given in its place, through pino's own error serializer), the message (printf-style
- * arguments formatted as pino formats them); the same last pass for secrets.
+ * worker and posted to main, which writes them; pino and its parts were 38 of the 71 modules
+ * a sample worker loaded (about 17 ms of CPU and 1.6 MiB a thread at start-up, measured:
+ * docs/performance.md). The same line, key for key and in the same order: level label, ISO
+ * time, the bindings (base, then each child's), the correlation and trace ids, the call's
+ * object (an `err`, or an Error given in its place, through pino's own error serializer), the
+ * message (printf-style arguments formatted as pino formats them); the same last pass for
+ * secrets, and the same line when a call's own cannot be made (logger.ts, `unloggable`).
  * `test/unit/primitives/line-logger.test.ts` writes the same calls through both and compares
  * the lines.
  */
@@ -162,10 +161,8 @@ class LineLogger implements Logger {
         msg = (err as { message?: unknown }).message;
       }
     }
-    const correlationId = currentCorrelationId();
-    const traced = traceFields();
-    const ids: Bindings = correlationId === undefined ? {} : { correlationId };
-    const merged = Object.assign(traced === undefined ? ids : { ...ids, ...traced }, obj);
+    // pino's mixin merge: the ids first, the call's own fields over them.
+    const merged = Object.assign(lineIds(), obj);
     let line = `{"level":"${level}","time":"${new Date().toISOString()}"${this.#prefix}${fields(merged)}`;
     if (msg !== undefined)
       line += `,"msg":${typeof msg === 'string' ? JSON.stringify(msg) : stringify(msg)}`;
@@ -173,7 +170,7 @@ class LineLogger implements Logger {
   }
 }
 
-/** A root logger for a worker thread; `setLogLevel` (log.ts) reaches it and its children. */
+/** A root logger for a worker thread; `setLogLevel` (logger.ts) reaches it and its children. */
 export function createLineLogger(options: LoggerOptions): Logger {
   const family = new Set<WeakRef<Logger>>();
   const base = {

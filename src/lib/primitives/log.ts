@@ -1,6 +1,5 @@
 import { pino, type DestinationStream } from 'pino';
-import { registerFamily, traceFields, unloggable, type Logger, type LogLevel } from './logger.js';
-import { currentCorrelationId } from './correlation.js';
+import { lineIds, registerFamily, unloggable, type Logger, type LogLevel } from './logger.js';
 import { redactLogLine } from './secrets.js';
 
 /**
@@ -44,13 +43,7 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       messageKey: 'msg',
-      mixin: () => {
-        const correlationId = currentCorrelationId();
-        const ids = correlationId === undefined ? {} : { correlationId };
-        // trace_id and span_id of the active span, beside the correlation id (tracing on).
-        const traced = traceFields();
-        return traced === undefined ? ids : { ...ids, ...traced };
-      },
+      mixin: lineIds,
       // The last pass over each finished line: secret-named keys at any depth (err.config.
       // headers.authorization), every known secret whatever its characters, URL userinfo.
       hooks: {

@@ -6,6 +6,7 @@
  */
 
 import type { LogFn } from 'pino';
+import { currentCorrelationId } from './correlation.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
@@ -48,9 +49,16 @@ export const logLevelValues: Readonly<Record<string, number>> = {
 type TraceFields = () => { trace_id: string; span_id: string } | undefined;
 let activeTraceFields: TraceFields = () => undefined;
 
-/** The active span's ids, for a line being written now (both loggers). */
-export function traceFields(): ReturnType<TraceFields> {
-  return activeTraceFields();
+/**
+ * The ids a line written now carries, as a new object (both loggers): the correlation id of the
+ * work in hand and, with tracing on, the active span's trace_id and span_id.
+ */
+export function lineIds(): Record<string, unknown> {
+  const correlationId = currentCorrelationId();
+  const ids = correlationId === undefined ? {} : { correlationId };
+  // trace_id and span_id of the active span, beside the correlation id (tracing on).
+  const traced = activeTraceFields();
+  return traced === undefined ? ids : { ...ids, ...traced };
 }
 
 /** Called by the trace context when this thread's tracing starts (and stops: undefined). */
