@@ -5,8 +5,8 @@ import type { LoggerOptions } from './log.js';
 import {
   logLevelValues,
   lineIds,
-  registerFamily,
-  unloggable,
+  logSafely,
+  loggerFamily,
   type Logger,
   type LogFn,
 } from './logger.js';
@@ -21,7 +21,7 @@ import { redactLogLine } from './secrets.js';
  * time, the bindings (base, then each child's), the correlation and trace ids, the call's
  * object (an `err`, or an Error given in its place, through pino's own error serializer), the
  * message (printf-style arguments formatted as pino formats them); the same last pass for
- * secrets, and the same line when a call's own cannot be made (logger.ts, `unloggable`).
+ * secrets, and the same line when a call's own cannot be made (logger.ts, `logSafely`).
  * `test/unit/primitives/line-logger.test.ts` writes the same calls through both and compares
  * the lines.
  */
@@ -74,7 +74,7 @@ class LineLogger implements Logger {
   /** The bindings as they open each line (base, then each child's, as pino writes them). */
   readonly #prefix: string;
   readonly #write: (line: string) => void;
-  readonly #onChild: (child: LineLogger) => void;
+  readonly #onChild: (child: Logger) => void;
 
   readonly fatal = ((...args: unknown[]) => this.#call('fatal', args)) as LogFn;
   readonly error = ((...args: unknown[]) => this.#call('error', args)) as LogFn;
@@ -87,7 +87,7 @@ class LineLogger implements Logger {
     level: string,
     prefix: string,
     write: (line: string) => void,
-    onChild: (child: LineLogger) => void,
+    onChild: (child: Logger) => void,
   ) {
     this.level = level;
     this.#prefix = prefix;
@@ -122,19 +122,13 @@ class LineLogger implements Logger {
   /** pino's handling of a call's arguments (its LOG): an object first, or the message. */
   #call(level: LevelName, args: unknown[]): void {
     if (!this.isLevelEnabled(level)) return;
-    try {
-      this.#parse(level, args);
-    } catch (failure) {
-      // A log call never throws: the line is written as its message and why (logger.ts).
-      try {
-        this.#parse(level, unloggable(args, failure));
-      } catch {
-        // Nothing left to write it with.
-      }
-    }
+    // A log call never throws: a line that cannot be made is written as what can be said.
+    logSafely(args, (call) => {
+      this.#parse(level, call);
+    });
   }
 
-  #parse(level: LevelName, args: unknown[]): void {
+  #parse(level: LevelName, args: readonly unknown[]): void {
     const [first, ...rest] = args;
     if (typeof first === 'object') {
       const text = first === null && rest.length === 0 ? null : rest.shift();
@@ -172,7 +166,7 @@ class LineLogger implements Logger {
 
 /** A root logger for a worker thread; `setLogLevel` (logger.ts) reaches it and its children. */
 export function createLineLogger(options: LoggerOptions): Logger {
-  const family = new Set<WeakRef<Logger>>();
+  const family = loggerFamily();
   const base = {
     app: options.app,
     thread: options.thread,
@@ -183,9 +177,8 @@ export function createLineLogger(options: LoggerOptions): Logger {
     options.level,
     fields(base),
     (line) => options.destination.write(line),
-    (child) => family.add(new WeakRef(child)),
+    family.add,
   );
-  family.add(new WeakRef(root));
-  registerFamily(root, family);
+  family.adopt(root);
   return root;
 }

@@ -1,5 +1,12 @@
 import { pino, type DestinationStream } from 'pino';
-import { lineIds, registerFamily, unloggable, type Logger, type LogLevel } from './logger.js';
+import {
+  lineIds,
+  logSafely,
+  loggerFamily,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+} from './logger.js';
 import { redactLogLine } from './secrets.js';
 
 /**
@@ -30,7 +37,7 @@ export interface LogSink extends DestinationStream {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const family = new Set<WeakRef<Logger>>();
+  const family = loggerFamily();
   const root: Logger = pino(
     {
       level: options.level,
@@ -51,25 +58,16 @@ export function createLogger(options: LoggerOptions): Logger {
         // A log call never throws: a line that cannot be made is written as its message and
         // why (logger.ts), as the worker threads' logger does.
         logMethod(args, method) {
-          try {
-            method.apply(this, args);
-          } catch (failure) {
-            try {
-              method.apply(this, unloggable(args, failure));
-            } catch {
-              // Nothing left to write it with.
-            }
-          }
+          logSafely(args, (call) => {
+            method.apply(this, call as Parameters<LogFn>);
+          });
         },
       },
-      onChild: (child) => {
-        family.add(new WeakRef(child));
-      },
+      onChild: family.add,
     },
     options.destination,
   );
-  family.add(new WeakRef(root));
-  registerFamily(root, family);
+  family.adopt(root);
   return root;
 }
 

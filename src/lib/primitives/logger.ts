@@ -68,9 +68,24 @@ export function readTraceFieldsWith(read: TraceFields | undefined): void {
 
 const children = new WeakMap<Logger, Set<WeakRef<Logger>>>();
 
-/** Records a root logger's family (itself and every child made from it), for setLogLevel. */
-export function registerFamily(root: Logger, family: Set<WeakRef<Logger>>): void {
-  children.set(root, family);
+/**
+ * A root logger's family (itself and every child made from it), for setLogLevel: `add` each
+ * child as it is made, and `adopt` the root once made.
+ */
+export function loggerFamily(): {
+  add: (logger: Logger) => void;
+  adopt: (root: Logger) => void;
+} {
+  const family = new Set<WeakRef<Logger>>();
+  return {
+    add: (logger) => {
+      family.add(new WeakRef(logger));
+    },
+    adopt: (root) => {
+      family.add(new WeakRef(root));
+      children.set(root, family);
+    },
+  };
 }
 
 /** Sets the level of a root logger made by createLogger and of every child made from it. */
@@ -97,13 +112,33 @@ export function describeValue(value: unknown): string {
 }
 
 /**
+ * Writes a log call through `write`, never throwing: when its line cannot be made, `write` is
+ * given what can be said of it instead (`unloggable`), and when even that fails, nothing.
+ * Both loggers' calls go through it (pino's `logMethod` hook, the line logger's own).
+ */
+export function logSafely(
+  args: readonly unknown[],
+  write: (args: readonly unknown[]) => void,
+): void {
+  try {
+    write(args);
+  } catch (failure) {
+    try {
+      write(unloggable(args, failure));
+    } catch {
+      // Nothing left to write it with.
+    }
+  }
+}
+
+/**
  * What a log call writes when its line cannot be made (a field whose getter throws, an error
  * whose serialisation does): the message, the call's fields that are plain values, each error
  * among them as its type and message (`err` as `error`), and why the rest could not be written
  * (`logFailure`). A log call never throws: the code that logs is often handling an error
  * already, or stopping.
  */
-export function unloggable(args: readonly unknown[], failure: unknown): [object, string] {
+function unloggable(args: readonly unknown[], failure: unknown): [object, string] {
   const message = [args[0], args[1]].find((a): a is string => typeof a === 'string');
   return [
     { ...plainFields(args[0]), logFailure: describeValue(failure) },
