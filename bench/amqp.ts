@@ -7,14 +7,16 @@ import { rascalSettings, runRascal } from './amqp/rascal.js';
 
 /**
  * AMQP throughput and cost: `count` waiting events drained by the whole sample pipeline (the
- * built service as a child process), by a bare amqplib loop (the baseline) and by rascal (the
+ * built service as a child process), by a bare amqplib loop (the baseline), by the same loop
+ * publishing the service's message (`as-service`: bench/amqp/bare.ts) and by rascal (the
  * peer), all doing consume -> publish the result with a confirm -> ack on the confirm, with
  * the same prefetch, on the same broker, alternated, each run on a fresh vhost. Besides the
  * rate, each run reads from /proc the CPU time per message of the consuming side and of the
  * broker: on 2 shared cores those, unlike msg/s, hardly move from run to run.
  *
  * CLI: `node dist/bench/amqp.js [count] [prefetch] [rounds] [warmUp]`; prints one JSON object.
- * BENCH_PEER=0 leaves rascal out; BENCH_RASCAL_POOL=n gives rascal n confirm channels;
+ * BENCH_PEER=0 leaves rascal out; BENCH_AS_SERVICE=0 the as-service loop; BENCH_RASCAL_POOL=n
+ * gives rascal n confirm channels;
  * BENCH_SERVICE_NODE_OPTIONS: see pipelineEnv().
  */
 
@@ -25,10 +27,12 @@ export interface AmqpBenchOptions {
   warmUp?: number;
   /** Prefetch of every consumer (default 100). */
   prefetch?: number;
-  /** Rounds of (bare, pipeline, rascal), order rotated each round; medians reported (default 5). */
+  /** Rounds of every contender, order rotated each round; medians reported (default 5). */
   rounds?: number;
   /** Leave the peer out (default: included). */
   withPeer?: boolean;
+  /** Leave out the bare loop that publishes as the service does (default: included). */
+  withAsService?: boolean;
 }
 
 /** The medians of one contender's runs. */
@@ -47,10 +51,16 @@ export interface AmqpBenchResult {
   warmUp: number;
   prefetch: number;
   bare: Medians;
+  /** The bare loop publishing the service's message (exchange, mandatory, its properties). */
+  bareAsService: Medians | null;
   pipeline: Medians;
   rascal: Medians | null;
   /** pipeline.rate / bare.rate (medians). */
   ratio: number;
+  /** pipeline.rate / bareAsService.rate: the core's cost, the broker's share for the shape out. */
+  coreRatio: number | null;
+  /** bareAsService.rate / bare.rate: what the shape of the service's results costs the rate. */
+  publishShapeRatio: number | null;
   /** The same from the consumer's start, warm-up included (null without a warm-up). */
   ratioFromStart: number | null;
   /** pipeline.rate / rascal.rate (medians), null without the peer. */
@@ -60,12 +70,24 @@ export interface AmqpBenchResult {
   samples: Array<Record<string, RunFigures>>;
 }
 
-type Contender = 'bare' | 'pipeline' | 'rascal';
+type Contender = 'bare' | 'bareAsService' | 'pipeline' | 'rascal';
 /** rascal's confirm channel pool: its default (5) unless BENCH_RASCAL_POOL says (experiments). */
 const rascalPool = Number(process.env['BENCH_RASCAL_POOL'] ?? 5);
-const runners: Record<Contender, typeof runBare> = {
-  bare: runBare,
-  pipeline: runPipeline,
+type Runner = (
+  url: string,
+  name: string,
+  count: number,
+  prefetch: number,
+  broker: number,
+  warmUp: number,
+) => Promise<RunFigures>;
+const runners: Record<Contender, Runner> = {
+  bare: (url, name, count, prefetch, broker, warmUp) =>
+    runBare(url, name, count, prefetch, broker, warmUp),
+  bareAsService: (url, name, count, prefetch, broker, warmUp) =>
+    runBare(url, name, count, prefetch, broker, warmUp, 'as-service'),
+  pipeline: (url, name, count, prefetch, broker, warmUp) =>
+    runPipeline(url, name, count, prefetch, broker, warmUp),
   rascal: (url, name, count, prefetch, broker, warmUp) =>
     runRascal(url, name, count, prefetch, broker, warmUp, rascalPool),
 };
@@ -114,9 +136,18 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
   const warmUp = options.warmUp ?? 0;
   const prefetch = options.prefetch ?? 100;
   const rounds = options.rounds ?? 5;
-  const contenders: Contender[] =
-    options.withPeer === false ? ['bare', 'pipeline'] : ['bare', 'pipeline', 'rascal'];
-  const runs: Record<Contender, RunFigures[]> = { bare: [], pipeline: [], rascal: [] };
+  const contenders: Contender[] = [
+    'bare',
+    'pipeline',
+    ...(options.withAsService === false ? [] : (['bareAsService'] as const)),
+    ...(options.withPeer === false ? [] : (['rascal'] as const)),
+  ];
+  const runs: Record<Contender, RunFigures[]> = {
+    bare: [],
+    bareAsService: [],
+    pipeline: [],
+    rascal: [],
+  };
   const samples: Array<Record<string, RunFigures>> = [];
   for (let r = 0; r < rounds; r++) {
     const row: Record<string, RunFigures> = {};
@@ -133,14 +164,18 @@ export async function runAmqpBench(options: AmqpBenchOptions): Promise<AmqpBench
   const bare = medians(runs.bare);
   const pipeline = medians(runs.pipeline);
   const rascal = runs.rascal.length > 0 ? medians(runs.rascal) : null;
+  const bareAsService = runs.bareAsService.length > 0 ? medians(runs.bareAsService) : null;
   return {
     count,
     warmUp,
     prefetch,
     bare,
+    bareAsService,
     pipeline,
     rascal,
     ratio: round(pipeline.rate / bare.rate, 3),
+    coreRatio: bareAsService === null ? null : round(pipeline.rate / bareAsService.rate, 3),
+    publishShapeRatio: bareAsService === null ? null : round(bareAsService.rate / bare.rate, 3),
     ratioFromStart:
       pipeline.fromStart && bare.fromStart
         ? round(pipeline.fromStart.rate / bare.fromStart.rate, 3)
@@ -157,6 +192,7 @@ if (import.meta.main) {
   const rounds = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
   const warmUp = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
   const withPeer = process.env['BENCH_PEER'] !== '0';
-  const result = await runAmqpBench({ count, prefetch, rounds, warmUp, withPeer });
+  const withAsService = process.env['BENCH_AS_SERVICE'] !== '0';
+  const result = await runAmqpBench({ count, prefetch, rounds, warmUp, withPeer, withAsService });
   process.stdout.write(`${JSON.stringify({ bench: 'amqp', ...result })}\n`);
 }

@@ -5,7 +5,8 @@ import { runScaleOut } from '../amqp/scale.js';
 import { runLeak } from '../amqp/leak.js';
 
 /**
- * The RabbitMQ pipeline against a bare amqplib loop (the baseline) and rascal (the peer), all
+ * The RabbitMQ pipeline against a bare amqplib loop (the baseline), the same loop publishing
+ * the service's message (`as-service`), and rascal (the peer), all
  * consume -> confirmed publish -> ack with the same prefetch, alternated in one run, with the
  * CPU time per message of the consuming side and of the broker, and the service's RSS while
  * it drains the queue at full rate: see bench/amqp.ts.
@@ -13,7 +14,8 @@ import { runLeak } from '../amqp/leak.js';
 export async function amqpCases(runs: number, count: number, warmUp = 0): Promise<Cases> {
   const r = await runAmqpBench({ count, warmUp, prefetch: 100, rounds: runs });
   const what = `${count} messages per run after ${warmUp} of warm-up (every contender), prefetch ${r.prefetch}, ${runs} alternated rounds, medians`;
-  const rates = (k: 'bare' | 'pipeline' | 'rascal') => r.samples.map((s) => s[k]?.rate ?? 0);
+  const rates = (k: 'bare' | 'bareAsService' | 'pipeline' | 'rascal') =>
+    r.samples.map((s) => s[k]?.rate ?? 0);
   const cases: Cases = {
     amqp_ratio: {
       value: r.ratio,
@@ -59,6 +61,27 @@ export async function amqpCases(runs: number, count: number, warmUp = 0): Promis
       notes: `${what}: the service's highest VmRSS (sampled every 200 ms) while it drains the queue at full rate; baseline: its RSS when its consumer started`,
     },
   };
+  if (r.bareAsService !== null && r.coreRatio !== null) {
+    cases['amqp_core_ratio'] = {
+      value: r.coreRatio,
+      unit: 'ratio',
+      baseline: 1,
+      ratio: r.coreRatio,
+      target: 'reported',
+      meetsTarget: true,
+      coreRate: r.pipeline.rate,
+      rawRate: r.bareAsService.rate,
+      rateUnit: 'msg/s',
+      publishShapeRatio: r.publishShapeRatio,
+      bareAsServiceCpuUs: {
+        self: r.bareAsService.serviceCpuUs,
+        broker: r.bareAsService.brokerCpuUs,
+      },
+      samples: rates('pipeline'),
+      baselineSamples: rates('bareAsService'),
+      notes: `${what}: the pipeline against the bare loop publishing the service's message (through a direct exchange, mandatory, appId, timestamp, type, a UUID correlation id), so the broker does the same work for both and the ratio is the core's own cost; publishShapeRatio: that loop against the plain bare loop, what the shape of the service's results costs the rate`,
+    };
+  }
   if (r.rascal !== null && r.peerRatio !== null) {
     cases['amqp_peer_ratio'] = {
       value: r.peerRatio,
