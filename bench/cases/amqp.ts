@@ -1,8 +1,20 @@
-import type { Cases } from '../case.js';
+import type { CaseResult, Cases } from '../case.js';
 import { round } from '../stats.js';
 import { runAmqpBench } from '../amqp.js';
 import { runScaleOut } from '../amqp/scale.js';
 import { runLeak } from '../amqp/leak.js';
+
+/** A rate comparison reported without a target: the ratio of the medians as the value. */
+function reportedRatio(
+  ratio: number,
+  rates: Record<string, unknown>,
+  samples: number[],
+  baselineSamples: number[],
+  notes: string,
+): CaseResult {
+  const fixed = { unit: 'ratio', baseline: 1, target: 'reported', meetsTarget: true };
+  return { value: ratio, ratio, ...fixed, ...rates, samples, baselineSamples, notes };
+}
 
 /**
  * The RabbitMQ pipeline against a bare amqplib loop (the baseline), the same loop publishing
@@ -62,42 +74,36 @@ export async function amqpCases(runs: number, count: number, warmUp = 0): Promis
     },
   };
   if (r.bareAsService !== null && r.coreRatio !== null) {
-    cases['amqp_core_ratio'] = {
-      value: r.coreRatio,
-      unit: 'ratio',
-      baseline: 1,
-      ratio: r.coreRatio,
-      target: 'reported',
-      meetsTarget: true,
-      coreRate: r.pipeline.rate,
-      rawRate: r.bareAsService.rate,
-      rateUnit: 'msg/s',
-      publishShapeRatio: r.publishShapeRatio,
-      bareAsServiceCpuUs: {
-        self: r.bareAsService.serviceCpuUs,
-        broker: r.bareAsService.brokerCpuUs,
+    cases['amqp_core_ratio'] = reportedRatio(
+      r.coreRatio,
+      {
+        coreRate: r.pipeline.rate,
+        rawRate: r.bareAsService.rate,
+        rateUnit: 'msg/s',
+        publishShapeRatio: r.publishShapeRatio,
+        bareAsServiceCpuUs: {
+          self: r.bareAsService.serviceCpuUs,
+          broker: r.bareAsService.brokerCpuUs,
+        },
       },
-      samples: rates('pipeline'),
-      baselineSamples: rates('bareAsService'),
-      notes: `${what}: the pipeline against the bare loop publishing the service's message (through a direct exchange, mandatory, appId, timestamp, type, a UUID correlation id), so the broker does the same work for both and the ratio is the core's own cost; publishShapeRatio: that loop against the plain bare loop, what the shape of the service's results costs the rate`,
-    };
+      rates('pipeline'),
+      rates('bareAsService'),
+      `${what}: the pipeline against the bare loop publishing the service's message (through a direct exchange, mandatory, appId, timestamp, type, a UUID correlation id), so the broker does the same work for both and the ratio is the core's own cost; publishShapeRatio: that loop against the plain bare loop, what the shape of the service's results costs the rate`,
+    );
   }
   if (r.rascal !== null && r.peerRatio !== null) {
-    cases['amqp_peer_ratio'] = {
-      value: r.peerRatio,
-      unit: 'ratio',
-      baseline: 1,
-      ratio: r.peerRatio,
-      target: 'reported',
-      meetsTarget: true,
-      coreRate: r.pipeline.rate,
-      peerRate: r.rascal.rate,
-      rateUnit: 'msg/s',
-      rascal: r.rascalSettings,
-      samples: rates('pipeline'),
-      baselineSamples: rates('rascal'),
-      notes: `${what}: the pipeline against rascal doing the same work in one process (ack on the publication's success event, i.e. after the confirm)`,
-    };
+    cases['amqp_peer_ratio'] = reportedRatio(
+      r.peerRatio,
+      {
+        coreRate: r.pipeline.rate,
+        peerRate: r.rascal.rate,
+        rateUnit: 'msg/s',
+        rascal: r.rascalSettings,
+      },
+      rates('pipeline'),
+      rates('rascal'),
+      `${what}: the pipeline against rascal doing the same work in one process (ack on the publication's success event, i.e. after the confirm)`,
+    );
   }
   return cases;
 }
