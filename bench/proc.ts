@@ -50,6 +50,43 @@ export function rssMb(pid: number): number {
 }
 
 /**
+ * The highest VmRSS of a process, sampled every `everyMs` from construction to `stop()`. A
+ * process that is gone is not sampled any more (its run fails on its own); the peak seen stays.
+ */
+export class PeakRss {
+  readonly startMb: number;
+  readonly #pid: number;
+  readonly #timer: NodeJS.Timeout;
+  #peakMb: number;
+  #stopped = false;
+
+  constructor(pid: number, everyMs = 200) {
+    this.#pid = pid;
+    this.startMb = rssMb(pid);
+    this.#peakMb = this.startMb;
+    this.#timer = setInterval(() => this.#sample(), everyMs);
+  }
+
+  #sample(): void {
+    try {
+      this.#peakMb = Math.max(this.#peakMb, rssMb(this.#pid));
+    } catch {
+      // gone
+    }
+  }
+
+  /** Stops sampling (idempotent) and gives the peak, a last sample included. */
+  stop(): number {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      clearInterval(this.#timer);
+      this.#sample();
+    }
+    return this.#peakMb;
+  }
+}
+
+/**
  * The pid of the local RabbitMQ node (its Erlang VM), asked of `rabbitmqctl`. Throws with the
  * reason when it cannot tell (no rabbitmqctl, broker down, broker not on this machine).
  */

@@ -1,5 +1,5 @@
 import type * as amqp from 'amqplib';
-import { cpuSeconds, rssMb } from '../proc.js';
+import { PeakRss, cpuSeconds } from '../proc.js';
 import { untilDepth } from './messages.js';
 
 /** What one AMQP bench run measured. */
@@ -43,9 +43,7 @@ export class Window {
   readonly #startedAt: number;
   readonly #cpu0: number;
   readonly #broker0: number;
-  readonly #sampler: NodeJS.Timeout | undefined;
-  #peakRss = 0;
-  #startRss: number | undefined;
+  readonly #rss: PeakRss | undefined;
 
   /**
    * `startedAt`: performance.now() of the consumer's start, when known better than now;
@@ -57,42 +55,27 @@ export class Window {
     this.#startedAt = startedAt;
     this.#cpu0 = cpuOfSource(source);
     this.#broker0 = cpuSeconds(broker);
-    if (typeof source === 'number' && sampleRss) {
-      this.#startRss = rssMb(source);
-      this.#peakRss = this.#startRss;
-      this.#sampler = setInterval(() => this.#sample(source), 200);
-    }
-  }
-
-  #sample(pid: number): void {
-    try {
-      this.#peakRss = Math.max(this.#peakRss, rssMb(pid));
-    } catch {
-      // The process is gone: the run will fail on its own; keep the peak seen.
-    }
+    if (typeof source === 'number' && sampleRss) this.#rss = new PeakRss(source);
   }
 
   /** Ends the window at `endedAt` (performance.now()) with `count` messages done. */
   close(count: number, endedAt = performance.now()): RunFigures {
-    if (this.#sampler !== undefined) {
-      clearInterval(this.#sampler);
-      this.#sample(this.#source as number);
-    }
+    const peakRssMb = this.#rss?.stop();
     const cpu = cpuOfSource(this.#source) - this.#cpu0;
     const broker = cpuSeconds(this.#broker) - this.#broker0;
     return {
       rate: count / ((endedAt - this.#startedAt) / 1000),
       serviceCpuUs: (cpu / count) * 1e6,
       brokerCpuUs: (broker / count) * 1e6,
-      ...(this.#startRss === undefined
+      ...(this.#rss === undefined || peakRssMb === undefined
         ? {}
-        : { peakRssMb: this.#peakRss, startRssMb: this.#startRss }),
+        : { peakRssMb, startRssMb: this.#rss.startMb }),
     };
   }
 
   /** Stops sampling without a result (the run failed). Idempotent. */
   abandon(): void {
-    if (this.#sampler !== undefined) clearInterval(this.#sampler);
+    this.#rss?.stop();
   }
 }
 

@@ -6,7 +6,7 @@ import { ServiceProcess } from '../../test/helpers/service-process.js';
 import type { TestVhost } from '../../test/helpers/broker.js';
 import { onFreshVhost } from './fresh-vhost.js';
 import { round } from '../stats.js';
-import { launcherNodeOptions } from '../proc.js';
+import { PeakRss, launcherNodeOptions } from '../proc.js';
 import { body } from './messages.js';
 import { exitAsFailure, pipelineEnv } from './pipeline.js';
 
@@ -39,6 +39,11 @@ export interface LeakFigures {
   last: Footprint;
   rssRatio: number;
   heapRatio: number;
+  /**
+   * The highest VmRSS between the two marks, sampled every 200 ms: the RSS of a sustained
+   * drain at full rate, its major GCs' sawtooth included (the footprints are taken after a GC).
+   */
+  peakRssMb: number;
 }
 
 /** Asks the service's probe for its footprint (SIGUSR2) and resolves with the answer. */
@@ -159,6 +164,13 @@ async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigur
       return footprint(running, n);
     };
     const a = await take(atFirst, first);
+    const sustained = new PeakRss(running.pid);
+    let peakRssMb: number;
+    try {
+      await Promise.race([atLast, crashed]);
+    } finally {
+      peakRssMb = round(sustained.stop(), 1);
+    }
     const b = await take(atLast, last);
     stopFeeding.abort();
     await feeding;
@@ -169,6 +181,7 @@ async function leakOn(vhost: TestVhost, options: LeakOptions): Promise<LeakFigur
       last: b,
       rssRatio: round(b.rssMb / a.rssMb, 3),
       heapRatio: round(b.heapMb / a.heapMb, 3),
+      peakRssMb,
     };
   } finally {
     stopFeeding.abort();

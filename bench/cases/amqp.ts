@@ -146,6 +146,15 @@ export async function leakCases(first: number, last: number): Promise<Cases> {
       last: r.last,
       notes: `${what}: RSS after ${last} / RSS after ${first} (baseline: the MiB after ${first})`,
     },
+    load_rss_sustained_mb: {
+      value: r.peakRssMb,
+      unit: 'MiB',
+      baseline: r.first.rssMb,
+      ratio: round(r.peakRssMb / r.first.rssMb),
+      target: '<= 200 MiB',
+      meetsTarget: r.peakRssMb <= 200,
+      notes: `${what}: the service's highest VmRSS (sampled every 200 ms) from the ${first}th result to the ${last}th, a sustained drain at full rate with its major GCs' sawtooth (load_rss_mb covers one drain of the amqp group); baseline: the RSS after ${first}, taken after a GC`,
+    },
     leak_heap_ratio: {
       value: r.heapRatio,
       unit: 'ratio',
