@@ -60,16 +60,15 @@ export class Window {
 
   /** Ends the window at `endedAt` (performance.now()) with `count` messages done. */
   close(count: number, endedAt = performance.now()): RunFigures {
-    const peakRssMb = this.#rss?.stop();
+    const rss =
+      this.#rss === undefined ? {} : { peakRssMb: this.#rss.stop(), startRssMb: this.#rss.startMb };
     const cpu = cpuOfSource(this.#source) - this.#cpu0;
     const broker = cpuSeconds(this.#broker) - this.#broker0;
     return {
       rate: count / ((endedAt - this.#startedAt) / 1000),
       serviceCpuUs: (cpu / count) * 1e6,
       brokerCpuUs: (broker / count) * 1e6,
-      ...(this.#rss === undefined || peakRssMb === undefined
-        ? {}
-        : { peakRssMb, startRssMb: this.#rss.startMb }),
+      ...rss,
     };
   }
 
