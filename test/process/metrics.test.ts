@@ -57,11 +57,20 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
       'shutdown_phase_duration_seconds_value',
       'crunch_seconds_value',
     ];
+    const phaseNames = ['stop-intake', 'drain', 'stop-workers', 'close'];
     const mine = (all: ExportedSeries[]) => all.filter((s) => s.metric['app'] === app);
+    const has = (all: ExportedSeries[], name: string, phase?: string) =>
+      all.some(
+        (s) =>
+          s.metric['__name__'] === name && (phase === undefined || s.metric['phase'] === phase),
+      );
+    // Series become searchable one by one: wait for each phase too, not only for each name.
     const series = mine(
       await vm.exportWhen(
         '(thread|threads|fixture|shutdown|crunch)_.*',
-        (all) => names.every((n) => mine(all).some((s) => s.metric['__name__'] === n)),
+        (all) =>
+          names.every((n) => has(mine(all), n)) &&
+          phaseNames.every((p) => has(mine(all), 'shutdown_phase_duration_seconds_value', p)),
         20_000,
       ),
     );
@@ -89,7 +98,7 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     assert.ok(found('thread_heap_used_bytes_value').every((s) => s.values.every((v) => v > 0)));
     assert.ok(found('shutdown_duration_seconds_value')[0]!.metric['host']);
     const phases = found('shutdown_phase_duration_seconds_value').map((s) => s.metric['phase']);
-    for (const phase of ['stop-intake', 'drain', 'stop-workers', 'close']) {
+    for (const phase of phaseNames) {
       assert.ok(phases.includes(phase), `phase ${phase} in ${JSON.stringify(phases)}`);
     }
   });
