@@ -51,6 +51,12 @@ export const coreConfigSchema = z.object({
     // since with a small young generation on few cores it costs more CPU than it saves
     // (runtime/gc-settings.ts, docs/performance.md).
     parallelScavenge: flag(),
+    // V8's old-generation growing factor, in percent over the live size after a full GC: what
+    // holds RSS under a sustained load; 0 leaves V8's own factor, up to 4x on a machine with
+    // gigabytes of RAM (runtime/gc-settings.ts, docs/performance.md).
+    heapGrowingPercent: integer(0, 400).describe(
+      "the old generation's growth after a full GC, in percent: 0 (V8's own factor) to 400",
+    ),
   }),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
@@ -79,6 +85,7 @@ export const coreEnv = {
   THREAD_REPORT_INTERVAL_MS: 'threads.reportIntervalMs',
   MAX_SEMI_SPACE_MB: 'threads.maxSemiSpaceMb',
   PARALLEL_SCAVENGE: 'threads.parallelScavenge',
+  HEAP_GROWING_PERCENT: 'threads.heapGrowingPercent',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),
