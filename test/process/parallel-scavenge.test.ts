@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
 import { parseGcTraceLine } from '../helpers/gc-trace.js';
+import { probedService } from '../helpers/probed-service.js';
 
 /**
  * V8's parallel scavenge is off in the running service unless PARALLEL_SCAVENGE says
@@ -20,44 +17,24 @@ type Scavenges = Map<string, { scavenges: number; helped: number }>;
 
 /** Each worker thread's scavenges in the fixture service: how many, how many were helped. */
 async function workerScavenges(env: Record<string, string>): Promise<Scavenges> {
-  const child = spawn(process.execPath, [mainScript], {
-    cwd: repoRoot,
-    // Warnings only: V8's lines share stdout with the log, and every log line may cut one.
-    env: testEnv({ NODE_OPTIONS: `--import=${probe}`, LOG_LEVEL: 'warn', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = once(child, 'exit');
   const byThread: Scavenges = new Map();
-  createInterface({ input: child.stdout }).on('line', (text) => {
-    const gc = parseGcTraceLine(text);
-    // The main thread (0) churned before the settings were applied.
-    if (gc === undefined || gc.kind !== 's' || gc.threadId === 0) return;
-    const key = String(gc.threadId);
-    const thread = byThread.get(key) ?? { scavenges: 0, helped: 0 };
-    thread.scavenges++;
-    if (gc.helpersMs > 0) thread.helped++;
-    byThread.set(key, thread);
+  // The fixture runs 3 worker threads; each says when its churn is done.
+  await probedService({
+    probe,
+    prefix: 'scavenge-probe',
+    count: 3,
+    env,
+    onStdout: (text) => {
+      const gc = parseGcTraceLine(text);
+      // The main thread (0) churned before the settings were applied.
+      if (gc === undefined || gc.kind !== 's' || gc.threadId === 0) return;
+      const key = String(gc.threadId);
+      const thread = byThread.get(key) ?? { scavenges: 0, helped: 0 };
+      thread.scavenges++;
+      if (gc.helpersMs > 0) thread.helped++;
+      byThread.set(key, thread);
+    },
   });
-  const probes = new Set<string>();
-  const stderr: string[] = [];
-  try {
-    // The fixture runs 3 worker threads; each says when its churn is done.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`${probes.size} of 3 probes reported; stderr:\n${stderr.join('\n')}`));
-      }, 60_000);
-      createInterface({ input: child.stderr }).on('line', (text) => {
-        stderr.push(text);
-        if (text.startsWith('scavenge-probe ')) probes.add(text);
-        if (probes.size < 3) return;
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  } finally {
-    child.kill('SIGTERM');
-    await exited; // V8's trace lines are written out at exit
-  }
   assert.equal(byThread.size, 3, `every worker traced: ${JSON.stringify([...byThread])}`);
   for (const [, { scavenges }] of byThread) assert.ok(scavenges >= 20, 'the probe scavenged');
   return byThread;
