@@ -21,8 +21,9 @@ test('on a TTY the service logs pretty, coloured lines, and TERM still stops it 
   const exited = once(child, 'exit');
   let servicePid: number | undefined;
   t.after(() => {
-    // Killing `script` alone would leave the service running: the pty's hang-up is a HUP,
-    // which the service takes as "toggle debug logging", not as a stop.
+    // Killing `script` alone would do: the pty's hang-up (a HUP, "toggle debug logging")
+    // makes the service log into a closed terminal, which stops it (log-output.test.ts).
+    // Killed here all the same, so that nothing outlives a failed test.
     if (servicePid !== undefined) {
       try {
         process.kill(servicePid, 'SIGKILL');

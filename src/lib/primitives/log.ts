@@ -8,6 +8,7 @@ import {
   type LogLevel,
 } from './logger.js';
 import { redactLogLine } from './secrets.js';
+import { FdSink } from './fd-sink.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
@@ -72,20 +73,16 @@ export function createLogger(options: LoggerOptions): Logger {
 }
 
 /**
- * The main thread's sink: synchronous writes to stdout (fd 1), through pino-pretty when asked
- * or when stdout is a TTY. Worker threads never write to stdout: they forward lines to this.
+ * The main thread's sink: each line written to stdout (fd 1) at once (fd-sink.ts: a failed
+ * write is reported once and the lines after it dropped), through pino-pretty's formatter when
+ * asked or when stdout is a TTY. Worker threads never write to stdout: they forward lines to
+ * this. `process.stdout` is left alone: made for a pipe, it turns fd 1 non-blocking.
  */
-export async function createLogSink(pretty: 'auto' | 'true' | 'false'): Promise<LogSink> {
-  const usePretty = pretty === 'true' || (pretty === 'auto' && process.stdout.isTTY);
-  if (usePretty) {
-    const { default: build } = await import('pino-pretty');
-    const stream = build({ sync: true, destination: 1, colorize: process.stdout.isTTY });
-    return Object.assign(stream, {
-      flushSync: () => {
-        /* pino-pretty with sync: true writes through at once */
-      },
-    });
+export async function createLogSink(pretty: 'auto' | 'true' | 'false'): Promise<FdSink> {
+  const isTty = process.getBuiltinModule('node:tty').isatty(1);
+  if (pretty === 'true' || (pretty === 'auto' && isTty)) {
+    const { prettyFactory } = await import('pino-pretty');
+    return new FdSink(1, prettyFactory({ colorize: isTty }));
   }
-  const stream = pino.destination({ dest: 1, sync: true });
-  return stream;
+  return new FdSink(1);
 }

@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { loadConfig } from '../primitives/config.js';
 import { createLogSink } from '../primitives/log.js';
+import { writeStderr } from '../primitives/fd-sink.js';
 import { redactSecrets } from '../primitives/secrets.js';
-import { hasCode, ErrorCodes } from '../primitives/errors.js';
+import { DependencyError, hasCode, ErrorCodes } from '../primitives/errors.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
@@ -33,23 +34,57 @@ function buildCommit(): string | undefined {
   }
 }
 
-/** Writes the configuration error (no logger yet: one JSON line, redacted like every other). */
+/**
+ * Says on stderr what the log cannot: a line for a person (`headline`), then a JSON line for a
+ * log pipeline, redacted like every other.
+ */
+function tellStderr(
+  level: string,
+  msg: string,
+  exitCode: number,
+  error: unknown,
+  headline: string,
+) {
+  const line = JSON.stringify({
+    level,
+    time: new Date().toISOString(),
+    pid: process.pid,
+    thread: 'main',
+    msg,
+    exitCode,
+    err: serializeError(error),
+  });
+  writeStderr(redactSecrets(`${headline}\n${line}\n`));
+}
+
+/** Writes the configuration error (no logger yet). */
 function reportConfigError(error: unknown): number {
   const exitCode = hasCode(error, ErrorCodes.CONFIG)
     ? ExitCode.CONFIG_ERROR
     : ExitCode.APPLICATION_ERROR;
-  const line = JSON.stringify({
-    level: 'fatal',
-    time: new Date().toISOString(),
-    pid: process.pid,
-    thread: 'main',
-    msg: 'configuration error',
-    exitCode,
-    err: serializeError(error),
-  });
-  // A person reads the first part; a log pipeline, the JSON line.
-  process.stderr.write(redactSecrets(`${serializeError(error).message}\n${line}\n`));
+  tellStderr('fatal', 'configuration error', exitCode, error, serializeError(error).message);
   return exitCode;
+}
+
+/**
+ * The log output is gone (its reader died, its terminal closed, its disk is full): a service
+ * nobody can see is stopped as a dependency failure, with one line on stderr (which may still
+ * reach someone) saying why; the lines logged after the failure are dropped.
+ */
+function stopForLostOutput(error: Error, die: (cause: unknown) => void): void {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const cause = new DependencyError('log output', `stdout cannot be written (${code})`, {
+    cause: error,
+  });
+  const exitCode = ExitCode.DEPENDENCY_FAILURE;
+  tellStderr(
+    'error',
+    'log output lost; stopping',
+    exitCode,
+    cause,
+    `${cause.message}; the service stops`,
+  );
+  die(cause);
 }
 
 /** Runs the service until it stops; resolves with the exit code (also set on process). */
@@ -71,8 +106,10 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   }
 
   applyGcSettings(config.threads);
-  const core = buildCore(config, await createLogSink(config.log.pretty));
+  const logSink = await createLogSink(config.log.pretty);
+  const core = buildCore(config, logSink);
   const { log, control, coordinator } = core;
+  logSink.onFailure((error) => stopForLostOutput(error, (cause) => control.die(cause)));
   const onUncaught = (error: unknown): void => {
     handleError(error, { name: 'main (uncaught)', log, control });
   };

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { text } from 'node:stream/consumers';
+import { ServiceProcess, mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
+
+/**
+ * The log output goes away under a running service: its reader dies, its terminal closes, its
+ * disk fills. A service nobody can see stops as a dependency failure (69), saying why on
+ * stderr, instead of running on unseen or hanging in a write that cannot succeed.
+ */
+
+/** The stderr line's JSON part, parsed (the line after the one for a person). */
+function lostOutputLine(stderr: string): Record<string, unknown> {
+  const json = stderr.split('\n').find((l) => l.startsWith('{"level"'));
+  assert.ok(json, `no JSON line on stderr:\n${stderr}`);
+  return JSON.parse(json) as Record<string, unknown>;
+}
+
+test('stdout on a full disk (ENOSPC): the service stops with 69 by itself and says why on stderr', async (t) => {
+  const full = openSync('/dev/full', 'w');
+  const child = spawn(process.execPath, [mainScript], {
+    cwd: repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', ...testEnv() },
+    stdio: ['ignore', full, 'pipe'],
+  });
+  closeSync(full);
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const stderr = text(child.stderr!);
+  // No TERM: the first line it could not write is the failure. (Before, it ran on, and a TERM
+  // then hung it for ever in the log's flush.)
+  const exited = once(child, 'exit');
+  const [code] = (await Promise.race([
+    exited,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error('the service did not stop within 20 s')), 20_000).unref(),
+    ),
+  ])) as [number | null];
+  const said = await stderr;
+  assert.equal(code, ExitCode.DEPENDENCY_FAILURE, said);
+  assert.match(said, /^log output: stdout cannot be written \(ENOSPC\); the service stops$/m);
+  const line = lostOutputLine(said);
+  assert.equal(line['msg'], 'log output lost; stopping');
+  assert.equal(line['exitCode'], ExitCode.DEPENDENCY_FAILURE);
+  assert.equal((line['err'] as { code?: string }).code, 'E_DEPENDENCY');
+});
+
+test('the reader of stdout is gone (EPIPE): the next line stops the service with 69', async (t) => {
+  const service = new ServiceProcess({ env: testEnv({ FIXTURE_TICK_MS: '600000' }) });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  // Our end of its stdout closes; a HUP makes it log (debug on), into the broken pipe.
+  service.child.stdout!.destroy();
+  service.signal('SIGHUP');
+  const { code } = await service.waitForExit(20_000);
+  const stderr = service.stderr.join('\n');
+  assert.equal(code, ExitCode.DEPENDENCY_FAILURE, stderr);
+  assert.match(stderr, /stdout cannot be written \(EPIPE\)/);
+  assert.equal(lostOutputLine(stderr)['msg'], 'log output lost; stopping');
+});
+
+test('its terminal closes (EIO after the hang-up): the service stops instead of running on unseen', async (t) => {
+  // The service runs on the pseudo-terminal `script` makes, its stderr on a pipe of ours
+  // (fd 3 of `script`, which its child inherits). Killing `script` closes the terminal.
+  const command = `exec '${process.execPath}' '${mainScript}' 2>&3`;
+  const env = testEnv({ FIXTURE_TICK_MS: '600000' });
+  delete env['LOG_PRETTY']; // auto: pretty, because stdout is a TTY
+  const script = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+  });
+  let servicePid: number | undefined;
+  t.after(() => {
+    for (const pid of [servicePid, script.pid]) {
+      try {
+        if (pid !== undefined) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  const serviceStderr = script.stdio[3] as NodeJS.ReadableStream;
+  // Its stderr pipe ends when the service has exited (it was the last to hold it).
+  const stderr = text(serviceStderr);
+  let shown = '';
+  await new Promise<void>((resolve, reject) => {
+    script.stdout!.on('data', (chunk: Buffer) => {
+      shown += chunk.toString();
+      const m = /INFO\S* \((\d+)\): \S*ready/.exec(shown);
+      if (m) {
+        servicePid = Number(m[1]);
+        resolve();
+      }
+    });
+    script.on('exit', () => reject(new Error(`script exited before ready:\n${shown}`)));
+  });
+  script.kill('SIGKILL');
+  const said = await Promise.race([
+    stderr,
+    new Promise<never>((_, reject) =>
+      setTimeout(
+        () => reject(new Error('the service still runs 20 s after its terminal closed')),
+        20_000,
+      ).unref(),
+    ),
+  ]);
+  assert.match(said, /stdout cannot be written \(EIO\)/);
+  assert.equal(lostOutputLine(said)['exitCode'], ExitCode.DEPENDENCY_FAILURE);
+  // Gone, or a zombie until init reaps it (its parent, `script`, was killed).
+  const state = existsSync(`/proc/${servicePid}/stat`)
+    ? readFileSync(`/proc/${servicePid}/stat`, 'utf8').split(') ')[1]?.[0]
+    : 'gone';
+  assert.ok(state === 'gone' || state === 'Z', `the service is still there (state ${state})`);
+});
