@@ -3,9 +3,20 @@ import { resultsTopic } from './pipeline.js';
 
 /**
  * `npm run subscribe [-- ENDPOINT]`: prints each result the service publishes, one JSON line
- * per result, until INT or TERM. The endpoint defaults to ZMQ_PUB_ENDPOINT, then to
+ * per result, until INT or TERM, or until its reader goes away (`npm run subscribe | head`),
+ * as a Unix filter does. A result that is not JSON (someone else publishing on the endpoint)
+ * is printed as its text. The endpoint defaults to ZMQ_PUB_ENDPOINT, then to
  * tcp://127.0.0.1:5556.
  */
+/** The result as JSON, or as its text when it is not JSON. */
+function parseResult(text: string): { result: unknown } | { text: string } {
+  try {
+    return { result: JSON.parse(text) as unknown };
+  } catch {
+    return { text };
+  }
+}
+
 const endpoint = process.argv[2] ?? process.env['ZMQ_PUB_ENDPOINT'] ?? 'tcp://127.0.0.1:5556';
 const log = createLogger({
   app: 'subscribe',
@@ -21,6 +32,14 @@ socket.subscribe(resultsTopic);
 const stop = (): void => zmq.closeAll();
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  // EPIPE: the reader is gone, which ends a filter quietly; anything else is a failure.
+  if (error.code !== 'EPIPE') {
+    log.error({ err: error }, 'cannot write to stdout');
+    process.exitCode = 1;
+  }
+  stop();
+});
 log.info({ endpoint }, 'subscribed; waiting for results');
 try {
   for (;;) {
@@ -30,7 +49,7 @@ try {
       correlationId: correlationId?.toString(),
       ...(traceparent !== undefined &&
         traceparent.length > 0 && { traceparent: traceparent.toString() }),
-      result: JSON.parse(body?.toString() ?? 'null') as unknown,
+      ...parseResult(body?.toString() ?? ''),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }

@@ -1,7 +1,9 @@
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
+import { captureLog } from '../helpers/capture-log.js';
+import { SocketRegistry } from '../../src/lib/zmq/socket-registry.js';
 
 const subscribeScript = fileURLToPath(new URL('../../src/app/subscribe.js', import.meta.url));
 
@@ -38,4 +40,57 @@ test('the subscribe command prints each result the service publishes, with its c
   service.signal('SIGTERM');
   assert.equal((await subscriber.waitForExit()).code, 0);
   assert.equal((await service.waitForExit()).code, 0);
+});
+
+/**
+ * A publisher of the test's own on a free port, sending `frames` every 20 ms (a new
+ * subscriber's subscription takes a moment to reach it) until `stop()`.
+ */
+async function publishing(frames: () => string[]): Promise<{ endpoint: string; stop: () => void }> {
+  const log = captureLog('info').log;
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  const socket = await zmq.open('pub', 'test-publisher');
+  const endpoint = await socket.bind('tcp://127.0.0.1:*');
+  const timer = setInterval(() => void socket.send(frames()).catch(() => undefined), 20);
+  return {
+    endpoint,
+    stop: () => {
+      clearInterval(timer);
+      zmq.closeAll();
+    },
+  };
+}
+
+/** The subscribe command, subscribed to a publisher of the test's own sending `frames`. */
+async function subscribedTo(t: TestContext, frames: () => string[]): Promise<ServiceProcess> {
+  const publisher = await publishing(frames);
+  t.after(() => publisher.stop());
+  const subscriber = new ServiceProcess({
+    script: subscribeScript,
+    args: [publisher.endpoint],
+    env: {},
+  });
+  t.after(() => subscriber.stop());
+  return subscriber;
+}
+
+test('a result that is not JSON is printed as its text, and the subscriber goes on', async (t) => {
+  let n = 0;
+  const subscriber = await subscribedTo(t, () => {
+    n += 1;
+    return ['results', `c-${n}`, n % 2 === 0 ? '{"ok":true}' : 'not {json', ''];
+  });
+  const text = await subscriber.waitFor((l) => l['text'] === 'not {json');
+  assert.equal(typeof text['correlationId'], 'string');
+  await subscriber.waitFor((l) => (l['result'] as { ok?: boolean } | undefined)?.ok === true);
+  subscriber.signal('SIGTERM');
+  assert.equal((await subscriber.waitForExit()).code, 0, subscriber.tail());
+});
+
+test('its reader gone (`npm run subscribe | head`), the subscriber stops quietly with 0', async (t) => {
+  const subscriber = await subscribedTo(t, () => ['results', 'c', '{"ok":true}', '']);
+  await subscriber.waitFor((l) => typeof l['correlationId'] === 'string');
+  subscriber.child.stdout!.destroy();
+  assert.equal((await subscriber.waitForExit()).code, 0, subscriber.stderr.join('\n'));
+  assert.ok(!subscriber.stderr.some((l) => /EPIPE|Error/.test(l)), subscriber.stderr.join('\n'));
 });
