@@ -25,3 +25,52 @@ test('FAULT=main-stall:3000 with 1 s heartbeats kills no worker; the stall is lo
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });
+
+test('a main thread that never wakes: a worker kills the process past MAIN_STALL_LIMIT_MS, with one fatal line', async (t) => {
+  // The stall (600 s) outlasts any shutdown deadline; nothing in main can end it.
+  const service = new ServiceProcess({
+    env: testEnv({ FAULT: 'main-stall:600000', MAIN_STALL_LIMIT_MS: '2000' }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  const fatal = await service.waitFor(
+    (l) => l.msg === 'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
+    20_000,
+  );
+  assert.equal(fatal.level, 'fatal');
+  assert.notEqual(fatal.thread, 'main', 'written by a worker thread');
+  assert.ok(Number(fatal['silentMs']) >= 2_000, String(fatal['silentMs']));
+  assert.deepEqual(await service.waitForExit(), { code: null, signal: 'SIGKILL' });
+  // One watchdog writes; the others see that it fired.
+  const lines = service.lines.filter((l) => l.level === 'fatal');
+  assert.equal(lines.length, 1, service.tail());
+});
+
+test('a main thread that keeps its pulse is never killed, however short the limit', async (t) => {
+  // The limit at its floor (twice the 200 ms heartbeat); the service runs ten times that.
+  const service = new ServiceProcess({
+    env: testEnv({ MAIN_STALL_LIMIT_MS: '400', THREAD_REPORT_INTERVAL_MS: '1000' }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  const reports = (): number => service.lines.filter((l) => l.msg === 'thread report').length;
+  await service.waitFor(() => reports() >= 4, 15_000);
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});
+
+test('with a debugger attached (--inspect), a stalled main thread is not killed', async (t) => {
+  const service = new ServiceProcess({
+    env: testEnv({
+      FAULT: 'main-stall:4000',
+      MAIN_STALL_LIMIT_MS: '1000',
+      NODE_OPTIONS: '--inspect=127.0.0.1:0',
+    }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  await service.waitFor('main thread stalled', 20_000);
+  assert.equal(service.isAlive, true, service.tail());
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});

@@ -38,26 +38,36 @@ export const coreConfigSchema = z.object({
       path: ['deadlineMs'],
       message: 'must be greater than shutdown.escalationMs',
     }),
-  threads: z.object({
-    heartbeatMs: millis(20),
-    startTimeoutMs: millis(100),
-    reportIntervalMs: millis(100),
-    // V8's semi-space cap in MiB (its young generation is 3 of them): the lever on RSS under
-    // allocation churn (docs/performance.md). 0 leaves V8's default (16 MiB on 64-bit).
-    maxSemiSpaceMb: integer(0, 256).describe(
-      'the young generation cap per thread, a semi-space in MiB: 0 (V8 default) to 256',
-    ),
-    // V8's parallel scavenge (helper threads join each young-generation GC): off by default,
-    // since with a small young generation on few cores it costs more CPU than it saves
-    // (runtime/gc-settings.ts, docs/performance.md).
-    parallelScavenge: flag(),
-    // V8's old-generation growing factor, in percent over the live size after a full GC: what
-    // holds RSS under a sustained load; 0 leaves V8's own factor, up to 4x on a machine with
-    // gigabytes of RAM (runtime/gc-settings.ts, docs/performance.md).
-    heapGrowingPercent: integer(0, 400).describe(
-      "the old generation's growth after a full GC, in percent: 0 (V8's own factor) to 400",
-    ),
-  }),
+  threads: z
+    .object({
+      heartbeatMs: millis(20),
+      startTimeoutMs: millis(100),
+      reportIntervalMs: millis(100),
+      // V8's semi-space cap in MiB (its young generation is 3 of them): the lever on RSS under
+      // allocation churn (docs/performance.md). 0 leaves V8's default (16 MiB on 64-bit).
+      maxSemiSpaceMb: integer(0, 256).describe(
+        'the young generation cap per thread, a semi-space in MiB: 0 (V8 default) to 256',
+      ),
+      // V8's parallel scavenge (helper threads join each young-generation GC): off by default,
+      // since with a small young generation on few cores it costs more CPU than it saves
+      // (runtime/gc-settings.ts, docs/performance.md).
+      parallelScavenge: flag(),
+      // V8's old-generation growing factor, in percent over the live size after a full GC: what
+      // holds RSS under a sustained load; 0 leaves V8's own factor, up to 4x on a machine with
+      // gigabytes of RAM (runtime/gc-settings.ts, docs/performance.md).
+      heapGrowingPercent: integer(0, 400).describe(
+        "the old generation's growth after a full GC, in percent: 0 (V8's own factor) to 400",
+      ),
+      // How long the main thread may be silent before a worker thread's watchdog kills the
+      // process (threads/main-watchdog.ts): a main thread that never wakes can stop nothing.
+      mainStallLimitMs: integer(0, 3_600_000).describe(
+        'milliseconds of main-thread silence before the process is killed: 0 (off) to 3600000',
+      ),
+    })
+    .refine((t) => t.mainStallLimitMs === 0 || t.mainStallLimitMs >= 2 * t.heartbeatMs, {
+      path: ['mainStallLimitMs'],
+      message: 'must be 0 (off) or at least twice threads.heartbeatMs',
+    }),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
@@ -86,6 +96,7 @@ export const coreEnv = {
   MAX_SEMI_SPACE_MB: 'threads.maxSemiSpaceMb',
   PARALLEL_SCAVENGE: 'threads.parallelScavenge',
   HEAP_GROWING_PERCENT: 'threads.heapGrowingPercent',
+  MAIN_STALL_LIMIT_MS: 'threads.mainStallLimitMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),

@@ -5,6 +5,7 @@ import { WorkerHost, type WorkerSpec } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { MainPulse } from './main-watchdog.js';
 
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
@@ -41,6 +42,11 @@ export interface NannyOptions {
   /** The shutdown signal: once aborted, the hang check stops (a worker's death still counts). */
   signal: AbortSignal;
   die: (cause: unknown) => void;
+  /**
+   * How long the main thread may be silent before a worker's watchdog kills the process
+   * (main-watchdog.ts); 0: no watch.
+   */
+  mainStallLimitMs?: number;
   /** Where the workers' metrics go (tagged with the worker's name as `thread`). */
   metrics?: Metrics;
 }
@@ -57,6 +63,8 @@ export class Nanny {
   /** Per worker: the last beat seen, and the awake main-thread time since then. */
   readonly #silence = new Map<WorkerHost, { beatAt: number; awakeMs: number }>();
   #reportTimer: NodeJS.Timeout | undefined;
+  /** Moved by main while the process runs; every worker watches it. */
+  readonly #pulse = new MainPulse();
 
   constructor(options: NannyOptions) {
     this.#options = options;
@@ -94,6 +102,7 @@ export class Nanny {
   async start(): Promise<void> {
     const ports = this.#linkPorts();
     this.#options.signal.throwIfAborted();
+    if ((this.#options.mainStallLimitMs ?? 0) > 0) this.#pulse.start();
     const failures: unknown[] = [];
     await Promise.all(
       this.#specs.map((spec) =>
@@ -129,6 +138,7 @@ export class Nanny {
       heartbeatMs: this.#options.heartbeatMs,
       startTimeoutMs: this.#options.startTimeoutMs,
       maxSemiSpaceMb: this.#options.maxSemiSpaceMb ?? 0,
+      mainWatch: { pulse: this.#pulse.shared, limitMs: this.#options.mainStallLimitMs ?? 0 },
     });
     this.#hosts.set(spec.name, host);
     host.on('exit', (code, expected) => {

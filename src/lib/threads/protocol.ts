@@ -54,6 +54,9 @@ export interface WorkerInit {
   config: unknown;
   logLevel: LogLevel;
   heartbeatMs: number;
+  /** Main's pulse (main-watchdog.ts), and how long its silence may last; 0: no watch. */
+  mainPulse: Int32Array;
+  mainStallLimitMs: number;
   /** The secret texts main knows (secrets.ts), for this thread's own redaction. */
   secrets: string[];
   control: MessagePort;

@@ -22,6 +22,7 @@ import {
 import { checkMetric, noopMetrics, type Metrics } from '../telemetry/metrics.js';
 import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
+import { watchMain } from './main-watchdog.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -128,7 +129,13 @@ export function runWorker<C extends WorkerConfig>(
 
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
+  const watchOverMain = watchMain({
+    shared: init.mainPulse,
+    limitMs: init.mainStallLimitMs,
+    logger: { app: config.app.name, thread: init.name, version: config.app.version },
+  });
   const beat = setInterval(() => {
+    watchOverMain();
     send({
       t: 'beat',
       loopDelayMs: Math.round(loopDelay.percentile(99) / 1e6),

@@ -13,6 +13,7 @@ import type {
 import { ThreadChannel } from './thread-channel.js';
 import { knownSecrets } from '../primitives/secrets.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
+import { MainPulse } from './main-watchdog.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
@@ -59,6 +60,8 @@ export interface WorkerHostOptions {
    * process, when there is one, applies to every isolate and takes precedence.
    */
   maxSemiSpaceMb?: number;
+  /** Main's pulse for the worker's watchdog (main-watchdog.ts); without it, no watch. */
+  mainWatch?: { pulse: Int32Array; limitMs: number };
 }
 
 export class WorkerHost extends EventEmitter<{
@@ -141,6 +144,8 @@ export class WorkerHost extends EventEmitter<{
       config: this.#options.config,
       logLevel: this.#options.logLevel,
       heartbeatMs: this.#options.heartbeatMs,
+      mainPulse: this.#options.mainWatch?.pulse ?? new MainPulse().shared,
+      mainStallLimitMs: this.#options.mainWatch?.limitMs ?? 0,
       secrets: knownSecrets(),
       control: control.port2,
       logs: logs.port2,

@@ -1,0 +1,119 @@
+import { createLineLogger } from '../primitives/line-logger.js';
+import type { LoggerOptions } from '../primitives/log.js';
+import { FdSink } from '../primitives/fd-sink.js';
+
+/**
+ * The main thread's watchdog, kept by the worker threads. A stall of the main thread is only
+ * logged by the nanny (a long GC, a big parse, a slow write end by themselves), but a main
+ * thread that never wakes again (an endless loop, a catastrophic regular expression on hostile
+ * input, a native call that never returns) can decide nothing: no signal handler, no shutdown
+ * step and no shutdown deadline runs in it. Left alone the process would look alive, its pid
+ * there and its workers running, and do nothing for ever; a TERM would not stop it.
+ *
+ * So the main thread moves a counter in shared memory every quarter second (`MainPulse`), and
+ * each worker thread reads it with its own heartbeat (`MainWatch`). When the counter has not
+ * moved for `MAIN_STALL_LIMIT_MS` of the worker's own time, the first worker to see it (one
+ * only: a flag in the same memory) writes one fatal line straight to stdout, since main writes
+ * every other line and cannot, and kills the process with SIGKILL, the one signal that needs
+ * no JavaScript in main. The supervisor sees a process killed by a signal and restarts it.
+ * A service without worker threads has no watchdog.
+ */
+
+/** Slots of the shared array: the pulse counter, and the flag of a watchdog that fired. */
+const COUNTER = 0;
+const FIRED = 1;
+
+/** How often main moves the counter. */
+export const pulseEveryMs = 250;
+
+/** Main's side: the counter, moved by an unref'd timer for as long as the process runs. */
+export class MainPulse {
+  /** What each worker gets in its init (a SharedArrayBuffer is shared, not copied). */
+  readonly shared = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  #timer: NodeJS.Timeout | undefined;
+
+  /** Starts the pulse. Idempotent. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => Atomics.add(this.shared, COUNTER, 1), pulseEveryMs);
+    this.#timer.unref();
+  }
+
+  /** Stops it (tests; in a service it runs until the process ends). Idempotent. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/** A worker's side: reads the counter at each of its heartbeats. */
+export class MainWatch {
+  readonly #shared: Int32Array;
+  readonly #limitMs: number;
+  #seen: number;
+  #seenAt: number;
+
+  /** `limitMs` 0: never fires. */
+  constructor(shared: Int32Array, limitMs: number, now = performance.now()) {
+    this.#shared = shared;
+    this.#limitMs = limitMs;
+    this.#seen = Atomics.load(shared, COUNTER);
+    this.#seenAt = now;
+  }
+
+  /**
+   * What this watch should do now: `'write-and-kill'` the first time main has been silent
+   * past the limit in this process (this watch owns the fatal line); `'kill'` past twice the
+   * limit when another watch owned it (its write may be stuck on the same blocked stdout as
+   * main); otherwise undefined. `silentMs` says for how long.
+   */
+  check(
+    now = performance.now(),
+  ): { action: 'write-and-kill' | 'kill'; silentMs: number } | undefined {
+    if (this.#limitMs === 0) return undefined;
+    const counter = Atomics.load(this.#shared, COUNTER);
+    if (counter !== this.#seen) {
+      this.#seen = counter;
+      this.#seenAt = now;
+      return undefined;
+    }
+    const silentMs = Math.round(now - this.#seenAt);
+    if (silentMs < this.#limitMs) return undefined;
+    if (Atomics.compareExchange(this.#shared, FIRED, 0, 1) === 0) {
+      return { action: 'write-and-kill', silentMs };
+    }
+    return silentMs >= 2 * this.#limitMs ? { action: 'kill', silentMs } : undefined;
+  }
+}
+
+export interface WatchMainOptions {
+  shared: Int32Array;
+  /** 0: off. */
+  limitMs: number;
+  /** Who writes the fatal line (its `destination` is stdout, written directly). */
+  logger: Omit<LoggerOptions, 'destination' | 'level'>;
+  /** Ends the process; SIGKILL to itself by default (tests replace it). */
+  kill?: () => void;
+}
+
+/** A worker's watch over main: the returned check runs with each of its heartbeats. */
+export function watchMain(options: WatchMainOptions): () => void {
+  const watch = new MainWatch(options.shared, options.limitMs);
+  const kill = options.kill ?? (() => process.kill(process.pid, 'SIGKILL'));
+  return () => {
+    const verdict = watch.check();
+    if (verdict === undefined) return;
+    if (verdict.action === 'write-and-kill') {
+      const log = createLineLogger({
+        ...options.logger,
+        level: 'fatal',
+        destination: new FdSink(1),
+      });
+      log.fatal(
+        { silentMs: verdict.silentMs, limitMs: options.limitMs, signal: 'SIGKILL' },
+        'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
+      );
+    }
+    kill();
+  };
+}
