@@ -10,6 +10,7 @@ import {
   millis,
   policyEnv,
   secret,
+  zmqEndpoint,
 } from '../lib/index.js';
 
 /**
@@ -23,10 +24,7 @@ export const appConfigSchema = coreConfigSchema
       sampleNotify: booleanFlag('POST each result to sample.notifyUrl'),
     }),
     sample: z.object({
-      publishEndpoint: z
-        .string()
-        .regex(/^(tcp|ipc|inproc):\/\/.+/)
-        .describe('a ZeroMQ endpoint such as tcp://127.0.0.1:5556 or ipc:///tmp/events.sock'),
+      publishEndpoint: zmqEndpoint(),
       eventIntervalMs: millis(1),
       workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
       statsSchedule: z

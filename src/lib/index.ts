@@ -22,6 +22,7 @@ export {
   notSecret,
   secret,
   upperSnake,
+  zmqEndpoint,
 } from './primitives/config-fields.js';
 export type { EnvMap } from './primitives/config.js';
 export {

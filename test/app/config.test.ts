@@ -44,3 +44,36 @@ describe('the sample app config and its flag', () => {
     assert.match(error.message, /sample\.notifyUrl .*must be set when flags\.sampleNotify is on/);
   });
 });
+
+describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
+  test('tcp with a port or *, ipc and inproc are taken', () => {
+    for (const endpoint of [
+      'tcp://127.0.0.1:5556',
+      'tcp://127.0.0.1:*',
+      'tcp://*:65535',
+      'tcp://[::1]:5556',
+      'tcp://eth0:5556',
+      'ipc:///tmp/events.sock',
+      'ipc://@abstract',
+      'inproc://results',
+    ]) {
+      assert.equal(loadApp({ ZMQ_PUB_ENDPOINT: endpoint }).sample.publishEndpoint, endpoint);
+    }
+  });
+
+  test('a port past 65535 (which ZeroMQ would take modulo 65536), no port, or another scheme is a ConfigError naming the variable', () => {
+    for (const endpoint of [
+      'tcp://127.0.0.1:99999',
+      'tcp://127.0.0.1',
+      'tcp://127.0.0.1:-1',
+      'tcp://:5556',
+      'tcp://127.0.0.1:55 56',
+      'udp://127.0.0.1:5556',
+      'ipc://',
+    ]) {
+      const error = configError(() => loadApp({ ZMQ_PUB_ENDPOINT: endpoint }));
+      assert.match(error.message, /sample\.publishEndpoint \(environment ZMQ_PUB_ENDPOINT\)/);
+      assert.match(error.message, /expected a ZeroMQ endpoint: tcp:\/\/HOST:PORT/, endpoint);
+    }
+  });
+});

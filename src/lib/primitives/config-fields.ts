@@ -41,6 +41,29 @@ export function flag() {
   return z.preprocess(fromEnvBoolean, z.boolean()).describe('true or false');
 }
 
+/**
+ * A ZeroMQ endpoint: `tcp://HOST:PORT` (the port up to 65535; `*` or 0 for a free one when
+ * binding), `ipc://PATH` or `inproc://NAME`. Checked here because ZeroMQ checks less: it binds
+ * `tcp://127.0.0.1:99999` to port 34463 (the port modulo 65536), without a word.
+ */
+export function zmqEndpoint() {
+  return z
+    .string()
+    .refine(isZmqEndpoint, { message: 'not a ZeroMQ endpoint' })
+    .describe(
+      'a ZeroMQ endpoint: tcp://HOST:PORT (PORT up to 65535, or *), ipc://PATH or inproc://NAME',
+    );
+}
+
+function isZmqEndpoint(value: string): boolean {
+  const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\*|\d{1,5})$/.exec(value);
+  if (tcp !== null) {
+    const port = tcp[2] as string;
+    return port === '*' || Number(port) <= 65_535;
+  }
+  return /^(ipc|inproc):\/\/\S+$/.test(value);
+}
+
 /** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();

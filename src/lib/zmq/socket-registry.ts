@@ -70,8 +70,12 @@ export class SocketClosedError extends WorkerBaseError {
 /** zeromq.js v6's system errors (a numeric errno) for an operation on a closed socket. */
 const closedSocketCodes = new Set(['EBADF', 'EAGAIN', 'ETERM']);
 
-/** zeromq's bind errors that mean the host is set up wrong: an operator must act. */
-const bindDependencyCodes = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES']);
+/**
+ * zeromq's bind errors that mean the host is set up wrong: an operator must act. ENODEV: the
+ * host is no interface of this machine (a name that does not resolve to one); ENOENT: an ipc
+ * path's directory is missing.
+ */
+const bindDependencyCodes = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENODEV', 'ENOENT']);
 
 /**
  * Our error for what zeromq threw, decided here where it enters: a closed socket becomes a

@@ -188,6 +188,18 @@ describe('classify()', () => {
       assert.equal((error.cause as { code?: string }).code, 'EADDRINUSE');
       expectKind(error, 'dependency');
     });
+    test('binding a host that is no interface here (ENODEV) or an ipc path without its directory (ENOENT) is a DependencyError', async () => {
+      for (const [endpoint, code] of [
+        ['tcp://nosuchhost.invalid:5556', 'ENODEV'],
+        [`ipc:///nonexistent-${randomUUID()}/x.sock`, 'ENOENT'],
+      ] as const) {
+        const socket = await zmq.open('pub', `bad-bind-${randomUUID()}`);
+        const error = await caught(() => socket.bind(endpoint));
+        assert.ok(error instanceof DependencyError, `${endpoint}: ${String(error)}`);
+        assert.equal((error.cause as { code?: string }).code, code);
+        expectKind(error, 'dependency');
+      }
+    });
   });
 
   describe('amqplib, against the real RabbitMQ, made ours by fromAmqplib()', () => {
