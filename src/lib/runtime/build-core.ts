@@ -43,11 +43,6 @@ function mainControl(coordinator: ShutdownCoordinator, reporters: ErrorReporters
   };
 }
 
-/** True when the inspector is open (`--inspect`): breakpoints stop the main thread. */
-function isDebuggerOn(): boolean {
-  return process.getBuiltinModule('node:inspector').url() !== undefined;
-}
-
 export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: LogSink): Core<C> {
   const log = createLogger({
     app: config.app.name,
@@ -86,8 +81,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     startTimeoutMs: config.threads.startTimeoutMs,
     reportIntervalMs: config.threads.reportIntervalMs,
     maxSemiSpaceMb: config.threads.maxSemiSpaceMb,
-    // A main thread paused in a debugger is not stalled.
-    mainStallLimitMs: isDebuggerOn() ? 0 : config.threads.mainStallLimitMs,
+    mainStallLimitMs: config.threads.mainStallLimitMs,
     signal: control.signal,
     die: (cause) => control.die(cause),
     metrics,

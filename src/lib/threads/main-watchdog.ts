@@ -19,23 +19,45 @@ import { FdSink } from '../primitives/fd-sink.js';
  * A service without worker threads has no watchdog.
  */
 
-/** Slots of the shared array: the pulse counter, and the flag of a watchdog that fired. */
+/**
+ * Slots of the shared array: the pulse counter, the flag of a watchdog that fired, and whether
+ * a debugger is attached to main (a breakpoint stops it; that is no stall).
+ */
 const COUNTER = 0;
 const FIRED = 1;
+const DEBUGGING = 2;
 
 /** How often main moves the counter. */
 export const pulseEveryMs = 250;
 
-/** Main's side: the counter, moved by an unref'd timer for as long as the process runs. */
+/** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
+function isDebuggerOpen(): boolean {
+  return process.getBuiltinModule('node:inspector').url() !== undefined;
+}
+
+/**
+ * Main's side: the counter, moved by an unref'd timer for as long as the process runs, and
+ * with it whether a debugger is attached.
+ */
 export class MainPulse {
   /** What each worker gets in its init (a SharedArrayBuffer is shared, not copied). */
-  readonly shared = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  readonly shared = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  readonly #isDebugging: () => boolean;
   #timer: NodeJS.Timeout | undefined;
+
+  constructor(isDebugging: () => boolean = isDebuggerOpen) {
+    this.#isDebugging = isDebugging;
+  }
 
   /** Starts the pulse. Idempotent. */
   start(): void {
     if (this.#timer !== undefined) return;
-    this.#timer = setInterval(() => Atomics.add(this.shared, COUNTER, 1), pulseEveryMs);
+    const beat = (): void => {
+      Atomics.store(this.shared, DEBUGGING, this.#isDebugging() ? 1 : 0);
+      Atomics.add(this.shared, COUNTER, 1);
+    };
+    beat();
+    this.#timer = setInterval(beat, pulseEveryMs);
     this.#timer.unref();
   }
 
@@ -70,7 +92,7 @@ export class MainWatch {
   check(
     now = performance.now(),
   ): { action: 'write-and-kill' | 'kill'; silentMs: number } | undefined {
-    if (this.#limitMs === 0) return undefined;
+    if (this.#limitMs === 0 || Atomics.load(this.#shared, DEBUGGING) === 1) return undefined;
     const counter = Atomics.load(this.#shared, COUNTER);
     if (counter !== this.#seen) {
       this.#seen = counter;

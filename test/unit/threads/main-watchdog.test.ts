@@ -37,3 +37,17 @@ test('limit 0: never', () => {
   const watch = new MainWatch(shared, 0, 0);
   assert.equal(watch.check(10 ** 9), undefined);
 });
+
+test('while a debugger is attached to main (a breakpoint stops it), no watch fires', (t) => {
+  let debugging = true;
+  const pulse = new MainPulse(() => debugging);
+  t.after(() => pulse.stop());
+  pulse.start();
+  const watch = new MainWatch(pulse.shared, 1_000, 0);
+  assert.equal(watch.check(10_000), undefined);
+  debugging = false;
+  pulse.stop();
+  pulse.start(); // a beat: the flag is read again, and the counter moves
+  assert.equal(watch.check(10_000), undefined, 'the counter moved');
+  assert.equal(watch.check(11_000)?.action, 'write-and-kill');
+});
