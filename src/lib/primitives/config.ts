@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, PermanentError } from './errors.js';
 import { isMarkedNotSecret, isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
@@ -52,6 +52,41 @@ function readDefaults(file: string | URL): Json {
   }
 }
 
+/** The largest `NAME_FILE` read: a secret, a key or a certificate chain is far smaller. */
+const maxVariableFileBytes = 1024 * 1024;
+
+/**
+ * The contents of a `NAME_FILE`: a regular file (a Docker or Kubernetes secret is one, through
+ * its symbolic links) of at most 1 MiB. Anything else is a config error, never a hang or an
+ * unbounded read: a FIFO or `/dev/stdin` would block the start for ever (it is opened
+ * non-blocking, and refused), `/dev/zero` or a log file would be read into memory.
+ */
+function readSecretFile(variable: string, file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new ConfigError(`${variable} names ${file}, which cannot be read`, { cause: error });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      throw new ConfigError(`${variable} names ${file}, which is not a regular file`);
+    }
+    if (stat.size > maxVariableFileBytes) {
+      throw new ConfigError(
+        `${variable} names ${file}, which is larger than 1 MiB (${stat.size} bytes)`,
+      );
+    }
+    return readFileSync(fd, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${variable} names ${file}, which cannot be read`, { cause: error });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
  * Reads `NAME`, or the contents of the file `NAME_FILE` names, trailing white space (blank
  * lines, a CR) dropped: a secrets file rarely ends where its value does.
@@ -65,11 +100,7 @@ function readVariable(
     if (source[name] !== undefined) {
       throw new ConfigError(`${name} and ${name}_FILE are both set; set only one`);
     }
-    try {
-      return { value: readFileSync(file, 'utf8').trimEnd(), fromFile: true };
-    } catch (error) {
-      throw new ConfigError(`${name}_FILE names ${file}, which cannot be read`, { cause: error });
-    }
+    return { value: readSecretFile(`${name}_FILE`, file).trimEnd(), fromFile: true };
   }
   const value = source[name];
   return value === undefined ? undefined : { value, fromFile: false };

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +63,26 @@ test('a secret can come from the file that NAME_FILE names', (t) => {
   assert.equal(testConfig({ APP_NAME_FILE: file }).app.name, 'from-a-file');
   assert.match(configError({ APP_NAME_FILE: file, APP_NAME: 'x' }).message, /both set/);
   assert.match(configError({ APP_NAME_FILE: join(dir, 'missing') }).message, /cannot be read/);
+});
+
+test('a NAME_FILE that is no regular file (a FIFO, /dev/zero) or is over 1 MiB is refused at once, naming the variable', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A FIFO nobody writes to: reading it would block the start for ever.
+  const fifo = join(dir, 'fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+  assert.match(
+    configError({ APP_NAME_FILE: fifo }).message,
+    /APP_NAME_FILE names .*fifo, which is not a regular file/,
+  );
+  // An endless device: reading it would fill the memory.
+  assert.match(configError({ APP_NAME_FILE: '/dev/zero' }).message, /not a regular file/);
+  const big = join(dir, 'big');
+  writeFileSync(big, 'x'.repeat(1024 * 1024 + 1));
+  assert.match(
+    configError({ APP_NAME_FILE: big }).message,
+    /APP_NAME_FILE names .*big, which is larger than 1 MiB \(1048577 bytes\)/,
+  );
 });
 
 /** Every odd character a password may hold: / @ " % a space, and non-ASCII letters. */
