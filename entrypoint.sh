@@ -55,7 +55,8 @@ esac
 # --- shutdown timing: the service's deadline must end before supervisord's KILL --------------
 stopwaitsecs=$(awk -F= '/^\[/ { in_app = ($0 == "[program:app]") }
   in_app && $1 ~ /^stopwaitsecs *$/ { gsub(/ /, "", $2); print $2 }' "$SUPERVISOR_CONF")
-# The service reads NAME or the file NAME_FILE names (src/lib/config.ts): so does this check.
+# The service reads NAME or the file NAME_FILE names, a regular file (src/lib/primitives/config.ts):
+# so does this check (a FIFO would hang the cat).
 deadline_ms=${SHUTDOWN_DEADLINE_MS:-40000}
 deadline_from=SHUTDOWN_DEADLINE_MS
 if [ -n "${SHUTDOWN_DEADLINE_MS_FILE:-}" ]; then
@@ -63,6 +64,8 @@ if [ -n "${SHUTDOWN_DEADLINE_MS_FILE:-}" ]; then
     problem "SHUTDOWN_DEADLINE_MS and SHUTDOWN_DEADLINE_MS_FILE are both set; set only one"
   elif [ ! -r "$SHUTDOWN_DEADLINE_MS_FILE" ]; then
     problem "SHUTDOWN_DEADLINE_MS_FILE names $SHUTDOWN_DEADLINE_MS_FILE, which cannot be read"
+  elif [ ! -f "$SHUTDOWN_DEADLINE_MS_FILE" ]; then
+    problem "SHUTDOWN_DEADLINE_MS_FILE names $SHUTDOWN_DEADLINE_MS_FILE, which is not a regular file"
   else
     deadline_ms=$(cat "$SHUTDOWN_DEADLINE_MS_FILE")
     deadline_from="SHUTDOWN_DEADLINE_MS (from SHUTDOWN_DEADLINE_MS_FILE=$SHUTDOWN_DEADLINE_MS_FILE)"

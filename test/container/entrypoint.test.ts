@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -137,6 +138,15 @@ describe('entrypoint.sh', () => {
     assert.match(
       unreadable.stderr,
       /SHUTDOWN_DEADLINE_MS_FILE names \S+no-such-file, which cannot be read/,
+    );
+    // A FIFO nobody writes to: reading it would hang the entrypoint.
+    const fifo = join(dir, 'fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0, 'mkfifo');
+    const notFile = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: fifo }));
+    assert.equal(notFile.code, 78);
+    assert.match(
+      notFile.stderr,
+      /SHUTDOWN_DEADLINE_MS_FILE names \S+fifo, which is not a regular file/,
     );
   });
 
