@@ -64,10 +64,14 @@ export const coreConfigSchema = z.object({
         'milliseconds of main-thread silence before the process is killed: 0 (off) to 3600000',
       ),
     })
-    .refine((t) => t.mainStallLimitMs === 0 || t.mainStallLimitMs >= 2 * t.heartbeatMs, {
-      path: ['mainStallLimitMs'],
-      message: 'must be 0 (off) or at least twice threads.heartbeatMs',
-    }),
+    // Main's pulse comes every 250 ms (pulseEveryMs) and a worker looks at each heartbeat.
+    .refine(
+      (t) => t.mainStallLimitMs === 0 || t.mainStallLimitMs >= Math.max(1000, 2 * t.heartbeatMs),
+      {
+        path: ['mainStallLimitMs'],
+        message: 'must be 0 (off), or at least 1000 and at least twice threads.heartbeatMs',
+      },
+    ),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),

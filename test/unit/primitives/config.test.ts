@@ -55,6 +55,22 @@ test('a cross-field rule names the key it is about', () => {
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
 });
 
+test('MAIN_STALL_LIMIT_MS is 0 (off) or at least 1 s and twice the heartbeat (main pulses every 250 ms)', () => {
+  assert.equal(testConfig({ MAIN_STALL_LIMIT_MS: '0' }).threads.mainStallLimitMs, 0);
+  const floor = { MAIN_STALL_LIMIT_MS: '1000', HEARTBEAT_MS: '500' };
+  assert.equal(testConfig(floor).threads.mainStallLimitMs, 1000);
+  const refused: Array<Record<string, string>> = [
+    { MAIN_STALL_LIMIT_MS: '400', HEARTBEAT_MS: '100' },
+    { MAIN_STALL_LIMIT_MS: '3000', HEARTBEAT_MS: '2000' },
+  ];
+  for (const env of refused) {
+    assert.match(
+      configError(env).message,
+      /threads\.mainStallLimitMs .*must be 0 \(off\), or at least 1000 and at least twice threads\.heartbeatMs/,
+    );
+  }
+});
+
 test('a secret can come from the file that NAME_FILE names', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
