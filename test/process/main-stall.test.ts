@@ -74,3 +74,21 @@ test('with a debugger attached (--inspect), a stalled main thread is not killed'
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });
+
+test('a whole process stopped for longer than the limit (SIGSTOP, docker pause) and resumed is not killed', async (t) => {
+  const service = new ServiceProcess({
+    env: testEnv({ MAIN_STALL_LIMIT_MS: '1000', THREAD_REPORT_INTERVAL_MS: '500' }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  service.signal('SIGSTOP');
+  // The pause is the fault injected: three times the limit.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const reportsBefore = service.lines.filter((l) => l.msg === 'thread report').length;
+  service.signal('SIGCONT');
+  const reports = (): number => service.lines.filter((l) => l.msg === 'thread report').length;
+  await service.waitFor(() => reports() >= reportsBefore + 4, 15_000);
+  assert.equal(service.isAlive, true, service.tail());
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});

@@ -68,19 +68,29 @@ export class MainPulse {
   }
 }
 
-/** A worker's side: reads the counter at each of its heartbeats. */
+/**
+ * A worker's side: reads the counter at each of its heartbeats. Main's silence is counted in
+ * time this worker was awake to see it, as the nanny counts a worker's: a check that comes
+ * much later than its interval means the whole process was stopped (SIGSTOP, `docker pause`,
+ * a frozen VM), main included, and counts as one interval, not the gap; so a process resumed
+ * after a long pause is not killed before main has had a turn to pulse.
+ */
 export class MainWatch {
   readonly #shared: Int32Array;
   readonly #limitMs: number;
+  readonly #checkEveryMs: number;
   #seen: number;
-  #seenAt: number;
+  #lastCheckAt: number;
+  /** Awake time since the counter last moved. */
+  #silentMs = 0;
 
-  /** `limitMs` 0: never fires. */
-  constructor(shared: Int32Array, limitMs: number, now = performance.now()) {
+  /** `limitMs` 0: never fires. `checkEveryMs`: how often `check()` is called. */
+  constructor(shared: Int32Array, limitMs: number, checkEveryMs: number, now = performance.now()) {
     this.#shared = shared;
     this.#limitMs = limitMs;
+    this.#checkEveryMs = checkEveryMs;
     this.#seen = Atomics.load(shared, COUNTER);
-    this.#seenAt = now;
+    this.#lastCheckAt = now;
   }
 
   /**
@@ -92,14 +102,19 @@ export class MainWatch {
   check(
     now = performance.now(),
   ): { action: 'write-and-kill' | 'kill'; silentMs: number } | undefined {
+    const sinceLastCheck = now - this.#lastCheckAt;
+    this.#lastCheckAt = now;
     if (this.#limitMs === 0 || Atomics.load(this.#shared, DEBUGGING) === 1) return undefined;
     const counter = Atomics.load(this.#shared, COUNTER);
     if (counter !== this.#seen) {
       this.#seen = counter;
-      this.#seenAt = now;
+      this.#silentMs = 0;
       return undefined;
     }
-    const silentMs = Math.round(now - this.#seenAt);
+    // Late by more than an interval: this thread was stopped too; count one interval.
+    const late = sinceLastCheck > 2 * this.#checkEveryMs;
+    this.#silentMs += late ? this.#checkEveryMs : sinceLastCheck;
+    const silentMs = Math.round(this.#silentMs);
     if (silentMs < this.#limitMs) return undefined;
     if (Atomics.compareExchange(this.#shared, FIRED, 0, 1) === 0) {
       return { action: 'write-and-kill', silentMs };
@@ -112,6 +127,8 @@ export interface WatchMainOptions {
   shared: Int32Array;
   /** 0: off. */
   limitMs: number;
+  /** How often the returned check is called (the worker's heartbeat). */
+  checkEveryMs: number;
   /** Who writes the fatal line (its `destination` is stdout, written directly). */
   logger: Omit<LoggerOptions, 'destination' | 'level'>;
   /** Ends the process; SIGKILL to itself by default (tests replace it). */
@@ -120,7 +137,7 @@ export interface WatchMainOptions {
 
 /** A worker's watch over main: the returned check runs with each of its heartbeats. */
 export function watchMain(options: WatchMainOptions): () => void {
-  const watch = new MainWatch(options.shared, options.limitMs);
+  const watch = new MainWatch(options.shared, options.limitMs, options.checkEveryMs);
   const kill = options.kill ?? (() => process.kill(process.pid, 'SIGKILL'));
   return () => {
     const verdict = watch.check();

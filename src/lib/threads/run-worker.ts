@@ -132,6 +132,7 @@ export function runWorker<C extends WorkerConfig>(
   const watchOverMain = watchMain({
     shared: init.mainPulse,
     limitMs: init.mainStallLimitMs,
+    checkEveryMs: init.heartbeatMs,
     logger: { app: config.app.name, thread: init.name, version: config.app.version },
   });
   const beat = setInterval(() => {
