@@ -28,7 +28,7 @@ const FIRED = 1;
 const DEBUGGING = 2;
 
 /** How often main moves the counter. */
-export const pulseEveryMs = 250;
+const pulseEveryMs = 250;
 
 /** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
 function isDebuggerOpen(): boolean {
@@ -131,14 +131,11 @@ export interface WatchMainOptions {
   checkEveryMs: number;
   /** Who writes the fatal line (its `destination` is stdout, written directly). */
   logger: Omit<LoggerOptions, 'destination' | 'level'>;
-  /** Ends the process; SIGKILL to itself by default (tests replace it). */
-  kill?: () => void;
 }
 
 /** A worker's watch over main: the returned check runs with each of its heartbeats. */
 export function watchMain(options: WatchMainOptions): () => void {
   const watch = new MainWatch(options.shared, options.limitMs, options.checkEveryMs);
-  const kill = options.kill ?? (() => process.kill(process.pid, 'SIGKILL'));
   return () => {
     const verdict = watch.check();
     if (verdict === undefined) return;
@@ -153,6 +150,6 @@ export function watchMain(options: WatchMainOptions): () => void {
         'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
       );
     }
-    kill();
+    process.kill(process.pid, 'SIGKILL');
   };
 }
