@@ -47,8 +47,11 @@ describe('the old generation growing factor', { timeout: 150_000 }, () => {
     assert.equal(workers(fixed).length, 3, shown);
     const peak = (f: ProbeFigures[]) => median(workers(f).map((x) => x.peakMb));
     const majors = (f: ProbeFigures[]) => median(workers(f).map((x) => x.majors));
-    // Measured in the workers: peaks of 44-81 MiB against 103-151, 27-33 full GCs against 6-7.
-    assert.ok(peak(fixed) < 0.7 * peak(v8s), `workers' peak heap RAM: ${shown}`);
+    // Measured in the workers: peaks of 44-81 MiB against 103-151, 27-33 full GCs against 6-7;
+    // the medians' ratio 0.53 in one CI run and 0.73 in another, loaded (concurrent
+    // marking lags the churn there), so the peak's bound is 0.8 and the full GCs are the
+    // steadier sign. With the setting not applied both ratios are about 1.
+    assert.ok(peak(fixed) < 0.8 * peak(v8s), `workers' peak heap RAM: ${shown}`);
     assert.ok(majors(fixed) > 2 * majors(v8s), `workers' full GCs: ${shown}`);
     // The main thread's heap was made before the settings: the factor still reaches it.
     // Measured (4 runs, quiet machine): peaks of 200-228 MiB against 335-389, 6-7 full GCs
