@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connectionOf, rabbitmqctl, waitForBroker } from '../../test/helpers/broker.js';
-import { isRunning, serviceTime, supervisordTime } from '../../test/helpers/supervisord.js';
+import { isRunning } from '../../test/helpers/npm-run.js';
+import { serviceTime, supervisordTime } from '../../test/helpers/supervisord.js';
 import type { FaultKind } from './options.js';
 import type { ChaosObserver, Outgoing } from './observer.js';
 import type { Mark, SupervisedTree } from './tree.js';

@@ -1,6 +1,7 @@
 import { waitForBroker } from '../../test/helpers/broker.js';
 import type { FileLine } from '../../test/helpers/file-lines.js';
-import { isRunning, Supervisord } from '../../test/helpers/supervisord.js';
+import { isRunning } from '../../test/helpers/npm-run.js';
+import { Supervisord } from '../../test/helpers/supervisord.js';
 import { abortable } from './observer.js';
 
 /**

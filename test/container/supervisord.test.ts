@@ -4,7 +4,8 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { isRunning, serviceTime, supervisordTime, Supervisord } from '../helpers/supervisord.js';
+import { isRunning } from '../helpers/npm-run.js';
+import { serviceTime, supervisordTime, Supervisord } from '../helpers/supervisord.js';
 
 /**
  * The real supervisord with the project's supervisord.conf, started by the project's

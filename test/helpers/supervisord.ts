@@ -1,18 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { runFile } from './exec.js';
+import { isRunning } from './npm-run.js';
 import { FileLines, type FileLine } from './file-lines.js';
 import { mainScript, repoRoot, sampleEnv, testEnv } from './service-process.js';
 
@@ -203,19 +195,6 @@ export class Supervisord {
       this.output.close();
       rmSync(this.root, { recursive: true, force: true });
     }
-  }
-}
-
-/** True while the process exists and is not a zombie. */
-export function isRunning(pid: number): boolean {
-  const stat = `/proc/${pid}/stat`;
-  if (!existsSync(stat)) return false;
-  try {
-    // "pid (comm) S ...": the state follows the last ')'.
-    const text = readFileSync(stat, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
   }
 }
 

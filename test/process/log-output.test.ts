@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { text } from 'node:stream/consumers';
 import { ServiceProcess, mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
+import { isRunning } from '../helpers/npm-run.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
@@ -12,15 +13,6 @@ import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
  * disk fills. A service nobody can see stops as a dependency failure (69), saying why on
  * stderr, instead of running on unseen or hanging in a write that cannot succeed.
  */
-
-/** A process's state letter from /proc (R, S, Z...), or 'gone'. */
-function processState(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? 'gone';
-  } catch {
-    return 'gone';
-  }
-}
 
 /** The stderr line's JSON part, parsed (the line after the one for a person). */
 function lostOutputLine(stderr: string): Record<string, unknown> {
@@ -124,10 +116,8 @@ test('its terminal closes (EIO after the hang-up): the service stops instead of 
   // Its stderr ended as it began to exit; the kernel then takes a moment to tear the
   // process down (not our child: nothing tells us when). Gone, or a zombie until init reaps it.
   const deadline = performance.now() + 5_000;
-  let state = processState(servicePid!);
-  while (state !== 'gone' && state !== 'Z' && performance.now() < deadline) {
+  while (isRunning(servicePid!) && performance.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20));
-    state = processState(servicePid!);
   }
-  assert.ok(state === 'gone' || state === 'Z', `the service is still there (state ${state})`);
+  assert.equal(isRunning(servicePid!), false, 'the service is still there');
 });
