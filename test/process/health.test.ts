@@ -2,6 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { freePort } from '../helpers/http-recorder.js';
+import { rawHttp } from '../helpers/raw-http.js';
 
 /** The health endpoint of the real service process, asked with real HTTP requests. */
 
@@ -126,6 +127,24 @@ describe('health endpoint', () => {
     assert.match(await res.text(), /livez/);
     service.signal('SIGTERM');
     assert.equal((await service.waitForExit()).code, 0);
+  });
+
+  test('odd request targets are answered (404, 400), and the service runs on', async () => {
+    const port = await freePort();
+    const service = start({ HEALTH_PORT: String(port) });
+    await service.waitFor('ready', 15_000);
+    const ask = (target: string) =>
+      rawHttp(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    // `new URL('//', base)` throws: one such request used to end the service with 70.
+    for (const target of ['//', '///', '/\\', '//[']) {
+      assert.equal((await ask(target)).status, 404, target);
+    }
+    assert.equal((await ask('*')).status, 400);
+    // A proxy's absolute form is read.
+    assert.equal((await ask('http://health/livez')).status, 200);
+    assert.equal((await probe(port, '/livez')).status, 200);
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
   });
 
   test('a port that cannot be bound is a configuration error (exit 78)', async () => {

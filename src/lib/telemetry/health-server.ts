@@ -29,6 +29,14 @@ export interface HealthServerOptions {
   log: Logger;
   /** Serves `GET /metrics` when given (Prometheus); 404 otherwise. */
   metrics?: () => Promise<MetricsExposition>;
+  /**
+   * How long a client may take to send its request, headers and all, before it is answered
+   * 408 and cut off (default 5000). Node's own defaults (60 s for the headers, 300 s for the
+   * request, checked every 30 s) let a client that sends nothing hold a socket for minutes.
+   */
+  requestTimeoutMs?: number;
+  /** Connections open at once; past it a new one is closed at once (default 64). */
+  maxConnections?: number;
 }
 
 const probes: Record<string, { name: string; report: (h: HealthChecks) => HealthReport }> = {
@@ -70,8 +78,19 @@ export class HealthServer {
    */
   async start(): Promise<void> {
     if (this.#server !== undefined || this.#closing !== undefined) return;
-    const server = createServer((req, res) => this.#answer(req, res));
-    server.keepAliveTimeout = 1000;
+    const requestTimeoutMs = this.#options.requestTimeoutMs ?? 5000;
+    const server = createServer(
+      {
+        headersTimeout: requestTimeoutMs,
+        requestTimeout: requestTimeoutMs,
+        // How often Node looks for clients past those timeouts (its default is 30 s).
+        connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
+        keepAliveTimeout: 1000,
+      },
+      (req, res) => this.#answer(req, res),
+    );
+    // The clients are a probe and a scraper: a flood of sockets is refused, not served.
+    server.maxConnections = this.#options.maxConnections ?? 64;
     this.#server = server;
     server.listen(this.#options.port, this.#options.host);
     try {
@@ -101,7 +120,11 @@ export class HealthServer {
   }
 
   #answer(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://health');
+    const url = requestTarget(req.url ?? '/');
+    if (url === undefined) {
+      send(req, res, 400, 'application/json', JSON.stringify({ error: 'bad request target' }));
+      return;
+    }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const probe = isRead ? probes[url.pathname] : undefined;
     if (isRead && url.pathname === '/metrics' && this.#options.metrics !== undefined) {
@@ -130,6 +153,26 @@ export class HealthServer {
       this.#log.debug({ path: url.pathname, checks: report.checks }, 'health check not ok');
     }
   }
+}
+
+/**
+ * The path and query of a request target. Its origin form (`/livez?verbose`, what clients
+ * send) is split, not given to `new URL()` with a base: that throws on targets such as `//`
+ * or `/\`, and a throw in a request handler would end the service (70) at one request.
+ * An absolute form (`http://host/livez`, what a proxy may send) is parsed; anything else
+ * (`*`, an authority, junk) is not a target this server reads.
+ */
+export function requestTarget(
+  raw: string,
+): { pathname: string; searchParams: URLSearchParams } | undefined {
+  if (raw.startsWith('/')) {
+    const q = raw.indexOf('?');
+    if (q === -1) return { pathname: raw, searchParams: new URLSearchParams() };
+    return { pathname: raw.slice(0, q), searchParams: new URLSearchParams(raw.slice(q + 1)) };
+  }
+  if (!URL.canParse(raw)) return undefined;
+  const url = new URL(raw);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url : undefined;
 }
 
 function send(

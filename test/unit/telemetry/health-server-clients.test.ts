@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { HealthServer, requestTarget } from '../../../src/lib/telemetry/health-server.js';
+import { HealthChecks } from '../../../src/lib/health.js';
+import { captureLogger } from '../../helpers/core.js';
+import { rawHttp } from '../../helpers/raw-http.js';
+
+/** The health endpoint against clients that are not a well-behaved probe, on real sockets. */
+
+async function started(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: { requestTimeoutMs?: number; maxConnections?: number } = {},
+): Promise<number> {
+  const { log } = captureLogger();
+  const server = new HealthServer({
+    port: 0,
+    host: '127.0.0.1',
+    health: new HealthChecks(),
+    log,
+    ...options,
+  });
+  t.after(() => server.close());
+  await server.start();
+  const port = server.address?.port;
+  assert.ok(port !== undefined);
+  return port;
+}
+
+test('request targets: the origin form split, the absolute form parsed, the rest refused', () => {
+  const read = (raw: string) => {
+    const t = requestTarget(raw);
+    return t && { path: t.pathname, query: t.searchParams.toString() };
+  };
+  assert.deepEqual(read('/livez?verbose'), { path: '/livez', query: 'verbose=' });
+  assert.deepEqual(read('//'), { path: '//', query: '' });
+  assert.deepEqual(read('/\\?%zz=1'), { path: '/\\', query: '%25zz=1' });
+  assert.deepEqual(read('http://h:1/readyz?x=1'), { path: '/readyz', query: 'x=1' });
+  assert.equal(read('*'), undefined);
+  assert.equal(read('h:1'), undefined);
+  assert.equal(read('http://['), undefined);
+});
+
+test('a client that never finishes its request is answered 408 and cut off', async (t) => {
+  const port = await started(t, { requestTimeoutMs: 300 });
+  // Half a request line's headers, then nothing: Node's defaults held this for 60 s.
+  const slow = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\n', 5000);
+  assert.equal(slow.status, 408, slow.response);
+  // Checked every 300 ms here (every second at most by default).
+  assert.ok(slow.closedAfterMs < 2000, `cut off after ${slow.closedAfterMs} ms`);
+  // Nothing sent at all is cut off too.
+  const silent = await rawHttp(port, '', 5000);
+  assert.ok(silent.closedAfterMs < 2000, `silent client cut off after ${silent.closedAfterMs} ms`);
+  // A whole request on time is answered.
+  const whole = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(whole.status, 200);
+});
+
+test('past maxConnections a new connection is closed at once; a probe gets in when one ends', async (t) => {
+  const port = await started(t, { maxConnections: 3 });
+  const held: Socket[] = [];
+  t.after(() => {
+    for (const s of held) s.destroy();
+  });
+  for (let i = 0; i < 3; i += 1) {
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /livez HTTP/1.1\r\nHost: x\r\n'); // unfinished: the slot stays taken
+    held.push(socket);
+  }
+  const refused = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\n\r\n', 2000);
+  assert.equal(refused.status, undefined, 'closed without an answer');
+  const first = held.shift();
+  first?.destroy();
+  await once(first as Socket, 'close');
+  // The server counts the slot free once it has seen the close; a probe may need a retry.
+  let answered: number | undefined;
+  for (let i = 0; i < 50 && answered === undefined; i += 1) {
+    answered = (await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+      .status;
+  }
+  assert.equal(answered, 200);
+});
