@@ -14,6 +14,8 @@ command -v docker-compose >/dev/null || need+=(docker-compose)
 # Prometheus tests: promtool checks /metrics, and a real Prometheus scrapes the service.
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
+# A publisher nobody here wrote (Python's pika) sends header values amqplib's encoder cannot.
+/usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

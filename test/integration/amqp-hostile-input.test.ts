@@ -1,6 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { ServiceProcess } from '../helpers/service-process.js';
 import {
   BrokerObserver,
@@ -147,4 +150,77 @@ describe('hostile input on RabbitMQ', () => {
     assert.equal(p.userId, undefined);
     assert.equal(headerOf(failed, 'x-original-user-id'), 'guest');
   });
+
+  test('header values amqplib cannot write back: every copy carries them, the service runs on', async () => {
+    // Each used to throw in amqplib's encoder in the failure path: 70, then the same message
+    // delivered again, a restart loop. Sent by pika (Python), as another producer would.
+    const id = randomUUID();
+    const fails = JSON.stringify({ transient: 1000 }); // retried, then failed
+    await pikaPublish(
+      vhost.url,
+      queues.input,
+      `[{"body": ${JSON.stringify(fails)}, "message_id": "bang-${id}",
+         "headers": {"meta": {"!": "bogus", "value": 1}, "x-kept": "yes"}},
+        {"body": ${JSON.stringify(fails)}, "message_id": "stamp-${id}",
+         "timestamp": 18446744073709551615},
+        {"body": ${JSON.stringify(fails)}, "message_id": "large-${id}",
+         "headers": {"large": "${'x'.repeat(100_000)}", "x-small": "s"}}]`,
+    );
+    // A double amqplib reads as a number and would write back as an int64 (the test's own
+    // amqplib writes it through its typed-value escape; RabbitMQ refuses NaN and infinities
+    // with a connection error to their publisher, so only finite ones arrive).
+    await observer.publish(queues.input, [fails], () => ({
+      messageId: `double-${id}`,
+      headers: { hugeNeg: { '!': 'double', value: -1e30 } },
+    }));
+    const failed = await observer.collect(
+      queues.failed,
+      (r) => r.filter((m) => String(m.properties.messageId).endsWith(id)).length >= 4,
+      60_000,
+    );
+    const copy = (prefix: string) => {
+      const found = failed.find((m) => m.properties.messageId === `${prefix}-${id}`);
+      assert.ok(found, prefix);
+      assert.equal(headerOf(found, 'x-attempts'), 3, `${prefix}: through both retries`);
+      return found;
+    };
+    const bang = copy('bang');
+    assert.deepEqual(headerOf(bang, 'meta'), { '!': 'bogus', value: 1 });
+    assert.equal(headerOf(bang, 'x-kept'), 'yes');
+    const stamp = copy('stamp');
+    assert.equal(stamp.properties.timestamp, undefined);
+    assert.deepEqual(headerOf(stamp, 'x-original-timestamp'), 2 ** 64);
+    const large = copy('large');
+    assert.equal(headerOf(large, 'large'), undefined);
+    assert.equal(
+      headerOf(large, 'x-small'),
+      undefined,
+      'the original headers travel whole or not at all',
+    );
+    assert.match(
+      String(headerOf(large, 'x-original-headers-dropped')),
+      /^\d+ bytes of headers encoded, over the \d+ a copy can carry$/,
+    );
+    assert.match(String(headerOf(large, 'x-failure-reason')), /transient/);
+    const double = copy('double');
+    assert.equal(headerOf(double, 'hugeNeg'), -1e30);
+    assert.equal(service.child.exitCode, null, service.tail());
+    assert.ok(
+      !service.lines.some((l) => l.level === 'error'),
+      'no application error: the copies went out',
+    );
+  });
 });
+
+const pikaPublisher = fileURLToPath(
+  new URL('../../../test/fixtures/pika-publish.py', import.meta.url),
+);
+
+/** Publishes with Python's pika (Debian's python3-pika; test-prereqs installs it). */
+async function pikaPublish(url: string, queue: string, messagesJson: string): Promise<void> {
+  const child = promisify(execFile)('/usr/bin/python3', [pikaPublisher, url, queue], {
+    timeout: 20_000,
+  });
+  child.child.stdin?.end(messagesJson);
+  await child;
+}

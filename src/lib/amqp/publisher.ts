@@ -1,5 +1,11 @@
 import type { AmqpChannel, AmqpMessage, MessageProperties } from './amqp-client.js';
 import { tracePublish } from '../telemetry/trace-context.js';
+import {
+  encodedTableBytes,
+  isWritableTimestamp,
+  maxCopyHeaderBytes,
+  republishable,
+} from './header-encoding.js';
 
 /**
  * Publishes on a confirm channel: every call resolves once the broker has confirmed the
@@ -58,10 +64,14 @@ export class Publisher {
   }
 }
 
-/** Headers that keep the properties a copy must not carry. */
+/** Headers that keep the properties a copy must not carry, or could not. */
 export const OriginalHeaders = {
   expiration: 'x-original-expiration',
   userId: 'x-original-user-id',
+  /** A timestamp amqplib cannot write back (a uint64 near its maximum: read as 2^64). */
+  timestamp: 'x-original-timestamp',
+  /** Why the original's headers are not on the copy (too large to carry). */
+  headersDropped: 'x-original-headers-dropped',
 } as const;
 
 /**
@@ -69,21 +79,32 @@ export const OriginalHeaders = {
  * - `expiration` (a per-message TTL) would let the copy expire in a delay queue (back early)
  *   or in the failed queue (gone without a trace): kept in `x-original-expiration` instead;
  * - `userId` is checked by the broker against the publishing connection's user, so a message
- *   published by another user could not be copied at all: kept in `x-original-user-id`.
- * `headers` override the original's headers of the same name.
+ *   published by another user could not be copied at all: kept in `x-original-user-id`;
+ * - a `timestamp` amqplib cannot write (a uint64 near its maximum) is kept in
+ *   `x-original-timestamp`.
+ * `headers` override the original's headers of the same name. The headers are made
+ * `republishable()`; original headers too large for a copy (over `maxCopyHeaderBytes`
+ * encoded) are left out, and `x-original-headers-dropped` says so, with their size.
  */
 export function copyProperties(
   message: AmqpMessage,
   headers: Record<string, unknown>,
 ): MessageProperties {
-  const { expiration, userId, ...kept } = message.properties;
-  return {
-    ...kept,
-    headers: {
-      ...message.properties.headers,
-      ...(expiration !== undefined && { [OriginalHeaders.expiration]: expiration }),
-      ...(userId !== undefined && { [OriginalHeaders.userId]: userId }),
-      ...headers,
-    },
+  const { expiration, userId, timestamp, ...kept } = message.properties;
+  const writable = timestamp === undefined || isWritableTimestamp(timestamp);
+  const moved = {
+    ...(expiration !== undefined && { [OriginalHeaders.expiration]: expiration }),
+    ...(userId !== undefined && { [OriginalHeaders.userId]: userId }),
+    ...(!writable && { [OriginalHeaders.timestamp]: timestamp }),
   };
+  let merged = republishable({ ...message.properties.headers, ...moved, ...headers });
+  const bytes = encodedTableBytes(merged);
+  if (bytes > maxCopyHeaderBytes) {
+    merged = republishable({
+      ...moved,
+      ...headers,
+      [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
+    });
+  }
+  return { ...kept, ...(writable && timestamp !== undefined && { timestamp }), headers: merged };
 }

@@ -1,0 +1,124 @@
+/**
+ * What a delivered message's headers must become to be published again (a retry, the failed
+ * copy, the quarantine, a hand-back): values amqplib's encoder takes, saying the same thing.
+ *
+ * amqplib's decoder and encoder do not round-trip. Another client's headers can hold what its
+ * encoder throws on, and a throw there, in the failure path, ended the service (70), after
+ * which the broker delivered the message again: a restart loop on one message.
+ * - A table with a key named `!` (`{"!": "x", "value": 1}` from pika or Java) is read back as
+ *   amqplib's "typed value" escape and throws `Unknown type to encode`; it is wrapped as
+ *   `{'!': 'object', value}`, which encodes it as the table it is.
+ * - A number that is not a safe integer (NaN, an infinity, -1e30 from a double, an int64 past
+ *   2^53) is encoded as an int64 by amqplib, which throws; it is sent as a double.
+ * - A decoded timestamp or decimal (`{'!': 'timestamp' | 'decimal', value}`) is kept when the
+ *   encoder can write it, else sent as the table it reads as (a uint64 timestamp near its
+ *   maximum is read as 2^64, which the encoder throws on).
+ * - Tables are copied by their own keys only (see `ownEntries` in amqp-channel.ts).
+ *
+ * amqplib encodes the headers into a 64 KiB scratch buffer and throws past it, and a broker
+ * takes tables up to its frame size (128 KiB): `encodedTableBytes` tells the size ahead.
+ */
+
+/** Header bytes a copy may carry: amqplib's 64 KiB buffer less room for a trace context. */
+export const maxCopyHeaderBytes = 65_536 - 1024;
+
+type Table = Record<string, unknown>;
+
+/** A copy of a decoded header table that amqplib encodes without throwing. */
+export function republishable(table: Readonly<Table>): Table {
+  const out: Table = {};
+  for (const [key, value] of Object.entries(table)) {
+    if (value !== undefined) out[key] = encodable(value);
+  }
+  return out;
+}
+
+function encodable(value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isSafeInteger(value) ? value : { '!': 'double', value };
+    case 'bigint':
+      return { '!': 'double', value: Number(value) };
+    case 'object':
+      if (value === null || Buffer.isBuffer(value)) return value;
+      if (Array.isArray(value)) return value.map(encodable);
+      if (Object.hasOwn(value, '!')) {
+        return isTypedValue(value as Table)
+          ? value
+          : { '!': 'object', value: republishable(value as Table) };
+      }
+      return republishable(value as Table);
+    default:
+      return String(value);
+  }
+}
+
+/** A timestamp or decimal as amqplib's decoder makes them, and its encoder can write. */
+function isTypedValue(value: Table): boolean {
+  if (Object.keys(value).length !== 2 || !Object.hasOwn(value, 'value')) return false;
+  const inner = value['value'];
+  if (value['!'] === 'timestamp') return isWritableTimestamp(inner);
+  if (value['!'] === 'decimal' && typeof inner === 'object' && inner !== null) {
+    const { places, digits } = inner as Table;
+    return (
+      Object.keys(inner).length === 2 &&
+      Number.isInteger(places) &&
+      (places as number) >= 0 &&
+      (places as number) < 256 &&
+      Number.isInteger(digits) &&
+      (digits as number) >= 0 &&
+      (digits as number) <= 0xffff_ffff
+    );
+  }
+  return false;
+}
+
+/**
+ * A timestamp amqplib writes (as a uint64 through BigInt): an integer from 0 to below 2^64.
+ * A uint64 near its maximum is read as the number 2^64 (rounded up), which is not one.
+ */
+export function isWritableTimestamp(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) < 2 ** 64;
+}
+
+/** The size of a `republishable()` table as amqplib encodes it (AMQP 0-9-1 field table). */
+export function encodedTableBytes(table: Readonly<Table>): number {
+  let bytes = 4;
+  for (const [key, value] of Object.entries(table)) {
+    if (value !== undefined) bytes += 1 + Buffer.byteLength(key) + valueBytes(value);
+  }
+  return bytes;
+}
+
+/** One field value: its type tag and what follows it. */
+function valueBytes(value: unknown): number {
+  if (value === null) return 1;
+  if (typeof value === 'string') return 5 + Buffer.byteLength(value);
+  if (typeof value === 'boolean') return 2;
+  if (typeof value === 'number') return 1 + integerBytes(value);
+  if (Buffer.isBuffer(value)) return 5 + value.length;
+  if (Array.isArray(value)) return 5 + value.reduce((n: number, v) => n + valueBytes(v), 0);
+  const typed = value as Table;
+  switch (typed['!']) {
+    case 'double':
+    case 'timestamp':
+      return 9;
+    case 'decimal':
+      return 6;
+    case 'object':
+      return 1 + encodedTableBytes(typed['value'] as Table);
+    default:
+      return 1 + encodedTableBytes(typed);
+  }
+}
+
+/** amqplib's choice for a safe integer: byte, short, int or long. */
+function integerBytes(n: number): number {
+  if (n >= -0x80 && n < 0x80) return 1;
+  if (n >= -0x8000 && n < 0x8000) return 2;
+  if (n >= -0x8000_0000 && n < 0x8000_0000) return 4;
+  return 8;
+}

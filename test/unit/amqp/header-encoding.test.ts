@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import {
+  encodedTableBytes,
+  maxCopyHeaderBytes,
+  republishable,
+} from '../../../src/lib/amqp/header-encoding.js';
+import { copyProperties, OriginalHeaders } from '../../../src/lib/amqp/publisher.js';
+import type { AmqpMessage } from '../../../src/lib/amqp/amqp-client.js';
+
+/**
+ * Headers as amqplib's decoder hands them over, checked against amqplib's own encoder: the
+ * codec the service's channel uses (a test may reach into the library; src/ imports it once).
+ */
+interface Codec {
+  encodeTable(buffer: Buffer, table: object, offset: number): number;
+  decodeFields(slice: Buffer): Record<string, unknown>;
+}
+const require = createRequire(import.meta.url);
+// Its package's `exports` hides lib/; the file is reached by its path.
+const codec = require(join(dirname(require.resolve('amqplib')), 'lib', 'codec.js')) as Codec;
+
+function encode(table: object): Buffer {
+  const buffer = Buffer.alloc(1 << 20);
+  const size = codec.encodeTable(buffer, table, 0);
+  return buffer.subarray(0, size);
+}
+
+/** What the service's decoder makes of a table another client encoded. */
+function delivered(table: object): Record<string, unknown> {
+  return { ...codec.decodeFields(encode(table).subarray(4)), ...uint64Max };
+}
+
+/** A timestamp of 2^64 - 1 (a client writing a uint64 sends it); amqplib cannot write it. */
+const uint64Max = codec.decodeFields(
+  Buffer.from([4, ...Buffer.from('tMax'), 0x54, ...Array<number>(8).fill(0xff)]),
+);
+
+// What other clients send and amqplib writes only through its typed-value escape: a table
+// with a key named `!`, doubles that are no safe integer, a uint64 timestamp near 2^64.
+const hostile = {
+  bang: { '!': 'object', value: { '!': 'bogus', value: 1 } },
+  bangTimestamp: { '!': 'object', value: { '!': 'timestamp', value: -1 } },
+  nested: [{ '!': 'object', value: { '!': 'decimal', value: 'x' } }],
+  nan: { '!': 'double', value: Number.NaN },
+  negInf: { '!': 'double', value: Number.NEGATIVE_INFINITY },
+  hugeNeg: { '!': 'double', value: -1e30 },
+  half: { '!': 'double', value: 0.5 },
+  stamp: { '!': 'timestamp', value: 1_700_000_000 },
+  farStamp: { '!': 'timestamp', value: 2 ** 64 - 4096 },
+  decimal: { '!': 'decimal', value: { places: 2, digits: 12_345 } },
+  int64: { '!': 'long', value: -(2 ** 63) },
+  plain: { s: 'text', b: true, n: null, x: Buffer.from([0, 1, 2]), i: 70_000, a: [1, 'two'] },
+};
+
+test('every hostile value, as decoded, throws in amqplib’s encoder; made republishable it does not', () => {
+  for (const [name, value] of Object.entries(hostile)) {
+    const { tMax, ...decoded } = delivered({ [name]: value });
+    assert.deepEqual(tMax, { '!': 'timestamp', value: 2 ** 64 });
+    const throws = (() => {
+      try {
+        encode(decoded);
+        return false;
+      } catch {
+        return true;
+      }
+    })();
+    const expected = !['half', 'stamp', 'farStamp', 'decimal', 'plain', 'int64'].includes(name);
+    assert.equal(throws, expected, `${name}: amqplib ${throws ? 'throws' : 'encodes'} as decoded`);
+    encode(republishable(decoded)); // throws the test when it does
+  }
+  assert.throws(() => encode(uint64Max), RangeError);
+  encode(republishable(uint64Max));
+});
+
+test('what the copy carries reads back as what was delivered', () => {
+  const decoded = delivered(hostile);
+  const again = delivered(republishable(decoded));
+  // Doubles read back as numbers, tables with `!` as tables, typed values as typed values.
+  assert.deepEqual(again['bang'], { '!': 'bogus', value: 1 });
+  assert.deepEqual(again['bangTimestamp'], { '!': 'timestamp', value: -1 });
+  assert.deepEqual(again['nested'], [{ '!': 'decimal', value: 'x' }]);
+  assert.ok(Number.isNaN(again['nan']));
+  assert.equal(again['negInf'], Number.NEGATIVE_INFINITY);
+  assert.equal(again['hugeNeg'], -1e30);
+  assert.equal(again['half'], 0.5);
+  assert.deepEqual(again['stamp'], { '!': 'timestamp', value: 1_700_000_000 });
+  assert.deepEqual(again['decimal'], decoded['decimal']);
+  assert.equal(again['int64'], -(2 ** 63));
+  assert.deepEqual(again['plain'], decoded['plain']);
+  assert.deepEqual(again['farStamp'], { '!': 'timestamp', value: 2 ** 64 - 4096 });
+  // 2^64 is no uint64: it travels as the table it reads as.
+  assert.deepEqual(again['tMax'], { '!': 'timestamp', value: 2 ** 64 });
+});
+
+test('encodedTableBytes is the size amqplib encodes', () => {
+  const tables: Array<Record<string, unknown>> = [
+    {},
+    republishable(delivered(hostile)),
+    { a: -129, b: 128, c: -32_769, d: 32_768, e: 2 ** 31, f: -(2 ** 31), g: 2 ** 53 - 1 },
+    { ключ: 'значение ✓', deep: { deeper: { deepest: [[], [null], { x: Buffer.alloc(300) }] } } },
+    { big: 'x'.repeat(70_000) },
+  ];
+  for (const table of tables) {
+    assert.equal(
+      encodedTableBytes(table),
+      encode(table).length,
+      JSON.stringify(table).slice(0, 80),
+    );
+  }
+});
+
+function message(properties: Partial<AmqpMessage['properties']>): AmqpMessage {
+  return {
+    body: Buffer.from('{}'),
+    deliveryTag: 1,
+    redelivered: false,
+    exchange: '',
+    routingKey: 'q',
+    properties: { headers: {}, ...properties },
+  };
+}
+
+test('a copy: headers too large to carry are left out, saying so; the core’s own are kept', () => {
+  const large = message({ headers: { big: 'x'.repeat(maxCopyHeaderBytes) }, expiration: '5000' });
+  const copy = copyProperties(large, { 'x-attempt': 2 });
+  assert.equal(copy.headers?.['big'], undefined);
+  assert.equal(copy.headers?.['x-attempt'], 2);
+  assert.equal(copy.headers?.[OriginalHeaders.expiration], '5000');
+  const why = /^(\d+) bytes of headers encoded, over the (\d+) a copy can carry$/.exec(
+    String(copy.headers?.[OriginalHeaders.headersDropped]),
+  );
+  assert.ok(why && Number(why[1]) > maxCopyHeaderBytes, String(why));
+  assert.equal(Number(why[2]), maxCopyHeaderBytes);
+  encode(copy.headers ?? {});
+  // Just under the limit, they travel.
+  const under = message({ headers: { big: 'x'.repeat(maxCopyHeaderBytes - 100) } });
+  assert.equal(String(copyProperties(under, {}).headers?.['big']).length, maxCopyHeaderBytes - 100);
+});
+
+test('a copy: a timestamp amqplib cannot write goes to x-original-timestamp', () => {
+  const far = copyProperties(message({ timestamp: 2 ** 64 }), {});
+  assert.equal(far.timestamp, undefined);
+  assert.deepEqual(far.headers?.[OriginalHeaders.timestamp], { '!': 'double', value: 2 ** 64 });
+  assert.equal(copyProperties(message({ timestamp: 1_700_000_000 }), {}).timestamp, 1_700_000_000);
+});
