@@ -210,6 +210,60 @@ describe('hostile input on RabbitMQ', () => {
       'no application error: the copies went out',
     );
   });
+
+  test('short strings that are not UTF-8: processed, the copies keep what cannot be a property in headers', async () => {
+    // amqplib reads such bytes as U+FFFD, 3 bytes each: past 255 they cannot be written back
+    // as a property or a key, and the result's or a copy's publish threw (70, then a loop).
+    const tag = randomUUID();
+    const fails = JSON.stringify({ transient: 1000 });
+    // The result is told apart by its body's length, which no other message here has.
+    const body = JSON.stringify({ text: tag, pad: 'p'.repeat(777) });
+    await pikaPublish(
+      vhost.url,
+      queues.input,
+      JSON.stringify([
+        { body, message_id_hex: 'ff'.repeat(200) },
+        {
+          body: fails,
+          message_id: `keys-${tag}`,
+          header_keys_hex: { ['fe'.repeat(200)]: 'v' },
+          headers: { 'x-tag': tag },
+          type_hex: 'ff'.repeat(100),
+          app_id_hex: 'c3'.repeat(100),
+        },
+        { body: fails, message_id_hex: 'ff'.repeat(199), headers: { 'x-tag': tag } },
+      ]),
+    );
+    const mine = (m: { json: unknown }) => (m.json as FixtureResult).length === body.length;
+    const [result] = (await observer.collect(queues.results, (r) => r.some(mine), 30_000)).filter(
+      mine,
+    );
+    assert.match(String(result?.properties.messageId), /^sha256:[0-9a-f]{32}$/);
+    const failed = (
+      await observer.collect(
+        queues.failed,
+        (r) => r.filter((m) => headerOf(m, 'x-tag') === tag).length >= 2,
+        60_000,
+      )
+    ).filter((m) => headerOf(m, 'x-tag') === tag);
+    const keys = failed.find((m) => m.properties.messageId === `keys-${tag}`);
+    assert.ok(keys);
+    assert.deepEqual(headerOf(keys, 'x-unwritable-keys'), [['\ufffd'.repeat(200), 'v']]);
+    assert.equal(keys.properties.type, undefined);
+    assert.equal(headerOf(keys, 'x-original-type'), '\ufffd'.repeat(100));
+    assert.equal(headerOf(keys, 'x-original-app-id'), '\ufffd'.repeat(100));
+    const id = failed.find((m) => m !== keys);
+    assert.match(String(id?.properties.messageId), /^sha256:/);
+    assert.notEqual(id?.properties.messageId, result?.properties.messageId, 'ids derived apart');
+    assert.equal(headerOf(id ?? keys, 'x-original-message-id'), '\ufffd'.repeat(199));
+    assert.ok(
+      service.lines.some(
+        (l) => l.msg === "message's id replaced" && /600 bytes/.test(String(l['reason'])),
+      ),
+      'one warning names the reason',
+    );
+    assert.equal(service.child.exitCode, null, service.tail());
+  });
 });
 
 const pikaPublisher = fileURLToPath(

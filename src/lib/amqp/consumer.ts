@@ -15,7 +15,7 @@ import {
   failureHeaders,
   type Disposition,
 } from './disposition.js';
-import type { Publisher } from './publisher.js';
+import { shortStringProperties, type Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
 import { correlationIdOf, messageIdOf } from './message-identity.js';
 import { recordActiveError, withReceiveSpan } from '../telemetry/trace-context.js';
@@ -278,9 +278,23 @@ export class QueueConsumer {
   }
 
   #accept(message: AmqpMessage): void {
-    // A message without an id gets a stable one, carried by its retry and failed copies too.
+    // A message without an id gets a stable one, carried by its retry and failed copies too;
+    // so does one whose id cannot be written back (it is kept in a header).
+    const givenId = message.properties.messageId;
     message.properties.messageId = messageIdOf(message);
     const { id: correlationId, rejected } = correlationIdOf(message);
+    if (givenId !== undefined && givenId !== message.properties.messageId) {
+      message.properties.headers[shortStringProperties.messageId] = givenId;
+      withCorrelationId(correlationId, () =>
+        this.#log.warn(
+          {
+            messageId: message.properties.messageId,
+            reason: `${Buffer.byteLength(givenId)} bytes as UTF-8 (bytes that are not UTF-8 read as U+FFFD), over the 255 of a property`,
+          },
+          "message's id replaced",
+        ),
+      );
+    }
     const delivery: Delivery = {
       message,
       correlationId,

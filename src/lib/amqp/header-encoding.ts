@@ -14,6 +14,10 @@
  *   encoder can write it, else sent as the table it reads as (a uint64 timestamp near its
  *   maximum is read as 2^64, which the encoder throws on).
  * - Tables are copied by their own keys only (see `ownEntries` in amqp-channel.ts).
+ * - A key is a short string, at most 255 bytes; amqplib decodes bytes that are not UTF-8 as
+ *   U+FFFD (3 bytes each), so a key of 86 such bytes or more cannot be written back. Such
+ *   entries move, as `[key, value]` pairs, to an array under `x-unwritable-keys` in the same
+ *   table.
  *
  * amqplib encodes the headers into a 64 KiB scratch buffer and throws past it, and a broker
  * takes tables up to its frame size (128 KiB): `encodedTableBytes` tells the size ahead.
@@ -22,13 +26,33 @@
 /** Header bytes a copy may carry: amqplib's 64 KiB buffer less room for a trace context. */
 export const maxCopyHeaderBytes = 65_536 - 1024;
 
+/** Where a table's entries with keys too long to write go, as `[key, value]` pairs. */
+export const unwritableKeysHeader = 'x-unwritable-keys';
+
 type Table = Record<string, unknown>;
+
+/** True when `text` fits an AMQP short string (a key, most properties): 255 bytes of UTF-8. */
+export function fitsShortString(text: string): boolean {
+  return text.length <= 85 || Buffer.byteLength(text) <= 255;
+}
 
 /** A copy of a decoded header table that amqplib encodes without throwing. */
 export function republishable(table: Readonly<Table>): Table {
   const out: Table = {};
+  const unwritable: unknown[] = [];
   for (const [key, value] of Object.entries(table)) {
-    if (value !== undefined) out[key] = encodable(value);
+    if (value === undefined) continue;
+    if (fitsShortString(key)) out[key] = encodable(value);
+    else unwritable.push([key, encodable(value)]);
+  }
+  if (unwritable.length > 0) {
+    const earlier = out[unwritableKeysHeader];
+    const kept: unknown[] = Array.isArray(earlier)
+      ? earlier
+      : earlier === undefined
+        ? []
+        : [earlier];
+    out[unwritableKeysHeader] = [...kept, ...unwritable];
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { newCorrelationId } from '../primitives/correlation.js';
 import type { AmqpMessage } from './amqp-channel.js';
 import { Headers } from './disposition.js';
+import { fitsShortString } from './header-encoding.js';
 const { createHash } = process.getBuiltinModule('node:crypto');
 
 /**
@@ -29,15 +30,17 @@ const identifyingProperties = [
 ] as const;
 
 /**
- * The message's `messageId`, or when it has none an id derived from the message itself:
+ * The message's `messageId`, or when it has none (or one that cannot be written back as a
+ * property: bytes that are not UTF-8, read as U+FFFD, past 255 bytes) an id derived from the message itself:
  * `sha256:` and the first 32 hex digits of the SHA-256 of the identifying properties and the
  * body. The same message delivered again (a redelivery, a producer's resend of the same
  * bytes) gets the same id, so downstream can deduplicate its results.
  */
 export function messageIdOf(message: AmqpMessage): string {
   const given = message.properties.messageId;
-  if (given !== undefined) return given;
+  if (given !== undefined && fitsShortString(given)) return given;
   const hash = createHash('sha256');
+  if (given !== undefined) hash.update(`messageId=${given}\n`);
   for (const name of identifyingProperties) {
     hash.update(`${name}=${String(message.properties[name] ?? '')}\n`);
   }

@@ -2,6 +2,7 @@ import type { AmqpChannel, AmqpMessage, MessageProperties } from './amqp-client.
 import { tracePublish } from '../telemetry/trace-context.js';
 import {
   encodedTableBytes,
+  fitsShortString,
   isWritableTimestamp,
   maxCopyHeaderBytes,
   republishable,
@@ -75,13 +76,30 @@ export const OriginalHeaders = {
 } as const;
 
 /**
+ * The short-string properties (255 bytes at most) and the header that keeps one a copy
+ * cannot carry: amqplib decodes bytes that are not UTF-8 as U+FFFD, 3 bytes each, so a
+ * property of 86 such bytes or more cannot be written back (its encoder throws).
+ */
+export const shortStringProperties = {
+  messageId: 'x-original-message-id',
+  correlationId: 'x-original-correlation-id',
+  contentType: 'x-original-content-type',
+  contentEncoding: 'x-original-content-encoding',
+  type: 'x-original-type',
+  appId: 'x-original-app-id',
+  replyTo: 'x-original-reply-to',
+  clusterId: 'x-original-cluster-id',
+} as const;
+
+/**
  * The properties of a retry or failed copy: every property of the original, but
  * - `expiration` (a per-message TTL) would let the copy expire in a delay queue (back early)
  *   or in the failed queue (gone without a trace): kept in `x-original-expiration` instead;
  * - `userId` is checked by the broker against the publishing connection's user, so a message
  *   published by another user could not be copied at all: kept in `x-original-user-id`;
  * - a `timestamp` amqplib cannot write (a uint64 near its maximum) is kept in
- *   `x-original-timestamp`.
+ *   `x-original-timestamp`, and a short-string property too long to write back (see
+ *   `shortStringProperties`) in its `x-original-...` header.
  * `headers` override the original's headers of the same name. The headers are made
  * `republishable()`; original headers too large for a copy (over `maxCopyHeaderBytes`
  * encoded) are left out, and `x-original-headers-dropped` says so, with their size.
@@ -90,13 +108,22 @@ export function copyProperties(
   message: AmqpMessage,
   headers: Record<string, unknown>,
 ): MessageProperties {
-  const { expiration, userId, timestamp, ...kept } = message.properties;
+  const { expiration, userId, timestamp, ...rest } = message.properties;
+  const kept: MessageProperties = {};
   const writable = timestamp === undefined || isWritableTimestamp(timestamp);
-  const moved = {
+  const moved: Record<string, unknown> = {
     ...(expiration !== undefined && { [OriginalHeaders.expiration]: expiration }),
     ...(userId !== undefined && { [OriginalHeaders.userId]: userId }),
     ...(!writable && { [OriginalHeaders.timestamp]: timestamp }),
   };
+  for (const [name, value] of Object.entries(rest) as Array<[keyof typeof rest, unknown]>) {
+    const header = (shortStringProperties as Partial<Record<string, string>>)[name];
+    if (header !== undefined && typeof value === 'string' && !fitsShortString(value)) {
+      moved[header] = value;
+    } else {
+      Object.assign(kept, { [name]: value });
+    }
+  }
   let merged = republishable({ ...message.properties.headers, ...moved, ...headers });
   const bytes = encodedTableBytes(merged);
   if (bytes > maxCopyHeaderBytes) {

@@ -9,6 +9,7 @@ import {
 } from '../../../src/lib/amqp/header-encoding.js';
 import { copyProperties, OriginalHeaders } from '../../../src/lib/amqp/publisher.js';
 import type { AmqpMessage } from '../../../src/lib/amqp/amqp-client.js';
+import { messageIdOf } from '../../../src/lib/amqp/message-identity.js';
 
 /**
  * Headers as amqplib's decoder hands them over, checked against amqplib's own encoder: the
@@ -145,4 +146,48 @@ test('a copy: a timestamp amqplib cannot write goes to x-original-timestamp', ()
   assert.equal(far.timestamp, undefined);
   assert.deepEqual(far.headers?.[OriginalHeaders.timestamp], { '!': 'double', value: 2 ** 64 });
   assert.equal(copyProperties(message({ timestamp: 1_700_000_000 }), {}).timestamp, 1_700_000_000);
+});
+
+/** A string as amqplib decodes `n` bytes that are not UTF-8: U+FFFD each, 3 bytes of UTF-8. */
+const unreadable = (n: number) => '\ufffd'.repeat(n);
+
+test('keys too long to write back move, as [key, value] pairs, to x-unwritable-keys', () => {
+  const table = republishable({
+    ok: 1,
+    [unreadable(86)]: 'v',
+    inner: { [unreadable(100)]: { '!': 'bogus' }, [unreadable(85)]: 'fits' },
+  });
+  assert.deepEqual(table['x-unwritable-keys'], [[unreadable(86), 'v']]);
+  const inner = table['inner'] as Record<string, unknown>;
+  assert.deepEqual(inner['x-unwritable-keys'], [
+    [unreadable(100), { '!': 'object', value: { '!': 'bogus' } }],
+  ]);
+  assert.equal(inner[unreadable(85)], 'fits');
+  assert.equal(encodedTableBytes(table), encode(table).length);
+  // One already there is kept, first.
+  assert.deepEqual(
+    republishable({ 'x-unwritable-keys': 'x', [unreadable(90)]: 1 })['x-unwritable-keys'],
+    ['x', [unreadable(90), 1]],
+  );
+});
+
+test('a copy: short-string properties too long to write back go to x-original-... headers', () => {
+  const copy = copyProperties(
+    message({ type: unreadable(86), appId: unreadable(85), contentType: unreadable(300) }),
+    {},
+  );
+  assert.equal(copy.type, undefined);
+  assert.equal(copy.headers?.['x-original-type'], unreadable(86));
+  assert.equal(copy.appId, unreadable(85), 'one that fits stays');
+  assert.equal(copy.contentType, undefined);
+  assert.equal(copy.headers?.['x-original-content-type'], unreadable(300));
+});
+
+test('a message id too long to write back is replaced by one derived from the message', () => {
+  const a = messageIdOf(message({ messageId: unreadable(86) }));
+  const b = messageIdOf(message({ messageId: unreadable(87) }));
+  assert.match(a, /^sha256:[0-9a-f]{32}$/);
+  assert.notEqual(a, b, 'derived apart');
+  assert.equal(a, messageIdOf(message({ messageId: unreadable(86) })), 'stable');
+  assert.equal(messageIdOf(message({ messageId: unreadable(85) })), unreadable(85));
 });
