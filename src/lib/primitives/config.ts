@@ -186,15 +186,20 @@ export function loadConfig<S extends z.ZodType>(
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const key = issue.path.map(String).join('.');
-      const from = origin.get(key);
+      // An issue inside one variable's value (an element of a list it sets) is that variable's,
+      // and its value is what the variable says, not a character of it.
+      const set = issue.path.findIndex((_, i) => origin.has(issue.path.slice(0, i + 1).join('.')));
+      const valuePath = set === -1 ? issue.path : issue.path.slice(0, set + 1);
+      const valueKey = valuePath.map(String).join('.');
+      const from = origin.get(valueKey);
       const where = from === undefined ? 'config/ defaults' : `environment ${from}`;
       let value: unknown = raw;
-      for (const k of issue.path) value = (value as Json | undefined)?.[k as string];
+      for (const k of valuePath) value = (value as Json | undefined)?.[k as string];
       const expected = describeAt(options.schema, issue.path);
       const shown =
         value === undefined
           ? 'missing'
-          : secretPaths.has(key)
+          : secretPaths.has(valueKey)
             ? `${typeof value === 'string' ? maskSecret(value) : '[Redacted]'} (secret)`
             : JSON.stringify(value);
       return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}`;

@@ -50,6 +50,15 @@ test('every bad value is listed, not just the first', () => {
   assert.match(error.message, /fault .*"explode".*worker-exit:NAME/);
 });
 
+test('a bad element of a list a variable sets names that variable and shows its value', () => {
+  // It named the defaults and showed one character of the variable's text ("0").
+  const error = configError({ AMQP_RETRY_DELAYS_MS: '1000,4294967296' });
+  assert.match(
+    error.message,
+    /amqp\.retryDelaysMs\.1 \(environment AMQP_RETRY_DELAYS_MS\) = "1000,4294967296": Too big/,
+  );
+});
+
 test('a cross-field rule names the key it is about', () => {
   const error = configError({ SHUTDOWN_ESCALATION_MS: '5000', SHUTDOWN_DEADLINE_MS: '4000' });
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
