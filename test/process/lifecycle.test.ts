@@ -204,6 +204,30 @@ test('the hard deadline ends a shutdown that does not finish, with the deadline 
   assert.ok(service.lines.some(byMsg('shutdown deadline exceeded; exiting now')));
 });
 
+test('a worker blocked in a system call cannot hold the exit: the process is killed, saying why', async (t) => {
+  // terminate() stops JavaScript, not a read(2); process.exit() then waited for the thread
+  // for ever: the deadline's exit hung, and the process with it (the main-thread watchdog,
+  // off here, would have killed it 30 s later, and only while another worker ran).
+  const service = start(t, {
+    FAULT: 'worker-block:ticker',
+    SHUTDOWN_STEP_TIMEOUT_MS: '500',
+    SHUTDOWN_ESCALATION_MS: '1000',
+    SHUTDOWN_DEADLINE_MS: '2000',
+    MAIN_STALL_LIMIT_MS: '0',
+  });
+  const { code, signal } = await service.waitForExit(20_000);
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
+  const started = service.lines.find(byMsg('shutdown started'));
+  assert.match(
+    String((started?.['err'] as { message?: string } | undefined)?.message),
+    /worker ticker is hung: no heartbeat/,
+  );
+  const last = service.lines.at(-1);
+  assert.equal(last?.level, 'fatal');
+  assert.deepEqual(last?.['threads'], ['ticker']);
+  assert.equal(last?.['exitCode'], ExitCode.SHUTDOWN_DEADLINE);
+});
+
 test('a bad configuration exits 78 before starting, naming the key', async (t) => {
   const service = start(t, { SHUTDOWN_DEADLINE_MS: 'forty' });
   const { code } = await service.waitForExit();

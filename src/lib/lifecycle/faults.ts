@@ -6,6 +6,8 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  * - `worker-exit:NAME`   the named worker thread exits (code 1) shortly after start;
  * - `worker-throw:NAME`  the named worker throws an uncaught error shortly after start;
  * - `worker-hang:NAME`   the named worker blocks its event loop for good shortly after start;
+ * - `worker-block:NAME`  the named worker blocks in a system call for good shortly after start
+ *                        (a read nothing will answer), where `terminate()` cannot reach it;
  * - `shutdown-throw:NAME` the named worker throws an uncaught error while it shuts down;
  * - `dependency:startup` start-up hits a dependency failure;
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
@@ -19,7 +21,10 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
 
 export type Fault =
   | { kind: 'none' }
-  | { kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'shutdown-throw'; worker: string }
+  | {
+      kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'worker-block' | 'shutdown-throw';
+      worker: string;
+    }
   | { kind: 'dependency' | 'error'; at: 'startup' }
   | { kind: 'main-stall'; ms: number }
   | { kind: 'crash-on' | 'hang-on'; text: string };
@@ -37,7 +42,9 @@ const faultForms: ReadonlyArray<{
   pattern: RegExp;
   make: (argument: string) => Exclude<Fault, { kind: 'none' }>;
 }> = [
-  ...(['worker-exit', 'worker-throw', 'worker-hang', 'shutdown-throw'] as const).map((kind) => ({
+  ...(
+    ['worker-exit', 'worker-throw', 'worker-hang', 'worker-block', 'shutdown-throw'] as const
+  ).map((kind) => ({
     form: `${kind}:NAME`,
     pattern: new RegExp(`${kind}:([\\w-]+)`),
     make: (worker: string) => ({ kind, worker }),
@@ -160,9 +167,31 @@ export function armWorkerFault(fault: Fault, worker: string, signal: AbortSignal
         for (;;) {
           // Blocks the event loop for good: only terminate() ends it.
         }
+      case 'worker-block':
+        blockInSystemCall();
     }
   };
   delay(faultDelayMs, undefined, { signal, ref: false }).then(strike, () => undefined);
+}
+
+/**
+ * Blocks this thread in read(2) for good: a FIFO opened for reading and writing (so the open
+ * does not wait, and this thread holds its only writer), its name removed at once (nothing
+ * is left on disk), then read. `terminate()` stops JavaScript, not a system call, as with a
+ * sync read of a stuck NFS mount or a pipe nobody writes to.
+ */
+function blockInSystemCall(): never {
+  const fs = process.getBuiltinModule('node:fs');
+  const path = process.getBuiltinModule('node:path');
+  const dir = fs.mkdtempSync(
+    path.join(process.getBuiltinModule('node:os').tmpdir(), 'worker-block-'),
+  );
+  const fifo = path.join(dir, 'fifo');
+  process.getBuiltinModule('node:child_process').execFileSync('mkfifo', [fifo]);
+  const fd = fs.openSync(fifo, 'r+');
+  fs.rmSync(dir, { recursive: true });
+  fs.readSync(fd, Buffer.alloc(1));
+  throw new Error('a read of a FIFO only this thread writes to returned');
 }
 
 /**

@@ -86,6 +86,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     die: (cause) => control.die(cause),
     metrics,
   });
+  exits.endThreadsWith((timeoutMs) => nanny.endAll(timeoutMs), log);
   levels.onChange((level) => nanny.setLogLevel(level));
   const zmq = new SocketRegistry({ log, lingerMs: config.zmq.lingerMs });
   const health = new HealthChecks();

@@ -163,6 +163,23 @@ export class Nanny {
     for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
   }
 
+  /**
+   * Terminates every worker thread that has not ended and waits for them, at most `timeoutMs`;
+   * resolves with the names of those still not ended: threads blocked in a system call, which
+   * `terminate()` cannot reach (it stops JavaScript) and which Node would wait for at exit.
+   */
+  async endAll(timeoutMs: number): Promise<string[]> {
+    const open = [...this.#hosts.values()].filter((h) => h.state !== 'exited');
+    if (open.length === 0) return [];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(open.map((h) => h.terminate())),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    return open.filter((h) => h.state !== 'exited').map((h) => h.name);
+  }
+
   /** Sets the log level of every worker thread. */
   setLogLevel(level: LogLevel): void {
     for (const host of this.#hosts.values()) host.send({ t: 'log-level', level });
