@@ -146,6 +146,28 @@ describe('an AMQP service process on RabbitMQ', () => {
     );
   });
 
+  test('a message whose handler never settles stops the service (70) past AMQP_MESSAGE_TIMEOUT_MS; the broker gets it back', async () => {
+    // Held for ever, it kept its prefetch slot while every check read healthy.
+    const ids = await publishEvents(3, 'flowing');
+    await observer.publish(queues.input, [JSON.stringify({ stall: true })], () => ({
+      messageId: 'stuck-1',
+    }));
+    const service = start({ AMQP_MESSAGE_TIMEOUT_MS: '1500', SHUTDOWN_STEP_TIMEOUT_MS: '500' });
+    await service.waitFor('ready');
+    const results = await observer.collect(queues.results, (r) => r.length >= ids.length);
+    assert.deepEqual([...uniqueIds(results)].sort(), ids, 'the others went through meanwhile');
+    const exit = await service.waitForExit(20_000);
+    assert.equal(exit.code, 70, service.tail());
+    const stuck = service.lines.find((l) => l.msg === 'application error');
+    const message = String((stuck?.['err'] as { message?: string } | undefined)?.message);
+    assert.match(
+      message,
+      /message stuck-1 from \S+ has been in hand \d+ ms, past AMQP_MESSAGE_TIMEOUT_MS \(1500\)/,
+    );
+    const [back] = await observer.collect(queues.input, (r) => r.length >= 1);
+    assert.equal(back?.properties.messageId, 'stuck-1');
+  });
+
   test('a connection closed by the broker ends the service with the dependency-failure code within seconds', async () => {
     const service = start();
     await service.waitFor('ready');

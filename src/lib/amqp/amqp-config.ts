@@ -60,6 +60,11 @@ export const amqpConfigSchema = z.object({
   resultsQueue: name,
   failedQueue: name,
   maxMessageBytes: int(1, 128 * 1024 * 1024, 'the largest message body accepted, in bytes'),
+  messageTimeoutMs: int(
+    0,
+    86_400_000,
+    'milliseconds a message may be in hand before its handler counts as stuck (0: no limit)',
+  ).refine((ms) => ms === 0 || ms >= 1000, 'is 0 (off) or at least 1000'),
   statsIntervalMs: int(100, 86_400_000, 'milliseconds between queue statistics'),
   blockedTimeoutMs: int(
     100,
@@ -92,6 +97,7 @@ export const amqpEnv = {
   AMQP_RESULTS_QUEUE: 'amqp.resultsQueue',
   AMQP_FAILED_QUEUE: 'amqp.failedQueue',
   AMQP_MAX_MESSAGE_BYTES: 'amqp.maxMessageBytes',
+  AMQP_MESSAGE_TIMEOUT_MS: 'amqp.messageTimeoutMs',
   AMQP_STATS_INTERVAL_MS: 'amqp.statsIntervalMs',
   AMQP_BLOCKED_TIMEOUT_MS: 'amqp.blockedTimeoutMs',
   AMQP_QUEUE_TYPE: 'amqp.queueType',

@@ -1,5 +1,10 @@
 import { withCorrelationId } from '../primitives/correlation.js';
-import { DependencyError, PermanentError } from '../primitives/errors.js';
+import {
+  DependencyError,
+  ErrorCodes,
+  PermanentError,
+  WorkerBaseError,
+} from '../primitives/errors.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { handleError } from '../primitives/exception-scope.js';
 import type { ProcessControl } from '../primitives/process-control.js';
@@ -68,6 +73,12 @@ export interface QueueConsumerOptions {
   publisher: Publisher;
   names: AmqpNames;
   maxMessageBytes: number;
+  /**
+   * Milliseconds a message may be in hand (from its delivery) before its handler counts as
+   * stuck: the service then stops as an application error (70) and the broker gets the message
+   * back. 0 or absent: no limit. Checked by one sweep, not a timer per message.
+   */
+  messageTimeoutMs?: number;
   log: Logger;
   metrics: Metrics;
   control: ProcessControl;
@@ -88,6 +99,8 @@ export interface QueueConsumerOptions {
 
 interface InFlight {
   delivery: Delivery;
+  /** When it was delivered (performance.now()). */
+  since: number;
   slot: AckSlot;
   settled: boolean;
   done: Promise<void>;
@@ -109,6 +122,7 @@ export class QueueConsumer {
   #lagMs: number | undefined;
   #received = 0;
   #settledCount = 0;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(options: QueueConsumerOptions) {
     this.#o = options;
@@ -140,7 +154,42 @@ export class QueueConsumer {
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
     await this.#consume();
+    this.#startSweep();
     this.#log.info({ state: this.#state }, 'consumer started');
+  }
+
+  /**
+   * Looks for a message in hand longer than the message timeout, a quarter of it apart (at
+   * most every 10 s). A handler that never settles (a call with no timeout, a request a thread
+   * lost) would hold its prefetch slot for ever: enough of them and the service consumes
+   * nothing while every check reads healthy, until the broker's own consumer timeout (30 min
+   * on RabbitMQ) closes the channel. Off once the shutdown begins: the drain's bound rules then.
+   */
+  #startSweep(): void {
+    const limitMs = this.#o.messageTimeoutMs ?? 0;
+    const signal = this.#o.control.signal;
+    if (limitMs <= 0 || this.#sweep !== undefined || signal.aborted) return;
+    const sweep = setInterval(() => this.#findStuck(limitMs), Math.min(10_000, limitMs / 4));
+    sweep.unref();
+    this.#sweep = sweep;
+    signal.addEventListener('abort', () => clearInterval(sweep), { once: true });
+  }
+
+  #findStuck(limitMs: number): void {
+    const now = performance.now();
+    for (const flight of this.#inFlight) {
+      if (flight.settled || now - flight.since < limitMs) continue;
+      clearInterval(this.#sweep);
+      const { message } = flight.delivery;
+      const error = new WorkerBaseError(
+        ErrorCodes.MESSAGE_STUCK,
+        `message ${message.properties.messageId} from ${this.#queue} has been in hand ${Math.round(now - flight.since)} ms, past AMQP_MESSAGE_TIMEOUT_MS (${limitMs}): its handler is stuck; the service stops and the broker gets it back`,
+      );
+      withCorrelationId(flight.delivery.correlationId, () =>
+        handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control }),
+      );
+      return;
+    }
   }
 
   /**
@@ -315,6 +364,7 @@ export class QueueConsumer {
     }
     const flight: InFlight = {
       delivery,
+      since: performance.now(),
       slot: this.#acks.add(message),
       settled: false,
       done: Promise.resolve(),

@@ -93,6 +93,7 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
     publisher,
     names,
     maxMessageBytes: settings.maxMessageBytes,
+    messageTimeoutMs: settings.messageTimeoutMs,
     log,
     metrics: host.metrics,
     control: host,

@@ -34,6 +34,7 @@ export function startQuarantine(options: {
     channel,
     queue,
     maxMessageBytes: host.config.amqp.maxMessageBytes,
+    messageTimeoutMs: host.config.amqp.messageTimeoutMs,
     log,
     metrics: host.metrics,
     control: host,

@@ -27,6 +27,8 @@ export const ErrorCodes = {
   SOCKET_CLOSED: 'E_SOCKET_CLOSED',
   /** A resilience policy refused a call: attempt timed out, breaker open, bulkhead full. */
   POLICY_REJECTED: 'E_POLICY_REJECTED',
+  /** A message's handler did not settle within the consumer's message timeout. */
+  MESSAGE_STUCK: 'E_MESSAGE_STUCK',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -59,6 +59,14 @@ test('a bad element of a list a variable sets names that variable and shows its 
   );
 });
 
+test('AMQP_MESSAGE_TIMEOUT_MS is 0 (off) or at least 1 s', () => {
+  assert.match(
+    configError({ AMQP_MESSAGE_TIMEOUT_MS: '500' }).message,
+    /amqp\.messageTimeoutMs .*is 0 \(off\) or at least 1000/,
+  );
+  assert.equal(testConfig({ AMQP_MESSAGE_TIMEOUT_MS: '0' }).amqp.messageTimeoutMs, 0);
+});
+
 test('a cross-field rule names the key it is about', () => {
   const error = configError({ SHUTDOWN_ESCALATION_MS: '5000', SHUTDOWN_DEADLINE_MS: '4000' });
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
