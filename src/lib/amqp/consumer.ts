@@ -5,7 +5,6 @@ import {
   PermanentError,
   WorkerBaseError,
 } from '../primitives/errors.js';
-import { serializeError } from '../primitives/error-serialization.js';
 import { handleError } from '../primitives/exception-scope.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import { raceAbort } from '../primitives/waits.js';
@@ -17,6 +16,7 @@ import {
   Headers,
   attemptOf,
   decideDisposition,
+  errorText,
   failureHeaders,
   type Disposition,
 } from './disposition.js';
@@ -481,7 +481,7 @@ export class QueueConsumer {
         await publisher.forward(disposition.queue, delivery.message, {
           [Headers.attempt]: disposition.attempt,
           [Headers.correlationId]: delivery.correlationId,
-          [Headers.lastError]: serializeError(error).message.slice(0, 500),
+          [Headers.lastError]: errorText(error, 500),
         });
         this.#o.metrics.count('amqp_messages_retried_total', 1, this.#tags);
       } else if (disposition.action === 'fail') {

@@ -1,5 +1,6 @@
 import { classify, type ErrorKind } from '../primitives/classify.js';
 import { serializeError } from '../primitives/error-serialization.js';
+import { redactSecrets } from '../primitives/secrets.js';
 import type { AmqpNames } from './amqp-config.js';
 
 /**
@@ -63,6 +64,16 @@ export function attemptOf(headers: Record<string, unknown>): number {
   return Number.isSafeInteger(value) && value >= 1 ? value : 1;
 }
 
+/**
+ * An error's message as a header may carry it: secrets masked (a remembered one, a URL's
+ * userinfo: fetch's error for a URL with credentials quotes it whole), at most `max`
+ * characters. Headers leave the process (the broker, whoever reads the failed queue), and
+ * they miss the log's last pass.
+ */
+export function errorText(error: unknown, max: number): string {
+  return redactSecrets(serializeError(error).message).slice(0, max);
+}
+
 /** The headers a message gets on its way to the failed queue. */
 export function failureHeaders(
   error: unknown,
@@ -72,7 +83,7 @@ export function failureHeaders(
 ): Record<string, unknown> {
   const e = serializeError(error);
   return {
-    [Headers.reason]: `${disposition.reason}: ${e.message}`.slice(0, 1000),
+    [Headers.reason]: `${disposition.reason}: ${errorText(error, 1000)}`.slice(0, 1000),
     [Headers.errorClass]: e.name,
     [Headers.errorCode]: e.code ?? '',
     [Headers.errorKind]: disposition.kind,

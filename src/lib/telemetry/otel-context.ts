@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { classify, type ErrorKind } from '../primitives/classify.js';
+import { redactSecrets } from '../primitives/secrets.js';
 import type { ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.js';
 
 /**
@@ -160,12 +161,23 @@ function endWith<T>(span: Span, ctx: Context | undefined, run: () => T): T {
   return result;
 }
 
+/**
+ * Records a failure on the span, its texts with secrets masked (see `redactSecrets`): spans
+ * leave the process for the collector and miss the log's last pass.
+ */
 function recordError(span: Span, error: unknown, kind: string = classify(error)): void {
-  span.recordException(error instanceof Error ? error : new Error(String(error)));
+  const e = error instanceof Error ? error : new Error(String(error));
+  const code = (e as { code?: unknown }).code;
+  span.recordException({
+    name: e.name,
+    message: redactSecrets(e.message),
+    ...(e.stack !== undefined && { stack: redactSecrets(e.stack) }),
+    ...((typeof code === 'string' || typeof code === 'number') && { code }),
+  });
   span.setAttribute('error.type', kind);
   span.setStatus({
     code: SpanStatusCode.ERROR,
-    message: `${kind}: ${String(error)}`.slice(0, 300),
+    message: redactSecrets(`${kind}: ${String(error)}`).slice(0, 300),
   });
 }
 

@@ -4,8 +4,10 @@ import {
   Headers,
   attemptOf,
   decideDisposition,
+  errorText,
   failureHeaders,
 } from '../../../src/lib/amqp/disposition.js';
+import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
 import { testConfig } from '../../helpers/core.js';
 import { fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
@@ -113,6 +115,25 @@ describe('attempt and failure headers', () => {
     assert.equal(headers[Headers.attempts], 3);
     assert.equal(headers[Headers.originalQueue], 'app.events');
   });
+});
+
+test('error texts on headers have their secrets masked: the broker is outside the process', (t) => {
+  rememberSecret('remembered-s3cret');
+  t.after(forgetSecrets);
+  const error = new TransientError(
+    'cannot reach https://user:hunter2pass@api.example/ with remembered-s3cret',
+  );
+  const headers = failureHeaders(
+    error,
+    { action: 'fail', kind: 'transient', reason: 'gave up after 3 attempts' },
+    3,
+    'app.events',
+  );
+  assert.equal(
+    headers[Headers.reason],
+    'gave up after 3 attempts: cannot reach https://user:[Redacted]@api.example/ with [Redacted]',
+  );
+  assert.equal(errorText(error, 30), 'cannot reach https://user:[Red');
 });
 
 describe('amqp configuration', () => {

@@ -1,4 +1,5 @@
-import { before, beforeEach, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 import assert from 'node:assert/strict';
 import {
   ROOT_CONTEXT,
@@ -183,5 +184,25 @@ describe('otel-context', () => {
     assert.equal(receive?.status.code, 2);
     assert.equal(receive?.attributes['error.type'], 'unexpected');
     assert.equal(receive?.events[0]?.name, 'exception');
+  });
+
+  test('an error recorded on a span has its secrets masked: the collector is outside the process', async () => {
+    rememberSecret('remembered-s3cret');
+    after(forgetSecrets);
+    // What fetch throws for a URL with credentials quotes the URL whole.
+    const error = new TypeError(
+      'Request cannot be constructed from a URL that includes credentials: https://user:hunter2pass@api.example/ (remembered-s3cret)',
+    );
+    await assert.rejects(
+      withReceiveSpan(message(), 'c', 'q', () => Promise.reject(error)),
+      /hunter2pass/,
+      'the error itself is untouched',
+    );
+    const [receive] = exporter.getFinishedSpans();
+    const exported = JSON.stringify([receive?.events, receive?.status]);
+    assert.doesNotMatch(exported, /hunter2pass|remembered-s3cret/);
+    assert.match(exported, /https:\/\/user:\[Redacted\]@api\.example/);
+    assert.equal(receive?.events[0]?.attributes?.['exception.type'], 'TypeError');
+    assert.match(String(receive?.events[0]?.attributes?.['exception.stacktrace']), /\[Redacted\]/);
   });
 });
