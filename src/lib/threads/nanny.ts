@@ -169,7 +169,10 @@ export class Nanny {
    * `terminate()` cannot reach (it stops JavaScript) and which Node would wait for at exit.
    */
   async endAll(timeoutMs: number): Promise<string[]> {
-    const open = [...this.#hosts.values()].filter((h) => h.state !== 'exited');
+    // A thread that was made and has not ended (a worker declared but never started has none).
+    const open = [...this.#hosts.values()].filter(
+      (h) => h.threadId !== undefined && h.state !== 'exited',
+    );
     if (open.length === 0) return [];
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -160,14 +160,30 @@ export class WorkerHost extends EventEmitter<{
       [control.port1, logs.port1, app.port1].map((port) => once(port, 'close')),
     );
     this.#control.on('message', (message: ControlFromWorker) => this.#onControl(message));
-    const worker = new Worker(this.#options.spec.module, {
-      name: this.name,
-      workerData: init,
-      transferList: [control.port2, logs.port2, app.port2, ...Object.values(peers)],
-      stdout: false,
-      stderr: false,
-      ...youngGeneration(this.#options.maxSemiSpaceMb ?? 0),
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(this.#options.spec.module, {
+        name: this.name,
+        workerData: init,
+        transferList: [control.port2, logs.port2, app.port2, ...Object.values(peers)],
+        stdout: false,
+        stderr: false,
+        ...youngGeneration(this.#options.maxSemiSpaceMb ?? 0),
+      });
+    } catch (error) {
+      // No thread was made (a bad module URL, bad options): close the ports opened for it,
+      // which would otherwise keep the event loop alive, and leave the host as never started.
+      for (const port of [control, logs, app]) {
+        port.port1.close();
+        port.port2.close();
+      }
+      throw new WorkerFailureError(
+        ErrorCodes.WORKER_START,
+        this.name,
+        `worker ${this.name} could not be made: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
     this.#worker = worker;
     this.#setState('starting');
     // Not events.once(): it rejects on the 'error' event that precedes the exit of a thread

@@ -134,6 +134,27 @@ test('a worker that exits is noticed at once and named, and the report lists it 
   assert.equal(nanny.report().alive, 1);
 });
 
+test('endAll() ends the running threads and names none; a worker never started, or never made, has no thread to wait for', async (t) => {
+  // (A thread blocked in a system call, which it would name, is test/process/lifecycle's:
+  // here it would hold this test process for ever.)
+  const before = nannyHarness().nanny;
+  before.add(echo('one')).add(echo('two'));
+  assert.deepEqual(await before.endAll(1000), [], 'declared, not started');
+  // A worker whose thread could not even be made (new Worker() threw) has none to wait for,
+  // and the ports opened for it are closed (left open, they would hold this test for ever).
+  const unmade = nannyHarness().nanny;
+  unmade.add({ name: 'unmade', module: new URL('http://127.0.0.1/no.worker.js') });
+  await assert.rejects(unmade.start(), /worker unmade could not be made/);
+  assert.deepEqual(await unmade.endAll(1000), []);
+  const { nanny } = nannyHarness();
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('one')).add(echo('two'));
+  await nanny.start();
+  assert.equal(nanny.describeOpen().length, 2);
+  assert.deepEqual(await nanny.endAll(5000), []);
+  assert.deepEqual(nanny.describeOpen(), []);
+});
+
 test('a worker whose event loop blocks is reported hung and terminated', async (t) => {
   const { nanny, firstDeath, sink } = nannyHarness({
     FAULT: 'worker-hang:sloth',
