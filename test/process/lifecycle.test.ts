@@ -228,6 +228,40 @@ test('a worker blocked in a system call cannot hold the exit: the process is kil
   assert.equal(last?.['exitCode'], ExitCode.SHUTDOWN_DEADLINE);
 });
 
+test('a main thread stuck after the worker threads stopped cannot outlive the deadline: its own thread kills it, saying why', async (t) => {
+  // The deadline is main's timer and the watchdog lives in the worker threads: with those
+  // stopped, a close step stuck in synchronous work ran past the deadline by as long as it
+  // liked (measured: a 30 s stall, deadline 3 s, exit 31.5 s after TERM).
+  const deadlineMs = 2000;
+  const service = start(t, {
+    FAULT: 'shutdown-stall:60000',
+    SHUTDOWN_STEP_TIMEOUT_MS: '500',
+    SHUTDOWN_ESCALATION_MS: '1000',
+    SHUTDOWN_DEADLINE_MS: String(deadlineMs),
+  });
+  await service.waitFor('ready');
+  const termAt = performance.now();
+  service.signal('SIGTERM');
+  const { code, signal } = await service.waitForExit(30_000);
+  const tookMs = performance.now() - termAt;
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
+  const stalled = service.lines.findIndex(
+    (l) => l.msg === 'shutdown step started' && l['step'] === 'fault drill shutdown-stall',
+  );
+  assert.ok(
+    stalled > service.lines.findIndex(byMsg('worker exited')),
+    'stalled after stop-workers',
+  );
+  const last = service.lines.at(-1);
+  assert.equal(last?.level, 'fatal', service.tail());
+  assert.equal(last?.['thread'], 'deadline-sentinel');
+  assert.equal(last?.['deadlineMs'], deadlineMs);
+  const graceMs = Number(last?.['graceMs']);
+  // Not before the deadline's own exit had its time; long before the stall would have ended.
+  assert.ok(tookMs >= deadlineMs + graceMs - 100, `killed ${Math.round(tookMs)} ms after TERM`);
+  assert.ok(tookMs < 20_000, `killed ${Math.round(tookMs)} ms after TERM`);
+});
+
 test('a bad configuration exits 78 before starting, naming the key', async (t) => {
   const service = start(t, { SHUTDOWN_DEADLINE_MS: 'forty' });
   const { code } = await service.waitForExit();

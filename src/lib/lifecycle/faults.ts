@@ -13,6 +13,9 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
+ * - `shutdown-stall:MS`  the main thread blocks its event loop for MS ms, once, when the
+ *                        shutdown reaches its close phase, after the worker threads stopped (a
+ *                        close or flush step stuck in synchronous work);
  * - `crash-on:TEXT`      a worker thread serving a request that contains TEXT kills the whole
  *                        process (SIGKILL, as a native crash would: nothing of ours runs after);
  * - `hang-on:TEXT`       such a worker blocks its event loop for good on such a request.
@@ -26,7 +29,7 @@ export type Fault =
       worker: string;
     }
   | { kind: 'dependency' | 'error'; at: 'startup' }
-  | { kind: 'main-stall'; ms: number }
+  | { kind: 'main-stall' | 'shutdown-stall'; ms: number }
   | { kind: 'crash-on' | 'hang-on'; text: string };
 
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
@@ -58,6 +61,11 @@ const faultForms: ReadonlyArray<{
     form: 'main-stall:MS',
     pattern: /main-stall:(\d{1,6})/,
     make: (ms: string) => ({ kind: 'main-stall', ms: Number(ms) }),
+  },
+  {
+    form: 'shutdown-stall:MS',
+    pattern: /shutdown-stall:(\d{1,6})/,
+    make: (ms: string) => ({ kind: 'shutdown-stall', ms: Number(ms) }),
   },
   ...(['crash-on', 'hang-on'] as const).map((kind) => ({
     form: `${kind}:TEXT`,
@@ -201,14 +209,31 @@ function blockInSystemCall(): never {
  */
 export function armMainFault(fault: Fault, signal: AbortSignal): void {
   if (fault.kind !== 'main-stall') return;
-  const stall = (): void => {
-    const until = performance.now() + fault.ms;
-    while (performance.now() < until) {
-      // Blocks the main thread's event loop: nothing else on it runs meanwhile.
-    }
-  };
   delay(faultDelayMs, undefined, { signal, ref: false }).then(
-    () => setImmediate(stall),
+    () => setImmediate(() => blockMainFor(fault.ms)),
     () => undefined,
   );
+}
+
+/** Blocks the calling thread's event loop for `ms`: nothing else on it runs meanwhile. */
+function blockMainFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // Busy: no timer, no signal handler, no I/O callback of this thread runs.
+  }
+}
+
+/**
+ * `shutdown-stall:MS`, as a step of the shutdown's close phase registered by the service at
+ * start-up (the close phase comes after 'stop-workers'); undefined for any other fault.
+ */
+export function shutdownFaultStep(
+  fault: Fault,
+): { name: string; phase: 'close'; run: () => void } | undefined {
+  if (fault.kind !== 'shutdown-stall') return undefined;
+  return {
+    name: 'fault drill shutdown-stall',
+    phase: 'close',
+    run: () => blockMainFor(fault.ms),
+  };
 }

@@ -70,6 +70,12 @@ export interface ShutdownCoordinatorOptions {
   stepTimeoutMs: number;
   /** Called at escalation, before the listing: turn on debug logging in every thread. */
   onEscalate?: () => void;
+  /**
+   * Called once, when the shutdown starts, before any step: the service starts the deadline's
+   * own thread there (threads/deadline-sentinel.ts), for a main thread too stuck to run the
+   * deadline's timer.
+   */
+  onBegin?: () => void;
   /** Ends the process at the hard deadline; `process.exit` by default (tests replace it). */
   exit?: (code: number) => void;
   /**
@@ -243,6 +249,11 @@ export class ShutdownCoordinator {
         { reason, state: this.#state, kind: classify(cause), err: cause },
         'shutdown started',
       );
+    }
+    try {
+      this.#options.onBegin?.();
+    } catch (error) {
+      this.#log.warn({ err: error }, 'shutdown start hook failed');
     }
     this.#controller.abort(cause ?? new Error(`stop requested: ${reason}`));
     void this.#run();

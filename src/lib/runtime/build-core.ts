@@ -3,6 +3,7 @@ import { ErrorReporters, type ProcessControl } from '../primitives/process-contr
 import { handleError } from '../primitives/exception-scope.js';
 import { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
 import { Nanny } from '../threads/nanny.js';
+import { startDeadlineSentinel } from '../threads/deadline-sentinel.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
 import { HealthChecks } from '../health.js';
 import { Policies } from '../resilience/policies.js';
@@ -60,6 +61,12 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     deadlineMs: config.shutdown.deadlineMs,
     stepTimeoutMs: config.shutdown.stepTimeoutMs,
     onEscalate: () => levels.set('debug'),
+    onBegin: () => {
+      startDeadlineSentinel({
+        deadlineMs: config.shutdown.deadlineMs,
+        logger: { app: config.app.name, thread: 'deadline-sentinel', version: config.app.version },
+      });
+    },
     exit: (code) => exits.exit(code),
     // A step that fails is judged like any error while stopping: noise, or a failure. (The
     // coordinator's own callback: it runs once the coordinator exists.)

@@ -1,5 +1,10 @@
 import { handleError } from '../primitives/exception-scope.js';
-import { armMainFault, injectStartupFault, parseFaults } from '../lifecycle/faults.js';
+import {
+  armMainFault,
+  injectStartupFault,
+  parseFaults,
+  shutdownFaultStep,
+} from '../lifecycle/faults.js';
 import { Scheduler } from '../schedule.js';
 import type { Core } from './build-core.js';
 import type { CoreConfig } from './core-config.js';
@@ -68,6 +73,7 @@ export async function startUp<C extends CoreConfig>(
   // The drills `dependency:startup` and `error:startup`: a set-up that fails before its first
   // step, whatever the app is.
   for (const fault of faults) injectStartupFault(fault, 'startup-dependency');
+  for (const step of faults.map(shutdownFaultStep)) if (step) coordinator.addStep(step);
   const fields = await setUp(ctx);
   if (coordinator.isShuttingDown) return;
   scheduler.start();

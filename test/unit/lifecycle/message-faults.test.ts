@@ -16,6 +16,10 @@ test('FAULT takes crash-on:TEXT and hang-on:TEXT, alone or in a comma-separated 
     { kind: 'worker-exit', worker: 'tally' },
   ]);
   assert.throws(() => parseFaults('crash-on:'), /unknown fault/);
+  assert.deepEqual(parseFaults('shutdown-stall:30000,main-stall:500'), [
+    { kind: 'shutdown-stall', ms: 30000 },
+    { kind: 'main-stall', ms: 500 },
+  ]);
   assert.equal(
     testConfig({ FAULT: 'crash-on:pill,hang-on:stuck' }).fault,
     'crash-on:pill,hang-on:stuck',

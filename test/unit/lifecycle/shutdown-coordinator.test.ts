@@ -51,6 +51,27 @@ test('steps run phase by phase, the last registered first within a phase', async
   assert.equal(c.state, 'stopped');
 });
 
+test('onBegin runs once, when the shutdown starts, before any step; a hook that throws is logged and stops nothing', async (t) => {
+  const order: string[] = [];
+  const { c, sink } = coordinator(t, {
+    onBegin: () => {
+      order.push(`begin (aborted: ${String(c.signal.aborted)})`);
+      throw new Error('no thread for the sentinel');
+    },
+  });
+  c.addStep({ name: 'intake', phase: 'stop-intake', run: () => void order.push('intake') });
+  assert.deepEqual(order, []);
+  c.requestStop('test');
+  c.die(new Error('late failure'));
+  assert.equal(await c.done, ExitCode.APPLICATION_ERROR);
+  assert.deepEqual(order, ['begin (aborted: false)', 'intake']);
+  const warned = sink.lines.find((l) => l.msg === 'shutdown start hook failed');
+  assert.equal(
+    (warned?.['err'] as { message?: string } | undefined)?.message,
+    'no thread for the sentinel',
+  );
+});
+
 test('the root signal aborts when shutdown starts', async (t) => {
   const { c } = coordinator(t);
   const release = new AbortController();

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The deadline sentinel in a real process of its own (it kills the process it runs in): a
+ * stuck main thread is killed at the deadline plus the grace with one fatal line, even with
+ * its stdout full; a process that ends by itself is not held by it.
+ */
+
+const host = fileURLToPath(new URL('../../fixtures/deadline-sentinel-host.js', import.meta.url));
+
+interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** From `started` on stderr to the exit. */
+  afterStartMs: number;
+}
+
+/**
+ * Runs the host. Its stdout is a pipe read as it comes, or (`readStdout` false) a FIFO, like
+ * the pipe supervisord or Docker gives (Node's own stdio pipes are socket pairs),
+ * read only once the host has ended.
+ */
+async function runHost(
+  mode: string,
+  deadlineMs: number,
+  graceMs: number,
+  readStdout = true,
+): Promise<Ended> {
+  const fifo = readStdout ? undefined : unreadFifo();
+  const child = spawn(process.execPath, [host, mode, String(deadlineMs), String(graceMs)], {
+    stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
+  });
+  if (fifo !== undefined) fs.closeSync(fifo.writeFd);
+  let stdout = '';
+  let stderr = '';
+  let startedAt = 0;
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (startedAt === 0 && stderr.includes('started')) startedAt = performance.now();
+  });
+  // After the exit and every stdio stream's end (here from the start: it may come first).
+  const closed = once(child, 'close');
+  // The test's own bound: TERM (no handler in the host), told apart from the sentinel's KILL.
+  const killer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(killer);
+  const endedAt = performance.now();
+  await closed;
+  if (fifo !== undefined) stdout = fifo.drain();
+  return { code, signal, stdout, stderr, afterStartMs: endedAt - startedAt };
+}
+
+/** A FIFO in a fresh directory: a blocking write end for the host, a non-blocking reader. */
+function unreadFifo(): { writeFd: number; drain: () => string } {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'sentinel-stdout-'));
+  const path = join(dir, 'stdout');
+  execFileSync('mkfifo', [path]);
+  const readFd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeFd = fs.openSync(path, 'w');
+  fs.rmSync(dir, { recursive: true });
+  const drain = (): string => {
+    const chunks: Buffer[] = [];
+    const buffer = Buffer.alloc(65536);
+    for (;;) {
+      let n = 0;
+      try {
+        n = fs.readSync(readFd, buffer);
+      } catch {
+        break; // EAGAIN: nothing more.
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buffer.subarray(0, n)));
+    }
+    fs.closeSync(readFd);
+    return Buffer.concat(chunks).toString();
+  };
+  return { writeFd, drain };
+}
+
+test('a main thread that never returns is killed past the deadline and its grace, with one fatal line', async () => {
+  const ended = await runHost('stall', 300, 300);
+  assert.match(ended.stderr, /started sentinel/);
+  assert.equal(ended.signal, 'SIGKILL', `exit code ${String(ended.code)}: ${ended.stderr}`);
+  assert.ok(ended.afterStartMs >= 500, `killed ${Math.round(ended.afterStartMs)} ms after start`);
+  assert.ok(ended.afterStartMs < 15_000, `killed ${Math.round(ended.afterStartMs)} ms after start`);
+  const line = JSON.parse(ended.stdout.trim()) as Record<string, unknown>;
+  assert.equal(line['level'], 'fatal');
+  assert.equal(line['thread'], 'deadline-sentinel');
+  assert.equal(line['deadlineMs'], 300);
+  assert.equal(line['graceMs'], 300);
+  assert.equal(line['signal'], 'SIGKILL');
+});
+
+test('a main thread blocked on a stdout nobody reads is killed all the same (the line is dropped)', async () => {
+  const ended = await runHost('blocked-stdout', 300, 300, false);
+  assert.match(ended.stderr, /stdout written on/);
+  assert.equal(ended.signal, 'SIGKILL', `exit code ${String(ended.code)}: ${ended.stderr}`);
+  assert.ok(ended.afterStartMs < 15_000, `killed ${Math.round(ended.afterStartMs)} ms after start`);
+  // The pipe was full when it struck: its line could not be written, and it killed anyway.
+  assert.ok(ended.stdout.length >= 8 * 4096, `${ended.stdout.length} bytes on stdout`);
+  assert.doesNotMatch(ended.stdout, /"level":"fatal"/);
+});
+
+test('a process that ends by itself is not held by its sentinel, and nothing is written', async () => {
+  const ended = await runHost('exit', 10_000, 10_000);
+  assert.match(ended.stderr, /started sentinel/);
+  assert.equal(ended.code, 0);
+  assert.equal(ended.signal, null);
+  assert.ok(ended.afterStartMs < 5_000, `ended ${Math.round(ended.afterStartMs)} ms after start`);
+  assert.equal(ended.stdout, '');
+});
