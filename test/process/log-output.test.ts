@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
 import { ServiceProcess, mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
 import { isRunning } from '../helpers/npm-run.js';
@@ -120,4 +121,34 @@ test('its terminal closes (EIO after the hang-up): the service stops instead of 
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   assert.equal(isRunning(servicePid!), false, 'the service is still there');
+});
+
+/** Whether a descriptor of a process has O_NONBLOCK set (its flags in /proc, octal). */
+function isNonBlocking(pid: number, fd: number): boolean {
+  const flags = /^flags:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+  assert.ok(flags !== undefined, `no flags for fd ${fd} of ${pid}`);
+  return (Number.parseInt(flags, 8) & 0o4000) !== 0;
+}
+
+test("worker threads' console output reaches stdout and stderr, and stdout stays blocking", async (t) => {
+  // Node pipes a worker's stdout and stderr into process.stdout and process.stderr, and making
+  // those for a pipe sets O_NONBLOCK on fds 1 and 2, for the whole process: the first worker
+  // did it, and the log sink's blocking write waited out EAGAIN 10 ms at a time instead.
+  // (Fd 2 is made non-blocking all the same by Node's own node:assert, which sonic-boom loads
+  // under pino: its colours read process.stderr.isTTY. Not asserted here.)
+  const probe = fileURLToPath(new URL('../fixtures/console-probe.js', import.meta.url));
+  const service = new ServiceProcess({
+    env: testEnv({ NODE_OPTIONS: `--import=${probe}`, FIXTURE_TICK_MS: '60000' }),
+  });
+  t.after(() => service.stop());
+  const ready = await service.waitFor('ready');
+  const workers = (ready['workers'] as string[]).length;
+  assert.equal(isNonBlocking(service.pid, 1), false, 'stdout made non-blocking');
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK);
+  const printed = service.lines.filter((l) => String(l.text).startsWith('console-probe stdout'));
+  assert.equal(printed.length, workers, service.tail());
+  assert.match(String(printed[0]?.text), /ünïcödé$/);
+  const errors = service.stderr.filter((l) => l.startsWith('console-probe stderr'));
+  assert.equal(errors.length, workers, service.stderr.join('\n'));
 });

@@ -56,8 +56,10 @@ export function startDeadlineSentinel(options: DeadlineSentinelOptions): Worker 
   const thread = new Worker(new URL('./deadline-sentinel.worker.js', import.meta.url), {
     name: 'deadline-sentinel',
     workerData: init,
-    stdout: false,
-    stderr: false,
+    // Its stdout and stderr stay its own (it writes neither): Node's default would pipe them
+    // into process.stdout, whose making turns fd 1 non-blocking (worker-host.ts).
+    stdout: true,
+    stderr: true,
     // It needs a timer and one write: the smallest heap V8 allows.
     resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
   });

@@ -14,6 +14,7 @@ import { ThreadChannel } from './thread-channel.js';
 import { knownSecrets } from '../primitives/secrets.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
 import { MainPulse } from './main-watchdog.js';
+import { writeStderr } from '../primitives/fd-sink.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
@@ -166,8 +167,10 @@ export class WorkerHost extends EventEmitter<{
         name: this.name,
         workerData: init,
         transferList: [control.port2, logs.port2, app.port2, ...Object.values(peers)],
-        stdout: false,
-        stderr: false,
+        // Not piped into process.stdout and process.stderr (Node's default): making those
+        // turns a pipe's descriptor non-blocking for the whole process (below).
+        stdout: true,
+        stderr: true,
         ...youngGeneration(this.#options.maxSemiSpaceMb ?? 0),
       });
     } catch (error) {
@@ -185,6 +188,7 @@ export class WorkerHost extends EventEmitter<{
       );
     }
     this.#worker = worker;
+    this.#forwardOutput(worker);
     this.#setState('starting');
     // Not events.once(): it rejects on the 'error' event that precedes the exit of a thread
     // that threw with no handler left, and the exit would then go unrecorded.
@@ -210,6 +214,26 @@ export class WorkerHost extends EventEmitter<{
         `worker ${this.name} ${reason}`,
       );
     }
+  }
+
+  /**
+   * What the thread writes to its own stdout and stderr (a fork's `console.log`, Node's
+   * warnings), written by main as it arrives: stdout through the log sink, in order with the
+   * log lines, stderr straight to fd 2. Node's default pipes them into `process.stdout` and
+   * `process.stderr`, and making those for a pipe sets O_NONBLOCK on fds 1 and 2, for every
+   * thread and for whoever shares the pipe (measured: the first `new Worker()` turned fd 1 of
+   * the service, a FIFO, from flags 02100001 to 02104001): the log sink's blocking write then
+   * had to wait out EAGAIN 10 ms at a time, and what the thread wrote went through an
+   * asynchronous stream that `process.exit()` could cut short. (Fd 2 is made non-blocking all
+   * the same by Node's node:assert, which pino's sonic-boom loads: its colours read
+   * `process.stderr.isTTY`. Where stderr shares stdout's pipe, as supervisord's
+   * `redirect_stderr` makes it, that is fd 1 too; the sink waits out EAGAIN there.)
+   */
+  #forwardOutput(worker: Worker): void {
+    worker.stdout.setEncoding('utf8');
+    worker.stdout.on('data', (text: string) => this.#options.logSink.write(text));
+    worker.stderr.setEncoding('utf8');
+    worker.stderr.on('data', (text: string) => writeStderr(text));
   }
 
   /** Resolves when the state leaves 'starting', or after `timeoutMs`. */
