@@ -60,8 +60,12 @@ export function startDeadlineSentinel(options: DeadlineSentinelOptions): Worker 
     // into process.stdout, whose making turns fd 1 non-blocking (worker-host.ts).
     stdout: true,
     stderr: true,
-    // It needs a timer and one write: the smallest heap V8 allows.
+    // It needs a timer and one write: the smallest heap V8 allows. No preload runs in it (an
+    // APM's `--import` in NODE_OPTIONS or on the command line): one could kill so small a
+    // thread, and the tests' probes count the threads they run in.
     resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8 },
+    execArgv: [],
+    env: {},
   });
   thread.unref();
   // Ended by the process's exit, or failed to start (out of memory, no threads left): either
