@@ -56,8 +56,20 @@ describe('the old generation growing factor', { timeout: 150_000 }, () => {
     // The main thread's heap was made before the settings: the factor still reaches it.
     // Measured (4 runs, quiet machine): peaks of 200-228 MiB against 335-389, 6-7 full GCs
     // against 3; in a CI tier under load 240 against 303 (concurrent marking lags the churn),
-    // so main's bound is looser than the workers', and its full GCs are counted too.
-    assert.ok(main(fixed)!.peakMb < 0.85 * main(v8s)!.peakMb, `main's peak heap RAM: ${shown}`);
-    assert.ok(main(fixed)!.majors > 1.5 * main(v8s)!.majors, `main's full GCs: ${shown}`);
+    // so main's bound is looser than the workers', and its full GCs are counted too. Under
+    // the heaviest load (the fork tier, where the whole suite runs again beside the others)
+    // one pair of runs can show almost nothing (196 against 218 MiB, 3 against 2 full GCs):
+    // then one more pair decides. With the setting not applied, both pairs fail.
+    const mainHolds = (a: ProbeFigures[], b: ProbeFigures[]): boolean =>
+      main(a)!.peakMb < 0.85 * main(b)!.peakMb && main(a)!.majors > 1.5 * main(b)!.majors;
+    if (mainHolds(fixed, v8s)) return;
+    const fixedAgain = await probeThreads({});
+    const v8sAgain = await probeThreads({ HEAP_GROWING_PERCENT: '0' });
+    const shownAgain = JSON.stringify({ fixedAgain, v8sAgain });
+    console.log(`heap-growth-probe, main's second pair: ${shownAgain}`);
+    assert.ok(
+      mainHolds(fixedAgain, v8sAgain),
+      `main's peak heap RAM below 0.85x and full GCs above 1.5x, in neither pair: ${shown} ${shownAgain}`,
+    );
   });
 });
