@@ -262,6 +262,46 @@ test('a main thread stuck after the worker threads stopped cannot outlive the de
   assert.ok(tookMs < 20_000, `killed ${Math.round(tookMs)} ms after TERM`);
 });
 
+test('a start-up that never reaches ready is a failure after STARTUP_TIMEOUT_MS: 70, named', async (t) => {
+  // A set-up step awaiting what never comes, deaf to the shutdown: before the limit, the
+  // process was never ready and never ended (and its supervisor, seeing it run, let it be).
+  const service = start(t, {
+    FAULT: 'hang:startup',
+    STARTUP_TIMEOUT_MS: '1000',
+    SHUTDOWN_STEP_TIMEOUT_MS: '500',
+  });
+  const { code } = await service.waitForExit(20_000);
+  assert.equal(code, ExitCode.APPLICATION_ERROR, service.tail());
+  assert.equal(service.lines.find(byMsg('ready')), undefined);
+  const started = service.lines.find(byMsg('shutdown started'));
+  const err = started?.['err'] as { message?: string; code?: string } | undefined;
+  assert.equal(err?.code, 'E_STARTUP_TIMEOUT', service.tail());
+  assert.match(String(err?.message), /within STARTUP_TIMEOUT_MS \(1000 ms\)/);
+  // The shutdown waited for the start-up no longer than a step's timeout, then ran its steps.
+  assert.ok(service.lines.some(byMsg('start-up did not settle in time; running the steps anyway')));
+  assert.ok(service.lines.some(byMsg('shutdown complete')));
+});
+
+test('TERM during a start-up that hangs is still a requested stop: 0, and no start-up failure', async (t) => {
+  // The shutdown waits up to a step's timeout (3 s) for the start-up, past its limit (1 s):
+  // the limit, overtaken by the stop, must not turn it into a failure.
+  const service = start(t, {
+    FAULT: 'hang:startup',
+    STARTUP_TIMEOUT_MS: '1000',
+    SHUTDOWN_STEP_TIMEOUT_MS: '3000',
+  });
+  await service.waitFor('starting');
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit(20_000);
+  assert.equal(code, ExitCode.OK, service.tail());
+  assert.equal(
+    service.lines.find(
+      (l) => (l['err'] as { code?: string } | undefined)?.code === 'E_STARTUP_TIMEOUT',
+    ),
+    undefined,
+  );
+});
+
 test('a bad configuration exits 78 before starting, naming the key', async (t) => {
   const service = start(t, { SHUTDOWN_DEADLINE_MS: 'forty' });
   const { code } = await service.waitForExit();

@@ -11,6 +11,8 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  * - `shutdown-throw:NAME` the named worker throws an uncaught error while it shuts down;
  * - `dependency:startup` start-up hits a dependency failure;
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
+ * - `hang:startup`       start-up awaits what never comes, deaf to the shutdown (a set-up step
+ *                        with no timeout): STARTUP_TIMEOUT_MS ends it;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
  * - `shutdown-stall:MS`  the main thread blocks its event loop for MS ms, once, when the
@@ -28,7 +30,7 @@ export type Fault =
       kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'worker-block' | 'shutdown-throw';
       worker: string;
     }
-  | { kind: 'dependency' | 'error'; at: 'startup' }
+  | { kind: 'dependency' | 'error' | 'hang'; at: 'startup' }
   | { kind: 'main-stall' | 'shutdown-stall'; ms: number }
   | { kind: 'crash-on' | 'hang-on'; text: string };
 
@@ -52,7 +54,7 @@ const faultForms: ReadonlyArray<{
     pattern: new RegExp(`${kind}:([\\w-]+)`),
     make: (worker: string) => ({ kind, worker }),
   })),
-  ...(['dependency', 'error'] as const).map((kind) => ({
+  ...(['dependency', 'error', 'hang'] as const).map((kind) => ({
     form: `${kind}:startup`,
     pattern: new RegExp(`${kind}:startup()`),
     make: () => ({ kind, at: 'startup' as const }),
@@ -128,6 +130,14 @@ export function strikeOnRequest(faults: readonly MessageFault[], request: unknow
       }
     }
   }
+}
+
+/**
+ * `hang:startup`: a promise that never settles, for start-up to await, as a set-up step with
+ * no timeout and no ear for the shutdown would; undefined for any other fault.
+ */
+export function startupHang(fault: Fault): Promise<never> | undefined {
+  return fault.kind === 'hang' ? new Promise<never>(() => undefined) : undefined;
 }
 
 /** Throws the start-up dependency failure or application error when that fault is set. */

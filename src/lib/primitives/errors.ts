@@ -29,6 +29,8 @@ export const ErrorCodes = {
   POLICY_REJECTED: 'E_POLICY_REJECTED',
   /** A message's handler did not settle within the consumer's message timeout. */
   MESSAGE_STUCK: 'E_MESSAGE_STUCK',
+  /** Start-up did not reach `ready` within STARTUP_TIMEOUT_MS. */
+  STARTUP_TIMEOUT: 'E_STARTUP_TIMEOUT',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

@@ -72,6 +72,17 @@ export const coreConfigSchema = z.object({
         message: 'must be 0 (off), or at least 1000 and at least twice threads.heartbeatMs',
       },
     ),
+  startup: z
+    .object({
+      // The longest start-up may take to `ready` (start-up.ts, limitStartUp).
+      timeoutMs: integer(0, 3_600_000).describe(
+        'milliseconds from start to ready before start-up counts as failed: 0 (off) to 3600000',
+      ),
+    })
+    .refine((s) => s.timeoutMs === 0 || s.timeoutMs >= 1000, {
+      path: ['timeoutMs'],
+      message: 'must be 0 (off) or at least 1000',
+    }),
   zmq: z.object({
     lingerMs: integer(0, 10_000).describe('the ZeroMQ linger in milliseconds, 0 to 10000'),
   }),
@@ -101,6 +112,7 @@ export const coreEnv = {
   PARALLEL_SCAVENGE: 'threads.parallelScavenge',
   HEAP_GROWING_PERCENT: 'threads.heapGrowingPercent',
   MAIN_STALL_LIMIT_MS: 'threads.mainStallLimitMs',
+  STARTUP_TIMEOUT_MS: 'startup.timeoutMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),

@@ -13,7 +13,7 @@ import type { CoreConfig } from './core-config.js';
 import { buildCore } from './build-core.js';
 import { applyGcSettings } from './gc-settings.js';
 import type { RunServiceOptions } from './service-context.js';
-import { startUp } from './start-up.js';
+import { limitStartUp, startUp } from './start-up.js';
 
 /**
  * Runs a service: loads its config (a config error is one line on stderr and exit 78), applies
@@ -130,6 +130,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   void coordinator.done.finally(() => clearInterval(running));
   const started = runInScope(() => startUp(core, options.setUp), { name: 'startup', log, control });
   coordinator.holdStepsFor(started);
+  limitStartUp(core, started, config.startup.timeoutMs);
   // A start-up that never settles (past the coordinator's wait for it) does not hold the exit.
   await Promise.race([started, coordinator.done]);
   // The uncaught handlers stay: anything thrown while the loop empties is logged, not fatal.

@@ -4,7 +4,9 @@ import {
   injectStartupFault,
   parseFaults,
   shutdownFaultStep,
+  startupHang,
 } from '../lifecycle/faults.js';
+import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import { Scheduler } from '../schedule.js';
 import type { Core } from './build-core.js';
 import type { CoreConfig } from './core-config.js';
@@ -74,6 +76,7 @@ export async function startUp<C extends CoreConfig>(
   // step, whatever the app is.
   for (const fault of faults) injectStartupFault(fault, 'startup-dependency');
   for (const step of faults.map(shutdownFaultStep)) if (step) coordinator.addStep(step);
+  for (const hang of faults.map(startupHang)) if (hang) await hang;
   const fields = await setUp(ctx);
   if (coordinator.isShuttingDown) return;
   scheduler.start();
@@ -88,4 +91,34 @@ export async function startUp<C extends CoreConfig>(
     'ready',
   );
   for (const fault of faults) armMainFault(fault, coordinator.signal);
+}
+
+/**
+ * Bounds start-up: `timeoutMs` after it began (0: never), a start-up that has not settled, nor
+ * been overtaken by a shutdown, is a failure (`E_STARTUP_TIMEOUT`, an application error: 70,
+ * reported). A set-up step awaiting what never comes (a connection with no timeout, a lock
+ * never released) otherwise leaves a process that is never ready and never ends, which its
+ * supervisor, seeing it run, never restarts. What start-up holds is then stopped by the
+ * shutdown, which waits for it no longer than a step's timeout.
+ */
+export function limitStartUp(
+  core: Pick<Core, 'log' | 'control' | 'coordinator'>,
+  started: Promise<unknown>,
+  timeoutMs: number,
+): void {
+  if (timeoutMs === 0) return;
+  const { log, control, coordinator } = core;
+  const timer = setTimeout(() => {
+    if (coordinator.isShuttingDown) return;
+    const error = new WorkerBaseError(
+      ErrorCodes.STARTUP_TIMEOUT,
+      `start-up did not reach ready within STARTUP_TIMEOUT_MS (${String(timeoutMs)} ms)`,
+    );
+    handleError(error, { name: 'startup', log, control });
+  }, timeoutMs);
+  // The service's own keep-alive holds the process meanwhile; this timer never does.
+  timer.unref();
+  const clear = (): void => clearTimeout(timer);
+  void started.then(clear, clear);
+  coordinator.signal.addEventListener('abort', clear, { once: true });
 }

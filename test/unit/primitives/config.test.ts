@@ -72,6 +72,16 @@ test('a cross-field rule names the key it is about', () => {
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
 });
 
+test('STARTUP_TIMEOUT_MS is 0 (off) or at least 1 s, and a bad one is named', () => {
+  assert.equal(testConfig({}).startup.timeoutMs, 120_000);
+  assert.equal(testConfig({ STARTUP_TIMEOUT_MS: '0' }).startup.timeoutMs, 0);
+  assert.equal(testConfig({ STARTUP_TIMEOUT_MS: '1000' }).startup.timeoutMs, 1000);
+  assert.throws(
+    () => testConfig({ STARTUP_TIMEOUT_MS: '999' }),
+    /startup\.timeoutMs \(environment STARTUP_TIMEOUT_MS\).*must be 0 \(off\) or at least 1000/s,
+  );
+});
+
 test('MAIN_STALL_LIMIT_MS is 0 (off) or at least 1 s and twice the heartbeat (main pulses every 250 ms)', () => {
   assert.equal(testConfig({ MAIN_STALL_LIMIT_MS: '0' }).threads.mainStallLimitMs, 0);
   const floor = { MAIN_STALL_LIMIT_MS: '1000', HEARTBEAT_MS: '500' };
