@@ -22,11 +22,23 @@ function fromEnvBoolean(value: unknown): unknown {
   return value;
 }
 
-/** An integer count of milliseconds, at least `min`. */
-export function millis(min: number) {
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days). Past it, `setTimeout`
+ * and `AbortSignal.timeout` fire after 1 ms, with only a warning on stderr: measured,
+ * SHUTDOWN_DEADLINE_MS=2147483648 made every TERM exit 124 at once ("shutdown did not finish
+ * within 2147483648 ms").
+ */
+export const maxTimerMs = 2_147_483_647;
+
+/** An integer count of milliseconds, at least `min` and at most `max` (a timer's longest). */
+export function millis(min: number, max = maxTimerMs) {
   return z
-    .preprocess(fromEnvNumber, z.number().int().min(min))
-    .describe(`an integer number of milliseconds, at least ${min}`);
+    .preprocess(fromEnvNumber, z.number().int().min(min).max(max))
+    .describe(
+      max === maxTimerMs
+        ? `an integer number of milliseconds, from ${min} to ${max} (about 24.8 days, the longest timer)`
+        : `an integer number of milliseconds, from ${min} to ${max}`,
+    );
 }
 
 /** An integer in [min, max]. */

@@ -40,7 +40,7 @@ test('a bad value names the key, the variable, the problem and the expected form
   assert.match(error.message, /shutdown\.deadlineMs/);
   assert.match(error.message, /SHUTDOWN_DEADLINE_MS/);
   assert.match(error.message, /"soon"/);
-  assert.match(error.message, /expected an integer number of milliseconds, at least 100/);
+  assert.match(error.message, /expected an integer number of milliseconds, from 100 to 2147483647/);
 });
 
 test('every bad value is listed, not just the first', () => {
@@ -70,6 +70,26 @@ test('AMQP_MESSAGE_TIMEOUT_MS is 0 (off) or at least 1 s', () => {
 test('a cross-field rule names the key it is about', () => {
   const error = configError({ SHUTDOWN_ESCALATION_MS: '5000', SHUTDOWN_DEADLINE_MS: '4000' });
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
+});
+
+test('a duration past the longest timer (2^31 - 1 ms) is a config error naming the key, not a timer that fires at once', () => {
+  // Node sets such a timer to 1 ms: SHUTDOWN_DEADLINE_MS=2147483648 made every TERM exit 124.
+  assert.equal(
+    testConfig({ SHUTDOWN_DEADLINE_MS: '2147483647' }).shutdown.deadlineMs,
+    2_147_483_647,
+  );
+  for (const [variable, path] of [
+    ['SHUTDOWN_DEADLINE_MS', 'shutdown.deadlineMs'],
+    ['HEARTBEAT_MS', 'threads.heartbeatMs'],
+    ['POLICY_DEFAULT_TIMEOUT_MS', 'policies.default.timeoutMs'],
+  ] as const) {
+    const error = configError({ [variable]: '2147483648' });
+    assert.match(
+      error.message,
+      new RegExp(`${path.replaceAll('.', '\\.')} \\(environment ${variable}\\)`),
+    );
+    assert.match(error.message, /to 2147483647 \(about 24\.8 days, the longest timer\)/);
+  }
 });
 
 test('STARTUP_TIMEOUT_MS is 0 (off) or at least 1 s, and a bad one is named', () => {
