@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { markNotSecret, markSecret } from './secrets.js';
+import { maxTimerMs } from './waits.js';
 
 /**
  * Schema building blocks for configuration sections. Every leaf says its expected form with
@@ -23,14 +24,10 @@ function fromEnvBoolean(value: unknown): unknown {
 }
 
 /**
- * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days). Past it, `setTimeout`
- * and `AbortSignal.timeout` fire after 1 ms, with only a warning on stderr: measured,
- * SHUTDOWN_DEADLINE_MS=2147483648 made every TERM exit 124 at once ("shutdown did not finish
- * within 2147483648 ms").
+ * An integer count of milliseconds, at least `min` and at most `max`, by default the longest
+ * a timer keeps (`maxTimerMs`): measured, SHUTDOWN_DEADLINE_MS=2147483648 made every TERM exit
+ * 124 at once ("shutdown did not finish within 2147483648 ms").
  */
-export const maxTimerMs = 2_147_483_647;
-
-/** An integer count of milliseconds, at least `min` and at most `max` (a timer's longest). */
 export function millis(min: number, max = maxTimerMs) {
   return z
     .preprocess(fromEnvNumber, z.number().int().min(min).max(max))

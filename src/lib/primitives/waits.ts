@@ -1,6 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
 /**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days). Past it, `setTimeout`
+ * and `AbortSignal.timeout` fire after 1 ms, with only a warning on stderr.
+ */
+export const maxTimerMs = 2_147_483_647;
+
+/**
  * Sleeps `ms`, or less if `signal` aborts. Resolves true after the full sleep and false when
  * cut short: loops read it as "go on?" and never see an AbortError.
  */

@@ -1,5 +1,6 @@
 import { workerData } from 'node:worker_threads';
 import { createLineLogger } from '../primitives/line-logger.js';
+import { maxTimerMs } from '../primitives/waits.js';
 import type { SentinelInit } from './deadline-sentinel.js';
 
 /**
@@ -36,5 +37,6 @@ setTimeout(
       'the process outlived its shutdown deadline (main thread stuck); killing it',
     );
   },
-  Math.max(0, init.strikeAt - Date.now()),
+  // A deadline near the longest timer plus the grace would overflow it, and fire at once.
+  Math.min(maxTimerMs, Math.max(0, init.strikeAt - Date.now())),
 );

@@ -119,3 +119,12 @@ test('a process that ends by itself is not held by its sentinel, and nothing is 
   assert.ok(ended.afterStartMs < 5_000, `ended ${Math.round(ended.afterStartMs)} ms after start`);
   assert.equal(ended.stdout, '');
 });
+
+test("a deadline as long as the longest timer does not overflow the sentinel's own timer", async () => {
+  // The deadline plus the grace is past 2^31 - 1 ms: a timer that long fires after 1 ms.
+  const ended = await runHost('linger', 2_147_483_647, 4000);
+  assert.match(ended.stderr, /started sentinel/);
+  assert.equal(ended.signal, null, `killed: ${ended.stdout}`);
+  assert.equal(ended.code, 0);
+  assert.equal(ended.stdout, '');
+});
