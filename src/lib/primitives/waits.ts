@@ -7,13 +7,31 @@ import { setTimeout as delay } from 'node:timers/promises';
 export const maxTimerMs = 2_147_483_647;
 
 /**
+ * `setTimeout` for any delay: one past a timer's longest is waited out in parts (one timer
+ * would fire after 1 ms). Returns what clears it.
+ */
+function armTimer(ms: number, fire: () => void): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (left: number): void => {
+    const part = Math.min(left, maxTimerMs);
+    timer = setTimeout(() => (left > part ? arm(left - part) : fire()), part);
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
+/**
  * Sleeps `ms`, or less if `signal` aborts. Resolves true after the full sleep and false when
  * cut short: loops read it as "go on?" and never see an AbortError.
  */
 export async function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return false;
   try {
-    await delay(ms, undefined, { signal });
+    // In parts of at most a timer's longest (a longer timer would fire after 1 ms).
+    for (let left = ms; ; left -= maxTimerMs) {
+      await delay(Math.min(left, maxTimerMs), undefined, { signal });
+      if (!(left > maxTimerMs)) break;
+    }
     return true;
   } catch (error) {
     if (signal.aborted) return false;
@@ -47,12 +65,12 @@ export const timedOut: unique symbol = Symbol('timed out');
  * error when it rejects in time.
  */
 export function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T | typeof timedOut> {
-  let timer: NodeJS.Timeout | undefined;
+  let clear = (): void => undefined;
   const timeout = new Promise<typeof timedOut>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs, timedOut);
+    clear = armTimer(timeoutMs, () => resolve(timedOut));
   });
   // The race handles `work`: its rejection after the timeout is nobody's unhandled rejection.
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([work, timeout]).finally(() => clear());
 }
 
 /**

@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import {
+  maxTimerMs,
   raceAbort,
   sleep,
   timedOut,
@@ -99,4 +101,16 @@ test('raceAbort() on an aborted signal rejects at once; a reason that is no Erro
   await assert.rejects(raceAbort(Promise.reject(new Error('late')), already), {
     name: 'AbortError',
   });
+});
+
+test('sleep() and withTimeout() past the longest timer wait, not 1 ms (Node fires a longer timer at once)', async () => {
+  const controller = new AbortController();
+  const slept = sleep(maxTimerMs + 1, controller.signal);
+  const work = Promise.withResolvers<string>();
+  const bounded = withTimeout(work.promise, maxTimerMs + 1);
+  await sleepFor(100);
+  controller.abort();
+  assert.equal(await slept, false, 'the sleep ran its course, so its timer fired early');
+  work.resolve('done');
+  assert.equal(await bounded, 'done', 'the timeout fired early');
 });
