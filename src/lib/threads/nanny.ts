@@ -6,6 +6,7 @@ import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { MainPulse } from './main-watchdog.js';
+import { withTimeout } from '../primitives/waits.js';
 
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
@@ -174,12 +175,7 @@ export class Nanny {
       (h) => h.threadId !== undefined && h.state !== 'exited',
     );
     if (open.length === 0) return [];
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled(open.map((h) => h.terminate())),
-      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(Promise.allSettled(open.map((h) => h.terminate())), timeoutMs);
     return open.filter((h) => h.state !== 'exited').map((h) => h.name);
   }
 
