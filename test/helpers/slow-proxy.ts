@@ -10,15 +10,23 @@ export class SlowProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
-  constructor(target: { host: string; port: number }, delayMs: number) {
+  /** Connections accepted so far. */
+  accepted = 0;
+  readonly #onAccept: Array<() => void> = [];
+
+  /** `delayMs`: one delay for every connection, or one by the connection's number (from 0). */
+  constructor(target: { host: string; port: number }, delayMs: number | ((n: number) => number)) {
     this.#server = createServer((client) => {
       this.#track(client);
       client.pause();
+      const n = this.accepted++;
+      for (const resolve of this.#onAccept.splice(0)) resolve();
+      const delay = typeof delayMs === 'number' ? delayMs : delayMs(n);
       const timer = setTimeout(() => {
         const upstream = this.#track(connect(target));
         client.pipe(upstream).pipe(client);
         client.resume();
-      }, delayMs);
+      }, delay);
       client.once('close', () => clearTimeout(timer));
     });
   }
@@ -30,6 +38,13 @@ export class SlowProxy {
     const address = this.#server.address();
     if (address === null || typeof address === 'string') throw new Error('no port');
     return address.port;
+  }
+
+  /** Resolves once `count` connections have been accepted. */
+  async untilAccepted(count: number): Promise<void> {
+    while (this.accepted < count) {
+      await new Promise<void>((resolve) => this.#onAccept.push(resolve));
+    }
   }
 
   async close(): Promise<void> {

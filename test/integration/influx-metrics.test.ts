@@ -9,6 +9,7 @@ import { createMetrics } from '../../src/lib/telemetry/metrics.js';
 import { VictoriaMetrics, victoriaMetricsMissing } from '../helpers/victoria-metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
+import { SlowProxy } from '../helpers/slow-proxy.js';
 
 /**
  * InfluxMetrics through the real @influxdata/influxdb-client, against a real VictoriaMetrics
@@ -71,6 +72,37 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     assert.deepEqual(delay?.values, [0.0125]);
     assert.equal(delay?.metric['thread'], 'cruncher');
     assert.deepEqual(byName.get(`${prefix}_latency_seconds_value`)?.values, [0.042], 'seconds');
+  });
+
+  test('close() waits for a write already on its way, not only for the batch it sends', async () => {
+    // The client's periodic write is fire-and-forget and its flush() does not wait for it;
+    // close() ended the connections under it, and its points were lost. The first connection
+    // to the store is held 1.5 s, so that write is still out when close() runs.
+    const proxy = new SlowProxy({ host: '127.0.0.1', port: Number(new URL(vm.url).port) }, (n) =>
+      n === 0 ? 1500 : 0,
+    );
+    const port = await proxy.start();
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const metrics = new InfluxMetrics(
+      options(`http://127.0.0.1:${port}`, { flushIntervalMs: 50, flushTimeoutMs: 5000 }),
+    );
+    try {
+      metrics.start();
+      const api = createMetrics([metrics]);
+      api.gauge(`${prefix}_early_bytes`, 1);
+      await proxy.untilAccepted(1);
+      api.gauge(`${prefix}_late_bytes`, 2);
+      await metrics.close();
+      assert.equal(metrics.dropped, 0, 'the write on its way was cut off');
+      assert.equal(metrics.written, 2);
+      const series = await vm.exportWhen(`${prefix}_.*`, (all) => all.length === 2);
+      assert.deepEqual(series.map((x) => x.metric['__name__']).sort(), [
+        `${prefix}_early_bytes_value`,
+        `${prefix}_late_bytes_value`,
+      ]);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('points recorded while the store is down are kept for retry and arrive later', async () => {

@@ -99,7 +99,10 @@ describe('service metrics in VictoriaMetrics', { skip: missing }, () => {
     assert.ok(found('shutdown_duration_seconds_value')[0]!.metric['host']);
     const phases = found('shutdown_phase_duration_seconds_value').map((s) => s.metric['phase']);
     for (const phase of phaseNames) {
-      assert.ok(phases.includes(phase), `phase ${phase} in ${JSON.stringify(phases)}`);
+      assert.ok(
+        phases.includes(phase),
+        `phase ${phase} in ${JSON.stringify(phases)}; ${JSON.stringify(metricLines)}`,
+      );
     }
   });
 });

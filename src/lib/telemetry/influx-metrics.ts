@@ -50,6 +50,8 @@ export class InfluxMetrics implements MetricSink {
   #written = 0;
   #outage = false;
   #closing: Promise<void> | undefined;
+  /** Resolved once every recorded point is written or dropped (see `#allSettled`). */
+  #settled: PromiseWithResolvers<void> | undefined;
 
   constructor(options: InfluxMetricsOptions) {
     this.#options = options;
@@ -101,6 +103,7 @@ export class InfluxMetrics implements MetricSink {
       writeSuccess: (lines) => this.#onSuccess(lines.length),
       writeRetrySkipped: (entry) => {
         this.#dropped += entry.lines.length;
+        this.#checkSettled();
       },
     });
     this.#log.info({ url: o.url, bucket: o.bucket }, 'metrics to InfluxDB on');
@@ -123,12 +126,18 @@ export class InfluxMetrics implements MetricSink {
   async #close(): Promise<void> {
     const writeApi = this.#writeApi;
     if (writeApi === undefined) return;
-    // Sends the batch and the retry buffer once more; then drops the rest and any request
-    // still open. Whatever the store did not confirm by then is counted as dropped.
-    const flushed = writeApi.flush(true).then(
-      () => true,
-      () => true,
-    );
+    // Sends the batch and the retry buffer once more, and waits for the writes already on
+    // their way: the client's flush() does not (its periodic write is fire-and-forget), and
+    // ending the connections under one lost its points (a CI run saw the shutdown's first
+    // phases missing from the store). Then drops the rest and any request still open.
+    // Whatever the store did not confirm by then is counted as dropped.
+    const flushed = writeApi
+      .flush(true)
+      .then(() => this.#allSettled())
+      .then(
+        () => true,
+        () => true,
+      );
     const timedOut = (await withTimeout(flushed, this.#options.flushTimeoutMs)) === gaveUp;
     writeApi.dispose();
     this.#agent?.destroy();
@@ -154,10 +163,26 @@ export class InfluxMetrics implements MetricSink {
     }
   }
 
+  /** Resolves once every point recorded so far is written or dropped. */
+  #allSettled(): Promise<void> {
+    if (this.#written + this.#dropped >= this.#recorded) return Promise.resolve();
+    this.#settled ??= Promise.withResolvers<void>();
+    return this.#settled.promise;
+  }
+
+  #checkSettled(): void {
+    if (this.#settled === undefined || this.#written + this.#dropped < this.#recorded) return;
+    this.#settled.resolve();
+    this.#settled = undefined;
+  }
+
   #onFailed(error: Error, lines: number, attempt: number): void {
     const status = (error as { statusCode?: unknown }).statusCode;
     const refused = typeof status === 'number' && status < 429;
-    if (refused || attempt > maxRetries) this.#dropped += lines;
+    if (refused || attempt > maxRetries) {
+      this.#dropped += lines;
+      this.#checkSettled();
+    }
     if (this.#outage) return;
     this.#outage = true;
     this.#log.warn(
@@ -168,6 +193,7 @@ export class InfluxMetrics implements MetricSink {
 
   #onSuccess(lines: number): void {
     this.#written += lines;
+    this.#checkSettled();
     if (!this.#outage) return;
     this.#outage = false;
     this.#log.info({ dropped: this.#dropped }, 'metrics store reachable again');
