@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { text } from 'node:stream/consumers';
 import { ServiceProcess, mainScript, repoRoot, testEnv } from '../helpers/service-process.js';
 import { isRunning } from '../helpers/npm-run.js';
+import { isNonBlocking } from '../helpers/fd-flags.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
@@ -122,13 +123,6 @@ test('its terminal closes (EIO after the hang-up): the service stops instead of 
   }
   assert.equal(isRunning(servicePid!), false, 'the service is still there');
 });
-
-/** Whether a descriptor of a process has O_NONBLOCK set (its flags in /proc, octal). */
-function isNonBlocking(pid: number, fd: number): boolean {
-  const flags = /^flags:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
-  assert.ok(flags !== undefined, `no flags for fd ${fd} of ${pid}`);
-  return (Number.parseInt(flags, 8) & 0o4000) !== 0;
-}
 
 test("worker threads' console output reaches stdout and stderr, and stdout stays blocking", async (t) => {
   // Node pipes a worker's stdout and stderr into process.stdout and process.stderr, and making
