@@ -163,15 +163,20 @@ export class InfluxMetrics implements MetricSink {
     }
   }
 
+  /** Whether every point recorded so far is written or dropped. */
+  get #isSettled(): boolean {
+    return this.#written + this.#dropped >= this.#recorded;
+  }
+
   /** Resolves once every point recorded so far is written or dropped. */
   #allSettled(): Promise<void> {
-    if (this.#written + this.#dropped >= this.#recorded) return Promise.resolve();
+    if (this.#isSettled) return Promise.resolve();
     this.#settled ??= Promise.withResolvers<void>();
     return this.#settled.promise;
   }
 
   #checkSettled(): void {
-    if (this.#settled === undefined || this.#written + this.#dropped < this.#recorded) return;
+    if (this.#settled === undefined || !this.#isSettled) return;
     this.#settled.resolve();
     this.#settled = undefined;
   }
