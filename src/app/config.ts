@@ -8,6 +8,7 @@ import {
   flagsSchema,
   integer,
   millis,
+  optionalUrl,
   policyEnv,
   secret,
   zmqEndpoint,
@@ -32,9 +33,10 @@ export const appConfigSchema = coreConfigSchema
         .min(1)
         .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
       notifyUrl: secret(
-        z
-          .union([z.literal(''), z.url({ protocol: /^https?$/ })])
-          .describe('empty, or the http(s) URL the notifier POSTs each result to'),
+        optionalUrl(
+          ['http', 'https'],
+          'empty, or the http(s) URL the notifier POSTs each result to',
+        ),
       ),
     }),
   })

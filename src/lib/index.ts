@@ -20,6 +20,7 @@ export {
   integer,
   millis,
   notSecret,
+  optionalUrl,
   secret,
   upperSnake,
   zmqEndpoint,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { integer, secret } from '../primitives/config-fields.js';
+import { integer, optionalUrl, secret } from '../primitives/config-fields.js';
 
 /**
  * The `amqp` configuration section and its environment variables. AMQP is off while the URL
@@ -30,13 +30,10 @@ const name = z
 
 export const amqpConfigSchema = z.object({
   url: secret(
-    z
-      .string()
-      .regex(/^$|^amqps?:\/\/\S+$/)
-      .refine((url) => url === '' || URL.canParse(url), {
-        message: 'is not a URL: percent-encode / @ : ? # % in the user name and password',
-      })
-      .describe('empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)'),
+    optionalUrl(
+      ['amqp', 'amqps'],
+      'empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)',
+    ),
   ),
   prefetch: int(1, 65_535, 'unacknowledged messages per consumer'),
   heartbeatS: int(0, 600, 'the heartbeat in seconds (0 turns heartbeats off)'),

@@ -73,6 +73,39 @@ function isZmqEndpoint(value: string): boolean {
   return /^(ipc|inproc):\/\/\S+$/.test(value);
 }
 
+/**
+ * Empty (off) or a URL of one of `schemes` (`['http', 'https']`) that reads as it was meant.
+ * A URL that does not parse says how to write one; so does one that parses as something else:
+ * a password with `/`, `?` or `#` after digits (`amqp://svc:12/34@broker/`) reads as host
+ * `svc`, port 12 and the rest as path, query or fragment, so the service would connect to
+ * another host and fail as a dependency, restart after restart. An `@` after the host, or a
+ * fragment (which no client sends), is taken for that. `description` is the leaf's expected
+ * form.
+ */
+export function optionalUrl(schemes: readonly string[], description: string) {
+  return z
+    .string()
+    .superRefine((value, context) => {
+      const problem = value === '' ? undefined : urlProblem(value, schemes);
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(description);
+}
+
+function urlProblem(value: string, schemes: readonly string[]): string | undefined {
+  const encode = 'percent-encode / @ : ? # % in the user name and password';
+  if (/\s/.test(value)) return 'has white space';
+  if (!URL.canParse(value)) return `is not a URL: ${encode}`;
+  const url = new URL(value);
+  if (!schemes.includes(url.protocol.slice(0, -1))) {
+    return `is not a ${schemes.map((scheme) => `${scheme}://`).join(' or ')} URL`;
+  }
+  if (url.hash !== '' || `${url.pathname}${url.search}`.includes('@')) {
+    return `has an @ or # after its host, so it names another host: ${encode} (and an @ after the host as %40)`;
+  }
+  return undefined;
+}
+
 /** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, integer, millis, secret } from '../primitives/config-fields.js';
+import { flag, integer, millis, optionalUrl, secret } from '../primitives/config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
@@ -23,11 +23,8 @@ function list() {
 }
 
 /** Empty (off) or an http(s) URL. */
-function optionalUrl(example: string) {
-  return z
-    .string()
-    .regex(/^(|https?:\/\/\S+)$/)
-    .describe(`empty (off) or an http(s) URL such as ${example}`);
+function httpUrl(example: string) {
+  return optionalUrl(['http', 'https'], `empty (off) or an http(s) URL such as ${example}`);
 }
 
 /** OpenTelemetry's standard sampler names (`OTEL_TRACES_SAMPLER`). */
@@ -57,7 +54,7 @@ export const telemetryConfigSchema = z
       flushTimeoutMs: millis(10),
     }),
     influx: z.object({
-      url: secret(optionalUrl('http://influxdb:8086')),
+      url: secret(httpUrl('http://influxdb:8086')),
       token: secret(z.string().describe('an InfluxDB API token (may be empty for open stores)')),
       org: z.string().describe('an InfluxDB organisation name'),
       bucket: z.string().describe('an InfluxDB bucket name'),
@@ -69,14 +66,14 @@ export const telemetryConfigSchema = z
     }),
     cronitor: z.object({
       apiKey: secret(z.string().describe('empty (off) or a cronitor API key')),
-      pingUrl: secret(optionalUrl('https://cronitor.link/ping')),
+      pingUrl: secret(httpUrl('https://cronitor.link/ping')),
       timeoutMs: millis(10),
     }),
     tracing: z.object({
       /** The OTLP/HTTP base URL (`/v1/traces` is added); the exporter reads it too. */
-      endpoint: secret(optionalUrl('http://otel-collector:4318')),
+      endpoint: secret(httpUrl('http://otel-collector:4318')),
       /** The full traces URL, when given instead of (or over) the base URL. */
-      tracesEndpoint: secret(optionalUrl('http://otel-collector:4318/v1/traces')),
+      tracesEndpoint: secret(httpUrl('http://otel-collector:4318/v1/traces')),
       /** OTLP over HTTP: protobuf (the specification's default) or JSON; gRPC is not offered. */
       protocol: z.enum(otlpProtocols).describe(`one of ${otlpProtocols.join(', ')}`),
       tracesProtocol: z

@@ -206,6 +206,42 @@ test('an AMQP URL that does not parse (an unencoded / in the password) is a conf
   assert.ok(!error.message.includes('ss-word'), error.message);
 });
 
+test('a URL that parses as another host (digits, then / ? or # in the password) is a config error, masked', () => {
+  for (const [variable, url] of [
+    ['AMQP_URL', 'amqp://svc:12/34-word@host/'],
+    ['AMQP_URL', 'amqp://svc:12?34-word@host/'],
+    ['AMQP_URL', 'amqp://svc:12#34-word@host/'],
+    ['AMQP_URL', 'amqp://svc:pass-word@host/#vhost'],
+    ['INFLUX_URL', 'http://svc:12/34-word@influx:8086'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'https://svc:12?34-word@collector:4318'],
+  ] as const) {
+    const error = configError({ [variable]: url });
+    assert.match(
+      error.message,
+      new RegExp(`\\(environment ${variable}\\) = .* \\(secret\\): has an @ or # after its host`),
+      url,
+    );
+    assert.ok(
+      !error.message.includes('34-word') && !error.message.includes('pass-word'),
+      error.message,
+    );
+  }
+  // The same URLs percent-encoded, and an @ in the vhost as %40, are accepted.
+  for (const url of [
+    'amqp://svc:12%2F34-word@host/',
+    'amqp://svc:12%3F34-word@host/',
+    'amqp://svc:12%2334-word@host/',
+    'amqp://svc:pass-word@host/v%40host',
+  ]) {
+    assert.equal(testConfig({ AMQP_URL: url }).amqp.url, url);
+  }
+  assert.match(
+    configError({ INFLUX_URL: 'ftp://influx:8086' }).message,
+    /INFLUX_URL\) = ftp:\/\/influx:8086 \(secret\): is not a http:\/\/ or https:\/\/ URL/,
+  );
+  assert.match(configError({ AMQP_URL: 'amqp://svc:pw@host/ x' }).message, /: has white space/);
+});
+
 test('a leaf marked notSecret() shows its NAME_FILE value: the fault drill switch', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
