@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
+import { childrenOf, commandLine } from '../helpers/npm-run.js';
 
 /** The built fixture service as a real child process, stopped with real signals. */
 
@@ -15,6 +17,31 @@ function start(
 }
 
 const byMsg = (msg: string) => (l: LogLine) => l.msg === msg;
+
+/** The fatal line's `thread` of start-up's sentinel (lifecycle/sentinel.ts). */
+const startupSentinel = 'startup-sentinel';
+
+/**
+ * Whether the service has start-up's sentinel: a child process running the sentinel's script,
+ * with that fatal line among its arguments (the shutdown's has its own).
+ */
+function hasStartupSentinel(service: ServiceProcess): boolean {
+  return childrenOf(service.pid).some((pid) => {
+    const command = commandLine(pid);
+    return (
+      command.includes('timeout "$1" cat') && command.includes(`"thread":"${startupSentinel}"`)
+    );
+  });
+}
+
+/** Resolves once the service has no start-up sentinel; fails if it exits first. */
+async function startupSentinelGone(service: ServiceProcess): Promise<void> {
+  while (hasStartupSentinel(service)) {
+    assert.ok(service.isAlive, `exited with its start-up sentinel: ${service.tail()}`);
+    await delay(10);
+  }
+  assert.ok(service.isAlive, `exited: ${service.tail()}`);
+}
 
 test('ready names every worker and the ZeroMQ endpoint; TERM when idle exits 0 by itself', async (t) => {
   const service = start(t, { FIXTURE_TICK_MS: '60000' });
@@ -228,7 +255,7 @@ test('a worker blocked in a system call cannot hold the exit: the process is kil
   assert.equal(last?.['exitCode'], ExitCode.SHUTDOWN_DEADLINE);
 });
 
-test('a main thread stuck after the worker threads stopped cannot outlive the deadline: its own thread kills it, saying why', async (t) => {
+test('a main thread stuck after the worker threads stopped cannot outlive the deadline: its sentinel kills it, saying why', async (t) => {
   // The deadline is main's timer and the watchdog lives in the worker threads: with those
   // stopped, a close step stuck in synchronous work ran past the deadline by as long as it
   // liked (measured: a 30 s stall, deadline 3 s, exit 31.5 s after TERM).
@@ -284,14 +311,20 @@ test('a start-up that never reaches ready is a failure after STARTUP_TIMEOUT_MS:
 
 test('TERM during a start-up that hangs is still a requested stop: 0, and no start-up failure', async (t) => {
   // The shutdown waits up to a step's timeout (3 s) for the start-up, past its limit (1 s):
-  // the limit, overtaken by the stop, must not turn it into a failure.
+  // the limit, overtaken by the stop, must not turn it into a failure, and start-up's
+  // sentinel (which would strike 1 s + its grace after start-up began) ends with the stop.
   const service = start(t, {
     FAULT: 'hang:startup',
     STARTUP_TIMEOUT_MS: '1000',
     SHUTDOWN_STEP_TIMEOUT_MS: '3000',
   });
   await service.waitFor('starting');
+  assert.ok(hasStartupSentinel(service), 'start-up has its sentinel');
   service.signal('SIGTERM');
+  await service.waitFor('shutdown started');
+  // While the shutdown still waits for the start-up.
+  await startupSentinelGone(service);
+  assert.equal(service.lines.find(byMsg('shutdown complete')), undefined, service.tail());
   const { code } = await service.waitForExit(20_000);
   assert.equal(code, ExitCode.OK, service.tail());
   assert.equal(
@@ -300,6 +333,38 @@ test('TERM during a start-up that hangs is still a requested stop: 0, and no sta
     ),
     undefined,
   );
+});
+
+test('a start-up stuck in synchronous work, before any worker thread, is killed by its sentinel, saying why', async (t) => {
+  // Start-up's limit is a timer of the main thread, which a step stuck in synchronous work
+  // never runs, and no worker thread is there yet to watch main: before the sentinel the
+  // process was never ready and never ended, whatever STARTUP_TIMEOUT_MS said.
+  const timeoutMs = 1000;
+  const service = start(t, { FAULT: 'stall:startup', STARTUP_TIMEOUT_MS: String(timeoutMs) });
+  await service.waitFor('starting');
+  const startingAt = performance.now();
+  const { code, signal } = await service.waitForExit(20_000);
+  const tookMs = performance.now() - startingAt;
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
+  assert.equal(service.lines.find(byMsg('worker started')), undefined, service.tail());
+  const last = service.lines.at(-1);
+  assert.equal(last?.level, 'fatal', service.tail());
+  assert.equal(last?.['thread'], startupSentinel);
+  assert.equal(last?.['timeoutMs'], timeoutMs);
+  assert.match(String(last?.msg), /^start-up outlived STARTUP_TIMEOUT_MS \(main thread stuck\)/);
+  const graceMs = Number(last?.['graceMs']);
+  // Counted from before start-up began: 'starting' comes a little after that.
+  assert.ok(tookMs >= timeoutMs + graceMs - 500, `killed ${Math.round(tookMs)} ms after starting`);
+  assert.ok(tookMs < 15_000, `killed ${Math.round(tookMs)} ms after starting`);
+});
+
+test('a service that reached ready has no start-up sentinel left to kill it', async (t) => {
+  const service = start(t, { STARTUP_TIMEOUT_MS: '1000' });
+  await service.waitFor('ready');
+  await startupSentinelGone(service);
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit();
+  assert.equal(code, ExitCode.OK, service.tail());
 });
 
 test('a bad configuration exits 78 before starting, naming the key', async (t) => {

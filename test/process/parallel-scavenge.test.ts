@@ -35,8 +35,7 @@ async function workerScavenges(env: Record<string, string>): Promise<Scavenges> 
       byThread.set(key, thread);
     },
   });
-  // Only the probed threads: the shutdown's deadline sentinel (threads/deadline-sentinel.ts),
-  // started by the TERM, is a thread too, and V8 traces its few GCs as well.
+  // Only the probed threads: V8 would trace the GCs of any other thread in the process too.
   const workers = new Set(probed.map((p) => String(p.thread)));
   for (const key of byThread.keys()) if (!workers.has(key)) byThread.delete(key);
   assert.equal(byThread.size, 3, `every worker traced: ${JSON.stringify([...byThread])}`);

@@ -13,6 +13,9 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  * - `error:startup`      start-up hits an application error (a bug), in the main thread;
  * - `hang:startup`       start-up awaits what never comes, deaf to the shutdown (a set-up step
  *                        with no timeout): STARTUP_TIMEOUT_MS ends it;
+ * - `stall:startup`      start-up blocks the main thread for good, before any worker thread
+ *                        starts (a set-up step stuck in synchronous work): start-up's sentinel
+ *                        thread ends it, STARTUP_TIMEOUT_MS and its grace after start-up began;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
  * - `shutdown-stall:MS`  the main thread blocks its event loop for MS ms, once, when the
@@ -30,7 +33,7 @@ export type Fault =
       kind: 'worker-exit' | 'worker-throw' | 'worker-hang' | 'worker-block' | 'shutdown-throw';
       worker: string;
     }
-  | { kind: 'dependency' | 'error' | 'hang'; at: 'startup' }
+  | { kind: 'dependency' | 'error' | 'hang' | 'stall'; at: 'startup' }
   | { kind: 'main-stall' | 'shutdown-stall'; ms: number }
   | { kind: 'crash-on' | 'hang-on'; text: string };
 
@@ -54,7 +57,7 @@ const faultForms: ReadonlyArray<{
     pattern: new RegExp(`${kind}:([\\w-]+)`),
     make: (worker: string) => ({ kind, worker }),
   })),
-  ...(['dependency', 'error', 'hang'] as const).map((kind) => ({
+  ...(['dependency', 'error', 'hang', 'stall'] as const).map((kind) => ({
     form: `${kind}:startup`,
     pattern: new RegExp(`${kind}:startup()`),
     make: () => ({ kind, at: 'startup' as const }),
@@ -138,6 +141,14 @@ export function strikeOnRequest(faults: readonly MessageFault[], request: unknow
  */
 export function startupHang(fault: Fault): Promise<never> | undefined {
   return fault.kind === 'hang' ? new Promise<never>(() => undefined) : undefined;
+}
+
+/** `stall:startup`: blocks the main thread for good; nothing for any other fault. */
+export function stallStartup(fault: Fault): void {
+  if (fault.kind !== 'stall') return;
+  for (;;) {
+    // Blocks the event loop for good: only a signal's default action or SIGKILL ends it.
+  }
 }
 
 /** Throws the start-up dependency failure or application error when that fault is set. */

@@ -71,9 +71,9 @@ export interface ShutdownCoordinatorOptions {
   /** Called at escalation, before the listing: turn on debug logging in every thread. */
   onEscalate?: () => void;
   /**
-   * Called once, when the shutdown starts, before any step: the service starts the deadline's
-   * own thread there (threads/deadline-sentinel.ts), for a main thread too stuck to run the
-   * deadline's timer.
+   * Called once, when the shutdown starts, before any step: the service arms the deadline's
+   * sentinel there (lifecycle/sentinel.ts), for a main thread too stuck to run the deadline's
+   * timer.
    */
   onBegin?: () => void;
   /** Ends the process at the hard deadline; `process.exit` by default (tests replace it). */

@@ -2,8 +2,8 @@ import { createLogger, type Logger, type LogSink } from '../primitives/log.js';
 import { ErrorReporters, type ProcessControl } from '../primitives/process-control.js';
 import { handleError } from '../primitives/exception-scope.js';
 import { ShutdownCoordinator } from '../lifecycle/shutdown-coordinator.js';
+import { armSentinel } from '../lifecycle/sentinel.js';
 import { Nanny } from '../threads/nanny.js';
-import { startDeadlineSentinel } from '../threads/deadline-sentinel.js';
 import { SocketRegistry } from '../zmq/socket-registry.js';
 import { HealthChecks } from '../health.js';
 import { Policies } from '../resilience/policies.js';
@@ -62,8 +62,8 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     stepTimeoutMs: config.shutdown.stepTimeoutMs,
     onEscalate: () => levels.set('debug'),
     onBegin: () => {
-      startDeadlineSentinel({
-        deadlineMs: config.shutdown.deadlineMs,
+      armSentinel('shutdown', {
+        limitMs: config.shutdown.deadlineMs,
         logger: { app: config.app.name, thread: 'deadline-sentinel', version: config.app.version },
       });
     },

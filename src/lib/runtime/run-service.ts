@@ -128,9 +128,10 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   // then on the coordinator keeps the process alive until its steps decide).
   const running = setInterval(() => undefined, 2 ** 31 - 1);
   void coordinator.done.finally(() => clearInterval(running));
-  const started = runInScope(() => startUp(core, options.setUp), { name: 'startup', log, control });
+  const started = limitStartUp(core, config.startup.timeoutMs, () =>
+    runInScope(() => startUp(core, options.setUp), { name: 'startup', log, control }),
+  );
   coordinator.holdStepsFor(started);
-  limitStartUp(core, started, config.startup.timeoutMs);
   // A start-up that never settles (past the coordinator's wait for it) does not hold the exit.
   await Promise.race([started, coordinator.done]);
   // The uncaught handlers stay: anything thrown while the loop empties is logged, not fatal.

@@ -4,8 +4,10 @@ import {
   injectStartupFault,
   parseFaults,
   shutdownFaultStep,
+  stallStartup,
   startupHang,
 } from '../lifecycle/faults.js';
+import { armSentinel } from '../lifecycle/sentinel.js';
 import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import { Scheduler } from '../schedule.js';
 import type { Core } from './build-core.js';
@@ -77,6 +79,7 @@ export async function startUp<C extends CoreConfig>(
   for (const fault of faults) injectStartupFault(fault, 'startup-dependency');
   for (const step of faults.map(shutdownFaultStep)) if (step) coordinator.addStep(step);
   for (const hang of faults.map(startupHang)) if (hang) await hang;
+  for (const fault of faults) stallStartup(fault);
   const fields = await setUp(ctx);
   if (coordinator.isShuttingDown) return;
   scheduler.start();
@@ -94,20 +97,28 @@ export async function startUp<C extends CoreConfig>(
 }
 
 /**
- * Bounds start-up: `timeoutMs` after it began (0: never), a start-up that has not settled, nor
+ * Runs start-up (`run`), bounded: `timeoutMs` after it began (0: never), a start-up that has not settled, nor
  * been overtaken by a shutdown, is a failure (`E_STARTUP_TIMEOUT`, an application error: 70,
  * reported). A set-up step awaiting what never comes (a connection with no timeout, a lock
  * never released) otherwise leaves a process that is never ready and never ends, which its
  * supervisor, seeing it run, never restarts. What start-up holds is then stopped by the
  * shutdown, which waits for it no longer than a step's timeout.
+ *
+ * That bound is a timer of the main thread: a step stuck in synchronous work runs none. So a
+ * sentinel (lifecycle/sentinel.ts) kills the process a grace past the timeout, unless start-up
+ * settled or a shutdown (which arms a sentinel of its own) began first.
  */
-export function limitStartUp(
-  core: Pick<Core, 'log' | 'control' | 'coordinator'>,
-  started: Promise<unknown>,
+export function limitStartUp<T>(
+  core: Pick<Core, 'config' | 'log' | 'control' | 'coordinator'>,
   timeoutMs: number,
-): void {
-  if (timeoutMs === 0) return;
-  const { log, control, coordinator } = core;
+  run: () => Promise<T>,
+): Promise<T> {
+  if (timeoutMs === 0) return run();
+  const { config, log, control, coordinator } = core;
+  const sentinel = armSentinel('startup', {
+    limitMs: timeoutMs,
+    logger: { app: config.app.name, thread: 'startup-sentinel', version: config.app.version },
+  });
   const timer = setTimeout(() => {
     if (coordinator.isShuttingDown) return;
     const error = new WorkerBaseError(
@@ -118,7 +129,14 @@ export function limitStartUp(
   }, timeoutMs);
   // The service's own keep-alive holds the process meanwhile; this timer never does.
   timer.unref();
-  const clear = (): void => clearTimeout(timer);
-  void started.then(clear, clear);
+  const clear = (): void => {
+    clearTimeout(timer);
+    sentinel?.disarm();
+  };
   coordinator.signal.addEventListener('abort', clear, { once: true });
+  // Both are armed before it runs: a step stuck in synchronous work from its first line on
+  // would hold main before anything after this call.
+  const started = run();
+  void started.then(clear, clear);
+  return started;
 }

@@ -8,12 +8,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The deadline sentinel in a real process of its own (it kills the process it runs in): a
- * stuck main thread is killed at the deadline plus the grace with one fatal line, even with
- * its stdout full; a process that ends by itself is not held by it.
+ * The shutdown's sentinel (lifecycle/sentinel.ts) over a real process of its own (it kills the
+ * process that armed it): a stuck main thread is killed at the deadline plus the grace with
+ * one fatal line, even with its stdout full; a process that ends by itself is not held by it,
+ * and one that disarmed it is not killed.
  */
 
-const host = fileURLToPath(new URL('../../fixtures/deadline-sentinel-host.js', import.meta.url));
+const host = fileURLToPath(new URL('../../fixtures/sentinel-host.js', import.meta.url));
 
 interface Ended {
   code: number | null;
@@ -111,20 +112,28 @@ test('a main thread blocked on a stdout nobody reads is killed all the same (the
   assert.doesNotMatch(ended.stdout, /"level":"fatal"/);
 });
 
-test('a process that ends by itself is not held by its sentinel, and nothing is written', async () => {
-  const ended = await runHost('exit', 10_000, 10_000);
-  assert.match(ended.stderr, /started sentinel/);
-  assert.equal(ended.code, 0);
-  assert.equal(ended.signal, null);
-  assert.ok(ended.afterStartMs < 5_000, `ended ${Math.round(ended.afterStartMs)} ms after start`);
-  assert.equal(ended.stdout, '');
-});
-
-test("a deadline as long as the longest timer does not overflow the sentinel's own timer", async () => {
-  // The deadline plus the grace is past 2^31 - 1 ms: a timer that long fires after 1 ms.
-  const ended = await runHost('linger', 2_147_483_647, 4000);
+/** The host armed its sentinel, then ended by itself with 0, and nothing was written. */
+function assertEndedByItself(ended: Ended): void {
   assert.match(ended.stderr, /started sentinel/);
   assert.equal(ended.signal, null, `killed: ${ended.stdout}`);
   assert.equal(ended.code, 0);
   assert.equal(ended.stdout, '');
+}
+
+test('a process that ends by itself is not held by its sentinel, and nothing is written', async () => {
+  const ended = await runHost('exit', 10_000, 10_000);
+  assertEndedByItself(ended);
+  assert.ok(ended.afterStartMs < 5_000, `ended ${Math.round(ended.afterStartMs)} ms after start`);
+});
+
+test('a disarmed sentinel kills nothing, though main then stalls past its time', async () => {
+  assertEndedByItself(await runHost('disarm', 300, 300));
+});
+
+test('a deadline as long as the longest timer is waited for: the sentinel is still there a second later', async () => {
+  // The deadline plus the grace is past 2^31 - 1 ms (a Node timer that long fires after
+  // 1 ms); a duration `timeout` refused would end the sentinel at once, never striking.
+  const ended = await runHost('linger', 2_147_483_647, 4000);
+  assertEndedByItself(ended);
+  assert.match(ended.stderr, /sentinel waiting/);
 });
