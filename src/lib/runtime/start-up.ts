@@ -97,12 +97,12 @@ export async function startUp<C extends CoreConfig>(
 }
 
 /**
- * Runs start-up (`run`), bounded: `timeoutMs` after it began (0: never), a start-up that has not settled, nor
- * been overtaken by a shutdown, is a failure (`E_STARTUP_TIMEOUT`, an application error: 70,
- * reported). A set-up step awaiting what never comes (a connection with no timeout, a lock
- * never released) otherwise leaves a process that is never ready and never ends, which its
- * supervisor, seeing it run, never restarts. What start-up holds is then stopped by the
- * shutdown, which waits for it no longer than a step's timeout.
+ * Runs start-up (`run`), bounded: `timeoutMs` after it began (0: never), a start-up that has
+ * not settled, nor been overtaken by a shutdown, is a failure (`E_STARTUP_TIMEOUT`, an
+ * application error: 70, reported). A set-up step awaiting what never comes (a connection
+ * with no timeout, a lock never released) otherwise leaves a process that is never ready and
+ * never ends, which its supervisor, seeing it run, never restarts. What start-up holds is
+ * then stopped by the shutdown, which waits for it no longer than a step's timeout.
  *
  * That bound is a timer of the main thread: a step stuck in synchronous work runs none. So a
  * sentinel (lifecycle/sentinel.ts) kills the process a grace past the timeout, unless start-up
