@@ -340,11 +340,11 @@ test('a start-up stuck in synchronous work, before any worker thread, is killed 
   // never runs, and no worker thread is there yet to watch main: before the sentinel the
   // process was never ready and never ended, whatever STARTUP_TIMEOUT_MS said.
   const timeoutMs = 1000;
+  const spawnedAt = performance.now();
   const service = start(t, { FAULT: 'stall:startup', STARTUP_TIMEOUT_MS: String(timeoutMs) });
   await service.waitFor('starting');
-  const startingAt = performance.now();
   const { code, signal } = await service.waitForExit(20_000);
-  const tookMs = performance.now() - startingAt;
+  const tookMs = performance.now() - spawnedAt;
   assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
   assert.equal(service.lines.find(byMsg('worker started')), undefined, service.tail());
   const last = service.lines.at(-1);
@@ -353,9 +353,10 @@ test('a start-up stuck in synchronous work, before any worker thread, is killed 
   assert.equal(last?.['timeoutMs'], timeoutMs);
   assert.match(String(last?.msg), /^start-up outlived STARTUP_TIMEOUT_MS \(main thread stuck\)/);
   const graceMs = Number(last?.['graceMs']);
-  // Counted from before start-up began: 'starting' comes a little after that.
-  assert.ok(tookMs >= timeoutMs + graceMs - 500, `killed ${Math.round(tookMs)} ms after starting`);
-  assert.ok(tookMs < 15_000, `killed ${Math.round(tookMs)} ms after starting`);
+  // Counted from just before start-up began, so from the spawn it is at least as long (and
+  // 'starting' may be seen late under load: no bound from there).
+  assert.ok(tookMs >= timeoutMs + graceMs, `killed ${Math.round(tookMs)} ms after the spawn`);
+  assert.ok(tookMs < 15_000, `killed ${Math.round(tookMs)} ms after the spawn`);
 });
 
 test('a service that reached ready has no start-up sentinel left to kill it', async (t) => {
