@@ -15,7 +15,8 @@ import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/erro
  *                        with no timeout): STARTUP_TIMEOUT_MS ends it;
  * - `stall:startup`      start-up blocks the main thread for good, before any worker thread
  *                        starts (a set-up step stuck in synchronous work): start-up's sentinel
- *                        thread ends it, STARTUP_TIMEOUT_MS and its grace after start-up began;
+ *                        (lifecycle/sentinel.ts) ends it, STARTUP_TIMEOUT_MS and its grace
+ *                        after start-up began;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
  * - `shutdown-stall:MS`  the main thread blocks its event loop for MS ms, once, when the
