@@ -1,9 +1,38 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
+import { childrenOf, commandLine, descendantsOf, isRunning } from '../helpers/npm-run.js';
 
-/** FAULT=main-stall:MS on the built service: a stall of the main thread is not a hung worker. */
+/**
+ * FAULT=main-stall:MS on the built service: a stall of the main thread is not a hung worker,
+ * and one that never ends is killed, by a worker thread's watch or, in a service with no
+ * worker threads, by the stall sentinel (lifecycle/sentinel.ts).
+ */
+
+const threadless = fileURLToPath(new URL('../fixtures/threadless-service.js', import.meta.url));
+
+function threadlessService(env: Record<string, string>): ServiceProcess {
+  return new ServiceProcess({ script: threadless, env: testEnv(env) });
+}
+
+/** The service's stall sentinels: child shells with that fatal line among their arguments. */
+function stallSentinelsOf(service: ServiceProcess): number[] {
+  return childrenOf(service.pid).filter((pid) =>
+    commandLine(pid).includes('"thread":"stall-sentinel"'),
+  );
+}
+
+/** The service's stall sentinel, once it runs (it is armed at `ready`). */
+async function stallSentinelOf(service: ServiceProcess): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    const sentinels = stallSentinelsOf(service);
+    if (sentinels.length === 1) return sentinels[0]!;
+    assert.ok(tries < 50, `no stall sentinel: children ${childrenOf(service.pid).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 test('FAULT=main-stall:3000 with 1 s heartbeats kills no worker; the stall is logged as such', async (t) => {
   const service = new ServiceProcess({
@@ -56,6 +85,8 @@ test('a main thread that keeps its pulse is never killed, however short the limi
   await service.waitFor('ready');
   const reports = (): number => service.lines.filter((l) => l.msg === 'thread report').length;
   await service.waitFor(() => reports() >= 4, 15_000);
+  // The worker threads keep main's watch: no stall sentinel besides.
+  assert.deepEqual(stallSentinelsOf(service), []);
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });
@@ -89,6 +120,69 @@ test('a whole process stopped for longer than the limit (SIGSTOP, docker pause) 
   service.signal('SIGCONT');
   const reports = (): number => service.lines.filter((l) => l.msg === 'thread report').length;
   await service.waitFor(() => reports() >= reportsBefore + 4, 15_000);
+  assert.equal(service.isAlive, true, service.tail());
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});
+
+test('no worker threads: a main thread that never wakes is killed by the stall sentinel, with one fatal line', async (t) => {
+  const service = threadlessService({ FAULT: 'main-stall:600000', MAIN_STALL_LIMIT_MS: '2000' });
+  t.after(() => service.stop());
+  const ready = await service.waitFor('ready');
+  assert.deepEqual(ready['workers'], []);
+  const fatal = await service.waitFor(
+    (l) => l.msg === 'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
+    20_000,
+  );
+  assert.equal(fatal.level, 'fatal');
+  assert.equal(fatal.thread, 'stall-sentinel');
+  assert.equal(fatal['limitMs'], 2000);
+  assert.deepEqual(await service.waitForExit(), { code: null, signal: 'SIGKILL' });
+  assert.equal(service.lines.filter((l) => l.level === 'fatal').length, 1, service.tail());
+});
+
+test('no worker threads: a main thread that keeps its pulse is never killed; its sentinel ends with it', async (t) => {
+  const service = threadlessService({ MAIN_STALL_LIMIT_MS: '1000' });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  const sentinel = await stallSentinelOf(service);
+  // Over twice the limit and its grace, with main pulsing.
+  await new Promise((resolve) => setTimeout(resolve, 8_000));
+  assert.equal(service.isAlive, true, service.tail());
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  assert.equal(isRunning(sentinel), false, 'the stall sentinel outlived the service');
+});
+
+test('no worker threads: the whole container paused (docker pause) past the limit and resumed is not killed', async (t) => {
+  const service = threadlessService({ MAIN_STALL_LIMIT_MS: '1000' });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  const sentinel = await stallSentinelOf(service);
+  const tree = [sentinel, ...descendantsOf(sentinel)];
+  // As the cgroup freezer does, every process at once, as near as signals get.
+  service.signal('SIGSTOP');
+  for (const pid of tree) process.kill(pid, 'SIGSTOP');
+  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  // Main first: the sentinel then finds its time long past while main has not pulsed yet.
+  service.signal('SIGCONT');
+  for (const pid of tree) process.kill(pid, 'SIGCONT');
+  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  assert.equal(service.isAlive, true, service.tail());
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});
+
+test('no worker threads, a debugger attached (--inspect): a stalled main thread is not killed', async (t) => {
+  const service = threadlessService({
+    FAULT: 'main-stall:6000',
+    MAIN_STALL_LIMIT_MS: '1000',
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  // The stall (6 s) is over the limit and its grace twice; then main answers a TERM.
+  await new Promise((resolve) => setTimeout(resolve, 8_000));
   assert.equal(service.isAlive, true, service.tail());
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { createLineLogger } from '../primitives/line-logger.js';
 import type { LoggerOptions } from '../primitives/log.js';
 
@@ -23,6 +24,9 @@ import type { LoggerOptions } from '../primitives/log.js';
  * stdout nobody reads may be what holds main) and kills main with SIGKILL, which needs no
  * JavaScript there. The pipe being still open at that moment is what says main is still the
  * process it was started by, so a reused pid cannot be hit.
+ *
+ * The stall sentinel (`armStallSentinel`) is the main watchdog of a service with no worker
+ * threads: main pulses over the pipe, and the sentinel strikes when the pulses stop.
  *
  * A process, not a thread: a worker thread's isolate cost the service 9 MiB of RSS for good
  * even once terminated (Node keeps it), and the exit waited for it to start, 18 ms on every
@@ -77,20 +81,104 @@ export function armSentinel(
   limit: keyof typeof limits,
   options: SentinelOptions,
 ): Sentinel | undefined {
-  if (process.getBuiltinModule('node:inspector').url() !== undefined) return undefined;
+  if (isDebuggerOpen()) return undefined;
   const graceMs = options.graceMs ?? sentinelGraceMs;
   const { message, field } = limits[limit];
-  const [head, tail] = fatalLine(options.logger, message, {
+  const line = fatalLine(options.logger, message, {
     [field]: options.limitMs,
     graceMs,
     signal: 'SIGKILL',
   });
-  const seconds = Math.ceil((options.limitMs + graceMs) / 1000);
+  const pipe = spawnSentinel(oneShot, [seconds(options.limitMs + graceMs)], line);
+  return pipe === undefined ? undefined : { disarm: () => void pipe.destroy() };
+}
+
+/**
+ * How long the stall sentinel waits for a pulse once more after the limit passed with none:
+ * a process resumed after a pause of the whole container (`docker pause`, a frozen VM) finds
+ * the sentinel's `timeout` expired at once, and main has not had its turn to pulse yet.
+ */
+export const resumeGraceMs = 2000;
+
+/**
+ * The main thread's watchdog where no worker thread keeps it (threads/main-watchdog.ts): a
+ * service with no worker threads, from `ready` until its shutdown begins (whose sentinel takes
+ * over). Main writes a byte to the sentinel's pipe every quarter of the limit; the sentinel,
+ * reading them, strikes when none came for the limit and then for a grace more (at least
+ * `resumeGraceMs`, and more than a pulse's interval), unless main is stopped (SIGSTOP, a
+ * terminal's ^Z, a debugger's ptrace stop, read from `/proc`), which is no stall: the pause of
+ * main alone, which the worker threads' watch never sees (they stop with it). While a debugger is attached (`--inspect`, or SIGUSR1 at run
+ * time) there is no sentinel (a breakpoint in main is no stall); one is armed again once it
+ * has gone. Returns undefined when none could be armed, now or later (no `/bin/sh`).
+ */
+export function armStallSentinel(options: Omit<SentinelOptions, 'graceMs'>): Sentinel | undefined {
+  // Each pulse costs the sentinel a `timeout` and a `head` (~10 ms of CPU): a quarter of the
+  // limit apart, 0.13% of a core at the default 30 s. The grace covers a pulse's interval and
+  // the timer's lateness too, so that a main thread silent for less than the limit is never
+  // taken for stalled.
+  const pulseEveryMs = options.limitMs / 4;
+  const graceMs = Math.max(resumeGraceMs, pulseEveryMs + 1000);
+  const line = fatalLine(
+    options.logger,
+    'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
+    { limitMs: options.limitMs, graceMs, signal: 'SIGKILL' },
+  );
+  const args = [seconds(options.limitMs), seconds(graceMs)];
+  let pipe: Writable | undefined;
+  let pulsedAt = 0;
+  const arm = (): boolean => {
+    pipe = spawnSentinel(pulsed, args, line);
+    pulsedAt = performance.now();
+    return pipe !== undefined;
+  };
+  const drop = (): void => {
+    pipe?.destroy();
+    pipe = undefined;
+  };
+  if (!isDebuggerOpen() && !arm()) return undefined;
+  // Checked four times a second (the debugger may open at any moment); written less often.
+  const timer = setInterval(() => {
+    if (isDebuggerOpen()) return drop();
+    if (pipe === undefined) return void arm();
+    // A sentinel that ended (killed by hand) is not replaced: a shell that cannot run would be
+    // started again four times a second.
+    if (pipe.destroyed || performance.now() - pulsedAt < pulseEveryMs) return;
+    pulsedAt = performance.now();
+    pipe.write('.');
+  }, 250);
+  timer.unref();
+  return {
+    disarm: () => {
+      clearInterval(timer);
+      drop();
+    },
+  };
+}
+
+/** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
+function isDebuggerOpen(): boolean {
+  return process.getBuiltinModule('node:inspector').url() !== undefined;
+}
+
+/** Whole seconds, rounded up: what `timeout` is given. */
+function seconds(ms: number): string {
+  return String(Math.ceil(ms / 1000));
+}
+
+/**
+ * Starts a sentinel running `script` with `args`, then the fatal line's two halves and main's
+ * pid; returns main's end of its pipe, or undefined when none could be started.
+ */
+function spawnSentinel(
+  script: string,
+  args: string[],
+  [head, tail]: [string, string],
+): Writable | undefined {
   let child: ChildProcess;
   try {
     child = process.getBuiltinModule('node:child_process').spawn(
       '/bin/sh',
-      ['-c', script, 'sentinel', String(seconds), head, tail, String(process.pid)],
+      ['-c', `${script}\n${strike}`, 'sentinel', ...args, head, tail, String(process.pid)],
       // stdout: the service's own, for the fatal line; nothing else of main's is inherited.
       { stdio: ['pipe', 'inherit', 'ignore'], detached: true, env: { PATH: '/usr/bin:/bin' } },
     );
@@ -105,19 +193,50 @@ export function armSentinel(
   // The pipe is unref'd too (a Socket), and its end is the sentinel's: no error of its matters.
   pipe.on('error', () => undefined);
   (pipe as typeof pipe & { unref(): void }).unref();
-  return { disarm: () => void pipe.destroy() };
+  return pipe;
 }
 
 /**
- * The sentinel's script. Arguments: whole seconds to wait, the fatal line before and after its
- * time, main's pid. `timeout` ends `cat` with 124 when the time is up; `cat` ends by itself (0)
- * when main closes the pipe or ends. The line's time is the strike's, to the second (the
- * portable `date` format).
+ * The one-shot sentinel's wait. Argument: whole seconds. `timeout` ends `cat` with 124 when
+ * the time is up; `cat` ends by itself (0) when main closes the pipe or ends.
  */
-const script = `timeout "$1" cat > /dev/null
-[ $? -eq 124 ] || exit 0
-timeout 1 printf '%s%s%s\\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3"
-kill -9 "$4"`;
+const oneShot = `timeout "$1" cat > /dev/null
+[ $? -eq 124 ] || exit 0`;
+
+/**
+ * The stall sentinel's wait. Arguments: the limit and the resume grace, in whole seconds.
+ * `head -c 1` ends with a byte (a pulse), or with none when main closed the pipe or ended;
+ * `timeout` ends it with 124. Past the limit and the grace with no pulse, main is stalled
+ * unless it is stopped (state T or t in /proc/PID/stat, after the command's name, which may
+ * hold spaces or parentheses); then the wait begins again.
+ */
+const pulsed = `wait_pulse() {
+  b=$(timeout "$1" head -c 1)
+  case $? in
+    124) return 1 ;;
+    0) [ -n "$b" ] && return 0 ;;
+  esac
+  exit 0
+}
+while :; do
+  wait_pulse "$1" && continue
+  wait_pulse "$2" && continue
+  s=$(cat "/proc/$5/stat") || exit 0
+  s=\${s##*) }
+  case \${s%% *} in
+    T|t) ;;
+    *) break ;;
+  esac
+done`;
+
+/**
+ * The strike, after the wait: the fatal line (its time the strike's, to the second: the
+ * portable `date` format) bounded to a second, since a stdout nobody reads may be what holds
+ * main, then SIGKILL. The last three arguments: the line before and after its time, main's pid.
+ */
+const strike = `shift $(($# - 3))
+timeout 1 printf '%s%s%s\\n' "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2"
+kill -9 "$3"`;
 
 /** The fatal line the sentinel writes, split where its time goes. */
 function fatalLine(

@@ -59,7 +59,8 @@ export const coreConfigSchema = z.object({
         "the old generation's growth after a full GC, in percent: 0 (V8's own factor) to 400",
       ),
       // How long the main thread may be silent before a worker thread's watchdog kills the
-      // process (threads/main-watchdog.ts): a main thread that never wakes can stop nothing.
+      // process (threads/main-watchdog.ts), or, with no worker threads, the stall sentinel
+      // (lifecycle/sentinel.ts): a main thread that never wakes can stop nothing.
       mainStallLimitMs: integer(0, 3_600_000).describe(
         'milliseconds of main-thread silence before the process is killed: 0 (off) to 3600000',
       ),

@@ -7,7 +7,7 @@ import {
   stallStartup,
   startupHang,
 } from '../lifecycle/faults.js';
-import { armSentinel } from '../lifecycle/sentinel.js';
+import { armSentinel, armStallSentinel } from '../lifecycle/sentinel.js';
 import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import { Scheduler } from '../schedule.js';
 import type { Core } from './build-core.js';
@@ -93,7 +93,24 @@ export async function startUp<C extends CoreConfig>(
     },
     'ready',
   );
+  watchMainAlone(core);
   for (const fault of faults) armMainFault(fault, coordinator.signal);
+}
+
+/**
+ * A service with no worker threads has nobody to watch its main thread (threads/
+ * main-watchdog.ts): from `ready` until a shutdown begins (which arms its own sentinel) a
+ * stall sentinel (lifecycle/sentinel.ts) does, over the same MAIN_STALL_LIMIT_MS.
+ */
+function watchMainAlone(core: Pick<Core, 'config' | 'coordinator' | 'nanny'>): void {
+  const { config, coordinator, nanny } = core;
+  const limitMs = config.threads.mainStallLimitMs;
+  if (limitMs === 0 || nanny.watchesMain || coordinator.isShuttingDown) return;
+  const sentinel = armStallSentinel({
+    limitMs,
+    logger: { app: config.app.name, thread: 'stall-sentinel', version: config.app.version },
+  });
+  coordinator.signal.addEventListener('abort', () => sentinel?.disarm(), { once: true });
 }
 
 /**

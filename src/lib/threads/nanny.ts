@@ -85,6 +85,14 @@ export class Nanny {
     return this.#specs.map((s) => s.name);
   }
 
+  /**
+   * Whether worker threads keep the main thread's watchdog: some were started, with
+   * `mainStallLimitMs` set. Without them start-up arms a stall sentinel instead.
+   */
+  get watchesMain(): boolean {
+    return this.#hosts.size > 0 && (this.#options.mainStallLimitMs ?? 0) > 0;
+  }
+
   /** The application channel to a running worker. */
   channel(name: string): ThreadChannel {
     const host = this.#hosts.get(name);

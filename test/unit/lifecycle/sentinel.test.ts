@@ -137,3 +137,59 @@ test('a deadline as long as the longest timer is waited for: the sentinel is sti
   assertEndedByItself(ended);
   assert.match(ended.stderr, /sentinel waiting/);
 });
+
+// The stall sentinel (armStallSentinel): main pulses; a limit of 1 s, the resume grace 2 s.
+
+test('stall sentinel: a main thread whose pulse stops is killed past the limit and the grace, with one fatal line', async () => {
+  const ended = await runHost('pulse-stall', 1000, 0);
+  assert.equal(ended.signal, 'SIGKILL', `exit code ${String(ended.code)}: ${ended.stderr}`);
+  // 1.5 s of pulses, then the limit and the grace less a pulse's interval (250 ms).
+  assert.ok(ended.afterStartMs >= 4_000, `killed ${Math.round(ended.afterStartMs)} ms after start`);
+  assert.ok(ended.afterStartMs < 15_000, `killed ${Math.round(ended.afterStartMs)} ms after start`);
+  const line = JSON.parse(ended.stdout.trim()) as Record<string, unknown>;
+  assert.equal(line['level'], 'fatal');
+  assert.equal(line['thread'], 'stall-sentinel');
+  assert.equal(line['msg'], 'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process');
+  assert.equal(line['limitMs'], 1000);
+  assert.equal(line['graceMs'], 2000);
+});
+
+test('stall sentinel: a stall past the limit but within the resume grace (a process just resumed) is not killed', async () => {
+  assertEndedByItself(await runHost('pulse-short-stall', 1000, 0));
+});
+
+test('stall sentinel: main alone stopped (SIGSTOP) past the limit and the grace is not killed', async () => {
+  const child = spawn(process.execPath, [host, 'pulse-idle', '1000', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  let stderr = '';
+  const started = new Promise<void>((resolve) =>
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes('started')) resolve();
+    }),
+  );
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  await started;
+  assert.match(stderr, /started sentinel/);
+  child.kill('SIGSTOP');
+  // Twice the limit and the grace; the sentinel runs on and finds main stopped.
+  await new Promise((resolve) => setTimeout(resolve, 6_500));
+  child.kill('SIGCONT');
+  const [code, signal] = await exited;
+  assert.equal(signal, null, `killed: ${stdout}`);
+  assert.equal(code, 0);
+  assert.equal(stdout, '');
+});
+
+test('stall sentinel: none while a debugger is attached; armed again once it has gone', async () => {
+  const ended = await runHost('pulse-debugger', 1000, 0);
+  assert.match(ended.stderr, /debugger gone/);
+  assert.equal(ended.signal, 'SIGKILL', `exit code ${String(ended.code)}: ${ended.stderr}`);
+  assert.equal(
+    (JSON.parse(ended.stdout.trim()) as Record<string, unknown>)['thread'],
+    'stall-sentinel',
+  );
+});
