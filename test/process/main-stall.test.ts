@@ -187,3 +187,25 @@ test('no worker threads, a debugger attached (--inspect): a stalled main thread 
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });
+
+test('where no sentinel can run (a PATH without coreutils, as in a distroless image), one warning says so', async (t) => {
+  // Node is started by its full path; the service's PATH holds nothing.
+  const service = threadlessService({ PATH: '/nonexistent', MAIN_STALL_LIMIT_MS: '1000' });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  const warnings = service.lines.filter((l) =>
+    (l.msg ?? '').startsWith('no sentinel can run here'),
+  );
+  assert.equal(warnings.length, 1, service.tail());
+  assert.equal(warnings[0]!.level, 'warn');
+  assert.deepEqual(warnings[0]!['missing'], ['timeout', 'cat', 'head', 'printf', 'date']);
+  assert.deepEqual(childrenOf(service.pid), []);
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  // Neither start-up's, the stall's nor the shutdown's sentinel said it again.
+  assert.equal(
+    service.lines.filter((l) => (l.msg ?? '').startsWith('no sentinel can run here')).length,
+    1,
+    service.tail(),
+  );
+});

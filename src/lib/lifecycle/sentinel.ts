@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createLineLogger } from '../primitives/line-logger.js';
-import type { LoggerOptions } from '../primitives/log.js';
+import type { Logger, LoggerOptions } from '../primitives/log.js';
 
 /**
  * Sentinels: the process's own kill switch for a main thread too stuck to keep a deadline of
@@ -34,7 +34,7 @@ import type { LoggerOptions } from '../primitives/log.js';
  * The child runs in a session of its own (`detached`), so a terminal's INT or a process
  * group's TERM meant for the service does not end it; it is unref'd, never holding the
  * process alive. Not while a debugger is attached (a breakpoint in main is no stuck process);
- * none where there is no `/bin/sh` (a distroless image), with nothing said.
+ * none where there is no `/bin/sh` or coreutils (a distroless image): one warning says so.
  */
 
 /** What main holds of an armed sentinel. */
@@ -70,6 +70,8 @@ export interface SentinelOptions {
   graceMs?: number;
   /** Who writes the fatal line (app, thread, version). */
   logger: LineLogger;
+  /** Where the one warning goes that no sentinel can run here (the service's logger). */
+  log?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -81,7 +83,7 @@ export function armSentinel(
   limit: keyof typeof limits,
   options: SentinelOptions,
 ): Sentinel | undefined {
-  if (isDebuggerOpen()) return undefined;
+  if (isDebuggerOpen() || !canRun(options.log)) return undefined;
   const graceMs = options.graceMs ?? sentinelGraceMs;
   const { message, field } = limits[limit];
   const line = fatalLine(options.logger, message, {
@@ -112,6 +114,7 @@ export const resumeGraceMs = 2000;
  * has gone. Returns undefined when none could be armed, now or later (no `/bin/sh`).
  */
 export function armStallSentinel(options: Omit<SentinelOptions, 'graceMs'>): Sentinel | undefined {
+  if (!canRun(options.log)) return undefined;
   // Each pulse costs the sentinel a `timeout` and a `head` (~10 ms of CPU): a quarter of the
   // limit apart, 0.13% of a core at the default 30 s. The grace covers a pulse's interval and
   // the timer's lateness too, so that a main thread silent for less than the limit is never
@@ -155,6 +158,54 @@ export function armStallSentinel(options: Omit<SentinelOptions, 'graceMs'>): Sen
   };
 }
 
+/**
+ * What a sentinel runs besides the shell and its builtins (`kill`, `[`): `printf` runs under
+ * `timeout`, so as a program.
+ */
+const programs = ['timeout', 'cat', 'head', 'printf', 'date'];
+
+/** The programs of `programs` not found on `path` (a PATH), and `/bin/sh` if it is missing. */
+export function missingPrograms(path: string): string[] {
+  const fs = process.getBuiltinModule('node:fs');
+  const runnable = (file: string): boolean => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const dirs = path.split(':').filter((dir) => dir !== '');
+  return [
+    ...(runnable('/bin/sh') ? [] : ['/bin/sh']),
+    ...programs.filter((name) => !dirs.some((dir) => runnable(`${dir}/${name}`))),
+  ];
+}
+
+/** The PATH the sentinels run with: the service's own. */
+function sentinelPath(): string {
+  return process.env['PATH'] ?? '/usr/bin:/bin';
+}
+
+/** What `missingPrograms` found, looked up once per process. */
+let missing: string[] | undefined;
+
+/**
+ * Whether sentinels can run here. The first time they cannot (a distroless image, a PATH
+ * without coreutils) one warning says so, naming what is missing: a stuck main thread will
+ * then not be killed, and the operator should know before it happens.
+ */
+function canRun(log: Pick<Logger, 'warn'> | undefined): boolean {
+  if (missing !== undefined) return missing.length === 0;
+  missing = missingPrograms(sentinelPath());
+  if (missing.length === 0) return true;
+  log?.warn(
+    { missing },
+    'no sentinel can run here: a main thread stuck past start-up, the shutdown deadline or MAIN_STALL_LIMIT_MS will not be killed',
+  );
+  return false;
+}
+
 /** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
 function isDebuggerOpen(): boolean {
   return process.getBuiltinModule('node:inspector').url() !== undefined;
@@ -180,7 +231,7 @@ function spawnSentinel(
       '/bin/sh',
       ['-c', `${script}\n${strike}`, 'sentinel', ...args, head, tail, String(process.pid)],
       // stdout: the service's own, for the fatal line; nothing else of main's is inherited.
-      { stdio: ['pipe', 'inherit', 'ignore'], detached: true, env: { PATH: '/usr/bin:/bin' } },
+      { stdio: ['pipe', 'inherit', 'ignore'], detached: true, env: { PATH: sentinelPath() } },
     );
   } catch {
     return undefined;

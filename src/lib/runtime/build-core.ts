@@ -65,6 +65,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
       armSentinel('shutdown', {
         limitMs: config.shutdown.deadlineMs,
         logger: { app: config.app.name, thread: 'deadline-sentinel', version: config.app.version },
+        log,
       });
     },
     exit: (code) => exits.exit(code),

@@ -102,13 +102,14 @@ export async function startUp<C extends CoreConfig>(
  * main-watchdog.ts): from `ready` until a shutdown begins (which arms its own sentinel) a
  * stall sentinel (lifecycle/sentinel.ts) does, over the same MAIN_STALL_LIMIT_MS.
  */
-function watchMainAlone(core: Pick<Core, 'config' | 'coordinator' | 'nanny'>): void {
-  const { config, coordinator, nanny } = core;
+function watchMainAlone(core: Pick<Core, 'config' | 'log' | 'coordinator' | 'nanny'>): void {
+  const { config, log, coordinator, nanny } = core;
   const limitMs = config.threads.mainStallLimitMs;
   if (limitMs === 0 || nanny.watchesMain || coordinator.isShuttingDown) return;
   const sentinel = armStallSentinel({
     limitMs,
     logger: { app: config.app.name, thread: 'stall-sentinel', version: config.app.version },
+    log,
   });
   coordinator.signal.addEventListener('abort', () => sentinel?.disarm(), { once: true });
 }
@@ -135,6 +136,7 @@ export function limitStartUp<T>(
   const sentinel = armSentinel('startup', {
     limitMs: timeoutMs,
     logger: { app: config.app.name, thread: 'startup-sentinel', version: config.app.version },
+    log,
   });
   const timer = setTimeout(() => {
     if (coordinator.isShuttingDown) return;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { missingPrograms } from '../../../src/lib/lifecycle/sentinel.js';
 
 /**
  * The shutdown's sentinel (lifecycle/sentinel.ts) over a real process of its own (it kills the
@@ -192,4 +193,20 @@ test('stall sentinel: none while a debugger is attached; armed again once it has
     (JSON.parse(ended.stdout.trim()) as Record<string, unknown>)['thread'],
     'stall-sentinel',
   );
+});
+
+test('missingPrograms names what a sentinel needs and PATH lacks; an empty PATH lacks all of it', () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'sentinel-path-'));
+  try {
+    for (const name of ['timeout', 'cat']) {
+      fs.writeFileSync(join(dir, name), '#!/bin/sh\n', { mode: 0o755 });
+    }
+    // Present but not executable: not runnable.
+    fs.writeFileSync(join(dir, 'head'), '#!/bin/sh\n', { mode: 0o644 });
+    assert.deepEqual(missingPrograms(`${dir}:/nonexistent`), ['head', 'printf', 'date']);
+    assert.deepEqual(missingPrograms(''), ['timeout', 'cat', 'head', 'printf', 'date']);
+    assert.deepEqual(missingPrograms('/usr/bin:/bin'), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
 });
