@@ -146,8 +146,8 @@ test('no worker threads: a main thread that keeps its pulse is never killed; its
   t.after(() => service.stop());
   await service.waitFor('ready');
   const sentinel = await stallSentinelOf(service);
-  // Over twice the limit and its grace, with main pulsing.
-  await new Promise((resolve) => setTimeout(resolve, 8_000));
+  // Over one and a half times the limit and its grace (3 s), with main pulsing.
+  await new Promise((resolve) => setTimeout(resolve, 5_000));
   assert.equal(service.isAlive, true, service.tail());
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
@@ -163,11 +163,13 @@ test('no worker threads: the whole container paused (docker pause) past the limi
   // As the cgroup freezer does, every process at once, as near as signals get.
   service.signal('SIGSTOP');
   for (const pid of tree) process.kill(pid, 'SIGSTOP');
-  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  // Past the limit and its grace (3 s).
+  await new Promise((resolve) => setTimeout(resolve, 3_500));
   // Main first: the sentinel then finds its time long past while main has not pulsed yet.
   service.signal('SIGCONT');
   for (const pid of tree) process.kill(pid, 'SIGCONT');
-  await new Promise((resolve) => setTimeout(resolve, 4_000));
+  // Past the grace, within which a sentinel that took the pause for a stall would strike.
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
   assert.equal(service.isAlive, true, service.tail());
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
@@ -175,15 +177,13 @@ test('no worker threads: the whole container paused (docker pause) past the limi
 
 test('no worker threads, a debugger attached (--inspect): a stalled main thread is not killed', async (t) => {
   const service = threadlessService({
-    FAULT: 'main-stall:6000',
+    FAULT: 'main-stall:4000',
     MAIN_STALL_LIMIT_MS: '1000',
     NODE_OPTIONS: '--inspect=127.0.0.1:0',
   });
   t.after(() => service.stop());
-  await service.waitFor('ready');
-  // The stall (6 s) is over the limit and its grace twice; then main answers a TERM.
-  await new Promise((resolve) => setTimeout(resolve, 8_000));
-  assert.equal(service.isAlive, true, service.tail());
+  // The stall (4 s) is past the limit and its grace (3 s); main answers the TERM after it.
+  await service.waitFor('fault drill: the main thread stalls');
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });

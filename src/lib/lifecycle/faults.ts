@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { DependencyError, ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
+import type { Logger } from '../primitives/log.js';
 
 /**
  * The fault-injection switch (`FAULT`), off by default, for drills and tests:
@@ -227,12 +228,17 @@ function blockInSystemCall(): never {
 /**
  * Called by the service once it is ready: arms `main-stall:MS`, if set. The stall runs from a
  * setImmediate callback, after the poll phase, as an I/O callback's long work would: the next
- * loop pass runs the due timers before it reads what arrived meanwhile.
+ * loop pass runs the due timers before it reads what arrived meanwhile. Its start is logged
+ * (`fault drill: the main thread stalls`, with `ms`), the last line main writes before it.
  */
-export function armMainFault(fault: Fault, signal: AbortSignal): void {
+export function armMainFault(fault: Fault, signal: AbortSignal, log: Pick<Logger, 'warn'>): void {
   if (fault.kind !== 'main-stall') return;
   delay(faultDelayMs, undefined, { signal, ref: false }).then(
-    () => setImmediate(() => blockMainFor(fault.ms)),
+    () =>
+      setImmediate(() => {
+        log.warn({ ms: fault.ms }, 'fault drill: the main thread stalls');
+        blockMainFor(fault.ms);
+      }),
     () => undefined,
   );
 }

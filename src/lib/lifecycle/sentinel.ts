@@ -109,9 +109,10 @@ export const resumeGraceMs = 2000;
  * reading them, strikes when none came for the limit and then for a grace more (at least
  * `resumeGraceMs`, and more than a pulse's interval), unless main is stopped (SIGSTOP, a
  * terminal's ^Z, a debugger's ptrace stop, read from `/proc`), which is no stall: the pause of
- * main alone, which the worker threads' watch never sees (they stop with it). While a debugger is attached (`--inspect`, or SIGUSR1 at run
- * time) there is no sentinel (a breakpoint in main is no stall); one is armed again once it
- * has gone. Returns undefined when none could be armed, now or later (no `/bin/sh`).
+ * main alone, which the worker threads' watch never sees (they stop with it). While a debugger
+ * is attached (`--inspect`, or SIGUSR1 at run time) there is no sentinel (a breakpoint in main
+ * is no stall); one is armed again once it has gone. Returns undefined when none can run here
+ * (`canRun`: one warning says so) or its first could not be started.
  */
 export function armStallSentinel(options: Omit<SentinelOptions, 'graceMs'>): Sentinel | undefined {
   if (!canRun(options.log)) return undefined;

@@ -94,7 +94,7 @@ export async function startUp<C extends CoreConfig>(
     'ready',
   );
   watchMainAlone(core);
-  for (const fault of faults) armMainFault(fault, coordinator.signal);
+  for (const fault of faults) armMainFault(fault, coordinator.signal, log);
 }
 
 /**

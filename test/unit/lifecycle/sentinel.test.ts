@@ -176,8 +176,8 @@ test('stall sentinel: main alone stopped (SIGSTOP) past the limit and the grace 
   await started;
   assert.match(stderr, /started sentinel/);
   child.kill('SIGSTOP');
-  // Twice the limit and the grace; the sentinel runs on and finds main stopped.
-  await new Promise((resolve) => setTimeout(resolve, 6_500));
+  // Past the limit and the grace (3 s); the sentinel runs on and finds main stopped.
+  await new Promise((resolve) => setTimeout(resolve, 4_000));
   child.kill('SIGCONT');
   const [code, signal] = await exited;
   assert.equal(signal, null, `killed: ${stdout}`);
