@@ -31,16 +31,24 @@ const forkDeletes = ['src/app', 'test/app'];
 const stillOnTheSample = ['test/bench', 'test/serial/chaos.test.ts'];
 
 /**
- * Core tests not run a second time here: the two longest, each paced by the real supervisord's
- * own timings, each with a fixture service linked into an APP_DIR of its own and the
- * supervisord.conf and entrypoint.sh that a fork keeps as they are, so nothing a fork changes
- * is in what they run. The pill drill (test/process/amqp-pill.test.ts) paces 300 events over a
- * minute and a half; the supervisord test (test/container/supervisord.test.ts) waits out
- * start-up windows, a FATAL and a crash loop. Repeated here, they took CI past its 20 minutes
- * on a slow hour (20 min 19 s; the fork tier 385 s, these two 111 and 108 s in the parallel
- * tier). Both run in this tree's parallel tier.
+ * Core tests not run a second time here, each paced by timings that are not the code's (a
+ * supervisor's windows, a fault's length), each on fixtures of the core that a fork keeps as
+ * they are, so nothing a fork changes is in what they run. The two longest have a fixture
+ * service linked into an APP_DIR of its own and the supervisord.conf and entrypoint.sh a fork
+ * keeps: the pill drill (test/process/amqp-pill.test.ts) paces 300 events over a minute and a
+ * half; the supervisord test (test/container/supervisord.test.ts) waits out start-up windows,
+ * a FATAL and a crash loop. Repeated here, they took CI past its 20 minutes on a slow hour
+ * (20 min 19 s; the fork tier 385 s, these two 111 and 108 s in the parallel tier). The main
+ * watchdog's tests (test/process/main-stall.test.ts, 62 s) and the sentinels' over a host
+ * process (test/unit/lifecycle/sentinel.test.ts, 35 s) wait out stalls, pauses and stops; with
+ * them repeated CI took 17.9 min (1,076 s). All run in this tree's parallel tier.
  */
-const notRepeated = ['test/process/amqp-pill.test.ts', 'test/container/supervisord.test.ts'];
+const notRepeated = [
+  'test/process/amqp-pill.test.ts',
+  'test/container/supervisord.test.ts',
+  'test/process/main-stall.test.ts',
+  'test/unit/lifecycle/sentinel.test.ts',
+];
 
 /**
  * The core suite: the parallel tier of `npm test` (scripts/run.sh), where every core test but
