@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Cases } from './case.js';
 import { processCases } from './cases/process.js';
+import { idleCases } from './cases/idle.js';
 import { detectionCases } from './cases/detection.js';
 import { zmqCases } from './cases/zmq.js';
 import { threadCases } from './cases/threads.js';
@@ -53,6 +54,7 @@ const supervisord = () =>
   );
 const groups: Group[] = [
   { name: 'process', run: () => processCases(runs) },
+  { name: 'idle', run: () => (quick ? idleCases(1, 5_000, 5_000) : idleCases(3, 15_000, 15_000)) },
   { name: 'memory', run: () => memoryCases(quick ? 2 : 5) },
   { name: 'detection', run: () => detectionCases(runs, 100) },
   { name: 'zmq', run: () => zmqCases(quick ? 2 : 5, quick ? 20_000 : 100_000) },

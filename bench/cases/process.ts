@@ -15,8 +15,9 @@ import type { CaseResult, Cases } from '../case.js';
  * exit on TERM), started the same way in the same run.
  */
 
-const mainScript = fileURLToPath(new URL('../../src/app/main.js', import.meta.url));
-const bareScript = `process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); console.log(JSON.stringify({ msg: 'ready' }));`;
+/** The built sample service's entry, and a bare Node doing the least that counts. */
+export const mainScript = fileURLToPath(new URL('../../src/app/main.js', import.meta.url));
+export const bareScript = `process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); console.log(JSON.stringify({ msg: 'ready' }));`;
 
 interface Run {
   startupMs: number;
@@ -56,14 +57,19 @@ async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return { startupMs, rssMb: rss, shutdownMs: performance.now() - stopAt };
 }
 
-export async function processCases(runs: number): Promise<Cases> {
-  const env = {
+/** The idle sample's environment: no broker, an ephemeral ZeroMQ port, no produced events. */
+export function idleSampleEnv(): NodeJS.ProcessEnv {
+  return {
     PATH: process.env['PATH'],
     LOG_LEVEL: 'info',
     ZMQ_PUB_ENDPOINT: 'tcp://127.0.0.1:*',
     SAMPLE_EVENT_INTERVAL_MS: '600000',
     ...semiSpaceEnv,
   };
+}
+
+export async function processCases(runs: number): Promise<Cases> {
+  const env = idleSampleEnv();
   const service: Run[] = [];
   const bare: Run[] = [];
   const cached: Run[] = [];

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../primitives/log.js';
 import type { CoreConfig } from './core-config.js';
 import type { HealthChecks } from '../health.js';
@@ -14,6 +13,7 @@ import type { PrometheusMetrics } from '../telemetry/prometheus.js';
 import type { SentryHandle } from '../telemetry/sentry.js';
 import type { CronitorPinger } from '../telemetry/cronitor.js';
 import { HealthServer } from '../telemetry/health-server.js';
+import { startLoopDelayProbe } from '../primitives/loop-delay.js';
 
 /**
  * Wires the main thread's observability from the `telemetry` config: Sentry, InfluxDB metrics,
@@ -100,12 +100,15 @@ export async function startObservability(options: ObservabilityOptions): Promise
       return influx.close();
     });
   }
+  // The main thread's event-loop delay, for its liveness, its vitals and Prometheus.
+  const mainLoop = startLoopDelayProbe();
   let prometheus: PrometheusMetrics | undefined;
   if (isPrometheusOn(t)) {
     const { PrometheusMetrics } = await import('../telemetry/prometheus.js');
     prometheus = new PrometheusMetrics({
       log,
       threadSnapshots: () => nanny.metricsSnapshots(scrapeThreadTimeoutMs),
+      loopDelay: mainLoop,
     });
     prometheus.start();
     sinks.push(prometheus);
@@ -130,17 +133,14 @@ export async function startObservability(options: ObservabilityOptions): Promise
   }
 
   // The main thread's own vitals, next to the workers' (sent with their heartbeats).
-  const mainLoop = monitorEventLoopDelay({ resolution: 10 });
-  mainLoop.enable();
   let mainLoopDelayMs = 0;
   const sample = setInterval(() => {
-    mainLoopDelayMs = Math.round(mainLoop.percentile(99) / 1e6);
-    mainLoop.reset();
+    mainLoopDelayMs = mainLoop.take();
   }, config.threads.heartbeatMs);
   sample.unref();
   closers.push(() => {
     clearInterval(sample);
-    mainLoop.disable();
+    mainLoop.stop();
     return Promise.resolve();
   });
   health.addLiveness('eventLoop', () => ({
@@ -202,7 +202,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
       // readiness is false from the shutdown's start, and intake stops only after the delay.
       if (t.health.readinessDelayMs > 0) addReadinessDelay(coordinator, t.health.readinessDelayMs);
       // Loading modules and starting threads blocks the loop; that is not a stall.
-      mainLoop.reset();
+      mainLoop.take();
       mainLoopDelayMs = 0;
       cronitor?.serviceStarted(nanny.report().alive);
     },

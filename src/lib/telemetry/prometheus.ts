@@ -9,6 +9,8 @@ import {
   type MetricValue,
 } from 'prom-client';
 import type { Logger } from '../primitives/log.js';
+import { loopDelayProbeMs, type LoopDelayProbe } from '../primitives/loop-delay.js';
+import { maxTimerMs } from '../primitives/waits.js';
 import {
   MetricNameError,
   createMetrics,
@@ -44,13 +46,72 @@ function keep(name: string, type: string, isWorker: boolean): boolean {
   return !(isWorker && (name.startsWith('process_') || name === 'nodejs_version_info'));
 }
 
+/** prom-client's figures of its event-loop histogram, by the statistic each one reads. */
+const loopLag = {
+  min: 'nodejs_eventloop_lag_min_seconds',
+  max: 'nodejs_eventloop_lag_max_seconds',
+  mean: 'nodejs_eventloop_lag_mean_seconds',
+  stddev: 'nodejs_eventloop_lag_stddev_seconds',
+  p50: 'nodejs_eventloop_lag_p50_seconds',
+  p90: 'nodejs_eventloop_lag_p90_seconds',
+  p99: 'nodejs_eventloop_lag_p99_seconds',
+} as const;
+
+/**
+ * The event-loop figures under prom-client's names, from the thread's loop-delay probe: how
+ * late its timer ran, since the last scrape. prom-client's own histogram (Node's
+ * `monitorEventLoopDelay`) would wake the thread 100 times a second beside the probe, and it
+ * reads the whole interval between its runs, 10 ms at idle.
+ */
+function collectLoopLag(registry: Registry, thread: string, probe: LoopDelayProbe): void {
+  type Stat = keyof typeof loopLag;
+  const samples = probe.samples();
+  const read = (stat: Stat): number =>
+    stat === 'p50' || stat === 'p90' || stat === 'p99'
+      ? samples.percentile(Number(stat.slice(1)))
+      : samples[stat];
+  const gauges = new Map<Stat, Gauge>();
+  // The first gauge's collect sets them all, then starts the next window.
+  const collect = (): void => {
+    if (samples.count === 0) return; // no run of the probe since the last scrape: keep the last
+    for (const [stat, gauge] of gauges) gauge.set({ thread }, read(stat) / 1e9);
+    samples.reset();
+  };
+  for (const [stat, name] of Object.entries(loopLag) as Array<[Stat, string]>) {
+    const help = `The ${stat} of the event loop's delays since the last scrape, in seconds: how late a timer due every ${String(loopDelayProbeMs)} ms ran.`;
+    const first = gauges.size === 0;
+    const gauge = new Gauge({
+      name,
+      help,
+      labelNames: ['thread'],
+      registers: [registry],
+      ...(first && { collect }),
+    });
+    gauges.set(stat, gauge);
+  }
+}
+
 /** Default metrics, labelled by thread, plus this thread's own CPU time. */
-function collectRuntime(registry: Registry, thread: string, isWorker: boolean): void {
-  collectDefaultMetrics({ register: registry, labels: { thread } });
+function collectRuntime(
+  registry: Registry,
+  thread: string,
+  isWorker: boolean,
+  probe: LoopDelayProbe,
+): void {
+  // prom-client's event-loop histogram with a resolution it never reaches: off (its figures
+  // come from the probe, below); its `nodejs_eventloop_lag_seconds`, one setImmediate at each
+  // scrape, stays.
+  collectDefaultMetrics({
+    register: registry,
+    labels: { thread },
+    eventLoopMonitoringPrecision: maxTimerMs,
+  });
+  const fromProbe = new Set<string>(Object.values(loopLag));
   for (const metric of registry.getMetricsAsArray()) {
     const { name, type } = metric as unknown as { name: string; type: string };
-    if (!keep(name, type, isWorker)) registry.removeSingleMetric(name);
+    if (!keep(name, type, isWorker) || fromProbe.has(name)) registry.removeSingleMetric(name);
   }
+  collectLoopLag(registry, thread, probe);
   new Counter({
     name: 'thread_cpu_seconds_total',
     help: 'CPU time (user and system) used by this thread, in seconds.',
@@ -74,6 +135,8 @@ export interface PrometheusMetricsOptions {
   log: Logger;
   /** Snapshots of the worker threads' runtime registries (see `ThreadRuntimeMetrics`). */
   threadSnapshots: () => Promise<unknown[][]>;
+  /** The main thread's loop-delay probe, for the event-loop figures. */
+  loopDelay: LoopDelayProbe;
 }
 
 /** The main thread's registry and the `/metrics` exposition. */
@@ -98,7 +161,7 @@ export class PrometheusMetrics implements MetricSink {
   start(): void {
     if (this.#started) return;
     this.#started = true;
-    collectRuntime(this.#registry, 'main', false);
+    collectRuntime(this.#registry, 'main', false, this.#options.loopDelay);
   }
 
   /**
@@ -177,14 +240,16 @@ export class PrometheusMetrics implements MetricSink {
 export class ThreadRuntimeMetrics {
   readonly #registry = new Registry();
   readonly #thread: string;
+  readonly #loopDelay: LoopDelayProbe;
 
-  constructor(thread: string) {
+  constructor(thread: string, loopDelay: LoopDelayProbe) {
     this.#thread = thread;
+    this.#loopDelay = loopDelay;
   }
 
-  /** Starts collecting (GC and event-loop observers). Call once. */
+  /** Starts collecting (GC observers, the event-loop figures). Call once. */
   start(): void {
-    collectRuntime(this.#registry, this.#thread, true);
+    collectRuntime(this.#registry, this.#thread, true, this.#loopDelay);
   }
 
   /** The current figures as plain data (structured-clone safe). */

@@ -19,7 +19,7 @@ export type ControlToWorker =
 
 /** Per-thread vitals sent with every heartbeat. */
 export interface ThreadVitals {
-  /** Event-loop delay p99 since the last beat, in ms. */
+  /** The longest event-loop delay since the last beat, in ms (`primitives/loop-delay.ts`). */
   loopDelayMs: number;
   heapUsedBytes: number;
 }

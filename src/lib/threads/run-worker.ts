@@ -1,5 +1,4 @@
 import { isMainThread, workerData, type MessagePort } from 'node:worker_threads';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setLogLevel, type Logger } from '../primitives/logger.js';
 import { createLineLogger } from '../primitives/line-logger.js';
 import { serializeError } from '../primitives/error-serialization.js';
@@ -23,6 +22,7 @@ import { checkMetric, noopMetrics, type Metrics } from '../telemetry/metrics.js'
 import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 import { watchMain } from './main-watchdog.js';
+import { startLoopDelayProbe } from '../primitives/loop-delay.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -127,8 +127,7 @@ export function runWorker<C extends WorkerConfig>(
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onUncaught);
 
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
+  const loopDelay = startLoopDelayProbe();
   const watchOverMain = watchMain({
     shared: init.mainPulse,
     limitMs: init.mainStallLimitMs,
@@ -139,10 +138,9 @@ export function runWorker<C extends WorkerConfig>(
     watchOverMain();
     send({
       t: 'beat',
-      loopDelayMs: Math.round(loopDelay.percentile(99) / 1e6),
+      loopDelayMs: loopDelay.take(),
       heapUsedBytes: process.memoryUsage().heapUsed,
     });
-    loopDelay.reset();
   }, init.heartbeatMs);
 
   const faults = parseFaults(config.fault);
@@ -186,7 +184,7 @@ export function runWorker<C extends WorkerConfig>(
       [main, ...peers.values()].map((c) => c.closeGracefully(channelCloseTimeoutMs)),
     );
     clearInterval(beat);
-    loopDelay.disable();
+    loopDelay.stop();
     send({ t: 'finished', shuttingDown: controller.signal.aborted });
     control.close();
     logs.close();
@@ -229,7 +227,7 @@ export function runWorker<C extends WorkerConfig>(
     }
     if (isPrometheusOn(config.telemetry)) {
       const { ThreadRuntimeMetrics } = await import('../telemetry/prometheus.js');
-      const thread = new ThreadRuntimeMetrics(init.name);
+      const thread = new ThreadRuntimeMetrics(init.name, loopDelay);
       thread.start();
       runtimeMetrics = thread;
     }

@@ -2,19 +2,34 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrometheusMetrics } from '../../../src/lib/telemetry/prometheus.js';
 import { MetricNameError, createMetrics } from '../../../src/lib/telemetry/metrics.js';
+import {
+  loopDelayProbeMs,
+  startLoopDelayProbe,
+  type LoopDelayProbe,
+} from '../../../src/lib/primitives/loop-delay.js';
 import { captureLog } from '../../helpers/capture-log.js';
 
 /**
- * The Prometheus sink on its own (no runtime figures: `start()` is not called): names as they
- * were recorded, timings in seconds from the API and from a scrape collector alike, and a bad
- * name in a collector failing the scrape instead of vanishing into a debug line.
+ * The Prometheus sink on its own (no runtime figures unless `start()` is called): names as they
+ * were recorded, timings in seconds from the API and from a scrape collector alike, a bad name
+ * in a collector failing the scrape instead of vanishing into a debug line, and the event-loop
+ * figures read from the thread's loop-delay probe.
  */
 
-function prometheus(): PrometheusMetrics {
+function prometheus(loopDelay: LoopDelayProbe = startLoopDelayProbe()): PrometheusMetrics {
+  loopDelay.stop();
   return new PrometheusMetrics({
     log: captureLog().log,
     threadSnapshots: () => Promise.resolve([]),
+    loopDelay,
   });
+}
+
+/** A figure of the exposition, for the main thread. */
+function figure(body: string, name: string): number {
+  const line = new RegExp(`^${name}\\{thread="main"\\} (\\S+)$`, 'm').exec(body);
+  assert.ok(line, `${name} is not in the exposition`);
+  return Number(line[1]);
 }
 
 test('figures appear under the names they were recorded with, timings in seconds', async () => {
@@ -33,4 +48,37 @@ test('a scrape collector with a name that breaks the convention fails the scrape
   const sink = prometheus();
   sink.onScrape((m) => m.gauge('amqp.queue.in_flight', 1));
   await assert.rejects(sink.exposition(), MetricNameError);
+});
+
+test('the event-loop figures come from the probe: a block is read, an idle loop is on time', async () => {
+  const probe = startLoopDelayProbe();
+  const sink = new PrometheusMetrics({
+    log: captureLog().log,
+    threadSnapshots: () => Promise.resolve([]),
+    loopDelay: probe,
+  });
+  try {
+    sink.start();
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const end = performance.now() + 300;
+    while (performance.now() < end);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const blocked = (await sink.exposition()).body;
+    assert.ok(
+      figure(blocked, 'nodejs_eventloop_lag_max_seconds') >= 0.3 - loopDelayProbeMs / 1000,
+      blocked,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const idle = (await sink.exposition()).body;
+    // Node's own histogram reads the whole interval between its runs: 10 ms and more at idle.
+    assert.ok(figure(idle, 'nodejs_eventloop_lag_min_seconds') < 0.005, idle);
+    assert.ok(figure(idle, 'nodejs_eventloop_lag_max_seconds') < 0.25, idle);
+    assert.equal(
+      (idle.match(/^# HELP nodejs_eventloop_lag_p99_seconds /gm) ?? []).length,
+      1,
+      'one p99 series',
+    );
+  } finally {
+    probe.stop();
+  }
 });
