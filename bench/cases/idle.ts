@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { median, round } from '../stats.js';
 import { launcherNodeOptions } from '../proc.js';
-import { bareScript, idleSampleEnv, mainScript } from './process.js';
+import { bareScript, idleSampleEnv, mainScript, startReady, stop } from './process.js';
 import type { Cases } from '../case.js';
 import { freePort } from '../../test/helpers/http-recorder.js';
 
@@ -42,33 +40,6 @@ function counters(pid: number): Counters {
     }
   }
   return { cpuNs, wakeups };
-}
-
-/** Spawns a process and resolves once it printed its `ready` line; kills it on failure. */
-async function startReady(args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (line.includes('"msg":"ready"')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`exited (${String(code)}) before ready`)));
-      setTimeout(() => reject(new Error('no ready line within 20 s')), 20_000).unref();
-    });
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  lines.on('line', () => {}); // keep reading: a full pipe would block the service
-  return child;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  await exited;
 }
 
 /** One round: the contenders started, settled, then counted over the same window. */

@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { median, round } from '../stats.js';
-import { launcherNodeOptions, semiSpaceEnv } from '../proc.js';
+import { launcherNodeOptions, rssMb, semiSpaceEnv } from '../proc.js';
 import type { CaseResult, Cases } from '../case.js';
 
 /**
@@ -25,34 +25,44 @@ interface Run {
   shutdownMs: number;
 }
 
-function rssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  return kb / 1024;
+/** Spawns a process and resolves once it printed its `ready` line; kills it on failure. */
+export async function startReady(args: string[], env: NodeJS.ProcessEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      lines.on('line', (line) => {
+        if (line.includes('"msg":"ready"')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`exited (${String(code)}) before ready`)));
+      setTimeout(() => reject(new Error('no ready line within 20 s')), 20_000).unref();
+    });
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return child; // the reader stays attached: a full pipe would block the service
+}
+
+/** TERM to a process still running, and its exit code (null when a signal ended it). */
+export async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const [code] = (await exited) as [number | null];
+  return code;
 }
 
 async function runOnce(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   const started = performance.now();
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  const lines = createInterface({ input: child.stdout });
-  await new Promise<void>((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line.includes('"msg":"ready"')) resolve();
-    });
-    void exited.then(() => reject(new Error(`process exited before ready`)));
-    setTimeout(() => reject(new Error('no ready line within 20 s')), 20_000).unref();
-  }).catch((error: unknown) => {
-    child.kill('SIGKILL');
-    throw error;
-  });
+  const child = await startReady(args, env);
   const startupMs = performance.now() - started;
   // Let start-up garbage settle before reading the idle footprint.
   await new Promise((r) => setTimeout(r, 500));
   const rss = rssMb(child.pid as number);
+  if (child.exitCode !== null || child.signalCode !== null) throw new Error('exited before TERM');
   const stopAt = performance.now();
-  child.kill('SIGTERM');
-  const [code] = (await exited) as [number | null];
+  const code = await stop(child);
   if (code !== 0) throw new Error(`exit code ${String(code)} after TERM`);
   return { startupMs, rssMb: rss, shutdownMs: performance.now() - stopAt };
 }
