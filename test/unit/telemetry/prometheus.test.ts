@@ -1,12 +1,8 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { PrometheusMetrics } from '../../../src/lib/telemetry/prometheus.js';
 import { MetricNameError, createMetrics } from '../../../src/lib/telemetry/metrics.js';
-import {
-  loopDelayProbeMs,
-  startLoopDelayProbe,
-  type LoopDelayProbe,
-} from '../../../src/lib/primitives/loop-delay.js';
+import { loopDelayProbeMs, startLoopDelayProbe } from '../../../src/lib/primitives/loop-delay.js';
 import { captureLog } from '../../helpers/capture-log.js';
 
 /**
@@ -16,8 +12,10 @@ import { captureLog } from '../../helpers/capture-log.js';
  * figures read from the thread's loop-delay probe.
  */
 
-function prometheus(loopDelay: LoopDelayProbe = startLoopDelayProbe()): PrometheusMetrics {
-  loopDelay.stop();
+/** The sink, on a loop-delay probe of its own that the test's end stops. */
+function prometheus(t: TestContext): PrometheusMetrics {
+  const loopDelay = startLoopDelayProbe();
+  t.after(() => loopDelay.stop());
   return new PrometheusMetrics({
     log: captureLog().log,
     threadSnapshots: () => Promise.resolve([]),
@@ -32,8 +30,8 @@ function figure(body: string, name: string): number {
   return Number(line[1]);
 }
 
-test('figures appear under the names they were recorded with, timings in seconds', async () => {
-  const sink = prometheus();
+test('figures appear under the names they were recorded with, timings in seconds', async (t) => {
+  const sink = prometheus(t);
   const metrics = createMetrics([sink], (collect) => sink.onScrape(collect));
   metrics.count('amqp_messages_processed_total', 2, { queue: 'in' });
   metrics.timing('amqp_message_latency_seconds', 250, { queue: 'in' });
@@ -44,41 +42,32 @@ test('figures appear under the names they were recorded with, timings in seconds
   assert.match(body, /^job_duration_seconds_sum\{thread="main",job_name="stats"\} 0\.04$/m);
 });
 
-test('a scrape collector with a name that breaks the convention fails the scrape', async () => {
-  const sink = prometheus();
+test('a scrape collector with a name that breaks the convention fails the scrape', async (t) => {
+  const sink = prometheus(t);
   sink.onScrape((m) => m.gauge('amqp.queue.in_flight', 1));
   await assert.rejects(sink.exposition(), MetricNameError);
 });
 
-test('the event-loop figures come from the probe: a block is read, an idle loop is on time', async () => {
-  const probe = startLoopDelayProbe();
-  const sink = new PrometheusMetrics({
-    log: captureLog().log,
-    threadSnapshots: () => Promise.resolve([]),
-    loopDelay: probe,
-  });
-  try {
-    sink.start();
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const end = performance.now() + 300;
-    while (performance.now() < end);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const blocked = (await sink.exposition()).body;
-    assert.ok(
-      figure(blocked, 'nodejs_eventloop_lag_max_seconds') >= 0.3 - loopDelayProbeMs / 1000,
-      blocked,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const idle = (await sink.exposition()).body;
-    // Node's own histogram reads the whole interval between its runs: 10 ms and more at idle.
-    assert.ok(figure(idle, 'nodejs_eventloop_lag_min_seconds') < 0.005, idle);
-    assert.ok(figure(idle, 'nodejs_eventloop_lag_max_seconds') < 0.25, idle);
-    assert.equal(
-      (idle.match(/^# HELP nodejs_eventloop_lag_p99_seconds /gm) ?? []).length,
-      1,
-      'one p99 series',
-    );
-  } finally {
-    probe.stop();
-  }
+test('the event-loop figures come from the probe: a block is read, an idle loop is on time', async (t) => {
+  const sink = prometheus(t);
+  sink.start();
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  const end = performance.now() + 300;
+  while (performance.now() < end);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  const blocked = (await sink.exposition()).body;
+  assert.ok(
+    figure(blocked, 'nodejs_eventloop_lag_max_seconds') >= 0.3 - loopDelayProbeMs / 1000,
+    blocked,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const idle = (await sink.exposition()).body;
+  // Node's own histogram reads the whole interval between its runs: 10 ms and more at idle.
+  assert.ok(figure(idle, 'nodejs_eventloop_lag_min_seconds') < 0.005, idle);
+  assert.ok(figure(idle, 'nodejs_eventloop_lag_max_seconds') < 0.25, idle);
+  assert.equal(
+    (idle.match(/^# HELP nodejs_eventloop_lag_p99_seconds /gm) ?? []).length,
+    1,
+    'one p99 series',
+  );
 });
