@@ -16,6 +16,8 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v promtool >/dev/null || need+=(prometheus)
 # A publisher nobody here wrote (Python's pika) sends header values amqplib's encoder cannot.
 /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
+# The sentinels' shell scripts run against busybox's programs too, as in an Alpine image.
+command -v busybox >/dev/null || need+=(busybox)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

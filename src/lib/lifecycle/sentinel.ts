@@ -249,23 +249,32 @@ function spawnSentinel(
 }
 
 /**
- * The one-shot sentinel's wait. Argument: whole seconds. `timeout` ends `cat` with 124 when
- * the time is up; `cat` ends by itself (0) when main closes the pipe or ends.
+ * How a sentinel's wait is bounded: `timeout` ends the command with SIGKILL, and so with 137,
+ * in coreutils (whose own 124 is only for a signal the command can catch) and in busybox (which
+ * runs the command in its own process and signals it: with the default TERM, 143, never 124).
+ * 124 is taken as a timeout too (another `timeout`'s); any other code (the command ended by
+ * itself, or `timeout` could not run) ends the sentinel with nothing done.
  */
-const oneShot = `timeout "$1" cat > /dev/null
-[ $? -eq 124 ] || exit 0`;
+const timedOut = '124|137';
+
+/**
+ * The one-shot sentinel's wait. Argument: whole seconds. `cat` ends by itself (0) when main
+ * closes the pipe or ends.
+ */
+const oneShot = `timeout -s KILL "$1" cat > /dev/null
+case $? in ${timedOut}) ;; *) exit 0 ;; esac`;
 
 /**
  * The stall sentinel's wait. Arguments: the limit and the resume grace, in whole seconds.
  * `head -c 1` ends with a byte (a pulse), or with none when main closed the pipe or ended;
- * `timeout` ends it with 124. Past the limit and the grace with no pulse, main is stalled
+ * `timeout` ends it when no byte came in time. Past the limit and the grace with no pulse, main is stalled
  * unless it is stopped (state T or t in /proc/PID/stat, after the command's name, which may
  * hold spaces or parentheses); then the wait begins again.
  */
 const pulsed = `wait_pulse() {
-  b=$(timeout "$1" head -c 1)
+  b=$(timeout -s KILL "$1" head -c 1)
   case $? in
-    124) return 1 ;;
+    ${timedOut}) return 1 ;;
     0) [ -n "$b" ] && return 0 ;;
   esac
   exit 0

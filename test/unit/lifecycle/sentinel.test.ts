@@ -1,6 +1,6 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,11 +36,18 @@ async function runHost(
   deadlineMs: number,
   graceMs: number,
   readStdout = true,
+  busybox?: Busybox,
 ): Promise<Ended> {
   const fifo = readStdout ? undefined : unreadFifo();
-  const child = spawn(process.execPath, [host, mode, String(deadlineMs), String(graceMs)], {
-    stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
-  });
+  const argv = [host, mode, String(deadlineMs), String(graceMs)];
+  const stdio = ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'] as const;
+  const child =
+    busybox === undefined
+      ? spawn(process.execPath, argv, { stdio: [...stdio] })
+      : spawn('unshare', busybox.wrap(process.execPath, argv), {
+          stdio: [...stdio],
+          env: { ...process.env, PATH: busybox.path },
+        });
   if (fifo !== undefined) fs.closeSync(fifo.writeFd);
   let stdout = '';
   let stderr = '';
@@ -193,6 +200,80 @@ test('stall sentinel: none while a debugger is attached; armed again once it has
     (JSON.parse(ended.stdout.trim()) as Record<string, unknown>)['thread'],
     'stall-sentinel',
   );
+});
+
+// Alpine images (node:24-alpine) have busybox's shell and programs, not dash and coreutils': its
+// `timeout` runs the command in its own process and ends it with the signal itself (143 for
+// TERM, never 124). The host runs in a mount namespace of its own whose /bin/sh is busybox,
+// with busybox's applets first on PATH.
+
+interface Busybox {
+  /** The PATH: busybox's applets, then the test's own. */
+  path: string;
+  /** `unshare`'s arguments that run `command` with `args` where /bin/sh is busybox. */
+  wrap(command: string, args: string[]): string[];
+}
+
+/**
+ * Busybox as an Alpine image has it, for one test (`t.after` removes its directory).
+ * scripts/test-prereqs.sh installs busybox; `unshare -m` needs root, as the suite does.
+ */
+function alpine(t: TestContext): Busybox {
+  const busybox = ['/usr/bin/busybox', '/bin/busybox'].find((file) => fs.existsSync(file));
+  assert.ok(busybox, 'busybox is not installed (scripts/test-prereqs.sh installs it)');
+  const dir = fs.mkdtempSync(join(tmpdir(), 'sentinel-busybox-'));
+  t.after(() => fs.rmSync(dir, { recursive: true }));
+  for (const name of ['timeout', 'cat', 'head', 'printf', 'date']) {
+    fs.symlinkSync(busybox, join(dir, name));
+  }
+  const shell = fs.realpathSync('/bin/sh');
+  // A private mount namespace (unshare's default propagation): the bind mount is the host's
+  // alone, and `exec` keeps the pid that the test signals and waits for.
+  const mountThenExec = 'mount --bind "$1" "$2" && shift 2 && exec "$@"';
+  const wrap = (command: string, args: string[]): string[] => {
+    return ['-m', 'sh', '-c', mountThenExec, 'sh', busybox, shell, command, ...args];
+  };
+  const probe = spawnSync('unshare', wrap('/bin/sh', ['--help']), { encoding: 'utf8' });
+  assert.match(
+    `${probe.stdout}${probe.stderr}`,
+    /^BusyBox/m,
+    '/bin/sh is not busybox in the namespace',
+  );
+  return { path: `${dir}:${process.env['PATH'] ?? ''}`, wrap };
+}
+
+test('busybox: a main thread that never returns is killed past the deadline', async (t) => {
+  const ended = await runHost('stall', 300, 300, true, alpine(t));
+  assert.match(ended.stderr, /started sentinel/);
+  assert.equal(ended.signal, 'SIGKILL', `exit code ${String(ended.code)}: ${ended.stderr}`);
+  const line = JSON.parse(ended.stdout.trim()) as Record<string, unknown>;
+  assert.equal(line['thread'], 'deadline-sentinel');
+  assert.match(String(line['time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+});
+
+test('busybox: a disarmed sentinel kills nothing, nor one as long as the longest timer', async (t) => {
+  const busybox = alpine(t);
+  const [disarmed, lingered] = await Promise.all([
+    runHost('disarm', 300, 300, true, busybox),
+    runHost('linger', 2_147_483_647, 4000, true, busybox),
+  ]);
+  assertEndedByItself(disarmed);
+  assertEndedByItself(lingered);
+  assert.match(lingered.stderr, /sentinel waiting/);
+});
+
+test('busybox: the stall sentinel kills a main thread whose pulse stops, and spares one that pulses', async (t) => {
+  const busybox = alpine(t);
+  const [stalled, resumed] = await Promise.all([
+    runHost('pulse-stall', 1000, 0, true, busybox),
+    runHost('pulse-short-stall', 1000, 0, true, busybox),
+  ]);
+  assert.equal(stalled.signal, 'SIGKILL', `exit code ${String(stalled.code)}: ${stalled.stderr}`);
+  assert.equal(
+    (JSON.parse(stalled.stdout.trim()) as Record<string, unknown>)['thread'],
+    'stall-sentinel',
+  );
+  assertEndedByItself(resumed);
 });
 
 test('missingPrograms names what a sentinel needs and PATH lacks; an empty PATH lacks all of it', () => {
