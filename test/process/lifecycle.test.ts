@@ -28,9 +28,7 @@ const startupSentinel = 'startup-sentinel';
 function hasStartupSentinel(service: ServiceProcess): boolean {
   return childrenOf(service.pid).some((pid) => {
     const command = commandLine(pid);
-    return (
-      command.includes('timeout "$1" cat') && command.includes(`"thread":"${startupSentinel}"`)
-    );
+    return command.includes('"$1" cat') && command.includes(`"thread":"${startupSentinel}"`);
   });
 }
 
