@@ -111,6 +111,34 @@ if [ -n "$healthchecks_url" ]; then
     *[!0-9]*) problem "HEALTH_PORT must be a port number (got '$HEALTH_PORT')" ;;
   esac
 fi
+
+# --- where the container writes ----------------------------------------------------------------
+# With a read-only root file system (docker run --read-only, compose read_only: true, Kubernetes'
+# readOnlyRootFilesystem) these need a tmpfs or a volume; say which, rather than fail later in
+# mkdir or in a traceback of supervisord's.
+# True when DIR is a directory that can be written, or can be made by mkdir -p.
+writable_dir() {
+  dir=$1
+  while [ ! -e "$dir" ] && [ "$dir" != / ]; do dir=$(dirname "$dir"); done
+  [ -d "$dir" ] && [ -w "$dir" ]
+}
+read_only_hint() {
+  echo "on a read-only root file system, mount a tmpfs on it or a parent (docker run --tmpfs $1; compose: tmpfs: [$1])"
+}
+writable_dir "$SUPERVISOR_RUN_DIR" ||
+  problem "SUPERVISOR_RUN_DIR=$SUPERVISOR_RUN_DIR cannot be written (supervisord's socket and pid file): $(read_only_hint /run)"
+if [ $# -eq 0 ]; then
+  # supervisord (Python's tempfile) needs a writable temporary directory to start at all.
+  tmp_ok=false
+  for tmp in "${TMPDIR:-}" /tmp /var/tmp; do
+    if [ -n "$tmp" ] && [ -d "$tmp" ] && [ -w "$tmp" ]; then tmp_ok=true; fi
+  done
+  [ "$tmp_ok" = true ] ||
+    problem "no writable temporary directory (TMPDIR, /tmp, /var/tmp), which supervisord needs: $(read_only_hint /tmp)"
+fi
+if [ -n "$cron_file" ] && ! writable_dir "$CRON_D_DIR"; then
+  problem "CRON_D_DIR=$CRON_D_DIR cannot be written (HEALTHCHECKS_URL's cron entry): $(read_only_hint "$CRON_D_DIR")"
+fi
 fail_if_problems
 
 if [ -n "$cron_file" ]; then

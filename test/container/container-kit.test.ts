@@ -209,6 +209,8 @@ describe('npm run compose (scripts/render-compose.mjs)', () => {
     assert.equal(app['stop_grace_period'], '60s');
     assert.equal(app['stop_signal'], 'SIGTERM');
     assert.equal(app['env_file'], '.env');
+    assert.equal(app['read_only'], true);
+    assert.deepEqual(app['tmpfs'], ['/run:mode=0755', '/tmp', '/etc/cron.d:mode=0755']);
     assert.deepEqual(app['environment'], { APP_ENV: 'staging' });
     const healthcheck = app['healthcheck'] as { test: string[] };
     assert.deepEqual(healthcheck.test, ['CMD', '/app/docker/healthcheck.sh']);

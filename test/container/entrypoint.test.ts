@@ -166,6 +166,35 @@ describe('entrypoint.sh', () => {
     assert.equal(result.stdout, 'exec bash -l\n');
   });
 
+  test('on a read-only file system: exit 78 naming each place that needs a tmpfs', async () => {
+    // /tmp (where the test's root is) and /var/tmp made read-only in a mount namespace of the
+    // entrypoint's own, as `docker run --read-only` makes the whole root.
+    const dir = root();
+    const env = containerEnv(dir, { CRON_AUTOSTART: 'true', HEALTHCHECKS_URL: pingUrl });
+    const readOnly =
+      'for d in /tmp /var/tmp; do mount --bind "$d" "$d" && mount -o remount,bind,ro "$d"; done && exec "$@"';
+    const result = await run(
+      'unshare',
+      ['-m', 'sh', '-c', readOnly, 'sh', '/bin/sh', entrypointScript],
+      {
+        ENTRYPOINT_DRY_RUN: '1',
+        ...env,
+      },
+    );
+    assert.equal(result.code, 78, result.stderr);
+    assert.equal(result.stdout, '');
+    const lines = result.stderr.split('\n').filter((l) => l.startsWith('entrypoint: '));
+    assert.deepEqual(lines, [
+      `entrypoint: SUPERVISOR_RUN_DIR=${dir}/run cannot be written (supervisord's socket and pid file): on a read-only root file system, mount a tmpfs on it or a parent (docker run --tmpfs /run; compose: tmpfs: [/run])`,
+      'entrypoint: no writable temporary directory (TMPDIR, /tmp, /var/tmp), which supervisord needs: on a read-only root file system, mount a tmpfs on it or a parent (docker run --tmpfs /tmp; compose: tmpfs: [/tmp])',
+      `entrypoint: CRON_D_DIR=${dir}/cron.d cannot be written (HEALTHCHECKS_URL's cron entry): on a read-only root file system, mount a tmpfs on it or a parent (docker run --tmpfs ${dir}/cron.d; compose: tmpfs: [${dir}/cron.d])`,
+    ]);
+    // The same with the places writable (a TMPDIR of its own): no problem left.
+    mkdirSync(join(dir, 'tmp'));
+    const writable = await entrypoint({ ...env, TMPDIR: join(dir, 'tmp') });
+    assert.equal(writable.code, 0, writable.stderr);
+  });
+
   test('missing settings: exit 78 naming every missing variable, and nothing is written', async () => {
     const dir = root();
     const env = without(

@@ -196,6 +196,12 @@ describe('the compose template under docker-compose against podman', { timeout: 
     await app.waitFor(ready, 60_000);
     await healthy(name);
     assert.match(await app.inspect('{{.Config.StopSignal}}'), /^(SIGTERM|15)$/);
+    // The root file system is read-only; supervisord and cron write to the template's tmpfs.
+    assert.equal(await app.inspect('{{.HostConfig.ReadonlyRootfs}}'), 'true');
+    const write = await app.exec(['touch', '/etc/worker-base-probe']);
+    assert.match(write.stderr, /Read-only file system/);
+    const written = await app.exec(['sh', '-c', 'ls /run/supervisor /tmp /etc/cron.d']);
+    assert.equal(written.code, 0, written.stderr);
 
     const started = Date.now();
     const stop = await composeRun(['stop']);

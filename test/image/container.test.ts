@@ -198,6 +198,23 @@ describe(
   },
 );
 
+describe('a read-only root file system', { timeout: 120_000 }, () => {
+  test('with no tmpfs (docker run --read-only): exit 78, naming /run and /tmp', async (t) => {
+    if (skipped(t)) return;
+    // podman adds tmpfs mounts to a read-only container unless told not to; Docker does not.
+    // With the template's tmpfs the compose test runs the service read-only.
+    const container = await Container.run({ args: ['--read-only', '--read-only-tmpfs=false'] });
+    try {
+      assert.equal(await container.waitForExit(60_000), 78, container.tail());
+      await container.waitFor(/SUPERVISOR_RUN_DIR=\/run\/supervisor cannot be written/);
+      await container.waitFor(/no writable temporary directory .*--tmpfs \/tmp/);
+      assert.doesNotMatch(container.output, /Traceback/);
+    } finally {
+      await container.remove();
+    }
+  });
+});
+
 describe('the image when the service keeps failing', { timeout: 180_000 }, () => {
   test('FATAL ends the container with a non-zero code, and on-failure brings it back', async (t) => {
     if (skipped(t)) return;
