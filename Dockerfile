@@ -15,9 +15,11 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json
 # --- runtime: production dependencies only, supervisord as PID 1 ------------------------------
 FROM node:24-slim AS runtime
 
-# supervisor brings python3 (the FATAL listener runs on it); cron runs the healthchecks ping.
+# supervisor brings python3 (the FATAL listener runs on it); cron runs the healthchecks ping;
+# tini is the init for running the service without supervisord (`tini -- node ...`: the service
+# refuses to be PID 1, where its kill switches cannot work).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends supervisor cron curl ca-certificates \
+ && apt-get install -y --no-install-recommends supervisor cron curl ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 
 # The service runs as this user (supervisord's user=); supervisord and cron stay root, which

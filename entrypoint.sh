@@ -125,21 +125,42 @@ writable_dir() {
 read_only_hint() {
   echo "on a read-only root file system, mount a tmpfs on it or a parent (docker run --tmpfs $1; compose: tmpfs: [$1])"
 }
-writable_dir "$SUPERVISOR_RUN_DIR" ||
-  problem "SUPERVISOR_RUN_DIR=$SUPERVISOR_RUN_DIR cannot be written (supervisord's socket and pid file): $(read_only_hint /run)"
-if [ $# -eq 0 ]; then
-  # supervisord (Python's tempfile) needs a writable temporary directory to start at all.
-  tmp_ok=false
-  for tmp in "${TMPDIR:-}" /tmp /var/tmp; do
-    if [ -n "$tmp" ] && [ -d "$tmp" ] && [ -w "$tmp" ]; then tmp_ok=true; fi
-  done
-  [ "$tmp_ok" = true ] ||
-    problem "no writable temporary directory (TMPDIR, /tmp, /var/tmp), which supervisord needs: $(read_only_hint /tmp)"
-fi
-if [ -n "$cron_file" ] && ! writable_dir "$CRON_D_DIR"; then
-  problem "CRON_D_DIR=$CRON_D_DIR cannot be written (HEALTHCHECKS_URL's cron entry): $(read_only_hint "$CRON_D_DIR")"
+uid=$(id -u)
+if [ "$uid" != 0 ]; then
+  # Not root (docker run --user, Kubernetes' runAsUser): only a command given as arguments runs.
+  [ $# -gt 0 ] ||
+    problem "the container runs as uid $uid, not root (docker run --user, Kubernetes runAsUser): supervisord starts as root and runs the service as APP_USER=$APP_USER itself, and cron needs root; start the container as root (the service never runs as root)"
+else
+  writable_dir "$SUPERVISOR_RUN_DIR" ||
+    problem "SUPERVISOR_RUN_DIR=$SUPERVISOR_RUN_DIR cannot be written (supervisord's socket and pid file): $(read_only_hint /run)"
+  if [ $# -eq 0 ]; then
+    # supervisord (Python's tempfile) needs a writable temporary directory to start at all.
+    tmp_ok=false
+    for tmp in "${TMPDIR:-}" /tmp /var/tmp; do
+      if [ -n "$tmp" ] && [ -d "$tmp" ] && [ -w "$tmp" ]; then tmp_ok=true; fi
+    done
+    [ "$tmp_ok" = true ] ||
+      problem "no writable temporary directory (TMPDIR, /tmp, /var/tmp), which supervisord needs: $(read_only_hint /tmp)"
+  fi
+  if [ -n "$cron_file" ] && ! writable_dir "$CRON_D_DIR"; then
+    problem "CRON_D_DIR=$CRON_D_DIR cannot be written (HEALTHCHECKS_URL's cron entry): $(read_only_hint "$CRON_D_DIR")"
+  fi
 fi
 fail_if_problems
+
+# Replaces this script with its command (ENTRYPOINT_DRY_RUN=1: prints it instead).
+finish() {
+  if [ "${ENTRYPOINT_DRY_RUN:-0}" = 1 ]; then
+    printf 'exec'
+    printf ' %s' "$@"
+    printf '\n'
+    exit 0
+  fi
+  exec "$@"
+}
+# As another user than root only a command given as arguments runs (above): nothing of
+# supervisord's or cron's to prepare, and no right to.
+[ "$uid" = 0 ] || finish "$@"
 
 if [ -n "$cron_file" ]; then
   # Retries cover a blip at the pinged end; --max-time bounds each attempt, so a run always
@@ -174,10 +195,4 @@ if [ $# -eq 0 ]; then
   # whole deadline. compose's stop_grace_period (60 s) covers it; say so for the others.
   echo "entrypoint: stop this container with a grace period above $((${stopwaitsecs:-45} + 5)) s (docker stop -t 60, docker run --stop-timeout 60); the engine's default 10 s can kill the service mid-shutdown" >&2
 fi
-if [ "${ENTRYPOINT_DRY_RUN:-0}" = 1 ]; then
-  printf 'exec'
-  printf ' %s' "$@"
-  printf '\n'
-  exit 0
-fi
-exec "$@"
+finish "$@"

@@ -54,7 +54,8 @@ describe('container kit files', () => {
     const text = readFileSync(join(repoDir, 'entrypoint.sh'), 'utf8');
     assert.match(text, /^#!\/bin\/sh\n/);
     assert.match(text, /^set -eu$/m);
-    assert.match(text, /^exec "\$@"$/m);
+    assert.match(text, /^ {2}exec "\$@"$/m);
+    assert.match(text.trimEnd(), /\nfinish "\$@"$/);
   });
 
   test('the FATAL listener and the supervisord wrapper compile on python3', async () => {

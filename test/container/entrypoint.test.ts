@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -193,6 +201,36 @@ describe('entrypoint.sh', () => {
     mkdirSync(join(dir, 'tmp'));
     const writable = await entrypoint({ ...env, TMPDIR: join(dir, 'tmp') });
     assert.equal(writable.code, 0, writable.stderr);
+  });
+
+  test('as a user other than root: exit 78 saying the container starts as root; a given command runs', async () => {
+    // `docker run --user 65534`: the entrypoint as nobody (setpriv, util-linux).
+    const dir = root();
+    chmodSync(dir, 0o755);
+    const env = containerEnv(dir, { CRON_AUTOSTART: 'true', HEALTHCHECKS_URL: pingUrl });
+    const asNobody = [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '/bin/sh',
+      entrypointScript,
+    ];
+    const denied = await run('setpriv', asNobody, { ENTRYPOINT_DRY_RUN: '1', ...env });
+    assert.equal(denied.code, 78, denied.stderr);
+    assert.equal(denied.stdout, '');
+    assert.equal(
+      denied.stderr,
+      `entrypoint: the container runs as uid 65534, not root (docker run --user, Kubernetes runAsUser): supervisord starts as root and runs the service as APP_USER=${env['APP_USER']} itself, and cron needs root; start the container as root (the service never runs as root)\n`,
+    );
+    const command = await run('setpriv', [...asNobody, 'id', '-u'], {
+      ENTRYPOINT_DRY_RUN: '1',
+      ...env,
+    });
+    assert.equal(command.code, 0, command.stderr);
+    assert.equal(command.stdout, 'exec id -u\n');
+    // Nothing of supervisord's or cron's was prepared.
+    assert.equal(existsSync(join(dir, 'cron.d')), false);
+    assert.equal(existsSync(join(dir, 'run')), false);
   });
 
   test('missing settings: exit 78 naming every missing variable, and nothing is written', async () => {

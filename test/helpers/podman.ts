@@ -60,6 +60,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Extra `podman run` arguments (volumes, restart policy). */
   args?: string[];
+  /** The command after the image (the entrypoint's arguments). */
+  command?: string[];
 }
 
 const started = new Set<Container>();
@@ -104,6 +106,7 @@ export class Container {
       ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       ...(options.args ?? []),
       testImage,
+      ...(options.command ?? []),
     ]);
     if (result.code !== 0) throw new Error(`podman run failed: ${result.stderr}`);
     container.#follow();

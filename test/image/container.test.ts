@@ -215,6 +215,58 @@ describe('a read-only root file system', { timeout: 120_000 }, () => {
   });
 });
 
+describe('run as a user other than root (docker run --user)', { timeout: 120_000 }, () => {
+  test('exit 78, saying the container starts as root; a given command runs as that user', async (t) => {
+    if (skipped(t)) return;
+    const container = await Container.run({ args: ['--user', '1000:1000'] });
+    try {
+      assert.equal(await container.waitForExit(60_000), 78, container.tail());
+      await container.waitFor(/the container runs as uid 1000, not root/);
+    } finally {
+      await container.remove();
+    }
+    const command = await podman(['run', '--rm', '--user', '1000:1000', testImage, 'id', '-u']);
+    assert.equal(command.code, 0, command.stderr);
+    assert.equal(command.stdout.trim(), '1000');
+  });
+});
+
+describe(
+  'the service run without supervisord (a Kubernetes command, docker run --entrypoint)',
+  { timeout: 120_000 },
+  () => {
+    const node = ['/usr/local/bin/node', '--max-semi-space-size=2', '/app/dist/src/app/main.js'];
+
+    test('as PID 1 it refuses to run (78); under tini a stalled main thread is killed', async (t) => {
+      if (skipped(t)) return;
+      const pidOne = await Container.run({
+        args: ['--entrypoint', node[0]!],
+        command: node.slice(1),
+      });
+      try {
+        assert.equal(await pidOne.waitForExit(60_000), 78, pidOne.tail());
+        await pidOne.waitFor(/the service runs as PID 1, where the kernel ignores the SIGKILL/);
+      } finally {
+        await pidOne.remove();
+      }
+      // Under tini (PID 1) the watchdog's SIGKILL ends the stalled service, and the container.
+      const tini = await Container.run({
+        env: { FAULT: 'main-stall:120000', MAIN_STALL_LIMIT_MS: '2000' },
+        args: ['--entrypoint', '/usr/bin/tini'],
+        command: ['--', ...node],
+      });
+      try {
+        await tini.waitFor(ready, 60_000);
+        await tini.waitFor(/"msg":"fault drill: the main thread stalls"/, 30_000);
+        assert.equal(await tini.waitForExit(30_000), 137, tini.tail());
+        await tini.waitFor(/"level":"fatal".*main thread stalled past MAIN_STALL_LIMIT_MS/);
+      } finally {
+        await tini.remove();
+      }
+    });
+  },
+);
+
 describe('the image when the service keeps failing', { timeout: 180_000 }, () => {
   test('FATAL ends the container with a non-zero code, and on-failure brings it back', async (t) => {
     if (skipped(t)) return;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
+import { mainScript, ServiceProcess, testEnv, type LogLine } from '../helpers/service-process.js';
+import { runFile } from '../helpers/exec.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 import { childrenOf, commandLine } from '../helpers/npm-run.js';
@@ -373,6 +374,21 @@ test('a bad configuration exits 78 before starting, naming the key', async (t) =
   const text = service.stderr.join('\n');
   assert.match(text, /shutdown\.deadlineMs \(environment SHUTDOWN_DEADLINE_MS\) = "forty"/);
   assert.match(text, /expected an integer number of milliseconds/);
+});
+
+test('as PID 1 (a container with no init), the service refuses to run: 78, naming the fix', async () => {
+  // A PID namespace of its own, the service its init: there the kernel ignores the SIGKILL of
+  // its watchdog and sentinels. `unshare --fork` waits for it and exits with its code (and
+  // kills it if the test's bound ends unshare).
+  const ran = await runFile(
+    'unshare',
+    ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, mainScript],
+    { env: { PATH: process.env['PATH'] ?? '', ...testEnv() }, timeoutMs: 30_000 },
+  );
+  assert.equal(ran.code, ExitCode.CONFIG_ERROR, ran.stderr);
+  assert.match(ran.stderr, /^the service runs as PID 1, where the kernel ignores the SIGKILL/m);
+  assert.match(ran.stderr, /"pid":1,.*"exitCode":78/);
+  assert.equal(ran.stdout, '');
 });
 
 test('no test in this file left a process behind', () => {

@@ -4,7 +4,7 @@ import { loadConfig } from '../primitives/config.js';
 import { createLogSink } from '../primitives/log.js';
 import { writeStderr } from '../primitives/fd-sink.js';
 import { redactSecrets } from '../primitives/secrets.js';
-import { DependencyError, hasCode, ErrorCodes } from '../primitives/errors.js';
+import { ConfigError, DependencyError, hasCode, ErrorCodes } from '../primitives/errors.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
@@ -87,6 +87,22 @@ function stopForLostOutput(error: Error, die: (cause: unknown) => void): void {
   die(cause);
 }
 
+/**
+ * The kernel ignores a signal sent to a PID namespace's init (PID 1) from inside it unless the
+ * process handles it, and SIGKILL cannot be handled: run as PID 1 (`docker run --entrypoint
+ * node`, a Kubernetes `command` with no init), the watchdog's and the sentinels' SIGKILL would
+ * do nothing, and a stuck main thread would look alive for ever; nor would anything reap the
+ * orphans PID 1 inherits. So the service refuses to run there, as a configuration error.
+ */
+function refusePidOne(): ConfigError | undefined {
+  if (process.pid !== 1) return undefined;
+  return new ConfigError(
+    'the service runs as PID 1, where the kernel ignores the SIGKILL that ends a stuck process and ' +
+      'nothing reaps orphans: run it under an init (the image entrypoint, which runs supervisord; ' +
+      '`docker run --init`; or `tini --` before `node`, tini being in the image)',
+  );
+}
+
 /** Runs the service until it stops; resolves with the exit code (also set on process). */
 export async function runService<S extends z.ZodType<CoreConfig>>(
   options: RunServiceOptions<S>,
@@ -101,6 +117,12 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     });
   } catch (error) {
     const exitCode = reportConfigError(error);
+    process.exitCode = exitCode;
+    return exitCode;
+  }
+  const pidOne = refusePidOne();
+  if (pidOne !== undefined) {
+    const exitCode = reportConfigError(pidOne);
     process.exitCode = exitCode;
     return exitCode;
   }
