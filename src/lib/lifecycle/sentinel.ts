@@ -267,9 +267,9 @@ case $? in ${timedOut}) ;; *) exit 0 ;; esac`;
 /**
  * The stall sentinel's wait. Arguments: the limit and the resume grace, in whole seconds.
  * `head -c 1` ends with a byte (a pulse), or with none when main closed the pipe or ended;
- * `timeout` ends it when no byte came in time. Past the limit and the grace with no pulse, main is stalled
- * unless it is stopped (state T or t in /proc/PID/stat, after the command's name, which may
- * hold spaces or parentheses); then the wait begins again.
+ * `timeout` ends it when no byte came in time. Past the limit and the grace with no pulse,
+ * main is stalled unless it is stopped (state T or t in /proc/PID/stat, after the command's
+ * name, which may hold spaces or parentheses); then the wait begins again.
  */
 const pulsed = `wait_pulse() {
   b=$(timeout -s KILL "$1" head -c 1)

@@ -16,11 +16,11 @@ import type { RunServiceOptions } from './service-context.js';
 import { limitStartUp, startUp } from './start-up.js';
 
 /**
- * Runs a service: loads its config (a config error is one line on stderr and exit 78), applies
- * its GC settings, builds the core objects, installs the signal handlers, runs start-up (the
- * app's `setUp`) in the exception scope, and waits for the shutdown to set the exit code. Only
- * this, the exit path and the signal handler end the process; a clean run just sets
- * `process.exitCode` and lets the event loop empty.
+ * Runs a service: loads its config and refuses to run as PID 1 (either failure is one line on
+ * stderr and exit 78), applies its GC settings, builds the core objects, installs the signal
+ * handlers, runs start-up (the app's `setUp`) in the exception scope, and waits for the
+ * shutdown to set the exit code. Only this, the exit path and the signal handler end the
+ * process; a clean run just sets `process.exitCode` and lets the event loop empty.
  */
 
 /** The commit the build was made from (dist/build-info.json, written by setup.sh), if known. */
@@ -94,9 +94,9 @@ function stopForLostOutput(error: Error, die: (cause: unknown) => void): void {
  * do nothing, and a stuck main thread would look alive for ever; nor would anything reap the
  * orphans PID 1 inherits. So the service refuses to run there, as a configuration error.
  */
-function refusePidOne(): ConfigError | undefined {
-  if (process.pid !== 1) return undefined;
-  return new ConfigError(
+function refusePidOne(): void {
+  if (process.pid !== 1) return;
+  throw new ConfigError(
     'the service runs as PID 1, where the kernel ignores the SIGKILL that ends a stuck process and ' +
       'nothing reaps orphans: run it under an init (the image entrypoint, which runs supervisord; ' +
       '`docker run --init`; or `tini --` before `node`, tini being in the image)',
@@ -115,14 +115,9 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       defaultsFile: options.defaultsFile,
       source: { APP_VERSION: buildCommit(), ...process.env },
     });
+    refusePidOne();
   } catch (error) {
     const exitCode = reportConfigError(error);
-    process.exitCode = exitCode;
-    return exitCode;
-  }
-  const pidOne = refusePidOne();
-  if (pidOne !== undefined) {
-    const exitCode = reportConfigError(pidOne);
     process.exitCode = exitCode;
     return exitCode;
   }
