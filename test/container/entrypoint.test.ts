@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -204,17 +205,26 @@ describe('entrypoint.sh', () => {
   });
 
   test('as a user other than root: exit 78 saying the container starts as root; a given command runs', async () => {
-    // `docker run --user 65534`: the entrypoint as nobody (setpriv, util-linux).
+    // `docker run --user 65534`: the entrypoint as nobody (setpriv, util-linux), run from a
+    // root nobody can read (the checkout may be in a directory only root can enter, as the
+    // fork test's copy is): the script, supervisord.conf and an app beside them.
     const dir = root();
     chmodSync(dir, 0o755);
-    const env = containerEnv(dir, { CRON_AUTOSTART: 'true', HEALTHCHECKS_URL: pingUrl });
-    const asNobody = [
-      '--reuid=65534',
-      '--regid=65534',
-      '--clear-groups',
-      '/bin/sh',
-      entrypointScript,
-    ];
+    const script = join(dir, 'entrypoint.sh');
+    copyFileSync(entrypointScript, script);
+    const conf = join(dir, 'supervisord.conf');
+    copyFileSync(supervisordConf, conf);
+    const appDir = join(dir, 'app');
+    mkdirSync(join(appDir, 'dist', 'src', 'app'), { recursive: true });
+    writeFileSync(join(appDir, 'dist', 'src', 'app', 'main.js'), '');
+    const env = containerEnv(dir, {
+      CRON_AUTOSTART: 'true',
+      HEALTHCHECKS_URL: pingUrl,
+      SUPERVISOR_CONF: conf,
+      APP_DIR: appDir,
+      NODE_BIN: '/usr/bin/env',
+    });
+    const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups', '/bin/sh', script];
     const denied = await run('setpriv', asNobody, { ENTRYPOINT_DRY_RUN: '1', ...env });
     assert.equal(denied.code, 78, denied.stderr);
     assert.equal(denied.stdout, '');
