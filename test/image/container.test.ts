@@ -8,7 +8,13 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { brokerHost, createVhost, rabbitmqctl, type TestVhost } from '../helpers/broker.js';
 import { runFile } from '../helpers/exec.js';
 import { HttpRecorder } from '../helpers/http-recorder.js';
-import { buildTestImage, Container, podman, testImage } from '../helpers/podman.js';
+import {
+  buildTestImage,
+  Container,
+  podman,
+  testImage,
+  type RunOptions,
+} from '../helpers/podman.js';
 
 /**
  * The image built from the unchanged Dockerfile (scripts/image.sh, as `npm run image` does) and
@@ -198,33 +204,39 @@ describe(
   },
 );
 
+/**
+ * Runs a container that must be refused (exit 78: a setting, or how it was started), waits for
+ * each line it must say, and removes it; returns its output.
+ */
+async function refused(options: RunOptions, ...says: RegExp[]): Promise<string> {
+  const container = await Container.run(options);
+  try {
+    assert.equal(await container.waitForExit(60_000), 78, container.tail());
+    for (const line of says) await container.waitFor(line);
+    return container.output;
+  } finally {
+    await container.remove();
+  }
+}
+
 describe('a read-only root file system', { timeout: 120_000 }, () => {
   test('with no tmpfs (docker run --read-only): exit 78, naming /run and /tmp', async (t) => {
     if (skipped(t)) return;
     // podman adds tmpfs mounts to a read-only container unless told not to; Docker does not.
     // With the template's tmpfs the compose test runs the service read-only.
-    const container = await Container.run({ args: ['--read-only', '--read-only-tmpfs=false'] });
-    try {
-      assert.equal(await container.waitForExit(60_000), 78, container.tail());
-      await container.waitFor(/SUPERVISOR_RUN_DIR=\/run\/supervisor cannot be written/);
-      await container.waitFor(/no writable temporary directory .*--tmpfs \/tmp/);
-      assert.doesNotMatch(container.output, /Traceback/);
-    } finally {
-      await container.remove();
-    }
+    const output = await refused(
+      { args: ['--read-only', '--read-only-tmpfs=false'] },
+      /SUPERVISOR_RUN_DIR=\/run\/supervisor cannot be written/,
+      /no writable temporary directory .*--tmpfs \/tmp/,
+    );
+    assert.doesNotMatch(output, /Traceback/);
   });
 });
 
 describe('run as a user other than root (docker run --user)', { timeout: 120_000 }, () => {
   test('exit 78, saying the container starts as root; a given command runs as that user', async (t) => {
     if (skipped(t)) return;
-    const container = await Container.run({ args: ['--user', '1000:1000'] });
-    try {
-      assert.equal(await container.waitForExit(60_000), 78, container.tail());
-      await container.waitFor(/the container runs as uid 1000, not root/);
-    } finally {
-      await container.remove();
-    }
+    await refused({ args: ['--user', '1000:1000'] }, /the container runs as uid 1000, not root/);
     const command = await podman(['run', '--rm', '--user', '1000:1000', testImage, 'id', '-u']);
     assert.equal(command.code, 0, command.stderr);
     assert.equal(command.stdout.trim(), '1000');
@@ -239,16 +251,10 @@ describe(
 
     test('as PID 1 it refuses to run (78); under tini a stalled main thread is killed', async (t) => {
       if (skipped(t)) return;
-      const pidOne = await Container.run({
-        args: ['--entrypoint', node[0]!],
-        command: node.slice(1),
-      });
-      try {
-        assert.equal(await pidOne.waitForExit(60_000), 78, pidOne.tail());
-        await pidOne.waitFor(/the service runs as PID 1, where the kernel ignores the SIGKILL/);
-      } finally {
-        await pidOne.remove();
-      }
+      await refused(
+        { args: ['--entrypoint', node[0]!], command: node.slice(1) },
+        /the service runs as PID 1, where the kernel ignores the SIGKILL/,
+      );
       // Under tini (PID 1) the watchdog's SIGKILL ends the stalled service, and the container.
       const tini = await Container.run({
         env: { FAULT: 'main-stall:120000', MAIN_STALL_LIMIT_MS: '2000' },
