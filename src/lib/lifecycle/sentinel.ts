@@ -163,9 +163,9 @@ export function armStallSentinel(options: Omit<SentinelOptions, 'graceMs'>): Sen
  * What a sentinel runs besides the shell and its builtins (`kill`, `[`): `printf` runs under
  * `timeout`, so as a program.
  */
-const programs = ['timeout', 'cat', 'head', 'printf', 'date'];
+export const sentinelPrograms = ['timeout', 'cat', 'head', 'printf', 'date'] as const;
 
-/** The programs of `programs` not found on `path` (a PATH), and `/bin/sh` if it is missing. */
+/** The `sentinelPrograms` not found on `path` (a PATH), and `/bin/sh` if it is missing. */
 export function missingPrograms(path: string): string[] {
   const fs = process.getBuiltinModule('node:fs');
   const runnable = (file: string): boolean => {
@@ -179,7 +179,7 @@ export function missingPrograms(path: string): string[] {
   const dirs = path.split(':').filter((dir) => dir !== '');
   return [
     ...(runnable('/bin/sh') ? [] : ['/bin/sh']),
-    ...programs.filter((name) => !dirs.some((dir) => runnable(`${dir}/${name}`))),
+    ...sentinelPrograms.filter((name) => !dirs.some((dir) => runnable(`${dir}/${name}`))),
   ];
 }
 

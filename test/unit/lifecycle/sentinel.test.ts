@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { missingPrograms } from '../../../src/lib/lifecycle/sentinel.js';
+import { missingPrograms, sentinelPrograms } from '../../../src/lib/lifecycle/sentinel.js';
 
 /**
  * The shutdown's sentinel (lifecycle/sentinel.ts) over a real process of its own (it kills the
@@ -223,9 +223,8 @@ function alpine(t: TestContext): Busybox {
   assert.ok(busybox, 'busybox is not installed (scripts/test-prereqs.sh installs it)');
   const dir = fs.mkdtempSync(join(tmpdir(), 'sentinel-busybox-'));
   t.after(() => fs.rmSync(dir, { recursive: true }));
-  for (const name of ['timeout', 'cat', 'head', 'printf', 'date']) {
-    fs.symlinkSync(busybox, join(dir, name));
-  }
+  // Every program a sentinel runs, so a program added to the sentinels is busybox's here too.
+  for (const name of sentinelPrograms) fs.symlinkSync(busybox, join(dir, name));
   const shell = fs.realpathSync('/bin/sh');
   // A private mount namespace (unshare's default propagation): the bind mount is the host's
   // alone, and `exec` keeps the pid that the test signals and waits for.
