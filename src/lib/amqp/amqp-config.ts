@@ -28,15 +28,42 @@ const name = z
   .regex(/^$|^[\w.:-]{1,200}$/)
   .describe('empty (the default name) or letters, digits and . _ : -');
 
+/**
+ * The heartbeat's range. Never 0, which turns heartbeats off: a broker gone silent (a network
+ * cut that sends no reset, a frozen broker) would then go unnoticed, and the service would
+ * look alive while it takes no message, until the kernel gave up on the socket (hours).
+ */
+const heartbeatRange = { min: 1, max: 600 } as const;
+
+/**
+ * A `heartbeat` in the URL's query wins over AMQP_HEARTBEAT_S (amqp-client.ts leaves it, and
+ * amqplib reads it), so it is held to the same range; amqplib reads it with parseInt, so
+ * `heartbeat=0.5` turned heartbeats off as `heartbeat=0` does, and `heartbeat=x` is NaN.
+ */
+function urlHeartbeatProblem(url: URL): string | undefined {
+  const values = url.searchParams.getAll('heartbeat');
+  if (values.length === 0) return undefined;
+  const { min, max } = heartbeatRange;
+  const value = values[0] ?? '';
+  const seconds = /^\d{1,4}$/.test(value) ? Number(value) : Number.NaN;
+  if (values.length === 1 && seconds >= min && seconds <= max) return undefined;
+  return `has heartbeat=${values.join('&heartbeat=')} in its query, which is not one integer from ${min} to ${max}: the query's heartbeat overrides AMQP_HEARTBEAT_S, and 0 (or a fraction) turns heartbeats off, so a broker gone silent goes unnoticed (leave it out and set AMQP_HEARTBEAT_S)`;
+}
+
 export const amqpConfigSchema = z.object({
   url: secret(
     optionalUrl(
       ['amqp', 'amqps'],
       'empty (AMQP off) or amqp://user:password@host:port/vhost (amqps:// for TLS)',
+      urlHeartbeatProblem,
     ),
   ),
   prefetch: int(1, 65_535, 'unacknowledged messages per consumer'),
-  heartbeatS: int(0, 600, 'the heartbeat in seconds (0 turns heartbeats off)'),
+  heartbeatS: int(
+    heartbeatRange.min,
+    heartbeatRange.max,
+    'the heartbeat in seconds (a silent broker is noticed within about two; never 0, which turns heartbeats off)',
+  ),
   connectTimeoutMs: int(100, 600_000, 'milliseconds to wait for the connection to open'),
   retryDelaysMs: z
     .preprocess(

@@ -80,13 +80,18 @@ function isZmqEndpoint(value: string): boolean {
  * `svc`, port 12 and the rest as path, query or fragment, so the service would connect to
  * another host and fail as a dependency, restart after restart. An `@` after the host, or a
  * fragment (which no client sends), is taken for that. `description` is the leaf's expected
- * form.
+ * form; `problemOf`, what else a URL that parses must not hold (its area's own rule).
  */
-export function optionalUrl(schemes: readonly string[], description: string) {
+export function optionalUrl(
+  schemes: readonly string[],
+  description: string,
+  problemOf: (url: URL) => string | undefined = () => undefined,
+) {
   return z
     .string()
     .superRefine((value, context) => {
-      const problem = value === '' ? undefined : urlProblem(value, schemes);
+      if (value === '') return;
+      const problem = urlProblem(value, schemes) ?? problemOf(new URL(value));
       if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
     })
     .describe(description);

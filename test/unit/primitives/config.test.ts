@@ -67,6 +67,41 @@ test('AMQP_MESSAGE_TIMEOUT_MS is 0 (off) or at least 1 s', () => {
   assert.equal(testConfig({ AMQP_MESSAGE_TIMEOUT_MS: '0' }).amqp.messageTimeoutMs, 0);
 });
 
+test('AMQP_HEARTBEAT_S is never 0: heartbeats off would leave a service cut off from a silent broker looking alive', () => {
+  assert.match(
+    configError({ AMQP_HEARTBEAT_S: '0' }).message,
+    /amqp\.heartbeatS \(environment AMQP_HEARTBEAT_S\) = "0": Too small.*never 0.*an integer from 1 to 600/,
+  );
+  assert.equal(testConfig({ AMQP_HEARTBEAT_S: '1' }).amqp.heartbeatS, 1);
+});
+
+test("an AMQP URL's heartbeat, which overrides AMQP_HEARTBEAT_S, is held to the same range, the password masked", () => {
+  // amqplib reads the query's heartbeat with parseInt: 0.5 turned heartbeats off as 0 does.
+  for (const query of [
+    'heartbeat=0',
+    'heartbeat=0.5',
+    'heartbeat=',
+    'heartbeat=x',
+    'heartbeat=601',
+    'heartbeat=5&heartbeat=0',
+  ]) {
+    const error = configError({ AMQP_URL: `amqp://svc:pass-word@host/?${query}` });
+    assert.match(
+      error.message,
+      /amqp\.url \(environment AMQP_URL\) = amqp:\/\/svc:\[Redacted\]@host\/\?heartbeat=.* \(secret\): has heartbeat=.* in its query, which is not one integer from 1 to 600/,
+      query,
+    );
+    assert.ok(!error.message.includes('pass-word'), error.message);
+  }
+  for (const url of [
+    'amqp://svc:pw@host/?heartbeat=10',
+    'amqp://svc:pw@host/?heartbeat=600&frameMax=8192',
+    'amqp://svc:pw@host/',
+  ]) {
+    assert.equal(testConfig({ AMQP_URL: url }).amqp.url, url);
+  }
+});
+
 test('a cross-field rule names the key it is about', () => {
   const error = configError({ SHUTDOWN_ESCALATION_MS: '5000', SHUTDOWN_DEADLINE_MS: '4000' });
   assert.match(error.message, /shutdown\.deadlineMs .*must be greater than shutdown\.escalationMs/);
