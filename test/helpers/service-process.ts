@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -164,5 +166,32 @@ export class ServiceProcess {
       this.child.kill('SIGKILL');
       await this.exited;
     }
+  }
+}
+
+/** Whether the kernel shows SIGHUP caught by `pid` (/proc/PID/status): Node has no handler of its own. */
+function hupCaught(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0';
+    return (BigInt(`0x${mask}`) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves with ms since `since` when the service's entry module has installed its early
+ * signal handlers (lifecycle/early-signals.ts: our code runs), seen as SIGHUP caught.
+ */
+export async function handlersInstalled(
+  service: ServiceProcess,
+  since = performance.now(),
+): Promise<number> {
+  for (;;) {
+    if (hupCaught(service.pid)) return performance.now() - since;
+    if (!service.isAlive)
+      throw new Error(`exited before its handlers were seen:\n${service.tail()}`);
+    await delay(1);
   }
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { ServiceProcess, testEnv } from '../helpers/service-process.js';
+import { ServiceProcess, handlersInstalled, testEnv } from '../helpers/service-process.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 import { childrenOf, commandLine, isRunning } from '../helpers/npm-run.js';
 
@@ -128,6 +128,70 @@ test('with a debugger attached (--inspect), a stalled main thread is not killed'
   assert.equal(service.isAlive, true, service.tail());
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+});
+
+/** The line Node writes to stderr when its inspector opens. */
+const inspectorOpened = /Debugger listening/;
+
+test('a stray SIGUSR1 while the service loads opens no inspector: logged, ignored, and a stalled main thread is still killed', async (t) => {
+  // Node's own USR1 action opens the inspector, and while it is open the watchdog stands down:
+  // before, one USR1 left this stall (600 s, limit 2 s) running, with no line in the log.
+  const service = new ServiceProcess({
+    env: testEnv({ FAULT: 'main-stall:600000', MAIN_STALL_LIMIT_MS: '2000' }),
+  });
+  t.after(() => service.stop());
+  await handlersInstalled(service);
+  service.signal('SIGUSR1');
+  // Handled once the loading yields to the event loop: by the early handler (and replayed,
+  // `duringLoad`) or by the service's own (test/unit/lifecycle/signals.test.ts has both).
+  const ignored = await service.waitFor((l) => (l.msg ?? '').startsWith('SIGUSR1 ignored'));
+  assert.equal(ignored.level, 'warn');
+  await service.waitFor(
+    (l) => l.msg === 'main thread stalled past MAIN_STALL_LIMIT_MS; killing the process',
+    20_000,
+  );
+  assert.deepEqual(await service.waitForExit(), { code: null, signal: 'SIGKILL' });
+  assert.ok(!service.stderr.some((l) => inspectorOpened.test(l)), service.tail());
+});
+
+test('SIGUSR1 at run time is logged and ignored: the service runs on and stops cleanly', async (t) => {
+  const service = new ServiceProcess({ env: testEnv() });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  service.signal('SIGUSR1');
+  const ignored = await service.waitFor((l) => (l.msg ?? '').startsWith('SIGUSR1 ignored'));
+  assert.equal(ignored['duringLoad'], undefined);
+  service.signal('SIGUSR1');
+  await service.waitFor(
+    () => service.lines.filter((l) => (l.msg ?? '').startsWith('SIGUSR1 ignored')).length === 2,
+  );
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  assert.ok(!service.stderr.some((l) => inspectorOpened.test(l)), service.tail());
+});
+
+test('INSPECTOR_ON_SIGUSR1=true: SIGUSR1 opens the inspector on the loopback, says so, and the service still stops cleanly', async (t) => {
+  const service = new ServiceProcess({
+    env: testEnv({ INSPECTOR_ON_SIGUSR1: 'true', NODE_OPTIONS: '--inspect-port=127.0.0.1:0' }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  assert.ok(!service.stderr.some((l) => inspectorOpened.test(l)), 'not open before the signal');
+  service.signal('SIGUSR1');
+  const opened = await service.waitFor((l) =>
+    (l.msg ?? '').startsWith('SIGUSR1: the inspector is open'),
+  );
+  assert.equal(opened.level, 'warn');
+  assert.match(String(opened['url']), /^ws:\/\/127\.0\.0\.1:\d+\//);
+  service.signal('SIGUSR1');
+  const again = await service.waitFor('SIGUSR1: the inspector is already open');
+  assert.equal(again['url'], opened['url']);
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  assert.ok(
+    service.stderr.some((l) => inspectorOpened.test(l)),
+    service.tail(),
+  );
 });
 
 test('a whole process stopped for longer than the limit (SIGSTOP, docker pause) and resumed is not killed', async (t) => {

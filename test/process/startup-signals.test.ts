@@ -1,9 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ServiceProcess, mainScript, testEnv, type LogLine } from '../helpers/service-process.js';
+import {
+  ServiceProcess,
+  handlersInstalled,
+  mainScript,
+  testEnv,
+  type LogLine,
+} from '../helpers/service-process.js';
 import { createVhost, type TestVhost } from '../helpers/broker.js';
 import { SlowProxy } from '../helpers/slow-proxy.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
@@ -44,26 +49,6 @@ after(async () => {
   const alive = ServiceProcess.spawned.filter((p) => p.isAlive).map((p) => p.pid);
   assert.deepEqual(alive, [], 'no process left behind');
 });
-
-function hupCaught(pid: number): boolean {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const mask = /SigCgt:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0';
-    return (BigInt(`0x${mask}`) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
-
-/** Resolves with ms since `since` when the process has its SIGHUP handler (our code runs). */
-async function handlersInstalled(service: ServiceProcess, since: number): Promise<number> {
-  for (;;) {
-    if (hupCaught(service.pid)) return performance.now() - since;
-    if (!service.isAlive)
-      throw new Error(`exited before its handlers were seen:\n${service.tail()}`);
-    await delay(1);
-  }
-}
 
 interface Outcome {
   atMs: number;

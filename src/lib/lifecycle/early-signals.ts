@@ -5,9 +5,10 @@ import { writeSync } from 'node:fs';
  * entry module calls `installEarlySignalHandlers()` and only then imports the rest (loading
  * every module takes a few hundred milliseconds, during which Node's default action would
  * end the process with 143 and no log line). Until `runService` takes over, a TERM or INT is
- * remembered and replayed as a requested stop, a HUP is remembered as a log-level toggle, and
- * a second TERM or INT forces the exit (128 + signal number) as it does later. Signals are
- * per process, so the state is too: this module holds it.
+ * remembered and replayed as a requested stop, a HUP is remembered as a log-level toggle, a
+ * USR1 is remembered (signals.ts says what becomes of it: Node's own action opens the
+ * inspector), and a second TERM or INT forces the exit (128 + signal number) as it does
+ * later. Signals are per process, so the state is too: this module holds it.
  */
 
 type StopSignal = 'SIGTERM' | 'SIGINT';
@@ -18,6 +19,8 @@ export interface EarlySignals {
   stop: StopSignal | undefined;
   /** How many HUPs came (each toggles debug logging). */
   hups: number;
+  /** How many USR1s came. */
+  usr1s: number;
 }
 
 const forcedExitCode: Record<StopSignal, number> = { SIGTERM: 143, SIGINT: 130 };
@@ -27,7 +30,7 @@ let early: { seen: EarlySignals; remove: () => void } | undefined;
 /** Installs the early handlers. Idempotent; a no-op once `takeOverEarlySignals()` ran. */
 export function installEarlySignalHandlers(): void {
   if (early !== undefined) return;
-  const seen: EarlySignals = { stop: undefined, hups: 0 };
+  const seen: EarlySignals = { stop: undefined, hups: 0, usr1s: 0 };
   const onStop = (signal: StopSignal): void => {
     if (seen.stop === undefined) {
       seen.stop = signal;
@@ -52,6 +55,12 @@ export function installEarlySignalHandlers(): void {
   const onHup = (): void => {
     seen.hups++;
   };
+  const onUsr1 = (): void => {
+    seen.usr1s++;
+  };
+  // USR1 first: from the moment HUP shows as caught (/proc/PID/status, as tests watch it),
+  // Node's own USR1 action (the inspector) is already replaced.
+  process.on('SIGUSR1', onUsr1);
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
@@ -61,6 +70,7 @@ export function installEarlySignalHandlers(): void {
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       process.off('SIGHUP', onHup);
+      process.off('SIGUSR1', onUsr1);
     },
   };
 }
@@ -71,9 +81,9 @@ export function installEarlySignalHandlers(): void {
  */
 export function takeOverEarlySignals(): EarlySignals {
   const current = early;
-  if (current === undefined) return { stop: undefined, hups: 0 };
+  if (current === undefined) return { stop: undefined, hups: 0, usr1s: 0 };
   current.remove();
   // Once taken over, a later install is not early any more.
-  early = { seen: { stop: undefined, hups: 0 }, remove: () => undefined };
+  early = { seen: { stop: undefined, hups: 0, usr1s: 0 }, remove: () => undefined };
   return current.seen;
 }

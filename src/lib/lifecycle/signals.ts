@@ -8,6 +8,8 @@ export interface SignalHandlerOptions {
   log: Logger;
   /** HUP: toggle debug logging in every thread. */
   toggleDebug: () => void;
+  /** USR1 opens the inspector, as Node's own action does (INSPECTOR_ON_SIGUSR1); else ignored. */
+  inspectorOnUsr1: boolean;
   /** Writes what is buffered before a forced exit. */
   flush: () => void;
   /** Ends the process; `process.exit` by default (the service flushes error reports first). */
@@ -16,9 +18,15 @@ export interface SignalHandlerOptions {
 
 /**
  * TERM and INT start the graceful shutdown; the second one forces an immediate exit
- * (128 + signal number). HUP toggles debug logging. Takes over from the entry module's early
- * handlers (early-signals.ts) and replays what they saw: a stop that came during start-up
- * starts the shutdown now. Returns a function that removes the handlers.
+ * (128 + signal number). HUP toggles debug logging. USR1 is logged and ignored unless
+ * `inspectorOnUsr1`: Node's own action opens the inspector on the loopback, which lets anything
+ * that shares it (a sidecar in the pod) run code in the service, and while it is open the
+ * main-stall watchdog and the sentinels stand down, so a stray USR1 (a `kill -USR1` meant for
+ * another process, a log rotation's) turned them off for the rest of the process's life
+ * without a line in the log. Takes over from the entry module's early handlers
+ * (early-signals.ts) and replays what they saw: a stop that came during start-up starts the
+ * shutdown now. Returns a function that removes the handlers; after that a USR1 ends the
+ * process (its default action: Node does not restore its own), so the service never calls it.
  */
 export function installSignalHandlers(options: SignalHandlerOptions): () => void {
   const { coordinator, log } = options;
@@ -36,15 +44,48 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
   const onTerm = (): void => onStop('SIGTERM');
   const onInt = (): void => onStop('SIGINT');
   const onHup = (): void => options.toggleDebug();
+  const onUsr1 = (duringLoad = false): void => {
+    const fields = { signal: 'SIGUSR1', ...(duringLoad && { duringLoad }) };
+    if (options.inspectorOnUsr1) openInspector(log, fields);
+    else
+      log.warn(
+        fields,
+        'SIGUSR1 ignored: the inspector opens on it only with INSPECTOR_ON_SIGUSR1=true',
+      );
+  };
+  const onUsr1Now = (): void => onUsr1();
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
+  process.on('SIGUSR1', onUsr1Now);
   const early = takeOverEarlySignals();
   for (let i = 0; i < early.hups; i++) options.toggleDebug();
+  for (let i = 0; i < early.usr1s; i++) onUsr1(true);
   if (early.stop !== undefined) onStop(early.stop, true);
   return () => {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     process.off('SIGHUP', onHup);
+    process.off('SIGUSR1', onUsr1Now);
   };
+}
+
+/** What Node's own USR1 action does (its `--inspect-port`, loopback by default), logged. */
+function openInspector(log: Logger, fields: Record<string, unknown>): void {
+  const inspector = process.getBuiltinModule('node:inspector');
+  const open = inspector.url();
+  if (open !== undefined) {
+    log.info({ ...fields, url: open }, 'SIGUSR1: the inspector is already open');
+    return;
+  }
+  try {
+    inspector.open();
+  } catch (error) {
+    log.warn({ ...fields, err: error }, 'SIGUSR1: the inspector could not open');
+    return;
+  }
+  log.warn(
+    { ...fields, url: inspector.url() },
+    'SIGUSR1: the inspector is open; the main-stall watchdog and the sentinels stand down while it is',
+  );
 }

@@ -64,6 +64,9 @@ export const coreConfigSchema = z.object({
       mainStallLimitMs: integer(0, 3_600_000).describe(
         'milliseconds of main-thread silence before the process is killed: 0 (off) to 3600000',
       ),
+      // Whether SIGUSR1 opens the inspector, as Node's own action does (lifecycle/signals.ts):
+      // off, a USR1 is logged and ignored, and the watchdog and the sentinels stay armed.
+      inspectorOnSigusr1: flag(),
     })
     // Main's pulse comes every 250 ms (pulseEveryMs) and a worker looks at each heartbeat.
     .refine(
@@ -113,6 +116,7 @@ export const coreEnv = {
   PARALLEL_SCAVENGE: 'threads.parallelScavenge',
   HEAP_GROWING_PERCENT: 'threads.heapGrowingPercent',
   MAIN_STALL_LIMIT_MS: 'threads.mainStallLimitMs',
+  INSPECTOR_ON_SIGUSR1: 'threads.inspectorOnSigusr1',
   STARTUP_TIMEOUT_MS: 'startup.timeoutMs',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',

@@ -137,6 +137,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     coordinator,
     log,
     toggleDebug: () => core.levels.toggleDebug(),
+    inspectorOnUsr1: config.threads.inspectorOnSigusr1,
     flush: () => core.logSink.flushSync(),
     exit: (code) => core.exits.exit(code),
   });
