@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { isRunning } from '../helpers/npm-run.js';
+import type { FileLine } from '../helpers/file-lines.js';
 import { serviceTime, supervisordTime, Supervisord } from '../helpers/supervisord.js';
 
 /**
@@ -28,23 +29,46 @@ async function running(sv: Supervisord, from = 0): Promise<void> {
   await sv.output.waitFor('success: app entered RUNNING state', 15_000, from);
 }
 
+/**
+ * Starts the tree with `fault` for the first run only: the fault is read once at start-up
+ * (FAULT_FILE), and the file emptied as soon as the first run has read it. Waits for that run
+ * to exit with `status`, not expected, and for supervisord to spawn the next.
+ */
+async function failOnce(
+  t: { after: (fn: () => void) => void },
+  fault: string,
+  status: number,
+): Promise<{
+  sv: Supervisord;
+  exited: FileLine;
+  spawned: FileLine;
+  exitIndex: number;
+  firstPid: number;
+  secondPid: number;
+}> {
+  const faultFile = join(tmpdir(), `worker-base-fault-${randomUUID()}`);
+  writeFileSync(faultFile, fault);
+  t.after(() => rmSync(faultFile, { force: true }));
+  const sv = start({ FAULT_FILE: faultFile });
+  const first = await sv.output.waitFor(sv.serviceLine('starting'));
+  assert.equal(first.json?.['fault'], fault);
+  writeFileSync(faultFile, '');
+  const exited = await sv.output.waitFor(`exited: app (exit status ${status}; not expected)`);
+  const exitIndex = sv.output.lines.indexOf(exited);
+  const spawned = await sv.output.waitFor(/spawned: 'app' with pid \d+/, 15_000, exitIndex);
+  const [firstPid, secondPid] = sv.spawnedPids();
+  assert.ok(firstPid !== undefined && secondPid !== undefined && secondPid !== firstPid);
+  return { sv, exited, spawned, exitIndex, firstPid, secondPid };
+}
+
 describe('supervisord running the service', { timeout: 150_000 }, () => {
   test('a service that exits non-zero is restarted, and the restart time is printed', async (t) => {
-    // The fault is read once at start-up (FAULT_FILE): emptied as soon as the first run has
-    // read it, so only the first run fails (worker exit -> exit code 71).
-    const faultFile = join(tmpdir(), `worker-base-fault-${randomUUID()}`);
-    writeFileSync(faultFile, 'worker-exit:cruncher');
-    t.after(() => rmSync(faultFile, { force: true }));
-    const sv = start({ FAULT_FILE: faultFile });
-    const first = await sv.output.waitFor(sv.serviceLine('starting'));
-    assert.equal(first.json?.['fault'], 'worker-exit:cruncher');
-    writeFileSync(faultFile, '');
-
-    const exited = await sv.output.waitFor(/exited: app \(exit status 71; not expected\)/);
-    const exitIndex = sv.output.lines.indexOf(exited);
-    const spawned = await sv.output.waitFor(/spawned: 'app' with pid \d+/, 15_000, exitIndex);
-    const [firstPid, secondPid] = sv.spawnedPids();
-    assert.ok(secondPid !== undefined && secondPid !== firstPid);
+    // Only the first run fails (worker exit -> exit code 71).
+    const { sv, exited, spawned, exitIndex, secondPid } = await failOnce(
+      t,
+      'worker-exit:cruncher',
+      71,
+    );
     const ready = await sv.output.waitFor(sv.serviceLine('ready', secondPid), 15_000);
     assert.equal(ready.json?.['fault'], undefined);
     await running(sv, exitIndex);
@@ -89,6 +113,18 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
     assert.match(status.stdout, /^app\s+EXITED/m);
     await sv.stop();
     assert.deepEqual(sv.spawnedPids(), [appPid], 'never started again');
+  });
+
+  test('process.exit(0) from the code (FAULT=main-exit:0) is no requested stop: exit 70, and supervisord restarts the service', async (t) => {
+    // The exit comes past startsecs, a run that ended: before the guard
+    // (lifecycle/stray-exit.ts) it exited 0, `expected`, and stayed down, as above.
+    const { sv, exitIndex, firstPid, secondPid } = await failOnce(t, 'main-exit:0', 70);
+    const fatal = sv.output.lines.find(
+      (l) => l.json?.['pid'] === firstPid && l.json?.['level'] === 'fatal',
+    );
+    assert.equal(fatal?.json?.['replacedBy'], 70);
+    await sv.output.waitFor(sv.serviceLine('ready', secondPid), 15_000);
+    await running(sv, exitIndex);
   });
 
   test('kill -9 of the running service: supervisord starts a new one, which gets ready', async () => {

@@ -153,6 +153,28 @@ for (const [fault, exitCode, cause] of faults) {
   });
 }
 
+test('process.exit(0) called outside the shutdown (a dependency, a fork): one fatal line naming the caller, and exit 70, never 0', async (t) => {
+  // Before the guard: exit 0 and no line, which a supervisor takes for a requested stop.
+  const service = start(t, { FAULT: 'main-exit:0' });
+  await service.waitFor('ready');
+  assert.equal((await service.waitForExit()).code, ExitCode.APPLICATION_ERROR, service.tail());
+  const fatal = service.lines.filter((l) => l.level === 'fatal');
+  assert.equal(fatal.length, 1, service.tail());
+  assert.equal(fatal[0]!.msg, 'process.exit() called outside the shutdown: no shutdown step ran');
+  assert.equal(fatal[0]!['exitCode'], 0);
+  assert.equal(fatal[0]!['replacedBy'], ExitCode.APPLICATION_ERROR);
+  assert.match(String((fatal[0]!['caller'] as string[])[0]), /lifecycle\/faults\.js/);
+  assert.equal(service.lines.find(byMsg('shutdown started')), undefined, 'no step ran');
+});
+
+test('process.exit(3) outside the shutdown keeps its code and is logged the same', async (t) => {
+  const service = start(t, { FAULT: 'main-exit:3' });
+  assert.equal((await service.waitForExit()).code, 3, service.tail());
+  const fatal = service.lines.find((l) => l.level === 'fatal');
+  assert.equal(fatal?.['exitCode'], 3);
+  assert.equal(fatal?.['replacedBy'], undefined);
+});
+
 test('a dependency failure is a warning, never an application error', async (t) => {
   const service = start(t, { FAULT: 'dependency:startup' });
   await service.waitForExit();

@@ -20,6 +20,10 @@ import type { Logger } from '../primitives/log.js';
  *                        after start-up began;
  * - `main-stall:MS`      the main thread blocks its event loop for MS ms, once, shortly after
  *                        `ready` (a long GC or a big parse): no worker may be taken for hung.
+ * - `main-exit:CODE`    the main thread calls `process.exit(CODE)` 2.5 s after `ready` (past
+ *                        supervisord's `startsecs`: a run that ended, not a start that failed),
+ *                        as a dependency or a fork's code might: no shutdown step runs
+ *                        (lifecycle/stray-exit.ts logs it, and makes a 0 a failure);
  * - `shutdown-stall:MS`  the main thread blocks its event loop for MS ms, once, when the
  *                        shutdown reaches its close phase, after the worker threads stopped (a
  *                        close or flush step stuck in synchronous work);
@@ -37,10 +41,14 @@ export type Fault =
     }
   | { kind: 'dependency' | 'error' | 'hang' | 'stall'; at: 'startup' }
   | { kind: 'main-stall' | 'shutdown-stall'; ms: number }
+  | { kind: 'main-exit'; code: number }
   | { kind: 'crash-on' | 'hang-on'; text: string };
 
 /** How long after start a worker fault strikes: long enough to be seen as "running". */
 export const faultDelayMs = 300;
+
+/** How long after `ready` `main-exit:CODE` strikes: past supervisord's `startsecs` (2 s). */
+const mainExitDelayMs = 2_500;
 
 /**
  * The grammar of one fault, written once: its form (for the config error), the pattern of its
@@ -68,6 +76,11 @@ const faultForms: ReadonlyArray<{
     form: 'main-stall:MS',
     pattern: /main-stall:(\d{1,6})/,
     make: (ms: string) => ({ kind: 'main-stall', ms: Number(ms) }),
+  },
+  {
+    form: 'main-exit:CODE',
+    pattern: /main-exit:(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)/,
+    make: (code: string) => ({ kind: 'main-exit', code: Number(code) }),
   },
   {
     form: 'shutdown-stall:MS',
@@ -226,16 +239,22 @@ function blockInSystemCall(): never {
 }
 
 /**
- * Called by the service once it is ready: arms `main-stall:MS`, if set. The stall runs from a
- * setImmediate callback, after the poll phase, as an I/O callback's long work would: the next
- * loop pass runs the due timers before it reads what arrived meanwhile. Its start is logged
- * (`fault drill: the main thread stalls`, with `ms`), the last line main writes before it.
+ * Called by the service once it is ready: arms `main-stall:MS` or `main-exit:CODE`, if set
+ * (`faultDelayMs` and `mainExitDelayMs` later). Each runs from a setImmediate callback, after the poll phase, as an I/O callback's work
+ * would: the next loop pass runs the due timers before it reads what arrived meanwhile. Its
+ * start is logged (`fault drill: the main thread stalls`, with `ms`; `fault drill: the main
+ * thread calls process.exit`, with `code`), the last line main writes before it.
  */
 export function armMainFault(fault: Fault, signal: AbortSignal, log: Pick<Logger, 'warn'>): void {
-  if (fault.kind !== 'main-stall') return;
-  delay(faultDelayMs, undefined, { signal, ref: false }).then(
+  if (fault.kind !== 'main-stall' && fault.kind !== 'main-exit') return;
+  const delayMs = fault.kind === 'main-exit' ? mainExitDelayMs : faultDelayMs;
+  delay(delayMs, undefined, { signal, ref: false }).then(
     () =>
       setImmediate(() => {
+        if (fault.kind === 'main-exit') {
+          log.warn({ code: fault.code }, 'fault drill: the main thread calls process.exit');
+          process.exit(fault.code);
+        }
         log.warn({ ms: fault.ms }, 'fault drill: the main thread stalls');
         blockMainFor(fault.ms);
       }),

@@ -19,9 +19,15 @@ export class ExitPath {
   #flush: (() => Promise<void>) | undefined;
   #threads: { end: (timeoutMs: number) => Promise<string[]>; log: Logger } | undefined;
   #exiting = false;
+  #called = false;
 
   constructor(logSink: LogSink) {
     this.#logSink = logSink;
+  }
+
+  /** True once `exit()` was called: the process ends by this path (lifecycle/stray-exit.ts). */
+  get isExiting(): boolean {
+    return this.#called;
   }
 
   /** What to flush before such an exit (the error reports); set once telemetry started. */
@@ -35,6 +41,7 @@ export class ExitPath {
   }
 
   exit(code: number): void {
+    this.#called = true;
     this.#logSink.flushSync();
     if (this.#exiting || this.#flush === undefined) {
       this.#endThreadsThenExit(code);

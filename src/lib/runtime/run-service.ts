@@ -9,6 +9,7 @@ import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
 import { installSignalHandlers } from '../lifecycle/signals.js';
+import { guardStrayExits } from '../lifecycle/stray-exit.js';
 import type { CoreConfig } from './core-config.js';
 import { buildCore } from './build-core.js';
 import { applyGcSettings } from './gc-settings.js';
@@ -140,6 +141,12 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     inspectorOnUsr1: config.threads.inspectorOnSigusr1,
     flush: () => core.logSink.flushSync(),
     exit: (code) => core.exits.exit(code),
+  });
+  // After the signal handlers, which take over the entry module's own forced exit.
+  guardStrayExits({
+    isPlanned: () => coordinator.state === 'stopped' || core.exits.isExiting,
+    log,
+    flush: () => core.logSink.flushSync(),
   });
 
   // A service runs until it is stopped, even one whose set-up left nothing else alive (from

@@ -20,6 +20,13 @@ test('FAULT takes crash-on:TEXT and hang-on:TEXT, alone or in a comma-separated 
     { kind: 'shutdown-stall', ms: 30000 },
     { kind: 'main-stall', ms: 500 },
   ]);
+  assert.deepEqual(parseFaults('main-exit:0,main-exit:255'), [
+    { kind: 'main-exit', code: 0 },
+    { kind: 'main-exit', code: 255 },
+  ]);
+  for (const bad of ['main-exit:256', 'main-exit:-1', 'main-exit:', 'main-exit:007']) {
+    assert.throws(() => testConfig({ FAULT: bad }), /FAULT/, bad);
+  }
   assert.equal(
     testConfig({ FAULT: 'crash-on:pill,hang-on:stuck' }).fault,
     'crash-on:pill,hang-on:stuck',
