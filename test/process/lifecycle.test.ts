@@ -175,6 +175,24 @@ test('process.exit(3) outside the shutdown keeps its code and is logged the same
   assert.equal(fatal?.['replacedBy'], undefined);
 });
 
+test('a misspelled variable (AMQP_PREFECTH) is named in a warning with the one meant, its value never; the service runs', async (t) => {
+  const service = start(t, { AMQP_PREFECTH: 'odd-value-7f3a', shutdown_deadline_ms: '5000' });
+  await service.waitFor('ready');
+  const suspects = service.lines.filter(
+    (l) => l.msg === 'environment variable read by nothing here, close to one that is: not applied',
+  );
+  assert.deepEqual(
+    suspects.map((l) => [l.level, l['variable'], l['meant']]),
+    [
+      ['warn', 'AMQP_PREFECTH', 'AMQP_PREFETCH'],
+      ['warn', 'shutdown_deadline_ms', 'SHUTDOWN_DEADLINE_MS'],
+    ],
+  );
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  assert.ok(!JSON.stringify(service.lines).includes('odd-value-7f3a'));
+});
+
 test('a dependency failure is a warning, never an application error', async (t) => {
   const service = start(t, { FAULT: 'dependency:startup' });
   await service.waitForExit();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { loadConfig } from '../primitives/config.js';
+import { misspelledVariables } from '../primitives/env-typos.js';
 import { createLogSink } from '../primitives/log.js';
 import { writeStderr } from '../primitives/fd-sink.js';
 import { redactSecrets } from '../primitives/secrets.js';
@@ -142,6 +143,13 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     flush: () => core.logSink.flushSync(),
     exit: (code) => core.exits.exit(code),
   });
+  // A setting meant but misspelled applies nothing: say so (names only, never a value).
+  for (const suspect of misspelledVariables(Object.keys(process.env), Object.keys(options.env))) {
+    log.warn(
+      suspect,
+      'environment variable read by nothing here, close to one that is: not applied',
+    );
+  }
   // After the signal handlers, which take over the entry module's own forced exit.
   guardStrayExits({
     isPlanned: () => coordinator.state === 'stopped' || core.exits.isExiting,
