@@ -240,10 +240,11 @@ function blockInSystemCall(): never {
 
 /**
  * Called by the service once it is ready: arms `main-stall:MS` or `main-exit:CODE`, if set
- * (`faultDelayMs` and `mainExitDelayMs` later). Each runs from a setImmediate callback, after the poll phase, as an I/O callback's work
- * would: the next loop pass runs the due timers before it reads what arrived meanwhile. Its
- * start is logged (`fault drill: the main thread stalls`, with `ms`; `fault drill: the main
- * thread calls process.exit`, with `code`), the last line main writes before it.
+ * (`faultDelayMs` and `mainExitDelayMs` later). Each runs from a setImmediate callback, after
+ * the poll phase, as an I/O callback's work would: the next loop pass runs the due timers
+ * before it reads what arrived meanwhile. Its start is logged (`fault drill: the main thread
+ * stalls`, with `ms`; `fault drill: the main thread calls process.exit`, with `code`), the
+ * last line main writes before it.
  */
 export function armMainFault(fault: Fault, signal: AbortSignal, log: Pick<Logger, 'warn'>): void {
   if (fault.kind !== 'main-stall' && fault.kind !== 'main-exit') return;
