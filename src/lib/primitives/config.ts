@@ -202,11 +202,24 @@ export function loadConfig<S extends z.ZodType>(
           : secretPaths.has(valueKey)
             ? `${typeof value === 'string' ? maskSecret(value) : '[Redacted]'} (secret)`
             : JSON.stringify(value);
-      return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}`;
+      const hint = from === undefined ? undefined : serviceLinkHint(from, value);
+      return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   return deepFreeze(result.data);
+}
+
+/**
+ * Kubernetes' service links set `<SERVICE>_PORT=tcp://IP:PORT` (and more) in every pod for each
+ * Service of its namespace: a Service named `health` sets HEALTH_PORT, which then fails as a
+ * port number. Says so for a `..._PORT` variable holding such a value.
+ */
+function serviceLinkHint(variable: string, value: unknown): string | undefined {
+  if (!variable.endsWith('_PORT') || typeof value !== 'string') return undefined;
+  if (!/^(tcp|udp|sctp):\/\/[^\s/]+:\d+$/.test(value)) return undefined;
+  const service = variable.slice(0, -'_PORT'.length).toLowerCase().replaceAll('_', '-');
+  return `this is how Kubernetes' service links name a Service called ${service}: rename that Service, or set enableServiceLinks: false in the pod spec`;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -43,6 +43,16 @@ test('a bad value names the key, the variable, the problem and the expected form
   assert.match(error.message, /expected an integer number of milliseconds, from 100 to 2147483647/);
 });
 
+test("a port variable that Kubernetes' service links set (a Service named health: HEALTH_PORT=tcp://IP:PORT) says so", () => {
+  const error = configError({ HEALTH_PORT: 'tcp://10.96.0.12:8080' });
+  assert.match(
+    error.message,
+    /telemetry\.health\.port \(environment HEALTH_PORT\) = "tcp:\/\/10\.96\.0\.12:8080": .*\(this is how Kubernetes' service links name a Service called health: rename that Service, or set enableServiceLinks: false in the pod spec\)/,
+  );
+  // Any other bad port gets no such hint.
+  assert.doesNotMatch(configError({ HEALTH_PORT: 'eighty' }).message, /Kubernetes/);
+});
+
 test('every bad value is listed, not just the first', () => {
   const error = configError({ LOG_LEVEL: 'loud', HEARTBEAT_MS: '-5', FAULT: 'explode' });
   assert.match(error.message, /log\.level .*"loud".*expected one of fatal/);
