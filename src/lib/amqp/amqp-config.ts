@@ -31,7 +31,9 @@ const name = z
 /**
  * The heartbeat's range. Never 0, which turns heartbeats off: a broker gone silent (a network
  * cut that sends no reset, a frozen broker) would then go unnoticed, and the service would
- * look alive while it takes no message, until the kernel gave up on the socket (hours).
+ * look alive while it takes no message (measured: no exit within 60 s, against 8 s with 1).
+ * The socket has no TCP keep-alive, so only a write's retransmissions giving up, many minutes
+ * later, would end it, and an idle consumer writes nothing.
  */
 const heartbeatRange = { min: 1, max: 600 } as const;
 
