@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
+import { isDebuggerOpen } from '../primitives/inspector.js';
 import { createLineLogger } from '../primitives/line-logger.js';
 import type { Logger, LoggerOptions } from '../primitives/log.js';
 
@@ -205,11 +206,6 @@ function canRun(log: Pick<Logger, 'warn'> | undefined): boolean {
     'no sentinel can run here: a main thread stuck past start-up, the shutdown deadline or MAIN_STALL_LIMIT_MS will not be killed',
   );
   return false;
-}
-
-/** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
-function isDebuggerOpen(): boolean {
-  return process.getBuiltinModule('node:inspector').url() !== undefined;
 }
 
 /** Whole seconds, rounded up: what `timeout` is given. */

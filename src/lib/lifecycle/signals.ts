@@ -1,6 +1,7 @@
 import type { Logger } from '../primitives/log.js';
 import { takeOverEarlySignals } from './early-signals.js';
 import { ExitCode } from '../primitives/exit-codes.js';
+import { inspectorUrl } from '../primitives/inspector.js';
 import type { ShutdownCoordinator } from './shutdown-coordinator.js';
 
 export interface SignalHandlerOptions {
@@ -72,20 +73,19 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
 
 /** What Node's own USR1 action does (its `--inspect-port`, loopback by default), logged. */
 function openInspector(log: Logger, fields: Record<string, unknown>): void {
-  const inspector = process.getBuiltinModule('node:inspector');
-  const open = inspector.url();
+  const open = inspectorUrl();
   if (open !== undefined) {
     log.info({ ...fields, url: open }, 'SIGUSR1: the inspector is already open');
     return;
   }
   try {
-    inspector.open();
+    process.getBuiltinModule('node:inspector').open();
   } catch (error) {
     log.warn({ ...fields, err: error }, 'SIGUSR1: the inspector could not open');
     return;
   }
   log.warn(
-    { ...fields, url: inspector.url() },
+    { ...fields, url: inspectorUrl() },
     'SIGUSR1: the inspector is open; the main-stall watchdog and the sentinels stand down while it is',
   );
 }

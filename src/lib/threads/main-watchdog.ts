@@ -1,3 +1,4 @@
+import { isDebuggerOpen } from '../primitives/inspector.js';
 import { createLineLogger } from '../primitives/line-logger.js';
 import type { LoggerOptions } from '../primitives/log.js';
 import { FdSink } from '../primitives/fd-sink.js';
@@ -29,11 +30,6 @@ const DEBUGGING = 2;
 
 /** How often main moves the counter. */
 const pulseEveryMs = 250;
-
-/** True while the inspector is open (`--inspect`, or SIGUSR1 at run time). */
-function isDebuggerOpen(): boolean {
-  return process.getBuiltinModule('node:inspector').url() !== undefined;
-}
 
 /**
  * Main's side: the counter, moved by an unref'd timer for as long as the process runs, and
