@@ -1,4 +1,3 @@
-import { err as serializeErr } from 'pino-std-serializers';
 import format from 'quick-format-unescaped';
 import { configure } from 'safe-stable-stringify';
 import type { LoggerOptions } from './log.js';
@@ -11,6 +10,7 @@ import {
   type LogFn,
 } from './logger.js';
 import { redactLogLine } from './secrets.js';
+import { serializeLoggedError } from './logged-error.js';
 
 /**
  * The worker threads' logger: the lines the main thread's pino logger writes (createLogger in
@@ -19,7 +19,7 @@ import { redactLogLine } from './secrets.js';
  * a sample worker loaded (about 17 ms of CPU and 1.6 MiB a thread at start-up, measured:
  * docs/performance.md). The same line, key for key and in the same order: level label, ISO
  * time, the bindings (base, then each child's), the correlation and trace ids, the call's
- * object (an `err`, or an Error given in its place, through pino's own error serializer), the
+ * object (an `err`, or an Error given in its place, through the error serializer both loggers use, logged-error.ts), the
  * message (printf-style arguments formatted as pino formats them); the same last pass for
  * secrets, and the same line when a call's own cannot be made (logger.ts, `logSafely`).
  * `test/unit/primitives/line-logger.test.ts` writes the same calls through both and compares
@@ -59,8 +59,8 @@ function fields(obj: Bindings, binding = false): string {
     if (!Object.hasOwn(obj, key) || (binding && notBindings.has(key))) continue;
     let value = obj[key];
     if (value === undefined) continue;
-    // pino passes every `err` through its error serializer, which leaves a non-error alone.
-    if (key === 'err') value = serializeErr(value as Error);
+    // pino passes every `err` through the error serializer, which leaves a non-error alone.
+    if (key === 'err') value = serializeLoggedError(value);
     const text =
       typeof value === 'object' && value !== null ? stringify(value) : JSON.stringify(value);
     if (text === undefined) continue; // a function or a symbol: pino leaves it out too

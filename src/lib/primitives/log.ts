@@ -9,6 +9,7 @@ import {
 } from './logger.js';
 import { redactLogLine } from './secrets.js';
 import { FdSink } from './fd-sink.js';
+import { serializeLoggedError } from './logged-error.js';
 
 /**
  * The logger factory. JSON lines (pretty on a TTY, in the main thread only), each carrying
@@ -51,6 +52,7 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       messageKey: 'msg',
+      serializers: { err: serializeLoggedError },
       mixin: lineIds,
       // The last pass over each finished line: secret-named keys at any depth (err.config.
       // headers.authorization), every known secret whatever its characters, URL userinfo.

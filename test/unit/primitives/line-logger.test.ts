@@ -61,6 +61,11 @@ const cases: Record<string, Case> = {
   'an error and a message': (log) => log.error(new TypeError('bad type'), 'it failed'),
   'err in the object': (log) => log.warn({ err: withCause(), attempt: 2 }, 'retrying'),
   'err in the object, no message (err.message is msg)': (log) => log.error({ err: new Error('x') }),
+  'err whose message already says its cause': (log) =>
+    log.warn(
+      { err: new Error('bind tcp://x:1: in use', { cause: new Error('in use') }) },
+      'wrapped',
+    ),
   'err that is not an error': (log) => log.error({ err: 'just text' }, 'odd'),
   'an aggregate error': (log) =>
     log.error(new AggregateError([new Error('one'), new RangeError('two')], 'both failed')),
