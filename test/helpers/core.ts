@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/lib/primitives/config.js';
-import { coreConfigSchema, coreEnv } from '../../src/lib/runtime/core-config.js';
+import { coreConfigChecks, coreConfigSchema, coreEnv } from '../../src/lib/runtime/core-config.js';
 import { amqp } from '../../src/lib/amqp/amqp-integration.js';
 import { createLogger, type LogSink, type Logger } from '../../src/lib/primitives/log.js';
 
@@ -12,8 +12,15 @@ export const defaultsFile = new URL('../../../config/default.json', import.meta.
 export const testConfigSchema = coreConfigSchema.extend({ amqp: amqp.configSchema });
 export const testConfigEnv = { ...coreEnv, ...amqp.env };
 
+/** Loaded as the service loads it (run-service.ts): the core's cross-section checks too. */
 export function testConfig(env: Record<string, string> = {}) {
-  return loadConfig({ schema: testConfigSchema, env: testConfigEnv, defaultsFile, source: env });
+  return loadConfig({
+    schema: testConfigSchema,
+    env: testConfigEnv,
+    defaultsFile,
+    source: env,
+    crossChecks: coreConfigChecks,
+  });
 }
 
 /** A log sink that keeps every line, parsed. */

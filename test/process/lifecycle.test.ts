@@ -416,6 +416,21 @@ test('a bad configuration exits 78 before starting, naming the key', async (t) =
   assert.match(text, /expected an integer number of milliseconds/);
 });
 
+test('settings valid alone but not together exit 78 too: a readiness delay past the escalation', async (t) => {
+  // Each valid alone; together every TERM ended in 124 (a restart instead of a stop).
+  const service = start(t, {
+    SHUTDOWN_READINESS_DELAY_MS: '5000',
+    SHUTDOWN_ESCALATION_MS: '2000',
+    SHUTDOWN_DEADLINE_MS: '3000',
+  });
+  const { code } = await service.waitForExit();
+  assert.equal(code, ExitCode.CONFIG_ERROR, service.tail());
+  assert.match(
+    service.stderr.join('\n'),
+    /telemetry\.health\.readinessDelayMs \(environment SHUTDOWN_READINESS_DELAY_MS\) = "5000": must be less than shutdown\.escalationMs \(2000\)/,
+  );
+});
+
 test('as PID 1 (a container with no init), the service refuses to run: 78, naming the fix', async () => {
   // A PID namespace of its own, the service its init: there the kernel ignores the SIGKILL of
   // its watchdog and sentinels. `unshare --fork` waits for it and exits with its code (and

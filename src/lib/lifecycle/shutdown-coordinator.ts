@@ -89,6 +89,7 @@ export class ShutdownCoordinator {
   readonly #log: Logger;
   readonly #options: ShutdownCoordinatorOptions;
   readonly #controller = new AbortController();
+  readonly #failure = new AbortController();
   readonly #steps: ShutdownStep[] = [];
   readonly #reporters = new Map<string, OpenResourceReporter>();
   readonly #stepListeners: Array<(step: FinishedStep) => void> = [];
@@ -135,6 +136,14 @@ export class ShutdownCoordinator {
   /** The first failure recorded by `die()`, or undefined after a requested stop. */
   get cause(): unknown {
     return this.#cause;
+  }
+
+  /**
+   * Aborts, with the cause, when `die()` records the first failure, before or during the
+   * shutdown: for a step that waits only on a clean stop (the readiness delay) to end its wait.
+   */
+  get failed(): AbortSignal {
+    return this.#failure.signal;
   }
 
   /** Resolves with the exit code once every step has run. Never rejects. */
@@ -209,6 +218,9 @@ export class ShutdownCoordinator {
       if (this.isShuttingDown) {
         this.#log.warn({ err: cause, kind: classify(cause) }, 'failure recorded during shutdown');
       }
+      this.#begin('failure');
+      this.#failure.abort(this.#cause);
+      return;
     }
     this.#begin('failure');
   }

@@ -23,6 +23,18 @@ export interface LoadConfigOptions<S extends z.ZodType> {
   defaultsFile: string | URL;
   /** The environment to read; `process.env` by default. */
   source?: NodeJS.ProcessEnv;
+  /**
+   * Checks between settings of different sections, run once each is valid alone: a section's
+   * own refinement cannot see another section, and a refinement of the whole object would
+   * make `.extend()` refuse to replace its keys (which is how an app sets its `flags`).
+   */
+  crossChecks?: (config: z.infer<S>) => readonly ConfigIssue[];
+}
+
+/** A setting that is valid alone but not beside another: its path, and why. */
+export interface ConfigIssue {
+  path: readonly string[];
+  message: string;
 }
 
 type Json = Record<string, unknown>;
@@ -182,9 +194,12 @@ export function loadConfig<S extends z.ZodType>(
     secretPaths.add(key);
     if (typeof leaf === 'string') rememberSecret(leaf);
   });
-  const result = options.schema.safeParse(raw);
-  if (!result.success) {
-    const lines = result.error.issues.map((issue) => {
+  /** The error naming each issue's key, where its value came from, and why. */
+  const invalid = (
+    issues: readonly { path: readonly PropertyKey[]; message: string }[],
+    withExpected: boolean,
+  ): ConfigError => {
+    const lines = issues.map((issue) => {
       const key = issue.path.map(String).join('.');
       // An issue inside one variable's value (an element of a list it sets) is that variable's,
       // and its value is what the variable says, not a character of it.
@@ -195,7 +210,7 @@ export function loadConfig<S extends z.ZodType>(
       const where = from === undefined ? 'config/ defaults' : `environment ${from}`;
       let value: unknown = raw;
       for (const k of valuePath) value = (value as Json | undefined)?.[k as string];
-      const expected = describeAt(options.schema, issue.path);
+      const expected = withExpected ? describeAt(options.schema, issue.path) : undefined;
       const shown =
         value === undefined
           ? 'missing'
@@ -205,8 +220,13 @@ export function loadConfig<S extends z.ZodType>(
       const hint = from === undefined ? undefined : serviceLinkHint(from, value);
       return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;
     });
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
+    return new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  };
+  const result = options.schema.safeParse(raw);
+  if (!result.success) throw invalid(result.error.issues, true);
+  // Each section valid alone; then what holds between them.
+  const crossIssues = options.crossChecks?.(result.data) ?? [];
+  if (crossIssues.length > 0) throw invalid(crossIssues, false);
   return deepFreeze(result.data);
 }
 

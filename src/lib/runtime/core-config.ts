@@ -3,6 +3,7 @@ import { anyFlagsSchema } from '../flags.js';
 import { faultDescription, faultPattern } from '../lifecycle/faults.js';
 import { policiesSchema, policyEnv } from '../resilience/policy-config.js';
 import { flag, integer, millis, notSecret } from '../primitives/config-fields.js';
+import type { ConfigIssue } from '../primitives/config.js';
 import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
 
 /**
@@ -98,6 +99,25 @@ export const coreConfigSchema = z.object({
 });
 
 export type CoreConfig = z.infer<typeof coreConfigSchema>;
+
+/**
+ * What must hold between the core's sections (`loadConfig`'s `crossChecks`). The readiness
+ * delay is the first step of every requested stop: at or past the escalation every stop would
+ * escalate (debug logging, the open-resource listing), and at or past the deadline every TERM
+ * ended in 124, a restart instead of a stop (measured: delay 5000, deadline 3000, exit 124).
+ */
+export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const { readinessDelayMs } = config.telemetry.health;
+  const { escalationMs } = config.shutdown;
+  if (readinessDelayMs > 0 && readinessDelayMs >= escalationMs) {
+    issues.push({
+      path: ['telemetry', 'health', 'readinessDelayMs'],
+      message: `must be less than shutdown.escalationMs (${escalationMs}): the delay opens every requested stop, which would always escalate, and past shutdown.deadlineMs end in exit 124`,
+    });
+  }
+  return issues;
+}
 
 /** Environment variable -> config path, for the core section. Apps add their own. */
 export const coreEnv = {

@@ -2,7 +2,7 @@ import { setLogLevel, type Logger, type LogLevel } from '../primitives/logger.js
 
 /**
  * The process's log level: the main thread's logger, and whoever listens (the nanny, which
- * passes it on to every worker thread). USR2 toggles debug; the shutdown's escalation turns
+ * passes it on to every worker thread). HUP toggles debug; the shutdown's escalation turns
  * debug on.
  */
 export class LogLevelSwitch {

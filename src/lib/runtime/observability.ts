@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../primitives/log.js';
 import type { CoreConfig } from './core-config.js';
 import type { HealthChecks } from '../health.js';
@@ -14,6 +13,7 @@ import type { SentryHandle } from '../telemetry/sentry.js';
 import type { CronitorPinger } from '../telemetry/cronitor.js';
 import { HealthServer } from '../telemetry/health-server.js';
 import { startLoopDelayProbe } from '../primitives/loop-delay.js';
+import { sleep } from '../primitives/waits.js';
 
 /**
  * Wires the main thread's observability from the `telemetry` config: Sentry, InfluxDB metrics,
@@ -216,15 +216,16 @@ export async function startObservability(options: ObservabilityOptions): Promise
 /**
  * On a requested stop, waits `delayMs` before the rest of 'stop-intake', so a load balancer or
  * orchestrator that reads `/readyz` stops routing before the service stops taking work. A
- * failure skips it: a broken service should stop taking work at once.
+ * failure skips it, or ends it when it comes during the wait: a broken service should stop
+ * taking work at once.
  */
-function addReadinessDelay(coordinator: ShutdownCoordinator, delayMs: number): void {
+export function addReadinessDelay(coordinator: ShutdownCoordinator, delayMs: number): void {
   coordinator.addStep({
     name: 'readiness delay',
     phase: 'stop-intake',
     timeoutMs: delayMs + 1000,
     run: async () => {
-      if (coordinator.cause === undefined) await delay(delayMs);
+      await sleep(delayMs, coordinator.failed);
     },
   });
 }

@@ -11,7 +11,7 @@ import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
 import { installSignalHandlers } from '../lifecycle/signals.js';
 import { guardStrayExits } from '../lifecycle/stray-exit.js';
-import type { CoreConfig } from './core-config.js';
+import { coreConfigChecks, type CoreConfig } from './core-config.js';
 import { buildCore } from './build-core.js';
 import { applyGcSettings } from './gc-settings.js';
 import type { RunServiceOptions } from './service-context.js';
@@ -116,6 +116,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       env: options.env,
       defaultsFile: options.defaultsFile,
       source: { APP_VERSION: buildCommit(), ...process.env },
+      crossChecks: coreConfigChecks,
     });
     refusePidOne();
   } catch (error) {

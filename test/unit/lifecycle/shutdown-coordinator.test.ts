@@ -146,6 +146,28 @@ test('a failure during a requested stop makes the exit code non-zero', async (t)
   assert.equal(await c.done, ExitCode.APPLICATION_ERROR);
 });
 
+test('a requested stop leaves failed alone', async (t) => {
+  const { c } = coordinator(t);
+  c.requestStop('SIGTERM');
+  assert.equal(await c.done, ExitCode.OK);
+  assert.equal(c.failed.aborted, false);
+});
+
+test('failed aborts with the first failure, during the shutdown too', async (t) => {
+  const { c } = coordinator(t);
+  const release = Promise.withResolvers<void>();
+  c.addStep({ name: 'waits', phase: 'drain', run: () => release.promise });
+  c.requestStop('SIGTERM');
+  assert.equal(c.failed.aborted, false);
+  const first = new DependencyError('broker', 'gone');
+  c.die(first);
+  c.die(new Error('later bug'));
+  assert.equal(c.failed.aborted, true);
+  assert.equal(c.failed.reason, first);
+  release.resolve();
+  assert.equal(await c.done, ExitCode.DEPENDENCY_FAILURE);
+});
+
 test('past the escalation delay it turns on debug logging and lists what is open', async (t) => {
   let escalated = 0;
   const { c, sink } = coordinator(t, {

@@ -4,7 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ConfigError } from '../../../src/lib/primitives/errors.js';
+import { loadConfig } from '../../../src/lib/primitives/config.js';
+import { flag, secret } from '../../../src/lib/primitives/config-fields.js';
 import { testConfig } from '../../helpers/core.js';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -294,4 +297,69 @@ test('a leaf marked notSecret() shows its NAME_FILE value: the fault drill switc
   writeFileSync(file, 'worker-explode:processor\n');
   const error = configError({ FAULT_FILE: file });
   assert.match(error.message, /fault \(environment FAULT_FILE\) = "worker-explode:processor"/);
+});
+
+test('the readiness delay must end before the escalation: valid alone, refused beside it', () => {
+  // At the deadline or past it every TERM ended in 124, a restart instead of a stop.
+  for (const delay of ['30000', '45000']) {
+    const error = configError({ SHUTDOWN_READINESS_DELAY_MS: delay });
+    assert.match(
+      error.message,
+      new RegExp(
+        `telemetry\\.health\\.readinessDelayMs \\(environment SHUTDOWN_READINESS_DELAY_MS\\) = "${delay}": must be less than shutdown\\.escalationMs \\(30000\\)`,
+      ),
+    );
+  }
+  assert.equal(
+    testConfig({ SHUTDOWN_READINESS_DELAY_MS: '29999' }).telemetry.health.readinessDelayMs,
+    29_999,
+  );
+  const raised = testConfig({
+    SHUTDOWN_READINESS_DELAY_MS: '45000',
+    SHUTDOWN_ESCALATION_MS: '60000',
+    SHUTDOWN_DEADLINE_MS: '70000',
+  });
+  assert.equal(raised.telemetry.health.readinessDelayMs, 45_000);
+  // The checks between sections run once each is valid alone: one line, the bad value's.
+  const both = configError({ SHUTDOWN_READINESS_DELAY_MS: '30000', LOG_LEVEL: 'loud' });
+  assert.equal(both.message.split('\n').length, 2, both.message);
+  assert.match(both.message, /log\.level/);
+});
+
+test('a cross-section issue names its key and variable, and masks a secret value', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  try {
+    const defaults = join(dir, 'defaults.json');
+    writeFileSync(defaults, JSON.stringify({ a: { token: '' }, b: { on: false } }));
+    const schema = z.object({
+      a: z.object({ token: secret(z.string()) }),
+      b: z.object({ on: flag() }),
+    });
+    const load = (source: Record<string, string>) =>
+      loadConfig({
+        schema,
+        env: { A_TOKEN: 'a.token', B_ON: 'b.on' },
+        defaultsFile: defaults,
+        source,
+        crossChecks: (c) =>
+          c.b.on && c.a.token.length < 12
+            ? [{ path: ['a', 'token'], message: 'must be 12 characters or more when b.on is set' }]
+            : [],
+      });
+    assert.equal(load({ A_TOKEN: 'short-one', B_ON: 'false' }).a.token, 'short-one');
+    assert.throws(
+      () => load({ A_TOKEN: 'short-one', B_ON: 'true' }),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(
+          error.message,
+          /a\.token \(environment A_TOKEN\) = \S+ \(secret\): must be 12/,
+        );
+        assert.doesNotMatch(error.message, /short-one/);
+        return true;
+      },
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
