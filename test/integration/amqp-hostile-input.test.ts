@@ -211,6 +211,54 @@ describe('hostile input on RabbitMQ', () => {
     );
   });
 
+  test('counting headers set to tables no number can be made of: read as absent, the service runs on', async () => {
+    // amqplib decodes {"toString": 1} into an object Number() throws on; read in the consume
+    // callback, that took the connection down (69), and again after each restart.
+    const id = randomUUID();
+    await pikaPublish(
+      vhost.url,
+      queues.input,
+      `[{"body": ${JSON.stringify(JSON.stringify({ transient: 1 }))}, "message_id": "odd-${id}",
+         "headers": {"x-attempt": {"toString": 1}, "x-delivery-count": {"valueOf": 1, "toString": 2}}}]`,
+    );
+    const isOdd = (m: { properties: { messageId?: unknown } }) =>
+      m.properties.messageId === `odd-${id}`;
+    const results = await observer.collect(queues.results, (r) => r.some(isOdd), 30_000);
+    const result = results.find(isOdd);
+    // Read as attempt 1: it failed once, and its retry (attempt 2) succeeded.
+    assert.equal((result?.json as FixtureResult).attempt, 2);
+    assert.equal(service.child.exitCode, null, service.tail());
+    assert.ok(!service.lines.some((l) => l.level === 'error' || l.level === 'fatal'));
+  });
+
+  test('a retry or failed copy drops the delivery count its original had: no detour through the quarantine', async () => {
+    // A suspect redelivered in the quarantine (x-delivery-count 1 after a crash there), then
+    // failing: its retry copy carried the stale count back into the input queue, where it read
+    // as a redelivery and went through the quarantine again; the failed copy carried it too.
+    const id = randomUUID();
+    const bodies = [JSON.stringify({ transient: 1 }), JSON.stringify({ transient: 1000 })];
+    await observer.publish(queues.quarantine, bodies, (i) => ({
+      messageId: `${i === 0 ? 'retried' : 'failed'}-stale-${id}`,
+      headers: { 'x-delivery-count': 1 },
+    }));
+    const byId = (prefix: string) => (m: { properties: { messageId?: unknown } }) =>
+      m.properties.messageId === `${prefix}-stale-${id}`;
+    const results = await observer.collect(queues.results, (r) => r.some(byId('retried')), 60_000);
+    assert.equal((results.find(byId('retried'))?.json as FixtureResult).attempt, 2);
+    const failed = await observer.collect(queues.failed, (r) => r.some(byId('failed')), 60_000);
+    const copy = failed.find(byId('failed'));
+    assert.ok(copy);
+    assert.equal(headerOf(copy, 'x-attempts'), 3);
+    assert.equal(headerOf(copy, 'x-delivery-count'), undefined, 'the failed copy');
+    const detours = service.lines.filter(
+      (l) =>
+        l.msg === 'redelivered message' &&
+        l['movedTo'] !== undefined &&
+        String(l['messageId']).endsWith(`stale-${id}`),
+    );
+    assert.deepEqual(detours, [], 'a retry copy read as a redelivery in the input queue');
+  });
+
   test('short strings that are not UTF-8: processed, the copies keep what cannot be a property in headers', async () => {
     // amqplib reads such bytes as U+FFFD, 3 bytes each: past 255 they cannot be written back
     // as a property or a key, and the result's or a copy's publish threw (70, then a loop).

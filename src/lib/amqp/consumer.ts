@@ -478,14 +478,14 @@ export class QueueConsumer {
     recordActiveError(error, disposition.kind);
     try {
       if (disposition.action === 'retry') {
-        await publisher.forward(disposition.queue, delivery.message, {
+        await publisher.forward(disposition.queue, asNewPublish(delivery.message), {
           [Headers.attempt]: disposition.attempt,
           [Headers.correlationId]: delivery.correlationId,
           [Headers.lastError]: errorText(error, 500),
         });
         this.#o.metrics.count('amqp_messages_retried_total', 1, this.#tags);
       } else if (disposition.action === 'fail') {
-        await publisher.forward(names.failedQueue, delivery.message, {
+        await publisher.forward(names.failedQueue, asNewPublish(delivery.message), {
           ...failureHeaders(error, disposition, delivery.attempt, names.inputQueue),
           [Headers.correlationId]: delivery.correlationId,
         });

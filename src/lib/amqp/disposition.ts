@@ -2,6 +2,7 @@ import { classify, type ErrorKind } from '../primitives/classify.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { redactSecrets } from '../primitives/secrets.js';
 import type { AmqpNames } from './amqp-config.js';
+import { countHeader } from './header-values.js';
 
 /**
  * What becomes of a message whose handling failed, decided from `classify()` (the one
@@ -60,8 +61,7 @@ export function decideDisposition(
 
 /** The attempt number a message carries (1 when absent or malformed); own headers only. */
 export function attemptOf(headers: Record<string, unknown>): number {
-  const value = Object.hasOwn(headers, Headers.attempt) ? Number(headers[Headers.attempt]) : 1;
-  return Number.isSafeInteger(value) && value >= 1 ? value : 1;
+  return Math.max(1, countHeader(headers, Headers.attempt) ?? 1);
 }
 
 /**

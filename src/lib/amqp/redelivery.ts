@@ -1,4 +1,5 @@
 import type { AmqpMessage } from './amqp-client.js';
+import { countHeader } from './header-values.js';
 
 /**
  * What the broker tells us about earlier deliveries of a message, and the copy of a message
@@ -14,10 +15,7 @@ export const deliveryCountHeader = 'x-delivery-count';
 
 /** The broker's count of earlier deliveries of this message; undefined when it gave none. */
 export function deliveryCountOf(message: AmqpMessage): number | undefined {
-  const headers = message.properties.headers;
-  if (!Object.hasOwn(headers, deliveryCountHeader)) return undefined;
-  const value = Number(headers[deliveryCountHeader]);
-  return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  return countHeader(message.properties.headers, deliveryCountHeader);
 }
 
 /** True when this is not the message's first delivery from its queue. */

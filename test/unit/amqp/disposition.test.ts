@@ -20,9 +20,18 @@ import {
 } from '../../../src/lib/primitives/errors.js';
 import { classify } from '../../../src/lib/primitives/classify.js';
 import {
+  deliveryCountHeader,
+  deliveryCountOf,
+  isRedelivery,
+} from '../../../src/lib/amqp/redelivery.js';
+import { deliveredMessage } from '../../helpers/amqp-message.js';
+import {
   deserializeError,
   serializeError,
 } from '../../../src/lib/primitives/error-serialization.js';
+
+/** A first delivery with these headers. */
+const amqpMessage = (headers: Record<string, unknown>) => deliveredMessage({ headers });
 
 /** The core's config with the `amqp` section an app adds. */
 const config = testConfig;
@@ -98,6 +107,22 @@ describe('attempt and failure headers', () => {
     assert.equal(attemptOf({ [Headers.attempt]: 3 }), 3);
     assert.equal(attemptOf({ [Headers.attempt]: 'nonsense' }), 1);
     assert.equal(attemptOf({ [Headers.attempt]: 0 }), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: '2' }), 2);
+  });
+
+  test('a header table no value can be made of (its toString a number) reads as absent, never throws', () => {
+    // amqplib decodes another client's {"toString": 1} table into such an object; Number() threw
+    // on it in the consume callback, which took the connection down, again after each restart.
+    const table = { toString: 1, valueOf: 2 };
+    assert.throws(() => Number(table), TypeError);
+    for (const value of [table, [table], Buffer.from('3'), true, null, 2.5, -1, '1e3', ' 3']) {
+      assert.equal(attemptOf({ [Headers.attempt]: value }), 1, JSON.stringify(value));
+      const message = amqpMessage({ [deliveryCountHeader]: value });
+      assert.equal(deliveryCountOf(message), undefined, JSON.stringify(value));
+      assert.equal(isRedelivery(message), false);
+    }
+    assert.equal(deliveryCountOf(amqpMessage({ [deliveryCountHeader]: 2 })), 2);
+    assert.equal(isRedelivery(amqpMessage({ [deliveryCountHeader]: '1' })), true);
   });
 
   test('failureHeaders names the reason, error class, code, kind, attempts and original queue', () => {

@@ -8,7 +8,7 @@ import {
   republishable,
 } from '../../../src/lib/amqp/header-encoding.js';
 import { copyProperties, OriginalHeaders } from '../../../src/lib/amqp/publisher.js';
-import type { AmqpMessage } from '../../../src/lib/amqp/amqp-client.js';
+import { deliveredMessage } from '../../helpers/amqp-message.js';
 import { messageIdOf } from '../../../src/lib/amqp/message-identity.js';
 
 /**
@@ -113,16 +113,7 @@ test('encodedTableBytes is the size amqplib encodes', () => {
   }
 });
 
-function message(properties: Partial<AmqpMessage['properties']>): AmqpMessage {
-  return {
-    body: Buffer.from('{}'),
-    deliveryTag: 1,
-    redelivered: false,
-    exchange: '',
-    routingKey: 'q',
-    properties: { headers: {}, ...properties },
-  };
-}
+const message = deliveredMessage;
 
 test('a copy: headers too large to carry are left out, saying so; the core’s own are kept', () => {
   const large = message({ headers: { big: 'x'.repeat(maxCopyHeaderBytes) }, expiration: '5000' });
