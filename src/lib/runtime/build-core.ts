@@ -114,11 +114,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     ok: !coordinator.isShuttingDown,
     detail: coordinator.state,
   }));
-  coordinator.addStep({
-    name: 'stop worker threads',
-    phase: 'stop-workers',
-    run: () => nanny.stopAll(config.shutdown.stepTimeoutMs),
-  });
+  addStopWorkersStep(coordinator, nanny, config.shutdown.stepTimeoutMs);
   coordinator.addStep({ name: 'close zmq sockets', phase: 'close', run: () => zmq.closeAll() });
   coordinator.addStep({ name: 'flush logs', phase: 'flush', run: () => logSink.flushSync() });
   coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
@@ -139,4 +135,26 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     health,
     policies,
   };
+}
+
+/**
+ * The step that stops the worker threads: each gets the step timeout in turn (its shutdown
+ * message, then `terminate()`), so the step's own timeout is theirs together, read when it
+ * runs (the app declares its workers after this). With the step timeout alone, one worker that
+ * had to be terminated used the whole step: the shutdown went on to close and flush, and
+ * resolved its exit code, while the other workers had not been asked to stop.
+ */
+export function addStopWorkersStep(
+  coordinator: ShutdownCoordinator,
+  nanny: Nanny,
+  perWorkerMs: number,
+): void {
+  coordinator.addStep({
+    name: 'stop worker threads',
+    phase: 'stop-workers',
+    get timeoutMs() {
+      return nanny.stopAllTimeoutMs(perWorkerMs);
+    },
+    run: () => nanny.stopAll(perWorkerMs),
+  });
 }

@@ -166,6 +166,14 @@ export class Nanny {
     await this.#hosts.get(name)?.stop(timeoutMs);
   }
 
+  /**
+   * The longest `stopAll(timeoutMs)` takes: each worker's time in turn, and a second for the
+   * terminations. What a step that runs it must give it.
+   */
+  stopAllTimeoutMs(timeoutMs: number): number {
+    return timeoutMs * Math.max(1, this.#hosts.size) + 1000;
+  }
+
   /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
   async stopAll(timeoutMs: number): Promise<void> {
     this.#stopTimers();
