@@ -41,11 +41,12 @@ export function handleError(
   const { log, control, name } = options;
   const kind = attempt((): ErrorKind => classify(error), 'unexpected');
   const { signal } = control;
-  if (signal.aborted && attempt(() => isShutdownNoise(error, signal.reason), false)) {
+  const stopping = signal.aborted || control.stopping?.aborted === true;
+  if (stopping && attempt(() => isShutdownNoise(error, signal.reason), false)) {
     logHandling(log, 'debug', error, { kind, scope: name }, 'error during shutdown ignored');
     return { handling: 'ignored', kind };
   }
-  const during = signal.aborted ? { duringShutdown: true } : {};
+  const during = stopping ? { duringShutdown: true } : {};
   if (kind === 'dependency') {
     logHandling(log, 'warn', error, { kind, scope: name, ...during }, 'dependency failure');
     if (options.onError !== 'swallow') control.die(error);

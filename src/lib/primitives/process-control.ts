@@ -6,6 +6,13 @@
 export interface ProcessControl {
   /** Aborts when shutdown starts. */
   readonly signal: AbortSignal;
+  /**
+   * Aborts when the process's shutdown reaches this thread, which for a worker thread may be
+   * before its own `signal` (the workers are asked to stop one after another, and a linked
+   * peer may be gone first). Absent: `signal` says it. The exception scope reads it: what
+   * closing things raise is noise from then on.
+   */
+  readonly stopping?: AbortSignal;
   /** Records the cause of a failure and starts the shutdown. Idempotent; the first cause wins. */
   die(cause: unknown): void;
   /** Sends an application error to the error reporters (Sentry); never throws. */

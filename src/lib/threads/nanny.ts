@@ -177,6 +177,8 @@ export class Nanny {
   /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
   async stopAll(timeoutMs: number): Promise<void> {
     this.#stopTimers();
+    // Each is told first that the process stops: a linked peer stopped before it is no failure.
+    for (const host of this.#hosts.values()) host.send({ t: 'stopping' });
     for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
   }
 

@@ -12,6 +12,11 @@ import type { SerializedError } from '../primitives/error-serialization.js';
 export type ControlToWorker =
   /** Stop taking work, finish what is in hand, return. */
   | { t: 'shutdown'; reason: string }
+  /**
+   * The process is stopping; this thread's own shutdown comes in its turn. What closing things
+   * raise in it from now on (a linked peer stopped first) is the shutdown's noise.
+   */
+  | { t: 'stopping' }
   /** Switch this thread's loggers to `level`. */
   | { t: 'log-level'; level: LogLevel }
   /** Send a snapshot of this thread's runtime metrics (Prometheus), answered by `id`. */

@@ -23,6 +23,7 @@ import { adoptSecrets } from '../primitives/secrets.js';
 import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.js';
 import { watchMain } from './main-watchdog.js';
 import { startLoopDelayProbe } from '../primitives/loop-delay.js';
+import { untilAborted } from '../primitives/waits.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -94,10 +95,12 @@ export function runWorker<C extends WorkerConfig>(
     destination: { write: (line: string) => logs.postMessage(line) },
   });
   const controller = new AbortController();
+  const stopping = new AbortController();
   const reporters = new ErrorReporters();
   const closers: Array<() => Promise<void> | void> = [];
   const processControl: ProcessControl = {
     signal: controller.signal,
+    stopping: AbortSignal.any([controller.signal, stopping.signal]),
     die: (cause) => send({ t: 'die', error: serializeError(cause) }),
     report: (error, context) => reporters.report(error, { thread: init.name, ...context }),
   };
@@ -109,6 +112,9 @@ export function runWorker<C extends WorkerConfig>(
       case 'shutdown':
         log.debug({ reason: message.reason }, 'shutdown received');
         controller.abort(new Error(`shutdown: ${message.reason}`));
+        return;
+      case 'stopping':
+        stopping.abort();
         return;
       case 'log-level':
         setLogLevel(log, message.level);
@@ -234,6 +240,9 @@ export function runWorker<C extends WorkerConfig>(
     send({ t: 'ready' });
     for (const fault of faults) armWorkerFault(fault, init.name, controller.signal);
     await runInScope(() => body(ctx), { name: init.name, log, control: processControl });
+    // A body that ended once the process was stopping (a linked peer gone first, its error the
+    // shutdown's noise) waits for its own turn: an end before it would read as a death.
+    if (stopping.signal.aborted) await untilAborted(controller.signal);
     await finish();
   })();
 }

@@ -182,6 +182,19 @@ test('an uncaught error in a worker reaches main through die()', async (t) => {
   assert.equal((cause as { worker?: string }).worker, 'echo');
 });
 
+test('a worker whose linked peer was stopped before it is no failure: the process is stopping', async () => {
+  // The last declared is stopped first: its channel to the asker closes while the asker,
+  // not yet asked to stop, still asks. That rejection (THREAD_CHANNEL_CLOSED) is the noise of
+  // closing things; taken for an application error, a clean TERM exited 70, with a report.
+  const { nanny, died, sink } = nannyHarness();
+  nanny.add({ name: 'asker', module: fixture('asks-peer'), links: ['b'] }).add(echo('b'));
+  await nanny.start();
+  await sink.waitFor('asking');
+  await nanny.stopAll(5_000);
+  assert.deepEqual(died, []);
+  assert.ok(!sink.lines.some((l) => l['msg'] === 'application error'), sink.messages().join('\n'));
+});
+
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
   const { nanny, sink } = nannyHarness();
   nanny.add(echo('echo'));
