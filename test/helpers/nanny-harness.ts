@@ -1,5 +1,6 @@
 import { Nanny } from '../../src/lib/threads/nanny.js';
 import type { WorkerSpec } from '../../src/lib/threads/worker-host.js';
+import type { EchoContract } from '../fixtures/workers/echo.worker.js';
 import { CapturingSink, testConfig } from './core.js';
 import { createLogger } from '../../src/lib/primitives/log.js';
 
@@ -50,3 +51,12 @@ export const echo = (name: string, links?: string[]): WorkerSpec => ({
   module: fixture('echo'),
   ...(links ? { links } : {}),
 });
+
+/** Gives echo worker `name` work in hand for `ms`: its stop waits for it (or terminates it). */
+export function busyFor(nanny: Nanny, name: string, ms: number): void {
+  void nanny
+    .channel(name)
+    .as<EchoContract>()
+    .request({ op: 'slow', ms })
+    .catch(() => undefined);
+}

@@ -77,6 +77,8 @@ export class WorkerHost extends EventEmitter<{
   readonly #options: WorkerHostOptions;
   readonly #log: Logger;
   #worker: Worker | undefined;
+  /** Main ended it (`terminate()`): its exit code (1) says nothing of the worker's own. */
+  #terminated = false;
   #control: MessagePort | undefined;
   #channel: ThreadChannel | undefined;
   #state: WorkerState = 'idle';
@@ -312,6 +314,7 @@ export class WorkerHost extends EventEmitter<{
     // Ended on purpose (a hung worker, a stop that timed out): its end is expected, not a
     // second failure to report.
     if (this.#state === 'starting' || this.#state === 'running') this.#setState('stopping');
+    this.#terminated = true;
     await this.#worker.terminate();
     await this.#ended();
   }
@@ -349,7 +352,9 @@ export class WorkerHost extends EventEmitter<{
   }
 
   #onExit(code: number): void {
-    const expected = this.#state === 'stopping';
+    // Asked to stop, a worker returns and its thread ends with 0, or main terminates it; any
+    // other end while stopping (process.exit(3) in its own stop) is a death.
+    const expected = this.#state === 'stopping' && (code === 0 || this.#terminated);
     this.#exitCode = code;
     this.#setState('exited');
     // The ports are not closed here: replies and log lines the worker sent just before it

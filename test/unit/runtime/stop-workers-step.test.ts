@@ -4,8 +4,7 @@ import { ShutdownCoordinator } from '../../../src/lib/lifecycle/shutdown-coordin
 import { addStopWorkersStep } from '../../../src/lib/runtime/build-core.js';
 import { ExitCode } from '../../../src/lib/primitives/exit-codes.js';
 import { createLogger } from '../../../src/lib/primitives/log.js';
-import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
-import { echo, nannyHarness } from '../../helpers/nanny-harness.js';
+import { busyFor, echo, nannyHarness } from '../../helpers/nanny-harness.js';
 
 /**
  * The 'stop worker threads' step stops the workers one after another, each within the step
@@ -39,11 +38,7 @@ test('a worker that has to be terminated leaves the others their stop, inside th
   // 'late' is declared last, so it is stopped first; its work in hand outlasts its stop.
   nanny.add(echo('early')).add(echo('late'));
   await nanny.start();
-  void nanny
-    .channel('late')
-    .as<EchoContract>()
-    .request({ op: 'slow', ms: 60_000 })
-    .catch(() => undefined);
+  busyFor(nanny, 'late', 60_000);
   c.requestStop('SIGTERM');
   assert.equal(await c.done, ExitCode.OK);
   const step = sink.lines.find(

@@ -5,7 +5,7 @@ import { withCorrelationId } from '../../../src/lib/primitives/correlation.js';
 import { ErrorCodes } from '../../../src/lib/primitives/errors.js';
 import { classify } from '../../../src/lib/primitives/classify.js';
 import type { EchoContract } from '../../fixtures/workers/echo.worker.js';
-import { echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
+import { busyFor, echo, fixture, nannyHarness } from '../../helpers/nanny-harness.js';
 import { CapturingSink } from '../../helpers/core.js';
 import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 
@@ -193,6 +193,27 @@ test('a worker whose linked peer was stopped before it is no failure: the proces
   await nanny.stopAll(5_000);
   assert.deepEqual(died, []);
   assert.ok(!sink.lines.some((l) => l['msg'] === 'application error'), sink.messages().join('\n'));
+});
+
+test('a worker that ends with a failing exit code when asked to stop is a death (71), not a stop', async () => {
+  // Asked to stop, a worker returns and its thread ends with 0; one that exits with another
+  // code (process.exit in its own stop) failed there. Counted as expected, a TERM exited 0.
+  const { nanny, died } = nannyHarness();
+  nanny.add({ name: 'exits', module: fixture('exits-on-stop') }).add(echo('echo'));
+  await nanny.start();
+  await nanny.stopAll(5_000);
+  assert.equal(died.length, 1, String(died));
+  assert.equal((died[0] as { code?: string }).code, ErrorCodes.WORKER_DIED);
+  assert.match(String(died[0]?.message), /worker exits ended unexpectedly \(exit code 3\)/);
+});
+
+test('a worker terminated because it did not stop in time is no death of its own', async () => {
+  const { nanny, died } = nannyHarness();
+  nanny.add(echo('echo'));
+  await nanny.start();
+  busyFor(nanny, 'echo', 60_000);
+  await nanny.stopAll(300);
+  assert.deepEqual(died, []);
 });
 
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
