@@ -366,12 +366,15 @@ export async function subscribeResults(
 /**
  * A loopback TCP proxy in front of the broker that can go silent: `freeze()` stops passing
  * bytes both ways while keeping the sockets open, as a hung broker or a dead network path
- * would, so the client's heartbeat check is what notices.
+ * would, so the client's heartbeat check is what notices. `slowFromBroker(ms)` delays what
+ * the broker sends from then on (in order): confirms and replies late, as from a loaded
+ * broker.
  */
 export class FreezableProxy {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #frozen = false;
+  #fromBrokerDelayMs = 0;
 
   private constructor(server: net.Server) {
     this.#server = server;
@@ -394,6 +397,10 @@ export class FreezableProxy {
     this.#frozen = true;
   }
 
+  slowFromBroker(delayMs: number): void {
+    this.#fromBrokerDelayMs = delayMs;
+  }
+
   async close(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     this.#server.close();
@@ -408,7 +415,11 @@ export class FreezableProxy {
     ] as const) {
       this.#sockets.add(from);
       from.on('data', (chunk) => {
-        if (!this.#frozen) to.write(chunk);
+        if (this.#frozen) return;
+        // Timers of one delay run in the order they were set: the bytes keep their order.
+        if (from === upstream && this.#fromBrokerDelayMs > 0) {
+          setTimeout(() => to.write(chunk), this.#fromBrokerDelayMs);
+        } else to.write(chunk);
       });
       from.on('error', () => {
         if (!this.#frozen) to.destroy();

@@ -168,6 +168,45 @@ describe('an AMQP service process on RabbitMQ', () => {
     assert.equal(back?.properties.messageId, 'stuck-1');
   });
 
+  test('hand-backs at a drain timeout are confirmed and their originals acked before the channels close, however slow the confirms', async () => {
+    // The drain's hand-backs ran past its step's timeout, which the coordinator had already
+    // gone on from: with confirms slower than the worker threads' stop, the channels closed
+    // before them, and the originals came back too (duplicates, a delivery spent).
+    const proxy = await FreezableProxy.start();
+    try {
+      const url = `amqp://guest:guest@127.0.0.1:${proxy.port}/${encodeURIComponent(vhost.name)}`;
+      const ids = await publishEvents(12, 'late-confirm');
+      const service = start(
+        {
+          AMQP_PREFETCH: '5',
+          FIXTURE_WORK_MS: '3000',
+          SHUTDOWN_STEP_TIMEOUT_MS: '300',
+          LOG_LEVEL: 'debug',
+        },
+        url,
+      );
+      await service.waitFor('ready');
+      await service.waitFor((l) => l.msg === 'queue stats' && l['inFlight'] === 5);
+      proxy.slowFromBroker(1500);
+      service.signal('SIGTERM');
+      const exit = await service.waitForExit(30_000);
+      assert.equal(exit.code, 0, service.tail());
+      assert.equal(await observer.depth(queues.results), 0);
+      assert.equal(await observer.depth(queues.input), ids.length, 'each message once');
+      const back = await observer.collect(queues.input, (r) => r.length >= ids.length);
+      assert.deepEqual([...uniqueIds(back)].sort(), [...ids].sort());
+      // A requeued original is flagged redelivered (and counted, on a quorum queue).
+      assert.deepEqual(
+        back.filter(
+          (r) => r.redelivered || r.properties.headers?.['x-delivery-count'] !== undefined,
+        ),
+        [],
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   test('a connection closed by the broker ends the service with the dependency-failure code within seconds', async () => {
     const service = start();
     await service.waitFor('ready');

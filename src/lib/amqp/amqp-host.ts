@@ -11,7 +11,12 @@ import type { AmqpConfig } from './amqp-config.js';
  * metrics. The app's ServiceContext fits it.
  */
 export interface AmqpHost extends ProcessControl {
-  readonly config: { readonly app: { readonly name: string }; readonly amqp: AmqpConfig };
+  readonly config: {
+    readonly app: { readonly name: string };
+    readonly amqp: AmqpConfig;
+    /** The drain step's handlers get the step timeout; its hand-backs more (consumer.ts). */
+    readonly shutdown: { readonly stepTimeoutMs: number };
+  };
   readonly log: Logger;
   readonly coordinator: Pick<ShutdownCoordinator, 'addStep' | 'addOpenResourceReporter' | 'cause'>;
   readonly health: Pick<HealthChecks, 'addReadiness'>;

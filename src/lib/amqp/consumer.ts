@@ -542,3 +542,24 @@ export class QueueConsumer {
     }
   }
 }
+
+/**
+ * How long a drain that timed out has, past the step timeout its handlers had, for its
+ * hand-backs: each unfinished message published anew, confirmed, and only then its original
+ * acked. The drain step's timeout is both together: raced against one signal, the hand-backs
+ * ran past the step, the coordinator went on to close the channels, and with confirms slower
+ * than the worker threads' stop (1.5 s, measured through a slowed proxy) the originals came
+ * back beside their copies: 17 messages in the input queue for 12.
+ */
+export const handBackMs = 5_000;
+
+/** The 'drain' step of a consumer: its handlers within `stepTimeoutMs`, then its hand-backs. */
+export function drainStep(name: string, consumer: QueueConsumer, stepTimeoutMs: number) {
+  return {
+    name,
+    phase: 'drain' as const,
+    timeoutMs: stepTimeoutMs + handBackMs,
+    run: (signal: AbortSignal) =>
+      consumer.drain(AbortSignal.any([signal, AbortSignal.timeout(stepTimeoutMs)])),
+  };
+}

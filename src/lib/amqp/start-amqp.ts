@@ -3,7 +3,7 @@ import { handleError } from '../primitives/exception-scope.js';
 import { sleep } from '../primitives/waits.js';
 import { AmqpClient, type AmqpChannel } from './amqp-client.js';
 import { amqpNames, type AmqpNames } from './amqp-config.js';
-import { QueueConsumer, type MessageHandler } from './consumer.js';
+import { QueueConsumer, drainStep, type MessageHandler } from './consumer.js';
 import { Publisher } from './publisher.js';
 import { declareTopology } from './topology.js';
 import { startQuarantine } from './start-quarantine.js';
@@ -106,11 +106,7 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
     phase: 'stop-intake',
     run: () => consumer.cancel(),
   });
-  coordinator.addStep({
-    name: 'drain amqp messages',
-    phase: 'drain',
-    run: (signal) => consumer.drain(signal),
-  });
+  coordinator.addStep(drainStep('drain amqp messages', consumer, config.shutdown.stepTimeoutMs));
   health.addReadiness('amqp', () => ({
     ok: client.isConnected && (consumer.state === 'consuming' || consumer.state === 'paused'),
     detail: {

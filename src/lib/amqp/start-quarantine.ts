@@ -2,7 +2,7 @@ import { handleError } from '../primitives/exception-scope.js';
 import { sleep } from '../primitives/waits.js';
 import type { AmqpChannel } from './amqp-client.js';
 import type { AmqpNames } from './amqp-config.js';
-import { QueueConsumer, type MessageHandler } from './consumer.js';
+import { QueueConsumer, drainStep, type MessageHandler } from './consumer.js';
 import type { Publisher } from './publisher.js';
 import { QuarantineGate } from './quarantine.js';
 import type { AmqpHost } from './amqp-host.js';
@@ -45,11 +45,7 @@ export function startQuarantine(options: {
     phase: 'stop-intake',
     run: () => consumer.cancel(),
   });
-  coordinator.addStep({
-    name: 'drain quarantine',
-    phase: 'drain',
-    run: (signal) => consumer.drain(signal),
-  });
+  coordinator.addStep(drainStep('drain quarantine', consumer, host.config.shutdown.stepTimeoutMs));
   const start = async (): Promise<void> => {
     if (!(await sleep(options.delayMs, host.signal))) return;
     try {
