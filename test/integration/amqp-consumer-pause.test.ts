@@ -176,4 +176,24 @@ describe('the main consumer paused and resumed by the quarantine gate', () => {
     assert.equal(info.consumerCount, 0, 'no consumer left on the queue');
     assert.equal(handled.length, seen, 'no delivery after the cancel resolved');
   });
+
+  test('a cancel while the first subscribe is under way leaves no consumer on the queue', async (t) => {
+    // The quarantine's consumer starts AMQP_QUARANTINE_DELAY_MS after start-up, outside it: a
+    // TERM then cancelled a consumer still 'idle' (nothing to do), and the subscribe, done a
+    // round trip later, consumed for the rest of the shutdown.
+    const queue = 'cancel-during-start';
+    const { consumer, channel, handled, close } = await rig(queue, 50);
+    t.after(close);
+    const starting = consumer.start();
+    await consumer.cancel();
+    await starting;
+    assert.equal(consumer.state, 'cancelled');
+    const info = await channel.checkQueue(queue);
+    assert.equal(info.consumerCount, 0, 'no consumer left on the queue');
+    const seen = handled.length;
+    await channel.checkQueue(queue);
+    assert.equal(handled.length, seen, 'no delivery after the cancel resolved');
+    await consumer.start();
+    assert.equal(consumer.state, 'cancelled', 'a start after the cancel does nothing');
+  });
 });

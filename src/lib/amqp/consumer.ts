@@ -153,7 +153,7 @@ export class QueueConsumer {
   /** Starts consuming; resolves once the broker has registered the consumer. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') return;
-    await this.#consume();
+    if (!(await this.#consume())) return; // cancelled meanwhile, and undone
     this.#startSweep();
     this.#log.info({ state: this.#state }, 'consumer started');
   }
@@ -234,7 +234,8 @@ export class QueueConsumer {
       else this.#accept(message);
     });
     this.#consumerTag = tag;
-    // Cancelled while the broker registered it (a stop during a resume): take it back.
+    // Cancelled while the broker registered it (a stop during a resume, or during the first
+    // start): take it back.
     if (this.#state === 'cancelled') {
       await this.#o.channel.cancel(tag).catch((error: unknown) => {
         this.#log.debug({ err: error }, 'consumer cancel failed (channel already gone)');
@@ -299,6 +300,12 @@ export class QueueConsumer {
   }
 
   async #cancel(): Promise<void> {
+    if (this.#state === 'idle') {
+      // Not started, or its first subscribe is under way (the quarantine's, started after
+      // start-up, which a stop does not wait for): it undoes itself, and a start does nothing.
+      this.#state = 'cancelled';
+      return;
+    }
     if (this.#state === 'paused') {
       // A pause or resume under way ends first (a resume then takes its consumer back).
       this.#state = 'cancelled';
