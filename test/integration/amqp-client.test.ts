@@ -1,15 +1,16 @@
 import { after, before, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import type { AmqpClient } from '../../src/lib/amqp/amqp-client.js';
+import type { AmqpClient, AmqpMessage } from '../../src/lib/amqp/amqp-client.js';
 import { coalesceWrites } from '../../src/lib/amqp/write-coalescing.js';
 import { connectedClient } from '../helpers/amqp-client.js';
 import { createVhost, type TestVhost } from '../helpers/broker.js';
 
 /**
- * The AMQP client's socket writes, against the real RabbitMQ: the frames amqplib queues in one
- * turn leave in a few writev calls, not one write each, and a burst far over the socket's
- * buffer still arrives whole (backpressure through 'drain' works with the socket corked).
+ * The AMQP client against the real RabbitMQ. Its socket writes: the frames amqplib queues in
+ * one turn leave in a few writev calls, not one write each, and a burst far over the socket's
+ * buffer still arrives whole (backpressure through 'drain' works with the socket corked). And
+ * a channel's acks once its closing began.
  */
 
 let vhost: TestVhost;
@@ -100,5 +101,37 @@ describe('AmqpClient socket writes', () => {
     assert.equal(coalesceWrites({}), false);
     assert.equal(coalesceWrites(undefined), false);
     assert.equal(coalesceWrites({ muxer: { _readIncoming: () => undefined } }), false);
+  });
+});
+
+describe('AmqpChannel while it closes', () => {
+  test('an ack or nack after close() began is dropped, not thrown (the broker gets the message back)', async () => {
+    // amqplib throws 'Channel closing' from the moment close() is called, not from the close:
+    // an ack then (a hand-back's original, confirmed late) threw out of the consumer.
+    const { client } = await connected();
+    try {
+      const channel = await client.openChannel('input', { prefetch: 2 });
+      const queue = 'ack-while-closing';
+      await channel.assertQueue(queue);
+      const publishing = await client.openChannel('publish', { confirm: true });
+      await publishing.publish('', queue, Buffer.from('a'), {});
+      await publishing.publish('', queue, Buffer.from('b'), {});
+      const received: AmqpMessage[] = [];
+      const both = Promise.withResolvers<void>();
+      await channel.consume(queue, (message) => {
+        if (message !== null) received.push(message);
+        if (received.length === 2) both.resolve();
+      });
+      await both.promise;
+      const closing = channel.close();
+      const [first, second] = received as [AmqpMessage, AmqpMessage];
+      assert.doesNotThrow(() => channel.ack(first));
+      assert.doesNotThrow(() => channel.nack(second, true));
+      await closing;
+      const back = await publishing.checkQueue(queue);
+      assert.equal(back.messageCount, 2, 'neither was settled: both are back in the queue');
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -147,15 +147,21 @@ export class AmqpChannel {
 
   /**
    * Acks one delivery, or with `upTo` every unsettled delivery up to and including it. A no-op
-   * on a closed channel (the broker redelivers what was not acked).
+   * on a channel that is closed or closing (the broker redelivers what was not acked): amqplib
+   * throws 'Channel closing' from the moment `close()` is called.
    */
   ack(message: AmqpMessage, upTo = false): void {
-    if (!this.#closed) this.#raw.ack(toRaw(message), upTo);
+    if (this.#settles) this.#raw.ack(toRaw(message), upTo);
   }
 
-  /** Nacks one delivery, requeued or not. A no-op on a closed channel. */
+  /** Nacks one delivery, requeued or not. A no-op on a channel that is closed or closing. */
   nack(message: AmqpMessage, requeue: boolean): void {
-    if (!this.#closed) this.#raw.nack(toRaw(message), false, requeue);
+    if (this.#settles) this.#raw.nack(toRaw(message), false, requeue);
+  }
+
+  /** Whether an ack or nack can still go out: the channel neither closed nor closing. */
+  get #settles(): boolean {
+    return !this.#closed && this.#closing === undefined;
   }
 
   /**
