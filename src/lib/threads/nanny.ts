@@ -1,6 +1,6 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
-import { ErrorCodes, WorkerFailureError } from '../primitives/errors.js';
+import { ErrorCodes, WorkerFailureError, fieldOf, hasCode } from '../primitives/errors.js';
 import { WorkerHost, type WorkerSpec } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
@@ -268,10 +268,31 @@ export class Nanny {
     );
   }
 
-  /** The worker's scope decided its error ends the process (during shutdown as well). */
+  /**
+   * The worker's scope decided its error ends the process (during shutdown as well). An error
+   * met on a linked peer's closed channel while that peer still runs, as main sees it, waits
+   * for the peer's end to reach main (at most `peerEndWaitMs`): the peer's death and this
+   * worker's failed request come on different ports, in either order, and the first cause
+   * wins, so the worker that asked was blamed (70) for the one that died (71) about one time in
+   * ten (measured with a worker asking a peer every 5 ms as the peer's thread ended).
+   */
   #onDie(host: WorkerHost, error: Error): void {
     Object.assign(error, { worker: host.name });
-    this.#options.die(error);
+    const peer = this.#hosts.get(closedPeerOf(error, host.name) ?? '');
+    if (peer === undefined || (peer.state !== 'starting' && peer.state !== 'running')) {
+      this.#options.die(error);
+      return;
+    }
+    const ended = new Promise<void>((resolve) => {
+      const onState = (state: string): void => {
+        if (state !== 'ending' && state !== 'exited') return;
+        peer.off('state', onState);
+        resolve();
+      };
+      peer.on('state', onState);
+    });
+    // Its own end's die() runs in the same emit as the state change, before this.
+    void withTimeout(ended, peerEndWaitMs).then(() => this.#options.die(error));
   }
 
   get #checkEveryMs(): number {
@@ -348,4 +369,29 @@ export class Nanny {
     clearInterval(this.#hangCheck);
     clearInterval(this.#reportTimer);
   }
+}
+
+/** How long a worker's failure on a linked peer's closed channel waits for the peer's end. */
+const peerEndWaitMs = 1_000;
+
+/**
+ * The linked peer whose closed channel `error`, or an error it was caused by, met: thread
+ * channels name themselves `<worker><-><peer>` (run-worker.ts) and say so when closed.
+ */
+function closedPeerOf(error: unknown, worker: string): string | undefined {
+  const prefix = `thread channel ${worker}<->`;
+  let current = error;
+  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+    const message = fieldOf(current, 'message');
+    if (
+      hasCode(current, ErrorCodes.THREAD_CHANNEL_CLOSED) &&
+      typeof message === 'string' &&
+      message.startsWith(prefix) &&
+      message.endsWith(' is closed')
+    ) {
+      return message.slice(prefix.length, -' is closed'.length);
+    }
+    current = fieldOf(current, 'cause');
+  }
+  return undefined;
 }

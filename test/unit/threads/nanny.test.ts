@@ -216,6 +216,28 @@ test('a worker terminated because it did not stop in time is no death of its own
   assert.deepEqual(died, []);
 });
 
+test('a worker that dies is blamed, not the linked peer whose request to it failed', async () => {
+  // The asker's request to b rejects as b's thread ends, and the asker's die() can reach main
+  // before b's own end does: the first cause wins, so the asker was blamed (70, not 71). A race:
+  // without the fix it went wrong in about half the rounds with main busy as b died; three rounds.
+  for (let round = 0; round < 3; round++) {
+    const { nanny, died, firstDeath } = nannyHarness({ FAULT: 'worker-exit:b' });
+    nanny.add({ name: 'asker', module: fixture('asks-peer'), links: ['b'] }).add(echo('b'));
+    await nanny.start();
+    // Main busy while b dies (300 ms after its start): both ends wait for main together.
+    const until = performance.now() + 800;
+    while (performance.now() < until);
+    await firstDeath;
+    await nanny.stopAll(5_000);
+    assert.equal(
+      (died[0] as { worker?: string }).worker,
+      'b',
+      `round ${round}: ${String(died[0])}`,
+    );
+    assert.equal((died[0] as { code?: string }).code, ErrorCodes.WORKER_DIED);
+  }
+});
+
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
   const { nanny, sink } = nannyHarness();
   nanny.add(echo('echo'));
