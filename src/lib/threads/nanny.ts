@@ -112,18 +112,21 @@ export class Nanny {
     const ports = this.#linkPorts();
     this.#options.signal.throwIfAborted();
     if ((this.#options.mainStallLimitMs ?? 0) > 0) this.#pulse.start();
-    const failures: unknown[] = [];
+    const failures: Array<{ host: WorkerHost; error: unknown }> = [];
     await Promise.all(
-      this.#specs.map((spec) =>
-        this.#host(spec)
-          .start(ports.get(spec.name) ?? {})
-          .catch((error: unknown) => {
-            failures.push(error);
-          }),
-      ),
+      this.#specs.map((spec) => {
+        const host = this.#host(spec);
+        return host.start(ports.get(spec.name) ?? {}).catch((error: unknown) => {
+          failures.push({ host, error });
+        });
+      }),
     );
-    if (failures.length > 0) throw failures[0];
+    // A worker stopped while it started (the coordinator waits for start-up a step timeout at
+    // most, then stops what runs) ended "during start": that is the stop, not a start failure.
+    const failed = failures.find(({ host }) => !host.askedToStop);
+    if (failed !== undefined) throw failed.error;
     this.#options.signal.throwIfAborted();
+    if (failures[0] !== undefined) throw failures[0].error;
     this.#lastCheckAt = performance.now();
     // Judged from setImmediate: after the poll phase, which reads the heartbeats queued while
     // the main thread was busy. A timer alone can run before them (its phase comes first).

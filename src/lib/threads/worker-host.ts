@@ -284,6 +284,11 @@ export class WorkerHost extends EventEmitter<{
     return this.#stopping;
   }
 
+  /** Main asked it to stop (`stop()`): an end during its start is that stop, no failure. */
+  get askedToStop(): boolean {
+    return this.#stopping !== undefined;
+  }
+
   async #stop(timeoutMs: number, reason: string): Promise<void> {
     if (this.#exited === undefined) return;
     if (this.#state === 'exited') {

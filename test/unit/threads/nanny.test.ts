@@ -238,6 +238,23 @@ test('a worker that dies is blamed, not the linked peer whose request to it fail
   }
 });
 
+test('a stop while workers still start rejects the start with the stop, not a start failure', async () => {
+  // The coordinator waits for start-up a step timeout at most; past it (WORKER_START_TIMEOUT_MS
+  // longer than that) it stops the workers still starting, which then end "during start". That
+  // was the start's failure (WORKER_START: exit 71 for a TERM), not the stop it was.
+  const { nanny, controller, died } = nannyHarness({ WORKER_START_TIMEOUT_MS: '8000' });
+  nanny.add({ name: 'slow', module: fixture('slow-start') }).add(echo('echo'));
+  const starting = nanny.start();
+  const stop = new Error('stop requested: SIGTERM');
+  setTimeout(() => {
+    controller.abort(stop);
+    void nanny.stopAll(300);
+  }, 300);
+  await assert.rejects(starting, (error) => error === stop);
+  await nanny.stopAll(2_000);
+  assert.deepEqual(died, []);
+});
+
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
   const { nanny, sink } = nannyHarness();
   nanny.add(echo('echo'));
