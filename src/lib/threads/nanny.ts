@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
 import { ErrorCodes, WorkerFailureError, fieldOf, hasCode } from '../primitives/errors.js';
-import { WorkerHost, type WorkerSpec } from './worker-host.js';
+import { WorkerHost, type WorkerSpec, type WorkerState } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -112,18 +112,19 @@ export class Nanny {
     const ports = this.#linkPorts();
     this.#options.signal.throwIfAborted();
     if ((this.#options.mainStallLimitMs ?? 0) > 0) this.#pulse.start();
-    const failures: Array<{ host: WorkerHost; error: unknown }> = [];
+    const failures: Array<{ onRequest: boolean; error: unknown }> = [];
     await Promise.all(
       this.#specs.map((spec) => {
         const host = this.#host(spec);
         return host.start(ports.get(spec.name) ?? {}).catch((error: unknown) => {
-          failures.push({ host, error });
+          // Read now: whether its end was the one main asked for (stopAll asks them all).
+          failures.push({ onRequest: host.endedOnRequest, error });
         });
       }),
     );
     // A worker stopped while it started (the coordinator waits for start-up a step timeout at
     // most, then stops what runs) ended "during start": that is the stop, not a start failure.
-    const failed = failures.find(({ host }) => !host.askedToStop);
+    const failed = failures.find(({ onRequest }) => !onRequest);
     if (failed !== undefined) throw failed.error;
     this.#options.signal.throwIfAborted();
     if (failures[0] !== undefined) throw failures[0].error;
@@ -286,16 +287,28 @@ export class Nanny {
       this.#options.die(error);
       return;
     }
-    const ended = new Promise<void>((resolve) => {
-      const onState = (state: string): void => {
-        if (state !== 'ending' && state !== 'exited') return;
-        peer.off('state', onState);
-        resolve();
-      };
-      peer.on('state', onState);
-    });
-    // Its own end's die() runs in the same emit as the state change, before this.
-    void withTimeout(ended, peerEndWaitMs).then(() => this.#options.die(error));
+    let recorded = false;
+    const record = (): void => {
+      if (recorded) return;
+      recorded = true;
+      peer.off('state', onPeer);
+      host.off('state', onSelf);
+      clearTimeout(timer);
+      this.#options.die(error);
+    };
+    // The peer's end: its own die() runs in the same emit as its state change, so after it.
+    const onPeer = (state: WorkerState): void => {
+      if (state === 'ending' || state === 'exited') queueMicrotask(record);
+    };
+    // This worker's own end first (its body returned on this error, or it closed that channel
+    // itself): its error, not the bare end it leads to.
+    const onSelf = (state: WorkerState): void => {
+      if (state !== 'running') record();
+    };
+    peer.on('state', onPeer);
+    host.on('state', onSelf);
+    const timer = setTimeout(record, peerEndWaitMs);
+    timer.unref();
   }
 
   get #checkEveryMs(): number {

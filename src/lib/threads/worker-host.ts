@@ -79,6 +79,8 @@ export class WorkerHost extends EventEmitter<{
   #worker: Worker | undefined;
   /** Main ended it (`terminate()`): its exit code (1) says nothing of the worker's own. */
   #terminated = false;
+  /** Whether its thread's end was the one main asked for (see `endedOnRequest`). */
+  #exitExpected = false;
   #control: MessagePort | undefined;
   #channel: ThreadChannel | undefined;
   #state: WorkerState = 'idle';
@@ -284,9 +286,12 @@ export class WorkerHost extends EventEmitter<{
     return this.#stopping;
   }
 
-  /** Main asked it to stop (`stop()`): an end during its start is that stop, no failure. */
-  get askedToStop(): boolean {
-    return this.#stopping !== undefined;
+  /**
+   * Its thread ended as main asked (`stop()`, or terminated for not stopping in time), not on
+   * its own: an end during its start is then that stop, no failure. Known once it exited.
+   */
+  get endedOnRequest(): boolean {
+    return this.#exitExpected;
   }
 
   async #stop(timeoutMs: number, reason: string): Promise<void> {
@@ -360,6 +365,7 @@ export class WorkerHost extends EventEmitter<{
     // Asked to stop, a worker returns and its thread ends with 0, or main terminates it; any
     // other end while stopping (process.exit(3) in its own stop) is a death.
     const expected = this.#state === 'stopping' && (code === 0 || this.#terminated);
+    this.#exitExpected = expected;
     this.#exitCode = code;
     this.#setState('exited');
     // The ports are not closed here: replies and log lines the worker sent just before it

@@ -255,6 +255,40 @@ test('a stop while workers still start rejects the start with the stop, not a st
   assert.deepEqual(died, []);
 });
 
+test('a worker that asks on a link it closed itself is blamed with its own error, not a bare end', async () => {
+  // Its failure on that channel names the peer, which runs on; waiting for the peer's end, the
+  // worker's own end (its body returned on the error) came first, as an exit of no content.
+  const { nanny, died, firstDeath } = nannyHarness();
+  nanny.add({ name: 'asker', module: fixture('closes-own-link'), links: ['b'] }).add(echo('b'));
+  await nanny.start();
+  await firstDeath;
+  await nanny.stopAll(5_000);
+  assert.equal(
+    (died[0] as { code?: string }).code,
+    ErrorCodes.THREAD_CHANNEL_CLOSED,
+    String(died[0]),
+  );
+  assert.equal((died[0] as { worker?: string }).worker, 'asker');
+});
+
+test('a worker that failed to start on its own before the stop still fails the start', async () => {
+  // stopAll asks every worker to stop, the one that already failed too: read afterwards, its
+  // failure looked like one of the stop's, and the start rejected with the stop (no failure).
+  const { nanny, controller, sink } = nannyHarness({ WORKER_START_TIMEOUT_MS: '8000' });
+  // Declared last, the broken one is the first stopAll asks.
+  nanny.add({ name: 'slow', module: fixture('slow-start') });
+  nanny.add({ name: 'broken', module: fixture('broken') });
+  const starting = nanny.start();
+  await sink.waitFor((l) => l['msg'] === 'worker exited' && l['worker'] === 'broken');
+  controller.abort(new Error('stop requested: SIGTERM'));
+  void nanny.stopAll(300);
+  await assert.rejects(starting, {
+    code: ErrorCodes.WORKER_START,
+    message: /^worker broken ended during start/,
+  });
+  await nanny.stopAll(2_000);
+});
+
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
   const { nanny, sink } = nannyHarness();
   nanny.add(echo('echo'));
