@@ -70,6 +70,14 @@ export class Nanny {
   constructor(options: NannyOptions) {
     this.#options = options;
     this.#log = options.log.child({ component: 'nanny' });
+    // Every worker learns at once that the process stops, before any is stopped (the app may
+    // stop one in 'stop-intake', as the sample does its producer).
+    options.signal.addEventListener('abort', () => this.#announceStopping(), { once: true });
+  }
+
+  /** Tells every worker the process stops: a linked peer stopped before it is no failure. */
+  #announceStopping(): void {
+    for (const host of this.#hosts.values()) host.send({ t: 'stopping' });
   }
 
   /** Declares a worker. Workers start together and stop in reverse declaration order. */
@@ -181,8 +189,7 @@ export class Nanny {
   /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
   async stopAll(timeoutMs: number): Promise<void> {
     this.#stopTimers();
-    // Each is told first that the process stops: a linked peer stopped before it is no failure.
-    for (const host of this.#hosts.values()) host.send({ t: 'stopping' });
+    this.#announceStopping(); // again for a caller whose signal has not aborted (idempotent)
     for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
   }
 

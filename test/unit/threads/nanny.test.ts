@@ -289,6 +289,18 @@ test('a worker that failed to start on its own before the stop still fails the s
   await nanny.stopAll(2_000);
 });
 
+test('once the shutdown began, a linked peer stopped on its own (in stop-intake) is no failure either', async () => {
+  const { nanny, died, sink, controller } = nannyHarness();
+  nanny.add({ name: 'asker', module: fixture('asks-peer'), links: ['b'] }).add(echo('b'));
+  await nanny.start();
+  await sink.waitFor('asking');
+  controller.abort(new Error('stop requested: SIGTERM'));
+  await nanny.stopWorker('b', 5_000); // as the sample stops its producer in 'stop-intake'
+  await sink.waitFor((l) => l['msg'] === 'worker exited' && l['worker'] === 'b');
+  await nanny.stopAll(5_000);
+  assert.deepEqual(died, []);
+});
+
 test('work in hand when shutdown comes is finished before the thread ends', async () => {
   const { nanny, sink } = nannyHarness();
   nanny.add(echo('echo'));
