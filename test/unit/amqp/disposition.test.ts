@@ -210,10 +210,11 @@ describe('amqp configuration', () => {
     assert.equal(names.retryQueues[0]?.name, 'in.retry.10ms');
   });
 
-  test('AMQP_URL may come from the file AMQP_URL_FILE names', async () => {
-    const { mkdtemp, writeFile } = await import('node:fs/promises');
+  test('AMQP_URL may come from the file AMQP_URL_FILE names', async (t) => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(`${tmpdir()}/amqp-url-`);
+    t.after(() => rm(dir, { recursive: true, force: true }));
     await writeFile(`${dir}/url`, 'amqp://secret:pw@broker/\n');
     assert.equal(config({ AMQP_URL_FILE: `${dir}/url` }).amqp.url, 'amqp://secret:pw@broker/');
   });
