@@ -218,9 +218,7 @@ export class ShutdownCoordinator {
       if (this.isShuttingDown) {
         this.#log.warn({ err: cause, kind: classify(cause) }, 'failure recorded during shutdown');
       }
-      this.#begin('failure');
       this.#failure.abort(this.#cause);
-      return;
     }
     this.#begin('failure');
   }

@@ -130,6 +130,18 @@ export function fieldOf(error: unknown, field: string): unknown {
   }
 }
 
+/**
+ * `error` and the errors it was caused by (`cause`, read as `fieldOf` reads), at most `depth`
+ * of them: a chain that loops or runs deep ends there.
+ */
+export function* causeChain(error: unknown, depth = 6): Generator {
+  let current = error;
+  for (let i = 0; i < depth && current !== undefined && current !== null; i++) {
+    yield current;
+    current = fieldOf(current, 'cause');
+  }
+}
+
 /** True when `error` carries the given code, whatever realm or thread it was made in. */
 export function hasCode(error: unknown, code: string): boolean {
   return fieldOf(error, 'code') === code;

@@ -1,5 +1,5 @@
 import type { Logger } from './log.js';
-import { ErrorCodes, fieldOf, hasCode } from './errors.js';
+import { ErrorCodes, causeChain, fieldOf, hasCode } from './errors.js';
 import { classify, type ErrorKind } from './classify.js';
 import type { ProcessControl } from './process-control.js';
 
@@ -102,13 +102,11 @@ const closedCodes = [ErrorCodes.AMQP_CHANNEL_CLOSED, ErrorCodes.THREAD_CHANNEL_C
  * shutdown signal's own reason `abortReason`), looked for along the cause chain.
  */
 export function isShutdownNoise(error: unknown, abortReason: unknown): boolean {
-  let current = error;
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+  for (const current of causeChain(error)) {
     if (current === abortReason) return true;
     if (classify(current) === 'socket-closed') return true;
     if (closedCodes.some((code) => hasCode(current, code))) return true;
     if (fieldOf(current, 'name') === 'AbortError') return true;
-    current = fieldOf(current, 'cause');
   }
   return false;
 }

@@ -1,6 +1,12 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
-import { ErrorCodes, WorkerFailureError, fieldOf, hasCode } from '../primitives/errors.js';
+import {
+  ErrorCodes,
+  WorkerFailureError,
+  causeChain,
+  fieldOf,
+  hasCode,
+} from '../primitives/errors.js';
 import { WorkerHost, type WorkerSpec, type WorkerState } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
@@ -403,8 +409,7 @@ const peerEndWaitMs = 1_000;
  */
 function closedPeerOf(error: unknown, worker: string): string | undefined {
   const prefix = `thread channel ${worker}<->`;
-  let current = error;
-  for (let depth = 0; depth < 6 && current !== undefined && current !== null; depth++) {
+  for (const current of causeChain(error)) {
     const message = fieldOf(current, 'message');
     if (
       hasCode(current, ErrorCodes.THREAD_CHANNEL_CLOSED) &&
@@ -414,7 +419,6 @@ function closedPeerOf(error: unknown, worker: string): string | undefined {
     ) {
       return message.slice(prefix.length, -' is closed'.length);
     }
-    current = fieldOf(current, 'cause');
   }
   return undefined;
 }
