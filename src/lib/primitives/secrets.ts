@@ -55,7 +55,9 @@ let known: string[] = [];
 /**
  * Remembers a secret value, and the forms it takes in a JSON line and inside a URL: escaped,
  * percent-encoded and decoded. For a URL, the secret is its userinfo's password or, when there
- * is none, its username (a token, a Sentry key): the rest of a URL (host, path) stays readable.
+ * is none, its username (a token, a Sentry key), and the rest (host, path) stays readable; a
+ * URL without userinfo carries its secret in its path or query (a webhook's, a ping URL's
+ * key, `?token=`), so that is the secret and only the scheme and host stay readable.
  * Idempotent; values shorter than `minSecretLength` are not remembered (see above).
  */
 export function rememberSecret(value: string): void {
@@ -68,8 +70,9 @@ export function rememberSecret(value: string): void {
     const decoded = safeDecode(text);
     if (decoded !== text) add(decoded);
   };
-  if (scheme.test(value)) add(splitUserinfo(value, 'value')?.secret);
-  else add(value);
+  if (scheme.test(value)) {
+    add(splitUserinfo(value, 'value')?.secret ?? splitLocation(value)?.secret);
+  } else add(value);
   if (texts.size === 0) return;
   known = [...new Set([...known, ...texts])].sort((a, b) => b.length - a.length);
 }
@@ -91,14 +94,17 @@ export function forgetSecrets(): void {
 
 /**
  * How to show a secret value: a URL with its userinfo masked (`amqp://user:[Redacted]@host/`,
- * `https://[Redacted]@host/1` for a username-only credential), anything else as `[Redacted]`.
- * Empty stays empty (an integration that is off).
+ * `https://[Redacted]@host/1` for a username-only credential) or, without userinfo, its path
+ * and query (`https://hooks.example/[Redacted]`), anything else as `[Redacted]`. Empty stays
+ * empty (an integration that is off).
  */
 export function maskSecret(value: string): string {
   if (value === '') return '';
   if (!scheme.test(value) || /\s/.test(value.trim())) return redacted;
   const parts = splitUserinfo(value, 'value');
-  return parts === undefined ? value : maskedUrl(parts);
+  if (parts !== undefined) return maskedUrl(parts);
+  const location = splitLocation(value);
+  return location === undefined ? value : `${location.head}${redacted}`;
 }
 
 /** Masks every remembered secret and the userinfo of every URL in `text`. */
@@ -134,10 +140,11 @@ function maskedUrl(parts: UrlParts): string {
 }
 
 /**
- * A URL's userinfo, by the URL's structure: between `scheme://` and the last `@` of the
- * authority (which ends at the first `/`, `?` or `#`). A password holding an unencoded `/`,
- * `?` or `#` makes the URL invalid, but is still a secret: a config value ('value') then
- * takes everything up to its last `@`; free text ('text') does so only when a `:` comes
+ * A URL's userinfo. A config value ('value') takes everything between `scheme://` and its
+ * last `@`: the config refuses an `@` after the host, so any later `@` is a password's
+ * unencoded one (`user:Secret@Tail/Rest@host`, whose authority by the URL's rules would end in
+ * the middle of the password). Free text ('text') goes by the URL's structure, the last `@` of
+ * the authority (which ends at the first `/`, `?` or `#`), and past it only when a `:` comes
  * before that `@` (`user:pa/ss@host`), so that `https://host/?mail=a@b` stays as it is.
  */
 function splitUserinfo(url: string, from: 'value' | 'text'): UrlParts | undefined {
@@ -145,7 +152,7 @@ function splitUserinfo(url: string, from: 'value' | 'text'): UrlParts | undefine
   if (start === undefined) return undefined;
   const rest = url.slice(start.length);
   const end = rest.search(/[/?#]/);
-  let at = (end < 0 ? rest : rest.slice(0, end)).lastIndexOf('@');
+  let at = from === 'value' ? -1 : (end < 0 ? rest : rest.slice(0, end)).lastIndexOf('@');
   if (at < 0) {
     at = rest.lastIndexOf('@');
     if (at < 0 || (from === 'text' && !rest.slice(0, at).includes(':'))) return undefined;
@@ -159,6 +166,20 @@ function splitUserinfo(url: string, from: 'value' | 'text'): UrlParts | undefine
     secret: colon < 0 ? info : info.slice(colon + 1),
     after: rest.slice(at + 1),
   };
+}
+
+/**
+ * A URL's path, query and fragment (`secret`, without the `/`, `?` or `#` that starts them)
+ * and what comes before (`head`: scheme, host, that separator); undefined when there are none
+ * (`http://influx:8086`, `http://influx:8086/`).
+ */
+function splitLocation(url: string): { head: string; secret: string } | undefined {
+  const start = scheme.exec(url)?.[0];
+  if (start === undefined) return undefined;
+  const end = url.slice(start.length).search(/[/?#]/);
+  if (end < 0) return undefined;
+  const cut = start.length + end + 1;
+  return cut < url.length ? { head: url.slice(0, cut), secret: url.slice(cut) } : undefined;
 }
 
 function safeDecode(text: string): string {

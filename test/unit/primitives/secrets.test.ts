@@ -39,6 +39,36 @@ test('an unencoded / or @ in a password does not let it through (the issue: amqp
   assert.equal(maskSecret('amqp://user:pa/ss@host/'), 'amqp://user:[Redacted]@host/');
 });
 
+test('an unencoded @ in a password followed by / ? or # does not show the rest of it (user:Secret@Tail/Rest9@host)', () => {
+  for (const password of ['Secret@Tail/Rest9', 'Sec@ret#Tail42', 'Sec@ret?Tail42']) {
+    const url = `amqp://user:${password}@broker/`;
+    assert.equal(maskSecret(url), 'amqp://user:[Redacted]@broker/');
+    rememberSecret(url);
+    assert.equal(
+      redactSecrets(`cannot reach ${url}`),
+      'cannot reach amqp://user:[Redacted]@broker/',
+    );
+    assert.equal(redactSecrets(`password ${password} refused`), 'password [Redacted] refused');
+  }
+});
+
+test('a secret URL without userinfo keeps its key in its path or query: that part is masked and remembered', () => {
+  const webhook = 'https://hooks.example.com/services/T0/B0/WebhookSecret123';
+  assert.equal(maskSecret(webhook), 'https://hooks.example.com/[Redacted]');
+  assert.equal(
+    maskSecret('http://127.0.0.1:1/?token=QueryTokenSecret99'),
+    'http://127.0.0.1:1/[Redacted]',
+  );
+  assert.equal(maskSecret('http://influx:8086?token=abc'), 'http://influx:8086?[Redacted]');
+  assert.equal(maskSecret('http://influx:8086/'), 'http://influx:8086/');
+  rememberSecret(webhook);
+  rememberSecret('http://127.0.0.1:1/?token=QueryTokenSecret99');
+  assert.equal(
+    redactSecrets(`posting to ${webhook} and http://127.0.0.1:1/?token=QueryTokenSecret99 failed`),
+    'posting to https://hooks.example.com/[Redacted] and http://127.0.0.1:1/[Redacted] failed',
+  );
+});
+
 test('maskSecret shows a URL with its userinfo masked and anything else not at all', () => {
   assert.equal(
     maskSecret('https://KEY123@o1.ingest.example/42'),
