@@ -108,7 +108,20 @@ function urlProblem(value: string, schemes: readonly string[]): string | undefin
   if (url.hash !== '' || `${url.pathname}${url.search}`.includes('@')) {
     return `has an @ or # after its host, so it names another host: ${encode} (and an @ after the host as %40)`;
   }
+  if (!decodes(url.username) || !decodes(url.password)) {
+    return `has a % in its user name or password that starts no percent-encoding: ${encode} (a % as %25)`;
+  }
   return undefined;
+}
+
+/** Whether a URL's part decodes: every `%` starts a percent-encoded UTF-8 byte. */
+function decodes(part: string): boolean {
+  try {
+    decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */

@@ -290,6 +290,28 @@ test('a URL that parses as another host (digits, then / ? or # in the password) 
   assert.match(configError({ AMQP_URL: 'amqp://svc:pw@host/ x' }).message, /: has white space/);
 });
 
+test('a % in a URL password that starts no percent-encoding is a config error, masked (it threw URIError at start: exit 70)', () => {
+  for (const [variable, url] of [
+    ['AMQP_URL', 'amqp://svc:100%sure-word@host/'],
+    ['INFLUX_URL', 'http://svc:pass%-word@influx:8086'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'https://to%ken-word@collector:4318'],
+  ] as const) {
+    const error = configError({ [variable]: url });
+    assert.match(
+      error.message,
+      new RegExp(
+        `\\(environment ${variable}\\) = .* \\(secret\\): has a % in its user name or password`,
+      ),
+      url,
+    );
+    assert.ok(!error.message.includes('-word'), error.message);
+  }
+  assert.equal(
+    testConfig({ AMQP_URL: 'amqp://svc:100%25sure@host/' }).amqp.url,
+    'amqp://svc:100%25sure@host/',
+  );
+});
+
 test('a leaf marked notSecret() shows its NAME_FILE value: the fault drill switch', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
