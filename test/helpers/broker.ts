@@ -109,7 +109,18 @@ export class BrokerObserver {
   }
 
   static async open(url: string): Promise<BrokerObserver> {
-    const connection = await amqp.connect(url);
+    // The credentials decoded as UTF-8 (amqplib's own decoding of a URL's is Latin-1).
+    const { username, password } = new URL(url);
+    const credentials =
+      username === '' && password === ''
+        ? {}
+        : {
+            credentials: amqp.credentials.plain(
+              decodeURIComponent(username),
+              decodeURIComponent(password),
+            ),
+          };
+    const connection = await amqp.connect(url, credentials);
     connection.on('error', () => undefined);
     const channel = await connection.createConfirmChannel();
     return new BrokerObserver(connection, channel);

@@ -131,9 +131,10 @@ describe('secrets never printed', () => {
     const cronitor = new HttpRecorder('ok');
     const user = `svc-${randomUUID()}`;
     const vhost = `secrets-${randomUUID()}`;
-    // No non-ASCII here: amqplib 2.3 decodes the URL's password with unescape() (Latin-1), so
-    // a UTF-8 password can never log in; every other odd character is in.
-    const password = 'Pa/ss@w"rd% 1 amqpQ9';
+    // Every odd character, non-ASCII letters too: amqplib 2.3 decodes a URL's password with
+    // unescape() (Latin-1), so before the client passed its own credentials this one could
+    // never log in (exit 69, ACCESS_REFUSED).
+    const password = 'Pa/ss@w"rd% 1 ünï amqpQ9';
     let brokerReady: string | undefined;
     before(async () => {
       await Promise.all([sentry.start(), influx.start(), cronitor.start()]);

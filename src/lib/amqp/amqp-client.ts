@@ -59,15 +59,29 @@ export interface AmqpClientOptions {
   onLost: (error: BrokerError) => void;
 }
 
-/** The URL with the heartbeat set (unless the URL sets it) and the credentials hidden. */
-function withHeartbeat(url: string, heartbeatS: number): { url: string; shown: string } {
+/**
+ * The URL with the heartbeat set (unless the URL sets it) and the credentials hidden, and the
+ * user name and password percent-decoded as UTF-8 (undefined without either: amqplib's
+ * guest/guest). amqplib decodes a URL's with `unescape()`, which reads `%C3%BC` as two Latin-1
+ * letters: a password with a non-ASCII letter could never log in.
+ */
+function connectionTarget(
+  url: string,
+  heartbeatS: number,
+): { url: string; shown: string; user: string | undefined; password: string } {
   const parsed = new URL(url);
   if (!parsed.searchParams.has('heartbeat')) {
     parsed.searchParams.set('heartbeat', String(heartbeatS));
   }
   const shown = new URL(parsed);
   if (shown.password !== '') shown.password = '***';
-  return { url: parsed.toString(), shown: shown.toString() };
+  const anyCredential = parsed.username !== '' || parsed.password !== '';
+  return {
+    url: parsed.toString(),
+    shown: shown.toString(),
+    user: anyCredential ? decodeURIComponent(parsed.username) : undefined,
+    password: decodeURIComponent(parsed.password),
+  };
 }
 
 export class AmqpClient {
@@ -109,7 +123,8 @@ export class AmqpClient {
    */
   async connect(signal: AbortSignal): Promise<void> {
     if (this.#model !== undefined) throw new Error('AmqpClient.connect() called twice');
-    const { url, shown } = withHeartbeat(this.#options.url, this.#options.heartbeatS);
+    const target = connectionTarget(this.#options.url, this.#options.heartbeatS);
+    const { url, shown } = target;
     // An already-aborted signal never fires 'abort': refuse now rather than connect in shutdown.
     if (signal.aborted) {
       throw new DependencyError(dependencyName, `not connecting to ${shown}: shutting down`, {
@@ -120,14 +135,17 @@ export class AmqpClient {
     // Passed to the socket (amqplib hands its options to net.connect): once we give up, the
     // socket is destroyed at once instead of finishing a handshake that holds the process.
     const giveUp = new AbortController();
+    // Loaded at the first connect, not with this module: a service without a broker never
+    // loads amqplib (18 modules, ~19 ms of its start-up; docs/performance.md).
+    const { connect, credentials } = await import('amqplib');
     const socketOptions = {
       timeout: timeoutMs,
       clientProperties: { connection_name: this.#options.connectionName },
       signal: giveUp.signal,
+      ...(target.user === undefined
+        ? {}
+        : { credentials: credentials.plain(target.user, target.password) }),
     };
-    // Loaded at the first connect, not with this module: a service without a broker never
-    // loads amqplib (18 modules, ~19 ms of its start-up; docs/performance.md).
-    const { connect } = await import('amqplib');
     const attempt = connect(url, socketOptions);
     let model: amqp.ChannelModel;
     try {
