@@ -57,11 +57,17 @@ function readDefaults(file: string | URL): Json {
   } catch (error) {
     throw new ConfigError(`cannot read the defaults file ${String(file)}`, { cause: error });
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as Json;
+    parsed = JSON.parse(text);
   } catch (error) {
     throw new ConfigError(`the defaults file ${String(file)} is not valid JSON`, { cause: error });
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    const held = Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed);
+    throw new ConfigError(`the defaults file ${String(file)} holds ${held}, not a JSON object`);
+  }
+  return parsed as Json;
 }
 
 /** The largest `NAME_FILE` read: a secret, a key or a certificate chain is far smaller. */
@@ -100,22 +106,26 @@ function readSecretFile(variable: string, file: string): string {
 }
 
 /**
- * Reads `NAME`, or the contents of the file `NAME_FILE` names, trailing white space (blank
- * lines, a CR) dropped: a secrets file rarely ends where its value does.
+ * Reads `NAME`, or the contents of the file `NAME_FILE` names, a leading byte-order mark and
+ * trailing white space (blank lines, a CR) dropped: a secrets file rarely ends where its value
+ * does, and an editor on Windows may start it with a BOM. OpenTelemetry's variables (`OTEL_`)
+ * follow its specification: empty is the same as unset.
  */
 function readVariable(
   source: NodeJS.ProcessEnv,
   name: string,
-): { value: string; fromFile: boolean } | undefined {
+): { value: string; file?: string } | undefined {
   const file = source[`${name}_FILE`];
   if (file !== undefined && file !== '') {
     if (source[name] !== undefined) {
       throw new ConfigError(`${name} and ${name}_FILE are both set; set only one`);
     }
-    return { value: readSecretFile(`${name}_FILE`, file).trimEnd(), fromFile: true };
+    const text = readSecretFile(`${name}_FILE`, file);
+    return { value: text.replace(/^\uFEFF/, '').trimEnd(), file };
   }
   const value = source[name];
-  return value === undefined ? undefined : { value, fromFile: false };
+  if (value === '' && name.startsWith('OTEL_')) return undefined;
+  return value === undefined ? undefined : { value };
 }
 
 /**
@@ -178,9 +188,18 @@ export function loadConfig<S extends z.ZodType>(
   for (const [name, path] of Object.entries(options.env)) {
     const read = readVariable(source, name);
     if (read === undefined) continue;
+    // A secret mount that arrived empty would turn its integration off without a word. A
+    // switch's file (notSecret: the fault drill's) may be emptied on purpose.
+    if (read.file !== undefined && read.value === '') {
+      if (!nodesAt(options.schema, path.split('.')).some(isMarkedNotSecret)) {
+        throw new ConfigError(
+          `${name}_FILE names ${read.file}, which is empty: unset ${name}_FILE, or set ${name}= to leave ${path} empty`,
+        );
+      }
+    }
     setPath(raw, path, read.value);
-    origin.set(path, read.fromFile ? `${name}_FILE` : name);
-    if (read.fromFile) secretPaths.add(path);
+    origin.set(path, read.file === undefined ? name : `${name}_FILE`);
+    if (read.file !== undefined) secretPaths.add(path);
   }
   // Before validation: a value that fails it must not be printed either.
   forEachLeaf(raw, (path, leaf) => {

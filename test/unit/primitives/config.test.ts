@@ -207,6 +207,71 @@ test('trailing white space of a NAME_FILE value is dropped (blank lines, CR)', (
   assert.equal(testConfig({ AMQP_URL_FILE: file }).amqp.url, 'amqp://user:pw-from-file@broker/');
 });
 
+test('a NAME_FILE that starts with a byte-order mark is read without it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'amqp-url');
+  writeFileSync(file, '\uFEFFamqp://user:pw-from-file@broker/\r\n');
+  assert.equal(testConfig({ AMQP_URL_FILE: file }).amqp.url, 'amqp://user:pw-from-file@broker/');
+});
+
+test('an empty NAME_FILE (a secret mount that arrived empty) is a config error, not an integration silently off', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '');
+  const blank = join(dir, 'blank');
+  writeFileSync(blank, '\n \r\n');
+  for (const file of [empty, blank]) {
+    const error = configError({ AMQP_URL_FILE: file });
+    assert.equal(
+      error.message,
+      `AMQP_URL_FILE names ${file}, which is empty: unset AMQP_URL_FILE, or set AMQP_URL= to leave amqp.url empty`,
+    );
+  }
+  // A switch's file may be emptied on purpose (the fault drill's, after its first run).
+  assert.equal(testConfig({ FAULT_FILE: empty }).fault, '');
+});
+
+test("OpenTelemetry's variables set empty count as unset, as its specification says", () => {
+  const config = testConfig({
+    OTEL_TRACES_SAMPLER: '',
+    OTEL_SDK_DISABLED: '',
+    OTEL_EXPORTER_OTLP_PROTOCOL: '',
+    OTEL_EXPORTER_OTLP_ENDPOINT: '',
+  });
+  const defaults = testConfig();
+  assert.deepEqual(config.telemetry.tracing, defaults.telemetry.tracing);
+  // Any other variable set empty is still a value (an empty LOG_LEVEL is an error).
+  assert.match(configError({ LOG_LEVEL: '' }).message, /log\.level \(environment LOG_LEVEL\) = ""/);
+});
+
+test('a defaults file that holds no JSON object (null, an array) is a config error', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const schema = z.object({ a: z.object({ on: flag() }) });
+  for (const [text, held] of [
+    ['null', 'null'],
+    ['[]', 'an array'],
+    ['7', '7'],
+  ] as const) {
+    const defaults = join(dir, 'defaults.json');
+    writeFileSync(defaults, text);
+    assert.throws(
+      () =>
+        loadConfig({
+          schema,
+          env: { A_ON: 'a.on' },
+          defaultsFile: defaults,
+          source: { A_ON: 'true' },
+        }),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        error.message === `the defaults file ${defaults} holds ${held}, not a JSON object`,
+    );
+  }
+});
+
 test('a config error never prints a secret whole: a URL shows its userinfo masked', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
