@@ -5,6 +5,9 @@ import { runFile } from '../helpers/exec.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 import { childrenOf, commandLine } from '../helpers/npm-run.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** The built fixture service as a real child process, stopped with real signals. */
 
@@ -41,6 +44,20 @@ async function startupSentinelGone(service: ServiceProcess): Promise<void> {
   }
   assert.ok(service.isAlive, `exited: ${service.tail()}`);
 }
+
+test("APP_VERSION_FILE names the version: the build's commit applies only when neither APP_VERSION nor it is set", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'app-version-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'version');
+  writeFileSync(file, '2.4.1+abc\n');
+  // Before: the build's commit went in as APP_VERSION, and beside APP_VERSION_FILE that was
+  // 'both set', exit 78.
+  const service = start(t, { FIXTURE_TICK_MS: '60000', APP_VERSION_FILE: file });
+  const ready = await service.waitFor('ready');
+  assert.equal(ready['version'], '2.4.1+abc');
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK);
+});
 
 test('ready names every worker and the ZeroMQ endpoint; TERM when idle exits 0 by itself', async (t) => {
   const service = start(t, { FIXTURE_TICK_MS: '60000' });

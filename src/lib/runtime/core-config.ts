@@ -21,7 +21,8 @@ export const coreConfigSchema = z.object({
       .regex(/^[a-z][a-z0-9-]{0,62}$/)
       .describe('a lower-case name: letters, digits and dashes, starting with a letter'),
     environment: z.string().min(1).describe('a non-empty name such as production or dev'),
-    version: z.string().describe('a version string; the git commit when known'),
+    // On every log line: from APP_VERSION_FILE too, it is no secret.
+    version: notSecret(z.string().describe('a version string; the git commit when known')),
   }),
   log: z.object({
     level: z.enum(logLevels).describe(`one of ${logLevels.join(', ')}`),

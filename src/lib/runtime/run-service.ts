@@ -37,6 +37,15 @@ function buildCommit(): string | undefined {
 }
 
 /**
+ * The environment with APP_VERSION set to the build's commit when neither APP_VERSION nor
+ * APP_VERSION_FILE says otherwise (set beside APP_VERSION_FILE, it made that a config error).
+ */
+function withBuildVersion(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env['APP_VERSION'] !== undefined || (env['APP_VERSION_FILE'] ?? '') !== '') return env;
+  return { APP_VERSION: buildCommit(), ...env };
+}
+
+/**
  * Says on stderr what the log cannot: a line for a person (`headline`), then a JSON line for a
  * log pipeline, redacted like every other.
  */
@@ -115,7 +124,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
       schema: options.schema,
       env: options.env,
       defaultsFile: options.defaultsFile,
-      source: { APP_VERSION: buildCommit(), ...process.env },
+      source: withBuildVersion(process.env),
       crossChecks: coreConfigChecks,
     });
     refusePidOne();
