@@ -3,7 +3,9 @@
  * by nothing, so the setting meant does not apply and nothing says so (`AMQP_PREFECTH=10` left
  * the prefetch at its default, without a word). A name is suspect when, upper-cased, it is a
  * known name (`amqp_url`), or when it is within two edits (a character inserted, dropped,
- * replaced, or two neighbours swapped) of a known name of at least 8 characters, or is a known
+ * replaced, or two neighbours swapped) of a known name of at least 8 characters (one edit
+ * under 12: two edits from INFLUX_ORG is Kubernetes' INFLUX_PORT, from SENTRY_DSN the Sentry
+ * SDK's SENTRY_DIST, from APP_NAME an image's APP_HOME), or is a known
  * name without its unit (`SHUTDOWN_DEADLINE` for `SHUTDOWN_DEADLINE_MS`); a `NAME_FILE` is
  * compared by its NAME. Names only: no value is read. The environment is shared with other
  * programs (the container kit's own variables, Node's, the OpenTelemetry SDK's), so a suspect
@@ -13,6 +15,8 @@
 /** The known names edits are measured against are at least this long: short ones match noise. */
 const minLengthForEdits = 8;
 const maxEdits = 2;
+/** Names shorter than this are allowed one edit, not two. */
+const minLengthForTwoEdits = 12;
 
 export interface MisspelledVariable {
   /** The variable set, which nothing reads. */
@@ -47,8 +51,9 @@ export function misspelledVariables(
       if (name.length < minLengthForEdits || Math.abs(name.length - stem.length) > maxEdits) {
         continue;
       }
-      const edits = editDistance(stem, name, maxEdits);
-      if (edits <= maxEdits && (best === undefined || edits < best.edits))
+      const allowed = name.length < minLengthForTwoEdits ? 1 : maxEdits;
+      const edits = editDistance(stem, name, allowed);
+      if (edits <= allowed && (best === undefined || edits < best.edits))
         best = { meant: name, edits };
     }
     if (best !== undefined)

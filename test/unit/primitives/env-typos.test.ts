@@ -19,6 +19,8 @@ test('a variable within two edits of a known one, upper-cased, or without its un
     ['SHUTDOWN_DEADLINE', 'SHUTDOWN_DEADLINE_MS'], // the unit left out
     ['AMQP_HEARTBEAT', 'AMQP_HEARTBEAT_S'],
     ['MAX_SEMI_SPACE_FILE', 'MAX_SEMI_SPACE_MB_FILE'],
+    ['SENTRY_DNS', 'SENTRY_DSN'], // one edit from a name under 12 characters
+    ['INFLUX_ORGS', 'INFLUX_ORG'],
   ];
   for (const [variable, meant] of cases) {
     assert.deepEqual(misspelledVariables([variable], known), [{ variable, meant }], variable);
@@ -47,6 +49,9 @@ test('known names, their NAME_FILE forms and the neighbours a container has are 
     'OTEL_LOGS_EXPORTER',
     'SENTRY_RELEASE',
     'SENTRY_ENVIRONMENT',
+    'SENTRY_DIST', // two edits from SENTRY_DSN
+    'INFLUX_PORT', // Kubernetes' service link for a Service named influx; two from INFLUX_ORG
+    'APP_HOME', // two from APP_NAME
     'PATH',
     'HOME',
     'HOSTNAME',
