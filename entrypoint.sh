@@ -71,6 +71,8 @@ if [ -n "${SHUTDOWN_DEADLINE_MS_FILE:-}" ]; then
     deadline_from="SHUTDOWN_DEADLINE_MS (from SHUTDOWN_DEADLINE_MS_FILE=$SHUTDOWN_DEADLINE_MS_FILE)"
   fi
 fi
+# White space around the number (a file's CR and newline) is dropped, as the service does.
+deadline_ms=$(printf '%s' "$deadline_ms" | tr -d ' \t\r\n')
 case $deadline_ms in
   '' | *[!0-9]*) problem "$deadline_from must be a whole number of milliseconds (got '$deadline_ms')" ;;
   *)

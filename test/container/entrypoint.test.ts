@@ -136,6 +136,14 @@ describe('entrypoint.sh', () => {
     writeFileSync(file, '30000\n');
     const fine = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
     assert.equal(fine.code, 0, fine.stderr);
+    // A file written on Windows (CRLF), as the service reads it: 30000 (refused before).
+    writeFileSync(file, '30000\r\n');
+    const crlf = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
+    assert.equal(crlf.code, 0, crlf.stderr);
+    writeFileSync(file, ' 45000\r\n');
+    const crlfTooLong = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
+    assert.equal(crlfTooLong.code, 78, crlfTooLong.stdout);
+    assert.match(crlfTooLong.stderr, /=45000 must be below supervisord's stopwaitsecs/);
     const both = await entrypoint(
       containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file, SHUTDOWN_DEADLINE_MS: '30000' }),
     );
