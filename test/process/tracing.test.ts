@@ -295,7 +295,41 @@ describe('tracing through the AMQP pipeline', () => {
     assert.ok(hanging.requests.length > 0, 'the exporter did try the hanging collector');
   });
 
-  test('an unreachable collector changes nothing: every result arrives and TERM exits at once', async () => {
+  test('a message in hand at TERM: handed back in its own trace, and the worker exports the process span of work it finishes while it winds down', async () => {
+    const collector = await otlp();
+    // The drain gives up at 600 ms and hands the message back; the worker's work ends at 900,
+    // while its channels close. Before: the hand-back's traceparent started a new trace (it
+    // was published outside any span), and the process span ended after the worker's tracing
+    // had shut down, so it was dropped.
+    const service = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl,
+      FIXTURE_WORK_MS: '900',
+      SHUTDOWN_STEP_TIMEOUT_MS: '600',
+    });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(queues.input, [JSON.stringify({ id: 'in-hand', text: 'x' })], () => ({
+      messageId: 'in-hand',
+      headers: { traceparent: t.header },
+    }));
+    await service.waitFor((l) => l.msg === 'message taken' && l['messageId'] === 'in-hand');
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, 0, service.tail());
+    assert.ok(
+      service.lines.some((l) => l.msg === 'drain timed out; unfinished messages handed back'),
+      service.tail(),
+    );
+    const [back] = await observer.collect(queues.input, (r) => r.length >= 1);
+    assert.equal(
+      headerOf(back!, 'traceparent').split('-')[1],
+      t.traceId,
+      'the hand-back stays in the trace',
+    );
+    const names = collector.spans.filter((s) => s.traceId === t.traceId).map((s) => s.name);
+    assert.ok(names.includes(`process ${queues.input}`), `spans of the trace: ${names.join(', ')}`);
+  });
+
+  test('an unreachable collector changes nothing but the flush: every result arrives, and TERM waits for the flush timeout at most', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: closed, TRACING_FLUSH_TIMEOUT_MS: '500' });
     await service.waitFor('ready', 15_000);

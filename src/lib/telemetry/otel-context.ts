@@ -274,9 +274,11 @@ function withCarrier<T>(carrier: TraceCarrier, fn: () => T): T {
 }
 
 /**
- * Publishes inside a publish span (`publish <destination>`, a child of the active context):
- * `publish` gets `headers` with this span's `traceparent` (and `tracestate`) set, replacing
- * any the headers had. Ends when the broker confirms or refuses.
+ * Publishes inside a publish span (`publish <destination>`, a child of the active span or,
+ * without one, of the trace context the headers carry: a message forwarded outside its
+ * processing, as a hand-back when the drain times out, stays in its trace): `publish` gets
+ * `headers` with this span's `traceparent` (and `tracestate`) set, replacing any the headers
+ * had. Ends when the broker confirms or refuses.
  */
 function tracePublish<T>(
   destination: string,
@@ -284,7 +286,10 @@ function tracePublish<T>(
   headers: Readonly<Record<string, unknown>> | undefined,
   publish: (headers: Record<string, unknown> | undefined) => Promise<T>,
 ): Promise<T> {
-  const active = context.active();
+  let active = context.active();
+  if (headers !== undefined && trace.getSpan(active) === undefined) {
+    active = propagation.extract(active, headers, headerGetter);
+  }
   const span = startMessagingSpan('publish', destination, active);
   if (span.isRecording()) {
     span.setAttribute('messaging.rabbitmq.destination.routing_key', routingKey);

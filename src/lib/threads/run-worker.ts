@@ -98,6 +98,8 @@ export function runWorker<C extends WorkerConfig>(
   const stopping = new AbortController();
   const reporters = new ErrorReporters();
   const closers: Array<() => Promise<void> | void> = [];
+  /** This thread's Sentry and tracing: closed after the channels, the last to go. */
+  const telemetryClosers: Array<() => Promise<void>> = [];
   const processControl: ProcessControl = {
     signal: controller.signal,
     stopping: AbortSignal.any([controller.signal, stopping.signal]),
@@ -180,15 +182,17 @@ export function runWorker<C extends WorkerConfig>(
   };
 
   const finish = async (): Promise<void> => {
-    for (const closer of closers.reverse()) {
+    const close = (closer: () => unknown): Promise<unknown> =>
       // A closer that fails is a failure while stopping: logged, reported, die() (the exit
       // code says the stop did not go cleanly); the other closers still run.
-      await runInScope(closer, { name: `${init.name} close`, log, control: processControl });
-    }
+      runInScope(closer, { name: `${init.name} close`, log, control: processControl });
+    for (const closer of closers.reverse()) await close(closer);
     // Requests already on their way are answered before the channels close.
     await Promise.all(
       [main, ...peers.values()].map((c) => c.closeGracefully(channelCloseTimeoutMs)),
     );
+    // Telemetry last (tracing, then Sentry): the spans and errors of those answers go out too.
+    for (const closer of telemetryClosers.reverse()) await close(closer);
     clearInterval(beat);
     loopDelay.stop();
     send({ t: 'finished', shuttingDown: controller.signal.aborted });
@@ -200,7 +204,7 @@ export function runWorker<C extends WorkerConfig>(
 
   void (async () => {
     // This thread's own Sentry client, loaded only when on: errors are reported where they
-    // are raised, and flushed (bounded) by the first closer pushed, so it runs last.
+    // are raised, and flushed (bounded) after everything else.
     const sentryConfig = config.telemetry.sentry;
     if (sentryConfig.dsn !== '') {
       try {
@@ -214,7 +218,7 @@ export function runWorker<C extends WorkerConfig>(
           log,
         });
         reporters.add(sentry.report);
-        closers.push(() => sentry.close());
+        telemetryClosers.push(() => sentry.close());
       } catch (error) {
         log.warn({ err: error }, 'sentry did not start in this thread; errors are logged only');
       }
@@ -229,7 +233,7 @@ export function runWorker<C extends WorkerConfig>(
         thread: init.name,
         log,
       });
-      closers.push(() => tracing.close());
+      telemetryClosers.push(() => tracing.close());
     }
     if (isPrometheusOn(config.telemetry)) {
       const { ThreadRuntimeMetrics } = await import('../telemetry/prometheus.js');
