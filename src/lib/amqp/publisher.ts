@@ -102,7 +102,8 @@ export const shortStringProperties = {
  *   `shortStringProperties`) in its `x-original-...` header.
  * `headers` override the original's headers of the same name. The headers are made
  * `republishable()`; original headers too large for a copy (over `maxCopyHeaderBytes`
- * encoded) are left out, and `x-original-headers-dropped` says so, with their size.
+ * encoded) are left out, and `x-original-headers-dropped` says so, with their size, unless
+ * leaving out an oversized `tracestate` alone is enough.
  */
 export function copyProperties(
   message: AmqpMessage,
@@ -127,11 +128,18 @@ export function copyProperties(
   let merged = republishable({ ...message.properties.headers, ...moved, ...headers });
   const bytes = encodedTableBytes(merged);
   if (bytes > maxCopyHeaderBytes) {
-    merged = republishable({
-      ...moved,
-      ...headers,
-      [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
-    });
+    // An oversized `tracestate` goes first, alone: W3C trace context lets any hop drop it (the
+    // `traceparent` carries the trace), and it must not take the producer's headers with it.
+    const { tracestate, ...rest } = merged;
+    const withoutState = encodedTableBytes(rest);
+    merged =
+      tracestate !== undefined && withoutState <= maxCopyHeaderBytes
+        ? rest
+        : republishable({
+            ...moved,
+            ...headers,
+            [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
+          });
   }
   return { ...kept, ...(writable && timestamp !== undefined && { timestamp }), headers: merged };
 }

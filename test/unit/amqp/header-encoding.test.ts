@@ -132,6 +132,25 @@ test('a copy: headers too large to carry are left out, saying so; the core’s o
   assert.equal(String(copyProperties(under, {}).headers?.['big']).length, maxCopyHeaderBytes - 100);
 });
 
+test('a copy: an oversized tracestate is left out alone when that is enough, the other headers kept', () => {
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const huge = message({
+    headers: { traceparent, tracestate: `v=${'x'.repeat(62_000)}`, 'x-business': 'y'.repeat(3300) },
+  });
+  const copy = copyProperties(huge, { 'x-attempt': 2 });
+  assert.ok(copy.headers?.['tracestate'] === undefined, 'the tracestate is kept');
+  assert.equal(copy.headers?.['traceparent'], traceparent);
+  assert.equal(String(copy.headers?.['x-business']).length, 3300);
+  assert.equal(copy.headers?.[OriginalHeaders.headersDropped], undefined);
+  // Too large without it as well: everything of the original's goes, as before.
+  const both = message({
+    headers: { tracestate: `v=${'x'.repeat(1000)}`, big: 'x'.repeat(maxCopyHeaderBytes) },
+  });
+  const dropped = copyProperties(both, {});
+  assert.equal(dropped.headers?.['big'], undefined);
+  assert.match(String(dropped.headers?.[OriginalHeaders.headersDropped]), /over the/);
+});
+
 test('a copy: a timestamp amqplib cannot write goes to x-original-timestamp', () => {
   const far = copyProperties(message({ timestamp: 2 ** 64 }), {});
   assert.equal(far.timestamp, undefined);
