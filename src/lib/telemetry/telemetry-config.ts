@@ -37,6 +37,17 @@ export const traceSamplers = [
   'parentbased_traceidratio',
 ] as const;
 
+/**
+ * The ratio `OTEL_TRACES_SAMPLER_ARG` gives a traceidratio sampler: 1 when empty, undefined
+ * when it is no number from 0 to 1.
+ */
+export function samplerRatio(arg: string): number | undefined {
+  const text = arg.trim();
+  if (text === '') return 1;
+  const ratio = Number(text);
+  return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : undefined;
+}
+
 /** The OTLP transports offered (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export const otlpProtocols = ['http/protobuf', 'http/json'] as const;
 
@@ -81,10 +92,16 @@ export const telemetryConfigSchema = z
         .describe(`empty (OTEL_EXPORTER_OTLP_PROTOCOL) or one of ${otlpProtocols.join(', ')}`),
       /** `service.name`; the app name when empty. */
       serviceName: z.string().describe('a service name (empty: the app name)'),
-      sampler: z.enum(traceSamplers).describe(`one of ${traceSamplers.join(', ')}`),
+      // Case-insensitive, as OpenTelemetry's specification asks of its enumerations.
+      sampler: z
+        .preprocess(
+          (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+          z.enum(traceSamplers),
+        )
+        .describe(`one of ${traceSamplers.join(', ')}`),
+      // Checked below, and only for the samplers that read it: the others ignore it.
       samplerArg: z
         .string()
-        .regex(/^(|0(\.\d+)?|1(\.0+)?)$/)
         .describe('empty, or the ratio for the traceidratio samplers, from 0 to 1'),
       sdkDisabled: flag(),
       exporter: z.enum(['otlp', 'none']).describe('otlp or none'),
@@ -101,6 +118,14 @@ export const telemetryConfigSchema = z
     }),
   })
   .superRefine((t, ctx) => {
+    const { sampler, samplerArg } = t.tracing;
+    if (sampler.endsWith('traceidratio') && samplerRatio(samplerArg) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tracing', 'samplerArg'],
+        message: `must be empty or a ratio from 0 to 1 for the ${sampler} sampler`,
+      });
+    }
     if (t.influx.url === '') return;
     for (const key of ['org', 'bucket'] as const) {
       if (t.influx[key] === '') {

@@ -14,7 +14,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import type { Logger } from '../primitives/log.js';
-import type { TelemetryConfig } from './telemetry-config.js';
+import { samplerRatio, type TelemetryConfig } from './telemetry-config.js';
 import { installTraceImpl } from './trace-context.js';
 import { otelTraceImpl } from './otel-context.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
@@ -46,7 +46,7 @@ export interface TracingHandle {
 
 /** The sampler named by `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`. */
 export function samplerOf(name: string, arg: string): Sampler {
-  const ratio = arg === '' ? 1 : Number(arg);
+  const ratio = samplerRatio(arg) ?? 1; // the config refused any other
   switch (name) {
     case 'always_on':
       return new AlwaysOnSampler();

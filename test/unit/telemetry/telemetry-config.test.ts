@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { isTracingOn } from '../../../src/lib/telemetry/switches.js';
+import { samplerRatio } from '../../../src/lib/telemetry/telemetry-config.js';
 import { testConfig } from '../../helpers/core.js';
 
 /** Tracing is configured by OpenTelemetry's standard variables, validated like every other. */
@@ -42,4 +43,38 @@ test('a bad sampler or ratio names the variable and the expected form', () => {
     OTEL_TRACES_SAMPLER_ARG: '0.25',
   });
   assert.equal(ratio.telemetry.tracing.samplerArg, '0.25');
+});
+
+test("sampler names are read case-insensitively, and a ratio only where a sampler reads one (OpenTelemetry's specification)", () => {
+  const named = testConfig({ OTEL_TRACES_SAMPLER: 'ParentBased_TraceIdRatio' });
+  assert.equal(named.telemetry.tracing.sampler, 'parentbased_traceidratio');
+  for (const arg of ['.5', ' 0.5 ', '1', '0', '1e-1']) {
+    assert.ok(
+      samplerRatio(
+        testConfig({ OTEL_TRACES_SAMPLER_ARG: arg, OTEL_TRACES_SAMPLER: 'traceidratio' }).telemetry
+          .tracing.samplerArg,
+      ) !== undefined,
+      arg,
+    );
+  }
+  assert.equal(samplerRatio('.5'), 0.5);
+  assert.equal(samplerRatio(''), 1);
+  for (const arg of ['-0.1', '1.01', 'half', 'NaN', 'Infinity']) {
+    assert.equal(samplerRatio(arg), undefined, arg);
+  }
+  // A sampler that takes no ratio ignores one (a shared environment may set it for others).
+  const ignored = testConfig({ OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: 'abc' });
+  assert.equal(ignored.telemetry.tracing.sampler, 'always_on');
+  assert.throws(
+    () =>
+      testConfig({
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: 'abc',
+      }),
+    (error: Error) =>
+      error instanceof ConfigError &&
+      /telemetry\.tracing\.samplerArg \(environment OTEL_TRACES_SAMPLER_ARG\) = "abc": must be empty or a ratio from 0 to 1 for the parentbased_traceidratio sampler/.test(
+        error.message,
+      ),
+  );
 });
