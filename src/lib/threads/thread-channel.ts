@@ -53,6 +53,14 @@ type Wire =
   | [kind: typeof FIN | typeof FIN_ACK];
 type PortMessage = Wire | [kind: typeof BATCH, messages: Wire[]];
 
+/**
+ * How long one turn of the event loop handles incoming requests and notes before the rest wait
+ * for the next turn. A port hands over everything queued at once: a prefetch window of large
+ * messages (11 ms of parsing each at 900 KB) was seconds without a return to the loop, so no
+ * heartbeat went out and a busy worker was killed as hung. Between turns the timers run.
+ */
+const turnBudgetMs = 50;
+
 /** The port-like object a channel runs on (a MessagePort, or a worker's parentPort). */
 export type ChannelPort = Pick<MessagePort, 'postMessage' | 'on' | 'off' | 'close' | 'unref'>;
 
@@ -97,6 +105,12 @@ export class ThreadChannel<
   #handler: RequestHandler<In> | undefined;
   /** Requests and notes that came before serve(): handled, in order, when it is called. */
   #early: Incoming[] = [];
+  /** Requests and notes past this turn's budget, handled in order in the next turns. */
+  #backlog: Incoming[] = [];
+  /** When this turn's first request or note was handled; -1 between turns. */
+  #turnStarted = -1;
+  /** Called when the backlog empties (drain waits for it). */
+  #backlogDone: Array<() => void> = [];
   #nextId = 1;
   #closed = false;
   /** Set once the other side asked to close: no new requests go out. */
@@ -124,9 +138,9 @@ export class ThreadChannel<
     return this.#pending.size;
   }
 
-  /** Requests received and being handled. */
+  /** Requests received and being handled, or waiting for their turn. */
   get active(): number {
-    return this.#active.size;
+    return this.#active.size + this.#backlog.length;
   }
 
   get isClosed(): boolean {
@@ -172,12 +186,18 @@ export class ThreadChannel<
     this.#handler = handler;
     const early = this.#early;
     this.#early = [];
-    for (const message of early) this.#handle(message);
+    for (const message of early) this.#receive(message);
   }
 
-  /** Resolves when every request being handled now has been answered. */
+  /** Resolves when every request received (handled now, or waiting) has been answered. */
   async drain(): Promise<void> {
-    while (this.#active.size > 0) await Promise.allSettled([...this.#active]);
+    while (this.#active.size > 0 || this.#backlog.length > 0) {
+      if (this.#backlog.length > 0) {
+        await new Promise<void>((resolve) => this.#backlogDone.push(resolve));
+      } else {
+        await Promise.allSettled([...this.#active]);
+      }
+    }
   }
 
   /**
@@ -265,7 +285,7 @@ export class ThreadChannel<
       case REQ:
       case NOTE:
         if (this.#handler === undefined) this.#early.push(message);
-        else this.#handle(message);
+        else this.#receive(message);
         return;
       case RES:
       case ERR: {
@@ -286,6 +306,56 @@ export class ThreadChannel<
         return;
     }
   }
+
+  /** Handles a request or note now, or in a later turn once this one's budget is spent. */
+  #receive(message: Incoming): void {
+    if (this.#backlog.length > 0) {
+      this.#backlog.push(message); // after those waiting: the order holds
+    } else if (this.#overBudget()) {
+      this.#backlog.push(message);
+      setImmediate(this.#resume);
+    } else {
+      this.#handle(message);
+    }
+  }
+
+  /** Whether this turn has handled requests for longer than its budget (starts one if none). */
+  #overBudget(): boolean {
+    const now = performance.now();
+    if (this.#turnStarted < 0) {
+      this.#turnStarted = now;
+      // Runs after this turn's messages (the check phase follows the poll phase).
+      setImmediate(this.#endTurn);
+      return false;
+    }
+    return now - this.#turnStarted > turnBudgetMs;
+  }
+
+  readonly #endTurn = (): void => {
+    this.#turnStarted = -1;
+  };
+
+  /**
+   * Handles the backlog, in order, within a turn's budget; schedules itself again for the rest.
+   * An immediate scheduled from an immediate runs in the next loop iteration, after its timers.
+   */
+  readonly #resume = (): void => {
+    const queue = this.#backlog;
+    this.#backlog = [];
+    this.#overBudget(); // starts this turn
+    for (let i = 0; i < queue.length; i++) {
+      if (this.#closed) break; // nothing of it can be answered any more
+      if (i > 0 && this.#overBudget()) {
+        this.#backlog = queue.slice(i).concat(this.#backlog);
+        setImmediate(this.#resume);
+        return;
+      }
+      this.#handle(queue[i] as Incoming);
+    }
+    const done = this.#backlogDone;
+    this.#backlogDone = [];
+    for (const resolve of done) resolve();
+  };
 
   /**
    * Runs the handler, synchronously when it is synchronous (the common case for notes: no
@@ -345,6 +415,9 @@ export class ThreadChannel<
     this.#finAcked?.();
     this.#port.off('message', this.#onMessage);
     this.#port.off('close', this.#onClose);
+    // Requests waiting for their turn can no longer be answered.
+    this.#backlog = [];
+    for (const resolve of this.#backlogDone.splice(0)) resolve();
     for (const pending of this.#pending.values()) {
       pending.cleanup();
       pending.reject(this.#closedError());

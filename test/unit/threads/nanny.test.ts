@@ -172,6 +172,25 @@ test('a worker whose event loop blocks is reported hung and terminated', async (
   await sink.waitFor((l) => l['msg'] === 'worker exited' && l['worker'] === 'sloth');
 });
 
+test('a worker handed many requests at once, each busy without a return to the loop, keeps beating: busy is not hung', async (t) => {
+  // 60 requests of 20 ms each arrive together (one port message): 1.2 s of work, four times
+  // the hang limit (1.5 heartbeats). Handled in one turn, no heartbeat went out and the
+  // worker was killed as hung (the sample's processor, a prefetch window of 900 KB bodies).
+  const { nanny, died } = nannyHarness({ HEARTBEAT_MS: '200' });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('busy'));
+  await nanny.start();
+  const channel = nanny.channel('busy').as<EchoContract>();
+  const answers = await Promise.all(
+    Array.from({ length: 60 }, () => channel.request({ op: 'spin', ms: 20 })),
+  );
+  assert.equal(answers.filter((a) => a.value === 'spun').length, 60);
+  assert.deepEqual(
+    died.map((e) => e.message),
+    [],
+  );
+});
+
 test('an uncaught error in a worker reaches main through die()', async (t) => {
   const { nanny, firstDeath } = nannyHarness({ FAULT: 'worker-throw:echo' });
   t.after(() => nanny.stopAll(2_000));
