@@ -4,6 +4,7 @@ import {
   booleanFlag,
   coreConfigSchema,
   coreEnv,
+  cronSchedule,
   flagEnv,
   flagsSchema,
   integer,
@@ -28,10 +29,7 @@ export const appConfigSchema = coreConfigSchema
       publishEndpoint: zmqEndpoint(),
       eventIntervalMs: millis(1),
       workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
-      statsSchedule: z
-        .string()
-        .min(1)
-        .describe('a cron schedule (seconds first allowed) such as */10 * * * * *'),
+      statsSchedule: cronSchedule(),
       notifyUrl: secret(
         optionalUrl(
           ['http', 'https'],

@@ -52,7 +52,7 @@ export {
 export type { Nanny } from './threads/nanny.js';
 export type { ShutdownCoordinator } from './lifecycle/shutdown-coordinator.js';
 export type { HealthChecks } from './health.js';
-export type { Scheduler } from './schedule.js';
+export { cronSchedule, type Scheduler } from './schedule.js';
 
 // RabbitMQ, an integration the app adds (config section, env, start): its modules and amqplib
 // load only when started, so a service without a broker never loads them.

@@ -1,4 +1,5 @@
 import type * as NodeCron from 'node-cron';
+import { z } from 'zod';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from './primitives/log.js';
 import type { ProcessControl } from './primitives/process-control.js';
@@ -21,6 +22,17 @@ const { createTask, validate } = createRequire(import.meta.url)('node-cron') as 
  * does not end the service). `stop()` stops every schedule and waits, bounded, for runs in
  * progress; their `signal` has aborted by then.
  */
+
+/**
+ * A config leaf holding a cron schedule, checked as the scheduler will read it: a bad one is a
+ * config error naming its key (exit 78), not a throw from `add()` once the workers run (70).
+ */
+export function cronSchedule() {
+  return z
+    .string()
+    .refine((value) => validate(value), { message: 'not a cron schedule' })
+    .describe('a cron schedule, five fields or six with seconds first, such as */10 * * * * *');
+}
 
 export interface JobSpec {
   name: string;

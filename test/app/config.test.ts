@@ -45,6 +45,23 @@ describe('the sample app config and its flag', () => {
   });
 });
 
+describe('the stats schedule (cronSchedule)', () => {
+  test('a cron schedule of five or six fields is taken; anything else is a ConfigError naming it', () => {
+    for (const schedule of ['*/10 * * * * *', '0 3 * * mon-fri', '* * * * *']) {
+      assert.equal(loadApp({ SAMPLE_STATS_SCHEDULE: schedule }).sample.statsSchedule, schedule);
+    }
+    // Before: taken by the config, thrown by the scheduler once the workers ran (exit 70).
+    for (const schedule of ['bogus', '61 * * * *', '* * * *', '']) {
+      const error = configError(() => loadApp({ SAMPLE_STATS_SCHEDULE: schedule }));
+      assert.match(
+        error.message,
+        /sample\.statsSchedule \(environment SAMPLE_STATS_SCHEDULE\) = .*: not a cron schedule; expected a cron schedule, five fields or six/,
+        schedule,
+      );
+    }
+  });
+});
+
 describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
   test('tcp with a port or *, ipc and inproc are taken', () => {
     for (const endpoint of [
