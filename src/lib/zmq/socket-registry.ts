@@ -98,6 +98,30 @@ function fromZeromq(socket: string, what: string, error: unknown): Error {
  * How many sends on a PUB socket resolve at once before one waits a turn of the event loop
  * (zeromq.js yields after its own count of 512 without a send timeout; ours is 0).
  */
+/**
+ * Whether a process listens on an `ipc://` endpoint's socket file. libzmq's bind removes the
+ * file and makes its own, so a second service bound to the same path took it over without a
+ * word (measured: both `ready`, and the first one's subscribers got nothing from then on), where
+ * a TCP port in use is refused. A file nobody listens on (left by a socket closed or a process
+ * killed) refuses the probe: libzmq replaces it, as it should. Abstract names (`ipc://@name`)
+ * have no file; their bind is refused by the kernel.
+ */
+function ipcInUse(endpoint: string): Promise<boolean> {
+  const path = endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : '';
+  if (path === '' || path.startsWith('@')) return Promise.resolve(false);
+  const { connect } = process.getBuiltinModule('node:net');
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    const answer = (inUse: boolean): void => {
+      probe.destroy();
+      resolve(inUse);
+    };
+    probe.once('connect', () => answer(true));
+    probe.once('error', () => answer(false)); // ENOENT: no file; ECONNREFUSED: nobody listens
+    probe.setTimeout(1000, () => answer(true)); // a listener that never completes a connect
+  });
+}
+
 const pubSendsPerTurn = 256;
 
 function nextTurn(): Promise<void> {
@@ -158,6 +182,12 @@ export class SocketRegistry {
         return raw.closed;
       },
       async bind(endpoint) {
+        if (await ipcInUse(endpoint)) {
+          throw new DependencyError(
+            'zeromq',
+            `zmq socket ${name}: bind ${endpoint}: Address already in use (a process listens on that socket file)`,
+          );
+        }
         await zeromqCall(name, `bind ${endpoint}`, () => raw.bind(endpoint));
         const bound = raw.lastEndpoint ?? endpoint;
         endpoints.push(bound);

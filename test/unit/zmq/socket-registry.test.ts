@@ -7,6 +7,10 @@ import {
 } from '../../../src/lib/zmq/socket-registry.js';
 import { classify } from '../../../src/lib/primitives/classify.js';
 import { captureLogger } from '../../helpers/core.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DependencyError } from '../../../src/lib/primitives/errors.js';
 
 test('each socket is registered with the place that opened it and its endpoints', async (t) => {
   const { log } = captureLogger();
@@ -121,4 +125,32 @@ test('a burst of PUB sends reaches a subscriber whole and in order', async (t) =
     seen,
     Array.from({ length: count }, (_, i) => i),
   );
+});
+
+test('an ipc:// endpoint another socket listens on is refused as in use; a file left by a closed one is taken', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zmq-ipc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const endpoint = `ipc://${join(dir, 'pub.sock')}`;
+  const { log } = captureLogger();
+  const first = new SocketRegistry({ log, lingerMs: 0 });
+  const second = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => {
+    first.closeAll();
+    second.closeAll();
+  });
+  await (await first.open('pub', 'first')).bind(endpoint);
+  // Before: libzmq replaced the file, and the first socket's subscribers got nothing more.
+  const taker = await second.open('pub', 'second');
+  await assert.rejects(taker.bind(endpoint), (error: Error) => {
+    assert.ok(error instanceof DependencyError, String(error));
+    assert.equal(classify(error), 'dependency');
+    assert.match(
+      error.message,
+      /zmq socket second: bind ipc:\/\/.*pub\.sock: Address already in use/,
+    );
+    return true;
+  });
+  // Closed, the first socket leaves its file behind; nobody listens on it any more.
+  first.closeAll();
+  assert.equal(await taker.bind(endpoint), endpoint);
 });
