@@ -93,11 +93,12 @@ describe('the sample app on RabbitMQ', () => {
     assert.equal((result?.json as SampleResult).attempt, 3);
   });
 
-  test('bodies the sample cannot read are poison: not JSON, not an object, nested too deep', async () => {
+  test('bodies the sample cannot read are poison: not JSON, not an object, nested too deep, an id too long', async () => {
     // 400 KB: JSON.parse takes it, JSON.stringify overflows the stack (RangeError).
     const depth = 200_000;
     const deep = `{"nested":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-    const poison = ['{not json', '[1,2,3]', '"a string"', 'null', deep];
+    const longId = JSON.stringify({ id: 'i'.repeat(900_000), text: 'x' });
+    const poison = ['{not json', '[1,2,3]', '"a string"', 'null', deep, longId];
     await observer.publish(queues.input, poison, (i) => ({ messageId: `poison-${i}` }));
     const failed = await observer.collect(queues.failed, (r) => r.length >= poison.length);
     const reasons = new Map(
@@ -111,6 +112,10 @@ describe('the sample app on RabbitMQ', () => {
     assert.match(reasons.get('poison-2') ?? '', /not an object \(string\)/);
     assert.match(reasons.get('poison-3') ?? '', /not an object \(null\)/);
     assert.match(reasons.get('poison-4') ?? '', /nested deeper than 256 levels \(200001\)/);
+    assert.match(
+      reasons.get('poison-5') ?? '',
+      /event id is longer than 256 characters \(900000\)/,
+    );
     for (const f of failed) {
       assert.equal(headerOf(f, 'x-attempts'), 1);
       assert.equal(headerOf(f, 'x-error-kind'), 'permanent');
