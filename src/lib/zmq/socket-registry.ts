@@ -67,8 +67,11 @@ export class SocketClosedError extends WorkerBaseError {
   }
 }
 
-/** zeromq.js v6's system errors (a numeric errno) for an operation on a closed socket. */
-const closedSocketCodes = new Set(['EBADF', 'EAGAIN', 'ETERM']);
+/**
+ * zeromq.js v6's system errors (a numeric errno) for an operation on a closed socket (a connect
+ * or subscribe gets ENOTSOCK).
+ */
+const closedSocketCodes = new Set(['EBADF', 'EAGAIN', 'ETERM', 'ENOTSOCK']);
 
 /**
  * zeromq's bind errors that mean the host is set up wrong: an operator must act. ENODEV: the
@@ -129,6 +132,24 @@ function nextTurn(): Promise<void> {
 }
 
 /** Runs a zeromq call; what it throws or rejects with is made into our error. */
+/** `zeromqCall` for zeromq's synchronous calls (connect, subscribe). */
+function zeromqCallSync<T>(socket: string, what: string, call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    throw fromZeromq(socket, what, error);
+  }
+}
+
+/**
+ * Turns IPv6 on for an endpoint with a bracketed address (`tcp://[::1]:5556`): off by default
+ * in libzmq, such an endpoint failed to bind ("No such device", exit 69 at every start) though
+ * the config takes it.
+ */
+function useIpv6For(raw: Zmq.Socket, endpoint: string): void {
+  if (/^tcp:\/\/[^/]*\[/.test(endpoint) && !raw.ipv6) raw.ipv6 = true;
+}
+
 async function zeromqCall<T>(socket: string, what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -188,6 +209,7 @@ export class SocketRegistry {
             `zmq socket ${name}: bind ${endpoint}: Address already in use (a process listens on that socket file)`,
           );
         }
+        useIpv6For(raw, endpoint);
         await zeromqCall(name, `bind ${endpoint}`, () => raw.bind(endpoint));
         const bound = raw.lastEndpoint ?? endpoint;
         endpoints.push(bound);
@@ -195,14 +217,17 @@ export class SocketRegistry {
         return bound;
       },
       connect(endpoint) {
-        raw.connect(endpoint);
+        useIpv6For(raw, endpoint);
+        zeromqCallSync(name, `connect ${endpoint}`, () => raw.connect(endpoint));
         endpoints.push(endpoint);
       },
       subscribe(prefix = '') {
         if (type !== 'sub') {
           throw new Error(`socket ${name} is a ${type} socket; only sub sockets subscribe`);
         }
-        (raw as unknown as Pick<Zmq.Subscriber, 'subscribe'>).subscribe(prefix);
+        zeromqCallSync(name, 'subscribe', () =>
+          (raw as unknown as Pick<Zmq.Subscriber, 'subscribe'>).subscribe(prefix),
+        );
       },
       // zeromq throws EBADF synchronously on a closed socket; callers get one shape.
       send: (message) => {

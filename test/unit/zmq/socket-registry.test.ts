@@ -154,3 +154,35 @@ test('an ipc:// endpoint another socket listens on is refused as in use; a file 
   first.closeAll();
   assert.equal(await taker.bind(endpoint), endpoint);
 });
+
+test('an IPv6 endpoint (tcp://[::1]:PORT), which the config takes, binds and connects', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  // Before: "No such device" (libzmq has IPv6 off by default), exit 69 at every start.
+  const pub = await zmq.open('pub', 'v6');
+  const endpoint = await pub.bind('tcp://[::1]:*');
+  assert.match(endpoint, /^tcp:\/\/\[::1\]:\d+$/);
+  const sub = await zmq.open('sub', 'v6-sub');
+  sub.connect(endpoint);
+  sub.subscribe('');
+  const received = sub.receive();
+  // A PUB drops messages until the subscription arrives: send until the first is received.
+  const publishing = setInterval(() => void pub.send(['over', 'v6']), 10);
+  t.after(() => clearInterval(publishing));
+  const [topic] = await received;
+  assert.equal(topic?.toString(), 'over');
+});
+
+test('connect and subscribe on a closed socket throw SocketClosedError, the noise of closing things', async () => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  const sub = await zmq.open('sub', 'late');
+  zmq.closeAll();
+  for (const call of [() => sub.connect('tcp://127.0.0.1:5999'), () => sub.subscribe('')]) {
+    assert.throws(call, (error: Error) => {
+      assert.ok(error instanceof SocketClosedError, `${error.name}: ${error.message}`);
+      return true;
+    });
+  }
+});
