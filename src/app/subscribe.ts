@@ -1,4 +1,4 @@
-import { SocketRegistry, createLogger } from '../lib/index.js';
+import { SocketRegistry, createLogger, zmqEndpoint } from '../lib/index.js';
 import { resultsTopic } from './pipeline.js';
 
 /**
@@ -25,6 +25,14 @@ const log = createLogger({
   level: 'info',
   destination: process.stderr,
 });
+// Checked as the service checks its own (a bad one threw zeromq's bare "Invalid argument").
+if (!zmqEndpoint().safeParse(endpoint).success) {
+  log.error(
+    { endpoint, expected: zmqEndpoint().description },
+    'not a ZeroMQ endpoint; nothing subscribed',
+  );
+  process.exit(78);
+}
 const zmq = new SocketRegistry({ log, lingerMs: 0 });
 const socket = await zmq.open('sub', 'results-subscriber');
 socket.connect(endpoint);

@@ -94,3 +94,14 @@ test('its reader gone (`npm run subscribe | head`), the subscriber stops quietly
   assert.equal((await subscriber.waitForExit()).code, 0, subscriber.stderr.join('\n'));
   assert.ok(!subscriber.stderr.some((l) => /EPIPE|Error/.test(l)), subscriber.stderr.join('\n'));
 });
+
+test('an endpoint that is no ZeroMQ endpoint is refused with 78 and a line saying so, not a stack', async (t) => {
+  for (const endpoint of ['garbage', 'tcp://127.0.0.1:99999']) {
+    const subscriber = new ServiceProcess({ script: subscribeScript, args: [endpoint], env: {} });
+    t.after(() => subscriber.stop());
+    assert.equal((await subscriber.waitForExit()).code, 78, endpoint);
+    const line = subscriber.stderr.map((text) => JSON.parse(text) as Record<string, unknown>)[0];
+    assert.equal(line?.['msg'], 'not a ZeroMQ endpoint; nothing subscribed');
+    assert.equal(line?.['endpoint'], endpoint);
+  }
+});
