@@ -92,8 +92,9 @@ export function withCarrier<T>(carrier: TraceCarrier | undefined, fn: () => T): 
 
 /**
  * Publishes inside a publish span (`publish <destination>`, a child of the active context, or
- * of the headers' own trace context when no span is active): `publish` gets `headers` with this span's `traceparent` (and `tracestate`) set, replacing
- * any the headers had. Ends when the broker confirms or refuses.
+ * of the headers' own trace context when no span is active): `publish` gets `headers` with
+ * this span's `traceparent` (and `tracestate`) set, replacing any the headers had. Ends when
+ * the broker confirms or refuses.
  */
 export function tracePublish<T>(
   destination: string,
