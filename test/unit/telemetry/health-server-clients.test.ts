@@ -11,7 +11,12 @@ import { rawHttp } from '../../helpers/raw-http.js';
 
 async function started(
   t: { after: (fn: () => Promise<void>) => void },
-  options: { requestTimeoutMs?: number; maxConnections?: number } = {},
+  options: {
+    requestTimeoutMs?: number;
+    maxConnections?: number;
+    health?: HealthChecks;
+    metrics?: () => Promise<{ contentType: string; body: string }>;
+  } = {},
 ): Promise<number> {
   const { log } = captureLogger();
   const server = new HealthServer({
@@ -81,4 +86,44 @@ test('past maxConnections a new connection is closed at once; a probe gets in wh
       .status;
   }
   assert.equal(answered, 200);
+});
+
+test('a client that pipelines requests is cut off at the second, and scrapes meanwhile share the exposition under way', async (t) => {
+  let expositions = 0;
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const metrics = async (): Promise<{ contentType: string; body: string }> => {
+    expositions += 1;
+    await gate;
+    return { contentType: 'text/plain', body: 'up 1\n' };
+  };
+  const port = await started(t, { metrics });
+  // 300 GET /metrics in one write, none read: each one started an exposition (and asked every
+  // worker), and 64 such clients stalled main for 24 s.
+  const flood = rawHttp(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(300), 5000);
+  const scrapes = [1, 2].map(() =>
+    rawHttp(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 5000),
+  );
+  const cut = await flood;
+  assert.equal(cut.status, undefined, 'cut off before any answer');
+  open();
+  for (const scrape of await Promise.all(scrapes)) assert.equal(scrape.status, 200);
+  // The flood's first request and the scrapes that came while it was made share one; a scrape
+  // that came after the gate opened may have made its own.
+  assert.ok(expositions <= 2, `${expositions} expositions`);
+});
+
+test('a check whose detail JSON cannot write is answered 500; the server runs on', async (t) => {
+  const health = new HealthChecks();
+  health.addReadiness('odd', () => ({ ok: false, detail: { n: 5n } }));
+  const port = await started(t, { health });
+  for (const target of ['/readyz', '/readyz?verbose']) {
+    const odd = await rawHttp(
+      port,
+      `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(odd.status, 500, odd.response);
+  }
+  const live = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(live.status, 200);
 });
