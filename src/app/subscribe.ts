@@ -26,9 +26,10 @@ const log = createLogger({
   destination: process.stderr,
 });
 // Checked as the service checks its own (a bad one threw zeromq's bare "Invalid argument").
-if (!zmqEndpoint().safeParse(endpoint).success) {
+const endpointForm = zmqEndpoint();
+if (!endpointForm.safeParse(endpoint).success) {
   log.error(
-    { endpoint, expected: zmqEndpoint().description },
+    { endpoint, expected: endpointForm.description },
     'not a ZeroMQ endpoint; nothing subscribed',
   );
   process.exit(78);

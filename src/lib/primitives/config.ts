@@ -190,12 +190,14 @@ export function loadConfig<S extends z.ZodType>(
     if (read === undefined) continue;
     // A secret mount that arrived empty would turn its integration off without a word. A
     // switch's file (notSecret: the fault drill's) may be emptied on purpose.
-    if (read.file !== undefined && read.value === '') {
-      if (!nodesAt(options.schema, path.split('.')).some(isMarkedNotSecret)) {
-        throw new ConfigError(
-          `${name}_FILE names ${read.file}, which is empty: unset ${name}_FILE, or set ${name}= to leave ${path} empty`,
-        );
-      }
+    if (
+      read.file !== undefined &&
+      read.value === '' &&
+      !nodesAt(options.schema, path.split('.')).some(isMarkedNotSecret)
+    ) {
+      throw new ConfigError(
+        `${name}_FILE names ${read.file}, which is empty: unset ${name}_FILE, or set ${name}= to leave ${path} empty`,
+      );
     }
     setPath(raw, path, read.value);
     origin.set(path, read.file === undefined ? name : `${name}_FILE`);

@@ -164,11 +164,10 @@ export class HealthServer {
     }
     const report = probe.report(this.#options.health);
     const status = report.ok ? 200 : 503;
+    const verbose = url.searchParams.has('verbose');
     let body: string;
     try {
-      body = url.searchParams.has('verbose')
-        ? verboseText(probe.name, report)
-        : JSON.stringify(report);
+      body = verbose ? verboseText(probe.name, report) : JSON.stringify(report);
     } catch (error) {
       // A check's detail that JSON cannot write (a BigInt, a cycle): a throw here ended the
       // service with 70 at one request.
@@ -176,8 +175,7 @@ export class HealthServer {
       send(req, res, 500, 'text/plain', 'health report cannot be written\n');
       return;
     }
-    const type = url.searchParams.has('verbose') ? 'text/plain; charset=utf-8' : 'application/json';
-    send(req, res, status, type, body);
+    send(req, res, status, verbose ? 'text/plain; charset=utf-8' : 'application/json', body);
     if (!report.ok) {
       this.#log.debug({ path: url.pathname, checks: report.checks }, 'health check not ok');
     }
