@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""supervisord event listener: stops supervisord, with a failure, when a watched program gives up.
+"""supervisord event listener: stops supervisord when a watched program ends for good.
 
-Two ways a program gives up:
+With a failure (the container exits 1), when the program gives up, in one of two ways:
 - FATAL: supervisord stopped retrying it after too many fast failures (startretries);
 - a crash loop: it exited unexpectedly CRASH_LOOP_LIMIT times (default 10) within
   CRASH_LOOP_WINDOW_S seconds (default 600). supervisord backs off only while a program is
   starting; one that crashes after startsecs is restarted at once, for ever, and looks alive.
 Each unexpected exit is logged with its count, so a loop is visible before it is cut short.
+
+Without a failure (the container exits 0), when the program exits 0 by itself: a requested stop
+that did not come through supervisord (a TERM sent to the service alone). supervisord leaves it
+down (autorestart=unexpected), and a container that kept running without its service would look
+alive: to `docker ps`, and to the cron job that pings a healthchecks service.
+(`supervisorctl stop` is no exit of its own: the program is STOPPED, not EXITED, and stays down
+in a running container, for an operator at work in it.)
 
 Left alone, the container would keep running without its service (or restarting it in a
 loop). Instead the listener writes its reason to $SUPERVISOR_RUN_DIR/fatal-exit and stops
@@ -43,8 +50,14 @@ def positive_int(name, default):
     return int(text)
 
 
+def stop_supervisord(reason):
+    """Stops supervisord (its parent); supervisord-main.py then exits 0."""
+    log("%s; stopping supervisord (pid %d)" % (reason, os.getppid()))
+    os.kill(os.getppid(), signal.SIGTERM)
+
+
 def give_up(reason):
-    """Leaves the reason for supervisord-main.py, then stops supervisord."""
+    """Leaves the reason for supervisord-main.py, then stops supervisord (exit 1)."""
     run_dir = os.environ.get("SUPERVISOR_RUN_DIR", "")
     if run_dir:
         try:
@@ -85,6 +98,10 @@ def main(argv):
             if event == "PROCESS_STATE_FATAL":
                 stopping = True
                 give_up("%s entered FATAL (too many fast failures)" % program)
+            elif event == "PROCESS_STATE_EXITED" and fields.get("expected") == "1":
+                stopping = True
+                stop_supervisord("%s exited 0 by itself (a requested stop); the container ends "
+                                 "with it" % program)
             elif event == "PROCESS_STATE_EXITED" and fields.get("expected") == "0":
                 now = time.monotonic()
                 recent = [t for t in exits[program] if now - t < window] + [now]

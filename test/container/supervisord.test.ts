@@ -102,16 +102,21 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
     assert.deepEqual(sv.spawnedPids(), [appPid], 'never started again');
   });
 
-  test('a service that stops by itself with exit 0 stays down (autorestart=unexpected)', async () => {
+  test('a service that stops by itself with exit 0 ends the container with it: supervisord exits 0', async () => {
+    // A TERM to the service alone (not through supervisord): supervisord leaves it down
+    // (autorestart=unexpected), and a container left running without it would look alive.
     const sv = start();
     await running(sv);
     const appPid = sv.spawnedPids()[0]!;
     await sv.output.waitFor(sv.serviceLine('ready', appPid));
     process.kill(appPid, 'SIGTERM');
     await sv.output.waitFor('exited: app (exit status 0; expected)');
-    const status = await sv.supervisorctl('status', 'app');
-    assert.match(status.stdout, /^app\s+EXITED/m);
-    await sv.stop();
+    await sv.output.waitFor(
+      /fatal-listener: app exited 0 by itself \(a requested stop\); the container ends with it/,
+    );
+    const { code, signal } = await sv.waitForExit(15_000);
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, 'a clean stop, no failure');
+    assert.equal(sv.output.filter(/supervisord: exiting 1/).length, 0);
     assert.deepEqual(sv.spawnedPids(), [appPid], 'never started again');
   });
 
