@@ -104,24 +104,46 @@ export class HealthServer {
       // once() rejects with the 'error' event's error: a port in use, a bad host.
       await once(server, 'listening');
     } catch (error) {
+      this.#server = undefined;
       throw new ConfigError(
         `the health endpoint cannot listen on ${this.#options.host}:${this.#options.port} (HEALTH_HOST, HEALTH_PORT): ${(error as Error).message}`,
         { cause: error },
       );
     }
+    if (this.#closing !== undefined) return; // closed while it bound: close() ends it
     this.#log.info({ host: this.#options.host, port: this.address?.port }, 'health endpoint on');
   }
 
-  /** Stops listening and ends open connections. Idempotent; before start(), start() then does nothing. */
+  /**
+   * Stops listening and ends open connections. Idempotent; before start(), start() then does
+   * nothing; while start() binds (a slow lookup of HEALTH_HOST), it waits for the bind to end.
+   */
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       const server = this.#server;
-      if (server === undefined || !server.listening) {
+      if (server === undefined) {
         resolve();
         return;
       }
-      server.close(() => resolve());
-      server.closeAllConnections();
+      const end = (): void => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      };
+      if (server.listening) {
+        end();
+        return;
+      }
+      // Still binding: it either listens (then close it) or fails (nothing to close).
+      const onError = (): void => {
+        server.off('listening', onListening);
+        resolve();
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        end();
+      };
+      server.once('listening', onListening);
+      server.once('error', onError);
     });
     return this.#closing;
   }
