@@ -88,6 +88,12 @@ export class Nanny {
 
   /** Declares a worker. Workers start together and stop in reverse declaration order. */
   add(spec: WorkerSpec): this {
+    if (spec.name.trim() === '' || spec.name === 'main') {
+      // Its logs, metrics and reports carry thread=<name>: main's would be mixed with them.
+      throw new Error(
+        `a worker cannot be named ${JSON.stringify(spec.name)}: ${spec.name === 'main' ? "'main' is the main thread's name in logs and metrics" : 'give it a name'}`,
+      );
+    }
     if (this.#specs.some((s) => s.name === spec.name)) {
       throw new Error(`a worker named ${spec.name} is already declared`);
     }

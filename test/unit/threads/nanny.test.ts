@@ -531,3 +531,15 @@ test('a main thread that stalls again and again kills no healthy worker, and sti
   assert.equal((cause as { code?: string }).code, ErrorCodes.WORKER_HUNG);
   assert.equal(died.length, 1);
 });
+
+test("a worker cannot be named 'main' (main thread's label in logs and metrics), nor with no name, nor twice", () => {
+  const { nanny } = nannyHarness();
+  assert.throws(
+    () => nanny.add(echo('main')),
+    /cannot be named "main": 'main' is the main thread's/,
+  );
+  assert.throws(() => nanny.add(echo(' ')), /cannot be named " ": give it a name/);
+  nanny.add(echo('echo'));
+  assert.throws(() => nanny.add(echo('echo')), /a worker named echo is already declared/);
+  assert.deepEqual(nanny.names, ['echo']);
+});
