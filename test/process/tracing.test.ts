@@ -329,6 +329,28 @@ describe('tracing through the AMQP pipeline', () => {
     assert.ok(names.includes(`process ${queues.input}`), `spans of the trace: ${names.join(', ')}`);
   });
 
+  test('a message whose handler is stuck past AMQP_MESSAGE_TIMEOUT_MS: the error line carries its trace ids', async () => {
+    // The sweep that finds it runs on a timer, outside the message's span: the line had no
+    // trace_id, so the error could not be found from the trace.
+    const collector = await otlp();
+    const service = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.baseUrl,
+      AMQP_MESSAGE_TIMEOUT_MS: '1000',
+      SHUTDOWN_STEP_TIMEOUT_MS: '500',
+    });
+    await service.waitFor('ready', 15_000);
+    const t = traceparent();
+    await observer.publish(queues.input, [JSON.stringify({ stall: true })], () => ({
+      messageId: 'stuck-traced',
+      headers: { traceparent: t.header },
+    }));
+    assert.equal((await service.waitForExit(20_000)).code, 70, service.tail());
+    const stuck = service.lines.find((l) => l.msg === 'application error');
+    assert.match(JSON.stringify(stuck?.['err']), /message stuck-traced from \S+ has been in hand/);
+    assert.equal(stuck?.['trace_id'], t.traceId, service.tail());
+    assert.match(String(stuck?.['span_id']), /^[0-9a-f]{16}$/);
+  });
+
   test('an unreachable collector changes nothing but the flush: every result arrives, and TERM waits for the flush timeout at most', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: closed, TRACING_FLUSH_TIMEOUT_MS: '500' });

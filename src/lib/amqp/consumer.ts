@@ -6,6 +6,7 @@ import {
   WorkerBaseError,
 } from '../primitives/errors.js';
 import { handleError } from '../primitives/exception-scope.js';
+import { classify } from '../primitives/classify.js';
 import type { ProcessControl } from '../primitives/process-control.js';
 import { raceAbort } from '../primitives/waits.js';
 import type { Logger } from '../primitives/log.js';
@@ -23,7 +24,12 @@ import {
 import { shortStringProperties, type Publisher } from './publisher.js';
 import { AckWindow, type AckSlot } from './ack-window.js';
 import { correlationIdOf, messageIdOf } from './message-identity.js';
-import { recordActiveError, withReceiveSpan } from '../telemetry/trace-context.js';
+import {
+  activeContextRunner,
+  recordActiveError,
+  withReceiveSpan,
+  type ContextRunner,
+} from '../telemetry/trace-context.js';
 import { asNewPublish, deliveryCountOf, isRedelivery } from './redelivery.js';
 
 /**
@@ -104,6 +110,8 @@ interface InFlight {
   slot: AckSlot;
   settled: boolean;
   done: Promise<void>;
+  /** Runs a function in the message's receive span (the stuck-message error is its). */
+  inSpan: ContextRunner;
 }
 
 export class QueueConsumer {
@@ -185,8 +193,12 @@ export class QueueConsumer {
         ErrorCodes.MESSAGE_STUCK,
         `message ${message.properties.messageId} from ${this.#queue} has been in hand ${Math.round(now - flight.since)} ms, past AMQP_MESSAGE_TIMEOUT_MS (${limitMs}): its handler is stuck; the service stops and the broker gets it back`,
       );
-      withCorrelationId(flight.delivery.correlationId, () =>
-        handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control }),
+      // In the message's span: the error line carries its trace ids, the span the failure.
+      flight.inSpan(() =>
+        withCorrelationId(flight.delivery.correlationId, () => {
+          recordActiveError(error, classify(error));
+          handleError(error, { name: 'amqp consumer', log: this.#log, control: this.#o.control });
+        }),
       );
       return;
     }
@@ -375,9 +387,13 @@ export class QueueConsumer {
       slot: this.#acks.add(message),
       settled: false,
       done: Promise.resolve(),
+      inSpan: (fn) => fn(),
     };
     flight.done = withCorrelationId(correlationId, () =>
-      withReceiveSpan(message, correlationId, this.#queue, () => this.#run(flight)),
+      withReceiveSpan(message, correlationId, this.#queue, () => {
+        flight.inSpan = activeContextRunner();
+        return this.#run(flight);
+      }),
     );
     this.#inFlight.add(flight);
     void flight.done.finally(() => this.#inFlight.delete(flight));

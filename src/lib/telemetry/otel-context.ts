@@ -16,7 +16,7 @@ import {
 import { TraceState } from '@opentelemetry/core';
 import { classify, type ErrorKind } from '../primitives/classify.js';
 import { redactSecrets } from '../primitives/secrets.js';
-import type { ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.js';
+import type { ContextRunner, ReceivedMessage, TraceCarrier, TraceImpl } from './trace-context.js';
 
 /**
  * The OpenTelemetry side of `trace-context.ts`, and the only file that uses the
@@ -240,6 +240,12 @@ function recordActiveError(error: unknown, kind: ErrorKind): void {
   if (span !== undefined) recordError(span, error, kind);
 }
 
+/** Takes the active context; the runner runs a function in it. */
+function activeContextRunner(): ContextRunner {
+  const taken = context.active();
+  return (fn) => context.with(taken, fn);
+}
+
 /**
  * The context a carrier stands for. A carrier is made by `currentCarrier()` in another of
  * our threads, so its traceparent is read by position; anything else (never expected) goes
@@ -316,6 +322,7 @@ export const otelTraceImpl: TraceImpl = {
   currentCarrier,
   withReceiveSpan,
   recordActiveError,
+  activeContextRunner,
   withCarrier,
   tracePublish,
 };

@@ -19,6 +19,9 @@ export interface ReceivedMessage {
   properties: { headers?: Readonly<Record<string, unknown>>; messageId?: string | undefined };
 }
 
+/** Runs a function in a context taken earlier (see `activeContextRunner()`). */
+export type ContextRunner = <T>(fn: () => T) => T;
+
 /** The calls below, as the OpenTelemetry implementation provides them. */
 export interface TraceImpl {
   activeTraceFields(): { trace_id: string; span_id: string } | undefined;
@@ -31,6 +34,7 @@ export interface TraceImpl {
     fn: () => Promise<T>,
   ): Promise<T>;
   recordActiveError(error: unknown, kind: ErrorKind): void;
+  activeContextRunner(): ContextRunner;
   withCarrier<T>(carrier: TraceCarrier, fn: () => T): T;
   tracePublish<T>(
     destination: string,
@@ -80,6 +84,16 @@ export function withReceiveSpan<T>(
 /** Records a failure on the active span (status error, the classification's kind). */
 export function recordActiveError(error: unknown, kind: ErrorKind): void {
   impl?.recordActiveError(error, kind);
+}
+
+const runHere: ContextRunner = (fn) => fn();
+
+/**
+ * Takes the active context, for work done later outside it (a timer's): the runner runs a
+ * function in that context, so its log lines and recorded errors belong to that span.
+ */
+export function activeContextRunner(): ContextRunner {
+  return impl === undefined ? runHere : impl.activeContextRunner();
 }
 
 /**
