@@ -6,6 +6,7 @@ import { HealthServer, requestTarget } from '../../../src/lib/telemetry/health-s
 import { HealthChecks } from '../../../src/lib/health.js';
 import { captureLogger } from '../../helpers/core.js';
 import { rawHttp } from '../../helpers/raw-http.js';
+import { forgetSecrets, rememberSecret } from '../../../src/lib/primitives/secrets.js';
 
 /** The health endpoint against clients that are not a well-behaved probe, on real sockets. */
 
@@ -126,4 +127,32 @@ test('a check whose detail JSON cannot write is answered 500; the server runs on
   }
   const live = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   assert.equal(live.status, 200);
+});
+
+test("a check's detail or thrown message that quotes a secret is masked, in JSON and in ?verbose text", async (t) => {
+  rememberSecret('amqp://svc:Pa"ss\\word-42@db.internal:5672/');
+  t.after(() => forgetSecrets());
+  const health = new HealthChecks();
+  health.addReadiness('store', () => ({
+    ok: false,
+    detail: { url: 'amqp://svc:Pa"ss\\word-42@db.internal:5672/', note: 'uses Pa"ss\\word-42' },
+  }));
+  health.addReadiness('thrower', () => {
+    throw new Error('cannot log in with Pa"ss\\word-42');
+  });
+  const port = await started(t, { health });
+  for (const target of ['/readyz', '/readyz?verbose']) {
+    const answer = await rawHttp(
+      port,
+      `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(answer.status, 503, answer.response);
+    assert.doesNotMatch(answer.response, /word-42/, answer.response);
+    assert.match(answer.response, /\[Redacted\]/);
+  }
+  const json = await rawHttp(port, 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const body = JSON.parse(json.response.slice(json.response.indexOf('\r\n\r\n') + 4)) as {
+    checks: Record<string, { detail: unknown }>;
+  };
+  assert.deepEqual(body.checks['thrower']?.detail, 'cannot log in with [Redacted]', 'still JSON');
 });
