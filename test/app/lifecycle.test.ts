@@ -38,3 +38,61 @@ test("the sample's workers start, and TERM runs its steps among the core's, in o
     service.lines.filter((l) => l.thread === 'main' && l.msg === 'event processed').length,
   );
 });
+
+test('a worker blocked in a system call holds neither the stop of the workers after it nor the exit until the deadline', async (t) => {
+  // Stop order: producer, stats, processor. terminate() cannot reach a thread in read(2), and
+  // its stop awaited that termination for ever: the processor was never asked to stop, close
+  // and flush ran beside it, and the process idled to the deadline (124, then SIGKILL).
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv({
+      FAULT: 'worker-block:stats',
+      SHUTDOWN_STEP_TIMEOUT_MS: '500',
+      SHUTDOWN_ESCALATION_MS: '15000',
+      SHUTDOWN_DEADLINE_MS: '20000',
+      MAIN_STALL_LIMIT_MS: '0',
+    }),
+  });
+  t.after(() => service.stop());
+  const { code, signal } = await service.waitForExit(30_000);
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
+  const index = (match: (l: LogLine) => boolean): number => service.lines.findIndex(match);
+  const processorStopped = index(
+    (l) => l.msg === 'worker exited' && l['worker'] === 'processor' && l['expected'] === true,
+  );
+  const complete = index(byMsg('shutdown complete'));
+  assert.ok(processorStopped !== -1 && processorStopped < complete, service.tail());
+  assert.equal(service.lines[complete]?.['exitCode'], ExitCode.WORKER_FAILURE);
+  assert.equal(index(byMsg('shutdown deadline exceeded; exiting now')), -1, service.tail());
+  const last = service.lines.at(-1);
+  assert.equal(last?.level, 'fatal');
+  assert.deepEqual(last?.['threads'], ['stats']);
+  assert.equal(last?.['exitCode'], ExitCode.WORKER_FAILURE, 'the failure it replaces');
+});
+
+test('a worker that hangs during the drain of a requested stop is still found hung: exit 71, not a clean 0', async (t) => {
+  // The hang check stopped when the shutdown began: the processor hung on the event in hand,
+  // the drain timed out, the thread was terminated for not stopping in time, and the stop
+  // that had lost that event exited 0.
+  const service = new ServiceProcess({
+    app: 'sample',
+    env: sampleEnv({
+      FAULT: 'hang-on:alpha', // the first event's text holds it
+      HEARTBEAT_MS: '2000', // found hung 3 s after it stops beating: well after the TERM
+      SHUTDOWN_STEP_TIMEOUT_MS: '6000',
+      LOG_LEVEL: 'debug',
+    }),
+  });
+  t.after(() => service.stop());
+  await service.waitFor('event accepted', 20_000);
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit(30_000);
+  assert.equal(code, ExitCode.WORKER_FAILURE, service.tail());
+  const started = service.lines.findIndex(byMsg('shutdown started'));
+  const hung = service.lines.findIndex(
+    (l) =>
+      l.msg === 'failure recorded during shutdown' &&
+      /worker processor is hung/.test(String((l['err'] as { message?: string }).message)),
+  );
+  assert.ok(started !== -1 && hung > started, service.tail());
+});

@@ -3,7 +3,7 @@ import { ShutdownDeadlineError } from '../primitives/errors.js';
 import { classify } from '../primitives/classify.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode, exitCodeFor, type ExitCodeValue } from '../primitives/exit-codes.js';
-import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
+import { maxTimerMs, raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
 
 /**
  * The one shutdown coordinator of a process. It owns the root AbortSignal; TERM, INT and
@@ -18,6 +18,16 @@ import { raceAbort, timedOut, withTimeout } from '../primitives/waits.js';
  * (`holdStepsFor`), so what start-up registers is stopped; a step registered after its phase
  * has run is run at once.
  */
+
+/**
+ * A step's timeout as a timer takes it: a sum such as the stop-workers step's (the step
+ * timeout per worker) can pass the longest timer, and AbortSignal.timeout() throws then (or,
+ * past 2^32, warns and fires at once); a fork's step may give NaN (the step timeout then) or a negative number.
+ */
+function timerMs(ms: number, fallbackMs: number): number {
+  const wanted = Number.isNaN(ms) ? fallbackMs : ms;
+  return Math.min(maxTimerMs, Math.max(1, Math.round(wanted)));
+}
 
 /** Shutdown phases, in the order they run. */
 export const shutdownPhases = [
@@ -131,6 +141,11 @@ export class ShutdownCoordinator {
   /** Milliseconds since the shutdown started; undefined while running. */
   get elapsedMs(): number | undefined {
     return this.#state === 'running' ? undefined : Math.round(performance.now() - this.#startedAt);
+  }
+
+  /** Why the shutdown started (a signal's name, 'failure', the code's reason); '' before. */
+  get reason(): string {
+    return this.#reason;
   }
 
   /** The first failure recorded by `die()`, or undefined after a requested stop. */
@@ -266,7 +281,13 @@ export class ShutdownCoordinator {
       this.#log.warn({ err: error }, 'shutdown start hook failed');
     }
     this.#controller.abort(cause ?? new Error(`stop requested: ${reason}`));
-    void this.#run();
+    this.#run().catch((error: unknown) => {
+      // Never expected (each step's failure is caught): the exit code still gets decided.
+      this.#log.error({ err: error }, 'shutdown steps failed; exiting');
+      this.die(error);
+      this.#state = 'stopped';
+      this.#resolveDone(exitCodeFor(this.#cause));
+    });
   }
 
   async #run(): Promise<void> {
@@ -320,7 +341,10 @@ export class ShutdownCoordinator {
   }
 
   async #runStep(step: ShutdownStep): Promise<void> {
-    const timeoutMs = step.timeoutMs ?? this.#options.stepTimeoutMs;
+    const timeoutMs = timerMs(
+      step.timeoutMs ?? this.#options.stepTimeoutMs,
+      this.#options.stepTimeoutMs,
+    );
     const started = performance.now();
     const timeout = AbortSignal.timeout(timeoutMs);
     this.#currentStep = step.name;

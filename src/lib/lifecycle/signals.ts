@@ -19,7 +19,8 @@ export interface SignalHandlerOptions {
 
 /**
  * TERM and INT start the graceful shutdown; the second one forces an immediate exit
- * (128 + signal number). HUP toggles debug logging. USR1 is logged and ignored unless
+ * (128 + signal number). The first one during a shutdown begun otherwise (a failure, the
+ * code's `requestStop()`) is logged and lets it go on. HUP toggles debug logging. USR1 is logged and ignored unless
  * `inspectorOnUsr1`: Node's own action opens the inspector on the loopback, which lets anything
  * that shares it (a sidecar in the pod) run code in the service, and while it is open the
  * main-stall watchdog and the sentinels stand down, so a stray USR1 (a `kill -USR1` meant for
@@ -31,10 +32,21 @@ export interface SignalHandlerOptions {
  */
 export function installSignalHandlers(options: SignalHandlerOptions): () => void {
   const { coordinator, log } = options;
+  let stops = 0;
   const onStop = (signal: 'SIGTERM' | 'SIGINT', duringLoad = false): void => {
+    stops++;
     if (!coordinator.isShuttingDown) {
       log.info({ signal, ...(duringLoad && { duringLoad }) }, 'stop requested');
       coordinator.requestStop(signal);
+      return;
+    }
+    if (stops === 1) {
+      // A shutdown already under way (a failure's, or the code's own requestStop) goes on: the
+      // supervisor's one TERM must not cut its steps short, nor replace its exit code.
+      log.info(
+        { signal, reason: coordinator.reason, ...(duringLoad && { duringLoad }) },
+        'stop requested; the shutdown is already under way',
+      );
       return;
     }
     const exitCode = signal === 'SIGTERM' ? ExitCode.FORCED_TERM : ExitCode.FORCED_INT;

@@ -180,5 +180,8 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   // The uncaught handlers stay: anything thrown while the loop empties is logged, not fatal.
   const exitCode = await coordinator.done;
   process.exitCode = exitCode;
+  // A worker thread the stop could not end (blocked in a system call) would hold the process
+  // until the deadline; the exit path ends it now, or kills the process saying why.
+  if (core.nanny.openThreads.length > 0) core.exits.exit(exitCode);
   return exitCode;
 }

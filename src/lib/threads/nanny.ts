@@ -7,7 +7,7 @@ import {
   fieldOf,
   hasCode,
 } from '../primitives/errors.js';
-import { WorkerHost, type WorkerSpec, type WorkerState } from './worker-host.js';
+import { WorkerHost, terminateWaitMs, type WorkerSpec, type WorkerState } from './worker-host.js';
 import type { ThreadChannel } from './thread-channel.js';
 import type { ThreadVitals } from './protocol.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -46,7 +46,11 @@ export interface NannyOptions {
   reportIntervalMs: number;
   /** Each worker's semi-space cap in MiB (WorkerHostOptions.maxSemiSpaceMb); 0: V8's default. */
   maxSemiSpaceMb?: number;
-  /** The shutdown signal: once aborted, the hang check stops (a worker's death still counts). */
+  /**
+   * The shutdown signal. A worker's death still counts after it aborts, and so does a hang of
+   * a worker still running: the hang check runs until `stopAll()` (a worker that hangs during
+   * the drain, its work lost, made the requested stop exit 0).
+   */
   signal: AbortSignal;
   die: (cause: unknown) => void;
   /**
@@ -195,7 +199,7 @@ export class Nanny {
    * terminations. What a step that runs it must give it.
    */
   stopAllTimeoutMs(timeoutMs: number): number {
-    return timeoutMs * Math.max(1, this.#hosts.size) + 1000;
+    return timeoutMs * Math.max(1, this.#hosts.size) + terminateWaitMs;
   }
 
   /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
@@ -205,6 +209,17 @@ export class Nanny {
     for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
   }
 
+  /** Names of the worker threads made and not ended (after `stopAll()`: those stuck). */
+  get openThreads(): string[] {
+    return this.#openHosts().map((h) => h.name);
+  }
+
+  #openHosts(): WorkerHost[] {
+    return [...this.#hosts.values()].filter(
+      (h) => h.threadId !== undefined && h.state !== 'exited',
+    );
+  }
+
   /**
    * Terminates every worker thread that has not ended and waits for them, at most `timeoutMs`;
    * resolves with the names of those still not ended: threads blocked in a system call, which
@@ -212,9 +227,7 @@ export class Nanny {
    */
   async endAll(timeoutMs: number): Promise<string[]> {
     // A thread that was made and has not ended (a worker declared but never started has none).
-    const open = [...this.#hosts.values()].filter(
-      (h) => h.threadId !== undefined && h.state !== 'exited',
-    );
+    const open = this.#openHosts();
     if (open.length === 0) return [];
     await withTimeout(Promise.allSettled(open.map((h) => h.terminate())), timeoutMs);
     return open.filter((h) => h.state !== 'exited').map((h) => h.name);
@@ -339,10 +352,10 @@ export class Nanny {
    * that means the main thread was stalled: it is logged, and counts as one interval of a
    * worker's silence, not the stall's length (the worker could not be heard meanwhile). A
    * worker is hung when it was silent for 1.5 heartbeats of awake main-thread time: within
-   * two heartbeats of the main thread being responsive, and even while it stalls often.
+   * two heartbeats of the main thread being responsive, and even while it stalls often. Through
+   * the shutdown's first phases too, for the workers not yet asked to stop.
    */
   #checkHeartbeats(): void {
-    if (this.#options.signal.aborted) return;
     const now = performance.now();
     const sinceLastCheck = now - this.#lastCheckAt;
     this.#lastCheckAt = now;

@@ -31,6 +31,12 @@ export interface WorkerSpec {
   links?: readonly string[];
 }
 
+/**
+ * How long a stop waits for a thread it terminated to end: one blocked in a system call never
+ * does. The stop-workers step allows a second for the terminations (`Nanny.stopAllTimeoutMs`).
+ */
+export const terminateWaitMs = 1000;
+
 /** A worker's state. */
 export type WorkerState =
   /** Declared, not started. */
@@ -308,7 +314,14 @@ export class WorkerHost extends EventEmitter<{
     this.#setState('stopping');
     if ((await withTimeout(this.#ended(), timeoutMs)) === timedOut) {
       this.#log.warn({ timeoutMs }, 'worker did not stop in time; terminating');
-      await this.terminate();
+      // Bounded: a thread blocked in a system call never ends (terminate() stops JavaScript),
+      // and waiting for it held the stop of every worker after it; the exit deals with it.
+      if ((await withTimeout(this.terminate(), terminateWaitMs)) === timedOut) {
+        this.#log.error(
+          { waitedMs: terminateWaitMs },
+          'worker thread did not end when terminated (blocked outside JavaScript); going on without it',
+        );
+      }
     }
   }
 

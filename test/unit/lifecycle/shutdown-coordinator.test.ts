@@ -220,3 +220,42 @@ test('at the hard deadline it exits with the deadline code', async (t) => {
   await c.done;
   assert.ok(sink.messages().includes('shutdown deadline exceeded; exiting now'));
 });
+
+test('a step timeout past the longest timer, NaN or negative: every step still runs and the shutdown ends', async (t) => {
+  // The stop-workers step's timeout is the step timeout per worker: with the largest
+  // SHUTDOWN_STEP_TIMEOUT_MS the config takes, AbortSignal.timeout() threw, the steps stopped
+  // there and `done` never resolved (every TERM ended in 124); past 2^32 it warned and timed
+  // the step out at once.
+  const { c, sink } = coordinator(t);
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const ran: string[] = [];
+  for (const [name, timeoutMs] of [
+    ['over 2^31', 3 * 2_147_483_647 + 1000],
+    ['over 2^32', 2 ** 33],
+    ['not a number', Number.NaN],
+    ['negative', -5],
+    ['infinite', Number.POSITIVE_INFINITY],
+  ] as const) {
+    c.addStep({
+      name,
+      phase: 'close',
+      timeoutMs,
+      run: () => void ran.push(name),
+    });
+  }
+  c.requestStop('test');
+  assert.equal(await c.done, ExitCode.OK);
+  assert.deepEqual(ran.sort(), ['infinite', 'negative', 'not a number', 'over 2^31', 'over 2^32']);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    warnings.map((w) => w.name),
+    [],
+  );
+  const outcomes = sink.lines
+    .filter((l) => l['msg'] === 'shutdown step finished')
+    .map((l) => `${String(l['step'])}: ${String(l['outcome'])}`);
+  assert.equal(outcomes.length, 5, outcomes.join('; '));
+});

@@ -6,6 +6,7 @@ import { installEarlySignalHandlers } from '../../../src/lib/lifecycle/early-sig
 import { installSignalHandlers } from '../../../src/lib/lifecycle/signals.js';
 import { ShutdownCoordinator } from '../../../src/lib/lifecycle/shutdown-coordinator.js';
 import { captureLog } from '../../helpers/capture-log.js';
+import { DependencyError } from '../../../src/lib/primitives/errors.js';
 
 /**
  * USR1 in this very process (node --test runs each file in a process of its own): the early
@@ -50,4 +51,47 @@ test('a USR1 before the take-over is replayed as a warning (duringLoad), a later
   );
   assert.equal(inspector.url(), undefined);
   assert.equal(coordinator.isShuttingDown, false);
+});
+
+/** Sends `signal` to this process; resolves once every listener installed so far has run. */
+async function send(signal: 'SIGTERM' | 'SIGINT'): Promise<void> {
+  const arrived = once(process, signal);
+  process.kill(process.pid, signal);
+  await arrived;
+}
+
+test("the first TERM during a shutdown begun otherwise (a failure, the code's requestStop) lets it go on; the second forces the exit", async (t) => {
+  // The supervisor's one TERM during a failure's shutdown was taken for a second signal: the
+  // steps were cut short and the failure's exit code (69) replaced with 143.
+  for (const begin of ['failure', 'requestStop'] as const) {
+    const { log, lines } = captureLog();
+    const coordinator = new ShutdownCoordinator({
+      log,
+      escalationMs: 5_000,
+      deadlineMs: 10_000,
+      stepTimeoutMs: 200,
+      exit: () => assert.fail('the deadline is not reached'),
+    });
+    t.after(() => coordinator[Symbol.dispose]());
+    const exits: number[] = [];
+    const remove = installSignalHandlers({
+      coordinator,
+      log,
+      toggleDebug: () => undefined,
+      inspectorOnUsr1: false,
+      flush: () => undefined,
+      exit: (code) => exits.push(code),
+    });
+    t.after(remove);
+    if (begin === 'failure') coordinator.die(new DependencyError('fixture', 'went away'));
+    else coordinator.requestStop('the code is done');
+    await send('SIGTERM');
+    assert.deepEqual(exits, [], `${begin}: the first TERM forces nothing`);
+    const noted = lines.find((l) => l.msg === 'stop requested; the shutdown is already under way');
+    assert.equal(noted?.['reason'], begin === 'failure' ? 'failure' : 'the code is done');
+    assert.equal(await coordinator.done, begin === 'failure' ? 69 : 0, 'its own exit code');
+    await send('SIGTERM');
+    assert.deepEqual(exits, [143], `${begin}: the second TERM forces the exit`);
+    remove();
+  }
 });
