@@ -10,6 +10,8 @@ import { VictoriaMetrics, victoriaMetricsMissing } from '../helpers/victoria-met
 import { captureLog } from '../helpers/capture-log.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
 import { SlowProxy } from '../helpers/slow-proxy.js';
+import { createServer, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
 
 /**
  * InfluxMetrics through the real @influxdata/influxdb-client, against a real VictoriaMetrics
@@ -170,5 +172,60 @@ describe('InfluxDB metrics during a store outage', () => {
     } finally {
       await hanging.close();
     }
+  });
+
+  test('a store that answers a byte at a time: each write ends at INFLUX_TIMEOUT_MS, the outage is logged, the sockets stay few', async (t) => {
+    // The client's timeout is its socket's idle time, and it left the request open when it
+    // fired: against this store no write ever failed, nothing was logged, and every flush
+    // opened a socket of its own (28 in 30 s).
+    const trickling = new Set<ServerResponse>();
+    let made = 0;
+    let open = 0;
+    let mostOpen = 0;
+    const twenty = Promise.withResolvers<void>();
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.flushHeaders();
+      trickling.add(res);
+      res.once('close', () => trickling.delete(res));
+    });
+    server.on('connection', (socket) => {
+      made++;
+      mostOpen = Math.max(mostOpen, ++open);
+      socket.once('close', () => open--);
+      if (made === 20) twenty.resolve();
+    });
+    const drip = setInterval(() => {
+      for (const res of trickling) res.write(' ');
+    }, 100);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(async () => {
+      clearInterval(drip);
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+    });
+    const port = (server.address() as { port: number }).port;
+    const { log, lines, waitFor } = captureLog();
+    const metrics = new InfluxMetrics(
+      options(`http://127.0.0.1:${port}`, { log, timeoutMs: 600, flushIntervalMs: 100 }),
+    );
+    metrics.start();
+    const api = createMetrics([metrics]);
+    const recording = setInterval(() => api.gauge('trickle_test_bytes', 1), 50);
+    t.after(() => clearInterval(recording));
+    const warning = await waitFor(unreachable, 5_000);
+    assert.match(
+      JSON.stringify(warning['err']),
+      /no complete answer within INFLUX_TIMEOUT_MS \(600 ms\)/,
+    );
+    await twenty.promise;
+    // A write every flush interval, each ended at the timeout: some 600 / 100 at once.
+    assert.ok(mostOpen <= 8, `${mostOpen} sockets open at once of the ${made} made`);
+    assert.equal(lines.filter((l) => l.msg === unreachable).length, 1, 'logged once');
+    clearInterval(recording);
+    await metrics.close();
   });
 });
