@@ -76,6 +76,30 @@ describe('InfluxDB metrics into VictoriaMetrics', { skip: missing }, () => {
     assert.deepEqual(byName.get(`${prefix}_latency_seconds_value`)?.values, [0.042], 'seconds');
   });
 
+  test('a tag value with a backslash, trailing or inside, arrives as it is and leaves the next tag alone', async () => {
+    // The client escapes commas, spaces and equals signs, not the backslash: `trail\` then
+    // escaped the comma after it, and the store read queue="trail\,thread=main".
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const metrics = new InfluxMetrics(options(vm.url));
+    metrics.start();
+    const api = createMetrics([metrics]);
+    api.gauge(`${prefix}_depth`, 1, { queue: 'trail\\' });
+    api.gauge(`${prefix}_size`, 2, { queue: 'mid\\dle,x y' });
+    await metrics.close();
+    assert.equal(metrics.written, 2);
+    const series = await vm.exportWhen(`${prefix}_.*`, (s) => s.length === 2);
+    const tags: Record<string, unknown> = Object.fromEntries(
+      series.map((x): [string, unknown] => [
+        String(x.metric['__name__']),
+        [x.metric['queue'], x.metric['thread']],
+      ]),
+    );
+    assert.deepEqual(tags, {
+      [`${prefix}_depth_value`]: ['trail\\', 'main'],
+      [`${prefix}_size_value`]: ['mid\\dle,x y', 'main'],
+    });
+  });
+
   test('close() waits for a write already on its way, not only for the batch it sends', async () => {
     // The client's periodic write is fire-and-forget and its flush() does not wait for it;
     // close() ended the connections under it, and its points were lost. The first connection

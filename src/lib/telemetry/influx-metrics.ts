@@ -40,6 +40,15 @@ export interface InfluxMetricsOptions {
 
 const maxRetries = 3;
 
+/**
+ * A tag value as line protocol reads it back: the client escapes commas, spaces and equals
+ * signs but not the backslash, so a value ending in one escaped the comma after it (the store
+ * read `queue="trail\\,thread=main"`, or refused the batch). Two backslashes read as one.
+ */
+function escapeBackslashes(value: string): string {
+  return value.includes('\\') ? value.replaceAll('\\', '\\\\') : value;
+}
+
 type RequestFunction = (
   options: RequestOptions,
   callback?: (response: IncomingMessage) => void,
@@ -187,7 +196,7 @@ export class InfluxMetrics implements MetricSink {
     try {
       const point = new Point(name).floatField('value', value).timestamp(new Date());
       point.tag('thread', 'main');
-      for (const [key, tag] of Object.entries(tags ?? {})) point.tag(key, tag);
+      for (const [key, tag] of Object.entries(tags ?? {})) point.tag(key, escapeBackslashes(tag));
       writeApi.writePoint(point);
       this.#recorded++;
     } catch (error) {
