@@ -131,8 +131,9 @@ export function upperSnake(name: string): string {
 
 /**
  * Marks a leaf secret (a URL that may carry credentials, a DSN, a token, an API key): its
- * value is remembered for redaction and never printed whole, in config errors or logs. Apply
- * it outermost, after `.describe()`.
+ * value is remembered for redaction and never printed whole, in config errors or logs. The
+ * mark holds through what comes after it (`.describe()`, `.min()`, `.optional()`), inside a
+ * `z.record` or a `z.union` too.
  */
 export function secret<T extends z.ZodType>(schema: T): T {
   return markSecret(schema);

@@ -135,11 +135,20 @@ function readVariable(
 function nodesAt(schema: z.ZodType, path: readonly PropertyKey[]): unknown[] {
   let node: unknown = schema;
   let chain: unknown[] = [];
+  const defOf = (n: unknown) => (n as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
   const unwrap = (): void => {
     chain = [];
     for (let i = 0; i < 10 && node !== undefined; i++) {
       chain.push(node);
-      const def = (node as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+      const def = defOf(node);
+      // A union's options are all its nodes: a secret among them makes the leaf one.
+      const options = def?.['options'];
+      if (Array.isArray(options)) {
+        for (const option of options as unknown[]) {
+          const inner = defOf(option)?.['innerType'];
+          chain.push(option, ...(inner === undefined ? [] : [inner]));
+        }
+      }
       const inner = def?.['innerType'] ?? def?.['out'] ?? def?.['schema'];
       if (inner === undefined) return;
       node = inner;
@@ -148,8 +157,9 @@ function nodesAt(schema: z.ZodType, path: readonly PropertyKey[]): unknown[] {
   unwrap();
   for (const key of path) {
     const shape = (node as { shape?: Record<PropertyKey, unknown> }).shape;
-    const def = (node as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-    node = shape?.[key] ?? def?.['catchall']; // catchall: a record-like section (policies)
+    const def = defOf(node);
+    // catchall: a record-like section (policies); valueType: a z.record's values.
+    node = shape?.[key] ?? def?.['catchall'] ?? def?.['valueType'];
     if (node === undefined) return [];
     unwrap();
   }

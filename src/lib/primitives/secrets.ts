@@ -18,18 +18,35 @@ export const redacted = '[Redacted]';
 /** Shorter secrets are masked by key only, never searched for in free text. */
 export const minSecretLength = 6;
 
-/** Schema nodes marked secret, by identity (a zod schema is an object). */
+/** Schema nodes marked secret that are no zod schema, by identity. */
 const secretNodes = new WeakSet<object>();
+
+/**
+ * The mark on a zod schema's definition. zod's methods return new schemas: `.describe()` and
+ * `.meta()` share the definition, `.min()`, `.refine()`, `.trim()` copy it with its own
+ * properties, symbols included, and wrappers (`.optional()`, `.default()`) keep the marked
+ * schema inside. A mark on the schema object alone was lost by `secret(s).describe('...')`, and
+ * the value printed whole in a config error.
+ */
+const secretMark = Symbol('worker-base secret');
+
+function definitionOf(node: object): Record<symbol, unknown> | undefined {
+  const def = (node as { _zod?: { def?: unknown } })._zod?.def;
+  return typeof def === 'object' && def !== null ? (def as Record<symbol, unknown>) : undefined;
+}
 
 /** Marks a config schema leaf secret: its value is never printed whole. Returns the node. */
 export function markSecret<T extends object>(node: T): T {
-  secretNodes.add(node);
+  const def = definitionOf(node);
+  if (def === undefined) secretNodes.add(node);
+  else def[secretMark] = true;
   return node;
 }
 
-/** Whether a schema node was marked with `markSecret`. */
+/** Whether a schema node was marked with `markSecret` (or made from one that was). */
 export function isMarkedSecret(node: unknown): boolean {
-  return typeof node === 'object' && node !== null && secretNodes.has(node);
+  if (typeof node !== 'object' || node === null) return false;
+  return definitionOf(node)?.[secretMark] === true || secretNodes.has(node);
 }
 
 /** Schema nodes marked never secret, even when their value comes from a `NAME_FILE`. */

@@ -9,6 +9,7 @@ import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { loadConfig } from '../../../src/lib/primitives/config.js';
 import { flag, secret } from '../../../src/lib/primitives/config-fields.js';
 import { testConfig } from '../../helpers/core.js';
+import { forgetSecrets, redactSecrets } from '../../../src/lib/primitives/secrets.js';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -447,6 +448,60 @@ test('a cross-section issue names its key and variable, and masks a secret value
       },
     );
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('secret() holds through what comes after it (.describe(), .min(), .refine()), inside a record or a union, and the value is remembered', () => {
+  // zod's methods return new schemas: a mark on the object alone was lost by
+  // `secret(s).describe(...)`, and a record's values and a union's options were not looked
+  // into: each printed the value whole in its config error, and never masked it in logs.
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  forgetSecrets();
+  try {
+    const defaults = join(dir, 'defaults.json');
+    writeFileSync(defaults, JSON.stringify({ billing: { tokens: {} } }));
+    const long = z.string().min(40);
+    const schema = z.object({
+      billing: z.object({
+        described: secret(long).describe('the API key').optional(),
+        refined: secret(z.string())
+          .min(40)
+          .refine(() => true)
+          .optional(),
+        tokens: z.record(z.string(), secret(long)),
+        either: z.union([z.literal(''), secret(long)]).optional(),
+      }),
+    });
+    const cases: Array<[string, string, string]> = [
+      ['BILLING_DESCRIBED', 'billing.described', 'sk_live_Described42x'],
+      ['BILLING_REFINED', 'billing.refined', 'sk_live_Refined42xyz'],
+      ['BILLING_TOKEN_EU', 'billing.tokens.eu', 'sk_live_RecordEu42xy'],
+      ['BILLING_EITHER', 'billing.either', 'sk_live_Union42xyzab'],
+    ];
+    for (const [name, path, value] of cases) {
+      assert.throws(
+        () =>
+          loadConfig({
+            schema,
+            env: { [name]: path },
+            defaultsFile: defaults,
+            source: { [name]: value },
+          }),
+        (error: Error) => {
+          assert.ok(error instanceof ConfigError, String(error));
+          assert.match(
+            error.message,
+            new RegExp(`${path.replaceAll('.', '\\.')} \\(environment ${name}\\)`),
+          );
+          assert.doesNotMatch(error.message, new RegExp(value), `${path}: ${error.message}`);
+          return true;
+        },
+      );
+      assert.equal(redactSecrets(`sent ${value}`), 'sent [Redacted]', `${path} remembered`);
+    }
+  } finally {
+    forgetSecrets();
     rmSync(dir, { recursive: true, force: true });
   }
 });
