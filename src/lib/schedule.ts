@@ -162,13 +162,14 @@ export class Scheduler {
     job.running = withCorrelationId(series, async () => {
       this.#log.debug({ job: name }, 'job started');
       monitor?.run(name, series);
-      let failure: unknown;
+      // Failed or not, apart from what it failed with: a job may reject with nothing.
+      let failed: { error: unknown } | undefined;
       await runInScope(
         async () => {
           try {
             await job.spec.run(signal);
           } catch (error) {
-            failure = error;
+            failed = { error };
             throw error;
           }
         },
@@ -176,9 +177,9 @@ export class Scheduler {
       );
       const durationMs = Math.round(performance.now() - started);
       this.#options.metrics.timing('job_duration_seconds', durationMs, { job_name: name });
-      if (failure === undefined) monitor?.complete(name, series, durationMs);
-      else monitor?.fail(name, series, failure);
-      this.#log.debug({ job: name, durationMs, ok: failure === undefined }, 'job finished');
+      if (failed === undefined) monitor?.complete(name, series, durationMs);
+      else monitor?.fail(name, series, failed.error);
+      this.#log.debug({ job: name, durationMs, ok: failed === undefined }, 'job finished');
     }).finally(() => {
       job.running = undefined;
     });

@@ -83,7 +83,8 @@ describe('Scheduler', () => {
     const monitor: JobRunMonitor = {
       run: (job) => pings.push(`run ${job}`),
       complete: (job) => pings.push(`complete ${job}`),
-      fail: (job, _series, error) => pings.push(`fail ${job} ${(error as Error).message}`),
+      fail: (job, _series, error) =>
+        pings.push(`fail ${job} ${(error as Error | undefined)?.message}`),
     };
     const { scheduler, reported, died } = setUp(monitor);
     scheduler.add({
@@ -94,9 +95,20 @@ describe('Scheduler', () => {
       },
     });
     scheduler.add({ name: 'fine', schedule: '0 0 1 1 *', run: () => undefined });
+    // A rejection with no reason is a failure too (it was reported as a success).
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case itself
+    scheduler.add({ name: 'empty', schedule: '0 0 1 1 *', run: () => Promise.reject() });
     await scheduler.runNow('broken');
     await scheduler.runNow('fine');
-    assert.deepEqual(pings, ['run broken', 'fail broken job bug', 'run fine', 'complete fine']);
+    await scheduler.runNow('empty');
+    assert.deepEqual(pings, [
+      'run broken',
+      'fail broken job bug',
+      'run fine',
+      'complete fine',
+      'run empty',
+      'fail empty undefined',
+    ]);
     assert.equal((reported[0] as Error).message, 'job bug');
     assert.deepEqual(died, []);
   });
