@@ -102,11 +102,26 @@ function rejectionReason(error: unknown): RejectionReason | undefined {
   return undefined;
 }
 
-/** Our error for what a cockatiel policy threw; any other Error is returned as it is. */
-function fromCockatiel(policy: string, error: unknown): Error {
+/**
+ * Our error for what a cockatiel policy threw; anything else is returned as it is (an error of
+ * another realm, a plain object with a `code`), so `classify()` reads it as thrown.
+ */
+function fromCockatiel(policy: string, error: unknown): unknown {
   const reason = rejectionReason(error);
   if (reason !== undefined) return new PolicyRejectedError(policy, reason, { cause: error });
-  return error instanceof Error ? error : new Error(String(error));
+  return error;
+}
+
+/**
+ * What an attempt failed with once its caller had given up on it (the caller's signal aborted):
+ * no failure of the dependency, so neither retried nor counted by the breaker.
+ */
+class CallerCancelled extends Error {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    super('cancelled by the caller');
+    this.error = error;
+  }
 }
 
 /** Exponential backoff from `baseDelayMs`, doubling up to `maxDelayMs`, with the jitter named. */
@@ -171,7 +186,13 @@ export class Policies {
     const { log, metrics, control } = this.#options;
     const monitor = new PolicyMonitor({ name, config, log, metrics, control });
     // Inside the composition the inner policies' errors are still cockatiel's: read as ours.
-    const kindOf = (error: unknown) => classify(fromCockatiel(name, error));
+    // A call given up on by its caller, or cut short by the shutdown, says nothing of the
+    // dependency: three callers that cancelled opened the breaker of a healthy one (and a
+    // critical breaker then ended the service with 69).
+    const kindOf = (error: unknown) =>
+      error instanceof CallerCancelled || control.signal.aborted
+        ? 'cancelled'
+        : classify(fromCockatiel(name, error));
     const isTransient = (error: unknown): boolean => kindOf(error) === 'transient';
     const isDependencyFault = (error: unknown): boolean => {
       const kind = kindOf(error);
@@ -203,7 +224,9 @@ export class Policies {
     }
 
     const attemptTimeout = timeout(config.timeoutMs, TimeoutStrategy.Aggressive).dangerouslyUnref();
-    attemptTimeout.onTimeout(() => monitor.timedOut());
+    attemptTimeout.onTimeout(() => {
+      if (!control.signal.aborted) monitor.timedOut(); // the shutdown's abort is no timeout
+    });
 
     const policy = wrap(retries, limit, breaker ?? noop, attemptTimeout);
     return {
@@ -215,13 +238,21 @@ export class Policies {
       execute: (fn, signal) => {
         const combined =
           signal === undefined ? control.signal : AbortSignal.any([control.signal, signal]);
+        // The caller's signal reaches `fn`, not cockatiel: its timeout policy would take the
+        // caller's abort for a timeout of its own. raceAbort answers the caller at once.
         const run = policy
-          .execute(({ signal: attempt }) => {
+          .execute(async ({ signal: attempt }) => {
             attempt.throwIfAborted();
-            return fn(attempt);
-          }, combined)
+            if (signal === undefined) return fn(attempt);
+            if (signal.aborted) throw new CallerCancelled(signal.reason);
+            try {
+              return await fn(AbortSignal.any([attempt, signal]));
+            } catch (error) {
+              throw signal.aborted ? new CallerCancelled(error) : error;
+            }
+          }, control.signal)
           .catch((error: unknown) => {
-            throw fromCockatiel(name, error);
+            throw error instanceof CallerCancelled ? error.error : fromCockatiel(name, error);
           });
         return raceAbort(run, combined);
       },

@@ -266,6 +266,66 @@ describe('resilience policies', () => {
     assert.deepEqual(deaths, []);
   });
 
+  test('a call its caller gives up on is no failure of the dependency: no timeout counted, the breaker stays closed, no retry', async () => {
+    // The caller's signal went to cockatiel, whose timeout took the caller's abort for a
+    // timeout of its own: three cancelled calls to a healthy dependency opened a critical
+    // breaker, which then ended the service with 69.
+    const { policy, metrics, deaths } = setUp({
+      timeoutMs: 5_000,
+      maxAttempts: 3,
+      baseDelayMs: 5,
+      breakerThreshold: 3,
+      critical: true,
+      maxOpenMs: 200,
+    });
+    server.plan(['hang', 'hang', 'hang'], 200); // slow to answer; the callers do not wait
+    const first = server.requests.length;
+    for (let i = 0; i < 3; i++) {
+      const caller = new AbortController();
+      const pending = rejection(policy.execute(call, caller.signal));
+      await server.waitForRequests(first + i + 1);
+      caller.abort(new Error(`caller ${i} gave up`));
+      assert.equal(((await pending) as Error).message, `caller ${i} gave up`);
+    }
+    assert.equal(policy.state, 'closed');
+    assert.deepEqual(metrics.values(PolicyMetrics.TIMEOUT), []);
+    assert.deepEqual(metrics.values(PolicyMetrics.RETRY), [], 'a cancelled call is not retried');
+    assert.equal(await policy.execute(call), 200, 'the next call goes through');
+    assert.equal(server.requests.length - first, 4);
+    assert.deepEqual(deaths, []);
+  });
+
+  test('an error of another realm or a plain object keeps its classification through the policy', async () => {
+    const { policy } = setUp({ maxAttempts: 2, baseDelayMs: 5 });
+    const { runInNewContext } = await import('node:vm');
+    const foreign = runInNewContext(
+      "Object.assign(new Error('billing: 401'), { code: 'E_DEPENDENCY' })",
+    ) as unknown;
+    assert.equal(classify(foreign), 'dependency');
+    let attempts = 0;
+    const thrown = await rejection(
+      policy.execute(() => {
+        attempts++;
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- another realm's Error
+        return Promise.reject(foreign);
+      }),
+    );
+    assert.equal(thrown, foreign, 'rethrown as thrown');
+    assert.equal(classify(thrown), 'dependency');
+    assert.equal(attempts, 1, 'a dependency failure is not retried');
+    attempts = 0;
+    const plain = { code: 'ECONNRESET' };
+    const rethrown = await rejection(
+      policy.execute(() => {
+        attempts++;
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case
+        return Promise.reject(plain);
+      }),
+    );
+    assert.equal(rethrown, plain);
+    assert.equal(attempts, 2, 'transient (ECONNRESET): retried');
+  });
+
   test('the registry returns one shared policy per name with overrides on the defaults', () => {
     const { policies } = setUp({ maxAttempts: 7 });
     assert.equal(policies.get('api'), policies.get('api'));
