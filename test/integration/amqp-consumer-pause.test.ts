@@ -134,7 +134,7 @@ describe('the main consumer paused and resumed by the quarantine gate', () => {
     const { consumer, channel, handled, close } = await rig(queue, 50);
     t.after(close);
     await channel.assertQueue(quarantine);
-    const gate = new QuarantineGate({ main: consumer, channel, queue: quarantine });
+    const gate = new QuarantineGate({ main: consumer });
     await consumer.start();
     await gate.enter(); // suspect B runs alone
     // B leaves; the broker, given B's ack, has already delivered C, which enters before B's
@@ -148,6 +148,27 @@ describe('the main consumer paused and resumed by the quarantine gate', () => {
     assert.equal(handled.length, seen, 'no delivery while C runs');
     await gate.leave(); // C leaves, nothing else waits: the main consumer consumes again
     assert.equal(consumer.state, 'consuming');
+    await consumer.pause();
+  });
+
+  test('a suspect that leaves while the quarantine still holds one (another replica may take it) resumes the main consumer', async (t) => {
+    // leave() resumed only when the quarantine had nothing ready: with two replicas, the one
+    // that saw a suspect still there stayed paused for good once the other replica's
+    // quarantine consumer took it, its readiness reading ok.
+    const queue = 'gate-leave-with-ready';
+    const quarantine = 'gate-leave-with-ready.quarantine';
+    const { consumer, channel, handled, handledCount, close } = await rig(queue, 50);
+    t.after(close);
+    await channel.assertQueue(quarantine);
+    t.after(() => observer.deleteQueue(quarantine));
+    await observer.publish(quarantine, ['{}'], () => ({ messageId: 'for-another-replica' }));
+    const gate = new QuarantineGate({ main: consumer });
+    await consumer.start();
+    await gate.enter();
+    await gate.leave();
+    assert.equal(consumer.state, 'consuming', 'no suspect of its own in hand: it consumes');
+    await handledCount(handled.length + 1);
+    assert.equal((await channel.checkQueue(quarantine)).messageCount, 1, 'left to its taker');
     await consumer.pause();
   });
 

@@ -38,7 +38,7 @@ export function startQuarantine(options: {
     log,
     metrics: host.metrics,
     control: host,
-    gate: new QuarantineGate({ main, channel, queue }),
+    gate: new QuarantineGate({ main }),
   });
   coordinator.addStep({
     name: 'cancel quarantine consumer',
