@@ -209,6 +209,11 @@ export class BrokerObserver {
   }
 
   /** Deletes a queue (the broker cancels its consumers). */
+  /** Declares an exchange (a test's own, of a type the service would not declare). */
+  async assertExchange(name: string, type: string): Promise<void> {
+    await this.#channel.assertExchange(name, type);
+  }
+
   async deleteQueue(queue: string): Promise<void> {
     await this.#channel.deleteQueue(queue);
   }

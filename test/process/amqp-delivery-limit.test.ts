@@ -97,6 +97,18 @@ describe('delivery limits on RabbitMQ', () => {
     }
   });
 
+  test('an exchange of that name and another type: the config-error code naming it, not a dependency failure', async () => {
+    // A DependencyError (69) restarted the service for ever over a setting.
+    await observer.assertExchange('worker-base', 'topic');
+    const service = start();
+    const exit = await service.waitForExit();
+    assert.equal(exit.code, CONFIG_ERROR, service.tail());
+    const text = JSON.stringify(service.lines);
+    assert.match(text, /exchange worker-base exists with other properties/);
+    assert.match(text, /inequivalent arg 'type'/);
+    assert.match(text, /AMQP_EXCHANGE/);
+  });
+
   test('an older classic input queue: the service exits with the config-error code and a message naming the queue, the difference and the migration', async () => {
     await observer.assertQueue(queues.input, {});
     const service = start();

@@ -21,7 +21,17 @@ import { errorMessage } from './amqp-errors.js';
  * refuses a declaration otherwise.
  */
 export async function declareTopology(channel: AmqpChannel, names: AmqpNames): Promise<void> {
-  await channel.assertExchange(names.exchange, 'direct');
+  try {
+    await channel.assertExchange(names.exchange, 'direct');
+  } catch (error) {
+    // An exchange of another type (or durability) by that name: a setting, not an outage;
+    // a DependencyError (69) restarted the service for ever.
+    if (!isPreconditionFailed(error)) throw error;
+    throw new ConfigError(
+      `exchange ${names.exchange} exists with other properties than this service declares (a durable direct exchange): the broker reports ${preconditionText(error)}; delete it (it holds no messages) or name another with AMQP_EXCHANGE`,
+      { cause: error },
+    );
+  }
   const declare = async (queue: string, args?: Record<string, unknown>): Promise<void> => {
     try {
       await channel.assertQueue(queue, args === undefined ? {} : { arguments: args });
@@ -62,6 +72,18 @@ export function inputQueueArguments(names: AmqpNames): Record<string, unknown> |
   };
 }
 
+/** Whether the broker refused a declaration as PRECONDITION_FAILED (it exists, otherwise). */
+function isPreconditionFailed(error: unknown): boolean {
+  const code = fieldOf(fieldOf(error, 'cause'), 'code');
+  return code === 406 || errorMessage(error).includes('PRECONDITION_FAILED');
+}
+
+/** What the broker says differs. */
+function preconditionText(error: unknown): string {
+  const text = errorMessage(error);
+  return /PRECONDITION_FAILED - ([^"]*)/.exec(text)?.[1] ?? text;
+}
+
 /** A ConfigError for a PRECONDITION_FAILED declaration (the queue exists with other arguments). */
 function mismatch(
   queue: string,
@@ -69,10 +91,8 @@ function mismatch(
   declared: Record<string, unknown> | undefined,
   error: unknown,
 ): ConfigError | undefined {
-  const text = errorMessage(error);
-  const code = fieldOf(fieldOf(error, 'cause'), 'code');
-  if (code !== 406 && !text.includes('PRECONDITION_FAILED')) return undefined;
-  const differs = /PRECONDITION_FAILED - ([^"]*)/.exec(text)?.[1] ?? text;
+  if (!isPreconditionFailed(error)) return undefined;
+  const differs = preconditionText(error);
   const isInput = queue === names.inputQueue || queue === names.quarantineQueue;
   const migrate = isInput
     ? `to migrate, stop every consumer of ${queue}, let it drain (or move its messages with ` +
