@@ -22,7 +22,8 @@ import { maxTimerMs, raceAbort, timedOut, withTimeout } from '../primitives/wait
 /**
  * A step's timeout as a timer takes it: a sum such as the stop-workers step's (the step
  * timeout per worker) can pass the longest timer, and AbortSignal.timeout() throws then (or,
- * past 2^32, warns and fires at once); a fork's step may give NaN (the step timeout then) or a negative number.
+ * past 2^32, warns and fires at once); a fork's step may give NaN (the step timeout then) or
+ * a negative number.
  */
 function timerMs(ms: number, fallbackMs: number): number {
   const wanted = Number.isNaN(ms) ? fallbackMs : ms;

@@ -20,14 +20,14 @@ export interface SignalHandlerOptions {
 /**
  * TERM and INT start the graceful shutdown; the second one forces an immediate exit
  * (128 + signal number). The first one during a shutdown begun otherwise (a failure, the
- * code's `requestStop()`) is logged and lets it go on. HUP toggles debug logging. USR1 is logged and ignored unless
- * `inspectorOnUsr1`: Node's own action opens the inspector on the loopback, which lets anything
- * that shares it (a sidecar in the pod) run code in the service, and while it is open the
- * main-stall watchdog and the sentinels stand down, so a stray USR1 (a `kill -USR1` meant for
- * another process, a log rotation's) turned them off for the rest of the process's life
- * without a line in the log. Takes over from the entry module's early handlers
- * (early-signals.ts) and replays what they saw: a stop that came during start-up starts the
- * shutdown now. Returns a function that removes the handlers; after that a USR1 ends the
+ * code's `requestStop()`) is logged and lets it go on. HUP toggles debug logging. USR1 is
+ * logged and ignored unless `inspectorOnUsr1`: Node's own action opens the inspector on the
+ * loopback, which lets anything that shares it (a sidecar in the pod) run code in the
+ * service, and while it is open the main-stall watchdog and the sentinels stand down, so a
+ * stray USR1 (a `kill -USR1` meant for another process, a log rotation's) turned them off for
+ * the rest of the process's life without a line in the log. Takes over from the entry
+ * module's early handlers (early-signals.ts) and replays what they saw: a stop that came
+ * during start-up starts the shutdown now. Returns a function that removes the handlers; after that a USR1 ends the
  * process (its default action: Node does not restore its own), so the service never calls it.
  */
 export function installSignalHandlers(options: SignalHandlerOptions): () => void {
