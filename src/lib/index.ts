@@ -36,7 +36,7 @@ export {
   type FlagValues,
 } from './flags.js';
 export { policyEnv, type PolicyConfig } from './resilience/policy-config.js';
-export type { Policies, ResiliencePolicy } from './resilience/policies.js';
+export { Policies, type ResiliencePolicy } from './resilience/policies.js';
 
 // Errors and logs
 export { handleError, runInScope, type ScopeOptions } from './primitives/exception-scope.js';

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ErrorCodes, HttpError } from '../../../src/lib/primitives/errors.js';
 import { classify } from '../../../src/lib/primitives/classify.js';
 import { Policies, PolicyRejectedError } from '../../../src/lib/resilience/policies.js';
+import * as door from '../../../src/lib/index.js';
 import type { PolicyConfig, PolicyOverride } from '../../../src/lib/resilience/policy-config.js';
 import { PolicyMetrics } from '../../../src/lib/resilience/policy-monitor.js';
 import { FlakyServer } from '../../helpers/flaky-server.js';
@@ -324,6 +325,10 @@ describe('resilience policies', () => {
     );
     assert.equal(rethrown, plain);
     assert.equal(attempts, 2, 'transient (ECONNRESET): retried');
+  });
+
+  test('the main door exports Policies as a class: a worker can build its own registry (docs/resilience.md)', () => {
+    assert.equal(door.Policies, Policies);
   });
 
   test('the registry returns one shared policy per name with overrides on the defaults', () => {
