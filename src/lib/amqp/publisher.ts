@@ -1,5 +1,6 @@
 import type { AmqpChannel, AmqpMessage, MessageProperties } from './amqp-client.js';
 import { tracePublish } from '../telemetry/trace-context.js';
+import { Headers } from './disposition.js';
 import {
   encodedTableBytes,
   fitsShortString,
@@ -105,6 +106,25 @@ export const shortStringProperties = {
  * encoded) are left out, and `x-original-headers-dropped` says so, with their size, unless
  * leaving out an oversized `tracestate` alone is enough.
  */
+/** The core's headers that a copy keeps when the others are too large to carry. */
+const coreHeaderNames: ReadonlySet<string> = new Set([...Object.values(Headers), 'traceparent']);
+
+/**
+ * The original's headers of the core's own (attempt, correlation id, trace context, the
+ * `x-original-*` of an earlier copy), small where present: a quarantine move or a hand-back
+ * passes none of its own, and without them a message on its last attempt got every retry
+ * again and lost its correlation id.
+ */
+function coreHeadersOf(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(
+      ([name, value]) =>
+        (coreHeaderNames.has(name) || name.startsWith('x-original-')) &&
+        encodedTableBytes({ [name]: value }) <= 1024,
+    ),
+  );
+}
+
 export function copyProperties(
   message: AmqpMessage,
   headers: Record<string, unknown>,
@@ -136,6 +156,7 @@ export function copyProperties(
       tracestate !== undefined && withoutState <= maxCopyHeaderBytes
         ? rest
         : republishable({
+            ...coreHeadersOf(message.properties.headers),
             ...moved,
             ...headers,
             [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,

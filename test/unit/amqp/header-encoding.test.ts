@@ -151,6 +151,32 @@ test('a copy: an oversized tracestate is left out alone when that is enough, the
   assert.match(String(dropped.headers?.[OriginalHeaders.headersDropped]), /over the/);
 });
 
+test("a copy whose headers are too large keeps the core's own (attempt, correlation id, trace, x-original-*) when the caller passes none", () => {
+  // A quarantine move and a hand-back pass no headers: the fallback kept nothing of the
+  // core's, so a message on its last attempt got every retry again and lost its correlation id.
+  const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const huge = message({
+    headers: {
+      'x-attempt': 3,
+      'x-correlation-id': 'corr-keep-me',
+      'x-original-message-id': 'id-before',
+      traceparent,
+      'x-last-error': 'e'.repeat(2000), // the core's name, too large to keep
+      blob: 'y'.repeat(maxCopyHeaderBytes),
+    },
+  });
+  const copy = copyProperties(huge, {});
+  assert.equal(copy.headers?.['x-attempt'], 3);
+  assert.equal(copy.headers?.['x-correlation-id'], 'corr-keep-me');
+  assert.equal(copy.headers?.['x-original-message-id'], 'id-before');
+  assert.equal(copy.headers?.['traceparent'], traceparent);
+  assert.equal(copy.headers?.['x-last-error'], undefined);
+  assert.equal(copy.headers?.['blob'], undefined);
+  assert.match(String(copy.headers?.[OriginalHeaders.headersDropped]), /over the/);
+  // What the caller passes wins over the original's.
+  assert.equal(copyProperties(huge, { 'x-attempt': 4 }).headers?.['x-attempt'], 4);
+});
+
 test('a copy: a timestamp amqplib cannot write goes to x-original-timestamp', () => {
   const far = copyProperties(message({ timestamp: 2 ** 64 }), {});
   assert.equal(far.timestamp, undefined);
