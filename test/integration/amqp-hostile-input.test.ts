@@ -107,6 +107,25 @@ describe('hostile input on RabbitMQ', () => {
     );
   });
 
+  test('an odd correlation id replaced on the first attempt keeps its replacement through a retry', async () => {
+    // A retry copy keeps the producer's property and carries the replacement in the header:
+    // each attempt replaced the property anew, so the attempts' log lines could not be joined.
+    await observer.publish(
+      queues.input,
+      [JSON.stringify({ text: 'odd cid, retried', transient: 1 })],
+      () => ({ messageId: 'odd-cid-retried', correlationId: 'has space' }),
+    );
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal((result?.json as FixtureResult).attempt, 2);
+    const replaced = service.lines.filter(
+      (l) => l.msg === "message's correlation id replaced" && l['messageId'] === 'odd-cid-retried',
+    );
+    assert.equal(replaced.length, 2, 'one warning per attempt');
+    const ids = new Set(replaced.map((l) => l['correlationId']));
+    assert.equal(ids.size, 1, `one id for both attempts: ${[...ids].join(', ')}`);
+    assert.equal(result?.properties.correlationId, [...ids][0]);
+  });
+
   test('every property survives the retries and reaches the failed queue', async () => {
     const original = {
       messageId: `props-${randomUUID()}`,

@@ -51,26 +51,30 @@ export function messageIdOf(message: AmqpMessage): string {
 /**
  * The correlation id of a message: the `correlationId` property, else the `x-correlation-id`
  * header, else a new one. One that is longer than `maxCorrelationIdLength` or has other
- * characters than `correlationIdPattern` allows is replaced by a new one; `rejected` then says
- * why (for one warning), without repeating the value.
+ * characters than `correlationIdPattern` allows is replaced: by the header's when that one
+ * is fit (a retry copy's, the replacement of an earlier attempt), else by a new one;
+ * `rejected` then says why (for a warning), without repeating the value.
  */
 export function correlationIdOf(message: AmqpMessage): { id: string; rejected?: string } {
   const header = message.properties.headers[Headers.correlationId];
-  const given =
-    message.properties.correlationId ??
-    (typeof header === 'string' && header !== '' ? header : undefined);
+  const fromHeader = typeof header === 'string' && header !== '' ? header : undefined;
+  const given = message.properties.correlationId ?? fromHeader;
   if (given === undefined) return { id: newCorrelationId() };
-  if (given.length > maxCorrelationIdLength) {
-    return {
-      id: newCorrelationId(),
-      rejected: `${given.length} characters, over the limit of ${maxCorrelationIdLength}`,
-    };
+  const rejected = rejectionOf(given);
+  if (rejected === undefined) return { id: given };
+  // A retry copy keeps the producer's property and carries the id that replaced it in the
+  // header: every attempt made a new one, and their log lines could not be joined.
+  const replaced = fromHeader !== undefined && rejectionOf(fromHeader) === undefined;
+  return { id: replaced ? fromHeader : newCorrelationId(), rejected };
+}
+
+/** Why a correlation id cannot be used as it is; undefined when it can. */
+function rejectionOf(id: string): string | undefined {
+  if (id.length > maxCorrelationIdLength) {
+    return `${id.length} characters, over the limit of ${maxCorrelationIdLength}`;
   }
-  if (!correlationIdPattern.test(given)) {
-    return {
-      id: newCorrelationId(),
-      rejected: 'characters other than letters, digits and . _ : / + = @ -',
-    };
+  if (!correlationIdPattern.test(id)) {
+    return 'characters other than letters, digits and . _ : / + = @ -';
   }
-  return { id: given };
+  return undefined;
 }
