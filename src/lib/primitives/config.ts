@@ -196,6 +196,11 @@ export function loadConfig<S extends z.ZodType>(
   const origin = new Map<string, string>();
   const secretPaths = new Set<string>();
   for (const [name, path] of Object.entries(options.env)) {
+    if (nodesAt(options.schema, path.split('.')).length === 0) {
+      // A fork's typo in its env map (`greeter.greting`): the variable was read into a key the
+      // schema drops, and the setting silently kept its default.
+      throw new Error(`config env map: ${name} sets ${path}, which the schema has no key for`);
+    }
     const read = readVariable(source, name);
     if (read === undefined) continue;
     // A secret mount that arrived empty would turn its integration off without a word. A

@@ -505,3 +505,23 @@ test('secret() holds through what comes after it (.describe(), .min(), .refine()
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an env map entry naming a key the schema does not have is a programming error, naming both (a fork's typo kept the default silently)", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  try {
+    const defaults = join(dir, 'defaults.json');
+    writeFileSync(defaults, JSON.stringify({ greeter: { greeting: 'hello' } }));
+    const schema = z.object({ greeter: z.object({ greeting: z.string() }) });
+    const load = (env: Record<string, string>) =>
+      loadConfig({ schema, env, defaultsFile: defaults, source: { GREETING: 'bonjour' } });
+    assert.equal(load({ GREETING: 'greeter.greeting' }).greeter.greeting, 'bonjour');
+    assert.throws(
+      () => load({ GREETING: 'greeter.greting' }),
+      /config env map: GREETING sets greeter\.greting, which the schema has no key for/,
+    );
+    // Unset variables too: the map is wrong whatever the environment holds.
+    assert.throws(() => load({ FAREWELL: 'greeter.farewell' }), /FAREWELL sets greeter\.farewell/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
