@@ -228,7 +228,36 @@ export class Policies {
       if (!control.signal.aborted) monitor.timedOut(); // the shutdown's abort is no timeout
     });
 
-    const policy = wrap(retries, limit, breaker ?? noop, attemptTimeout);
+    const guarded = wrap(breaker ?? noop, attemptTimeout);
+    // One attempt in a bulkhead slot held until `fn` itself settles: the timeout answers the
+    // attempt at its time, but a call that ignores its signal runs on, and freeing its slot
+    // then let retries overlap it (a reviewer saw 6 attempts at once under a limit of 1).
+    const attempt = <T>(
+      fn: (context: { signal: AbortSignal }) => Promise<T>,
+      signal: AbortSignal,
+    ): Promise<T> => {
+      const outcome = Promise.withResolvers<T>();
+      const slot = limit.execute(async ({ signal: slotSignal }) => {
+        let running: Promise<unknown> = Promise.resolve();
+        const answered = guarded.execute((context) => {
+          const call = fn(context);
+          running = call.catch(() => undefined);
+          return call;
+        }, slotSignal);
+        answered.then(outcome.resolve, outcome.reject);
+        await answered.catch(() => undefined);
+        await running;
+      }, signal);
+      slot.catch(outcome.reject); // refused a slot (the bulkhead and its queue are full)
+      return outcome.promise;
+    };
+    const policy = {
+      execute: <T>(
+        fn: (context: { signal: AbortSignal }) => Promise<T>,
+        signal: AbortSignal,
+      ): Promise<T> =>
+        retries.execute(({ signal: retrySignal }) => attempt(fn, retrySignal), signal),
+    };
     return {
       name,
       config,

@@ -327,6 +327,31 @@ describe('resilience policies', () => {
     assert.equal(attempts, 2, 'transient (ECONNRESET): retried');
   });
 
+  test('a call that ignores its signal keeps its bulkhead slot until it settles: the limit holds through timeouts and retries', async () => {
+    // The timeout answered the attempt and freed its slot while the call ran on: retries and
+    // other callers overlapped it (6 attempts at once under a limit of 1).
+    const { policy } = setUp({
+      concurrency: 1,
+      queue: 10,
+      timeoutMs: 50,
+      maxAttempts: 3,
+      baseDelayMs: 1,
+      maxDelayMs: 5,
+    });
+    let running = 0;
+    let most = 0;
+    const deaf = async (): Promise<void> => {
+      most = Math.max(most, ++running);
+      await delay(150); // a driver without AbortSignal support
+      running--;
+    };
+    const calls = [1, 2, 3].map(() => rejection(policy.execute(deaf)));
+    for (const error of await Promise.all(calls)) {
+      assert.ok(error instanceof PolicyRejectedError, String(error));
+    }
+    assert.equal(most, 1, 'never more than the limit at once');
+  });
+
   test('the main door exports Policies as a class: a worker can build its own registry (docs/resilience.md)', () => {
     assert.equal(door.Policies, Policies);
   });
