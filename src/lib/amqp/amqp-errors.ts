@@ -64,6 +64,9 @@ export type BrokerError = DependencyError | AmqpProtocolError | AmqpChannelClose
  */
 const dependencyReplyCodes = new Set([320, 402, 403, 404, 405, 530, 541]);
 
+/** RabbitMQ's 406 when a delivery stayed unacked past its consumer_timeout (30 min default). */
+const consumerTimeout = /delivery acknowledgement on channel \d+ timed out/;
+
 /** amqplib's messages (2.x) for an operation on a channel that is closed or closing. */
 const closedChannel = /^(Channel closed|Channel ended|channel closed)/;
 
@@ -87,6 +90,14 @@ function isOurFrameAtFault(error: unknown): boolean {
  */
 export function fromAmqplib(what: string, error: unknown): BrokerError {
   const message = `${what}: ${errorMessage(error)}`;
+  if (consumerTimeout.test(message)) {
+    // Not a frame of ours: a handler held a message past the broker's consumer_timeout. Still
+    // a bug of ours (70, as a message stuck past AMQP_MESSAGE_TIMEOUT_MS), said as such.
+    return new AmqpProtocolError(
+      `${message}; a handler held a message unacked past the broker's consumer_timeout: keep AMQP_MESSAGE_TIMEOUT_MS on and below it, so the service names the message and stops first`,
+      { cause: error },
+    );
+  }
   if (isOurFrameAtFault(error)) return new AmqpProtocolError(message, { cause: error });
   if (closedChannel.test(errorMessage(error))) {
     return new AmqpChannelClosedError(message, { cause: error });
