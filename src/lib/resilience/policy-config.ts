@@ -56,6 +56,19 @@ export const policiesSchema = z
         continue;
       }
       const policy = resolvePolicy(section, name);
+      if (
+        policy.critical &&
+        policy.breakerThreshold > 0 &&
+        policy.maxOpenMs <= policy.halfOpenAfterMs
+      ) {
+        // The open clock runs until a trial call closes the breaker, and no trial comes before
+        // halfOpenAfterMs: every opening would end the service (69), a restart loop.
+        ctx.addIssue({
+          code: 'custom',
+          path: [name, 'maxOpenMs'],
+          message: `must be more than halfOpenAfterMs (${policy.halfOpenAfterMs}) for a critical breaker: it dies before any trial call otherwise`,
+        });
+      }
       if (policy.maxDelayMs < policy.baseDelayMs) {
         ctx.addIssue({
           code: 'custom',

@@ -69,6 +69,23 @@ describe('policy configuration', () => {
     assert.match(message, /policies\.default\.maxDelayMs.*must be at least baseDelayMs \(20000\)/);
   });
 
+  test('a critical breaker whose maxOpenMs is not above halfOpenAfterMs is rejected: it would die before any trial call', () => {
+    const message = configError(() =>
+      load({
+        POLICY_FIXTURE_HTTP_CRITICAL: 'true',
+        POLICY_FIXTURE_HTTP_BREAKER_THRESHOLD: '3',
+        POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS: '30000',
+        POLICY_FIXTURE_HTTP_MAX_OPEN_MS: '30000',
+      }),
+    );
+    assert.match(
+      message,
+      /policies\.fixtureHttp\.maxOpenMs.*must be more than halfOpenAfterMs \(30000\) for a critical breaker/,
+    );
+    // Not critical, or no breaker: only a warning's timing, allowed.
+    load({ POLICY_FIXTURE_HTTP_CRITICAL: 'false', POLICY_FIXTURE_HTTP_MAX_OPEN_MS: '1' });
+  });
+
   test('an unknown field in a policy (a typo) is rejected, naming the policy', () => {
     const defaults = JSON.parse(readFileSync(fixtureDefaultsFile, 'utf8')) as {
       policies: Record<string, Record<string, unknown>>;
