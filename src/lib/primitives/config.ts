@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, PermanentError } from './errors.js';
+import { describeAt, nodesAt } from './schema-nodes.js';
 import { isMarkedNotSecret, isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
 
 /**
@@ -128,53 +129,6 @@ function readVariable(
   return value === undefined ? undefined : { value };
 }
 
-/**
- * The schema node at `path` and the nodes it wraps (refinements, preprocessing, defaults),
- * outermost first; empty when the schema has no such key.
- */
-function nodesAt(schema: z.ZodType, path: readonly PropertyKey[]): unknown[] {
-  let node: unknown = schema;
-  let chain: unknown[] = [];
-  const defOf = (n: unknown) => (n as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-  const unwrap = (): void => {
-    chain = [];
-    for (let i = 0; i < 10 && node !== undefined; i++) {
-      chain.push(node);
-      const def = defOf(node);
-      // A union's options are all its nodes: a secret among them makes the leaf one.
-      const options = def?.['options'];
-      if (Array.isArray(options)) {
-        for (const option of options as unknown[]) {
-          const inner = defOf(option)?.['innerType'];
-          chain.push(option, ...(inner === undefined ? [] : [inner]));
-        }
-      }
-      const inner = def?.['innerType'] ?? def?.['out'] ?? def?.['schema'];
-      if (inner === undefined) return;
-      node = inner;
-    }
-  };
-  unwrap();
-  for (const key of path) {
-    const shape = (node as { shape?: Record<PropertyKey, unknown> }).shape;
-    const def = defOf(node);
-    // catchall: a record-like section (policies); valueType: a z.record's values.
-    node = shape?.[key] ?? def?.['catchall'] ?? def?.['valueType'];
-    if (node === undefined) return [];
-    unwrap();
-  }
-  return chain;
-}
-
-/** The `.describe()` text of the schema node at `path`, looking through wrappers. */
-function describeAt(schema: z.ZodType, path: readonly PropertyKey[]): string | undefined {
-  let found: string | undefined;
-  for (const node of nodesAt(schema, path)) {
-    found = (node as { description?: string }).description ?? found;
-  }
-  return found;
-}
-
 /** Calls `visit` with the path and value of every leaf (a non-object) of `value`. */
 function forEachLeaf(
   value: unknown,
@@ -196,7 +150,8 @@ export function loadConfig<S extends z.ZodType>(
   const origin = new Map<string, string>();
   const secretPaths = new Set<string>();
   for (const [name, path] of Object.entries(options.env)) {
-    if (nodesAt(options.schema, path.split('.')).length === 0) {
+    const nodes = nodesAt(options.schema, path.split('.'));
+    if (nodes.length === 0) {
       // A fork's typo in its env map (`greeter.greting`): the variable was read into a key the
       // schema drops, and the setting silently kept its default.
       throw new Error(`config env map: ${name} sets ${path}, which the schema has no key for`);
@@ -205,11 +160,7 @@ export function loadConfig<S extends z.ZodType>(
     if (read === undefined) continue;
     // A secret mount that arrived empty would turn its integration off without a word. A
     // switch's file (notSecret: the fault drill's) may be emptied on purpose.
-    if (
-      read.file !== undefined &&
-      read.value === '' &&
-      !nodesAt(options.schema, path.split('.')).some(isMarkedNotSecret)
-    ) {
+    if (read.file !== undefined && read.value === '' && !nodes.some(isMarkedNotSecret)) {
       throw new ConfigError(
         `${name}_FILE names ${read.file}, which is empty: unset ${name}_FILE, or set ${name}= to leave ${path} empty`,
       );

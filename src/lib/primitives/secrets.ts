@@ -13,6 +13,8 @@
  * wherever they are printed by key: config errors, URL userinfo, fields named like secrets.
  */
 
+import { definitionOf } from './schema-nodes.js';
+
 export const redacted = '[Redacted]';
 
 /** Shorter secrets are masked by key only, never searched for in free text. */
@@ -29,11 +31,6 @@ const secretNodes = new WeakSet<object>();
  * the value printed whole in a config error.
  */
 const secretMark = Symbol('worker-base secret');
-
-function definitionOf(node: object): Record<symbol, unknown> | undefined {
-  const def = (node as { _zod?: { def?: unknown } })._zod?.def;
-  return typeof def === 'object' && def !== null ? (def as Record<symbol, unknown>) : undefined;
-}
 
 /** Marks a config schema leaf secret: its value is never printed whole. Returns the node. */
 export function markSecret<T extends object>(node: T): T {
