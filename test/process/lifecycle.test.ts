@@ -192,8 +192,13 @@ test('process.exit(3) outside the shutdown keeps its code and is logged the same
   assert.equal(fatal?.['replacedBy'], undefined);
 });
 
-test('a misspelled variable (AMQP_PREFECTH) is named in a warning with the one meant, its value never; the service runs', async (t) => {
-  const service = start(t, { AMQP_PREFECTH: 'odd-value-7f3a', shutdown_deadline_ms: '5000' });
+test('a misspelled variable (AMQP_PREFECTH), or a flag or policy variable nothing reads, is named in a warning, its value never; the service runs', async (t) => {
+  const service = start(t, {
+    AMQP_PREFECTH: 'odd-value-7f3a',
+    shutdown_deadline_ms: '5000',
+    FLAG_NOT_DECLARED: 'odd-value-7f3a',
+    POLICY_NOWHERE_RETRIES_FILE: '/odd-value-7f3a',
+  });
   await service.waitFor('ready');
   const suspects = service.lines.filter(
     (l) => l.msg === 'environment variable read by nothing here, close to one that is: not applied',
@@ -203,6 +208,17 @@ test('a misspelled variable (AMQP_PREFECTH) is named in a warning with the one m
     [
       ['warn', 'AMQP_PREFECTH', 'AMQP_PREFETCH'],
       ['warn', 'shutdown_deadline_ms', 'SHUTDOWN_DEADLINE_MS'],
+    ],
+  );
+  // A flag or policy variable the config does not declare (or a fork's env map without
+  // flagEnv/policyEnv) applies nothing either.
+  assert.deepEqual(
+    service.lines
+      .filter((l) => String(l.msg).startsWith('environment variable named like a flag or policy'))
+      .map((l) => [l.level, l['variable']]),
+    [
+      ['warn', 'FLAG_NOT_DECLARED'],
+      ['warn', 'POLICY_NOWHERE_RETRIES_FILE'],
     ],
   );
   service.signal('SIGTERM');

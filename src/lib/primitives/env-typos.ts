@@ -111,3 +111,20 @@ let rows: [Int32Array, Int32Array, Int32Array] = [
   new Int32Array(64),
   new Int32Array(64),
 ];
+
+/**
+ * Variables under a prefix the core reads by pattern (`FLAG_<NAME>`, `POLICY_<NAME>_<FIELD>`)
+ * that the env map has no entry for: a flag or policy the config does not declare, or a fork
+ * whose env map left out `flagEnv`/`policyEnv`. Such a variable looks meant for this service
+ * and applies nothing. `NAME_FILE` forms count as their NAME; names only, no value is read.
+ */
+export function unreadPrefixedVariables(
+  names: Iterable<string>,
+  known: Iterable<string>,
+  prefixes: readonly string[],
+): string[] {
+  const knownSet = new Set([...known].flatMap((name) => [name, `${name}_FILE`]));
+  return [...names].filter(
+    (name) => !knownSet.has(name) && prefixes.some((prefix) => name.startsWith(prefix)),
+  );
+}

@@ -120,6 +120,12 @@ export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
   return issues;
 }
 
+/**
+ * Prefixes whose variables the core makes from names (`flagEnv`, `policyEnv`): one set under
+ * them that the env map lacks is named in a warning at start-up.
+ */
+export const coreVariablePrefixes = ['FLAG_', 'POLICY_'] as const;
+
 /** Environment variable -> config path, for the core section. Apps add their own. */
 export const coreEnv = {
   APP_NAME: 'app.name',

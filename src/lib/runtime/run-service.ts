@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { loadConfig } from '../primitives/config.js';
-import { misspelledVariables } from '../primitives/env-typos.js';
+import { misspelledVariables, unreadPrefixedVariables } from '../primitives/env-typos.js';
 import { createLogSink } from '../primitives/log.js';
 import { writeStderr } from '../primitives/fd-sink.js';
 import { redactSecrets } from '../primitives/secrets.js';
@@ -11,7 +11,7 @@ import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
 import { installSignalHandlers } from '../lifecycle/signals.js';
 import { guardStrayExits } from '../lifecycle/stray-exit.js';
-import { coreConfigChecks, type CoreConfig } from './core-config.js';
+import { coreConfigChecks, coreVariablePrefixes, type CoreConfig } from './core-config.js';
 import { buildCore } from './build-core.js';
 import { applyGcSettings } from './gc-settings.js';
 import type { RunServiceOptions } from './service-context.js';
@@ -154,10 +154,21 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
     exit: (code) => core.exits.exit(code),
   });
   // A setting meant but misspelled applies nothing: say so (names only, never a value).
-  for (const suspect of misspelledVariables(Object.keys(process.env), Object.keys(options.env))) {
+  const names = Object.keys(process.env);
+  const known = Object.keys(options.env);
+  const suspects = misspelledVariables(names, known);
+  for (const suspect of suspects) {
     log.warn(
       suspect,
       'environment variable read by nothing here, close to one that is: not applied',
+    );
+  }
+  const named = new Set(suspects.map((s) => s.variable));
+  for (const variable of unreadPrefixedVariables(names, known, coreVariablePrefixes)) {
+    if (named.has(variable)) continue;
+    log.warn(
+      { variable },
+      'environment variable named like a flag or policy, read by nothing here: not applied (not declared in the config, or its env map lacks flagEnv/policyEnv)',
     );
   }
   // After the signal handlers, which take over the entry module's own forced exit.

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { misspelledVariables } from '../../../src/lib/primitives/env-typos.js';
+import {
+  misspelledVariables,
+  unreadPrefixedVariables,
+} from '../../../src/lib/primitives/env-typos.js';
 import { coreEnv } from '../../../src/lib/runtime/core-config.js';
 import { amqpEnv } from '../../../src/lib/amqp/amqp-config.js';
 
@@ -62,4 +65,28 @@ test('known names, their NAME_FILE forms and the neighbours a container has are 
     'APP_ENVS', // APP_ENV is under 8 characters
   ];
   assert.deepEqual(misspelledVariables(fine, known), []);
+});
+
+test('a variable under a prefix the core reads by pattern, and not in the env map, is unread', () => {
+  const env = {
+    FLAG_SAMPLE_NOTIFY: 'flags.sampleNotify',
+    POLICY_HTTP_RETRIES: 'policies.http.retries',
+  };
+  assert.deepEqual(
+    unreadPrefixedVariables(
+      [
+        'FLAG_SAMPLE_NOTIFY',
+        'FLAG_SAMPLE_NOTIFY_FILE',
+        'POLICY_HTTP_RETRIES',
+        'FLAG_NEW_CHECKOUT',
+        'POLICY_BILLING_TIMEOUT_MS_FILE',
+        'FLAGS',
+        'MY_FLAG_X',
+        'PATH',
+      ],
+      Object.keys(env),
+      ['FLAG_', 'POLICY_'],
+    ),
+    ['FLAG_NEW_CHECKOUT', 'POLICY_BILLING_TIMEOUT_MS_FILE'],
+  );
 });
