@@ -49,6 +49,11 @@ describe('Prometheus metrics', { skip: missing }, () => {
     for (const thread of ['main', 'cruncher', 'tally', 'ticker']) {
       assert.match(text, new RegExp(`^thread_cpu_seconds_total\\{thread="${thread}"\\} `, 'm'));
       assert.match(text, new RegExp(`^nodejs_heap_size_used_bytes\\{thread="${thread}"\\} `, 'm'));
+      // The probe's runs, cumulative, from every thread's own registry.
+      assert.match(
+        text,
+        new RegExp(`^nodejs_eventloop_delay_seconds_count\\{thread="${thread}"\\} [1-9]`, 'm'),
+      );
     }
     // Process-wide figures once, from the main thread.
     assert.equal(text.match(/^process_resident_memory_bytes\{/gm)?.length, 1);

@@ -29,6 +29,11 @@ export interface LoopDelayProbe {
    * Prometheus scrape, which resets it). The same histogram on every call.
    */
   samples(): RecordableHistogram;
+  /**
+   * Calls `listener` with every lateness from now on (ms, not rounded), for a reader that keeps
+   * its own cumulative figures (the Prometheus histogram, the same whoever scrapes).
+   */
+  onSample(listener: (lateMs: number) => void): void;
   /** Stops the timer. Idempotent. */
   stop(): void;
 }
@@ -38,11 +43,13 @@ export function startLoopDelayProbe(everyMs = loopDelayProbeMs): LoopDelayProbe 
   let due = performance.now() + everyMs;
   let longest = 0;
   let histogram: RecordableHistogram | undefined;
+  const listeners: Array<(lateMs: number) => void> = [];
   const timer = setInterval(() => {
     const now = performance.now();
     const late = now - due;
     longest = Math.max(longest, late);
     histogram?.record(Math.max(1, Math.round(late * 1e6)));
+    for (const listener of listeners) listener(Math.max(0, late));
     due = now + everyMs;
   }, everyMs);
   timer.unref();
@@ -57,6 +64,9 @@ export function startLoopDelayProbe(everyMs = loopDelayProbeMs): LoopDelayProbe 
       return Math.max(0, Math.round(seen));
     },
     samples: () => (histogram ??= createHistogram()),
+    onSample: (listener) => {
+      listeners.push(listener);
+    },
     stop: () => clearInterval(timer),
   };
 }

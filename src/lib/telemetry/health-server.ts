@@ -167,6 +167,20 @@ export class HealthServer {
     }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const probe = isRead ? probes[url.pathname] : undefined;
+    if (
+      req.method === 'HEAD' &&
+      url.pathname === '/metrics' &&
+      this.#options.metrics !== undefined
+    ) {
+      // Nothing built: an exposition starts the windows of the figures read "since the last
+      // scrape" anew, and a HEAD (a load balancer's check) took a stall from the scraper.
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'cache-control': 'no-store',
+      });
+      res.end();
+      return;
+    }
     if (isRead && url.pathname === '/metrics' && this.#options.metrics !== undefined) {
       this.#exposition ??= this.#options.metrics().finally(() => {
         this.#exposition = undefined;

@@ -91,6 +91,32 @@ function collectLoopLag(registry: Registry, thread: string, probe: LoopDelayProb
   }
 }
 
+/** Seconds; from a millisecond late (an idle loop) to a block of ten seconds. */
+const loopDelayBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * Every run of the loop-delay probe as a cumulative histogram. The `nodejs_eventloop_lag_*`
+ * gauges are prom-client's figures "since the last scrape": every reader of `/metrics` (a second
+ * Prometheus, an operator's curl) starts their window anew, and a stall it read was gone for the
+ * scraper that counts. A histogram's buckets only grow: `rate()` and `histogram_quantile()` read
+ * the same whoever else scrapes.
+ */
+function collectLoopDelayHistogram(
+  registry: Registry,
+  thread: string,
+  probe: LoopDelayProbe,
+): void {
+  const histogram = new Histogram({
+    name: 'nodejs_eventloop_delay_seconds',
+    help: `How late a timer due every ${String(loopDelayProbeMs)} ms ran, in seconds: every run of the thread's loop-delay probe, cumulative.`,
+    labelNames: ['thread'],
+    buckets: loopDelayBuckets,
+    registers: [registry],
+  });
+  const child = histogram.labels({ thread });
+  probe.onSample((lateMs) => child.observe(lateMs / 1000));
+}
+
 /** Default metrics, labelled by thread, plus this thread's own CPU time. */
 function collectRuntime(
   registry: Registry,
@@ -112,6 +138,7 @@ function collectRuntime(
     if (!keep(name, type, isWorker) || fromProbe.has(name)) registry.removeSingleMetric(name);
   }
   collectLoopLag(registry, thread, probe);
+  collectLoopDelayHistogram(registry, thread, probe);
   new Counter({
     name: 'thread_cpu_seconds_total',
     help: 'CPU time (user and system) used by this thread, in seconds.',

@@ -114,6 +114,29 @@ test('a client that pipelines requests is cut off at the second, and scrapes mea
   assert.ok(expositions <= 2, `${expositions} expositions`);
 });
 
+test('HEAD /metrics is answered without an exposition: it would start the windows read since the last scrape', async (t) => {
+  let expositions = 0;
+  const metrics = (): Promise<{ contentType: string; body: string }> => {
+    expositions += 1;
+    return Promise.resolve({ contentType: 'text/plain', body: 'up 1\n' });
+  };
+  const port = await started(t, { metrics });
+  const head = await rawHttp(
+    port,
+    'HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    5000,
+  );
+  assert.equal(head.status, 200);
+  assert.equal(expositions, 0);
+  const get = await rawHttp(
+    port,
+    'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    5000,
+  );
+  assert.equal(get.status, 200);
+  assert.equal(expositions, 1);
+});
+
 test('a check whose detail JSON cannot write is answered 500; the server runs on', async (t) => {
   const health = new HealthChecks();
   health.addReadiness('odd', () => ({ ok: false, detail: { n: 5n } }));

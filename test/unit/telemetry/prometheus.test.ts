@@ -30,6 +30,17 @@ function figure(body: string, name: string): number {
   return Number(line[1]);
 }
 
+/** A started sink whose thread was then blocked for 300 ms, with the probe run since. */
+async function startedThenBlocked(t: TestContext): Promise<PrometheusMetrics> {
+  const sink = prometheus(t);
+  sink.start();
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  const end = performance.now() + 300;
+  while (performance.now() < end);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  return sink;
+}
+
 test('figures appear under the names they were recorded with, timings in seconds', async (t) => {
   const sink = prometheus(t);
   const metrics = createMetrics([sink], (collect) => sink.onScrape(collect));
@@ -49,12 +60,7 @@ test('a scrape collector with a name that breaks the convention fails the scrape
 });
 
 test('the event-loop figures come from the probe: a block is read, an idle loop is on time', async (t) => {
-  const sink = prometheus(t);
-  sink.start();
-  await new Promise((resolve) => setTimeout(resolve, 120));
-  const end = performance.now() + 300;
-  while (performance.now() < end);
-  await new Promise((resolve) => setTimeout(resolve, 120));
+  const sink = await startedThenBlocked(t);
   const blocked = (await sink.exposition()).body;
   assert.ok(
     figure(blocked, 'nodejs_eventloop_lag_max_seconds') >= 0.3 - loopDelayProbeMs / 1000,
@@ -70,4 +76,27 @@ test('the event-loop figures come from the probe: a block is read, an idle loop 
     1,
     'one p99 series',
   );
+});
+
+test('the event-loop histogram is cumulative: a block stays in it whoever scraped since', async (t) => {
+  const sink = await startedThenBlocked(t);
+  const first = (await sink.exposition()).body;
+  // Another reader (a second Prometheus, a curl) scrapes in between.
+  await sink.exposition();
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  const later = (await sink.exposition()).body;
+  const bucket = (body: string, le: string): number =>
+    Number(
+      new RegExp(
+        `^nodejs_eventloop_delay_seconds_bucket\\{le="${le.replace('+', '\\+')}",thread="main"\\} (\\S+)$`,
+        'm',
+      ).exec(body)?.[1],
+    );
+  for (const body of [first, later]) {
+    // At least one run of the probe was 200 ms or more late: above the 0.1 s bucket.
+    assert.ok(bucket(body, '+Inf') - bucket(body, '0.1') >= 1, body);
+  }
+  assert.ok(bucket(later, '+Inf') > bucket(first, '+Inf'), 'the runs since are counted');
+  // The gauge's window was started anew by the scrape in between: the block is gone from it.
+  assert.ok(figure(later, 'nodejs_eventloop_lag_max_seconds') < 0.2, later);
 });
