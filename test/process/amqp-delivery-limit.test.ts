@@ -107,6 +107,11 @@ describe('delivery limits on RabbitMQ', () => {
     assert.match(text, /exchange worker-base exists with other properties/);
     assert.match(text, /inequivalent arg 'type'/);
     assert.match(text, /AMQP_EXCHANGE/);
+    assert.ok(
+      service.lines.some((l) => l.msg === 'configuration error'),
+      service.tail(),
+    );
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'), service.tail());
   });
 
   test('an older classic input queue: the service exits with the config-error code and a message naming the queue, the difference and the migration', async () => {

@@ -9,13 +9,16 @@ import type { ProcessControl } from './process-control.js';
  *   operation, a closed AMQP or thread channel, a wait cancelled by the shutdown itself):
  *   debug log only;
  * - a dependency failure: a warning, no error report, `die()`;
+ * - a configuration error found while running (a port in use by the health endpoint's bind, a
+ *   queue declared with other arguments): an error line, no error report (an operator's to
+ *   mend, not a bug), `die()` (exit 78);
  * - anything else: an error log with the stack, an error report, and `die()` unless the
  *   scope says otherwise. During shutdown too: a failure while stopping is a failure, and
  *   `die()` then makes the exit code non-zero.
  */
 
 /** What the scope did with an error. */
-export type Handling = 'ignored' | 'dependency' | 'reported';
+export type Handling = 'ignored' | 'dependency' | 'config' | 'reported';
 
 export interface ScopeOptions {
   /** Names the scope in log lines and reports (a loop, a task, a worker). */
@@ -51,6 +54,11 @@ export function handleError(
     logHandling(log, 'warn', error, { kind, scope: name, ...during }, 'dependency failure');
     if (options.onError !== 'swallow') control.die(error);
     return { handling: 'dependency', kind };
+  }
+  if (attempt(() => fieldOf(error, 'code') === ErrorCodes.CONFIG, false)) {
+    logHandling(log, 'error', error, { scope: name, ...during }, 'configuration error');
+    if (options.onError !== 'swallow') control.die(error);
+    return { handling: 'config', kind };
   }
   logHandling(log, 'error', error, { kind, scope: name, ...during }, 'application error');
   // The logger's component lets the error reporters ignore noisy ones (telemetry config).

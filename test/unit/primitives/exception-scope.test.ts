@@ -7,10 +7,12 @@ import {
 } from '../../../src/lib/primitives/exception-scope.js';
 import type { ProcessControl } from '../../../src/lib/primitives/process-control.js';
 import {
+  ConfigError,
   DependencyError,
   ErrorCodes,
   WorkerBaseError,
 } from '../../../src/lib/primitives/errors.js';
+import { ExitCode, exitCodeFor } from '../../../src/lib/primitives/exit-codes.js';
 import { AmqpChannelClosedError, fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
 import { SocketClosedError } from '../../../src/lib/zmq/socket-registry.js';
 import { captureLogger } from '../../helpers/core.js';
@@ -36,6 +38,20 @@ test('a dependency failure is a warning, not a report, and ends the process', ()
   assert.deepEqual(died, [error]);
   assert.deepEqual(reported, []);
   assert.equal(sink.lines[0]?.['level'], 'warn');
+});
+
+test('a configuration error found while running is an error line, not a report, and ends the process with 78', () => {
+  const { log, sink } = captureLogger();
+  const { c, died, reported } = control();
+  const error = new ConfigError('health endpoint: 127.0.0.1:8080 is in use; set HEALTH_PORT');
+  assert.equal(handleError(error, { name: 't', log, control: c }).handling, 'config');
+  assert.deepEqual(died, [error]);
+  assert.deepEqual(reported, []);
+  assert.deepEqual(
+    [sink.lines[0]?.['level'], sink.lines[0]?.['msg']],
+    ['error', 'configuration error'],
+  );
+  assert.equal(exitCodeFor(died[0]), ExitCode.CONFIG_ERROR);
 });
 
 test('any other error is logged with its stack, reported, and ends the process', () => {
