@@ -72,6 +72,8 @@ describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
       'tcp://eth0:5556',
       'ipc:///tmp/events.sock',
       'ipc://@abstract',
+      `ipc:///tmp/${'a'.repeat(102)}`, // 107 bytes, the most a socket address holds
+      'tcp://my-host.example_1:5556',
       'inproc://results',
     ]) {
       assert.equal(loadApp({ ZMQ_PUB_ENDPOINT: endpoint }).sample.publishEndpoint, endpoint);
@@ -87,6 +89,13 @@ describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
       'tcp://127.0.0.1:55 56',
       'udp://127.0.0.1:5556',
       'ipc://',
+      // Host characters no name, address or interface has: libzmq's bind said "Invalid
+      // argument" and the service ended with 70.
+      'tcp://%:5556',
+      'tcp://a;127.0.0.1:5556',
+      'tcp://host name:5556',
+      // Longer than a socket address holds: "File name too long" at the bind.
+      `ipc:///tmp/${'a'.repeat(103)}`,
     ]) {
       const error = configError(() => loadApp({ ZMQ_PUB_ENDPOINT: endpoint }));
       assert.match(error.message, /sample\.publishEndpoint \(environment ZMQ_PUB_ENDPOINT\)/);

@@ -53,24 +53,33 @@ export function flag() {
 /**
  * A ZeroMQ endpoint: `tcp://HOST:PORT` (the port up to 65535; `*` or 0 for a free one when
  * binding), `ipc://PATH` or `inproc://NAME`. Checked here because ZeroMQ checks less: it binds
- * `tcp://127.0.0.1:99999` to port 34463 (the port modulo 65536), without a word.
+ * `tcp://127.0.0.1:99999` to port 34463 (the port modulo 65536), without a word. HOST is `*`,
+ * an IPv6 address in brackets, or a name, an IPv4 address or an interface (letters, digits,
+ * `.`, `-`, `_`): others (`tcp://%:5556`, `tcp://a;127.0.0.1:5556`) reached the bind and ended
+ * the service with 70 and a bare "Invalid argument". An ipc path fits a socket address (107
+ * bytes): a longer one failed the bind with "File name too long".
  */
 export function zmqEndpoint() {
   return z
     .string()
     .refine(isZmqEndpoint, { message: 'not a ZeroMQ endpoint' })
     .describe(
-      'a ZeroMQ endpoint: tcp://HOST:PORT (PORT up to 65535, or *), ipc://PATH or inproc://NAME',
+      'a ZeroMQ endpoint: tcp://HOST:PORT (HOST a name, an address, an interface or *; PORT up to 65535, or *), ipc://PATH (up to 107 bytes) or inproc://NAME',
     );
 }
 
+/** The longest path of a Unix socket address (`sun_path` less its terminating NUL). */
+const maxIpcPathBytes = 107;
+
 function isZmqEndpoint(value: string): boolean {
-  const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\*|\d{1,5})$/.exec(value);
+  const tcp = /^tcp:\/\/(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\*|\d{1,5})$/.exec(value);
   if (tcp !== null) {
     const port = tcp[2] as string;
     return port === '*' || Number(port) <= 65_535;
   }
-  return /^(ipc|inproc):\/\/\S+$/.test(value);
+  const ipc = /^ipc:\/\/(\S+)$/.exec(value);
+  if (ipc !== null) return Buffer.byteLength(ipc[1] as string) <= maxIpcPathBytes;
+  return /^inproc:\/\/\S+$/.test(value);
 }
 
 /**

@@ -2,6 +2,7 @@ import { isMainThread } from 'node:worker_threads';
 import type * as Zmq from 'zeromq';
 import type { Logger } from '../primitives/log.js';
 import {
+  ConfigError,
   DependencyError,
   ErrorCodes,
   WorkerBaseError,
@@ -81,8 +82,17 @@ const closedSocketCodes = new Set(['EBADF', 'EAGAIN', 'ETERM', 'ENOTSOCK']);
 const bindDependencyCodes = new Set(['EADDRINUSE', 'EADDRNOTAVAIL', 'EACCES', 'ENODEV', 'ENOENT']);
 
 /**
+ * zeromq's bind errors that mean the endpoint itself is malformed (a setting, however it passed
+ * its schema: a fork's own field, a value made in code): a ConfigError (78) naming the socket
+ * and the endpoint. They were returned as they came, an application error (70, reported) with
+ * the message "Invalid argument".
+ */
+const bindConfigCodes = new Set(['EINVAL', 'ENAMETOOLONG', 'EPROTONOSUPPORT']);
+
+/**
  * Our error for what zeromq threw, decided here where it enters: a closed socket becomes a
- * SocketClosedError, a bind the host refuses a DependencyError; anything else is returned as
+ * SocketClosedError, a bind the host refuses a DependencyError, a malformed endpoint a
+ * ConfigError; anything else is returned as
  * it is (an Error, whatever was thrown).
  */
 function fromZeromq(socket: string, what: string, error: unknown): Error {
@@ -92,6 +102,9 @@ function fromZeromq(socket: string, what: string, error: unknown): Error {
     if (closedSocketCodes.has(code)) return new SocketClosedError(message, { cause: error });
     if (what.startsWith('bind') && bindDependencyCodes.has(code)) {
       return new DependencyError('zeromq', message, { cause: error });
+    }
+    if (what.startsWith('bind') && bindConfigCodes.has(code)) {
+      return new ConfigError(`${message} (not an endpoint ZeroMQ can bind)`, { cause: error });
     }
   }
   return error instanceof Error ? error : new Error(String(error));

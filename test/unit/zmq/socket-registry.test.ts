@@ -14,7 +14,8 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DependencyError } from '../../../src/lib/primitives/errors.js';
+import { ConfigError, DependencyError } from '../../../src/lib/primitives/errors.js';
+import { ExitCode, exitCodeFor } from '../../../src/lib/primitives/exit-codes.js';
 
 test('each socket is registered with the place that opened it and its endpoints', async (t) => {
   const { log } = captureLogger();
@@ -177,6 +178,23 @@ test('an ipc:// endpoint another socket listens on is refused as in use; a file 
   await once(owner, 'exit');
   assert.ok(existsSync(stale), 'the killed process left its socket file');
   assert.equal(await taker.bind(`ipc://${stale}`), `ipc://${stale}`);
+});
+
+test('an endpoint ZeroMQ cannot bind by its form is a ConfigError naming the socket and the endpoint', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'odd');
+  // EINVAL and ENAMETOOLONG: before, returned as they came (70, reported as a bug, the message
+  // a bare "Invalid argument").
+  for (const endpoint of ['tcp://%:5556', `ipc:///tmp/${'a'.repeat(103)}`]) {
+    await assert.rejects(pub.bind(endpoint), (error: Error) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(exitCodeFor(error), ExitCode.CONFIG_ERROR);
+      assert.ok(error.message.startsWith(`zmq socket odd: bind ${endpoint}: `), error.message);
+      return true;
+    });
+  }
 });
 
 test('an IPv6 endpoint (tcp://[::1]:PORT), which the config takes, binds and connects', async (t) => {
