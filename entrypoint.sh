@@ -112,6 +112,11 @@ if [ -n "$healthchecks_url" ]; then
   case ${HEALTH_PORT:-} in
     *[!0-9]*) problem "HEALTH_PORT must be a port number (got '$HEALTH_PORT')" ;;
   esac
+  case ${HEALTH_HOST:-} in
+    *[!0-9A-Za-z.:_[\]-]*)
+      problem "HEALTH_HOST must be an address or a host name, for the ping's health check (got '$HEALTH_HOST')"
+      ;;
+  esac
 fi
 
 # --- where the container writes ----------------------------------------------------------------
@@ -170,7 +175,9 @@ if [ -n "$cron_file" ]; then
   # sent only while the service reports itself live: silence is what raises the alarm.
   ping="curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '$healthchecks_url'"
   if [ -n "${HEALTH_PORT:-}" ] && [ "$HEALTH_PORT" != 0 ]; then
-    ping="curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:$HEALTH_PORT/healthz && $ping"
+    # The HEALTHCHECK's own script: it asks the address the endpoint listens on (HEALTH_HOST).
+    check="HEALTH_PORT=$HEALTH_PORT HEALTH_HOST=${HEALTH_HOST:-127.0.0.1} HEALTHCHECK_MAX_TIME_S=5"
+    ping="$check sh $APP_DIR/docker/healthcheck.sh && $ping"
   fi
   mkdir -p "$CRON_D_DIR"
   # cron.d lines carry the user; cron ignores files that are group- or world-writable.

@@ -6,11 +6,21 @@
 # long as a frozen service keeps the connection open).
 # HEALTH_PORT=0 or empty (the endpoint is off): supervisord's word that the service is RUNNING,
 # so turning the endpoint off does not leave the container unhealthy for good.
+# It asks the address the endpoint listens on (HEALTH_HOST): a wildcard (0.0.0.0, ::, or unset)
+# through loopback, an IPv6 address in brackets. 127.0.0.1 alone left a service listening on ::1
+# or on the pod's address unhealthy for good.
 set -eu
 max_time=${HEALTHCHECK_MAX_TIME_S:-4}
 port=${HEALTH_PORT:-0}
 if [ "$port" != 0 ]; then
-  exec curl -fsS --max-time "$max_time" -o /dev/null "http://127.0.0.1:$port/healthz"
+  host=${HEALTH_HOST:-127.0.0.1}
+  case $host in
+    0.0.0.0 | '') host=127.0.0.1 ;;
+    :: | '[::]') host='[::1]' ;;
+    \[*) ;;
+    *:*) host="[$host]" ;;
+  esac
+  exec curl -fsS --max-time "$max_time" -o /dev/null "http://$host:$port/healthz"
 fi
 # timeout: supervisorctl waits as long as supervisord does not answer.
 status=$(timeout "$max_time" supervisorctl -c "$SUPERVISOR_CONF" status app 2>&1) || true

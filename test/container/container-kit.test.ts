@@ -10,6 +10,9 @@ import {
 } from '../helpers/container-files.js';
 import { runFile } from '../helpers/exec.js';
 import { makeRoot, repoDir } from '../helpers/supervisord.js';
+import { HealthServer } from '../../src/lib/telemetry/health-server.js';
+import { HealthChecks } from '../../src/lib/health.js';
+import { captureLogger } from '../helpers/core.js';
 
 /**
  * Static checks of the container kit with the real tools where they exist offline:
@@ -154,6 +157,41 @@ describe('container kit files', () => {
       const top = source.split('/')[0]!;
       assert.ok(!ignored.includes(top) && !ignored.includes(source), `${source} not ignored`);
     }
+  });
+});
+
+describe('docker/healthcheck.sh (the HEALTHCHECK) against the real health endpoint', () => {
+  /** The check's exit code against an endpoint listening on `listen`, with `HEALTH_HOST`. */
+  async function check(listen: string, healthHost: string | undefined): Promise<number> {
+    const server = new HealthServer({
+      port: 0,
+      host: listen,
+      health: new HealthChecks(),
+      log: captureLogger().log,
+    });
+    await server.start();
+    try {
+      const env: Record<string, string> = {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HEALTH_PORT: String(server.address?.port),
+        HEALTHCHECK_MAX_TIME_S: '2',
+        ...(healthHost !== undefined && { HEALTH_HOST: healthHost }),
+      };
+      return (await runFile('sh', ['docker/healthcheck.sh'], { env, cwd: repoDir })).code;
+    } finally {
+      await server.close();
+    }
+  }
+
+  test('it asks the address HEALTH_HOST names: a wildcard through loopback, IPv6 in brackets', async () => {
+    // Before: always 127.0.0.1, so an endpoint on ::1 (or a pod's address) was unhealthy for good.
+    assert.equal(await check('::1', '::1'), 0);
+    assert.equal(await check('127.0.0.2', '127.0.0.2'), 0);
+    assert.equal(await check('0.0.0.0', '0.0.0.0'), 0);
+    assert.equal(await check('::', '::'), 0);
+    assert.equal(await check('127.0.0.1', undefined), 0);
+    // And it does not answer healthy for an endpoint it cannot reach.
+    assert.notEqual(await check('127.0.0.2', '127.0.0.1'), 0);
   });
 });
 

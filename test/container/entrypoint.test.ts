@@ -84,7 +84,7 @@ describe('entrypoint.sh', () => {
     const file = join(dir, 'cron.d', 'healthchecks');
     assert.equal(
       readFileSync(file, 'utf8').split('\n')[1],
-      `*/5 * * * * ${env['APP_USER']} curl -fsS --max-time 5 -o /dev/null http://127.0.0.1:8080/healthz && ` +
+      `*/5 * * * * ${env['APP_USER']} HEALTH_PORT=8080 HEALTH_HOST=127.0.0.1 HEALTHCHECK_MAX_TIME_S=5 sh ${env['APP_DIR']}/docker/healthcheck.sh && ` +
         `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
     );
     assert.equal(statSync(file).mode & 0o777, 0o644, 'cron ignores group/world-writable files');
@@ -272,6 +272,11 @@ describe('entrypoint.sh', () => {
   });
 
   const badValues: Array<[string, Record<string, string>, RegExp]> = [
+    [
+      'a health host cron and the shell would change (a % is a newline to cron)',
+      { HEALTHCHECKS_URL: pingUrl, HEALTH_PORT: '8080', HEALTH_HOST: 'fe80::1%eth0' },
+      /HEALTH_HOST must be an address or a host name/,
+    ],
     [
       'a non-http URL',
       { HEALTHCHECKS_URL: 'ftp://hc-ping.com/x' },
