@@ -230,6 +230,64 @@ describe('hostile input on RabbitMQ', () => {
     );
   });
 
+  test('headers the broker acts on stay off the copies: CC, a malformed x-death, a transient mode, a deep table', async () => {
+    const id = randomUUID();
+    const fails = JSON.stringify({ transient: 1000 }); // retried twice, then failed
+    const nested = (levels: number): unknown => {
+      let value: unknown = 'x';
+      for (let i = 0; i < levels; i++) value = { a: value };
+      return value;
+    };
+    const sent: Array<[string, string, Record<string, unknown>]> = [
+      // The broker routes a publish with CC to those queues too: each copy came back to the
+      // input, and the failed queue grew by some 100 copies a second.
+      ['cc', fails, { headers: { CC: [queues.input] } }],
+      // RabbitMQ 3.10's dead-lettering crashed on this count when the delay queue expired the
+      // copy: the retry was never delivered and the delay queue was left dead.
+      [
+        'death',
+        JSON.stringify({ transient: 1 }),
+        {
+          headers: {
+            'x-death': [{ count: 'abc', queue: `${queues.input}.retry.100ms`, reason: 'expired' }],
+          },
+        },
+      ],
+      ['transient', fails, { persistent: false }],
+      ['deep', fails, { headers: { deep: nested(200) } }],
+      ['sentinel', fails, {}],
+    ];
+    for (const [name, body, properties] of sent) {
+      await observer.publish(queues.input, [body], () => ({
+        messageId: `${name}-${id}`,
+        ...properties,
+      }));
+    }
+    const ours = (m: { properties: { messageId?: unknown } }, name: string) =>
+      m.properties.messageId === `${name}-${id}`;
+    const [result] = await observer.collect(queues.results, (r) => r.some((m) => ours(m, 'death')));
+    assert.equal((result?.json as FixtureResult).attempt, 2, 'the retry came back from its delay');
+    // Every failure of the batch is in, the sentinel published last included.
+    const failed = await observer.collect(queues.failed, (r) =>
+      ['cc', 'transient', 'deep', 'sentinel'].every((n) => r.some((m) => ours(m, n))),
+    );
+    const cc = failed.filter((m) => ours(m, 'cc'));
+    assert.equal(cc.length, 1, 'one failed copy, no loop');
+    assert.equal(headerOf(cc[0]!, 'CC'), undefined);
+    assert.deepEqual(headerOf(cc[0]!, 'x-original-cc'), [queues.input]);
+    const transient = failed.find((m) => ours(m, 'transient'));
+    assert.equal(transient?.properties.deliveryMode, 2, 'the failed copy outlives a restart');
+    assert.equal(headerOf(transient, 'x-original-delivery-mode'), 1);
+    let deep = headerOf(
+      failed.find((m) => ours(m, 'deep'))!,
+      'deep',
+    );
+    for (let i = 0; i < 32; i++) deep = (deep as { a: unknown }).a;
+    assert.equal(deep, '[cut: nested deeper than 32 levels]');
+    assert.equal(service.child.exitCode, null, service.tail());
+    assert.ok(!service.lines.some((l) => l.level === 'error' || l.level === 'fatal'));
+  });
+
   test('counting headers set to tables no number can be made of: read as absent, the service runs on', async () => {
     // amqplib decodes {"toString": 1} into an object Number() throws on; read in the consume
     // callback, that took the connection down (69), and again after each restart.

@@ -19,9 +19,20 @@
  *   entries move, as `[key, value]` pairs, to an array under `x-unwritable-keys` in the same
  *   table.
  *
+ * - Tables and arrays nested deeper than `maxHeaderDepth` are cut there: each value at that
+ *   depth becomes `deeperThan` (a string). Walking them (here, in the size count, in amqplib's
+ *   encoder) recursed once a level: a header 2,600 tables deep (18 KB) overflowed the stack in
+ *   the failure path, 70 at every delivery.
+ *
  * amqplib encodes the headers into a 64 KiB scratch buffer and throws past it, and a broker
  * takes tables up to its frame size (128 KiB): `encodedTableBytes` tells the size ahead.
  */
+
+/** Tables and arrays a copy's headers keep nested; deeper values are cut (see above). */
+export const maxHeaderDepth = 32;
+
+/** What a value nested deeper than `maxHeaderDepth` becomes on a copy. */
+export const deeperThan = `[cut: nested deeper than ${String(maxHeaderDepth)} levels]`;
 
 /** Header bytes a copy may carry: amqplib's 64 KiB buffer less room for a trace context. */
 export const maxCopyHeaderBytes = 65_536 - 1024;
@@ -37,13 +48,13 @@ export function fitsShortString(text: string): boolean {
 }
 
 /** A copy of a decoded header table that amqplib encodes without throwing. */
-export function republishable(table: Readonly<Table>): Table {
+export function republishable(table: Readonly<Table>, depth = 0): Table {
   const out: Table = {};
   const unwritable: unknown[] = [];
   for (const [key, value] of Object.entries(table)) {
     if (value === undefined) continue;
-    if (fitsShortString(key)) out[key] = encodable(value);
-    else unwritable.push([key, encodable(value)]);
+    if (fitsShortString(key)) out[key] = encodable(value, depth);
+    else unwritable.push([key, encodable(value, depth)]);
   }
   if (unwritable.length > 0) {
     const earlier = out[unwritableKeysHeader];
@@ -57,7 +68,8 @@ export function republishable(table: Readonly<Table>): Table {
   return out;
 }
 
-function encodable(value: unknown): unknown {
+/** `value` as amqplib encodes it; `depth`: the tables and arrays it sits in. */
+function encodable(value: unknown, depth: number): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -68,13 +80,15 @@ function encodable(value: unknown): unknown {
       return { '!': 'double', value: Number(value) };
     case 'object':
       if (value === null || Buffer.isBuffer(value)) return value;
-      if (Array.isArray(value)) return value.map(encodable);
-      if (Object.hasOwn(value, '!')) {
-        return isTypedValue(value as Table)
-          ? value
-          : { '!': 'object', value: republishable(value as Table) };
+      if (Array.isArray(value)) {
+        return depth >= maxHeaderDepth ? deeperThan : value.map((v) => encodable(v, depth + 1));
       }
-      return republishable(value as Table);
+      if (Object.hasOwn(value, '!') && isTypedValue(value as Table)) return value;
+      if (depth >= maxHeaderDepth) return deeperThan;
+      if (Object.hasOwn(value, '!')) {
+        return { '!': 'object', value: republishable(value as Table, depth + 1) };
+      }
+      return republishable(value as Table, depth + 1);
     default:
       return String(value);
   }

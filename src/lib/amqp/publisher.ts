@@ -74,7 +74,58 @@ export const OriginalHeaders = {
   timestamp: 'x-original-timestamp',
   /** Why the original's headers are not on the copy (too large to carry). */
   headersDropped: 'x-original-headers-dropped',
+  /**
+   * The original's `CC` and `BCC`: the broker routes every publish that carries them to those
+   * queues too (sender-selected distribution), so a copy to the delay, failed or quarantine
+   * queue that kept `CC: [input queue]` came back to the input: a failure copied itself
+   * endlessly (a review helper saw 449 failed copies of one message in 6 s).
+   */
+  cc: 'x-original-cc',
+  bcc: 'x-original-bcc',
+  /**
+   * An `x-death` the broker's own dead-lettering cannot read (a count that is no integer, an
+   * entry that is no table): RabbitMQ 3.10's dead-lettering crashed on it and left the delay
+   * queue dead, or the quarantine's dead-letter worker crashing in a loop with the message in it.
+   */
+  death: 'x-original-death',
+  /** A copy is persistent whatever the original was (1, transient, is kept here). */
+  deliveryMode: 'x-original-delivery-mode',
 } as const;
+
+/** Whether `value` is an `x-death` as the broker writes it, which its dead-lettering reads. */
+function isWellFormedDeath(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.every((entry: unknown) => {
+      if (typeof entry !== 'object' || entry === null || Buffer.isBuffer(entry)) return false;
+      if (Array.isArray(entry) || Object.hasOwn(entry, '!')) return false;
+      const { count, queue, reason } = entry as Record<string, unknown>;
+      return (
+        Number.isSafeInteger(count) &&
+        (count as number) >= 0 &&
+        typeof queue === 'string' &&
+        typeof reason === 'string'
+      );
+    })
+  );
+}
+
+/**
+ * The original's headers a copy may carry as they are; `CC`, `BCC` and an `x-death` the broker
+ * cannot read go to `moved` under their `x-original-*` names.
+ */
+function carriedHeaders(
+  headers: Readonly<Record<string, unknown>>,
+  moved: Record<string, unknown>,
+): Record<string, unknown> {
+  const { CC, BCC, 'x-death': death, ...carried } = headers;
+  if (CC !== undefined) moved[OriginalHeaders.cc] = CC;
+  if (BCC !== undefined) moved[OriginalHeaders.bcc] = BCC;
+  if (death === undefined) return carried;
+  if (isWellFormedDeath(death)) return { ...carried, 'x-death': death };
+  moved[OriginalHeaders.death] = death;
+  return carried;
+}
 
 /**
  * The short-string properties (255 bytes at most) and the header that keeps one a copy
@@ -110,17 +161,28 @@ export const shortStringProperties = {
 const coreHeaderNames: ReadonlySet<string> = new Set([...Object.values(Headers), 'traceparent']);
 
 /**
+ * The headers the core itself writes on copies: what is left when even the core's headers of
+ * the original are too large (any number of `x-original-*` headers of another's making).
+ */
+const fixedHeaderNames: ReadonlySet<string> = new Set([
+  ...coreHeaderNames,
+  ...Object.values(OriginalHeaders),
+  ...Object.values(shortStringProperties),
+]);
+
+/**
  * The original's headers of the core's own (attempt, correlation id, trace context, the
  * `x-original-*` of an earlier copy), small where present: a quarantine move or a hand-back
  * passes none of its own, and without them a message on its last attempt got every retry
  * again and lost its correlation id.
  */
-function coreHeadersOf(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
+function coreHeadersOf(
+  headers: Readonly<Record<string, unknown>>,
+  names: (name: string) => boolean,
+): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(headers).filter(
-      ([name, value]) =>
-        (coreHeaderNames.has(name) || name.startsWith('x-original-')) &&
-        encodedTableBytes({ [name]: value }) <= 1024,
+    Object.entries(republishable(headers)).filter(
+      ([name, value]) => names(name) && encodedTableBytes({ [name]: value }) <= 1024,
     ),
   );
 }
@@ -145,22 +207,30 @@ export function copyProperties(
       Object.assign(kept, { [name]: value });
     }
   }
-  let merged = republishable({ ...message.properties.headers, ...moved, ...headers });
+  // A copy in a delay or failed queue must outlive a broker restart, whatever the original was.
+  if (kept.persistent === false) moved[OriginalHeaders.deliveryMode] = 1;
+  kept.persistent = true;
+  const original = carriedHeaders(message.properties.headers, moved);
+  let merged = republishable({ ...original, ...moved, ...headers });
   const bytes = encodedTableBytes(merged);
   if (bytes > maxCopyHeaderBytes) {
     // An oversized `tracestate` goes first, alone: W3C trace context lets any hop drop it (the
     // `traceparent` carries the trace), and it must not take the producer's headers with it.
     const { tracestate, ...rest } = merged;
     const withoutState = encodedTableBytes(rest);
+    const dropped = {
+      [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
+    };
+    const fallback = (names: (name: string) => boolean): Record<string, unknown> =>
+      republishable({ ...coreHeadersOf(original, names), ...moved, ...headers, ...dropped });
     merged =
       tracestate !== undefined && withoutState <= maxCopyHeaderBytes
         ? rest
-        : republishable({
-            ...coreHeadersOf(message.properties.headers),
-            ...moved,
-            ...headers,
-            [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
-          });
+        : fallback((name) => coreHeaderNames.has(name) || name.startsWith('x-original-'));
+    // Any number of another's `x-original-*` headers of 1 KiB each: the core's own alone.
+    if (encodedTableBytes(merged) > maxCopyHeaderBytes) {
+      merged = fallback((name) => fixedHeaderNames.has(name));
+    }
   }
   return { ...kept, ...(writable && timestamp !== undefined && { timestamp }), headers: merged };
 }

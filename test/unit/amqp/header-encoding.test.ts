@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
+  deeperThan,
   encodedTableBytes,
   maxCopyHeaderBytes,
+  maxHeaderDepth,
   republishable,
 } from '../../../src/lib/amqp/header-encoding.js';
 import { copyProperties, OriginalHeaders } from '../../../src/lib/amqp/publisher.js';
@@ -226,4 +228,93 @@ test('a message id too long to write back is replaced by one derived from the me
   assert.notEqual(a, b, 'derived apart');
   assert.equal(a, messageIdOf(message({ messageId: unreadable(86) })), 'stable');
   assert.equal(messageIdOf(message({ messageId: unreadable(85) })), unreadable(85));
+});
+
+/** A table `levels` deep: `{ a: { a: ... 'x' } }`, or arrays when `arrays`. */
+function nested(levels: number, arrays = false): unknown {
+  let value: unknown = 'x';
+  for (let i = 0; i < levels; i++) value = arrays ? [value] : { a: value };
+  return value;
+}
+
+test('a copy cuts headers nested deeper than maxHeaderDepth: a deep one overflowed the stack in the failure path', () => {
+  // 3,000 levels: the walk recursed once a level and threw RangeError (70 at every delivery).
+  for (const arrays of [false, true]) {
+    const deep = message({ headers: { deep: nested(3000, arrays), keep: nested(3, arrays) } });
+    const copy = copyProperties(deep, { 'x-attempt': 2 });
+    encode(copy.headers ?? {});
+    assert.deepEqual(copy.headers?.['keep'], nested(3, arrays));
+    // The cut is at maxHeaderDepth levels below the header.
+    let at: unknown = copy.headers?.['deep'];
+    for (let i = 0; i < maxHeaderDepth; i++) {
+      at = arrays ? (at as unknown[])[0] : (at as { a: unknown }).a;
+    }
+    assert.equal(at, deeperThan);
+  }
+  // So is a header too large as well, through the fallback.
+  const both = message({ headers: { deep: nested(3000), big: 'x'.repeat(maxCopyHeaderBytes) } });
+  encode(copyProperties(both, {}).headers ?? {});
+  // Depth within the limit travels whole.
+  assert.deepEqual(republishable({ ok: nested(maxHeaderDepth) }), { ok: nested(maxHeaderDepth) });
+});
+
+test('a copy carries no CC or BCC: the broker would route it to those queues too (a failure copied itself into the input for ever)', () => {
+  const cc = message({ headers: { CC: ['worker-base.events'], BCC: ['results'], cc: 'lower' } });
+  const copy = copyProperties(cc, { 'x-attempt': 2 });
+  assert.equal(copy.headers?.['CC'], undefined);
+  assert.equal(copy.headers?.['BCC'], undefined);
+  assert.deepEqual(copy.headers?.[OriginalHeaders.cc], ['worker-base.events']);
+  assert.deepEqual(copy.headers?.[OriginalHeaders.bcc], ['results']);
+  assert.equal(copy.headers?.['cc'], 'lower', 'the broker reads CC and BCC as written only');
+});
+
+test("a copy carries an x-death the broker can read; another goes to x-original-death (RabbitMQ 3.10's dead-lettering crashed on it)", () => {
+  const good = [
+    { count: 2, queue: 'worker-base.events', reason: 'rejected', 'routing-keys': ['q'] },
+  ];
+  assert.deepEqual(copyProperties(message({ headers: { 'x-death': good } }), {}).headers, {
+    'x-death': good,
+  });
+  for (const bad of [
+    [{ count: 'abc', queue: 'q', reason: 'expired' }],
+    [{ count: 1.5, queue: 'q', reason: 'expired' }],
+    [{ queue: 'q', reason: 'expired' }],
+    [{ count: 1, queue: Buffer.from('q'), reason: 'expired' }],
+    ['a', 'b'],
+    [[{ count: 1, queue: 'q', reason: 'expired' }]],
+    'not an array',
+    { count: 1, queue: 'q', reason: 'expired' },
+  ]) {
+    const copy = copyProperties(message({ headers: { 'x-death': bad } }), {});
+    assert.equal(copy.headers?.['x-death'], undefined, JSON.stringify(bad));
+    assert.deepEqual(copy.headers?.[OriginalHeaders.death], republishable({ v: bad })['v']);
+  }
+});
+
+test('a copy is persistent even of a transient original, which x-original-delivery-mode records', () => {
+  const transient = copyProperties(message({ persistent: false }), {});
+  assert.equal(transient.persistent, true);
+  assert.equal(transient.headers?.[OriginalHeaders.deliveryMode], 1);
+  const persistent = copyProperties(message({ persistent: true }), {});
+  assert.equal(persistent.persistent, true);
+  assert.equal(persistent.headers?.[OriginalHeaders.deliveryMode], undefined);
+});
+
+test("a copy whose x-original-* headers alone are too large keeps the core's fixed names only", () => {
+  // 110 headers of 990 bytes under x-original-* names (a client may send 128 KiB): the fallback
+  // kept them all, over amqplib's 64 KiB buffer, and the copy threw (70 at every delivery).
+  const many = Object.fromEntries(
+    Array.from({ length: 110 }, (_, i) => [`x-original-h${String(i)}`, 'v'.repeat(990)]),
+  );
+  const original = message({
+    headers: { ...many, 'x-attempt': 2, 'x-original-message-id': 'id-before' },
+  });
+  const copy = copyProperties(original, { 'x-failure-reason': 'bad' });
+  encode(copy.headers ?? {});
+  assert.ok(encodedTableBytes(copy.headers ?? {}) <= maxCopyHeaderBytes);
+  assert.equal(copy.headers?.['x-original-h0'], undefined);
+  assert.equal(copy.headers?.['x-attempt'], 2);
+  assert.equal(copy.headers?.['x-original-message-id'], 'id-before');
+  assert.equal(copy.headers?.['x-failure-reason'], 'bad');
+  assert.match(String(copy.headers?.[OriginalHeaders.headersDropped]), /over the/);
 });
