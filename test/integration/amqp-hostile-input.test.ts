@@ -288,6 +288,36 @@ describe('hostile input on RabbitMQ', () => {
     assert.ok(!service.lines.some((l) => l.level === 'error' || l.level === 'fatal'));
   });
 
+  test("headers nested too deep for amqplib's decoder: the message is handled, its headers kept as bytes; the connection stays up", async () => {
+    // 5,000 tables (35 KB): amqplib's recursive decoder overflowed the stack in its read loop
+    // and closed the connection: 69 at every delivery, until the delivery limit dead-lettered
+    // it and every message in hand with it, without a reason.
+    const id = randomUUID();
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--stack-size=7000',
+        deepPublisher,
+        vhost.url,
+        queues.input,
+        '5000',
+        `deep-${id}`,
+        JSON.stringify({ transient: 1000 }),
+      ],
+      { timeout: 20_000 },
+    );
+    assert.equal(stdout.trim(), 'sent');
+    const failed = await observer.collect(queues.failed, (r) =>
+      r.some((m) => m.properties.messageId === `deep-${id}`),
+    );
+    const copy = failed.find((m) => m.properties.messageId === `deep-${id}`)!;
+    assert.equal(headerOf(copy, 'x-attempts'), 3, 'through both retries');
+    const bytes = headerOf(copy, 'x-undecodable-headers');
+    assert.ok(Buffer.isBuffer(bytes) && bytes.length > 5000 * 7, 'the table as it came');
+    assert.equal(service.child.exitCode, null, service.tail());
+    assert.ok(!service.lines.some((l) => /connection (error|closed)/.test(String(l.msg))));
+  });
+
   test('counting headers set to tables no number can be made of: read as absent, the service runs on', async () => {
     // amqplib decodes {"toString": 1} into an object Number() throws on; read in the consume
     // callback, that took the connection down (69), and again after each restart.
@@ -390,6 +420,8 @@ describe('hostile input on RabbitMQ', () => {
     assert.equal(service.child.exitCode, null, service.tail());
   });
 });
+
+const deepPublisher = fileURLToPath(new URL('../fixtures/deep-header-publish.js', import.meta.url));
 
 const pikaPublisher = fileURLToPath(
   new URL('../../../test/fixtures/pika-publish.py', import.meta.url),

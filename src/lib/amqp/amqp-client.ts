@@ -11,6 +11,7 @@ import {
   type BrokerError,
 } from './amqp-errors.js';
 import { BlockedConnection } from './connection-blocked.js';
+import { installDecoderGuard } from './decoder-guard.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 /**
@@ -137,6 +138,11 @@ export class AmqpClient {
     const giveUp = new AbortController();
     // Loaded at the first connect, not with this module: a service without a broker never
     // loads amqplib (18 modules, ~19 ms of its start-up; docs/performance.md).
+    if (!installDecoderGuard()) {
+      this.#log.warn(
+        'amqplib was loaded before the AMQP client: a message whose headers nest thousands of tables deep will close the connection (decoder-guard.ts)',
+      );
+    }
     const { connect, credentials } = await import('amqplib');
     const socketOptions = {
       timeout: timeoutMs,
