@@ -155,7 +155,14 @@ describe('the image, run as a container', { timeout: 300_000 }, () => {
   test('HEALTHCHECKS_URL: the cron entry is written and pings a loopback recorder', async (t) => {
     if (skipped(t)) return;
     const entry = await container.exec(['cat', '/etc/cron.d/healthchecks']);
-    assert.match(entry.stdout, new RegExp(`^\\* \\* \\* \\* \\* app curl .*${pingPath}'$`, 'm'));
+    // The check is the HEALTHCHECK's own script, run by cron as the app user.
+    assert.match(
+      entry.stdout,
+      new RegExp(
+        `^\\* \\* \\* \\* \\* app HEALTH_PORT=\\d+ HEALTH_HOST=127\\.0\\.0\\.1 HEALTHCHECK_MAX_TIME_S=5 sh /app/docker/healthcheck\\.sh && curl .*${pingPath}'$`,
+        'm',
+      ),
+    );
     // cron runs the entry at the start of each minute.
     await recorder.waitFor((r) => r.url.pathname === pingPath, 75_000);
     assert.ok(recorder.requests.some((r) => r.method === 'GET' && r.url.pathname === pingPath));
