@@ -7,7 +7,7 @@
 # HEALTH_PORT=0 or empty (the endpoint is off): supervisord's word that the service is RUNNING,
 # so turning the endpoint off does not leave the container unhealthy for good.
 # It asks the address the endpoint listens on (HEALTH_HOST): a wildcard (0.0.0.0, ::, or unset)
-# through loopback, an IPv6 address in brackets. 127.0.0.1 alone left a service listening on ::1
+# through 127.0.0.1, an IPv6 address in brackets. 127.0.0.1 alone left a service listening on ::1
 # or on the pod's address unhealthy for good.
 set -eu
 max_time=${HEALTHCHECK_MAX_TIME_S:-4}
@@ -15,8 +15,8 @@ port=${HEALTH_PORT:-0}
 if [ "$port" != 0 ]; then
   host=${HEALTH_HOST:-127.0.0.1}
   case $host in
-    0.0.0.0 | '') host=127.0.0.1 ;;
-    :: | '[::]') host='[::1]' ;;
+    # Node listens on :: for IPv4 too; a container with IPv6 off has no ::1 to ask.
+    0.0.0.0 | '' | :: | '[::]') host=127.0.0.1 ;;
     \[*) ;;
     *:*) host="[$host]" ;;
   esac

@@ -221,8 +221,10 @@ export function copyProperties(
     const dropped = {
       [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
     };
+    // What moved (a large CC or x-death included) under 1 KiB each, as the original's headers.
+    const small = coreHeadersOf(moved, () => true);
     const fallback = (names: (name: string) => boolean): Record<string, unknown> =>
-      republishable({ ...coreHeadersOf(original, names), ...moved, ...headers, ...dropped });
+      republishable({ ...coreHeadersOf(original, names), ...small, ...headers, ...dropped });
     merged =
       tracestate !== undefined && withoutState <= maxCopyHeaderBytes
         ? rest

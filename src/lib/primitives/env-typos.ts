@@ -125,6 +125,16 @@ export function unreadPrefixedVariables(
 ): string[] {
   const knownSet = new Set([...known].flatMap((name) => [name, `${name}_FILE`]));
   return [...names].filter(
-    (name) => !knownSet.has(name) && prefixes.some((prefix) => name.startsWith(prefix)),
+    (name) =>
+      !knownSet.has(name) &&
+      !kubernetesServiceLink.test(name) &&
+      prefixes.some((prefix) => name.startsWith(prefix)),
   );
 }
+
+/**
+ * The variables Kubernetes puts in every pod for each Service (`POLICY_ENGINE_SERVICE_HOST`,
+ * `..._PORT_8080_TCP_ADDR` for a Service named policy-engine): not meant for this service.
+ */
+const kubernetesServiceLink =
+  /_(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\d+_(TCP|UDP|SCTP)(_ADDR|_PORT|_PROTO)?)?)$/;

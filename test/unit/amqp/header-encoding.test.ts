@@ -291,6 +291,27 @@ test("a copy carries an x-death the broker can read; another goes to x-original-
   }
 });
 
+test('a copy whose moved CC, BCC or x-death is too large leaves it out too', () => {
+  // They moved to x-original-* names, which the fallback kept whole: the copy stayed over
+  // amqplib's 64 KiB, and every delivery ended in 70 (a review helper's finding).
+  for (const headers of [
+    { CC: ['q'.repeat(70_000)] },
+    { BCC: ['q'.repeat(70_000)] },
+    { 'x-death': 'd'.repeat(65_400) },
+  ]) {
+    const copy = copyProperties(message({ headers: { ...headers, 'x-attempt': 2 } }), {
+      'x-last-error': 'e'.repeat(500),
+    });
+    assert.ok(
+      encodedTableBytes(copy.headers ?? {}) <= maxCopyHeaderBytes,
+      JSON.stringify(headers).slice(0, 20),
+    );
+    encode(copy.headers ?? {});
+    assert.equal(copy.headers?.['x-attempt'], 2);
+    assert.match(String(copy.headers?.[OriginalHeaders.headersDropped]), /over the/);
+  }
+});
+
 test('a copy is persistent even of a transient original, which x-original-delivery-mode records', () => {
   const transient = copyProperties(message({ persistent: false }), {});
   assert.equal(transient.persistent, true);
