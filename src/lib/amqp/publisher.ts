@@ -171,12 +171,13 @@ const fixedHeaderNames: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The original's headers of the core's own (attempt, correlation id, trace context, the
- * `x-original-*` of an earlier copy), small where present: a quarantine move or a hand-back
- * passes none of its own, and without them a message on its last attempt got every retry
- * again and lost its correlation id.
+ * The entries of `headers` that `names` takes and that encode in 1 KiB or less: in a fallback,
+ * the original's headers of the core's own (attempt, correlation id, trace context, the
+ * `x-original-*` of an earlier copy), since a quarantine move or a hand-back passes none of its
+ * own, and without them a message on its last attempt got every retry again and lost its
+ * correlation id; and what moved to `x-original-*` names.
  */
-function coreHeadersOf(
+function smallHeaders(
   headers: Readonly<Record<string, unknown>>,
   names: (name: string) => boolean,
 ): Record<string, unknown> {
@@ -222,9 +223,9 @@ export function copyProperties(
       [OriginalHeaders.headersDropped]: `${bytes} bytes of headers encoded, over the ${maxCopyHeaderBytes} a copy can carry`,
     };
     // What moved (a large CC or x-death included) under 1 KiB each, as the original's headers.
-    const small = coreHeadersOf(moved, () => true);
+    const small = smallHeaders(moved, () => true);
     const fallback = (names: (name: string) => boolean): Record<string, unknown> =>
-      republishable({ ...coreHeadersOf(original, names), ...small, ...headers, ...dropped });
+      republishable({ ...smallHeaders(original, names), ...small, ...headers, ...dropped });
     merged =
       tracestate !== undefined && withoutState <= maxCopyHeaderBytes
         ? rest
