@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { CronitorPinger } from '../../src/lib/telemetry/cronitor.js';
 import { HttpRecorder, type RecordedRequest } from '../helpers/http-recorder.js';
 import { captureLog } from '../helpers/capture-log.js';
+import { forgetSecrets, rememberSecret } from '../../src/lib/primitives/secrets.js';
 
 /** The real cronitor client, pointed at a loopback recorder through CRONITOR_PING_URL's path. */
 
@@ -77,6 +78,21 @@ describe('cronitor pings', () => {
     assert.deepEqual(states('series-1').sort(), ['complete', 'run']);
     assert.deepEqual(states('series-2').sort(), ['fail', 'run']);
     assert.equal(pings.find((x) => x['state'] === 'fail')?.['message'], 'TypeError: bad input');
+  });
+
+  test("a failed job's error is sent masked, as its log line is: a secret it quotes never leaves", async (t) => {
+    rememberSecret('abcdefgh-token');
+    t.after(() => forgetSecrets());
+    const p = pinger(recorder);
+    p.fail(
+      'leaky',
+      'series-3',
+      new Error('calling https://svc:pw-in-url@api/x token abcdefgh-token'),
+    );
+    await p.close();
+    const fail = recorder.requests.find((r) => r.url.searchParams.get('series') === 'series-3');
+    const message = fail?.url.searchParams.get('message') ?? '';
+    assert.match(message, /^Error: calling https:\/\/svc:\[Redacted\]@api\/x token \[Redacted\]$/);
   });
 
   test('an endpoint answering 500 costs one warning, and nothing on the console', async (t) => {

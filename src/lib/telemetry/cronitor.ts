@@ -3,6 +3,7 @@ import type { Logger } from '../primitives/log.js';
 import type { ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 import { withTimeout } from '../primitives/waits.js';
+import { redactSecrets } from '../primitives/secrets.js';
 
 /**
  * The cronitor integration, and the only file that imports cronitor. Two uses:
@@ -112,7 +113,9 @@ export class CronitorPinger implements JobRunMonitor {
 
   fail(job: string, series: string, error: unknown): void {
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    this.#ping(this.#jobKey(job), { state: 'fail', series, message: message.slice(0, 1000) });
+    // Masked as a log line is: a job's error may quote a secret (a URL with its password).
+    const masked = redactSecrets(message).slice(0, 1000);
+    this.#ping(this.#jobKey(job), { state: 'fail', series, message: masked });
   }
 
   /** Waits, at most `timeoutMs`, for pings in flight, then aborts the rest. Idempotent. */
