@@ -16,12 +16,17 @@ export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as
 
 export const coreConfigSchema = z.object({
   app: z.object({
-    name: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{0,62}$/)
-      .describe('a lower-case name: letters, digits and dashes, starting with a letter'),
-    environment: z.string().min(1).describe('a non-empty name such as production or dev'),
-    // On every log line: from APP_VERSION_FILE too, it is no secret.
+    // On every log line (and Sentry's tags): from their NAME_FILE too, none is a secret. As
+    // one, APP_NAME_FILE turned every line's "app" into [Redacted] (a review helper's finding).
+    name: notSecret(
+      z
+        .string()
+        .regex(/^[a-z][a-z0-9-]{0,62}$/)
+        .describe('a lower-case name: letters, digits and dashes, starting with a letter'),
+    ),
+    environment: notSecret(
+      z.string().min(1).describe('a non-empty name such as production or dev'),
+    ),
     version: notSecret(z.string().describe('a version string; the git commit when known')),
   }),
   log: z.object({

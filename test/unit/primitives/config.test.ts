@@ -387,6 +387,24 @@ test('a leaf marked notSecret() shows its NAME_FILE value: the fault drill switc
   assert.match(error.message, /fault \(environment FAULT_FILE\) = "worker-explode:processor"/);
 });
 
+test('APP_NAME_FILE and APP_ENV_FILE are no secrets: the app name on every line stays readable', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => forgetSecrets());
+  writeFileSync(join(dir, 'name'), 'billing-worker\n');
+  writeFileSync(join(dir, 'env'), 'production-eu\n');
+  const config = testConfig({
+    APP_NAME_FILE: join(dir, 'name'),
+    APP_ENV_FILE: join(dir, 'env'),
+  });
+  assert.equal(config.app.name, 'billing-worker');
+  // Remembered as secrets, both became [Redacted] on every log line.
+  assert.equal(
+    redactSecrets('{"app":"billing-worker","env":"production-eu"}'),
+    '{"app":"billing-worker","env":"production-eu"}',
+  );
+});
+
 test('the readiness delay must end before the escalation: valid alone, refused beside it', () => {
   // At the deadline or past it every TERM ended in 124, a restart instead of a stop.
   for (const delay of ['30000', '45000']) {
