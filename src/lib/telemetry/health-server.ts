@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../primitives/log.js';
 import type { HealthChecks, HealthReport } from '../health.js';
 import { ConfigError } from '../primitives/errors.js';
-import { redactSecrets } from '../primitives/secrets.js';
+import { redactSecrets, scrubSecrets } from '../primitives/secrets.js';
 const { createServer } = process.getBuiltinModule('node:http');
 
 /**
@@ -206,7 +206,9 @@ export class HealthServer {
     try {
       // A check's detail or thrown message may quote a secret (a fork's check of a URL with
       // its password): masked as on log lines.
-      body = redactSecrets(verbose ? verboseText(probe.name, report) : JSON.stringify(report));
+      // By key too (a detail's `token`, `password`: scrubSecrets), as a log line is.
+      const safe = scrubSecrets(report);
+      body = redactSecrets(verbose ? verboseText(probe.name, safe) : JSON.stringify(safe));
     } catch (error) {
       // A check's detail that JSON cannot write (a BigInt, a cycle): a throw here ended the
       // service with 70 at one request.
