@@ -2,7 +2,13 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import type { z } from 'zod';
 import { ConfigError, PermanentError } from './errors.js';
 import { describeAt, nodesAt } from './schema-nodes.js';
-import { isMarkedNotSecret, isMarkedSecret, maskSecret, rememberSecret } from './secrets.js';
+import {
+  isMarkedNotSecret,
+  isMarkedSecret,
+  maskSecret,
+  redacted,
+  rememberSecret,
+} from './secrets.js';
 
 /**
  * Loads the configuration once: JSON defaults from `config/`, overridden by environment
@@ -129,17 +135,86 @@ function readVariable(
   return value === undefined ? undefined : { value };
 }
 
-/** Calls `visit` with the path and value of every leaf (a non-object) of `value`. */
+/** Whether `value` is a plain object or a list, the containers a config is made of. */
+function isContainer(value: unknown): value is Json | unknown[] {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return Array.isArray(value) || proto === Object.prototype || proto === null;
+}
+
+/**
+ * Calls `visit` with the path and value of every leaf of `value`: what is neither a plain
+ * object nor a list (a list's elements are leaves of their own, their index in the path).
+ */
 function forEachLeaf(
   value: unknown,
   visit: (path: string[], leaf: unknown) => void,
   path: string[] = [],
 ): void {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+  if (!isContainer(value)) {
     visit(path, value);
     return;
   }
   for (const [key, child] of Object.entries(value)) forEachLeaf(child, visit, [...path, key]);
+}
+
+/**
+ * Whether the value at `path` is secret: the nearest mark on it or on what holds it decides
+ * (`notSecret()`, then `secret()`, then a `NAME_FILE` that set it), so a list or an object
+ * marked `secret()` has secret elements and leaves, and a list a `NAME_FILE` set has too.
+ */
+function isSecretAt(
+  schema: z.ZodType,
+  fromFiles: ReadonlySet<string>,
+  path: readonly PropertyKey[],
+): boolean {
+  for (let end = path.length; end > 0; end--) {
+    const prefix = path.slice(0, end);
+    const nodes = nodesAt(schema, prefix);
+    if (nodes.some(isMarkedNotSecret)) return false;
+    if (nodes.some(isMarkedSecret) || fromFiles.has(prefix.map(String).join('.'))) return true;
+  }
+  return false;
+}
+
+/** `value` as a config error shows it: every secret in it masked, whatever its depth. */
+function shownValue(
+  value: unknown,
+  path: readonly PropertyKey[],
+  secretAt: (path: readonly PropertyKey[]) => boolean,
+): unknown {
+  if (secretAt(path)) return typeof value === 'string' ? maskSecret(value) : redacted;
+  if (Array.isArray(value)) return value.map((item, i) => shownValue(item, [...path, i], secretAt));
+  if (!isContainer(value)) return value;
+  const shown: Json = {};
+  for (const [key, child] of Object.entries(value)) {
+    shown[key] = shownValue(child, [...path, key], secretAt);
+  }
+  return shown;
+}
+
+/**
+ * Runs a check of the schema (its parse, the cross-checks) where a fork's preprocess or
+ * refinement may throw instead of adding an issue: that is a ConfigError naming where it threw,
+ * not an uncaught error (70). Its message is left out: it may quote the value, a secret's.
+ */
+function checked<T>(what: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    const name = error instanceof Error ? error.name : typeof error;
+    const frame = error instanceof Error ? firstOwnFrame(error.stack) : undefined;
+    throw new ConfigError(
+      `${what} threw ${name}${frame === undefined ? '' : ` ${frame}`} (its message is left out: it may quote a secret); a preprocess or refinement should add an issue, not throw`,
+    );
+  }
+}
+
+/** The first frame of a stack that is not zod's (nor Node's): where a fork's check threw. */
+function firstOwnFrame(stack: string | undefined): string | undefined {
+  const frames = (stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  const own = frames.find((line) => !/node_modules|node:internal/.test(line));
+  return own?.trim();
 }
 
 export function loadConfig<S extends z.ZodType>(
@@ -148,7 +223,7 @@ export function loadConfig<S extends z.ZodType>(
   const source = options.source ?? process.env;
   const raw = readDefaults(options.defaultsFile);
   const origin = new Map<string, string>();
-  const secretPaths = new Set<string>();
+  const fromFiles = new Set<string>();
   for (const [name, path] of Object.entries(options.env)) {
     const nodes = nodesAt(options.schema, path.split('.'));
     if (nodes.length === 0) {
@@ -167,54 +242,71 @@ export function loadConfig<S extends z.ZodType>(
     }
     setPath(raw, path, read.value);
     origin.set(path, read.file === undefined ? name : `${name}_FILE`);
-    if (read.file !== undefined) secretPaths.add(path);
+    if (read.file !== undefined) fromFiles.add(path);
   }
+  const secretAt = (path: readonly PropertyKey[]): boolean =>
+    isSecretAt(options.schema, fromFiles, path);
+  const remember = (value: unknown): void => {
+    forEachLeaf(value, (path, leaf) => {
+      if (typeof leaf === 'string' && secretAt(path)) rememberSecret(leaf);
+    });
+  };
   // Before validation: a value that fails it must not be printed either.
-  forEachLeaf(raw, (path, leaf) => {
-    const key = path.join('.');
-    const nodes = nodesAt(options.schema, path);
-    if (nodes.some(isMarkedNotSecret)) {
-      secretPaths.delete(key);
-      return;
-    }
-    if (!secretPaths.has(key) && !nodes.some(isMarkedSecret)) return;
-    secretPaths.add(key);
-    if (typeof leaf === 'string') rememberSecret(leaf);
-  });
+  remember(raw);
   /** The error naming each issue's key, where its value came from, and why. */
   const invalid = (
     issues: readonly { path: readonly PropertyKey[]; message: string }[],
     withExpected: boolean,
   ): ConfigError => {
     const lines = issues.map((issue) => {
-      const key = issue.path.map(String).join('.');
       // An issue inside one variable's value (an element of a list it sets) is that variable's,
       // and its value is what the variable says, not a character of it.
       const set = issue.path.findIndex((_, i) => origin.has(issue.path.slice(0, i + 1).join('.')));
       const valuePath = set === -1 ? issue.path : issue.path.slice(0, set + 1);
       const valueKey = valuePath.map(String).join('.');
-      const from = origin.get(valueKey);
-      const where = from === undefined ? 'config/ defaults' : `environment ${from}`;
+      const key =
+        issue.path.length === 0 ? '(the configuration)' : issue.path.map(String).join('.');
+      const expected = withExpected ? describeAt(options.schema, issue.path) : undefined;
       let value: unknown = raw;
       for (const k of valuePath) value = (value as Json | undefined)?.[k as string];
-      const expected = withExpected ? describeAt(options.schema, issue.path) : undefined;
-      const shown =
-        value === undefined
-          ? 'missing'
-          : secretPaths.has(valueKey)
-            ? `${typeof value === 'string' ? maskSecret(value) : '[Redacted]'} (secret)`
-            : JSON.stringify(value);
+      let shown = '';
+      if (valuePath.length > 0) {
+        shown =
+          value === undefined
+            ? ' = missing'
+            : secretAt(valuePath)
+              ? ` = ${typeof value === 'string' ? maskSecret(value) : redacted} (secret)`
+              : ` = ${JSON.stringify(shownValue(value, valuePath, secretAt))}`;
+      }
+      const from = origin.get(valueKey);
       const hint = from === undefined ? undefined : serviceLinkHint(from, value);
-      return `  - ${key} (${where}) = ${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;
+      return `  - ${key} (${originOf(origin, valueKey)})${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;
     });
     return new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   };
-  const result = options.schema.safeParse(raw);
+  const result = checked('the config schema', () => options.schema.safeParse(raw));
   if (!result.success) throw invalid(result.error.issues, true);
+  // A secret the schema turned into others (a list split from one variable) is each of them.
+  remember(result.data);
   // Each section valid alone; then what holds between them.
-  const crossIssues = options.crossChecks?.(result.data) ?? [];
-  if (crossIssues.length > 0) throw invalid(crossIssues, false);
+  const crossIssues = checked('a config cross-check', () => options.crossChecks?.(result.data));
+  if (crossIssues !== undefined && crossIssues.length > 0) throw invalid(crossIssues, false);
   return deepFreeze(result.data);
+}
+
+/**
+ * Where the value at `key` came from: a variable, the defaults, or (an object or the whole
+ * configuration, which a fork's refinement may be about) the defaults and the variables inside.
+ */
+function originOf(origin: ReadonlyMap<string, string>, key: string): string {
+  const from = origin.get(key);
+  if (from !== undefined) return `environment ${from}`;
+  const inside = [...origin]
+    .filter(([path]) => key === '' || path.startsWith(`${key}.`))
+    .map(([, variable]) => variable);
+  return inside.length === 0
+    ? 'config/ defaults'
+    : `config/ defaults and environment ${inside.join(', ')}`;
 }
 
 /**

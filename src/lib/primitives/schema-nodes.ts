@@ -43,8 +43,15 @@ export function nodesAt(schema: z.ZodType, path: readonly PropertyKey[]): unknow
   for (const key of path) {
     const shape = (node as { shape?: Record<PropertyKey, unknown> }).shape;
     const def = definitionOf(node);
-    // catchall: a record-like section (policies); valueType: a z.record's values.
-    node = shape?.[key] ?? def?.['catchall'] ?? def?.['valueType'];
+    // catchall: a record-like section (policies); valueType: a z.record's values; element: a
+    // list's (its index is the key); items: a tuple's.
+    const items = def?.['items'];
+    node =
+      shape?.[key] ??
+      def?.['catchall'] ??
+      def?.['valueType'] ??
+      def?.['element'] ??
+      (Array.isArray(items) ? (items as unknown[])[Number(key)] : undefined);
     if (node === undefined) return [];
     unwrap();
   }

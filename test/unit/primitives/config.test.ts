@@ -543,3 +543,153 @@ test("an env map entry naming a key the schema does not have is a programming er
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** Loads `schema` from `defaults` and `source`, each variable of `env` setting its path. */
+function loadWith(
+  schema: z.ZodType,
+  defaults: object,
+  env: Record<string, string>,
+  source: Record<string, string>,
+): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  try {
+    const file = join(dir, 'defaults.json');
+    writeFileSync(file, JSON.stringify(defaults));
+    return loadConfig({ schema, env, defaultsFile: file, source });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function rejected(load: () => unknown): ConfigError {
+  try {
+    load();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+test("an issue on an object (a fork's refinement with no path) shows its secret leaves masked and names the variables inside", () => {
+  // It printed the object whole, the password of a URL a variable set included, and said the
+  // value came from "config/ defaults".
+  forgetSecrets();
+  const schema = z.object({
+    billing: z
+      .object({
+        url: secret(z.string()),
+        region: z.string(),
+        vault: secret(z.object({ key: z.string() })),
+      })
+      .refine((billing) => billing.region !== 'moon', { message: 'no billing on the moon' }),
+  });
+  const error = rejected(() =>
+    loadWith(
+      schema,
+      { billing: { region: 'moon', vault: { key: 'vk_Defaults42xyz' } } },
+      { BILLING_URL: 'billing.url', BILLING_REGION: 'billing.region' },
+      { BILLING_URL: 'https://svc:pw_Billing42xyz@billing.example/', BILLING_REGION: 'moon' },
+    ),
+  );
+  assert.match(
+    error.message,
+    /billing \(config\/ defaults and environment BILLING_URL, BILLING_REGION\) = \{"region":"moon","vault":"\[Redacted\]","url":"https:\/\/svc:\[Redacted\]@billing\.example\/"\}: no billing on the moon/,
+  );
+  for (const part of ['pw_Billing42xyz', 'vk_Defaults42xyz'])
+    assert.ok(!error.message.includes(part), error.message);
+  // The leaves of an object marked secret are remembered, as any secret leaf is.
+  assert.equal(redactSecrets('key vk_Defaults42xyz'), 'key [Redacted]');
+  // A refinement of the whole configuration: no value shown, every variable named.
+  const whole = rejected(() =>
+    loadWith(
+      schema.refine(() => false, { message: 'never' }),
+      { billing: { region: 'earth', vault: { key: 'k' } } },
+      { BILLING_URL: 'billing.url' },
+      { BILLING_URL: 'https://svc:pw_Billing42xyz@billing.example/' },
+    ),
+  );
+  assert.match(
+    whole.message,
+    /- \(the configuration\) \(config\/ defaults and environment BILLING_URL\): never/,
+  );
+  forgetSecrets();
+});
+
+test('a list of secrets, split from one variable or marked element by element, is remembered and masked element by element', () => {
+  // A list was a leaf: a secret split into several was remembered whole (its parts, printed
+  // one by one, were not masked), and a list of secret() elements was not remembered at all.
+  forgetSecrets();
+  const split = (value: unknown) => (typeof value === 'string' ? value.split(',') : value);
+  const schema = z.object({
+    api: z.object({
+      keys: secret(z.preprocess(split, z.array(z.string().min(12)))),
+      peers: z.array(secret(z.string().min(12))),
+    }),
+  });
+  const loaded = loadWith(
+    schema,
+    { api: { peers: ['peer_Key42xyzab'] } },
+    { API_KEYS: 'api.keys' },
+    { API_KEYS: 'key_One42xyzab,key_Two42xyzab' },
+  );
+  assert.deepEqual((loaded as { api: { keys: string[] } }).api.keys, [
+    'key_One42xyzab',
+    'key_Two42xyzab',
+  ]);
+  for (const value of ['key_One42xyzab', 'key_Two42xyzab', 'peer_Key42xyzab'])
+    assert.equal(redactSecrets(`sent ${value}`), 'sent [Redacted]', value);
+  forgetSecrets();
+  // A bad element names its index, its value masked.
+  const error = rejected(() =>
+    loadWith(schema, { api: { keys: [], peers: ['peer_Key42xyzab', 'short_peer'] } }, {}, {}),
+  );
+  assert.match(error.message, /api\.peers\.1 \(config\/ defaults\) = \[Redacted\] \(secret\)/);
+  assert.ok(!error.message.includes('short_peer'), error.message);
+  forgetSecrets();
+});
+
+test("a fork's preprocess or refinement that throws is a config error naming where, its message left out (it may quote a secret)", () => {
+  // It escaped loadConfig: an uncaught error (70) whose message quoted the value's start.
+  const schema = z.object({
+    billing: z.object({
+      url: secret(
+        z.preprocess((value) => {
+          throw new TypeError(`cannot read ${String(value).slice(0, 20)}`);
+        }, z.string()),
+      ),
+    }),
+  });
+  const error = rejected(() =>
+    loadWith(
+      schema,
+      { billing: {} },
+      { BILLING_URL: 'billing.url' },
+      { BILLING_URL: 'https://svc:pw_Billing42xyz@x/' },
+    ),
+  );
+  assert.match(
+    error.message,
+    /^the config schema threw TypeError at .*config\.test\.js:\d+:\d+\)? \(its message is left out/,
+  );
+  assert.ok(!error.message.includes('pw_Bill'), error.message);
+  const cross = rejected(() =>
+    loadConfig({
+      schema: z.object({ a: z.string() }),
+      env: {},
+      defaultsFile: writeDefaults({ a: 'x' }),
+      crossChecks: () => {
+        throw new RangeError('boom');
+      },
+    }),
+  );
+  assert.match(cross.message, /^a config cross-check threw RangeError at /);
+});
+
+function writeDefaults(defaults: object): string {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  const file = join(dir, 'defaults.json');
+  writeFileSync(file, JSON.stringify(defaults));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return file;
+}
