@@ -63,42 +63,60 @@ export function isMarkedNotSecret(node: unknown): boolean {
   return typeof node === 'object' && node !== null && plainNodes.has(node);
 }
 
+/**
+ * A remembered text and what replaces it: `[Redacted]`, or for a URL's path or query, the `/`
+ * or `?` that starts it and `[Redacted]` (`/tracing` would otherwise be the word `tracing`).
+ */
+export type KnownSecret = readonly [text: string, mask: string];
+
 /** The texts to find, longest first, so a secret inside a longer one cannot leave a part. */
-let known: string[] = [];
+let known: KnownSecret[] = [];
+
+function addKnown(entries: Iterable<KnownSecret>): void {
+  const all = new Map(known);
+  for (const [text, mask] of entries) if (!all.has(text)) all.set(text, mask);
+  known = [...all].sort((a, b) => b[0].length - a[0].length);
+}
 
 /**
- * Remembers a secret value, and the forms it takes in a JSON line and inside a URL: escaped,
- * percent-encoded and decoded. For a URL, the secret is its userinfo's password or, when there
- * is none, its username (a token, a Sentry key), and the rest (host, path) stays readable; a
- * URL without userinfo carries its secret in its path or query (a webhook's, a ping URL's
- * key, `?token=`), so that is the secret and only the scheme and host stay readable.
+ * Remembers a secret value, and the forms it takes in a JSON line (escaped once, and twice
+ * for a JSON text logged as a string) and inside a URL: percent-encoded and decoded. For a
+ * URL, the secret is its userinfo's password or, when there is none (or it is empty), its
+ * username (a token, a Sentry key), and the rest (host, path) stays readable. A URL without
+ * userinfo carries its secret in its path or query (a webhook's, a ping URL's key, `?token=`),
+ * so that is the secret, remembered with the `/` or `?` that starts it: the path of an
+ * endpoint that holds none (`http://collector:4318/tracing`) must not make its words secrets.
  * Idempotent; values shorter than `minSecretLength` are not remembered (see above).
  */
 export function rememberSecret(value: string): void {
-  const texts = new Set<string>();
-  const add = (text: string | undefined): void => {
+  const entries = new Map<string, string>();
+  const add = (text: string | undefined, lead = ''): void => {
     if (text === undefined || text.length < minSecretLength) return;
-    texts.add(text);
-    texts.add(JSON.stringify(text).slice(1, -1));
-    texts.add(encodeURIComponent(text));
+    const escaped = JSON.stringify(text).slice(1, -1);
+    for (const form of [text, escaped, JSON.stringify(escaped).slice(1, -1)]) {
+      entries.set(`${lead}${form}`, `${lead}${redacted}`);
+    }
+    entries.set(encodeURIComponent(`${lead}${text}`), redacted);
     const decoded = safeDecode(text);
-    if (decoded !== text) add(decoded);
+    if (decoded !== text) add(decoded, lead);
   };
-  if (scheme.test(value)) {
-    add(splitUserinfo(value, 'value')?.secret ?? splitLocation(value)?.secret);
-  } else add(value);
-  if (texts.size === 0) return;
-  known = [...new Set([...known, ...texts])].sort((a, b) => b.length - a.length);
+  const credential = scheme.test(value) ? splitUserinfo(value, 'value') : undefined;
+  const location =
+    scheme.test(value) && credential === undefined ? splitLocation(value) : undefined;
+  if (credential !== undefined) add(credential.secret);
+  else if (location !== undefined) add(location.secret, location.head.slice(-1));
+  else if (!scheme.test(value)) add(value);
+  addKnown(entries);
 }
 
 /** The secrets remembered in this thread (to pass to a worker thread). */
-export function knownSecrets(): string[] {
+export function knownSecrets(): KnownSecret[] {
   return [...known];
 }
 
 /** Adds texts another thread remembered (a worker's runtime, from main's list). */
-export function adoptSecrets(texts: readonly string[]): void {
-  known = [...new Set([...known, ...texts])].sort((a, b) => b.length - a.length);
+export function adoptSecrets(entries: readonly KnownSecret[]): void {
+  addKnown(entries);
 }
 
 /** Forgets every remembered secret (tests). */
@@ -124,8 +142,8 @@ export function maskSecret(value: string): string {
 /** Masks every remembered secret and the userinfo of every URL in `text`. */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const secret of known) {
-    if (out.includes(secret)) out = out.split(secret).join(redacted);
+  for (const [secret, mask] of known) {
+    if (out.includes(secret)) out = out.split(secret).join(mask);
   }
   if (out.includes('@')) {
     out = out.replace(urlInText, (url) => {
@@ -173,11 +191,13 @@ function splitUserinfo(url: string, from: 'value' | 'text'): UrlParts | undefine
   }
   const info = rest.slice(0, at);
   if (info === '') return undefined;
+  // `KEY:@host` (a key as user name, the password left empty) is a username-only credential.
   const colon = info.indexOf(':');
+  const userOnly = colon < 0 || colon === info.length - 1;
   return {
     before: start,
-    user: colon < 0 ? undefined : info.slice(0, colon),
-    secret: colon < 0 ? info : info.slice(colon + 1),
+    user: userOnly ? undefined : info.slice(0, colon),
+    secret: userOnly ? info.slice(0, colon < 0 ? undefined : colon) : info.slice(colon + 1),
     after: rest.slice(at + 1),
   };
 }
@@ -206,7 +226,7 @@ function safeDecode(text: string): string {
 
 /** Keys whose values are secrets wherever they appear (headers, configs, error details). */
 const secretKey =
-  /^(?:.*(?:password|passwd|secret|token|api[-_]?key|dsn|credentials?)|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)$/i;
+  /^(?:.*(?:password|passwd|passphrase|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|dsn|credentials?)|auth|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)$/i;
 
 /** Whether values under `key` are secrets, by name. */
 export function isSecretKey(key: string): boolean {
@@ -214,11 +234,11 @@ export function isSecretKey(key: string): boolean {
 }
 
 /** Any word a secret-named key contains. */
-const secretWord = /passw|secret|token|api[-_]?key|dsn|credential|authorization|cookie|pass|pwd/i;
+const secretWord = /pass|secret|token|key|dsn|credential|auth|cookie|pwd/i;
 
 /** A JSON line that may hold a secret-named key: worth parsing to scrub. */
 const secretKeyInJson =
-  /"(?:[^"\\]*(?:password|passwd|secret|token|api[-_]?key|dsn|credentials?)|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)"\s*:/i;
+  /"(?:[^"\\]*(?:password|passwd|passphrase|secret|token|api[-_]?key|private[-_]?key|access[-_]?key|dsn|credentials?)|auth|authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|pass|pwd)"\s*:/i;
 
 /**
  * A copy of `value` with every field named like a secret masked (strings and objects; numbers

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { LogLevel } from '../primitives/log.js';
 import type { SerializedError } from '../primitives/error-serialization.js';
+import type { KnownSecret } from '../primitives/secrets.js';
 
 /**
  * The control protocol between the main thread and a worker thread. Control messages travel
@@ -63,7 +64,7 @@ export interface WorkerInit {
   mainPulse: Int32Array;
   mainStallLimitMs: number;
   /** The secret texts main knows (secrets.ts), for this thread's own redaction. */
-  secrets: string[];
+  secrets: KnownSecret[];
   control: MessagePort;
   logs: MessagePort;
   /** Application channel to the main thread. */

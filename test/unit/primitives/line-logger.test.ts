@@ -168,7 +168,7 @@ function writeThrough(make: (write: (line: string) => void) => Logger, run: Case
 
 const options = { app: 'app', thread: 'processor', version: 'v1', level: 'info' as const };
 
-adoptSecrets(['marked-secret-42']);
+adoptSecrets([['marked-secret-42', '[Redacted]']]);
 
 for (const [name, run] of Object.entries(cases)) {
   test(`a worker's line is pino's line: ${name}`, () => {

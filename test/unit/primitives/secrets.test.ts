@@ -5,6 +5,7 @@ import {
   maskSecret,
   redactSecrets,
   rememberSecret,
+  redactLogLine,
   scrubSecrets,
 } from '../../../src/lib/primitives/secrets.js';
 import { captureLogger } from '../../helpers/core.js';
@@ -114,4 +115,59 @@ test('a logger redacts a remembered secret wherever it appears in a line', () =>
   const text = JSON.stringify(sink.lines[0]);
   assert.ok(!text.includes('ünï'), text);
   assert.equal(sink.lines[0]?.['msg'], 'message with [Redacted]');
+});
+
+test("a secret URL whose path holds no key (an OTLP endpoint's /tracing) does not make the path's words secrets", () => {
+  // The path was remembered as `tracing`: every line's "component":"tracing" read [Redacted].
+  rememberSecret('http://collector.example:4318/tracing');
+  assert.equal(
+    redactSecrets('{"component":"tracing","msg":"tracing on"}'),
+    '{"component":"tracing","msg":"tracing on"}',
+  );
+  assert.equal(
+    redactSecrets('export to http://collector.example:4318/tracing failed'),
+    'export to http://collector.example:4318/[Redacted] failed',
+  );
+  rememberSecret('http://127.0.0.1:1?token=QueryTokenSecret99');
+  assert.equal(
+    redactSecrets('"http://127.0.0.1:1?token=QueryTokenSecret99"'),
+    '"http://127.0.0.1:1?[Redacted]"',
+  );
+});
+
+test('a key as user name with an empty password (https://KEY:@host/) is the secret: masked and remembered', () => {
+  const url = 'https://Key_Before_Colon42:@ingest.example/7';
+  assert.equal(maskSecret(url), 'https://[Redacted]@ingest.example/7');
+  rememberSecret(url);
+  assert.equal(redactSecrets('key Key_Before_Colon42 refused'), 'key [Redacted] refused');
+  assert.equal(
+    redactSecrets(`posting to ${url}`),
+    'posting to https://[Redacted]@ingest.example/7',
+  );
+});
+
+test("keys named like the clouds' secrets are masked by name (secretAccessKey, privateKey, passphrase, auth), an access key's id is not", () => {
+  const scrubbed = scrubSecrets({
+    aws: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI' },
+    tls: { private_key: '-----BEGIN', passphrase: 'open sesame' },
+    http: { auth: 'user:pw' },
+    author: 'Ada',
+  });
+  assert.deepEqual(scrubbed, {
+    aws: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: '[Redacted]' },
+    tls: { private_key: '[Redacted]', passphrase: '[Redacted]' },
+    http: { auth: '[Redacted]' },
+    author: 'Ada',
+  });
+  const line = JSON.stringify({ msg: 'signing', key: { privateKey: 'pk-Zebra-4242' } });
+  assert.ok(!redactLogLine(line).includes('Zebra'), redactLogLine(line));
+});
+
+test('a secret with " or \\ in it is masked in a JSON text logged as a string (escaped twice)', () => {
+  const secret = 'q"uote\\back42';
+  rememberSecret(secret);
+  const body = JSON.stringify({ password2: secret, note: 'x' });
+  const line = JSON.stringify({ msg: 'request body', body });
+  assert.ok(line.includes('\\\\\\"uote'), line); // the secret is in there, escaped twice
+  assert.equal(redactSecrets(line).includes('uote'), false, redactSecrets(line));
 });
