@@ -133,6 +133,34 @@ function decodes(part: string): boolean {
   }
 }
 
+/**
+ * A token sent in an HTTP header or a URL (an API key, a bearer token), or empty (off). White
+ * space at either end (a variable set from a file that `echo` wrote ends in a line break) and
+ * characters a header cannot carry are refused: measured, an InfluxDB token with a trailing
+ * line break wrote nothing and warned of nothing (Node refused the header before any request
+ * went out), and at TERM its flush threw ERR_INVALID_CHAR uncaught (70, not 0).
+ */
+export function headerToken(description: string) {
+  return z
+    .string()
+    .superRefine((value, context) => {
+      const problem = headerTokenProblem(value);
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(description);
+}
+
+function headerTokenProblem(value: string): string | undefined {
+  if (/^\s|\s$/.test(value)) {
+    return 'starts or ends with white space (a line break at its end, from a file an echo wrote?)';
+  }
+  // What Node's `validateHeaderValue` takes: a tab, printable ASCII and Latin-1.
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+    return 'has a control character or one beyond Latin-1, which an HTTP header cannot carry';
+  }
+  return undefined;
+}
+
 /** `sampleHttp` -> `SAMPLE_HTTP`: how a config name appears in an environment variable. */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();

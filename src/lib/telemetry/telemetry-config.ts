@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { flag, integer, millis, optionalUrl, secret } from '../primitives/config-fields.js';
+import {
+  flag,
+  headerToken,
+  integer,
+  millis,
+  optionalUrl,
+  secret,
+} from '../primitives/config-fields.js';
 
 /**
  * The observability section of the core configuration (`telemetry`). Each integration is off
@@ -66,7 +73,7 @@ export const telemetryConfigSchema = z
     }),
     influx: z.object({
       url: secret(httpUrl('http://influxdb:8086')),
-      token: secret(z.string().describe('an InfluxDB API token (may be empty for open stores)')),
+      token: secret(headerToken('an InfluxDB API token (may be empty for open stores)')),
       org: z.string().describe('an InfluxDB organisation name'),
       bucket: z.string().describe('an InfluxDB bucket name'),
       batchSize: integer(1, 100_000),
@@ -76,7 +83,7 @@ export const telemetryConfigSchema = z
       flushTimeoutMs: millis(10),
     }),
     cronitor: z.object({
-      apiKey: secret(z.string().describe('empty (off) or a cronitor API key')),
+      apiKey: secret(headerToken('empty (off) or a cronitor API key')),
       pingUrl: secret(httpUrl('https://cronitor.link/ping')),
       timeoutMs: millis(10),
     }),

@@ -4,6 +4,8 @@ import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { isTracingOn } from '../../../src/lib/telemetry/switches.js';
 import { samplerRatio } from '../../../src/lib/telemetry/telemetry-config.js';
 import { testConfig } from '../../helpers/core.js';
+import { captureLog } from '../../helpers/capture-log.js';
+import { InfluxMetrics } from '../../../src/lib/telemetry/influx-metrics.js';
 
 /** Tracing is configured by OpenTelemetry's standard variables, validated like every other. */
 
@@ -76,5 +78,61 @@ test("sampler names are read case-insensitively, and a ratio only where a sample
       /telemetry\.tracing\.samplerArg \(environment OTEL_TRACES_SAMPLER_ARG\) = "abc": must be empty or a ratio from 0 to 1 for the parentbased_traceidratio sampler/.test(
         error.message,
       ),
+  );
+});
+
+test('a token with a line break at its end, or a character a header cannot carry, names its variable, masked', () => {
+  // INFLUX_TOKEN set from `$(cat file)` keeps no newline, from a file `echo` wrote read by
+  // other means it may: Node refused the header, nothing was written and nothing warned.
+  const cases: Array<[string, string, RegExp]> = [
+    [
+      'INFLUX_TOKEN',
+      'tok_Influx42xyz\n',
+      /telemetry\.influx\.token \(environment INFLUX_TOKEN\) = \[Redacted\] \(secret\): starts or ends with white space/,
+    ],
+    ['INFLUX_TOKEN', ' tok_Influx42xyz', /starts or ends with white space/],
+    [
+      'CRONITOR_API_KEY',
+      'key_Cron\u000142xyz',
+      /telemetry\.cronitor\.apiKey \(environment CRONITOR_API_KEY\) = \[Redacted\] \(secret\): has a control character/,
+    ],
+    ['INFLUX_TOKEN', 'tok_Influx€42xyz', /has a control character or one beyond Latin-1/],
+  ];
+  for (const [name, value, expected] of cases) {
+    assert.throws(
+      () => testConfig({ [name]: value }),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(error.message, expected);
+        assert.ok(!error.message.includes('42xyz'), error.message);
+        return true;
+      },
+    );
+  }
+  // A tab inside, Latin-1 letters: what a header carries.
+  assert.equal(testConfig({ INFLUX_TOKEN: 'tok\tÄ42xyz' }).telemetry.influx.token, 'tok\tÄ42xyz');
+});
+
+test('InfluxMetrics built with a token no header can carry fails at start with a ConfigError, sending nothing', () => {
+  const metrics = new InfluxMetrics({
+    url: 'http://127.0.0.1:9',
+    token: 'tok\n',
+    org: 'o',
+    bucket: 'b',
+    batchSize: 10,
+    flushIntervalMs: 100,
+    maxBufferPoints: 10,
+    timeoutMs: 100,
+    flushTimeoutMs: 100,
+    tags: {},
+    log: captureLog().log,
+  });
+  assert.throws(
+    () => metrics.start(),
+    (error: Error) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.match(error.message, /the InfluxDB token cannot go in an HTTP header/);
+      return true;
+    },
   );
 });
