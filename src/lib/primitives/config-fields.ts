@@ -144,13 +144,14 @@ export function headerToken(description: string) {
   return z
     .string()
     .superRefine((value, context) => {
-      const problem = headerTokenProblem(value);
+      const problem = headerValueProblem(value);
       if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
     })
     .describe(description);
 }
 
-function headerTokenProblem(value: string): string | undefined {
+/** Why `value` cannot be sent as an HTTP header's value (its text never quoted); or undefined. */
+export function headerValueProblem(value: string): string | undefined {
   if (/^\s|\s$/.test(value)) {
     return 'starts or ends with white space (a line break at its end, from a file an echo wrote?)';
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   flag,
   headerToken,
+  headerValueProblem,
   integer,
   millis,
   optionalUrl,
@@ -32,6 +33,65 @@ function list() {
 /** Empty (off) or an http(s) URL. */
 function httpUrl(example: string) {
   return optionalUrl(['http', 'https'], `empty (off) or an http(s) URL such as ${example}`);
+}
+
+/**
+ * Headers for the OTLP exporter as OpenTelemetry's `OTEL_EXPORTER_OTLP_HEADERS` writes them:
+ * `name=value` pairs separated by commas, each part percent-encoded where it needs to be
+ * (`api-key=abc%2C1,x-team=t`). Read here, not only by the exporter: the `_FILE` form (a
+ * Kubernetes secret) works, each value is a remembered secret, and an entry the exporter would
+ * drop with a debug line (no `=`, an empty name or value, a % that starts no encoding) is a
+ * config error naming its place, never its text.
+ */
+function otlpHeaders() {
+  return z
+    .string()
+    .transform((text, context) => {
+      const headers = parseOtlpHeaders(text);
+      if (typeof headers === 'string') {
+        context.addIssue({ code: 'custom', message: headers });
+        return z.NEVER;
+      }
+      return headers;
+    })
+    .describe(
+      "empty, or name=value pairs separated by commas, percent-encoded (OpenTelemetry's form)",
+    );
+}
+
+/** A header's name, as HTTP writes it (a token). */
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** The headers `text` names, or why it does not (the entry's place, never its text). */
+function parseOtlpHeaders(text: string): Record<string, string> | string {
+  const headers: Record<string, string> = {};
+  const entries = text.split(',');
+  for (const [index, entry] of entries.entries()) {
+    // Empty entries (a trailing comma) are nothing, as in the exporter's own parse.
+    if (entry.trim() === '') continue;
+    const place = `entry ${index + 1} of ${entries.length}`;
+    const equals = entry.indexOf('=');
+    if (equals < 0) return `${place} has no = (name=value)`;
+    const name = decoded(entry.slice(0, equals).trim());
+    const value = decoded(entry.slice(equals + 1).trim());
+    if (name === undefined || value === undefined) {
+      return `${place} has a % that starts no percent-encoding (a % as %25)`;
+    }
+    if (!headerName.test(name)) return `${place} has no header name before its =`;
+    if (value === '') return `${place} has an empty value`;
+    const problem = headerValueProblem(value);
+    if (problem !== undefined) return `${place}: its value ${problem}`;
+    headers[name.toLowerCase()] = value;
+  }
+  return headers;
+}
+
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** OpenTelemetry's standard sampler names (`OTEL_TRACES_SAMPLER`). */
@@ -92,6 +152,10 @@ export const telemetryConfigSchema = z
       endpoint: secret(httpUrl('http://otel-collector:4318')),
       /** The full traces URL, when given instead of (or over) the base URL. */
       tracesEndpoint: secret(httpUrl('http://otel-collector:4318/v1/traces')),
+      /** Sent with every export; the traces' own (`..._TRACES_HEADERS`) win by name. */
+      // Defaulted: a defaults file written before these keys existed (a fork's) still loads.
+      headers: secret(otlpHeaders()).default({}),
+      tracesHeaders: secret(otlpHeaders()).default({}),
       /** OTLP over HTTP: protobuf (the specification's default) or JSON; gRPC is not offered. */
       protocol: z.enum(otlpProtocols).describe(`one of ${otlpProtocols.join(', ')}`),
       tracesProtocol: z
@@ -170,6 +234,8 @@ export const telemetryEnv = {
   SHUTDOWN_READINESS_DELAY_MS: 'telemetry.health.readinessDelayMs',
   OTEL_EXPORTER_OTLP_ENDPOINT: 'telemetry.tracing.endpoint',
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'telemetry.tracing.tracesEndpoint',
+  OTEL_EXPORTER_OTLP_HEADERS: 'telemetry.tracing.headers',
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'telemetry.tracing.tracesHeaders',
   OTEL_EXPORTER_OTLP_PROTOCOL: 'telemetry.tracing.protocol',
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'telemetry.tracing.tracesProtocol',
   OTEL_SERVICE_NAME: 'telemetry.tracing.serviceName',

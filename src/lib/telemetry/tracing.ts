@@ -23,7 +23,7 @@ import { timedOut, withTimeout } from '../primitives/waits.js';
  * This thread's OpenTelemetry tracer provider, and the only file that imports the SDK: spans
  * are batched and exported with OTLP over HTTP (protobuf, or JSON) to the collector that OpenTelemetry's
  * standard variables name (`OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT`; the exporter
- * reads `OTEL_EXPORTER_OTLP_HEADERS`, `..._TIMEOUT` and `..._COMPRESSION` itself). Every
+ * reads `..._TIMEOUT` and `..._COMPRESSION` itself; the headers come from the config). Every
  * thread has its own provider and exporter (a worker's spans are exported from the worker),
  * registered as the global one: @sentry/node is told not to set its own up, so there is one
  * provider per thread. Export runs in the background; a collector that is down or hangs costs
@@ -73,7 +73,10 @@ export function startTracing(options: TracingOptions): TracingHandle {
       : `${tracing.endpoint.replace(/\/+$/, '')}/v1/traces`;
   const protocol = tracing.tracesProtocol === '' ? tracing.protocol : tracing.tracesProtocol;
   // The export timeout bounds a hanging collector's hold on the process, too.
-  const exporterOptions = { url, timeoutMillis: tracing.flushTimeoutMs };
+  // The exporter reads OTEL_EXPORTER_OTLP_HEADERS too; these came through the config's checks
+  // (and from a `_FILE`, which it does not read).
+  const headers = { ...tracing.headers, ...tracing.tracesHeaders };
+  const exporterOptions = { url, timeoutMillis: tracing.flushTimeoutMs, headers };
   const exporter =
     protocol === 'http/json'
       ? new JsonExporter(exporterOptions)

@@ -4,6 +4,7 @@ import { ConfigError } from '../../../src/lib/primitives/errors.js';
 import { isTracingOn } from '../../../src/lib/telemetry/switches.js';
 import { samplerRatio } from '../../../src/lib/telemetry/telemetry-config.js';
 import { testConfig } from '../../helpers/core.js';
+import { forgetSecrets, redactSecrets } from '../../../src/lib/primitives/secrets.js';
 import { captureLog } from '../../helpers/capture-log.js';
 import { InfluxMetrics } from '../../../src/lib/telemetry/influx-metrics.js';
 
@@ -135,4 +136,39 @@ test('InfluxMetrics built with a token no header can carry fails at start with a
       return true;
     },
   );
+});
+
+test("OTLP headers are read by the config, OpenTelemetry's form: each value a remembered secret, a bad entry named by its place, masked", (t) => {
+  forgetSecrets();
+  t.after(() => forgetSecrets());
+  const { tracing } = testConfig({
+    OTEL_EXPORTER_OTLP_HEADERS: 'Api-Key=hdr_Generic42%2Cxy, x-team = blue ,',
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=green',
+  }).telemetry;
+  assert.deepEqual(tracing.headers, { 'api-key': 'hdr_Generic42,xy', 'x-team': 'blue' });
+  assert.deepEqual(tracing.tracesHeaders, { 'x-team': 'green' });
+  // The value alone, decoded: what an exporter's error or a debug line would quote.
+  assert.equal(redactSecrets('sent hdr_Generic42,xy'), 'sent [Redacted]');
+  const bad: Array<[string, RegExp]> = [
+    ['api-key', /entry 1 of 1 has no = \(name=value\)/],
+    ['a=1,=hdr_Bad42xyz', /entry 2 of 2 has no header name before its =/],
+    ['api-key=hdr_Bad42%zz', /entry 1 of 1 has a % that starts no percent-encoding/],
+    ['api-key=', /entry 1 of 1 has an empty value/],
+    ['api-key=hdr_Bad42%0Axyz', /entry 1 of 1: its value has a control character/],
+  ];
+  for (const [value, expected] of bad) {
+    assert.throws(
+      () => testConfig({ OTEL_EXPORTER_OTLP_HEADERS: value }),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(
+          error.message,
+          /telemetry\.tracing\.headers \(environment OTEL_EXPORTER_OTLP_HEADERS\) = \[Redacted\] \(secret\)/,
+        );
+        assert.match(error.message, expected);
+        assert.ok(!error.message.includes('Bad42'), error.message);
+        return true;
+      },
+    );
+  }
 });
