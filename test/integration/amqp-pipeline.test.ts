@@ -167,6 +167,33 @@ describe('an AMQP service on RabbitMQ', () => {
     assert.ok(!service.lines.some((l) => l.msg === 'application error'), 'no application error');
   });
 
+  test("a fork's handler throwing what nothing can read, or an error whose name is 200,000 characters: retried, failed with a reason, the service runs on", async () => {
+    // The first crashed every delivery (70) until the delivery limit dead-lettered it without a
+    // reason; the second made the failed copy unpublishable (70 at every delivery).
+    await observer.publish(
+      queues.input,
+      [JSON.stringify({ unreadable: true }), JSON.stringify({ longName: true })],
+      (i) => ({ messageId: ['unreadable', 'long-name'][i] }),
+    );
+    const failed = await observer.collect(queues.failed, (r) => r.length >= 2);
+    const byId = new Map(failed.map((f) => [f.properties.messageId as string, f]));
+    const unreadable = byId.get('unreadable');
+    assert.ok(unreadable, JSON.stringify([...byId.keys()]));
+    assert.match(
+      String(headerOf(unreadable, 'x-failure-reason')),
+      /^gave up after 3 attempts: a thrown function that cannot be read$/,
+    );
+    assert.equal(headerOf(unreadable, 'x-error-class'), 'NonError');
+    const long = byId.get('long-name');
+    assert.ok(long, JSON.stringify([...byId.keys()]));
+    assert.equal(headerOf(long, 'x-error-class'), 'N'.repeat(255));
+    assert.equal(
+      headerOf(long, 'x-error-code'),
+      'E_FIXTURE amqp://fixture:[Redacted]@broker.example/',
+    );
+    assert.equal(service.child.exitCode, null, 'the service is still running');
+  });
+
   test('results reach the ZeroMQ endpoint with their correlation ids', async () => {
     const endpoint = String((await service.waitFor('ready'))['zmqEndpoint']);
     const subscriber = await subscribeResults(endpoint, () =>

@@ -276,6 +276,24 @@ describe('an AMQP service process on RabbitMQ', () => {
     assert.equal((await second.waitForExit()).code, 0);
   });
 
+  test("a ConfigError from a fork's handler: the message is handed back, the service ends with 78, unreported", async () => {
+    // It was retried and failed like a bug, reported, while the service ran on and read ready.
+    await observer.assertQueue(queues.input);
+    await observer.publish(queues.input, [JSON.stringify({ config: true })], () => ({
+      messageId: 'needs-setting',
+    }));
+    const service = start();
+    const exit = await service.waitForExit(15_000);
+    assert.equal(exit.code, 78, service.tail());
+    const line = service.lines.find((l) => l.msg === 'configuration error');
+    assert.match(JSON.stringify(line?.['err']), /fixture: the work needs a setting/);
+    assert.ok(!service.lines.some((l) => l.msg === 'application error'), service.tail());
+    assert.ok(!service.lines.some((l) => l.msg === 'message failed; retry scheduled'));
+    const [back] = await observer.collect(queues.input, (r) => r.length >= 1);
+    assert.equal(back?.properties.messageId, 'needs-setting');
+    assert.equal(await observer.depth(queues.failed), 0, 'not failed');
+  });
+
   test('an unreachable broker at start: dependency-failure exit code, a clear warning, no application-error report', async () => {
     const service = start({ AMQP_CONNECT_TIMEOUT_MS: '2000' }, 'amqp://guest:guest@127.0.0.1:1/');
     const exit = await service.waitForExit(10_000);

@@ -515,7 +515,10 @@ export class QueueConsumer {
         this.#o.metrics.count('amqp_messages_dead_lettered_total', 1, this.#tags);
       }
       if (disposition.action === 'requeue') {
-        await this.#giveBack(flight, disposition.kind === 'dependency' || this.#mayHandBack());
+        // A dependency failure or a configuration error ends the process: the message was not
+        // at fault, and a hand-back spends none of its delivery limit.
+        const endsProcess = disposition.kind === 'dependency' || disposition.config === true;
+        await this.#giveBack(flight, endsProcess || this.#mayHandBack());
       } else {
         this.#settle(flight, 'ack');
       }
@@ -523,7 +526,10 @@ export class QueueConsumer {
       // The copy was not confirmed: leave the original unacked; the broker redelivers it.
       handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
     }
-    if (disposition.kind === 'dependency') {
+    if (
+      disposition.kind === 'dependency' ||
+      (disposition.action === 'requeue' && disposition.config)
+    ) {
       handleError(error, { name: 'amqp consumer', log: this.#log, control });
     }
   }
@@ -548,8 +554,10 @@ export class QueueConsumer {
       case 'requeue':
         this.#log.info(fields, 'message given back');
     }
-    // A bug in the handler is reported once per failure, whatever becomes of the message.
-    if (disposition.kind === 'unexpected' && !this.#o.control.signal.aborted) {
+    // A bug in the handler is reported once per failure, whatever becomes of the message (a
+    // configuration error is no bug: the exception scope logs it, unreported).
+    const config = disposition.action === 'requeue' && disposition.config === true;
+    if (disposition.kind === 'unexpected' && !config && !this.#o.control.signal.aborted) {
       this.#o.control.report(error, { scope: 'amqp consumer', queue: this.#queue });
     }
   }

@@ -1,5 +1,6 @@
 import { classify, type ErrorKind } from '../primitives/classify.js';
 import { serializeError } from '../primitives/error-serialization.js';
+import { isConfigError } from '../primitives/errors.js';
 import { redactSecrets } from '../primitives/secrets.js';
 import type { AmqpNames } from './amqp-config.js';
 import { countHeader } from './header-values.js';
@@ -29,8 +30,11 @@ export const Headers = {
 } as const;
 
 export type Disposition =
-  /** Hand the message back to the broker at once (shutdown, or the broker itself failed). */
-  | { action: 'requeue'; kind: ErrorKind }
+  /**
+   * Hand the message back to the broker at once (shutdown, the broker itself failed, or a
+   * configuration error: `config`, the process's to end with 78, the message's to wait for it).
+   */
+  | { action: 'requeue'; kind: ErrorKind; config?: true }
   /** Park it in a delay queue; it comes back as attempt `attempt` after `delayMs`. */
   | { action: 'retry'; kind: ErrorKind; attempt: number; queue: string; delayMs: number }
   /** Move it to the failed queue with headers saying why. */
@@ -39,7 +43,8 @@ export type Disposition =
 /**
  * Decides for a failure of attempt `attempt` (1-based). Permanent failures fail at once;
  * transient and unexpected ones are retried through the delay queues, then fail; a dependency
- * failure, or any non-permanent failure during shutdown, requeues.
+ * failure, a configuration error (a ConfigError a handler threw: the message is not at fault,
+ * and no retry mends a setting), or any non-permanent failure during shutdown, requeues.
  */
 export function decideDisposition(
   error: unknown,
@@ -48,6 +53,7 @@ export function decideDisposition(
   isShuttingDown: boolean,
 ): Disposition {
   const kind = classify(error);
+  if (isConfigError(error)) return { action: 'requeue', kind, config: true };
   if (kind === 'permanent') return { action: 'fail', kind, reason: 'permanent failure' };
   if (kind === 'dependency' || kind === 'socket-closed' || isShuttingDown) {
     return { action: 'requeue', kind };
@@ -74,6 +80,9 @@ export function errorText(error: unknown, max: number): string {
   return redactSecrets(serializeError(error).message).slice(0, max);
 }
 
+/** The longest error class or code a failed copy carries. */
+const maxNameLength = 255;
+
 /** The headers a message gets on its way to the failed queue. */
 export function failureHeaders(
   error: unknown,
@@ -84,8 +93,10 @@ export function failureHeaders(
   const e = serializeError(error);
   return {
     [Headers.reason]: `${disposition.reason}: ${errorText(error, 1000)}`.slice(0, 1000),
-    [Headers.errorClass]: e.name,
-    [Headers.errorCode]: e.code ?? '',
+    // A fork's error names and codes are its own: masked and bounded as the reason is (a
+    // 200,000-character name made the copy unpublishable: 70 at every delivery).
+    [Headers.errorClass]: redactSecrets(e.name).slice(0, maxNameLength),
+    [Headers.errorCode]: redactSecrets(e.code ?? '').slice(0, maxNameLength),
     [Headers.errorKind]: disposition.kind,
     [Headers.attempts]: attempt,
     [Headers.originalQueue]: originalQueue,

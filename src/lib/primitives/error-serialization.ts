@@ -22,9 +22,22 @@ export interface SerializedError {
   cause?: SerializedError;
 }
 
-/** Turns any thrown value into a structured-clone-safe object, causes included (depth 5). */
+/**
+ * Turns any thrown value into a structured-clone-safe object, causes included (depth 5). Never
+ * throws: a value that cannot be read (a function whose `toString` throws, a Proxy whose traps
+ * do) says so. It threw, and a fork's `throw` of one lost its message's reason at every step
+ * that serialises (the worker's answer, the failed copy's headers): 70 at every delivery.
+ */
 export function serializeError(error: unknown, depth = 0): SerializedError {
-  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) {
+  try {
+    return serializeReadable(error, depth);
+  } catch {
+    return { name: 'NonError', message: `a thrown ${typeof error} that cannot be read` };
+  }
+}
+
+function serializeReadable(error: unknown, depth: number): SerializedError {
+  if (typeof error !== 'object' || error === null) {
     return { name: 'NonError', message: String(error) };
   }
   const name = fieldOf(error, 'name');

@@ -148,6 +148,14 @@ export function hasCode(error: unknown, code: string): boolean {
 }
 
 /**
+ * True for a configuration error (a ConfigError, in this thread or rebuilt from another's): a
+ * setting to mend, found at start or while running; the process ends with 78, no report.
+ */
+export function isConfigError(error: unknown): boolean {
+  return hasCode(error, ErrorCodes.CONFIG);
+}
+
+/**
  * True for a dependency failure raised as one: a DependencyError, or an AMQP channel that
  * closed under an operation (a DependencyError too, with a code of its own so that a shutdown
  * can tell it from an outage).

@@ -1,4 +1,4 @@
-import { ErrorCodes, fieldOf } from './errors.js';
+import { ErrorCodes, fieldOf, isConfigError } from './errors.js';
 import { classify } from './classify.js';
 
 /**
@@ -29,8 +29,8 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 /** The exit code that says what `cause` was; `undefined` (a requested stop) gives 0. */
 export function exitCodeFor(cause: unknown): ExitCodeValue {
   if (cause === undefined) return ExitCode.OK;
+  if (isConfigError(cause)) return ExitCode.CONFIG_ERROR;
   const code = fieldOf(cause, 'code');
-  if (code === ErrorCodes.CONFIG) return ExitCode.CONFIG_ERROR;
   if (code === ErrorCodes.SHUTDOWN_DEADLINE) return ExitCode.SHUTDOWN_DEADLINE;
   if (classify(cause) === 'dependency') return ExitCode.DEPENDENCY_FAILURE;
   // A worker that died of a dependency failure is a dependency failure (checked above, via

@@ -5,7 +5,7 @@ import { misspelledVariables, unreadPrefixedVariables } from '../primitives/env-
 import { createLogSink } from '../primitives/log.js';
 import { writeStderr } from '../primitives/fd-sink.js';
 import { redactSecrets } from '../primitives/secrets.js';
-import { ConfigError, DependencyError, hasCode, ErrorCodes } from '../primitives/errors.js';
+import { ConfigError, DependencyError, isConfigError } from '../primitives/errors.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode } from '../primitives/exit-codes.js';
 import { handleError, runInScope } from '../primitives/exception-scope.js';
@@ -70,9 +70,7 @@ function tellStderr(
 
 /** Writes the configuration error (no logger yet). */
 function reportConfigError(error: unknown): number {
-  const exitCode = hasCode(error, ErrorCodes.CONFIG)
-    ? ExitCode.CONFIG_ERROR
-    : ExitCode.APPLICATION_ERROR;
+  const exitCode = isConfigError(error) ? ExitCode.CONFIG_ERROR : ExitCode.APPLICATION_ERROR;
   tellStderr('fatal', 'configuration error', exitCode, error, serializeError(error).message);
   return exitCode;
 }

@@ -365,6 +365,7 @@ export class ThreadChannel<
    */
   #handle(message: Incoming): void {
     let result: unknown;
+    let thenable: boolean;
     try {
       const handler = this.#handler;
       if (handler === undefined) throw new Error(`no handler on thread channel ${this.name}`);
@@ -374,11 +375,13 @@ export class ThreadChannel<
           ? () => handler(body)
           : () => withCarrier(carrier, () => handler(body));
       result = cid === undefined ? run() : withCorrelationId(cid, run);
+      // A result whose `then` getter throws is the handler's failure, not this thread's.
+      thenable = isThenable(result);
     } catch (error) {
       this.#settle(message, undefined, error, true);
       return;
     }
-    if (!isThenable(result)) {
+    if (!thenable) {
       this.#settle(message, result, undefined, false);
       return;
     }

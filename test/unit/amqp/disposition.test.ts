@@ -12,6 +12,7 @@ import { amqpNames } from '../../../src/lib/amqp/amqp-config.js';
 import { testConfig } from '../../helpers/core.js';
 import { fromAmqplib } from '../../../src/lib/amqp/amqp-errors.js';
 import {
+  ConfigError,
   DependencyError,
   ErrorCodes,
   PermanentError,
@@ -86,6 +87,20 @@ describe('decideDisposition', () => {
     );
   });
 
+  test('a configuration error a handler throws requeues, marked for the process to end (78): no retry mends a setting', () => {
+    // It was retried and failed as a bug, reported, while the service ran on.
+    for (const error of [
+      new ConfigError('the work needs a setting'),
+      deserializeError(serializeError(new ConfigError('from a worker thread'))),
+    ]) {
+      assert.deepEqual(decideDisposition(error, 1, retryQueues, false), {
+        action: 'requeue',
+        kind: 'unexpected',
+        config: true,
+      });
+    }
+  });
+
   test('errors rebuilt after a thread hop decide the same', () => {
     for (const error of [new TransientError('t'), new PermanentError('p')]) {
       const rebuilt = deserializeError(serializeError(error));
@@ -140,6 +155,20 @@ describe('attempt and failure headers', () => {
     assert.equal(headers[Headers.attempts], 3);
     assert.equal(headers[Headers.originalQueue], 'app.events');
   });
+});
+
+test("a fork's error class and code on a failed copy are masked and bounded: a 200,000-character name made it unpublishable", () => {
+  const error = new Error('long') as Error & { code: string };
+  error.name = 'N'.repeat(200_000);
+  error.code = 'E_FORK https://svc:CodePw42xyz@api.example/';
+  const headers = failureHeaders(
+    error,
+    { action: 'fail', kind: 'unexpected', reason: 'gave up after 3 attempts' },
+    3,
+    'app.events',
+  );
+  assert.equal(headers[Headers.errorClass], 'N'.repeat(255));
+  assert.equal(headers[Headers.errorCode], 'E_FORK https://svc:[Redacted]@api.example/');
 });
 
 test('error texts on headers have their secrets masked: the broker is outside the process', (t) => {

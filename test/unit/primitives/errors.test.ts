@@ -84,3 +84,27 @@ test('serializeError() and classify() never throw on hostile causes', () => {
   assert.equal(out.code, undefined);
   assert.equal(classify(hostile), 'unexpected');
 });
+
+test('serializeError() never throws, even on a value nothing can read: it says so', () => {
+  // A function whose toString throws, a Proxy whose traps throw: serialising one threw, at the
+  // worker's answer and at the failed copy's headers, and the message crashed every delivery.
+  const unreadable = (): void => undefined;
+  unreadable.toString = () => {
+    throw new Error('no toString');
+  };
+  const trap = (): never => {
+    throw new Error('trap');
+  };
+  const proxy = new Proxy({}, { get: trap, getPrototypeOf: trap, has: trap, ownKeys: trap });
+  const revocable = Proxy.revocable({}, {});
+  revocable.revoke();
+  assert.deepEqual(serializeError(unreadable), {
+    name: 'NonError',
+    message: 'a thrown function that cannot be read',
+  });
+  // Proxies read as what can be read of them (instanceof Error ran their trap, and threw).
+  assert.deepEqual(serializeError(proxy), { name: 'Error', message: '{}' });
+  assert.deepEqual(serializeError(revocable.proxy), { name: 'Error', message: '<Revoked Proxy>' });
+  const error = new Error('readable, its cause not', { cause: unreadable });
+  assert.equal(serializeError(error).cause?.message, 'a thrown function that cannot be read');
+});

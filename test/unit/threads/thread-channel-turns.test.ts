@@ -84,3 +84,27 @@ test('drain() waits for the requests still waiting for their turn', async (t) =>
   assert.equal(server.active, 0);
   assert.equal((await answers).length, 12);
 });
+
+test("a handler's result whose then getter throws is that request's failure, not an uncaught error in the serving thread", async (t) => {
+  const [client, server] = pair();
+  t.after(() => {
+    client.close();
+    server.close();
+  });
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown): void => {
+    uncaught.push(error);
+  };
+  process.on('uncaughtException', onUncaught);
+  t.after(() => process.off('uncaughtException', onUncaught));
+  server.serve(
+    () =>
+      ({
+        get then(): never {
+          throw new Error('then getter');
+        },
+      }) as never,
+  );
+  await assert.rejects(client.request({ n: 1, ms: 0 }), /then getter/);
+  assert.deepEqual(uncaught, []);
+});
