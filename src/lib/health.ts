@@ -4,6 +4,8 @@
  * Readiness: it can take work (dependencies connected, consumers active, not shutting down).
  */
 
+import { serializeError } from './primitives/error-serialization.js';
+
 export interface CheckResult {
   ok: boolean;
   /** Why, in a few words; shown in the endpoint's JSON. */
@@ -44,14 +46,32 @@ function evaluate(checks: ReadonlyMap<string, HealthCheck>): HealthReport {
   const results: Record<string, CheckResult> = {};
   let ok = true;
   for (const [name, check] of checks) {
-    let result: CheckResult;
-    try {
-      result = check();
-    } catch (error) {
-      result = { ok: false, detail: error instanceof Error ? error.message : String(error) };
-    }
+    const result = run(check);
     results[name] = result;
     ok &&= result.ok;
   }
   return { ok, checks: results };
+}
+
+/**
+ * One check's result; a check that throws, or answers something else than `{ ok: boolean }`
+ * (a promise: checks are synchronous), is not ok, and says why. A thrown value nothing can read
+ * (a null-prototype object, a `message` getter that throws) ended the service with 70 at the
+ * first probe.
+ */
+function run(check: HealthCheck): CheckResult {
+  try {
+    const result: unknown = check();
+    const ok = (result as { ok?: unknown } | null | undefined)?.ok;
+    if (typeof ok === 'boolean') return result as CheckResult;
+    const promise = typeof (result as { then?: unknown } | null | undefined)?.then === 'function';
+    return {
+      ok: false,
+      detail: promise
+        ? 'the check returned a promise: checks are synchronous'
+        : 'the check returned no { ok: boolean }',
+    };
+  } catch (error) {
+    return { ok: false, detail: serializeError(error).message };
+  }
 }

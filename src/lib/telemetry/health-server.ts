@@ -199,23 +199,24 @@ export class HealthServer {
       send(req, res, 404, 'application/json', body);
       return;
     }
-    const report = probe.report(this.#options.health);
-    const status = report.ok ? 200 : 503;
     const verbose = url.searchParams.has('verbose');
+    let report: HealthReport;
     let body: string;
     try {
+      report = probe.report(this.#options.health);
       // A check's detail or thrown message may quote a secret (a fork's check of a URL with
       // its password): masked as on log lines.
       // By key too (a detail's `token`, `password`: scrubSecrets), as a log line is.
       const safe = scrubSecrets(report);
       body = redactSecrets(verbose ? verboseText(probe.name, safe) : JSON.stringify(safe));
     } catch (error) {
-      // A check's detail that JSON cannot write (a BigInt, a cycle): a throw here ended the
-      // service with 70 at one request.
+      // A check's detail that JSON cannot write (a BigInt, a cycle), or a report that could not
+      // be made: a throw here ended the service with 70 at one request.
       this.#log.warn({ err: error, path: url.pathname }, 'health report cannot be written');
       send(req, res, 500, 'text/plain', 'health report cannot be written\n');
       return;
     }
+    const status = report.ok ? 200 : 503;
     send(req, res, status, verbose ? 'text/plain; charset=utf-8' : 'application/json', body);
     if (!report.ok) {
       this.#log.debug({ path: url.pathname, checks: report.checks }, 'health check not ok');

@@ -181,3 +181,47 @@ test("a check's detail or thrown message that quotes a secret is masked, in JSON
   };
   assert.deepEqual(body.checks['thrower']?.detail, 'cannot log in with [Redacted]', 'still JSON');
 });
+
+test('a check that throws what nothing can read, or answers a promise, is not ok and says why; the server runs on', async (t) => {
+  // A null-prototype object or a message getter that throws ended the service with 70 at the
+  // first probe; a promise read as not ok with no reason, and no `ok` in the JSON.
+  const health = new HealthChecks();
+  health.addReadiness('bare', () => {
+    throw Object.create(null);
+  });
+  health.addReadiness('getter', () => {
+    const error = new Error('x');
+    Object.defineProperty(error, 'message', {
+      get() {
+        throw new Error('no message');
+      },
+    });
+    throw error;
+  });
+  health.addReadiness('async', (() => Promise.resolve({ ok: true })) as never);
+  health.addReadiness('fine', () => ({ ok: true }));
+  const port = await started(t, { health });
+  const answer = await rawHttp(
+    port,
+    'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(answer.status, 503, answer.response);
+  const body = JSON.parse(answer.response.slice(answer.response.indexOf('\r\n\r\n') + 4)) as {
+    ok: boolean;
+    checks: Record<string, { ok: boolean; detail?: unknown }>;
+  };
+  assert.equal(body.ok, false);
+  assert.equal(body.checks['bare']?.ok, false);
+  assert.equal(typeof body.checks['bare']?.detail, 'string');
+  assert.equal(body.checks['getter']?.ok, false);
+  assert.deepEqual(body.checks['async'], {
+    ok: false,
+    detail: 'the check returned a promise: checks are synchronous',
+  });
+  assert.deepEqual(body.checks['fine'], { ok: true });
+  const verbose = await rawHttp(
+    port,
+    'GET /readyz?verbose HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(verbose.status, 503, verbose.response);
+});
