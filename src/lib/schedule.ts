@@ -18,8 +18,10 @@ const { createTask, validate } = createRequire(import.meta.url)('node-cron') as 
  * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place
  * with a name and a cron schedule (six fields allowed: seconds first). A job never overlaps
  * itself: a tick that finds the last run still going is skipped and counted. Each run gets
- * its own correlation id and runs in the exception scope (an error is logged and reported, and
- * does not end the service). `stop()` stops every schedule and waits, bounded, for runs in
+ * its own correlation id and runs in the exception scope (an application error is logged and
+ * reported, and does not end the service; a dependency failure or a configuration error does,
+ * with 69 or 78, as anywhere else: it swallowed them, and a job whose database was gone or whose
+ * setting was wrong failed every tick while the service read live and ready). `stop()` stops every schedule and waits, bounded, for runs in
  * progress; their `signal` has aborted by then.
  */
 
@@ -173,7 +175,12 @@ export class Scheduler {
             throw error;
           }
         },
-        { name: `job ${name}`, log: this.#log, control: this.#options.control, onError: 'swallow' },
+        {
+          name: `job ${name}`,
+          log: this.#log,
+          control: this.#options.control,
+          onError: 'continue',
+        },
       );
       const durationMs = Math.round(performance.now() - started);
       this.#options.metrics.timing('job_duration_seconds', durationMs, { job_name: name });

@@ -5,6 +5,8 @@ import { ErrorReporters, type ProcessControl } from '../../src/lib/primitives/pr
 import { currentCorrelationId } from '../../src/lib/primitives/correlation.js';
 import { noopMetrics, type Metrics } from '../../src/lib/telemetry/metrics.js';
 import { captureLog } from '../helpers/capture-log.js';
+import { ConfigError, DependencyError } from '../../src/lib/primitives/errors.js';
+import { exitCodeFor } from '../../src/lib/primitives/exit-codes.js';
 import { RecordingMetrics } from '../helpers/recording-metrics.js';
 
 /** The scheduler with real node-cron tasks and the real exception scope. */
@@ -111,6 +113,34 @@ describe('Scheduler', () => {
     ]);
     assert.equal((reported[0] as Error).message, 'job bug');
     assert.deepEqual(died, []);
+  });
+
+  test('a job failing as a dependency or with a configuration error ends the service, unreported, as anywhere else', async () => {
+    // Swallowed, a job whose database was gone failed every tick while the service read live.
+    const { scheduler, reported, died, lines } = setUp();
+    const outage = new DependencyError('database', 'connection refused');
+    const setting = new ConfigError('the report job needs REPORT_BUCKET');
+    scheduler.add({ name: 'outage', schedule: '0 0 1 1 *', run: () => Promise.reject(outage) });
+    scheduler.add({
+      name: 'setting',
+      schedule: '0 0 1 1 *',
+      run: () => {
+        throw setting;
+      },
+    });
+    await scheduler.runNow('outage');
+    await scheduler.runNow('setting');
+    assert.deepEqual(died, [outage, setting]);
+    assert.deepEqual(reported, []);
+    assert.equal(exitCodeFor(died[0]), 69);
+    assert.equal(exitCodeFor(died[1]), 78);
+    assert.deepEqual(
+      lines.filter((l) => l.level !== 'debug').map((l) => [l.msg, l['scope']]),
+      [
+        ['dependency failure', 'job outage'],
+        ['configuration error', 'job setting'],
+      ],
+    );
   });
 
   test('stop() waits for a running job, but only as long as its timeout', async () => {

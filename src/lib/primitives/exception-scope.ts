@@ -1,5 +1,5 @@
 import type { Logger } from './log.js';
-import { ErrorCodes, causeChain, fieldOf, hasCode } from './errors.js';
+import { ErrorCodes, causeChain, fieldOf, hasCode, isConfigError } from './errors.js';
 import { classify, type ErrorKind } from './classify.js';
 import type { ProcessControl } from './process-control.js';
 
@@ -25,8 +25,12 @@ export interface ScopeOptions {
   name: string;
   log: Logger;
   control: ProcessControl;
-  /** After handling: 'die' (default) ends the process; 'swallow' goes on; 'rethrow' re-raises. */
-  onError?: 'die' | 'swallow' | 'rethrow';
+  /**
+   * After handling: 'die' (default) ends the process; 'swallow' goes on; 'continue' goes on
+   * after an application error (logged and reported) but, as everywhere else, dies of a
+   * dependency failure or a configuration error (a scheduled job's); 'rethrow' re-raises.
+   */
+  onError?: 'die' | 'swallow' | 'continue' | 'rethrow';
   /** Closed (in reverse order) when the scope exits, however it exits. */
   close?: ReadonlyArray<{ close(): unknown }>;
 }
@@ -55,7 +59,7 @@ export function handleError(
     if (options.onError !== 'swallow') control.die(error);
     return { handling: 'dependency', kind };
   }
-  if (attempt(() => fieldOf(error, 'code') === ErrorCodes.CONFIG, false)) {
+  if (attempt(() => isConfigError(error), false)) {
     logHandling(log, 'error', error, { scope: name, ...during }, 'configuration error');
     if (options.onError !== 'swallow') control.die(error);
     return { handling: 'config', kind };
