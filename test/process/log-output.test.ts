@@ -146,3 +146,33 @@ test("worker threads' console output reaches stdout and stderr, and stdout stays
   const errors = service.stderr.filter((l) => l.startsWith('console-probe stderr'));
   assert.equal(errors.length, workers, service.stderr.join('\n'));
 });
+
+test('a secret printed with console, in a worker thread or in main, is masked as on log lines', async (t) => {
+  // They went out whole: console bypassed the logger's redaction, in every thread.
+  const probe = fileURLToPath(new URL('../fixtures/console-probe.js', import.meta.url));
+  const token = 'tok_Console42"xyz';
+  const service = new ServiceProcess({
+    env: testEnv({
+      NODE_OPTIONS: `--import=${probe}`,
+      FIXTURE_TICK_MS: '60000',
+      INFLUX_TOKEN: token,
+      PROBE_PRINTS: token,
+    }),
+  });
+  t.after(() => service.stop());
+  const ready = await service.waitFor('ready');
+  const workers = (ready['workers'] as string[]).length;
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK);
+  const output = [...service.lines.map((l) => JSON.stringify(l)), ...service.stderr].join('\n');
+  assert.ok(!output.includes('Console42'), output);
+  const printed = service.lines.filter((l) => String(l.text).startsWith('console-probe secret'));
+  assert.equal(printed.length, workers, service.tail());
+  assert.equal(printed[0]?.text, 'console-probe secret [Redacted]');
+  const main = service.lines.find((l) => String(l.text).startsWith('console-probe main secret'));
+  assert.equal(main?.text, "console-probe main secret { secret: '[Redacted]' }", service.tail());
+  assert.ok(
+    service.stderr.includes('console-probe main stderr [Redacted]'),
+    service.stderr.join('\n'),
+  );
+});

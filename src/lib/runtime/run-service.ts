@@ -4,6 +4,7 @@ import { loadConfig } from '../primitives/config.js';
 import { misspelledVariables, unreadPrefixedVariables } from '../primitives/env-typos.js';
 import { createLogSink } from '../primitives/log.js';
 import { writeStderr } from '../primitives/fd-sink.js';
+import { routeConsole } from '../primitives/console-output.js';
 import { redactSecrets } from '../primitives/secrets.js';
 import { ConfigError, DependencyError, isConfigError } from '../primitives/errors.js';
 import { serializeError } from '../primitives/error-serialization.js';
@@ -134,6 +135,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
 
   applyGcSettings(config.threads);
   const logSink = await createLogSink(config.log.pretty);
+  routeConsole((text) => logSink.write(text), writeStderr);
   const core = buildCore(config, logSink);
   const { log, control, coordinator } = core;
   logSink.onFailure((error) => stopForLostOutput(error, (cause) => control.die(cause)));

@@ -12,6 +12,7 @@ import type {
 } from './protocol.js';
 import { ThreadChannel } from './thread-channel.js';
 import { knownSecrets } from '../primitives/secrets.js';
+import { redactedOutput } from '../primitives/console-output.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
 import { MainPulse } from './main-watchdog.js';
 import { writeStderr } from '../primitives/fd-sink.js';
@@ -241,9 +242,14 @@ export class WorkerHost extends EventEmitter<{
    */
   #forwardOutput(worker: Worker): void {
     worker.stdout.setEncoding('utf8');
-    worker.stdout.on('data', (text: string) => this.#options.logSink.write(text));
+    // Masked as log lines are: a fork's console.log of a secret went out whole.
+    const logSink = this.#options.logSink;
+    worker.stdout.on(
+      'data',
+      redactedOutput((text) => logSink.write(text)),
+    );
     worker.stderr.setEncoding('utf8');
-    worker.stderr.on('data', (text: string) => writeStderr(text));
+    worker.stderr.on('data', redactedOutput(writeStderr));
   }
 
   /** Resolves when the state leaves 'starting', or after `timeoutMs`. */
