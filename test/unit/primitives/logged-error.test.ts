@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../../src/lib/primitives/log.js';
+import { createLogger, type Logger } from '../../../src/lib/primitives/log.js';
 import { createLineLogger } from '../../../src/lib/primitives/line-logger.js';
 import { serializeLoggedError } from '../../../src/lib/primitives/logged-error.js';
 import { DependencyError } from '../../../src/lib/primitives/errors.js';
@@ -23,6 +23,23 @@ function bindInUse(): DependencyError {
     `zmq socket results-publisher: bind tcp://127.0.0.1:5556: ${raw.message}`,
     { cause: raw },
   );
+}
+
+/** The lines each logger (main's pino, a worker's line logger) writes for `write`. */
+function linesOfBothLoggers(write: (log: Logger) => void): string[][] {
+  return [createLogger, createLineLogger].map((make) => {
+    const lines: string[] = [];
+    write(
+      make({
+        app: 'app',
+        thread: 't',
+        version: 'v',
+        level: 'info',
+        destination: { write: (line: string) => lines.push(line) },
+      }),
+    );
+    return lines;
+  });
 }
 
 test("a cause's message the message already holds is not appended again", () => {
@@ -65,20 +82,48 @@ test("the stack and fields are still pino's: the cause's stack, the code", () =>
 });
 
 test('both loggers write the message once, as err and as the error alone', () => {
-  for (const make of [createLogger, createLineLogger]) {
-    const lines: string[] = [];
-    const log = make({
-      app: 'app',
-      thread: 't',
-      version: 'v',
-      level: 'info',
-      destination: { write: (line: string) => lines.push(line) },
-    });
+  for (const lines of linesOfBothLoggers((log) => {
     log.warn({ err: bindInUse() }, 'as err');
     log.error(bindInUse());
+  })) {
     for (const line of lines) {
       const err = (JSON.parse(line) as { err: { message: string } }).err;
       assert.equal(err.message.match(/Address already in use/g)?.length, 1, line);
     }
+  }
+});
+
+test('a thrown function is written as what can be said of it (the line had no err at all)', () => {
+  const thrown = (): void => undefined;
+  assert.deepEqual(serializeLoggedError(thrown), {
+    type: 'NonError',
+    message: String(thrown),
+  });
+  const unreadable = (): void => undefined;
+  unreadable.toString = () => {
+    throw new Error('no toString');
+  };
+  assert.deepEqual(serializeLoggedError(unreadable), {
+    type: 'NonError',
+    message: 'a thrown function that cannot be read',
+  });
+});
+
+test("a fork's giant error is cut to what a log line carries: type, message, stack, aggregated errors", () => {
+  // An AggregateError of 10,000 wrote 7.8 MB lines; a 200,000-character name, 600 KB ones.
+  const many = new AggregateError(
+    Array.from({ length: 10_000 }, (_, i) => new Error(`part ${i}`)),
+    'x'.repeat(20_000),
+  );
+  many.name = 'N'.repeat(200_000);
+  const out = serializeLoggedError(many) as Record<string, unknown>;
+  assert.equal(out['type'], 'AggregateError');
+  assert.equal(out['name'], `${'N'.repeat(255)}... (199745 characters more)`);
+  assert.match(String(out['message']), /^x{8192}\.\.\. \(11808 characters more\)$/);
+  assert.ok(String(out['stack']).length < 17 * 1024, String(String(out['stack']).length));
+  assert.equal((out['aggregateErrors'] as unknown[]).length, 10);
+  assert.equal(out['aggregateErrorsOmitted'], 9_990);
+  for (const lines of linesOfBothLoggers((log) => log.error({ err: many }, 'many'))) {
+    assert.ok((lines[0]?.length ?? 0) < 64 * 1024, `${lines[0]?.length} characters`);
   }
 });
