@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import {
-  flag,
   headerToken,
   headerValueProblem,
   integer,
@@ -94,6 +93,21 @@ function decoded(text: string): string | undefined {
   }
 }
 
+/**
+ * An OpenTelemetry boolean (`OTEL_SDK_DISABLED`): its specification takes only `true` and
+ * `false` (any case; empty is unset) and forbids reading others as true, so `1`, `yes` or `on`,
+ * which the project's own switches take, are refused here by name rather than read as false
+ * (tracing left on while the operator meant it off) or as true (against the specification).
+ */
+function otelFlag() {
+  return z
+    .preprocess(
+      (value) => (typeof value === 'string' ? value.trim().toLowerCase() : value),
+      z.union([z.boolean(), z.enum(['true', 'false']).transform((text) => text === 'true')]),
+    )
+    .describe("true or false (OpenTelemetry's booleans: 1, yes and on are not among them)");
+}
+
 /** OpenTelemetry's standard sampler names (`OTEL_TRACES_SAMPLER`). */
 export const traceSamplers = [
   'always_on',
@@ -174,7 +188,7 @@ export const telemetryConfigSchema = z
       samplerArg: z
         .string()
         .describe('empty, or the ratio for the traceidratio samplers, from 0 to 1'),
-      sdkDisabled: flag(),
+      sdkDisabled: otelFlag(),
       exporter: z.enum(['otlp', 'none']).describe('otlp or none'),
       flushTimeoutMs: millis(10),
     }),

@@ -172,3 +172,27 @@ test("OTLP headers are read by the config, OpenTelemetry's form: each value a re
     );
   }
 });
+
+test("OTEL_SDK_DISABLED takes OpenTelemetry's booleans only: true or false, any case; 1, yes, on are refused by name", () => {
+  const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' };
+  for (const [value, on] of [
+    ['TRUE', false],
+    ['true', false],
+    [' False ', true],
+  ] as const) {
+    assert.equal(isTracingOn(testConfig({ ...endpoint, OTEL_SDK_DISABLED: value }).telemetry), on);
+  }
+  for (const value of ['1', 'yes', 'on', '0']) {
+    assert.throws(
+      () => testConfig({ ...endpoint, OTEL_SDK_DISABLED: value }),
+      (error: Error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.match(
+          error.message,
+          /telemetry\.tracing\.sdkDisabled \(environment OTEL_SDK_DISABLED\) = "\w+": .*expected true or false \(OpenTelemetry's booleans/,
+        );
+        return true;
+      },
+    );
+  }
+});
