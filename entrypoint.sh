@@ -117,6 +117,18 @@ if [ -n "$healthchecks_url" ]; then
       problem "HEALTH_HOST must be an address or a host name, for the ping's health check (got '$HEALTH_HOST')"
       ;;
   esac
+  # With the endpoint off, the ping's check asks supervisord, whose supervisorctl reads
+  # SUPERVISOR_CONF and the variables it expands: the cron line carries them, quoted.
+  if [ "${HEALTH_PORT:-0}" = 0 ]; then
+    for name in SUPERVISOR_CONF $conf_variables; do
+      eval "value=\${$name-}"
+      case $value in
+        *"'"* | *%* | *\\*)
+          problem "$name must not contain quotes, percent signs or backslashes with HEALTH_PORT=0 and HEALTHCHECKS_URL set (the ping's check passes it through cron)"
+          ;;
+      esac
+    done
+  fi
 fi
 
 # --- where the container writes ----------------------------------------------------------------
@@ -171,18 +183,29 @@ finish() {
 
 if [ -n "$cron_file" ]; then
   # Retries cover a blip at the pinged end; --max-time bounds each attempt, so a run always
-  # ends well before the next one. With the health endpoint on (HEALTH_PORT not 0), the ping is
-  # sent only while the service reports itself live: silence is what raises the alarm.
+  # ends well before the next one. The ping is sent only while the service reports itself live
+  # (its endpoint, or with HEALTH_PORT=0 supervisord's RUNNING): silence raises the alarm.
   ping="curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '$healthchecks_url'"
+  cron_user=$APP_USER
   if [ -n "${HEALTH_PORT:-}" ] && [ "$HEALTH_PORT" != 0 ]; then
     # The HEALTHCHECK's own script: it asks the address the endpoint listens on (HEALTH_HOST).
     check="HEALTH_PORT=$HEALTH_PORT HEALTH_HOST=${HEALTH_HOST:-127.0.0.1} HEALTHCHECK_MAX_TIME_S=5"
-    ping="$check sh $APP_DIR/docker/healthcheck.sh && $ping"
+  else
+    # The endpoint off: the same script asks supervisord whether the service is RUNNING, as
+    # root (its socket is root's alone). Unchecked, the ping went on while the service was
+    # stopped or restarting in a loop: a container that looked alive from outside.
+    check="HEALTH_PORT=0 HEALTHCHECK_MAX_TIME_S=5"
+    for name in SUPERVISOR_CONF $conf_variables; do
+      eval "value=\${$name-}"
+      check="$check $name='$value'"
+    done
+    cron_user=root
   fi
+  ping="$check sh $APP_DIR/docker/healthcheck.sh && $ping"
   mkdir -p "$CRON_D_DIR"
   # cron.d lines carry the user; cron ignores files that are group- or world-writable.
   printf '# Written by entrypoint.sh from HEALTHCHECKS_URL; rewritten at every start.\n%s %s %s\n' \
-    "$schedule" "$APP_USER" "$ping" >"$cron_file.tmp"
+    "$schedule" "$cron_user" "$ping" >"$cron_file.tmp"
   chmod 0644 "$cron_file.tmp"
   mv "$cron_file.tmp" "$cron_file"
   echo "entrypoint: healthchecks ping scheduled ($schedule) in $cron_file" >&2

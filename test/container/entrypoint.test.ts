@@ -91,36 +91,30 @@ describe('entrypoint.sh', () => {
     assert.ok(statSync(join(dir, 'run')).isDirectory(), 'supervisord run directory prepared');
   });
 
-  test('HEALTHCHECKS_SCHEDULE sets the schedule; without HEALTH_PORT the ping is unconditional', async () => {
-    const dir = root();
-    const env = containerEnv(dir, {
-      CRON_AUTOSTART: 'true',
-      HEALTHCHECKS_URL: pingUrl,
-      HEALTHCHECKS_SCHEDULE: '*/2 * * * 1-5',
-    });
-    const result = await entrypoint(env);
-    assert.equal(result.code, 0, result.stderr);
-    const entry = cronEntry(join(dir, 'cron.d', 'healthchecks'));
-    assert.equal(entry.schedule, '*/2 * * * 1-5');
-    assert.equal(
-      entry.command,
-      `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
-    );
-  });
-
-  test('HEALTH_PORT=0 (the endpoint off): the ping does not wait for a /healthz that is not there', async () => {
-    const dir = root();
-    const env = containerEnv(dir, {
-      CRON_AUTOSTART: 'true',
-      HEALTHCHECKS_URL: pingUrl,
-      HEALTH_PORT: '0',
-    });
-    const result = await entrypoint(env);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(
-      cronEntry(join(dir, 'cron.d', 'healthchecks')).command,
-      `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
-    );
+  test('HEALTHCHECKS_SCHEDULE sets the schedule; HEALTH_PORT=0 or unset: the check asks supervisord, as root', async () => {
+    for (const port of [{}, { HEALTH_PORT: '0' }] as Array<Record<string, string>>) {
+      const dir = root();
+      const env = containerEnv(dir, {
+        CRON_AUTOSTART: 'true',
+        HEALTHCHECKS_URL: pingUrl,
+        HEALTHCHECKS_SCHEDULE: '*/2 * * * 1-5',
+        ...port,
+      });
+      const result = await entrypoint(env);
+      assert.equal(result.code, 0, result.stderr);
+      const entry = cronEntry(join(dir, 'cron.d', 'healthchecks'));
+      assert.equal(entry.schedule, '*/2 * * * 1-5');
+      // The socket is root's alone; supervisorctl expands the conf's variables.
+      assert.equal(entry.user, 'root');
+      assert.equal(
+        entry.command,
+        `HEALTH_PORT=0 HEALTHCHECK_MAX_TIME_S=5 SUPERVISOR_CONF='${supervisordConf}' ` +
+          `APP_DIR='${env['APP_DIR']}' APP_USER='${env['APP_USER']}' CRON_AUTOSTART='true' ` +
+          `MAX_SEMI_SPACE_MB='2' NODE_BIN='${env['NODE_BIN']}' SUPERVISOR_RUN_DIR='${env['SUPERVISOR_RUN_DIR']}' ` +
+          `sh ${env['APP_DIR']}/docker/healthcheck.sh && ` +
+          `curl -fsS --max-time 10 --retry 5 --retry-delay 2 -o /dev/null '${pingUrl}'`,
+      );
+    }
   });
 
   test('SHUTDOWN_DEADLINE_MS_FILE is read and checked as SHUTDOWN_DEADLINE_MS is', async () => {
@@ -276,6 +270,11 @@ describe('entrypoint.sh', () => {
       'a health host cron and the shell would change (a % is a newline to cron)',
       { HEALTHCHECKS_URL: pingUrl, HEALTH_PORT: '8080', HEALTH_HOST: 'fe80::1%eth0' },
       /HEALTH_HOST must be an address or a host name/,
+    ],
+    [
+      'a quote in a variable the endpoint-off check passes through cron (HEALTH_PORT=0)',
+      { HEALTHCHECKS_URL: pingUrl, HEALTH_PORT: '0', APP_USER: "o'brien" },
+      /APP_USER must not contain quotes, percent signs or backslashes with HEALTH_PORT=0/,
     ],
     [
       'a non-http URL',

@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { isRunning } from '../helpers/npm-run.js';
 import type { FileLine } from '../helpers/file-lines.js';
-import { serviceTime, supervisordTime, Supervisord } from '../helpers/supervisord.js';
+import {
+  entrypointScript,
+  serviceTime,
+  supervisordTime,
+  Supervisord,
+} from '../helpers/supervisord.js';
+import { HttpRecorder } from '../helpers/http-recorder.js';
+import { runFile } from '../helpers/exec.js';
 
 /**
  * The real supervisord with the project's supervisord.conf, started by the project's
@@ -189,5 +196,41 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
     assert.deepEqual({ code, signal }, { code: 1, signal: null });
     const exiting = sv.output.filter(/supervisord: exiting 1: app crash loop: 2 unexpected exits/);
     assert.equal(exiting.length, 1);
+  });
+
+  test('HEALTH_PORT=0: the healthchecks cron line, run as cron runs it, pings while supervisord says RUNNING, not once the app is stopped', async (t) => {
+    // It pinged whatever the service did: stopped, or restarting in a loop, the container
+    // looked alive from outside.
+    const recorder = new HttpRecorder();
+    t.after(() => recorder.close());
+    const base = await recorder.start();
+    const sv = start({ HEALTH_PORT: '0' });
+    await running(sv);
+    const written = await runFile('/bin/sh', [entrypointScript], {
+      env: {
+        ...sv.env,
+        ENTRYPOINT_DRY_RUN: '1',
+        CRON_AUTOSTART: 'true',
+        HEALTHCHECKS_URL: `${base}/ping/supervised`,
+        CRON_D_DIR: join(sv.root, 'cron-check.d'),
+      },
+    });
+    assert.equal(written.code, 0, written.stderr);
+    const line = readFileSync(join(sv.root, 'cron-check.d', 'healthchecks'), 'utf8').split('\n')[1];
+    const [, user, command] = /^(?:\S+\s+){5}(\S+)\s+(.*)$/.exec(line ?? '') ?? [];
+    assert.equal(user, 'root', line);
+    // The environment cron gives a job (Debian cron: no container variables).
+    const cronEnv = { PATH: '/usr/bin:/bin', SHELL: '/bin/sh' };
+    const live = await runFile('/bin/sh', ['-c', command!], { env: cronEnv });
+    assert.equal(live.code, 0, live.stderr);
+    assert.deepEqual(
+      recorder.requests.map((r) => r.url.pathname),
+      ['/ping/supervised'],
+    );
+    await sv.supervisorctl('stop', 'app');
+    const stopped = await runFile('/bin/sh', ['-c', command!], { env: cronEnv });
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /healthcheck: HEALTH_PORT=0, and supervisord says: app\s+STOPPED/);
+    assert.equal(recorder.requests.length, 1, 'no ping for a stopped service');
   });
 });
