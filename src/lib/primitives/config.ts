@@ -5,6 +5,7 @@ import { describeAt, nodesAt } from './schema-nodes.js';
 import {
   isMarkedNotSecret,
   isMarkedSecret,
+  isSecretKey,
   maskSecret,
   redacted,
   rememberSecret,
@@ -133,6 +134,11 @@ function readVariable(
   const value = source[name];
   if (value === '' && name.startsWith('OTEL_')) return undefined;
   return value === undefined ? undefined : { value };
+}
+
+/** Letters, maybe joined by `-`, `_` or `.`, under 16 characters: a name, not a key. */
+function isPlainWord(text: string): boolean {
+  return text.length < 16 && /^[A-Za-z]+(?:[-_.][A-Za-z]+)*$/.test(text);
 }
 
 /** Whether `value` is a plain object or a list, the containers a config is made of. */
@@ -286,8 +292,14 @@ export function loadConfig<S extends z.ZodType>(
   };
   const result = checked('the config schema', () => options.schema.safeParse(raw));
   if (!result.success) throw invalid(result.error.issues, true);
-  // A secret the schema turned into others (a list split from one variable) is each of them.
-  remember(result.data);
+  // A secret the schema turned into others (a list split from one variable, OTLP headers) is
+  // each of them, but for a plain word under a key not named like a secret: a header's dataset
+  // `production` or org `default` masked those words on every line.
+  forEachLeaf(result.data, (path, leaf) => {
+    if (typeof leaf !== 'string' || !secretAt(path)) return;
+    if (isPlainWord(leaf) && !isSecretKey(String(path.at(-1)))) return;
+    rememberSecret(leaf);
+  });
   // Each section valid alone; then what holds between them.
   const crossIssues = checked('a config cross-check', () => options.crossChecks?.(result.data));
   if (crossIssues !== undefined && crossIssues.length > 0) throw invalid(crossIssues, false);

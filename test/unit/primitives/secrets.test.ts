@@ -171,3 +171,10 @@ test('a secret with " or \\ in it is masked in a JSON text logged as a string (e
   assert.ok(line.includes('\\\\\\"uote'), line); // the secret is in there, escaped twice
   assert.equal(redactSecrets(line).includes('uote'), false, redactSecrets(line));
 });
+
+test('a URL right after a long run of letters still has its userinfo masked', () => {
+  // The scheme search was bounded to fix a quadratic case; it must still find this one.
+  const line = `x ${'A'.repeat(40)}https://user:hunter2pass@db/x`;
+  assert.ok(!redactSecrets(line).includes('hunter2pass'), redactSecrets(line));
+  assert.ok(redactSecrets(line).endsWith('https://user:[Redacted]@db/x'));
+});

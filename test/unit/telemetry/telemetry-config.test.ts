@@ -196,3 +196,18 @@ test("OTEL_SDK_DISABLED takes OpenTelemetry's booleans only: true or false, any 
     );
   }
 });
+
+test('an OTLP header value that is a plain word (a dataset, an org) is not remembered: it masked that word on every line', (t) => {
+  forgetSecrets();
+  t.after(() => forgetSecrets());
+  testConfig({
+    OTEL_EXPORTER_OTLP_HEADERS:
+      'x-honeycomb-team=abcdef0123456789,x-honeycomb-dataset=production,x-scope-orgid=default,authorization=Bearer',
+  });
+  assert.equal(
+    redactSecrets('deploying to production, the default-queue; team abcdef0123456789'),
+    'deploying to production, the default-queue; team [Redacted]',
+  );
+  // Under a name like a secret's, even a word is one.
+  assert.equal(redactSecrets('sent Bearer auth'), 'sent [Redacted] auth');
+});
