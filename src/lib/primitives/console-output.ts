@@ -7,7 +7,8 @@ const { Writable } = process.getBuiltinModule('node:stream');
  * prints goes to `stdout` (the log sink, in order with the log lines, as a worker thread's
  * output does) and `console.error`'s to `stderr`, each passing `redactSecrets` first. It went to
  * `process.stdout` as it was: a secret printed whole, and `process.stdout` made for a pipe sets
- * O_NONBLOCK on fd 1 for every writer of the pipe. Colours are off (the output is a log).
+ * O_NONBLOCK on fd 1 for every writer of the pipe. Colours are off (the output is a log). What
+ * an attached inspector shows is the call's own arguments, unmasked, as in any debugger.
  */
 export function routeConsole(stdout: (text: string) => void, stderr: (text: string) => void): void {
   const routed = new Console({
@@ -15,10 +16,23 @@ export function routeConsole(stdout: (text: string) => void, stderr: (text: stri
     stderr: redacting(stderr),
     colorMode: false,
   });
-  // A Console's methods are its own, bound to it: they replace the global console's.
+  // A Console's methods are its own, bound to it: they replace the global console's, each
+  // still telling an attached inspector (DevTools, --inspect) as Node's own console does.
   const target = console as unknown as Record<string, unknown>;
+  const inspectorConsole = process.getBuiltinModule('node:inspector').console as unknown as Record<
+    string,
+    ((...args: unknown[]) => void) | undefined
+  >;
   for (const [name, method] of Object.entries(routed)) {
-    if (typeof method === 'function') target[name] = method;
+    if (typeof method !== 'function') continue;
+    const toInspector = inspectorConsole[name];
+    target[name] =
+      toInspector === undefined
+        ? method
+        : (...args: unknown[]) => {
+            toInspector(...args);
+            (method as (...args: unknown[]) => void)(...args);
+          };
   }
 }
 

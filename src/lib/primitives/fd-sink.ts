@@ -40,16 +40,25 @@ export class FdSink {
   }
 
   write(line: string): boolean {
+    this.#put(line, this.#format);
+    return true;
+  }
+
+  /** Writes `text` as it is, never through `format` (console output, which is no log line). */
+  writeText(text: string): void {
+    this.#put(text, undefined);
+  }
+
+  #put(text: string, format: ((line: string) => string) | undefined): void {
     if (this.#failure !== undefined) {
       this.#dropped += 1;
-      return true;
+      return;
     }
     try {
-      writeFully(this.#fd, this.#format === undefined ? line : this.#format(line));
+      writeFully(this.#fd, format === undefined ? text : format(text));
     } catch (error) {
       this.#fail(error instanceof Error ? error : new Error(String(error)));
     }
-    return true;
   }
 
   /** Nothing is buffered: every line was written, or dropped, when it came. */

@@ -36,6 +36,17 @@ export interface LoggerOptions {
 /** Where lines go: stdout, synchronously, so nothing is lost at exit. */
 export interface LogSink extends DestinationStream {
   flushSync(): void;
+  /**
+   * Writes what is no log line (a thread's console output) as it is: never through the pretty
+   * formatter, which added a blank line to each and took JSON-looking text for a log line.
+   */
+  writeText?(text: string): void;
+}
+
+/** Writes console text to `sink`: as it is where the sink can, else as a line. */
+export function writeText(sink: LogSink, text: string): void {
+  if (sink.writeText === undefined) sink.write(text);
+  else sink.writeText(text);
 }
 
 export function createLogger(options: LoggerOptions): Logger {

@@ -135,7 +135,7 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
 
   applyGcSettings(config.threads);
   const logSink = await createLogSink(config.log.pretty);
-  routeConsole((text) => logSink.write(text), writeStderr);
+  routeConsole((text) => logSink.writeText(text), writeStderr);
   const core = buildCore(config, logSink);
   const { log, control, coordinator } = core;
   logSink.onFailure((error) => stopForLostOutput(error, (cause) => control.die(cause)));

@@ -1,6 +1,6 @@
 import { EventEmitter, once } from 'node:events';
 import { MessageChannel, Worker, type MessagePort, type WorkerOptions } from 'node:worker_threads';
-import type { Logger, LogLevel, LogSink } from '../primitives/log.js';
+import { writeText, type Logger, type LogLevel, type LogSink } from '../primitives/log.js';
 import { ErrorCodes, WorkerFailureError } from '../primitives/errors.js';
 import { deserializeError } from '../primitives/error-serialization.js';
 import type {
@@ -246,7 +246,7 @@ export class WorkerHost extends EventEmitter<{
     const logSink = this.#options.logSink;
     worker.stdout.on(
       'data',
-      redactedOutput((text) => logSink.write(text)),
+      redactedOutput((text) => writeText(logSink, text)),
     );
     worker.stderr.setEncoding('utf8');
     worker.stderr.on('data', redactedOutput(writeStderr));

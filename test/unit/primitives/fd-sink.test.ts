@@ -116,3 +116,15 @@ test('a formatter (pino-pretty’s) is applied to each line', (t) => {
   sink.write('b\n');
   assert.equal(readFileSync(file, 'utf8'), '> a\n> b\n');
 });
+
+test('console text is written as it is, never through the formatter (pino-pretty added a blank line to each)', (t) => {
+  const { file, fd } = tempFile(t);
+  const sink = new FdSink(fd, (line) => `> ${line}`);
+  sink.write('{"msg":"a"}\n');
+  sink.writeText('printed\n');
+  sink.writeText('{"level":30,"msg":"looks like a line"}\n');
+  assert.equal(
+    readFileSync(file, 'utf8'),
+    '> {"msg":"a"}\nprinted\n{"level":30,"msg":"looks like a line"}\n',
+  );
+});
