@@ -21,35 +21,76 @@ export function serializeLoggedError(value: unknown): unknown {
   return bounded(out as Record<string, unknown>);
 }
 
-/** The longest names, texts and stack a logged error keeps, and how many aggregated errors. */
-const limits = { name: 255, text: 8 * 1024, stack: 16 * 1024, aggregateErrors: 10 };
+/** The longest names, texts and stack a logged error keeps; list lengths; nesting. */
+const limits = {
+  name: 255,
+  text: 8 * 1024,
+  stack: 16 * 1024,
+  aggregateErrors: 10,
+  list: 50,
+  depth: 8,
+};
 
-/** How long a logged error's string field may be. */
-function limitOf(key: string): number {
-  if (key === 'stack') return limits.stack;
-  return key === 'type' || key === 'name' || key === 'code' ? limits.name : limits.text;
+/** How long a logged error's string field may be: a quarter of that inside it. */
+function limitOf(key: string, depth: number): number {
+  if (key === 'type' || key === 'name' || key === 'code') return limits.name;
+  const max = key === 'stack' ? limits.stack : limits.text;
+  return depth > 1 ? max / 4 : max;
 }
 
 /**
- * A fork's error cut to a size a log line can carry: an AggregateError of 10,000 errors wrote
- * lines of 7.8 MB, three per failed attempt, and a 200,000-character name came back whole in
- * the `name` field (log shippers and Docker's json-file split or drop lines far shorter). Each
- * string field is cut (the stack at 16 KiB, names and codes at 255, any other at 8 KiB), and
- * the aggregated errors after the first 10.
+ * A fork's error cut to a size a log line can carry, at any depth: an AggregateError of 10,000
+ * errors wrote lines of 7.8 MB, three per failed attempt, and a 200,000-character name came
+ * back whole in the `name` field (log shippers and Docker's json-file split or drop lines far
+ * shorter). Strings are cut (a stack at 16 KiB, names and codes at 255, any other at 8 KiB; a
+ * quarter of that below the top, in an aggregated error or a detail), lists after 50 items
+ * (aggregated errors after 10, counted), nesting past 8 levels. A copy:
+ * pino's output shares the error's own field objects, which are the caller's.
  */
 function bounded(out: Record<string, unknown>): Record<string, unknown> {
-  for (const [key, text] of Object.entries(out)) {
-    const max = limitOf(key);
-    if (typeof text === 'string' && text.length > max) {
-      out[key] = `${text.slice(0, max)}... (${text.length - max} characters more)`;
-    }
-  }
   const aggregated = out['aggregateErrors'];
+  const copy = bound(out, '', 0, new WeakSet()) as Record<string, unknown>;
   if (Array.isArray(aggregated) && aggregated.length > limits.aggregateErrors) {
-    out['aggregateErrors'] = aggregated.slice(0, limits.aggregateErrors);
-    out['aggregateErrorsOmitted'] = aggregated.length - limits.aggregateErrors;
+    copy['aggregateErrorsOmitted'] = aggregated.length - limits.aggregateErrors;
   }
-  return out;
+  return copy;
+}
+
+function bound(value: unknown, key: string, depth: number, seen: WeakSet<object>): unknown {
+  if (typeof value === 'string') {
+    const max = limitOf(key, depth);
+    return value.length > max
+      ? `${value.slice(0, max)}... (${value.length - max} characters more)`
+      : value;
+  }
+  if (typeof value !== 'object' || value === null) return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  const list = Array.isArray(value);
+  // Plain data and pino's serialized errors (a prototype of its own); other objects as they are.
+  if (!list && proto !== Object.prototype && proto !== null && !isSerializedError(value)) {
+    return value;
+  }
+  if (seen.has(value)) return '[Circular]';
+  if (depth >= limits.depth) return `[cut: nested deeper than ${limits.depth} levels]`;
+  seen.add(value);
+  if (list) {
+    const max = key === 'aggregateErrors' ? limits.aggregateErrors : limits.list;
+    const items = value.slice(0, max).map((item: unknown) => bound(item, key, depth + 1, seen));
+    if (value.length > max && key !== 'aggregateErrors') {
+      items.push(`... (${value.length - max} items more)`);
+    }
+    return items;
+  }
+  const copy: Record<string, unknown> = {};
+  for (const [field, child] of Object.entries(value)) {
+    copy[field] = bound(child, field, depth + 1, seen);
+  }
+  return copy;
+}
+
+/** Whether `value` is what pino's error serializer made (its own prototype, a `type`). */
+function isSerializedError(value: object): boolean {
+  return typeof (value as { type?: unknown }).type === 'string' && 'stack' in value;
 }
 
 /** An error's cause as pino reads it: `cause`, or what a VError-style `cause()` returns. */

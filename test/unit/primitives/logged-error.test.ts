@@ -127,3 +127,30 @@ test("a fork's giant error is cut to what a log line carries: type, message, sta
     assert.ok((lines[0]?.length ?? 0) < 64 * 1024, `${lines[0]?.length} characters`);
   }
 });
+
+test("the cut reaches inside: aggregated errors' own fields, nested details, long lists; the caller's objects untouched", () => {
+  // Cut at the top only, ten aggregated errors of 1 MB each wrote a 20 MB line.
+  const big = 'x'.repeat(1_000_000);
+  const many = new AggregateError(
+    Array.from({ length: 10 }, () => new Error(big)),
+    'ten big ones',
+  );
+  const details = { body: big, rows: Array.from({ length: 500 }, (_, i) => i) };
+  const withDetails = Object.assign(new Error('with details'), { details });
+  for (const error of [many, withDetails]) {
+    assert.ok(JSON.stringify(serializeLoggedError(error)).length < 200_000);
+  }
+  const out = serializeLoggedError(withDetails) as { details: { body: string; rows: unknown[] } };
+  assert.match(out.details.body, /^x{2048}\.\.\. \(997952 characters more\)$/);
+  assert.equal(out.details.rows.length, 51);
+  assert.equal(out.details.rows.at(-1), '... (450 items more)');
+  assert.equal(details.body.length, 1_000_000, "the error's own object is not changed");
+  assert.equal(details.rows.length, 500);
+  let deep: Record<string, unknown> = { leaf: 'end' };
+  for (let i = 0; i < 20; i++) deep = { deeper: deep };
+  const nested = serializeLoggedError(Object.assign(new Error('deep'), { deep })) as Record<
+    string,
+    unknown
+  >;
+  assert.match(JSON.stringify(nested), /\[cut: nested deeper than 8 levels\]/);
+});
