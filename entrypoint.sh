@@ -76,8 +76,11 @@ deadline_ms=$(printf '%s' "$deadline_ms" | tr -d ' \t\r\n')
 case $deadline_ms in
   '' | *[!0-9]*) problem "$deadline_from must be a whole number of milliseconds (got '$deadline_ms')" ;;
   *)
-    if [ -n "$stopwaitsecs" ] && [ "$deadline_ms" -ge $((stopwaitsecs * 1000)) ]; then
-      problem "$deadline_from=$deadline_ms must be below supervisord's stopwaitsecs ($stopwaitsecs s), or the service is killed before its own deadline"
+    # The deadline's own exit, or its sentinel's KILL, takes up to 4 s past it
+    # (sentinelGraceMs in src/lib/lifecycle/sentinel.ts): 44.5 s passed a check against the
+    # deadline alone, and supervisord's KILL came first (no exit 124, no line saying why).
+    if [ -n "$stopwaitsecs" ] && [ $((deadline_ms + 4000)) -ge $((stopwaitsecs * 1000)) ]; then
+      problem "$deadline_from=$deadline_ms must be at least 4 s below supervisord's stopwaitsecs ($stopwaitsecs s; the deadline's own exit takes up to 4 s), or the service is killed before its own deadline"
     fi
     ;;
 esac

@@ -125,7 +125,7 @@ describe('entrypoint.sh', () => {
     assert.equal(tooLong.code, 78, tooLong.stdout);
     assert.match(
       tooLong.stderr,
-      /SHUTDOWN_DEADLINE_MS \(from SHUTDOWN_DEADLINE_MS_FILE=\S+\)=45000 must be below supervisord's stopwaitsecs \(45 s\)/,
+      /SHUTDOWN_DEADLINE_MS \(from SHUTDOWN_DEADLINE_MS_FILE=\S+\)=45000 must be at least 4 s below supervisord's stopwaitsecs \(45 s/,
     );
     writeFileSync(file, '30000\n');
     const fine = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
@@ -137,7 +137,10 @@ describe('entrypoint.sh', () => {
     writeFileSync(file, ' 45000\r\n');
     const crlfTooLong = await entrypoint(containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file }));
     assert.equal(crlfTooLong.code, 78, crlfTooLong.stdout);
-    assert.match(crlfTooLong.stderr, /=45000 must be below supervisord's stopwaitsecs/);
+    assert.match(
+      crlfTooLong.stderr,
+      /=45000 must be at least 4 s below supervisord's stopwaitsecs/,
+    );
     const both = await entrypoint(
       containerEnv(dir, { SHUTDOWN_DEADLINE_MS_FILE: file, SHUTDOWN_DEADLINE_MS: '30000' }),
     );
@@ -309,7 +312,12 @@ describe('entrypoint.sh', () => {
     [
       'a deadline past stopwaitsecs',
       { SHUTDOWN_DEADLINE_MS: '45000' },
-      /SHUTDOWN_DEADLINE_MS=45000 must be below supervisord's stopwaitsecs \(45 s\)/,
+      /SHUTDOWN_DEADLINE_MS=45000 must be at least 4 s below supervisord's stopwaitsecs \(45 s/,
+    ],
+    [
+      "a deadline whose own exit (up to 4 s past it) would meet supervisord's KILL",
+      { SHUTDOWN_DEADLINE_MS: '41001' },
+      /SHUTDOWN_DEADLINE_MS=41001 must be at least 4 s below supervisord's stopwaitsecs \(45 s;/,
     ],
     [
       'an unknown service user',
