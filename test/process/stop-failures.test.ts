@@ -84,3 +84,59 @@ test('a clean stop of a worker logs no error and exits 0', async (t) => {
   assert.equal(code, ExitCode.OK, service.tail());
   assert.deepEqual(errorLines(service), []);
 });
+
+test("workers that each stop within the step timeout but together not within the deadline: the step is cut, close and flush still run, 124 by the shutdown's own exit", async (t) => {
+  // Stopped one by one, four workers of 1.6 s each needed 8 s of a 5 s deadline: the
+  // deadline's timer ended the process in the middle of the stop-workers step, the close and
+  // flush phases never ran. Now the step is cut to what the deadline leaves, the workers not
+  // yet stopped are terminated together, and the rest runs.
+  const deadlineMs = 5000;
+  const service = start(t, {
+    SCENARIO: 'slow-workers',
+    SLOW_WORKERS: '4',
+    SLOW_STOP_MS: '1600',
+    SHUTDOWN_STEP_TIMEOUT_MS: '2000',
+    SHUTDOWN_ESCALATION_MS: '4000',
+    SHUTDOWN_DEADLINE_MS: String(deadlineMs),
+  });
+  await service.waitFor('ready');
+  const termAt = performance.now();
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit(20_000);
+  const tookMs = performance.now() - termAt;
+  assert.equal(code, ExitCode.SHUTDOWN_DEADLINE, service.tail());
+  assert.ok(tookMs < deadlineMs, `exited ${Math.round(tookMs)} ms after TERM`);
+  const cut = service.lines.find(
+    (l) => l.msg === 'shutdown step cut to what remains before the deadline',
+  );
+  assert.equal(cut?.['step'], 'stop worker threads', service.tail());
+  assert.ok(
+    service.lines.some(
+      (l) =>
+        l.msg ===
+        'shutdown step cut short at the deadline; the rest run, and the exit says the deadline',
+    ),
+  );
+  for (const step of ['flush telemetry', 'flush logs']) {
+    const finished = service.lines.find(
+      (l) => l.msg === 'shutdown step finished' && l['step'] === step,
+    );
+    assert.equal(finished?.['outcome'], 'ok', `${step}: ${service.tail()}`);
+  }
+  assert.equal(service.lines.find((l) => l.msg === 'shutdown complete')?.['exitCode'], 124);
+  assert.ok(!service.lines.some((l) => l.msg === 'shutdown deadline exceeded; exiting now'));
+});
+
+test('the same workers within a deadline that holds them: no cut, exit 0', async (t) => {
+  const service = start(t, {
+    SCENARIO: 'slow-workers',
+    SLOW_WORKERS: '2',
+    SLOW_STOP_MS: '300',
+    SHUTDOWN_STEP_TIMEOUT_MS: '2000',
+    SHUTDOWN_ESCALATION_MS: '4000',
+    SHUTDOWN_DEADLINE_MS: '5000',
+  });
+  assert.equal(await stopWhenReady(service), ExitCode.OK, service.tail());
+  // Its budget (2 x 2 s + 1 s) is cut to what the deadline leaves, and the step ends within it.
+  assert.ok(!service.lines.some((l) => l.level === 'error'), service.tail());
+});

@@ -17,6 +17,14 @@ import { maxTimerMs, raceAbort, timedOut, withTimeout } from '../primitives/wait
  * await). A shutdown that starts during start-up first waits for start-up to settle
  * (`holdStepsFor`), so what start-up registers is stopped; a step registered after its phase
  * has run is run at once.
+ *
+ * Each step's timeout is cut to what remains before the deadline, less a margin and, before
+ * the flush phase, less what the flush phase's steps may take. The budgets of a legal config
+ * can add up past the deadline (five workers stopped one by one in 8.5 s each; a Sentry flush
+ * after slow workers): the deadline's timer then ended the process wherever it was, the close
+ * and flush phases never run, the error report that caused the stop never sent. Cut, the
+ * steps leave the rest their time, and a shutdown in which a cut step timed out still ends
+ * with the deadline's code (124: it did not finish within it), by its own exit path.
  */
 
 /**
@@ -29,6 +37,12 @@ function timerMs(ms: number, fallbackMs: number): number {
   const wanted = Number.isNaN(ms) ? fallbackMs : ms;
   return Math.min(maxTimerMs, Math.max(1, Math.round(wanted)));
 }
+
+/**
+ * How long before the deadline every step ends: the exit after the steps, and the terminations
+ * a cut step leaves behind (a worker thread's: at most a second), must fit in it.
+ */
+export const deadlineMarginMs = 1000;
 
 /** Shutdown phases, in the order they run. */
 export const shutdownPhases = [
@@ -329,7 +343,7 @@ export class ShutdownCoordinator {
   async #awaitStartup(): Promise<void> {
     const startup = this.#startup;
     if (startup === undefined || startup.isSettled) return;
-    const timeoutMs = this.#options.stepTimeoutMs;
+    const timeoutMs = this.#fitted('start-up', 'stop-intake', this.#options.stepTimeoutMs);
     this.#currentStep = 'start-up';
     this.#log.info({ timeoutMs }, 'waiting for start-up to settle before the shutdown steps');
     const settled = startup.settled.then(
@@ -338,14 +352,51 @@ export class ShutdownCoordinator {
     );
     if ((await withTimeout(settled, timeoutMs)) === timedOut) {
       this.#log.warn({ timeoutMs }, 'start-up did not settle in time; running the steps anyway');
+      if (timeoutMs < this.#options.stepTimeoutMs) this.#cutShort('start-up');
     }
   }
 
-  async #runStep(step: ShutdownStep): Promise<void> {
-    const timeoutMs = timerMs(
-      step.timeoutMs ?? this.#options.stepTimeoutMs,
-      this.#options.stepTimeoutMs,
+  /**
+   * What a step of `phase` may take now: until the deadline, less the margin and, before the
+   * flush phase, less what the flush phase's steps may take.
+   */
+  #budgetMs(phase: ShutdownPhase): number {
+    const left = this.#startedAt + this.#options.deadlineMs - performance.now() - deadlineMarginMs;
+    if (phase === 'flush') return left;
+    const flush = this.#steps
+      .filter((s) => s.phase === 'flush')
+      .reduce((sum, s) => sum + this.#timeoutOf(s), 0);
+    return left - flush;
+  }
+
+  #timeoutOf(step: ShutdownStep): number {
+    return timerMs(step.timeoutMs ?? this.#options.stepTimeoutMs, this.#options.stepTimeoutMs);
+  }
+
+  /** `wantedMs`, cut to `phase`'s budget (at least 1 ms: the step still starts), and says so. */
+  #fitted(what: string, phase: ShutdownPhase, wantedMs: number): number {
+    const budgetMs = Math.floor(this.#budgetMs(phase));
+    if (budgetMs >= wantedMs) return wantedMs;
+    const timeoutMs = Math.max(1, budgetMs);
+    this.#log.info(
+      { step: what, wantedMs, timeoutMs, deadlineMs: this.#options.deadlineMs },
+      'shutdown step cut to what remains before the deadline',
     );
+    return timeoutMs;
+  }
+
+  /** A step cut to fit the deadline ran out of time: the shutdown did not finish within it. */
+  #cutShort(step: string): void {
+    this.#log.error(
+      { step, deadlineMs: this.#options.deadlineMs },
+      'shutdown step cut short at the deadline; the rest run, and the exit says the deadline',
+    );
+    this.#cause ??= new ShutdownDeadlineError(this.#options.deadlineMs);
+  }
+
+  async #runStep(step: ShutdownStep): Promise<void> {
+    const wantedMs = this.#timeoutOf(step);
+    const timeoutMs = this.#fitted(step.name, step.phase, wantedMs);
     const started = performance.now();
     const timeout = AbortSignal.timeout(timeoutMs);
     this.#currentStep = step.name;
@@ -369,6 +420,7 @@ export class ShutdownCoordinator {
     };
     if (outcome === 'ok') this.#log.info(fields, 'shutdown step finished');
     else this.#log.warn({ ...fields, err: failure }, 'shutdown step finished');
+    if (outcome === 'timed-out' && timeoutMs < wantedMs) this.#cutShort(step.name);
     if (outcome === 'failed') this.#options.onStepFailed?.(failure, step);
     for (const listener of this.#stepListeners) {
       try {

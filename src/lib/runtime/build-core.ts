@@ -116,7 +116,13 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
   }));
   addStopWorkersStep(coordinator, nanny, config.shutdown.stepTimeoutMs);
   coordinator.addStep({ name: 'close zmq sockets', phase: 'close', run: () => zmq.closeAll() });
-  coordinator.addStep({ name: 'flush logs', phase: 'flush', run: () => logSink.flushSync() });
+  // Synchronous (nothing is buffered): a short bound, all the flush phase keeps for it.
+  coordinator.addStep({
+    name: 'flush logs',
+    phase: 'flush',
+    timeoutMs: 100,
+    run: () => logSink.flushSync(),
+  });
   coordinator.addOpenResourceReporter('zmqSockets', () => zmq.describeOpen());
   coordinator.addOpenResourceReporter('workers', () => nanny.describeOpen());
 
@@ -155,6 +161,6 @@ export function addStopWorkersStep(
     get timeoutMs() {
       return nanny.stopAllTimeoutMs(perWorkerMs);
     },
-    run: () => nanny.stopAll(perWorkerMs),
+    run: (signal) => nanny.stopAll(perWorkerMs, signal),
   });
 }

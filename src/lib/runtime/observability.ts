@@ -50,7 +50,8 @@ export interface Observability {
 export async function startObservability(options: ObservabilityOptions): Promise<Observability> {
   const { config, log, coordinator, nanny, health } = options;
   const t = config.telemetry;
-  const closers: Array<() => Promise<void>> = [];
+  /** What the flush phase closes, each with the bound it keeps to. */
+  const closers: Array<{ close: () => Promise<void>; timeoutMs: number }> = [];
 
   let sentry: SentryHandle | undefined;
   if (t.sentry.dsn !== '') {
@@ -67,7 +68,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     });
     options.reporters.add(sentry.report);
     const handle = sentry;
-    closers.push(() => handle.close());
+    closers.push({ close: () => handle.close(), timeoutMs: t.sentry.flushTimeoutMs });
     log.info({ release: config.app.version }, 'sentry error reports on');
   }
 
@@ -81,7 +82,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
       thread: 'main',
       log,
     });
-    closers.push(() => tracing.close());
+    closers.push({ close: () => tracing.close(), timeoutMs: t.tracing.flushTimeoutMs });
   }
 
   const sinks: MetricSink[] = [];
@@ -94,10 +95,13 @@ export async function startObservability(options: ObservabilityOptions): Promise
     });
     influx.start();
     sinks.push(influx);
-    closers.push(() => {
-      const elapsed = coordinator.elapsedMs;
-      if (elapsed !== undefined) metrics.timing('shutdown_duration_seconds', elapsed);
-      return influx.close();
+    closers.push({
+      close: () => {
+        const elapsed = coordinator.elapsedMs;
+        if (elapsed !== undefined) metrics.timing('shutdown_duration_seconds', elapsed);
+        return influx.close();
+      },
+      timeoutMs: t.influx.flushTimeoutMs,
     });
   }
   // The main thread's event-loop delay, for its liveness, its vitals and Prometheus.
@@ -129,7 +133,7 @@ export async function startObservability(options: ObservabilityOptions): Promise
     });
     cronitor.start();
     const pinger = cronitor;
-    closers.push(() => pinger.close());
+    closers.push({ close: () => pinger.close(), timeoutMs: t.cronitor.timeoutMs });
   }
 
   // The main thread's own vitals, next to the workers' (sent with their heartbeats).
@@ -138,10 +142,13 @@ export async function startObservability(options: ObservabilityOptions): Promise
     mainLoopDelayMs = mainLoop.take();
   }, config.threads.heartbeatMs);
   sample.unref();
-  closers.push(() => {
-    clearInterval(sample);
-    mainLoop.stop();
-    return Promise.resolve();
+  closers.push({
+    close: () => {
+      clearInterval(sample);
+      mainLoop.stop();
+      return Promise.resolve();
+    },
+    timeoutMs: 0,
   });
   health.addLiveness('eventLoop', () => ({
     ok: mainLoopDelayMs <= t.health.maxLoopDelayMs,
@@ -174,18 +181,16 @@ export async function startObservability(options: ObservabilityOptions): Promise
     await server.start();
   }
 
-  const flushTimeoutMs = Math.max(
-    t.sentry.flushTimeoutMs,
-    t.tracing.flushTimeoutMs,
-    t.influx.flushTimeoutMs,
-    t.cronitor.timeoutMs,
-  );
+  // The integrations that are on close together, each within its own bound: the step's is the
+  // longest (the coordinator keeps it free of the steps before; an integration that is off
+  // takes none of the deadline).
+  const flushTimeoutMs = Math.max(...closers.map((closer) => closer.timeoutMs));
   coordinator.addStep({
     name: 'flush telemetry',
     phase: 'flush',
     timeoutMs: flushTimeoutMs + 500,
     run: async () => {
-      const results = await Promise.allSettled(closers.map((close) => close()));
+      const results = await Promise.allSettled(closers.map((closer) => closer.close()));
       for (const r of results) {
         if (r.status === 'rejected') log.warn({ err: r.reason }, 'telemetry close failed');
       }

@@ -202,11 +202,32 @@ export class Nanny {
     return timeoutMs * Math.max(1, this.#hosts.size) + terminateWaitMs;
   }
 
-  /** Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. */
-  async stopAll(timeoutMs: number): Promise<void> {
+  /**
+   * Stops every worker, in reverse declaration order, each within `timeoutMs`. Idempotent. When
+   * `signal` aborts first (the shutdown's step cut to fit the deadline), the workers not yet
+   * stopped are terminated at once, together: waiting their turn, they ran past the deadline.
+   */
+  async stopAll(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.#stopTimers();
     this.#announceStopping(); // again for a caller whose signal has not aborted (idempotent)
-    for (const host of [...this.#hosts.values()].reverse()) await host.stop(timeoutMs);
+    const hosts = [...this.#hosts.values()].reverse();
+    const terminateAll = (): void => {
+      for (const host of hosts)
+        void withTimeout(
+          host.terminate().catch(() => undefined),
+          terminateWaitMs,
+        );
+    };
+    if (signal?.aborted === true) terminateAll();
+    signal?.addEventListener('abort', terminateAll, { once: true });
+    try {
+      for (const host of hosts) {
+        if (signal?.aborted === true) return;
+        await host.stop(timeoutMs);
+      }
+    } finally {
+      signal?.removeEventListener('abort', terminateAll);
+    }
   }
 
   /** Names of the worker threads made and not ended (after `stopAll()`: those stuck). */

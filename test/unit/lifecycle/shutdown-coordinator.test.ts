@@ -259,3 +259,35 @@ test('a step timeout past the longest timer, NaN or negative: every step still r
     .map((l) => `${String(l['step'])}: ${String(l['outcome'])}`);
   assert.equal(outcomes.length, 5, outcomes.join('; '));
 });
+
+test("steps are cut to what the deadline leaves, less the flush phase's own time: the flush runs, and the exit says the deadline", async (t) => {
+  // A step's own timeout past the deadline's remainder let the deadline's timer end the process
+  // in its middle: the flush (the error report of the failure that began the stop) never ran.
+  const { c, sink } = coordinator(t, { escalationMs: 2_000, deadlineMs: 3_000 });
+  const flushed = Promise.withResolvers<void>();
+  c.addStep({
+    name: 'flush',
+    phase: 'flush',
+    timeoutMs: 800,
+    run: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      flushed.resolve();
+    },
+  });
+  c.addStep({ name: 'hangs', phase: 'drain', timeoutMs: 60_000, run: () => new Promise(() => {}) });
+  const started = performance.now();
+  c.requestStop('test');
+  assert.equal(await c.done, ExitCode.SHUTDOWN_DEADLINE);
+  await flushed.promise;
+  const tookMs = performance.now() - started;
+  assert.ok(tookMs < 3_000 - 500, `done after ${Math.round(tookMs)} ms`);
+  const cut = sink.lines.find(
+    (l) => l['msg'] === 'shutdown step cut to what remains before the deadline',
+  );
+  // 3 s, less the margin (1 s) and the flush step's 0.8 s.
+  assert.ok(Math.abs(Number(cut?.['timeoutMs']) - 1_200) < 100, JSON.stringify(cut));
+  const outcomes = sink.lines
+    .filter((l) => l['msg'] === 'shutdown step finished')
+    .map((l) => `${String(l['step'])}: ${String(l['outcome'])}`);
+  assert.deepEqual(outcomes, ['hangs: timed-out', 'flush: ok']);
+});
