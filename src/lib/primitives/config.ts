@@ -252,13 +252,10 @@ export function loadConfig<S extends z.ZodType>(
   }
   const secretAt = (path: readonly PropertyKey[]): boolean =>
     isSecretAt(options.schema, fromFiles, path);
-  const remember = (value: unknown): void => {
-    forEachLeaf(value, (path, leaf) => {
-      if (typeof leaf === 'string' && secretAt(path)) rememberSecret(leaf);
-    });
-  };
   // Before validation: a value that fails it must not be printed either.
-  remember(raw);
+  forEachLeaf(raw, (path, leaf) => {
+    if (typeof leaf === 'string' && secretAt(path)) rememberSecret(leaf);
+  });
   /** The error naming each issue's key, where its value came from, and why. */
   const invalid = (
     issues: readonly { path: readonly PropertyKey[]; message: string }[],

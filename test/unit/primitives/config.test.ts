@@ -11,14 +11,19 @@ import { flag, secret } from '../../../src/lib/primitives/config-fields.js';
 import { testConfig } from '../../helpers/core.js';
 import { forgetSecrets, redactSecrets } from '../../../src/lib/primitives/secrets.js';
 
-function configError(env: Record<string, string>): ConfigError {
+/** The ConfigError `load` throws; fails the test if it throws none or another. */
+function rejected(load: () => unknown): ConfigError {
   try {
-    testConfig(env);
+    load();
   } catch (error) {
     assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
     return error;
   }
   assert.fail('expected the configuration to be rejected');
+}
+
+function configError(env: Record<string, string>): ConfigError {
+  return rejected(() => testConfig(env));
 }
 
 test('the defaults load, validated and frozen', () => {
@@ -544,6 +549,15 @@ test("an env map entry naming a key the schema does not have is a programming er
   }
 });
 
+/** A defaults file holding `defaults`, removed when the test process exits. */
+function writeDefaults(defaults: object): string {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  const file = join(dir, 'defaults.json');
+  writeFileSync(file, JSON.stringify(defaults));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return file;
+}
+
 /** Loads `schema` from `defaults` and `source`, each variable of `env` setting its path. */
 function loadWith(
   schema: z.ZodType,
@@ -551,24 +565,7 @@ function loadWith(
   env: Record<string, string>,
   source: Record<string, string>,
 ): unknown {
-  const dir = mkdtempSync(join(tmpdir(), 'config-'));
-  try {
-    const file = join(dir, 'defaults.json');
-    writeFileSync(file, JSON.stringify(defaults));
-    return loadConfig({ schema, env, defaultsFile: file, source });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function rejected(load: () => unknown): ConfigError {
-  try {
-    load();
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
-    return error;
-  }
-  assert.fail('expected the configuration to be rejected');
+  return loadConfig({ schema, env, defaultsFile: writeDefaults(defaults), source });
 }
 
 test("an issue on an object (a fork's refinement with no path) shows its secret leaves masked and names the variables inside", () => {
@@ -685,11 +682,3 @@ test("a fork's preprocess or refinement that throws is a config error naming whe
   );
   assert.match(cross.message, /^a config cross-check threw RangeError at /);
 });
-
-function writeDefaults(defaults: object): string {
-  const dir = mkdtempSync(join(tmpdir(), 'config-'));
-  const file = join(dir, 'defaults.json');
-  writeFileSync(file, JSON.stringify(defaults));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return file;
-}
