@@ -31,11 +31,19 @@ fail_if_problems
 
 conf_variables=$(sed -e 's/[;#].*$//' "$SUPERVISOR_CONF" |
   grep -o '%(ENV_[A-Za-z_][A-Za-z0-9_]*)s' | sed -e 's/^%(ENV_//' -e 's/)s$//' | sort -u)
-for name in $conf_variables; do
+# The same variables as shell assignments, quoted, for a command run without them (the
+# healthchecks cron line with HEALTH_PORT=0 runs supervisorctl); and those that quoting in a cron
+# line cannot carry (a quote, a percent sign, a backslash).
+supervisor_env=''
+unquotable=''
+# SUPERVISOR_CONF is set (checked above); supervisorctl needs it too.
+for name in SUPERVISOR_CONF $conf_variables; do
   # The name matched [A-Za-z_][A-Za-z0-9_]* above, so the eval only ever reads a variable.
   eval "value=\${$name-}"
   # shellcheck disable=SC2154 # value is assigned by the eval
   [ -n "$value" ] || problem "$name is not set (supervisord.conf uses it; see the Dockerfile's ENV for its default)"
+  supervisor_env="$supervisor_env$name='$value' "
+  case $value in *"'"* | *%* | *\\*) unquotable="$unquotable $name" ;; esac
 done
 fail_if_problems
 
@@ -123,13 +131,8 @@ if [ -n "$healthchecks_url" ]; then
   # With the endpoint off, the ping's check asks supervisord, whose supervisorctl reads
   # SUPERVISOR_CONF and the variables it expands: the cron line carries them, quoted.
   if [ "${HEALTH_PORT:-0}" = 0 ]; then
-    for name in SUPERVISOR_CONF $conf_variables; do
-      eval "value=\${$name-}"
-      case $value in
-        *"'"* | *%* | *\\*)
-          problem "$name must not contain quotes, percent signs or backslashes with HEALTH_PORT=0 and HEALTHCHECKS_URL set (the ping's check passes it through cron)"
-          ;;
-      esac
+    for name in $unquotable; do
+      problem "$name must not contain quotes, percent signs or backslashes with HEALTH_PORT=0 and HEALTHCHECKS_URL set (the ping's check passes it through cron)"
     done
   fi
 fi
@@ -197,11 +200,7 @@ if [ -n "$cron_file" ]; then
     # The endpoint off: the same script asks supervisord whether the service is RUNNING, as
     # root (its socket is root's alone). Unchecked, the ping went on while the service was
     # stopped or restarting in a loop: a container that looked alive from outside.
-    check="HEALTH_PORT=0 HEALTHCHECK_MAX_TIME_S=5"
-    for name in SUPERVISOR_CONF $conf_variables; do
-      eval "value=\${$name-}"
-      check="$check $name='$value'"
-    done
+    check="HEALTH_PORT=0 HEALTHCHECK_MAX_TIME_S=5 ${supervisor_env% }"
     cron_user=root
   fi
   ping="$check sh $APP_DIR/docker/healthcheck.sh && $ping"

@@ -17,6 +17,7 @@ import {
   Headers,
   attemptOf,
   decideDisposition,
+  endsProcess,
   errorText,
   failureHeaders,
   type Disposition,
@@ -497,6 +498,7 @@ export class QueueConsumer {
       names.retryQueues,
       control.signal.aborted,
     );
+    const ends = endsProcess(disposition);
     this.#logFailure(delivery, disposition, error);
     recordActiveError(error, disposition.kind);
     try {
@@ -515,10 +517,9 @@ export class QueueConsumer {
         this.#o.metrics.count('amqp_messages_dead_lettered_total', 1, this.#tags);
       }
       if (disposition.action === 'requeue') {
-        // A dependency failure or a configuration error ends the process: the message was not
-        // at fault, and a hand-back spends none of its delivery limit.
-        const endsProcess = disposition.kind === 'dependency' || disposition.config === true;
-        await this.#giveBack(flight, endsProcess || this.#mayHandBack());
+        // The message was not at fault where the process ends: a hand-back spends none of its
+        // delivery limit.
+        await this.#giveBack(flight, ends || this.#mayHandBack());
       } else {
         this.#settle(flight, 'ack');
       }
@@ -526,12 +527,7 @@ export class QueueConsumer {
       // The copy was not confirmed: leave the original unacked; the broker redelivers it.
       handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
     }
-    if (
-      disposition.kind === 'dependency' ||
-      (disposition.action === 'requeue' && disposition.config)
-    ) {
-      handleError(error, { name: 'amqp consumer', log: this.#log, control });
-    }
+    if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
   }
 
   #logFailure(delivery: Delivery, disposition: Disposition, error: unknown): void {
@@ -556,8 +552,11 @@ export class QueueConsumer {
     }
     // A bug in the handler is reported once per failure, whatever becomes of the message (a
     // configuration error is no bug: the exception scope logs it, unreported).
-    const config = disposition.action === 'requeue' && disposition.config === true;
-    if (disposition.kind === 'unexpected' && !config && !this.#o.control.signal.aborted) {
+    if (
+      disposition.kind === 'unexpected' &&
+      !endsProcess(disposition) &&
+      !this.#o.control.signal.aborted
+    ) {
       this.#o.control.report(error, { scope: 'amqp consumer', queue: this.#queue });
     }
   }

@@ -65,6 +65,17 @@ export function decideDisposition(
   return { action: 'retry', kind, attempt: attempt + 1, queue: next.name, delayMs: next.delayMs };
 }
 
+/**
+ * Whether the process ends after this disposition (the message handed back first): a
+ * dependency failure (69) or a configuration error (78), neither the message's fault.
+ */
+export function endsProcess(disposition: Disposition): boolean {
+  return (
+    disposition.kind === 'dependency' ||
+    (disposition.action === 'requeue' && disposition.config === true)
+  );
+}
+
 /** The attempt number a message carries (1 when absent or malformed); own headers only. */
 export function attemptOf(headers: Record<string, unknown>): number {
   return Math.max(1, countHeader(headers, Headers.attempt) ?? 1);

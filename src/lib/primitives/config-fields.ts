@@ -117,19 +117,21 @@ function urlProblem(value: string, schemes: readonly string[]): string | undefin
   if (url.hash !== '' || `${url.pathname}${url.search}`.includes('@')) {
     return `has an @ or # after its host, so it names another host: ${encode} (and an @ after the host as %40)`;
   }
-  if (!decodes(url.username) || !decodes(url.password)) {
+  if (percentDecoded(url.username) === undefined || percentDecoded(url.password) === undefined) {
     return `has a % in its user name or password that starts no percent-encoding: ${encode} (a % as %25)`;
   }
   return undefined;
 }
 
-/** Whether a URL's part decodes: every `%` starts a percent-encoded UTF-8 byte. */
-function decodes(part: string): boolean {
+/**
+ * `text` percent-decoded, or undefined where a `%` starts no percent-encoded UTF-8 byte (a URL's
+ * user name or password, an OTLP header's name or value).
+ */
+export function percentDecoded(text: string): string | undefined {
   try {
-    decodeURIComponent(part);
-    return true;
+    return decodeURIComponent(text);
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -5,6 +5,7 @@ import {
   integer,
   millis,
   optionalUrl,
+  percentDecoded,
   secret,
 } from '../primitives/config-fields.js';
 
@@ -71,8 +72,8 @@ function parseOtlpHeaders(text: string): Record<string, string> | string {
     const place = `entry ${index + 1} of ${entries.length}`;
     const equals = entry.indexOf('=');
     if (equals < 0) return `${place} has no = (name=value)`;
-    const name = decoded(entry.slice(0, equals).trim());
-    const value = decoded(entry.slice(equals + 1).trim());
+    const name = percentDecoded(entry.slice(0, equals).trim());
+    const value = percentDecoded(entry.slice(equals + 1).trim());
     if (name === undefined || value === undefined) {
       return `${place} has a % that starts no percent-encoding (a % as %25)`;
     }
@@ -83,14 +84,6 @@ function parseOtlpHeaders(text: string): Record<string, string> | string {
     headers[name.toLowerCase()] = value;
   }
   return headers;
-}
-
-function decoded(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /**
