@@ -15,10 +15,17 @@ export function serializeLoggedError(value: unknown): unknown {
   if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
     return { type: 'NonError', message: serializeError(value).message };
   }
-  const out = serializeErr(value as Error) as unknown;
-  if (out === value || typeof out !== 'object' || out === null) return out;
-  (out as { message: string }).message = messageWithCauses(value as Error);
-  return bounded(out as Record<string, unknown>);
+  try {
+    const out = serializeErr(value as Error) as unknown;
+    if (out === value || typeof out !== 'object' || out === null) return out;
+    (out as { message: string }).message = messageWithCauses(value as Error);
+    return bounded(out as Record<string, unknown>);
+  } catch {
+    // A field whose getter throws, a Proxy whose traps do: the log call itself threw, in the
+    // middle of reporting the error (a scheduled job's failure, a policy's give-up).
+    const readable = serializeError(value);
+    return bounded({ type: readable.name, message: readable.message, unreadable: true });
+  }
 }
 
 /** The longest names, texts and stack a logged error keeps; list lengths; nesting. */
@@ -28,6 +35,8 @@ const limits = {
   stack: 16 * 1024,
   aggregateErrors: 10,
   list: 50,
+  fields: 50,
+  bytes: 32,
   depth: 8,
 };
 
@@ -44,8 +53,11 @@ function limitOf(key: string, depth: number): number {
  * back whole in the `name` field (log shippers and Docker's json-file split or drop lines far
  * shorter). Strings are cut (a stack at 16 KiB, names and codes at 255, any other at 8 KiB; a
  * quarter of that below the top, in an aggregated error or a detail), lists after 50 items
- * (aggregated errors after 10, counted), nesting past 8 levels. A copy:
- * pino's output shares the error's own field objects, which are the caller's.
+ * (aggregated errors after 10, counted), objects after 50 fields, nesting past 8 levels; bytes
+ * (a message body kept on an error: JSON wrote a Buffer as a list of numbers, 4 characters a
+ * byte) are shown as their size and first bytes. A class's instance is cut as plain data is,
+ * unless it writes itself (`toJSON`: a Date, a URL). A copy: pino's output shares the error's
+ * own field objects, which are the caller's.
  */
 function bounded(out: Record<string, unknown>): Record<string, unknown> {
   const aggregated = out['aggregateErrors'];
@@ -64,12 +76,10 @@ function bound(value: unknown, key: string, depth: number, seen: WeakSet<object>
       : value;
   }
   if (typeof value !== 'object' || value === null) return value;
-  const proto = Object.getPrototypeOf(value) as unknown;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return bytesOf(value);
   const list = Array.isArray(value);
-  // Plain data and pino's serialized errors (a prototype of its own); other objects as they are.
-  if (!list && proto !== Object.prototype && proto !== null && !isSerializedError(value)) {
-    return value;
-  }
+  // What writes itself (a Date, a URL) is left to write itself; any other object is data.
+  if (!list && typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   if (seen.has(value)) return '[Circular]';
   if (depth >= limits.depth) return `[cut: nested deeper than ${limits.depth} levels]`;
   seen.add(value);
@@ -82,15 +92,28 @@ function bound(value: unknown, key: string, depth: number, seen: WeakSet<object>
     return items;
   }
   const copy: Record<string, unknown> = {};
-  for (const [field, child] of Object.entries(value)) {
+  const entries = Object.entries(value);
+  for (const [field, child] of entries.slice(0, limits.fields)) {
     copy[field] = bound(child, field, depth + 1, seen);
   }
+  if (entries.length > limits.fields) copy['...'] = `${entries.length - limits.fields} fields more`;
   return copy;
 }
 
-/** Whether `value` is what pino's error serializer made (its own prototype, a `type`). */
-function isSerializedError(value: object): boolean {
-  return typeof (value as { type?: unknown }).type === 'string' && 'stack' in value;
+/** Bytes as their kind, size and first bytes: `<Buffer 78 78 ... 99968 more bytes>`. */
+function bytesOf(value: ArrayBufferView | ArrayBuffer): string {
+  const bytes = ArrayBuffer.isView(value)
+    ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+    : new Uint8Array(value);
+  const kind = Buffer.isBuffer(value)
+    ? 'Buffer'
+    : Object.prototype.toString.call(value).slice('[object '.length, -1);
+  const shown = Buffer.from(bytes.subarray(0, limits.bytes))
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
+  const more = bytes.length - limits.bytes;
+  const tail = more > 0 ? ` ... ${more} more bytes` : '';
+  return `<${[kind, shown].filter(Boolean).join(' ')}${tail}>`;
 }
 
 /** An error's cause as pino reads it: `cause`, or what a VError-style `cause()` returns. */

@@ -154,3 +154,73 @@ test("the cut reaches inside: aggregated errors' own fields, nested details, lon
   >;
   assert.match(JSON.stringify(nested), /\[cut: nested deeper than 8 levels\]/);
 });
+
+test('bytes, class instances and wide objects on an error are cut too; Dates and URLs write themselves', () => {
+  // A Buffer of 100,000 bytes wrote 400 KB (a list of numbers); an instance's 1 MB field went
+  // whole; an object of 10,000 fields wrote 128 KB.
+  class Response {
+    body = 'y'.repeat(1_000_000);
+  }
+  const wide = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i]));
+  const error = Object.assign(new Error('with data'), {
+    body: Buffer.alloc(100_000, 'x'),
+    small: Buffer.from('hi'),
+    words: new Uint16Array(2),
+    response: new Response(),
+    wide,
+    at: new Date(0),
+    url: new URL('http://example.test/a'),
+  });
+  const out = serializeLoggedError(error) as Record<string, unknown>;
+  // Sizes first: a failed comparison of the uncut values takes node:assert minutes to describe.
+  for (const [field, value] of Object.entries(out)) {
+    const size = JSON.stringify(value).length;
+    assert.ok(size < 4 * 1024, `${field}: ${size} characters`);
+  }
+  assert.equal(out['body'], `<Buffer ${'78 '.repeat(31)}78 ... 99968 more bytes>`);
+  assert.equal(out['small'], '<Buffer 68 69>');
+  assert.equal(out['words'], '<Uint16Array 00 00 00 00>');
+  assert.match((out['response'] as { body: string }).body, /^y{2048}\.\.\. /);
+  assert.equal(Object.keys(out['wide'] as object).length, 51);
+  assert.equal((out['wide'] as Record<string, unknown>)['...'], '9950 fields more');
+  assert.deepEqual(JSON.parse(JSON.stringify([out['at'], out['url']])), [
+    '1970-01-01T00:00:00.000Z',
+    'http://example.test/a',
+  ]);
+  for (const lines of linesOfBothLoggers((log) => log.error({ err: error }, 'data'))) {
+    assert.ok((lines[0]?.length ?? 0) < 32 * 1024, `${lines[0]?.length} characters`);
+  }
+});
+
+test('an error nothing can read in full is logged with what can be read; the log call does not throw', () => {
+  // A field whose getter throws, or a Proxy whose traps do, made the logger throw in the middle
+  // of reporting the error.
+  const getter = new Error('a getter that throws');
+  Object.defineProperty(getter, 'detail', {
+    enumerable: true,
+    get() {
+      throw new Error('no');
+    },
+  });
+  const trapped = Object.assign(new Error('a proxy inside'), {
+    inner: new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('no');
+        },
+      },
+    ),
+  });
+  for (const error of [getter, trapped]) {
+    assert.deepEqual(serializeLoggedError(error), {
+      type: 'Error',
+      message: error.message,
+      unreadable: true,
+    });
+    for (const lines of linesOfBothLoggers((log) => log.error({ err: error }, 'unreadable'))) {
+      const line = JSON.parse(lines[0] ?? '{}') as { err?: { message?: unknown } };
+      assert.equal(line.err?.message, error.message);
+    }
+  }
+});
