@@ -140,3 +140,28 @@ test('the same workers within a deadline that holds them: no cut, exit 0', async
   // Its budget (2 x 2 s + 1 s) is cut to what the deadline leaves, and the step ends within it.
   assert.ok(!service.lines.some((l) => l.level === 'error'), service.tail());
 });
+
+test('a worker blocked in a system call as it starts fails the start at its own timeout, named (71); the exit cannot wait for it', async (t) => {
+  // Its termination at the start timeout was awaited without bound: nothing was said at the
+  // worker's timeout, and start-up ran to STARTUP_TIMEOUT_MS, an application error (70) that
+  // named no worker.
+  const service = start(t, {
+    SCENARIO: 'blocked-start',
+    WORKER_START_TIMEOUT_MS: '1000',
+    STARTUP_TIMEOUT_MS: '60000',
+    SHUTDOWN_STEP_TIMEOUT_MS: '500',
+    MAIN_STALL_LIMIT_MS: '0',
+  });
+  const { code, signal } = await service.waitForExit(30_000);
+  assert.equal(signal, 'SIGKILL', `exit code ${code}: ${service.tail()}`);
+  const started = service.lines.find((l) => l.msg === 'shutdown started');
+  assert.match(
+    String((started?.['err'] as { message?: string } | undefined)?.message),
+    /^worker blocked did not report ready within 1000 ms$/,
+    service.tail(),
+  );
+  const last = service.lines.at(-1);
+  assert.equal(last?.level, 'fatal');
+  assert.deepEqual(last?.['threads'], ['blocked']);
+  assert.equal(last?.['exitCode'], ExitCode.WORKER_FAILURE);
+});

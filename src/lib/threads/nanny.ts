@@ -48,8 +48,9 @@ export interface NannyOptions {
   maxSemiSpaceMb?: number;
   /**
    * The shutdown signal. A worker's death still counts after it aborts, and so does a hang of
-   * a worker still running: the hang check runs until `stopAll()` (a worker that hangs during
-   * the drain, its work lost, made the requested stop exit 0).
+   * a worker still running: the hang check runs until the worker is asked to stop, in
+   * `stopAll()` too (a worker that hangs during the drain, its work lost, made the requested
+   * stop exit 0).
    */
   signal: AbortSignal;
   die: (cause: unknown) => void;
@@ -208,7 +209,10 @@ export class Nanny {
    * stopped are terminated at once, together: waiting their turn, they ran past the deadline.
    */
   async stopAll(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    this.#stopTimers();
+    // The hang check goes on for the workers still waiting their turn (it skips one asked to
+    // stop): turned off here, a worker that hung at the TERM, or while the one before it
+    // stopped, was terminated at its turn's timeout as a slow stop, and the stop exited 0.
+    clearInterval(this.#reportTimer);
     this.#announceStopping(); // again for a caller whose signal has not aborted (idempotent)
     const hosts = [...this.#hosts.values()].reverse();
     const terminateAll = (): void => {
@@ -226,6 +230,7 @@ export class Nanny {
         await host.stop(timeoutMs);
       }
     } finally {
+      this.#stopTimers();
       signal?.removeEventListener('abort', terminateAll);
     }
   }

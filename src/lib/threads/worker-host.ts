@@ -88,6 +88,8 @@ export class WorkerHost extends EventEmitter<{
   #terminated = false;
   /** Whether its thread's end was the one main asked for (see `endedOnRequest`). */
   #exitExpected = false;
+  /** Terminated by its start timeout (expected as an end, but no stop asked for it). */
+  #startTimedOut = false;
   #control: MessagePort | undefined;
   #channel: ThreadChannel | undefined;
   #state: WorkerState = 'idle';
@@ -214,16 +216,26 @@ export class WorkerHost extends EventEmitter<{
     await this.#settled(this.#options.startTimeoutMs);
     const state = this.#state as WorkerState;
     if (state !== 'running') {
-      const reason =
-        state === 'starting'
-          ? `did not report ready within ${this.#options.startTimeoutMs} ms`
-          : `ended during start (exit code ${String(this.#exitCode ?? 'not yet known')})`;
-      await this.terminate();
-      throw new WorkerFailureError(
+      // Ended by its start timeout, not by a stop: a TERM during that start made the failure
+      // read as the stop's, and the service exited 0 with nothing said of the timeout.
+      this.#startTimedOut = state === 'starting';
+      const reason = this.#startTimedOut
+        ? `did not report ready within ${this.#options.startTimeoutMs} ms`
+        : `ended during start (exit code ${String(this.#exitCode ?? 'not yet known')})`;
+      const failure = new WorkerFailureError(
         ErrorCodes.WORKER_START,
         this.name,
         `worker ${this.name} ${reason}`,
       );
+      // Bounded: a thread blocked in a system call in its start never ends, and the start's
+      // failure waited for it until the whole start-up's timeout (70, the worker unnamed).
+      if ((await withTimeout(this.terminate(), terminateWaitMs)) === timedOut) {
+        this.#log.error(
+          { waitedMs: terminateWaitMs },
+          'worker thread did not end when terminated (blocked outside JavaScript); going on without it',
+        );
+      }
+      throw failure;
     }
   }
 
@@ -303,7 +315,7 @@ export class WorkerHost extends EventEmitter<{
    * its own: an end during its start is then that stop, no failure. Known once it exited.
    */
   get endedOnRequest(): boolean {
-    return this.#exitExpected;
+    return this.#exitExpected && !this.#startTimedOut;
   }
 
   async #stop(timeoutMs: number, reason: string): Promise<void> {

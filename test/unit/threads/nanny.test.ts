@@ -274,6 +274,42 @@ test('a stop while workers still start rejects the start with the stop, not a st
   assert.deepEqual(died, []);
 });
 
+test('a worker terminated at its start timeout fails the start though a stop was requested meanwhile', async () => {
+  // The coordinator waits for start-up (a step timeout at most) before it stops the workers:
+  // the start timeout's termination came first and was read as the stop's, so the start
+  // rejected with the stop and a TERM exited 0, nothing said of the worker that never started.
+  const { nanny, controller } = nannyHarness({ WORKER_START_TIMEOUT_MS: '1000' });
+  nanny.add(echo('quick')).add({ name: 'together-1-of-2', module: fixture('together') });
+  const starting = nanny.start();
+  setTimeout(() => controller.abort(new Error('stop requested: SIGTERM')), 300);
+  await assert.rejects(starting, {
+    code: ErrorCodes.WORKER_START,
+    message: 'worker together-1-of-2 did not report ready within 1000 ms',
+  });
+  await nanny.stopAll(2_000);
+});
+
+test('a worker that hangs while the one before it stops is hung (71), not a slow stop', async (t) => {
+  // stopAll turned the hang check off for every worker: one that hung at the TERM, or while
+  // another stopped, was terminated at its own turn's timeout as a slow stop (exit 0).
+  process.env['SLOW_STOP_MS'] = '1500';
+  t.after(() => delete process.env['SLOW_STOP_MS']);
+  const { nanny, died } = nannyHarness({ HEARTBEAT_MS: '100' });
+  // Stopped in reverse order: the slow one first, the hung one waits its turn.
+  nanny.add(echo('hangs')).add({ name: 'slow', module: fixture('slow-stop') });
+  await nanny.start();
+  // Its event loop blocked for a minute (the work in hand spins).
+  void nanny
+    .channel('hangs')
+    .as<EchoContract>()
+    .request({ op: 'spin', ms: 60_000 })
+    .catch(() => undefined);
+  await nanny.stopAll(5_000);
+  assert.equal(died.length, 1, String(died));
+  assert.equal((died[0] as { code?: string }).code, ErrorCodes.WORKER_HUNG);
+  assert.match(String(died[0]?.message), /^worker hangs is hung: no heartbeat/);
+});
+
 test('a worker that asks on a link it closed itself is blamed with its own error, not a bare end', async () => {
   // Its failure on that channel names the peer, which runs on; waiting for the peer's end, the
   // worker's own end (its body returned on the error) came first, as an exit of no content.
