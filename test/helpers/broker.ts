@@ -386,19 +386,70 @@ export async function subscribeResults(
  * the broker sends from then on (in order): confirms and replies late, as from a loaded
  * broker.
  */
+/** An AMQP 0-9-1 method by its class and method ids. */
+export interface AmqpMethod {
+  classId: number;
+  methodId: number;
+}
+
+/** `queue.declare` (class 50, method 10). */
+export const queueDeclare: AmqpMethod = { classId: 50, methodId: 10 };
+
+/**
+ * What a client sends, less the method frames of `drop`: the 8-byte protocol header, then
+ * frames (type 1 byte, channel 2, size 4, payload, frame-end 0xCE; a method frame's payload
+ * starts with its class and method ids), passed on whole as they complete.
+ */
+function framesWithout(drop: AmqpMethod): (data: Buffer) => Buffer {
+  let pending = Buffer.alloc(0);
+  let headerPassed = false;
+  return (data) => {
+    pending = Buffer.concat([pending, data]);
+    const out: Buffer[] = [];
+    if (!headerPassed) {
+      if (pending.length < 8) return Buffer.alloc(0);
+      out.push(pending.subarray(0, 8));
+      pending = pending.subarray(8);
+      headerPassed = true;
+    }
+    while (pending.length >= 7) {
+      const total = 7 + pending.readUInt32BE(3) + 1;
+      if (pending.length < total) break;
+      const frame = pending.subarray(0, total);
+      pending = pending.subarray(total);
+      const dropped =
+        frame[0] === 1 &&
+        frame.readUInt16BE(7) === drop.classId &&
+        frame.readUInt16BE(9) === drop.methodId;
+      if (!dropped) out.push(frame);
+    }
+    return Buffer.concat(out);
+  };
+}
+
 export class FreezableProxy {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #frozen = false;
   #fromBrokerDelayMs = 0;
+  #drop: AmqpMethod | undefined;
 
   private constructor(server: net.Server) {
     this.#server = server;
   }
 
-  static async start(target = { host: '127.0.0.1', port: 5672 }): Promise<FreezableProxy> {
+  /**
+   * `dropFromClient`: the client's method frames of that class and method are not passed on
+   * (the broker never sees them, nor answers: `queueDeclare` leaves a start-up's declaration
+   * unanswered while heartbeats and everything else still pass).
+   */
+  static async start(
+    target = { host: '127.0.0.1', port: 5672 },
+    options: { dropFromClient?: AmqpMethod } = {},
+  ): Promise<FreezableProxy> {
     const server = net.createServer();
     const proxy = new FreezableProxy(server);
+    proxy.#drop = options.dropFromClient;
     server.on('connection', (client) => proxy.#pipe(client, target));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -430,8 +481,11 @@ export class FreezableProxy {
       [upstream, client],
     ] as const) {
       this.#sockets.add(from);
-      from.on('data', (chunk) => {
+      const pass =
+        from === client && this.#drop !== undefined ? framesWithout(this.#drop) : undefined;
+      from.on('data', (data: Buffer) => {
         if (this.#frozen) return;
+        const chunk = pass === undefined ? data : pass(data);
         // Timers of one delay run in the order they were set: the bytes keep their order.
         if (from === upstream && this.#fromBrokerDelayMs > 0) {
           setTimeout(() => to.write(chunk), this.#fromBrokerDelayMs);

@@ -8,6 +8,7 @@ import {
   connectionOf,
   FreezableProxy,
   createVhost,
+  queueDeclare,
   queues,
   rabbitmqctl,
   type Received,
@@ -307,6 +308,40 @@ describe('an AMQP service process on RabbitMQ', () => {
     );
     assert.ok(!service.lines.some((l) => l.msg === 'application error'));
     assert.ok(!service.lines.some((l) => l.msg === 'ready'));
+  });
+
+  test('a broker that takes the connection and never answers a declaration: 69 within the connect timeout, naming the broker; a TERM meanwhile stops at once', async () => {
+    // The start-up's channel opens, declarations and consume had no bound: it waited for
+    // STARTUP_TIMEOUT_MS (120 s), then exited 70, an application error naming no broker; a
+    // TERM meanwhile waited a step timeout (10 s).
+    const proxy = await FreezableProxy.start(undefined, { dropFromClient: queueDeclare });
+    try {
+      const url = `amqp://guest:guest@127.0.0.1:${proxy.port}/${encodeURIComponent(vhost.name)}`;
+      const silent = start({ AMQP_CONNECT_TIMEOUT_MS: '1500', STARTUP_TIMEOUT_MS: '60000' }, url);
+      const exit = await silent.waitForExit(20_000);
+      assert.equal(exit.code, DEPENDENCY_FAILURE, silent.tail());
+      const warning = silent.lines.find((l) => l.msg === 'dependency failure');
+      assert.match(
+        JSON.stringify(warning?.['err']),
+        /rabbitmq: no answer from the broker to the declaration of the topology within 1500 ms/,
+        silent.tail(),
+      );
+      assert.ok(!silent.lines.some((l) => l.msg === 'application error'), silent.tail());
+
+      const stopped = start(
+        { AMQP_CONNECT_TIMEOUT_MS: '60000', SHUTDOWN_STEP_TIMEOUT_MS: '10000' },
+        url,
+      );
+      await stopped.waitFor('amqp connected');
+      const termAt = performance.now();
+      stopped.signal('SIGTERM');
+      const { code } = await stopped.waitForExit(20_000);
+      const tookMs = performance.now() - termAt;
+      assert.equal(code, 0, stopped.tail());
+      assert.ok(tookMs < 5_000, `exited ${Math.round(tookMs)} ms after TERM`);
+    } finally {
+      await proxy.close();
+    }
   });
 
   test('refused credentials at start: dependency-failure exit code, no application-error report', async () => {

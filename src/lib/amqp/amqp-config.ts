@@ -66,7 +66,11 @@ export const amqpConfigSchema = z.object({
     heartbeatRange.max,
     'the heartbeat in seconds (a silent broker is noticed within about two; never 0, which turns heartbeats off)',
   ),
-  connectTimeoutMs: int(100, 600_000, 'milliseconds to wait for the connection to open'),
+  connectTimeoutMs: int(
+    100,
+    600_000,
+    'milliseconds to wait for the connection to open, and for each start-up call to the broker (a channel, the declarations, the consume)',
+  ),
   retryDelaysMs: z
     .preprocess(
       toNumberList,

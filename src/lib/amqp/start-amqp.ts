@@ -1,7 +1,8 @@
 import { classify } from '../primitives/classify.js';
 import { handleError } from '../primitives/exception-scope.js';
-import { sleep } from '../primitives/waits.js';
-import { AmqpClient, type AmqpChannel } from './amqp-client.js';
+import { DependencyError } from '../primitives/errors.js';
+import { raceAbort, sleep, timedOut, withTimeout } from '../primitives/waits.js';
+import { AmqpClient, dependencyName, type AmqpChannel } from './amqp-client.js';
 import { amqpNames, type AmqpNames } from './amqp-config.js';
 import { QueueConsumer, drainStep, type MessageHandler } from './consumer.js';
 import { Publisher } from './publisher.js';
@@ -72,10 +73,22 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
   coordinator.addStep({ name: 'close amqp', phase: 'close', run: () => client.close() });
   coordinator.addOpenResourceReporter('amqpChannels', () => client.describeOpen());
   await client.connect(host.signal);
+  // Each start-up call the broker must answer, bounded as the connect is, and given up at a
+  // stop: a broker (or a proxy before it) that took the connection and never answered a
+  // declaration held start-up to STARTUP_TIMEOUT_MS, an application error (70) that named no
+  // broker, and a TERM meanwhile waited a step timeout.
+  const answered = <T>(what: string, call: Promise<T>): Promise<T> =>
+    brokerAnswer(what, call, settings.connectTimeoutMs, host.signal);
 
-  const publishChannel = await client.openChannel('publish', { confirm: true });
-  await declareTopology(publishChannel, names);
-  const consumeChannel = await client.openChannel('consume', { prefetch: settings.prefetch });
+  const publishChannel = await answered(
+    'the publish channel',
+    client.openChannel('publish', { confirm: true }),
+  );
+  await answered('the declaration of the topology', declareTopology(publishChannel, names));
+  const consumeChannel = await answered(
+    'the consume channel',
+    client.openChannel('consume', { prefetch: settings.prefetch }),
+  );
   const publisher = new Publisher({
     channel: publishChannel,
     exchange: names.exchange,
@@ -123,9 +136,12 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
     m.gauge('amqp_queue_in_flight', consumer.inFlight, { queue: names.inputQueue }),
   );
   const checkQueue = queueChecker(publishChannel, names.inputQueue, consumer);
-  await consumer.start();
+  await answered('the consume request', consumer.start());
   if (names.quarantineQueue !== undefined) {
-    const quarantineChannel = await client.openChannel('quarantine', { prefetch: 1 });
+    const quarantineChannel = await answered(
+      'the quarantine channel',
+      client.openChannel('quarantine', { prefetch: 1 }),
+    );
     startQuarantine({
       host,
       main: consumer,
@@ -137,6 +153,32 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
   }
   void reportQueueStats(host, checkQueue, settings.statsIntervalMs);
   return { names, publisher, consumer, checkQueue };
+}
+
+/**
+ * `call`'s answer, or a DependencyError naming the broker once `timeoutMs` passed without one;
+ * at a stop, a rejection whose cause is the stop's reason (the shutdown's noise, not a failure).
+ */
+async function brokerAnswer<T>(
+  what: string,
+  call: Promise<T>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<T> {
+  const answer = await withTimeout(raceAbort(call, signal), timeoutMs).catch((error: unknown) => {
+    if (!signal.aborted) throw error;
+    throw new DependencyError(dependencyName, `start-up given up at ${what}: shutting down`, {
+      cause: error,
+    });
+  });
+  if (answer === timedOut) {
+    call.catch(() => undefined);
+    throw new DependencyError(
+      dependencyName,
+      `no answer from the broker to ${what} within ${timeoutMs} ms (AMQP_CONNECT_TIMEOUT_MS)`,
+    );
+  }
+  return answer;
 }
 
 function queueChecker(
