@@ -165,3 +165,16 @@ test('a worker blocked in a system call as it starts fails the start at its own 
   assert.deepEqual(last?.['threads'], ['blocked']);
   assert.equal(last?.['exitCode'], ExitCode.WORKER_FAILURE);
 });
+
+test('a worker that runs out of heap as it stops died (71), as it does while running', async (t) => {
+  // Node's ERR_WORKER_OUT_OF_MEMORY came as the worker's own error: while running, its closed
+  // channel was heard first (71); once asked to stop, the error alone was read as a bug (70).
+  const service = start(t, {
+    SCENARIO: 'oom-on-stop',
+    NODE_OPTIONS: '--max-old-space-size=64',
+    SHUTDOWN_STEP_TIMEOUT_MS: '20000',
+  });
+  assert.equal(await stopWhenReady(service), ExitCode.WORKER_FAILURE, service.tail());
+  const recorded = service.lines.find((l) => l.msg === 'failure recorded during shutdown');
+  assert.match(JSON.stringify(recorded?.['err']), /worker leaky ran out of memory/, service.tail());
+});

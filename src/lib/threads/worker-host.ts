@@ -211,7 +211,7 @@ export class WorkerHost extends EventEmitter<{
     worker.on('error', (error: Error) => {
       // An error that escaped the worker's own handlers: the thread is ending with it.
       this.#log.error({ err: error }, 'worker thread error');
-      this.emit('die', error);
+      this.emit('die', deathOf(this.name, error));
     });
     await this.#settled(this.#options.startTimeoutMs);
     const state = this.#state as WorkerState;
@@ -404,6 +404,21 @@ export class WorkerHost extends EventEmitter<{
     this.#log[expected ? 'info' : 'warn']({ exitCode: code, expected }, 'worker exited');
     this.emit('exit', code, expected);
   }
+}
+
+/**
+ * A thread's error as its failure: Node's own report that the thread ran out of heap is a
+ * death (71), as its closed channel says while it runs, not a bug thrown by its code (70),
+ * which is what it read as once the thread was asked to stop (its channel no longer heard).
+ */
+function deathOf(name: string, error: Error): Error {
+  if ((error as { code?: unknown }).code !== 'ERR_WORKER_OUT_OF_MEMORY') return error;
+  return new WorkerFailureError(
+    ErrorCodes.WORKER_DIED,
+    name,
+    `worker ${name} ran out of memory: ${error.message}`,
+    { cause: error },
+  );
 }
 
 /** V8 sizes the young generation as three semi-spaces (two halves and the large-object space). */
