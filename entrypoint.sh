@@ -220,6 +220,12 @@ fi
 # --- directories -----------------------------------------------------------------------------
 mkdir -p "$SUPERVISOR_RUN_DIR"
 chmod 0755 "$SUPERVISOR_RUN_DIR"
+# The service's own (READY_FILE, which supervisord.conf puts there): an earlier start's marker
+# must not pass for this one's.
+mkdir -p "$SUPERVISOR_RUN_DIR/app"
+rm -f "$SUPERVISOR_RUN_DIR/app/ready"
+chown "$APP_USER" "$SUPERVISOR_RUN_DIR/app"
+chmod 0755 "$SUPERVISOR_RUN_DIR/app"
 
 if [ $# -eq 0 ]; then
   # supervisord in this process (PID 1), exiting 1 when its listener stopped it because the

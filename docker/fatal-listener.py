@@ -5,8 +5,14 @@ With a failure (the container exits 1), when the program gives up, in one of two
 - FATAL: supervisord stopped retrying it after too many fast failures (startretries);
 - a crash loop: it exited unexpectedly CRASH_LOOP_LIMIT times (default 10) within
   CRASH_LOOP_WINDOW_S seconds (default 600). supervisord backs off only while a program is
-  starting; one that crashes after startsecs is restarted at once, for ever, and looks alive.
-Each unexpected exit is logged with its count, so a loop is visible before it is cut short.
+  starting; one that crashes after startsecs is restarted at once, for ever, and looks alive;
+- a start-up loop: NEVER_READY_LIMIT (default 3) unexpected exits in a row of runs that never
+  got ready. A start-up that hangs (to STARTUP_TIMEOUT_MS, 120 s) or fails slowly passes
+  startsecs and exits too seldom for the crash-loop window (about 4.6 exits in 600 s): it was
+  restarted for ever, each run live to the health check, none doing any work. With
+  --ready-file=PATH only (supervisord.conf gives the service READY_FILE=PATH): the service
+  writes its pid there once ready, and a run whose pid is not there at its exit never got ready.
+Each unexpected exit is logged with its counts, so a loop is visible before it is cut short.
 
 Without a failure (the container exits 0), when the program exits 0 by itself: a requested stop
 that did not come through supervisord (a TERM sent to the service alone). supervisord leaves it
@@ -20,7 +26,7 @@ loop). Instead the listener writes its reason to $SUPERVISOR_RUN_DIR/fatal-exit 
 supervisord; docker/supervisord-main.py then exits 1, so the container ends with a failure and
 its restart policy (on-failure, unless-stopped) starts a fresh one with the engine's back-off.
 
-Usage (supervisord.conf): command=python3 fatal-listener.py PROGRAM [PROGRAM...]
+Usage (supervisord.conf): command=python3 fatal-listener.py [--ready-file=PATH] PROGRAM [PROGRAM...]
 with events=PROCESS_STATE_FATAL,PROCESS_STATE_EXITED. Speaks the listener protocol on
 stdin/stdout (http://supervisord.org/events.html); its messages go to stderr. Standard library
 only, so it runs on any python3 (supervisor itself is Python).
@@ -70,17 +76,36 @@ def give_up(reason):
     os.kill(os.getppid(), signal.SIGTERM)
 
 
+def reached_ready(ready_file, pid):
+    """Whether the run of `pid` got ready: its pid is what READY_FILE holds."""
+    try:
+        with open(ready_file, encoding="utf-8") as f:
+            return f.read().strip() == pid
+    except OSError:
+        return False
+
+
 def main(argv):
-    watched = set(argv[1:])
+    options = [arg for arg in argv[1:] if arg.startswith("--")]
+    watched = set(arg for arg in argv[1:] if not arg.startswith("--"))
+    ready_file = ""
+    for option in options:
+        if option.startswith("--ready-file="):
+            ready_file = option[len("--ready-file="):]
+        else:
+            log("unknown option %s" % option)
+            return 2
     if not watched:
-        log("usage: fatal-listener.py PROGRAM [PROGRAM...]")
+        log("usage: fatal-listener.py [--ready-file=PATH] PROGRAM [PROGRAM...]")
         return 2
     if "SUPERVISOR_ENABLED" not in os.environ:
         log("not started by supervisord (SUPERVISOR_ENABLED unset); refusing to run")
         return 2
     limit = positive_int("CRASH_LOOP_LIMIT", 10)
     window = positive_int("CRASH_LOOP_WINDOW_S", 600)
+    never_ready_limit = positive_int("NEVER_READY_LIMIT", 3)
     exits = {program: [] for program in watched}
+    never_ready = {program: 0 for program in watched}
     stopping = False
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
@@ -108,10 +133,21 @@ def main(argv):
                 exits[program] = recent
                 log("%s exited unexpectedly: %d in the last %d s (the container gives up at %d)"
                     % (program, len(recent), window, limit))
+                if ready_file:
+                    if reached_ready(ready_file, fields.get("pid", "")):
+                        never_ready[program] = 0
+                    else:
+                        never_ready[program] += 1
+                        log("%s exited before it got ready: %d runs in a row (the container "
+                            "gives up at %d)" % (program, never_ready[program], never_ready_limit))
                 if len(recent) >= limit:
                     stopping = True
                     give_up("%s crash loop: %d unexpected exits within %d s"
                             % (program, len(recent), window))
+                elif ready_file and never_ready[program] >= never_ready_limit:
+                    stopping = True
+                    give_up("%s start-up loop: %d runs in a row exited before they got ready"
+                            % (program, never_ready[program]))
         stdout.write(b"RESULT 2\nOK")
         stdout.flush()
 

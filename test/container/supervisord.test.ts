@@ -41,6 +41,18 @@ async function running(sv: Supervisord, from = 0): Promise<void> {
  * (FAULT_FILE), and the file emptied as soon as the first run has read it. Waits for that run
  * to exit with `status`, not expected, and for supervisord to spawn the next.
  */
+/** The pids of the first `n` runs that logged `ready`. */
+async function readyPids(sv: Supervisord, n: number): Promise<number[]> {
+  const pids: number[] = [];
+  let from = 0;
+  while (pids.length < n) {
+    const line = await sv.output.waitFor(sv.serviceLine('ready'), 30_000, from);
+    from = sv.output.lines.indexOf(line) + 1;
+    pids.push(Number(line.json?.['pid']));
+  }
+  return pids;
+}
+
 async function failOnce(
   t: { after: (fn: () => void) => void },
   fault: string,
@@ -196,6 +208,47 @@ describe('supervisord running the service', { timeout: 150_000 }, () => {
     assert.deepEqual({ code, signal }, { code: 1, signal: null });
     const exiting = sv.output.filter(/supervisord: exiting 1: app crash loop: 2 unexpected exits/);
     assert.equal(exiting.length, 1);
+  });
+
+  test('a start-up that never gets ready, past startsecs: NEVER_READY_LIMIT runs in a row end the container; a run that got ready and died is no such run', async (t) => {
+    // A start-up hanging to STARTUP_TIMEOUT_MS (120 s) exits too seldom for the crash-loop
+    // window (10 in 600 s): supervisord restarted it for ever, each run live to the health
+    // check and none doing any work (a review helper's drill, 70 s of it).
+    const faultFile = join(tmpdir(), `worker-base-fault-${randomUUID()}`);
+    writeFileSync(faultFile, '');
+    t.after(() => rmSync(faultFile, { force: true }));
+    const sv = start({
+      FAULT_FILE: faultFile,
+      NEVER_READY_LIMIT: '2',
+      STARTUP_TIMEOUT_MS: '4000',
+      SHUTDOWN_STEP_TIMEOUT_MS: '1000',
+    });
+    const [firstPid] = await readyPids(sv, 1);
+    await running(sv); // past startsecs: an exit supervisord restarts at once
+    writeFileSync(faultFile, 'hang:startup');
+    process.kill(firstPid!, 'SIGKILL');
+    await sv.output.waitFor(/fatal-listener: app exited unexpectedly: 1 in the last/, 15_000);
+    const { code, signal } = await sv.waitForExit(90_000);
+    assert.deepEqual({ code, signal }, { code: 1, signal: null }, sv.output.tail());
+    // The run that got ready counted in the crash window only; the two that hung, in a row.
+    assert.deepEqual(
+      sv.output.filter(/fatal-listener: app exited before it got ready/).map((l) => l.text),
+      [1, 2].map(
+        (n) =>
+          `fatal-listener: app exited before it got ready: ${n} runs in a row (the container gives up at 2)`,
+      ),
+    );
+    assert.equal(
+      sv.output.filter(/exited: app \(exit status 70; not expected\)/).length,
+      2,
+      sv.output.tail(),
+    );
+    assert.equal(
+      sv.output.filter(
+        /supervisord: exiting 1: app start-up loop: 2 runs in a row exited before they got ready/,
+      ).length,
+      1,
+    );
   });
 
   test('HEALTH_PORT=0: the healthchecks cron line, run as cron runs it, pings while supervisord says RUNNING, not once the app is stopped', async (t) => {

@@ -89,6 +89,14 @@ export const coreConfigSchema = z.object({
       timeoutMs: integer(0, 3_600_000).describe(
         'milliseconds from start to ready before start-up counts as failed: 0 (off) to 3600000',
       ),
+      // Where the service writes its pid once ready: supervisord's listener (docker/
+      // fatal-listener.py) tells a run that never got ready from one that worked, then died.
+      readyFile: notSecret(
+        z
+          .string()
+          .refine((v) => v === '' || v.startsWith('/'))
+          .describe('an absolute path the service writes its pid to once ready, or empty (none)'),
+      ),
     })
     .refine((s) => s.timeoutMs === 0 || s.timeoutMs >= 1000, {
       path: ['timeoutMs'],
@@ -150,6 +158,7 @@ export const coreEnv = {
   MAIN_STALL_LIMIT_MS: 'threads.mainStallLimitMs',
   INSPECTOR_ON_SIGUSR1: 'threads.inspectorOnSigusr1',
   STARTUP_TIMEOUT_MS: 'startup.timeoutMs',
+  READY_FILE: 'startup.readyFile',
   ZMQ_LINGER_MS: 'zmq.lingerMs',
   FAULT: 'fault',
   ...policyEnv(['default']),

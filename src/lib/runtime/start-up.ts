@@ -10,6 +10,7 @@ import {
 import { armSentinel, armStallSentinel } from '../lifecycle/sentinel.js';
 import { ErrorCodes, WorkerBaseError } from '../primitives/errors.js';
 import { Scheduler } from '../schedule.js';
+import type { Logger } from '../primitives/logger.js';
 import type { Core } from './build-core.js';
 import type { CoreConfig } from './core-config.js';
 import { startObservability, type Observability } from './observability.js';
@@ -93,8 +94,27 @@ export async function startUp<C extends CoreConfig>(
     },
     'ready',
   );
+  markReady(config.startup.readyFile, log);
   watchMainAlone(core);
   for (const fault of faults) armMainFault(fault, coordinator.signal, log);
+}
+
+/**
+ * Writes this process's pid to READY_FILE, if set: supervisord's listener (docker/
+ * fatal-listener.py) reads it at an exit to tell a run that never got ready (a start-up that
+ * hangs or fails slowly, restarted for ever past startsecs) from one that worked, then died.
+ * A write that fails is said: the listener would count this run as one that never got ready.
+ */
+function markReady(file: string, log: Pick<Logger, 'warn'>): void {
+  if (file === '') return;
+  try {
+    process.getBuiltinModule('node:fs').writeFileSync(file, `${process.pid}\n`);
+  } catch (error) {
+    log.warn(
+      { err: error, file },
+      'READY_FILE cannot be written: a restart loop would count this run as never ready',
+    );
+  }
 }
 
 /**
