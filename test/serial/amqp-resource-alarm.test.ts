@@ -69,6 +69,9 @@ test('a memory alarm: not ready with the reason, one warning, and a publish wait
     FIXTURE_WORK_MS: '10000',
     AMQP_BLOCKED_TIMEOUT_MS: String(blockedTimeoutMs),
     SHUTDOWN_STEP_TIMEOUT_MS: '2000',
+    // amqplib's heartbeat timers outlived the dropped socket by up to two of these: with 30 s,
+    // the process ended at its deadline (124), 30 s after `shutdown complete`.
+    AMQP_HEARTBEAT_S: '30',
   });
   services.push(service);
   await service.waitFor('ready', 15_000);
@@ -97,7 +100,16 @@ test('a memory alarm: not ready with the reason, one warning, and a publish wait
 
     const blockedAt = Date.now();
     const exit = await service.waitForExit(30_000);
+    const exitedAt = Date.now();
     assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    const complete = service.lines.find((l) => l.msg === 'shutdown complete');
+    const lingeredMs = exitedAt - Date.parse(String(complete?.['time']));
+    assert.ok(lingeredMs < 3_000, `exited ${lingeredMs} ms after shutdown complete`);
+    // The consumer's cancel is not waited for on a connection the broker does not read.
+    const cancel = service.lines.find(
+      (l) => l.msg === 'shutdown step finished' && l['step'] === 'cancel amqp consumer',
+    );
+    assert.deepEqual([cancel?.['outcome'], Number(cancel?.['durationMs']) < 1000], ['ok', true]);
     const failure = service.lines.find((l) => l.msg === 'dependency failure');
     assert.match(JSON.stringify(failure?.['err']), /blocked the connection for 2000 ms/);
     assert.ok(Date.now() - blockedAt >= blockedTimeoutMs - 500, 'not before the timeout');

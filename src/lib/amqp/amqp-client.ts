@@ -234,9 +234,14 @@ export class AmqpClient {
     const model = this.#model;
     if (model !== undefined && this.#blocked.isBlocked) {
       // A blocked connection is not read by the broker: no close handshake would finish.
-      // Dropping the socket ends it; the broker hands our unacked messages back.
-      const { stream } = model.connection as unknown as { stream?: { destroy?: () => void } };
-      stream?.destroy?.();
+      // Dropping the socket ends it; the broker hands our unacked messages back. With an
+      // error: amqplib ends its connection (and its heartbeat timers) on the socket's 'error'
+      // or 'end', never on a bare 'close', and those timers held the process after `shutdown
+      // complete` for up to two heartbeats (past the deadline with AMQP_HEARTBEAT_S=30: 124).
+      const { stream } = model.connection as unknown as {
+        stream?: { destroy?: (error?: Error) => void };
+      };
+      stream?.destroy?.(new Error('dropped: the broker blocks the connection'));
       this.#log.warn('amqp connection dropped without the close handshake (broker blocks it)');
       return;
     }

@@ -117,7 +117,13 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
   coordinator.addStep({
     name: 'cancel amqp consumer',
     phase: 'stop-intake',
-    run: () => consumer.cancel(),
+    run: () => {
+      // It stops taking deliveries at once; the broker's answer is not awaited on a blocked
+      // connection, which it does not read (the step spent its whole timeout): the close
+      // drops the socket, which ends the consumer.
+      const cancelling = consumer.cancel();
+      return client.blocked.isBlocked ? undefined : cancelling;
+    },
   });
   coordinator.addStep(drainStep('drain amqp messages', consumer, config.shutdown.stepTimeoutMs));
   health.addReadiness('amqp', () => ({
