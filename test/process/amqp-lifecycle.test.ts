@@ -344,6 +344,40 @@ describe('an AMQP service process on RabbitMQ', () => {
     }
   });
 
+  test('a retry copy the broker refuses: the original is handed back, its delivery limit unspent, and the process ends with 69', async () => {
+    // The copy's nack left the original unacked: each restart spent one of its deliveries, and
+    // a message that would have succeeded on its second attempt was dead-lettered by the
+    // delivery limit, its retries never run (a review helper's drill: 4 of 20 such).
+    const policy = 'refuse-retries';
+    await rabbitmqctl(
+      'set_policy',
+      '-p',
+      vhost.name,
+      policy,
+      '\\.retry\\.',
+      '{"max-length":0,"overflow":"reject-publish"}',
+      '--apply-to',
+      'queues',
+    );
+    try {
+      const service = start();
+      await service.waitFor('ready', 15_000);
+      await observer.publish(queues.input, [JSON.stringify({ transient: 1 })], () => ({
+        messageId: 'refused-retry',
+      }));
+      const exit = await service.waitForExit(20_000);
+      assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+      const failure = service.lines.find((l) => l.msg === 'dependency failure');
+      assert.match(JSON.stringify(failure?.['err']), /retry.*not confirmed/, service.tail());
+      const [back] = await observer.collect(queues.input, (r) => r.length >= 1);
+      assert.equal(back?.properties.messageId, 'refused-retry');
+      // Handed back as a new publish: no delivery counted against its limit.
+      assert.equal(back.properties.headers?.['x-delivery-count'], undefined);
+    } finally {
+      await rabbitmqctl('clear_policy', '-p', vhost.name, policy);
+    }
+  });
+
   test('refused credentials at start: dependency-failure exit code, no application-error report', async () => {
     const wrongPassword = 'wrongPw-7f3a';
     const service = start(

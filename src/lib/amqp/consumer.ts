@@ -524,7 +524,12 @@ export class QueueConsumer {
         this.#settle(flight, 'ack');
       }
     } catch (publishError) {
-      // The copy was not confirmed: leave the original unacked; the broker redelivers it.
+      // The copy was not confirmed. Refused by a dependency (a retry queue at its length
+      // limit, a nack, a lost connection): the message was not at fault, so it is handed back,
+      // sparing its delivery limit (left unacked, each restart spent one delivery, and a message
+      // one retry from success was dead-lettered with its retries never run). Else, or if the
+      // hand-back is refused too, the original stays unacked and the broker redelivers it.
+      if (classify(publishError) === 'dependency') await this.#giveBack(flight, true);
       handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
     }
     if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
