@@ -42,6 +42,33 @@ export async function connectionOf(connectionName: string): Promise<string> {
   throw new Error(`no connection named ${connectionName}:\n${out}`);
 }
 
+/**
+ * Makes the broker close one channel of a connection, the others left open: a passive
+ * declare of a queue that does not exist, made in that channel's own process, which the broker
+ * answers by closing the channel with 404 (as it closes a consume channel whose queue went
+ * away, or after its consumer timeout).
+ */
+export async function closeChannelOf(connectionName: string, number: number): Promise<void> {
+  const connection = await connectionOf(connectionName);
+  const out = await rabbitmqctl(
+    'list_channels',
+    '-q',
+    '--no-table-headers',
+    'pid',
+    'connection',
+    'number',
+  );
+  const row = out
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .find(([, conn, n]) => conn === connection && Number(n) === number);
+  if (row?.[0] === undefined) throw new Error(`no channel ${number} on ${connectionName}:\n${out}`);
+  await rabbitmqctl(
+    'eval',
+    `rabbit_channel:do(rabbit_misc:string_to_pid("${row[0]}"), {'queue.declare', 0, <<"no-such-queue">>, true, false, false, false, false, []}), ok.`,
+  );
+}
+
 export interface TestVhost {
   name: string;
   url: string;

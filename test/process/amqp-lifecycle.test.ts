@@ -5,6 +5,7 @@ import {
   BrokerObserver,
   startAmqpFixture,
   brokerHost,
+  closeChannelOf,
   connectionOf,
   FreezableProxy,
   createVhost,
@@ -145,6 +146,28 @@ describe('an AMQP service process on RabbitMQ', () => {
       back.filter((r) => r.redelivered || r.properties.headers?.['x-delivery-count'] !== undefined),
       [],
     );
+  });
+
+  test('the broker closes the consume channel alone: the messages in hand are its again, and no hand-back copy is made beside them', async () => {
+    // The broker requeues what a closed channel left unacked; the drain's hand-backs then put
+    // a second copy of each beside it (10 in the input queue for 5).
+    const ids = await publishEvents(5, 'channel-closed');
+    const service = start({
+      AMQP_PREFETCH: '5',
+      FIXTURE_WORK_MS: '5000',
+      SHUTDOWN_STEP_TIMEOUT_MS: '300',
+    });
+    await service.waitFor('ready');
+    await service.waitFor((l) => l.msg === 'queue stats' && l['inFlight'] === 5);
+    // Channels: 1 publishes, 2 consumes the input queue.
+    await closeChannelOf(`worker-base pid ${service.pid}`, 2);
+    const exit = await service.waitForExit(20_000);
+    assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
+    const drain = service.lines.find(
+      (l) => l.msg === 'drain timed out; unfinished messages handed back',
+    );
+    assert.deepEqual([drain?.['handedBack'], drain?.['unfinished']], [0, 5], service.tail());
+    assert.equal(await observer.depth(queues.input), ids.length, service.tail());
   });
 
   test('a message whose handler never settles stops the service (70) past AMQP_MESSAGE_TIMEOUT_MS; the broker gets it back', async () => {

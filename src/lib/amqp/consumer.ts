@@ -300,11 +300,14 @@ export class QueueConsumer {
     await raceAbort(everything(), signal).catch(() => undefined);
     const left = [...this.#inFlight].filter((f) => !f.settled);
     const handBack = this.#mayHandBack();
-    await Promise.allSettled(left.map((flight) => this.#giveBack(flight, handBack)));
+    const given = await Promise.all(left.map((flight) => this.#giveBack(flight, handBack)));
     this.#acks.flush();
     if (left.length > 0) {
+      // What was given back, not what was tried: a hand-back not confirmed (or a channel the
+      // broker closed, which has them all back) leaves the broker's requeue to do it.
+      const done = given.filter(Boolean).length;
       this.#log.warn(
-        { [handBack ? 'handedBack' : 'requeued']: left.length },
+        { [handBack ? 'handedBack' : 'requeued']: done, unfinished: left.length },
         handBack
           ? 'drain timed out; unfinished messages handed back'
           : 'drain timed out; unfinished messages requeued',
@@ -451,6 +454,7 @@ export class QueueConsumer {
     );
     this.#o.metrics.count('amqp_messages_redelivered_total', 1, this.#tags);
     if (quarantine === undefined) return false;
+    if (this.#returnedByBroker(flight)) return true;
     try {
       await this.#o.publisher.forward(quarantine, asNewPublish(message), {});
       this.#settle(flight, 'ack');
@@ -472,11 +476,11 @@ export class QueueConsumer {
    * broker counts. A hand-back that is not confirmed leaves the message unacked (the broker
    * has it back when the channel closes).
    */
-  async #giveBack(flight: InFlight, handBack: boolean): Promise<void> {
-    if (flight.settled) return;
+  async #giveBack(flight: InFlight, handBack: boolean): Promise<boolean> {
+    if (flight.settled || this.#returnedByBroker(flight)) return false;
     if (!handBack) {
       this.#settle(flight, 'requeue');
-      return;
+      return true;
     }
     flight.settled = true;
     try {
@@ -484,9 +488,28 @@ export class QueueConsumer {
       flight.settled = false;
       this.#settle(flight, 'ack');
       this.#o.metrics.count('amqp_messages_handed_back_total', 1, this.#tags);
+      return true;
     } catch (error) {
       this.#log.debug({ err: error }, 'hand-back not confirmed; the broker keeps the message');
+      return false;
     }
+  }
+
+  /**
+   * Whether the message's channel is closed: the broker then has it back already (it requeues
+   * what a closed channel left unacked), so no copy of it may be made, no hand-back, retry,
+   * failed or quarantine copy: each was a second copy beside the broker's (a review helper
+   * saw every message in hand processed three times when the broker closed the consume
+   * channel alone). It counts as settled here.
+   */
+  #returnedByBroker(flight: InFlight): boolean {
+    if (!this.#o.channel.isClosed) return false;
+    flight.settled = true;
+    this.#log.debug(
+      { messageId: flight.delivery.message.properties.messageId },
+      'message returned by the broker with its closed channel; no copy made',
+    );
+    return true;
   }
 
   async #fail(flight: InFlight, error: unknown): Promise<void> {
@@ -499,6 +522,10 @@ export class QueueConsumer {
       control.signal.aborted,
     );
     const ends = endsProcess(disposition);
+    if (this.#returnedByBroker(flight)) {
+      if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
+      return;
+    }
     this.#logFailure(delivery, disposition, error);
     recordActiveError(error, disposition.kind);
     try {
