@@ -15,17 +15,10 @@ export function serializeLoggedError(value: unknown): unknown {
   if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') {
     return { type: 'NonError', message: serializeError(value).message };
   }
-  try {
-    const out = serializeErr(value as Error) as unknown;
-    if (out === value || typeof out !== 'object' || out === null) return out;
-    (out as { message: string }).message = messageWithCauses(value as Error);
-    return bounded(out as Record<string, unknown>);
-  } catch {
-    // A field whose getter throws, a Proxy whose traps do: the log call itself threw, in the
-    // middle of reporting the error (a scheduled job's failure, a policy's give-up).
-    const readable = serializeError(value);
-    return bounded({ type: readable.name, message: readable.message, unreadable: true });
-  }
+  const out = serializeErr(value as Error) as unknown;
+  if (out === value || typeof out !== 'object' || out === null) return out;
+  (out as { message: string }).message = messageWithCauses(value as Error);
+  return bounded(out as Record<string, unknown>);
 }
 
 /** The longest names, texts and stack a logged error keeps; list lengths; nesting. */

@@ -191,36 +191,3 @@ test('bytes, class instances and wide objects on an error are cut too; Dates and
     assert.ok((lines[0]?.length ?? 0) < 32 * 1024, `${lines[0]?.length} characters`);
   }
 });
-
-test('an error nothing can read in full is logged with what can be read; the log call does not throw', () => {
-  // A field whose getter throws, or a Proxy whose traps do, made the logger throw in the middle
-  // of reporting the error.
-  const getter = new Error('a getter that throws');
-  Object.defineProperty(getter, 'detail', {
-    enumerable: true,
-    get() {
-      throw new Error('no');
-    },
-  });
-  const trapped = Object.assign(new Error('a proxy inside'), {
-    inner: new Proxy(
-      {},
-      {
-        ownKeys() {
-          throw new Error('no');
-        },
-      },
-    ),
-  });
-  for (const error of [getter, trapped]) {
-    assert.deepEqual(serializeLoggedError(error), {
-      type: 'Error',
-      message: error.message,
-      unreadable: true,
-    });
-    for (const lines of linesOfBothLoggers((log) => log.error({ err: error }, 'unreadable'))) {
-      const line = JSON.parse(lines[0] ?? '{}') as { err?: { message?: unknown } };
-      assert.equal(line.err?.message, error.message);
-    }
-  }
-});
