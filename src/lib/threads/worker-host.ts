@@ -229,12 +229,7 @@ export class WorkerHost extends EventEmitter<{
       );
       // Bounded: a thread blocked in a system call in its start never ends, and the start's
       // failure waited for it until the whole start-up's timeout (70, the worker unnamed).
-      if ((await withTimeout(this.terminate(), terminateWaitMs)) === timedOut) {
-        this.#log.error(
-          { waitedMs: terminateWaitMs },
-          'worker thread did not end when terminated (blocked outside JavaScript); going on without it',
-        );
-      }
+      await this.#terminateBounded();
       throw failure;
     }
   }
@@ -334,12 +329,17 @@ export class WorkerHost extends EventEmitter<{
       this.#log.warn({ timeoutMs }, 'worker did not stop in time; terminating');
       // Bounded: a thread blocked in a system call never ends (terminate() stops JavaScript),
       // and waiting for it held the stop of every worker after it; the exit deals with it.
-      if ((await withTimeout(this.terminate(), terminateWaitMs)) === timedOut) {
-        this.#log.error(
-          { waitedMs: terminateWaitMs },
-          'worker thread did not end when terminated (blocked outside JavaScript); going on without it',
-        );
-      }
+      await this.#terminateBounded();
+    }
+  }
+
+  /** `terminate()`, waited for `terminateWaitMs` at most: then the exit path deals with it. */
+  async #terminateBounded(): Promise<void> {
+    if ((await withTimeout(this.terminate(), terminateWaitMs)) === timedOut) {
+      this.#log.error(
+        { waitedMs: terminateWaitMs },
+        'worker thread did not end when terminated (blocked outside JavaScript); going on without it',
+      );
     }
   }
 
