@@ -346,7 +346,7 @@ describe('an AMQP service process on RabbitMQ', () => {
       const warning = silent.lines.find((l) => l.msg === 'dependency failure');
       assert.match(
         JSON.stringify(warning?.['err']),
-        /rabbitmq: no answer from the broker to the declaration of the topology within 1500 ms/,
+        /rabbitmq: no answer from the broker to the declaration of queue worker-base\.events within 1500 ms/,
         silent.tail(),
       );
       assert.ok(!silent.lines.some((l) => l.msg === 'application error'), silent.tail());

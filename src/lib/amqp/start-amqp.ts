@@ -84,7 +84,7 @@ export async function startAmqp(host: AmqpHost, options: StartAmqpOptions): Prom
     'the publish channel',
     client.openChannel('publish', { confirm: true }),
   );
-  await answered('the declaration of the topology', declareTopology(publishChannel, names));
+  await declareTopology(publishChannel, names, answered);
   const consumeChannel = await answered(
     'the consume channel',
     client.openChannel('consume', { prefetch: settings.prefetch }),

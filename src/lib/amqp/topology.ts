@@ -16,13 +16,23 @@ import { errorMessage } from './amqp-errors.js';
  * to the failed queue by the broker (at-least-once: the broker keeps it until the failed
  * queue has confirmed it). docs/amqp.md, "Delivery limits", has the design.
  *
+ * Each call is passed through `answered` (start-up bounds each one, not all together: a slow
+ * but working broker, ~500 ms a call, failed the 11 calls' one bound of 5 s).
+ *
  * Rejects with a ConfigError naming the queue, what differs and how to migrate when a queue
  * exists with other arguments (PRECONDITION_FAILED); with a DependencyError when the broker
  * refuses a declaration otherwise.
  */
-export async function declareTopology(channel: AmqpChannel, names: AmqpNames): Promise<void> {
+export async function declareTopology(
+  channel: AmqpChannel,
+  names: AmqpNames,
+  answered: <T>(what: string, call: Promise<T>) => Promise<T> = (_what, call) => call,
+): Promise<void> {
   try {
-    await channel.assertExchange(names.exchange, 'direct');
+    await answered(
+      `the declaration of exchange ${names.exchange}`,
+      channel.assertExchange(names.exchange, 'direct'),
+    );
   } catch (error) {
     // An exchange of another type (or durability) by that name: a setting, not an outage;
     // a DependencyError (69) restarted the service for ever.
@@ -34,14 +44,20 @@ export async function declareTopology(channel: AmqpChannel, names: AmqpNames): P
   }
   const declare = async (queue: string, args?: Record<string, unknown>): Promise<void> => {
     try {
-      await channel.assertQueue(queue, args === undefined ? {} : { arguments: args });
+      await answered(
+        `the declaration of queue ${queue}`,
+        channel.assertQueue(queue, args === undefined ? {} : { arguments: args }),
+      );
     } catch (error) {
       throw mismatch(queue, names, args, error) ?? error;
     }
   };
   for (const queue of [names.inputQueue, names.resultsQueue, names.failedQueue]) {
     await declare(queue, queue === names.inputQueue ? inputQueueArguments(names) : undefined);
-    await channel.bindQueue(queue, names.exchange, queue);
+    await answered(
+      `the binding of queue ${queue}`,
+      channel.bindQueue(queue, names.exchange, queue),
+    );
   }
   if (names.quarantineQueue !== undefined) {
     await declare(names.quarantineQueue, inputQueueArguments(names));
