@@ -32,8 +32,10 @@ stdin/stdout (http://supervisord.org/events.html); its messages go to stderr. St
 only, so it runs on any python3 (supervisor itself is Python).
 """
 
+import errno
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -77,12 +79,29 @@ def give_up(reason):
 
 
 def reached_ready(ready_file, pid):
-    """Whether the run of `pid` got ready: its pid is what READY_FILE holds."""
+    """Whether the run of `pid` got ready: its pid is what READY_FILE holds.
+
+    The listener runs as root and the file is in a directory the service's user owns, so it
+    reads only a regular file, not through a link, and no more than a pid's worth: a FIFO put
+    there would block this read (and with it every check of this listener) for good, a link to
+    /dev/zero would fill its memory, a link to a root-only file would be opened as root."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
     try:
-        with open(ready_file, encoding="utf-8") as f:
-            return f.read().strip() == pid
+        fd = os.open(ready_file, flags)
+    except OSError as error:
+        if error.errno != errno.ENOENT:  # no file: the run never got ready, nothing to say
+            log("%s cannot be read (%s); the run counts as never ready"
+                % (ready_file, error.strerror))
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            log("%s is not a regular file; the run counts as never ready" % ready_file)
+            return False
+        return os.read(fd, 32).decode("utf-8", "replace").strip() == pid
     except OSError:
         return False
+    finally:
+        os.close(fd)
 
 
 def main(argv):
