@@ -49,7 +49,7 @@ function limitOf(key: string, depth: number): number {
  * (aggregated errors after 10, counted), objects after 50 fields, nesting past 8 levels; bytes
  * (a message body kept on an error: JSON wrote a Buffer as a list of numbers, 4 characters a
  * byte) are shown as their size and first bytes. A class's instance is cut as plain data is,
- * unless it writes itself (`toJSON`: a Date, a URL). A copy: pino's output shares the error's
+ * and what writes itself (`toJSON`: a Date, a URL) as what it writes. A copy: pino's output shares the error's
  * own field objects, which are the caller's.
  */
 function bounded(out: Record<string, unknown>): Record<string, unknown> {
@@ -61,7 +61,13 @@ function bounded(out: Record<string, unknown>): Record<string, unknown> {
   return copy;
 }
 
-function bound(value: unknown, key: string, depth: number, seen: WeakSet<object>): unknown {
+function bound(
+  value: unknown,
+  key: string,
+  depth: number,
+  seen: WeakSet<object>,
+  written = false,
+): unknown {
   if (typeof value === 'string') {
     const max = limitOf(key, depth);
     return value.length > max
@@ -71,8 +77,13 @@ function bound(value: unknown, key: string, depth: number, seen: WeakSet<object>
   if (typeof value !== 'object' || value === null) return value;
   if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return bytesOf(value);
   const list = Array.isArray(value);
-  // What writes itself (a Date, a URL) is left to write itself; any other object is data.
-  if (!list && typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  // What writes itself (a Date, a URL, an AxiosError with its request) is cut as what it
+  // writes, called as JSON.stringify would (once, with its key; what that throws, the logger
+  // writes as a failed line); any other object is data.
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (!list && !written && typeof toJSON === 'function') {
+    return bound((toJSON as (key: string) => unknown).call(value, key), key, depth, seen, true);
+  }
   if (seen.has(value)) return '[Circular]';
   if (depth >= limits.depth) return `[cut: nested deeper than ${limits.depth} levels]`;
   seen.add(value);

@@ -191,3 +191,32 @@ test('bytes, class instances and wide objects on an error are cut too; Dates and
     assert.ok((lines[0]?.length ?? 0) < 32 * 1024, `${lines[0]?.length} characters`);
   }
 });
+
+test('what a field writes of itself (toJSON) is cut as the rest is; toJSON called once, with its key', () => {
+  // A field whose toJSON gave 1 MB (AxiosError's carries its request) wrote 1,049,220 characters.
+  const keys: string[] = [];
+  const request = {
+    toJSON(key: string) {
+      keys.push(key);
+      return { data: 'z'.repeat(1_000_000), headers: Array.from({ length: 1_000 }, (_, i) => i) };
+    },
+  };
+  const itself = {
+    mark: 'self',
+    toJSON() {
+      return this; // written as plain data, not asked again
+    },
+  };
+  const error = Object.assign(new Error('request failed'), { request, itself });
+  const out = serializeLoggedError(error) as Record<string, unknown>;
+  const size = JSON.stringify(out['request']).length;
+  assert.ok(size < 4 * 1024, `request: ${size} characters`);
+  assert.deepEqual(keys, ['request']);
+  const written = out['request'] as { data: string; headers: unknown[] };
+  assert.match(written.data, /^z{2048}\.\.\. \(997952 characters more\)$/);
+  assert.equal(written.headers.length, 51);
+  assert.equal((out['itself'] as { mark: string }).mark, 'self');
+  for (const lines of linesOfBothLoggers((log) => log.error({ err: error }, 'request'))) {
+    assert.ok((lines[0]?.length ?? 0) < 32 * 1024, `${lines[0]?.length} characters`);
+  }
+});
