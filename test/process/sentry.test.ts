@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
 
@@ -11,9 +12,10 @@ import { SentryRecorder } from '../helpers/sentry-recorder.js';
 describe('Sentry error reports from the service', () => {
   const sentry = new SentryRecorder();
   const services: ServiceProcess[] = [];
-  const start = (env: Record<string, string>): ServiceProcess => {
+  const start = (env: Record<string, string>, script?: string): ServiceProcess => {
     const service = new ServiceProcess({
       env: testEnv({ SENTRY_DSN: sentry.dsn, APP_VERSION: 'abc1234', ...env }),
+      ...(script !== undefined && { script }),
     });
     services.push(service);
     return service;
@@ -45,6 +47,33 @@ describe('Sentry error reports from the service', () => {
     assert.ok(
       frames.some((f) => (f.filename ?? '').includes('faults.js')),
       `stack frames name the raising module: ${JSON.stringify(frames)}`,
+    );
+  });
+
+  test("a worker whose module throws as it loads: one report, of that error, tagged with the worker's thread", async () => {
+    // It escaped the worker's scope, so main logged it only; the report was the start's
+    // consequence, 'worker broken ended during start (exit code 1)', with no message or stack.
+    const before = sentry.events.length;
+    const fixture = fileURLToPath(new URL('../fixtures/stop-failures.js', import.meta.url));
+    const service = start({ SCENARIO: 'broken-start' }, fixture);
+    const { code } = await service.waitForExit(20_000);
+    assert.equal(code, 70, service.tail());
+    const events = sentry.events.slice(before);
+    assert.equal(events.length, 1, JSON.stringify(events.map((e) => e.exception?.values)));
+    const event = events[0]!;
+    assert.equal(event.tags?.['thread'], 'broken');
+    const exception = event.exception?.values?.at(-1);
+    assert.equal(exception?.value, 'broken at load');
+    const frames = exception?.stacktrace?.frames ?? [];
+    assert.ok(
+      frames.some((f) => (f.filename ?? '').includes('broken.worker.js')),
+      JSON.stringify(frames),
+    );
+    const errors = service.lines.filter((l) => l.level === 'error');
+    assert.deepEqual(
+      errors.map((l) => [l.msg, l['worker']]),
+      [['application error', 'broken']],
+      service.tail(),
     );
   });
 

@@ -92,6 +92,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     mainStallLimitMs: config.threads.mainStallLimitMs,
     signal: control.signal,
     die: (cause) => control.die(cause),
+    report: (error, context) => control.report(error, context),
     metrics,
   });
   exits.endThreadsWith((timeoutMs) => nanny.endAll(timeoutMs), log);

@@ -13,6 +13,7 @@ import type { ThreadVitals } from './protocol.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { MainPulse } from './main-watchdog.js';
 import { withTimeout } from '../primitives/waits.js';
+import type { ErrorReporter } from '../primitives/process-control.js';
 
 /**
  * Starts the declared worker threads and watches them. A thread that exits while the service
@@ -54,6 +55,8 @@ export interface NannyOptions {
    */
   signal: AbortSignal;
   die: (cause: unknown) => void;
+  /** Where an error that escaped a worker's own scope is reported (WorkerHostOptions.escaped). */
+  report?: ErrorReporter;
   /**
    * How long the main thread may be silent before a worker's watchdog kills the process
    * (main-watchdog.ts); 0: no watch.
@@ -177,6 +180,9 @@ export class Nanny {
       startTimeoutMs: this.#options.startTimeoutMs,
       maxSemiSpaceMb: this.#options.maxSemiSpaceMb ?? 0,
       mainWatch: { pulse: this.#pulse.shared, limitMs: this.#options.mainStallLimitMs ?? 0 },
+      ...(this.#options.report && {
+        escaped: { report: this.#options.report, signal: this.#options.signal },
+      }),
     });
     this.#hosts.set(spec.name, host);
     host.on('exit', (code, expected) => {

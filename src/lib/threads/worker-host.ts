@@ -16,6 +16,8 @@ import { redactedOutput } from '../primitives/console-output.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
 import { MainPulse } from './main-watchdog.js';
 import { writeStderr } from '../primitives/fd-sink.js';
+import { handleError } from '../primitives/exception-scope.js';
+import type { ErrorReporter } from '../primitives/process-control.js';
 
 /**
  * The main-thread side of one named worker thread: starts it, forwards its log lines to the
@@ -70,6 +72,12 @@ export interface WorkerHostOptions {
   maxSemiSpaceMb?: number;
   /** Main's pulse for the worker's watchdog (main-watchdog.ts); without it, no watch. */
   mainWatch?: { pulse: Int32Array; limitMs: number };
+  /**
+   * Where an error that escaped the worker's own scope (its module threw as it loaded) is
+   * reported, and the shutdown's signal that tells such an error from a stop's noise: main's
+   * exception scope handles it, since the worker's never saw it. Without them, only logged.
+   */
+  escaped?: { report: ErrorReporter; signal: AbortSignal };
 }
 
 export class WorkerHost extends EventEmitter<{
@@ -90,6 +98,8 @@ export class WorkerHost extends EventEmitter<{
   #exitExpected = false;
   /** Terminated by its start timeout (expected as an end, but no stop asked for it). */
   #startTimedOut = false;
+  /** The first error the worker was said to end of (its own die(), or one that escaped it). */
+  #endCause: Error | undefined;
   #control: MessagePort | undefined;
   #channel: ThreadChannel | undefined;
   #state: WorkerState = 'idle';
@@ -208,11 +218,7 @@ export class WorkerHost extends EventEmitter<{
     this.#exited = new Promise<number>((resolve) => worker.once('exit', resolve)).then((code) =>
       this.#onExit(code),
     );
-    worker.on('error', (error: Error) => {
-      // An error that escaped the worker's own handlers: the thread is ending with it.
-      this.#log.error({ err: error }, 'worker thread error');
-      this.emit('die', deathOf(this.name, error));
-    });
+    worker.on('error', (error: Error) => this.#onEscaped(error));
     await this.#settled(this.#options.startTimeoutMs);
     const state = this.#state as WorkerState;
     if (state !== 'running') {
@@ -222,10 +228,17 @@ export class WorkerHost extends EventEmitter<{
       const reason = this.#startTimedOut
         ? `did not report ready within ${this.#options.startTimeoutMs} ms`
         : `ended during start (exit code ${String(this.#exitCode ?? 'not yet known')})`;
+      // What it ended of, when it said (its own error, or one that escaped it) is the cause:
+      // that error went to die() and was reported once, and the start's failure is its
+      // consequence (the exception scope ignores it as the shutdown's noise). Without the
+      // cause, a module that threw as it loaded was reported as 'ended during start (exit
+      // code 1)', with neither its message nor its stack.
+      const cause = this.#startTimedOut ? undefined : this.#endCause;
       const failure = new WorkerFailureError(
         ErrorCodes.WORKER_START,
         this.name,
         `worker ${this.name} ${reason}`,
+        cause === undefined ? {} : { cause },
       );
       // Bounded: a thread blocked in a system call in its start never ends, and the start's
       // failure waited for it until the whole start-up's timeout (70, the worker unnamed).
@@ -378,7 +391,7 @@ export class WorkerHost extends EventEmitter<{
         this.#vitals = { loopDelayMs: message.loopDelayMs, heapUsedBytes: message.heapUsedBytes };
         return;
       case 'die':
-        this.emit('die', deserializeError(message.error));
+        this.#die(deserializeError(message.error)); // handled (logged, reported) by its scope
         return;
       case 'metric':
         this.emit('metric', message);
@@ -390,6 +403,39 @@ export class WorkerHost extends EventEmitter<{
         this.#log.debug({ shuttingDown: message.shuttingDown }, 'worker body finished');
         return;
     }
+  }
+
+  /**
+   * An error that escaped the worker's own handlers (its module threw as it loaded, or an
+   * error event the worker's scope never saw): the thread is ending with it. Main's scope
+   * says what it is (an application error logged and reported, a dependency failure a
+   * warning, noise of the stop ignored); it was logged only, and never reported.
+   */
+  #onEscaped(error: Error): void {
+    const death = deathOf(this.name, error);
+    const escaped = this.#options.escaped;
+    if (escaped === undefined) {
+      this.#log.error({ err: death }, 'worker thread error');
+    } else {
+      handleError(death, {
+        name: this.name,
+        log: this.#log,
+        control: {
+          signal: escaped.signal,
+          die: () => undefined,
+          // Tagged with the thread it came from, as the worker's own reports are.
+          report: (e, context) => escaped.report(e, { ...context, thread: this.name }),
+        },
+        onError: 'swallow', // the death is the nanny's to record: below
+      });
+    }
+    this.#die(death);
+  }
+
+  /** The worker is ending of `error`: remembered as its start's cause, told to the nanny. */
+  #die(error: Error): void {
+    this.#endCause ??= error;
+    this.emit('die', error);
   }
 
   #onExit(code: number): void {
