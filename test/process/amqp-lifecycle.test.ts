@@ -392,6 +392,14 @@ describe('an AMQP service process on RabbitMQ', () => {
       assert.equal(exit.code, DEPENDENCY_FAILURE, service.tail());
       const failure = service.lines.find((l) => l.msg === 'dependency failure');
       assert.match(JSON.stringify(failure?.['err']), /retry.*not confirmed/, service.tail());
+      // Said as it happened: no 'retry scheduled' for a retry that was not.
+      assert.ok(!service.lines.some((l) => l.msg === 'message failed; retry scheduled'));
+      const refused = service.lines.find(
+        (l) => l.msg === 'message failed; its retry copy was not confirmed',
+      );
+      assert.equal(refused?.['handedBack'], true, service.tail());
+      assert.match(String(refused['copyError']), /not confirmed/);
+      assert.equal(refused['messageId'], 'refused-retry');
       const [back] = await observer.collect(queues.input, (r) => r.length >= 1);
       assert.equal(back?.properties.messageId, 'refused-retry');
       // Handed back as a new publish: no delivery counted against its limit.

@@ -526,7 +526,7 @@ export class QueueConsumer {
       if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
       return;
     }
-    this.#logFailure(delivery, disposition, error);
+    this.#reportFailure(disposition, error);
     recordActiveError(error, disposition.kind);
     try {
       if (disposition.action === 'retry') {
@@ -543,6 +543,9 @@ export class QueueConsumer {
         });
         this.#o.metrics.count('amqp_messages_dead_lettered_total', 1, this.#tags);
       }
+      // Said once the copy is confirmed: before, a refused copy's message read 'retry
+      // scheduled' or 'moved to failed queue', and neither had happened.
+      this.#logFailure(delivery, disposition, error);
       if (disposition.action === 'requeue') {
         // The message was not at fault where the process ends: a hand-back spends none of its
         // delivery limit.
@@ -556,19 +559,34 @@ export class QueueConsumer {
       // sparing its delivery limit (left unacked, each restart spent one delivery, and a message
       // one retry from success was dead-lettered with its retries never run). Else, or if the
       // hand-back is refused too, the original stays unacked and the broker redelivers it.
-      if (classify(publishError) === 'dependency') await this.#giveBack(flight, true);
+      const refusedBy = classify(publishError) === 'dependency';
+      const handedBack = refusedBy && (await this.#giveBack(flight, true));
+      this.#log.warn(
+        {
+          ...this.#failureFields(delivery, error, disposition),
+          copyError: errorText(publishError, 500),
+          handedBack,
+        },
+        disposition.action === 'retry'
+          ? 'message failed; its retry copy was not confirmed'
+          : 'message failed; its failed-queue copy was not confirmed',
+      );
       handleError(publishError, { name: 'amqp consumer', log: this.#log, control });
     }
     if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
   }
 
-  #logFailure(delivery: Delivery, disposition: Disposition, error: unknown): void {
-    const fields = {
+  #failureFields(delivery: Delivery, error: unknown, disposition: Disposition) {
+    return {
       err: error,
       kind: disposition.kind,
       attempt: delivery.attempt,
       messageId: delivery.message.properties.messageId,
     };
+  }
+
+  #logFailure(delivery: Delivery, disposition: Disposition, error: unknown): void {
+    const fields = this.#failureFields(delivery, error, disposition);
     switch (disposition.action) {
       case 'retry':
         this.#log.warn(
@@ -582,6 +600,9 @@ export class QueueConsumer {
       case 'requeue':
         this.#log.info(fields, 'message given back');
     }
+  }
+
+  #reportFailure(disposition: Disposition, error: unknown): void {
     // A bug in the handler is reported once per failure, whatever becomes of the message (a
     // configuration error is no bug: the exception scope logs it, unreported).
     if (
