@@ -123,7 +123,11 @@ describe('container kit files', () => {
     assert.ok(has(runtime, 'STOPSIGNAL', /^SIGTERM$/));
     assert.ok(has(runtime, 'HEALTHCHECK', /CMD \["\/app\/docker\/healthcheck\.sh"\]$/));
     const healthcheck = readFileSync(join(repoDir, 'docker', 'healthcheck.sh'), 'utf8');
-    assert.match(healthcheck, /curl -fsS --max-time "\$max_time"/, 'the check bounds itself');
+    assert.match(
+      healthcheck,
+      /curl -fsS --fail-early --max-time "\$max_time"/,
+      'the check bounds itself',
+    );
     assert.ok(has(runtime, 'ARG', /^VERSION\b/) && has(runtime, 'ARG', /^COMMIT\b/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.version="\$\{VERSION\}"/));
     assert.ok(has(runtime, 'LABEL', /org\.opencontainers\.image\.revision="\$\{COMMIT\}"/));
@@ -162,11 +166,15 @@ describe('container kit files', () => {
 
 describe('docker/healthcheck.sh (the HEALTHCHECK) against the real health endpoint', () => {
   /** The check's exit code against an endpoint listening on `listen`, with `HEALTH_HOST`. */
-  async function check(listen: string, healthHost: string | undefined): Promise<number> {
+  async function check(
+    listen: string,
+    healthHost: string | undefined,
+    health = new HealthChecks(),
+  ): Promise<number> {
     const server = new HealthServer({
       port: 0,
       host: listen,
-      health: new HealthChecks(),
+      health,
       log: captureLogger().log,
     });
     await server.start();
@@ -192,6 +200,20 @@ describe('docker/healthcheck.sh (the HEALTHCHECK) against the real health endpoi
     assert.equal(await check('127.0.0.1', undefined), 0);
     // And it does not answer healthy for an endpoint it cannot reach.
     assert.notEqual(await check('127.0.0.2', '127.0.0.1'), 0);
+  });
+
+  test('healthy is live and ready: a service not ready (starting, stopping, blocked) or not live is unhealthy', async () => {
+    // /healthz (liveness) alone read healthy during a start-up that never got ready: a compose
+    // file's depends_on: service_healthy started its dependants, the healthchecks line pinged.
+    const withChecks = (live: boolean, ready: boolean): HealthChecks => {
+      const health = new HealthChecks();
+      health.addLiveness('threads', () => ({ ok: live }));
+      health.addReadiness('started', () => ({ ok: ready }));
+      return health;
+    };
+    assert.equal(await check('127.0.0.1', undefined, withChecks(true, true)), 0);
+    assert.notEqual(await check('127.0.0.1', undefined, withChecks(true, false)), 0);
+    assert.notEqual(await check('127.0.0.1', undefined, withChecks(false, true)), 0);
   });
 });
 

@@ -399,21 +399,26 @@ describe('the healthchecks cron line, run as cron runs it', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(
       requests.map((r) => r.url),
-      ['/healthz', pingPath, pingPath],
+      ['/livez', '/readyz', pingPath, pingPath],
     );
     assert.ok(requests.every((r) => r.userAgent.startsWith('curl/')));
   });
 
-  test('sends no ping while the health endpoint fails', async () => {
+  test('sends no ping while the health endpoint fails, live or ready', async () => {
     const command = await cronCommand('/ping/unhealthy');
-    answers.set('/healthz', [503]);
-    requests.length = 0;
-    const result = await run('/bin/sh', ['-c', command], cronEnv);
-    assert.notEqual(result.code, 0);
-    assert.match(result.stderr, /503/);
-    assert.deepEqual(
-      requests.map((r) => r.url),
-      ['/healthz'],
-    );
+    for (const [failing, asked] of [
+      ['/livez', ['/livez']],
+      ['/readyz', ['/livez', '/readyz']],
+    ] as const) {
+      answers.set(failing, [503]);
+      requests.length = 0;
+      const result = await run('/bin/sh', ['-c', command], cronEnv);
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /503/);
+      assert.deepEqual(
+        requests.map((r) => r.url),
+        asked,
+      );
+    }
   });
 });
