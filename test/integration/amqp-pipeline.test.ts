@@ -120,7 +120,22 @@ describe('an AMQP service on RabbitMQ', () => {
     assert.equal(headerOf(failed, 'x-original-queue'), queues.input);
     assert.match(String(headerOf(failed, 'x-failure-reason')), /gave up after 3 attempts/);
     assert.deepEqual(failed.json, { transient: 1000 }, 'the original body, unchanged');
+    // No x-attempt: moved back to the input (a replay), it gets its retries again. With its
+    // x-attempt 3 it came back on its last attempt and failed at the first transient error.
+    assert.equal(headerOf(failed, 'x-attempt'), undefined);
     assert.equal(await observer.depth(queues.results), 0, 'no result');
+  });
+
+  test("a producer's x-attempt past the last attempt counts as the last: the failed copy says 3, not the producer's figure", async () => {
+    const id = randomUUID();
+    await observer.publish(queues.input, [JSON.stringify({ transient: 1000 })], () => ({
+      messageId: id,
+      headers: { 'x-attempt': 999_999_999_999_999 },
+    }));
+    const [failed] = await observer.collect(queues.failed, (r) => r.length >= 1);
+    assert.equal(failed?.properties.messageId, id);
+    assert.equal(headerOf(failed, 'x-attempts'), 3);
+    assert.match(String(headerOf(failed, 'x-failure-reason')), /^gave up after 3 attempts/);
   });
 
   test('a permanent handler failure goes straight to the failed queue after one attempt', async () => {

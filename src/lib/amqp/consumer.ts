@@ -370,7 +370,7 @@ export class QueueConsumer {
     const delivery: Delivery = {
       message,
       correlationId,
-      attempt: attemptOf(message.properties.headers),
+      attempt: attemptOf(message.properties.headers, this.#o.names.retryQueues.length + 1),
     };
     if (rejected !== undefined) {
       withCorrelationId(correlationId, () =>
@@ -537,7 +537,11 @@ export class QueueConsumer {
         });
         this.#o.metrics.count('amqp_messages_retried_total', 1, this.#tags);
       } else if (disposition.action === 'fail') {
-        await publisher.forward(names.failedQueue, asNewPublish(delivery.message), {
+        // Without its x-attempt (x-attempts says how many were made): a message moved back
+        // from the failed queue (a shovel, an operator's replay) came back on its last
+        // attempt, and a transient failure sent it straight back, never retried.
+        const copy = asNewPublish(delivery.message, [Headers.attempt]);
+        await publisher.forward(names.failedQueue, copy, {
           ...failureHeaders(error, disposition, delivery.attempt, names.inputQueue),
           [Headers.correlationId]: delivery.correlationId,
         });

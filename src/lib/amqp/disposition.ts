@@ -76,9 +76,14 @@ export function endsProcess(disposition: Disposition): boolean {
   );
 }
 
-/** The attempt number a message carries (1 when absent or malformed); own headers only. */
-export function attemptOf(headers: Record<string, unknown>): number {
-  return Math.max(1, countHeader(headers, Headers.attempt) ?? 1);
+/**
+ * The attempt number a message carries (1 when absent or malformed; own headers only), at
+ * most `last`, the attempt after which there is no retry left: `x-attempt` is ours, but any
+ * producer can set it, and 999999999999999 went to the failed queue as 'gave up after
+ * 999999999999999 attempts'.
+ */
+export function attemptOf(headers: Record<string, unknown>, last: number): number {
+  return Math.min(last, Math.max(1, countHeader(headers, Headers.attempt) ?? 1));
 }
 
 /**

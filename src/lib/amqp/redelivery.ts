@@ -26,11 +26,13 @@ export function isRedelivery(message: AmqpMessage): boolean {
 /**
  * The message as a new publish would carry it: the same body and properties, without the
  * broker's delivery count (a copy is a new message to its queue; a stale count would only
- * mislead the next reader).
+ * mislead the next reader), nor the headers named in `without`.
  */
-export function asNewPublish(message: AmqpMessage): AmqpMessage {
+export function asNewPublish(message: AmqpMessage, without: readonly string[] = []): AmqpMessage {
   const headers = Object.fromEntries(
-    Object.entries(message.properties.headers).filter(([key]) => key !== deliveryCountHeader),
+    Object.entries(message.properties.headers).filter(
+      ([key]) => key !== deliveryCountHeader && !without.includes(key),
+    ),
   );
   return { ...message, properties: { ...message.properties, headers } };
 }

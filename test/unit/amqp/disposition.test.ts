@@ -118,11 +118,18 @@ describe('decideDisposition', () => {
 
 describe('attempt and failure headers', () => {
   test('attemptOf reads x-attempt and defaults to 1 for absent or malformed values', () => {
-    assert.equal(attemptOf({}), 1);
-    assert.equal(attemptOf({ [Headers.attempt]: 3 }), 3);
-    assert.equal(attemptOf({ [Headers.attempt]: 'nonsense' }), 1);
-    assert.equal(attemptOf({ [Headers.attempt]: 0 }), 1);
-    assert.equal(attemptOf({ [Headers.attempt]: '2' }), 2);
+    assert.equal(attemptOf({}, 4), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: 3 }, 4), 3);
+    assert.equal(attemptOf({ [Headers.attempt]: 'nonsense' }, 4), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: 0 }, 4), 1);
+    assert.equal(attemptOf({ [Headers.attempt]: '2' }, 4), 2);
+  });
+
+  test("attemptOf is at most the last attempt: a producer's x-attempt cannot make it more", () => {
+    // 999999999999999 went to the failed queue as 'gave up after 999999999999999 attempts'.
+    assert.equal(attemptOf({ [Headers.attempt]: 999_999_999_999_999 }, 4), 4);
+    assert.equal(attemptOf({ [Headers.attempt]: 5 }, 4), 4);
+    assert.equal(attemptOf({ [Headers.attempt]: 3 }, 1), 1);
   });
 
   test('a header table no value can be made of (its toString a number) reads as absent, never throws', () => {
@@ -131,7 +138,7 @@ describe('attempt and failure headers', () => {
     const table = { toString: 1, valueOf: 2 };
     assert.throws(() => Number(table), TypeError);
     for (const value of [table, [table], Buffer.from('3'), true, null, 2.5, -1, '1e3', ' 3']) {
-      assert.equal(attemptOf({ [Headers.attempt]: value }), 1, JSON.stringify(value));
+      assert.equal(attemptOf({ [Headers.attempt]: value }, 4), 1, JSON.stringify(value));
       const message = amqpMessage({ [deliveryCountHeader]: value });
       assert.equal(deliveryCountOf(message), undefined, JSON.stringify(value));
       assert.equal(isRedelivery(message), false);
