@@ -68,7 +68,15 @@ export function parseEvent(json: string, messageId: string | undefined): SampleE
   try {
     value = JSON.parse(json);
   } catch (error) {
-    throw new PermanentError('message body is not valid JSON', { cause: error });
+    // Not the SyntaxError as the cause: its message quotes the body ('Unexpected token 'h',
+    // "hunter2-su"... is not valid JSON', a short body whole), and log lines add a cause's
+    // message to the error's. Where it broke is enough.
+    const at = /at position (\d+)/.exec((error as Error).message)?.[1];
+    throw new PermanentError(
+      at === undefined
+        ? 'message body is not valid JSON'
+        : `message body is not valid JSON (at position ${at})`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new PermanentError(

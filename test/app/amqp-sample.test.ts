@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { ServiceProcess, sampleEnv } from '../helpers/service-process.js';
 import {
   BrokerObserver,
@@ -91,6 +92,57 @@ describe('the sample app on RabbitMQ', () => {
     const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
     assert.equal(result?.properties.messageId, 'hook-transient');
     assert.equal((result?.json as SampleResult).attempt, 3);
+  });
+
+  test('bytes that are not UTF-8 and encoded bodies are poison, said as such; a body is never quoted in the log', async () => {
+    // Bytes that are not UTF-8 were read as U+FFFD and a result published for data the
+    // producer never sent; gzip failed as 'not valid JSON'; an unknown encoding went through;
+    // the JSON parser's error quoted the body's first characters into the log line.
+    const event = (id: string): string => JSON.stringify({ id, text: 'plain' });
+    const bodies: Array<{ id: string; body: Buffer; contentEncoding?: string }> = [
+      {
+        id: 'not-utf8',
+        body: Buffer.concat([
+          Buffer.from('{"id":"x1","text":"a'),
+          Buffer.from([0xff, 0xfe]),
+          Buffer.from('"}'),
+        ]),
+      },
+      { id: 'gzip', body: gzipSync(event('gzip')), contentEncoding: 'gzip' },
+      { id: 'unknown', body: Buffer.from(event('unknown')), contentEncoding: 'x-weird' },
+      { id: 'charset', body: Buffer.from(event('charset')), contentEncoding: 'UTF-8' },
+      { id: 'quoted', body: Buffer.from('hunter2-supersecret-token') },
+    ];
+    await observer.publish(
+      queues.input,
+      bodies.map((b) => b.body),
+      (i) => ({
+        messageId: `enc-${bodies[i]!.id}`,
+        ...(bodies[i]!.contentEncoding !== undefined && {
+          contentEncoding: bodies[i]!.contentEncoding,
+        }),
+      }),
+    );
+    const failed = await observer.collect(queues.failed, (r) => r.length >= 4);
+    const reasons = new Map(
+      failed.map((f) => [
+        f.properties.messageId as string,
+        String(headerOf(f, 'x-failure-reason')),
+      ]),
+    );
+    assert.match(reasons.get('enc-not-utf8') ?? '', /message body is not valid UTF-8/);
+    assert.match(
+      reasons.get('enc-gzip') ?? '',
+      /content-encoding "gzip", which the sample does not decode/,
+    );
+    assert.match(reasons.get('enc-unknown') ?? '', /content-encoding "x-weird"/);
+    assert.match(reasons.get('enc-quoted') ?? '', /message body is not valid JSON/);
+    assert.equal(failed.length, 4, 'a charset in content-encoding is no encoding');
+    const [result] = await observer.collect(queues.results, (r) => r.length >= 1);
+    assert.equal(result?.properties.messageId, 'enc-charset');
+    const quoted = service.lines.filter((l) => l['messageId'] === 'enc-quoted');
+    assert.ok(quoted.length > 0, service.tail());
+    assert.ok(!JSON.stringify(service.lines).includes('hunter2'), 'the body is not quoted');
   });
 
   test('bodies the sample cannot read are poison: not JSON, not an object, nested too deep, an id too long', async () => {
