@@ -382,9 +382,8 @@ export class QueueConsumer {
     }
     this.#received++;
     this.#o.metrics.count('amqp_messages_received_total', 1, this.#tags);
-    if (message.properties.timestamp !== undefined) {
-      this.#lagMs = Math.max(0, Date.now() - message.properties.timestamp * 1000);
-    }
+    const lagMs = lagOf(message.properties.timestamp, delivery.attempt);
+    if (lagMs !== undefined) this.#lagMs = lagMs;
     const flight: InFlight = {
       delivery,
       since: performance.now(),
@@ -628,6 +627,21 @@ export class QueueConsumer {
       this.#o.metrics.count('amqp_messages_requeued_total', 1, this.#tags);
     }
   }
+}
+
+/**
+ * A first delivery's lag, from its producer's `timestamp` (seconds) to now; none for a retry
+ * (its timestamp is the original's: the lag would be its delays) nor for a timestamp that is
+ * no time a producer sent at: before 2000, or more than a minute ahead of this clock (one set
+ * in milliseconds reads as the year 50,000). One message with `timestamp: 1` made the lag
+ * 57 years, in `queue stats` and `amqp_consumer_lag_seconds`, until the next message.
+ */
+export function lagOf(timestamp: number | undefined, attempt: number): number | undefined {
+  if (timestamp === undefined || attempt !== 1) return undefined;
+  const sentAt = timestamp * 1000;
+  const now = Date.now();
+  if (!(sentAt >= Date.UTC(2000, 0, 1)) || sentAt > now + 60_000) return undefined;
+  return Math.max(0, now - sentAt);
 }
 
 /**
