@@ -138,6 +138,19 @@ describe('an AMQP service process on RabbitMQ', () => {
       (l) => l.msg === 'drain timed out; unfinished messages handed back',
     );
     assert.equal(handedBack?.['handedBack'], 5, service.tail());
+    // Their handlers' later ends (the worker stopped under them) say nothing more of them.
+    const after = service.lines.slice(service.lines.indexOf(handedBack));
+    assert.deepEqual(
+      after.filter((l) => /^message (given back|failed|moved)/.test(l.msg ?? '')).map((l) => l.msg),
+      [],
+    );
+    assert.equal(
+      after.filter(
+        (l) => l.msg === 'message handed back ended its handling since; nothing more done',
+      ).length,
+      5,
+      service.tail(),
+    );
     assert.equal(await observer.depth(queues.results), 0);
     assert.equal(await observer.depth(queues.input), ids.length, 'all back in the input queue');
     // New publishes, not requeues: none of them is marked redelivered or has spent a delivery.

@@ -525,6 +525,17 @@ export class QueueConsumer {
       if (ends) handleError(error, { name: 'amqp consumer', log: this.#log, control });
       return;
     }
+    if (flight.settled) {
+      // Handed back already (the drain's time ran out): how its handler ended later (a
+      // thread stopped under it, its result's confirm lost with the channel) is no failure
+      // of the message's, and the copy handed back is what the broker has. Each was logged as
+      // 'message given back', a second time.
+      this.#log.debug(
+        { err: error, messageId: delivery.message.properties.messageId },
+        'message handed back ended its handling since; nothing more done',
+      );
+      return;
+    }
     this.#reportFailure(disposition, error);
     recordActiveError(error, disposition.kind);
     try {
