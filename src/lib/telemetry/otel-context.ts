@@ -308,7 +308,9 @@ function tracePublish<T>(
   if (spanContext !== undefined) {
     out['traceparent'] = traceparentOf(spanContext);
     const tracestate = spanContext.traceState?.serialize();
-    if (tracestate !== undefined) out['tracestate'] = tracestate;
+    // Empty (a producer's tracestate that was no list: the parser keeps nothing) is left out:
+    // W3C trace context's empty header is a header to drop.
+    if (tracestate !== undefined && tracestate !== '') out['tracestate'] = tracestate;
   }
   // `publish` runs in the receive span's context: it logs nothing of its own, and its lines
   // would carry the same trace; the publish span only has to frame it.

@@ -150,6 +150,22 @@ describe('otel-context', () => {
     assert.equal(published?.['tracestate'], undefined);
   });
 
+  test("a producer's tracestate that is no list is dropped, not published empty", async () => {
+    let published: Record<string, unknown> | undefined;
+    await withReceiveSpan(
+      message({ traceparent: `00-${traceId}-${producerSpan}-01`, tracestate: '!!!, @@@' }),
+      'c',
+      'q',
+      () =>
+        tracePublish('ex', 'rk', { tracestate: 'stale' }, (headers) => {
+          published = headers;
+          return Promise.resolve();
+        }),
+    );
+    assert.match(String(published?.['traceparent']), new RegExp(`^00-${traceId}-`));
+    assert.equal('tracestate' in (published ?? {}), false, JSON.stringify(published));
+  });
+
   test('a message without headers starts a new trace; outside any span there is no context', async () => {
     assert.equal(currentTraceparent(), '');
     assert.equal(currentCarrier(), undefined);
