@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { ServiceProcess, handlersInstalled, testEnv } from '../helpers/service-process.js';
+import {
+  ServiceProcess,
+  handlersInstalled,
+  testEnv,
+  type LogLine,
+} from '../helpers/service-process.js';
 import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 import { childrenOf, commandLine, isRunning } from '../helpers/npm-run.js';
 
@@ -168,6 +173,29 @@ test('SIGUSR1 at run time is logged and ignored: the service runs on and stops c
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
   assert.ok(!service.stderr.some((l) => inspectorOpened.test(l)), service.tail());
+});
+
+test('a stray SIGUSR2, while the service loads and at run time, is logged and ignored; TERM still stops it cleanly', async (t) => {
+  // Its default action ended the process at once: exit 140, no shutdown step, no line.
+  const service = new ServiceProcess({ env: testEnv() });
+  t.after(() => service.stop());
+  await handlersInstalled(service);
+  service.signal('SIGUSR2');
+  await service.waitFor('ready');
+  service.signal('SIGUSR2');
+  const ignored = (): LogLine[] =>
+    service.lines.filter((l) => l.msg === 'SIGUSR2 ignored: the service stops on TERM or INT');
+  await service.waitFor(() => ignored().length === 2);
+  // The first is handled by the early handler (replayed, duringLoad) or by the service's own,
+  // as the loading yields (test/unit/lifecycle/signals.test.ts has both).
+  assert.deepEqual(
+    ignored().map((l) => l.level),
+    ['warn', 'warn'],
+  );
+  assert.equal(ignored()[1]?.['duringLoad'], undefined);
+  assert.equal(service.isAlive, true);
+  service.signal('SIGTERM');
+  assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
 });
 
 test('INSPECTOR_ON_SIGUSR1=true: SIGUSR1 opens the inspector on the loopback, says so, and the service still stops cleanly', async (t) => {

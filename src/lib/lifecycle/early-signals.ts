@@ -7,7 +7,8 @@ import { writeSync } from 'node:fs';
  * end the process with 143 and no log line). Until `runService` takes over, a TERM or INT is
  * remembered and replayed as a requested stop, a HUP is remembered as a log-level toggle, a
  * USR1 is remembered (signals.ts says what becomes of it: Node's own action opens the
- * inspector), and a second TERM or INT forces the exit (128 + signal number) as it does
+ * inspector), a USR2 too (it is ignored: its default action ends the process at once), and a
+ * second TERM or INT forces the exit (128 + signal number) as it does
  * later. Signals are per process, so the state is too: this module holds it.
  */
 
@@ -21,6 +22,8 @@ export interface EarlySignals {
   hups: number;
   /** How many USR1s came. */
   usr1s: number;
+  /** How many USR2s came. */
+  usr2s: number;
 }
 
 const forcedExitCode: Record<StopSignal, number> = { SIGTERM: 143, SIGINT: 130 };
@@ -30,7 +33,7 @@ let early: { seen: EarlySignals; remove: () => void } | undefined;
 /** Installs the early handlers. Idempotent; a no-op once `takeOverEarlySignals()` ran. */
 export function installEarlySignalHandlers(): void {
   if (early !== undefined) return;
-  const seen: EarlySignals = { stop: undefined, hups: 0, usr1s: 0 };
+  const seen: EarlySignals = { stop: undefined, hups: 0, usr1s: 0, usr2s: 0 };
   const onStop = (signal: StopSignal): void => {
     if (seen.stop === undefined) {
       seen.stop = signal;
@@ -58,9 +61,13 @@ export function installEarlySignalHandlers(): void {
   const onUsr1 = (): void => {
     seen.usr1s++;
   };
+  const onUsr2 = (): void => {
+    seen.usr2s++;
+  };
   // USR1 first: from the moment HUP shows as caught (/proc/PID/status, as tests watch it),
   // Node's own USR1 action (the inspector) is already replaced.
   process.on('SIGUSR1', onUsr1);
+  process.on('SIGUSR2', onUsr2);
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
@@ -71,6 +78,7 @@ export function installEarlySignalHandlers(): void {
       process.off('SIGINT', onInt);
       process.off('SIGHUP', onHup);
       process.off('SIGUSR1', onUsr1);
+      process.off('SIGUSR2', onUsr2);
     },
   };
 }
@@ -81,9 +89,9 @@ export function installEarlySignalHandlers(): void {
  */
 export function takeOverEarlySignals(): EarlySignals {
   const current = early;
-  if (current === undefined) return { stop: undefined, hups: 0, usr1s: 0 };
+  if (current === undefined) return { stop: undefined, hups: 0, usr1s: 0, usr2s: 0 };
   current.remove();
   // Once taken over, a later install is not early any more.
-  early = { seen: { stop: undefined, hups: 0, usr1s: 0 }, remove: () => undefined };
+  early = { seen: { stop: undefined, hups: 0, usr1s: 0, usr2s: 0 }, remove: () => undefined };
   return current.seen;
 }

@@ -25,7 +25,9 @@ export interface SignalHandlerOptions {
  * loopback, which lets anything that shares it (a sidecar in the pod) run code in the
  * service, and while it is open the main-stall watchdog and the sentinels stand down, so a
  * stray USR1 (a `kill -USR1` meant for another process, a log rotation's) turned them off for
- * the rest of the process's life without a line in the log. Takes over from the entry
+ * the rest of the process's life without a line in the log. USR2 is logged and ignored: its
+ * default action ended the process at once (exit 140), no shutdown step run, no line written
+ * (nodemon restarts with it; `--signal SIGTERM` makes it stop the service). Takes over from the entry
  * module's early handlers (early-signals.ts) and replays what they saw: a stop that came
  * during start-up starts the shutdown now. Returns a function that removes the handlers; after that a USR1 ends the
  * process (its default action: Node does not restore its own), so the service never calls it.
@@ -67,19 +69,29 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
       );
   };
   const onUsr1Now = (): void => onUsr1();
+  const onUsr2 = (duringLoad = false): void => {
+    log.warn(
+      { signal: 'SIGUSR2', ...(duringLoad && { duringLoad }) },
+      'SIGUSR2 ignored: the service stops on TERM or INT',
+    );
+  };
+  const onUsr2Now = (): void => onUsr2();
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   process.on('SIGHUP', onHup);
   process.on('SIGUSR1', onUsr1Now);
+  process.on('SIGUSR2', onUsr2Now);
   const early = takeOverEarlySignals();
   for (let i = 0; i < early.hups; i++) options.toggleDebug();
   for (let i = 0; i < early.usr1s; i++) onUsr1(true);
+  for (let i = 0; i < early.usr2s; i++) onUsr2(true);
   if (early.stop !== undefined) onStop(early.stop, true);
   return () => {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     process.off('SIGHUP', onHup);
     process.off('SIGUSR1', onUsr1Now);
+    process.off('SIGUSR2', onUsr2Now);
   };
 }
 

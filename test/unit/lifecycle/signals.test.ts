@@ -14,16 +14,24 @@ import { DependencyError } from '../../../src/lib/primitives/errors.js';
  * never runs. test/process/main-stall.test.ts sends it to the built service.
  */
 
-/** Sends USR1 to this process; resolves once every listener installed so far has run. */
-async function usr1(): Promise<void> {
-  const arrived = once(process, 'SIGUSR1');
-  process.kill(process.pid, 'SIGUSR1');
+/** Sends USR1 (or USR2) to this process; resolves once every listener so far has run. */
+async function usr1(signal: 'SIGUSR1' | 'SIGUSR2' = 'SIGUSR1'): Promise<void> {
+  const arrived = once(process, signal);
+  process.kill(process.pid, signal);
   await arrived;
 }
 
-test('a USR1 before the take-over is replayed as a warning (duringLoad), a later one logged at once; no inspector opens', async (t) => {
+test('a USR1 or USR2 before the take-over is replayed as a warning (duringLoad), a later one logged at once; no inspector opens, nothing stops', async (t) => {
+  // USR2's default action ended the process at once (140), no shutdown step, no line.
+  // node --test turns on diagnostic reports on USR2 in its test processes: not in the repo.
+  const reportOnSignal = process.report.reportOnSignal;
+  process.report.reportOnSignal = false;
+  t.after(() => {
+    process.report.reportOnSignal = reportOnSignal;
+  });
   installEarlySignalHandlers();
   await usr1();
+  await usr1('SIGUSR2');
   const { log, lines } = captureLog();
   const coordinator = new ShutdownCoordinator({
     log,
@@ -47,6 +55,17 @@ test('a USR1 before the take-over is replayed as a warning (duringLoad), a later
   await usr1();
   assert.deepEqual(
     ignored().map((l) => l['duringLoad']),
+    [true, undefined],
+  );
+  const ignored2 = () =>
+    lines.filter((l) => l.msg === 'SIGUSR2 ignored: the service stops on TERM or INT');
+  assert.deepEqual(
+    ignored2().map((l) => [l.level, l['duringLoad']]),
+    [['warn', true]],
+  );
+  await usr1('SIGUSR2');
+  assert.deepEqual(
+    ignored2().map((l) => l['duringLoad']),
     [true, undefined],
   );
   assert.equal(inspector.url(), undefined);
