@@ -104,6 +104,7 @@ async function main(): Promise<number> {
         AMQP_HEARTBEAT_S: '2',
         AMQP_STATS_INTERVAL_MS: '10000',
         SAMPLE_WORK_MS: String(options.workMs),
+        SAMPLE_FAULT_HOOKS: 'true',
         FAULT_FILE: faultFile,
         LOG_LEVEL: 'info',
       },

@@ -5,6 +5,7 @@ import {
   coreConfigSchema,
   coreEnv,
   cronSchedule,
+  flag,
   flagEnv,
   flagsSchema,
   integer,
@@ -30,6 +31,7 @@ export const appConfigSchema = coreConfigSchema
       eventIntervalMs: millis(1),
       workMs: integer(0, 60_000).describe('milliseconds of work per event, 0 to 60000'),
       statsSchedule: cronSchedule(),
+      faultHooks: flag(),
       notifyUrl: secret(
         optionalUrl(
           ['http', 'https'],
@@ -55,6 +57,7 @@ export const appEnv = {
   ...flagEnv(['sampleNotify']),
   ...policyEnv(['sampleHttp']),
   SAMPLE_STATS_SCHEDULE: 'sample.statsSchedule',
+  SAMPLE_FAULT_HOOKS: 'sample.faultHooks',
 } as const;
 
 export const defaultsFile = new URL('../../../config/default.json', import.meta.url);

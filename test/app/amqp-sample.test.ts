@@ -18,8 +18,10 @@ import type { SampleResult } from '../../src/app/events.js';
 /**
  * The sample app (src/app) on the real RabbitMQ, end to end: its events in, its results out
  * (src/app/amqp-intake.ts, the processor thread, the result format), its events' fault hooks
- * (`fail`, `times`), and the bodies it cannot read. The core's AMQP behaviour is proven
- * without the sample, on test/fixtures/amqp-service. One vhost and one service for the file.
+ * (`fail`, `times`, honoured with SAMPLE_FAULT_HOOKS on, and data without), and the bodies it
+ * cannot read. The core's AMQP behaviour is proven without the sample, on
+ * test/fixtures/amqp-service. One vhost for the file, and one service with the hooks on until
+ * the last test, which replaces it with one on the defaults.
  */
 
 let vhost: TestVhost;
@@ -32,7 +34,7 @@ before(async () => {
     (url) =>
       new ServiceProcess({
         app: 'sample',
-        env: sampleEnv(amqpSettings(url, { LOG_LEVEL: 'debug' })),
+        env: sampleEnv(amqpSettings(url, { LOG_LEVEL: 'debug', SAMPLE_FAULT_HOOKS: 'true' })),
       }),
   ));
 });
@@ -180,6 +182,31 @@ describe('the sample app on RabbitMQ', () => {
     assert.ok(!deepLines.some((l) => l.msg === 'message failed; retry scheduled'), 'not retried');
     assert.ok(!service.lines.some((l) => l.msg === 'application error'), 'not reported');
     assert.equal(service.child.exitCode, null, 'the service is still running');
+    await expectAllAcked(vhost.name, queues.input);
+  });
+
+  test("without SAMPLE_FAULT_HOOKS (the default), an event's fault hook is data: any producer's event gets its result", async () => {
+    service.child.kill('SIGTERM');
+    assert.deepEqual(await service.waitForExit(), { code: 0, signal: null });
+    service = new ServiceProcess({
+      app: 'sample',
+      env: sampleEnv(amqpSettings(vhost.url, { LOG_LEVEL: 'debug' })),
+    });
+    await service.waitFor('ready', 30_000);
+    const hooks = ['transient', 'permanent', 'unexpected'];
+    await observer.publish(
+      queues.input,
+      hooks.map((fail) => JSON.stringify({ id: `off-${fail}`, text: 'x', fail })),
+      (i) => ({ messageId: `off-${hooks[i]}` }),
+    );
+    const results = await observer.collect(queues.results, (r) => r.length >= hooks.length);
+    assert.deepEqual(
+      results
+        .map((r): [unknown, number] => [r.properties.messageId, (r.json as SampleResult).attempt])
+        .sort(),
+      hooks.map((fail) => [`off-${fail}`, 1]).sort(),
+    );
+    assert.ok(!service.lines.some((l) => l.msg?.startsWith('message failed')), 'none failed');
     await expectAllAcked(vhost.name, queues.input);
   });
 });

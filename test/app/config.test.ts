@@ -62,6 +62,18 @@ describe('the stats schedule (cronSchedule)', () => {
   });
 });
 
+describe("the events' fault hooks (SAMPLE_FAULT_HOOKS)", () => {
+  test('off by default; on only when asked; anything else is a ConfigError naming it', () => {
+    assert.equal(loadApp().sample.faultHooks, false);
+    assert.equal(loadApp({ SAMPLE_FAULT_HOOKS: 'true' }).sample.faultHooks, true);
+    const error = configError(() => loadApp({ SAMPLE_FAULT_HOOKS: 'sometimes' }));
+    assert.match(
+      error.message,
+      /sample\.faultHooks \(environment SAMPLE_FAULT_HOOKS\) = "sometimes".*expected true or false/,
+    );
+  });
+});
+
 describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
   test('tcp with a port or *, ipc and inproc are taken', () => {
     for (const endpoint of [
