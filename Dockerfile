@@ -67,8 +67,9 @@ ENV NODE_ENV=production \
 # docker stop sends TERM to supervisord (PID 1), which passes TERM to the service and waits
 # stopwaitsecs (45 s) for it; compose's stop_grace_period (60 s) covers that.
 STOPSIGNAL SIGTERM
-# docker/healthcheck.sh: /healthz with curl --max-time (podman 4.3 does not enforce --timeout),
-# or, with HEALTH_PORT=0 (endpoint off), supervisord's word that the service is RUNNING.
+# docker/healthcheck.sh: /livez and /readyz, both, with curl --max-time (podman 4.3 does not
+# enforce --timeout), or, with HEALTH_PORT=0 (endpoint off), supervisord's word that the
+# service is RUNNING.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["/app/docker/healthcheck.sh"]
 ENTRYPOINT ["/usr/local/bin/entrypoint.sh"]
