@@ -24,8 +24,11 @@ export function npmRun(
   t: { after: (fn: () => Promise<void> | void) => void },
   args: string[],
   env: Record<string, string> = {},
+  /** In a process group of its own, npm's pid its id: a terminal's foreground job. */
+  group = false,
 ): NpmRun {
   const npm = spawn('npm', ['run', '--silent', ...args], {
+    detached: group,
     cwd: repoRoot,
     // The build is there already (npm test built it); SKIP_BUILD keeps the set-up quick.
     env: {
@@ -46,7 +49,8 @@ export function npmRun(
   }
   const exited = once(npm, 'exit').then(([code]) => code as number | null);
   t.after(async () => {
-    if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
+    if (group) killGroup(npm.pid);
+    else if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
     await exited;
   });
   const waitForText = (text: string, timeoutMs = 30_000): Promise<void> =>
@@ -67,6 +71,16 @@ export function npmRun(
       check();
     });
   return { npm, lines, exited, waitForText };
+}
+
+/** SIGKILL to a process group, if any of it is left. */
+function killGroup(pgid: number | undefined): void {
+  if (pgid === undefined) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of the group is left.
+  }
 }
 
 /** The direct children of a process, by pid (Linux /proc). */

@@ -130,7 +130,7 @@ test('TERM while work is in flight finishes the work first, then exits 0', async
   );
 });
 
-test('a second TERM forces an immediate exit', async (t) => {
+test("a second TERM forces an immediate exit; the first one's echo (within a second) does not", async (t) => {
   const service = start(t, {
     FIXTURE_JOB_MS: '30000',
     FIXTURE_TICK_MS: '100',
@@ -138,7 +138,12 @@ test('a second TERM forces an immediate exit', async (t) => {
   });
   await service.waitFor('job accepted');
   service.signal('SIGTERM');
+  // One at a time: two sent at once may arrive as one (a pending signal is not queued twice).
+  await service.waitFor('stop requested');
+  service.signal('SIGTERM');
+  await service.waitFor('stop signal again within a second: the same stop');
   await service.waitFor('draining');
+  assert.equal(service.child.exitCode, null, 'the echo forced nothing');
   service.signal('SIGTERM');
   const { code } = await service.waitForExit();
   assert.equal(code, ExitCode.FORCED_TERM);

@@ -38,6 +38,20 @@ test('a TERM to `npm start` stops the service cleanly, and npm exits with its co
   assert.equal(isAlive(node), false, 'the service is not left running');
 });
 
+test('Ctrl-C on `npm start` (INT to the foreground group: npm and the service, and npm sends it on) stops the service cleanly, 0', async (t) => {
+  // The service got INT twice, from the terminal and from npm (npm/cli#5021), and took the
+  // second for an operator's second Ctrl-C: 'second stop signal; forcing exit', 130, the
+  // shutdown's steps cut short.
+  const run = npmRun(t, ['start'], serviceEnv, true);
+  const node = await nodeChild(t, run.npm, 'dist/src/app/main.js');
+  await run.waitForText('"msg":"ready"');
+  process.kill(-(run.npm.pid ?? 0), 'SIGINT');
+  assert.equal(await exitWithin(run, 15_000), ExitCode.OK, run.lines.slice(-5).join('\n'));
+  assert.ok(run.lines.some((l) => l.includes('"msg":"shutdown complete"')));
+  assert.ok(!run.lines.some((l) => l.includes('second stop signal')));
+  assert.equal(isAlive(node), false, 'the service is not left running');
+});
+
 test('a TERM to `npm test` stops the test run it started, and npm exits', async (t) => {
   const run = npmRun(t, ['test', '--', 'dist/test/fixtures/sleeps-test.js']);
   const runner = await nodeChildOf(t, run.npm, '--test-reporter=spec');

@@ -201,6 +201,28 @@ test('the entry module (the fixture service main.js) installs its handlers about
   assert.ok(serviceMs <= bareMs * 1.5 + 30, `main.js ${serviceMs} ms, bare Node ${bareMs} ms`);
 });
 
+test("TERM twice as start-up begins (a stop signal's echo: GNU timeout's, npm's) is one stop: exit 0", async (t) => {
+  // The second was taken for an operator's second TERM: 143, the shutdown's steps cut short.
+  // test/unit/lifecycle/early-signals.test.ts: the echo while the modules still load.
+  const spawnedAt = performance.now();
+  const service = new ServiceProcess({ script: fixture, env: testEnv({ APP_NAME: 'echo' }) });
+  t.after(() => service.stop());
+  await handlersInstalled(service, spawnedAt);
+  service.signal('SIGTERM');
+  // Apart: two sent at once may arrive as one (a pending signal is not queued twice).
+  await delay(5);
+  service.signal('SIGTERM');
+  const { code } = await service.waitForExit(20_000);
+  assert.equal(code, ExitCode.OK, service.tail());
+  assert.ok(service.lines.some((l) => l.msg === 'shutdown complete'));
+  const echo = service.lines.find(
+    (l) => l.msg === 'stop signal again within a second: the same stop',
+  );
+  t.diagnostic(
+    `echo ${echo === undefined ? 'not seen (the two arrived as one)' : `seen, duringLoad ${String(echo['duringLoad'])}`}`,
+  );
+});
+
 test('die() during set-up: nothing starts after it, and the exit is the cause code', async (t) => {
   const service = new ServiceProcess({
     script: fixture,

@@ -8,16 +8,42 @@ import { writeSync } from 'node:fs';
  * remembered and replayed as a requested stop, a HUP is remembered as a log-level toggle, a
  * USR1 is remembered (signals.ts says what becomes of it: Node's own action opens the
  * inspector), a USR2 too (it is ignored: its default action ends the process at once), and a
- * second TERM or INT forces the exit (128 + signal number) as it does
- * later. Signals are per process, so the state is too: this module holds it.
+ * second TERM or INT forces the exit (128 + signal number) as it does later, unless it is the
+ * first stop's echo (`isStopEcho`). Signals are per process, so the state is too: this module
+ * holds it.
  */
 
-type StopSignal = 'SIGTERM' | 'SIGINT';
+export type StopSignal = 'SIGTERM' | 'SIGINT';
+
+/** The first stop signal: which, when (performance.now()), and whether its echo came. */
+export interface FirstStop {
+  signal: StopSignal;
+  at: number;
+  echoed: boolean;
+}
+
+/** How soon after the first stop signal the same one again is its echo, not a second stop. */
+export const stopEchoWindowMs = 1_000;
+
+/**
+ * Whether `signal`, arriving now, is the echo of the first stop: the same signal, within
+ * `stopEchoWindowMs`, and the first such (it is marked taken). One keypress or one command
+ * often delivers a stop twice: a terminal's Ctrl-C sends INT to its whole foreground group, npm
+ * and the service, and npm sends it on to the service again (npm/cli#5021); GNU `timeout`
+ * sends its TERM to its child and then to its group. Taken for a second stop, either forced
+ * the exit (130: Ctrl-C on `npm start`, measured) and cut the shutdown's steps short. A stop
+ * meant as a second one comes later, or a third time.
+ */
+export function isStopEcho(first: FirstStop, signal: StopSignal, now = performance.now()): boolean {
+  if (first.echoed || first.signal !== signal || now - first.at > stopEchoWindowMs) return false;
+  first.echoed = true;
+  return true;
+}
 
 /** What arrived before the service took over. */
 export interface EarlySignals {
-  /** The first stop signal, if one came. */
-  stop: StopSignal | undefined;
+  /** The first stop signal, if one came (its echo, if it came, is not a second stop). */
+  stop: FirstStop | undefined;
   /** How many HUPs came (each toggles debug logging). */
   hups: number;
   /** How many USR1s came. */
@@ -36,9 +62,10 @@ export function installEarlySignalHandlers(): void {
   const seen: EarlySignals = { stop: undefined, hups: 0, usr1s: 0, usr2s: 0 };
   const onStop = (signal: StopSignal): void => {
     if (seen.stop === undefined) {
-      seen.stop = signal;
+      seen.stop = { signal, at: performance.now(), echoed: false };
       return;
     }
+    if (isStopEcho(seen.stop, signal)) return;
     // No logger yet: one JSON line, written synchronously, as the config-error path does.
     const exitCode = forcedExitCode[signal];
     const line = {

@@ -1,5 +1,10 @@
 import type { Logger } from '../primitives/log.js';
-import { takeOverEarlySignals } from './early-signals.js';
+import {
+  isStopEcho,
+  takeOverEarlySignals,
+  type FirstStop,
+  type StopSignal,
+} from './early-signals.js';
 import { ExitCode } from '../primitives/exit-codes.js';
 import { inspectorUrl } from '../primitives/inspector.js';
 import type { ShutdownCoordinator } from './shutdown-coordinator.js';
@@ -19,7 +24,9 @@ export interface SignalHandlerOptions {
 
 /**
  * TERM and INT start the graceful shutdown; the second one forces an immediate exit
- * (128 + signal number). The first one during a shutdown begun otherwise (a failure, the
+ * (128 + signal number), unless it is the first one's echo (the same signal within a second,
+ * once: a terminal's Ctrl-C on `npm start` reaches the service twice; `isStopEcho`), which is
+ * logged and changes nothing. The first one during a shutdown begun otherwise (a failure, the
  * code's `requestStop()`) is logged and lets it go on. HUP toggles debug logging. USR1 is
  * logged and ignored unless `inspectorOnUsr1`: Node's own action opens the inspector on the
  * loopback, which lets anything that shares it (a sidecar in the pod) run code in the
@@ -35,7 +42,16 @@ export interface SignalHandlerOptions {
 export function installSignalHandlers(options: SignalHandlerOptions): () => void {
   const { coordinator, log } = options;
   let stops = 0;
-  const onStop = (signal: 'SIGTERM' | 'SIGINT', duringLoad = false): void => {
+  let first: FirstStop | undefined;
+  const onStop = (signal: StopSignal, duringLoad = false, at = performance.now()): void => {
+    if (first !== undefined && isStopEcho(first, signal, at)) {
+      log.info(
+        { signal, ...(duringLoad && { duringLoad }) },
+        'stop signal again within a second: the same stop',
+      );
+      return;
+    }
+    first ??= { signal, at, echoed: false };
     stops++;
     if (!coordinator.isShuttingDown) {
       log.info({ signal, ...(duringLoad && { duringLoad }) }, 'stop requested');
@@ -85,7 +101,17 @@ export function installSignalHandlers(options: SignalHandlerOptions): () => void
   for (let i = 0; i < early.hups; i++) options.toggleDebug();
   for (let i = 0; i < early.usr1s; i++) onUsr1(true);
   for (let i = 0; i < early.usr2s; i++) onUsr2(true);
-  if (early.stop !== undefined) onStop(early.stop, true);
+  if (early.stop !== undefined) {
+    // Its echo, if it came during load, was taken there; one still to come is taken here.
+    onStop(early.stop.signal, true, early.stop.at);
+    if (first !== undefined) first.echoed = early.stop.echoed;
+    if (early.stop.echoed) {
+      log.info(
+        { signal: early.stop.signal, duringLoad: true },
+        'stop signal again within a second: the same stop',
+      );
+    }
+  }
   return () => {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
