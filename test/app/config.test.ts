@@ -86,6 +86,9 @@ describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
       'ipc://@abstract',
       `ipc:///tmp/${'a'.repeat(102)}`, // 107 bytes, the most a socket address holds
       'tcp://my-host.example_1:5556',
+      'tcp://10.0.0.255:5556',
+      'tcp://[::ffff:127.0.0.1]:5556',
+      'tcp://br-1a2b:5556',
       'inproc://results',
     ]) {
       assert.equal(loadApp({ ZMQ_PUB_ENDPOINT: endpoint }).sample.publishEndpoint, endpoint);
@@ -108,6 +111,15 @@ describe('the ZeroMQ endpoint (zmqEndpoint)', () => {
       'tcp://host name:5556',
       // Longer than a socket address holds: "File name too long" at the bind.
       `ipc:///tmp/${'a'.repeat(103)}`,
+      // Shaped like an address or a name and none: 69 at every start ("No such device",
+      // "Cannot assign requested address"), naming no setting.
+      'tcp://256.1.1.1:5556',
+      'tcp://1.2.3:5556',
+      'tcp://[1]:5556',
+      'tcp://-:5556',
+      'tcp://.:5556',
+      'tcp://host.:5556',
+      'tcp://-host:5556',
     ]) {
       const error = configError(() => loadApp({ ZMQ_PUB_ENDPOINT: endpoint }));
       assert.match(error.message, /sample\.publishEndpoint \(environment ZMQ_PUB_ENDPOINT\)/);

@@ -75,11 +75,27 @@ function isZmqEndpoint(value: string): boolean {
   const tcp = /^tcp:\/\/(\*|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\*|\d{1,5})$/.exec(value);
   if (tcp !== null) {
     const port = tcp[2] as string;
-    return port === '*' || Number(port) <= 65_535;
+    return isTcpHost(tcp[1] as string) && (port === '*' || Number(port) <= 65_535);
   }
   const ipc = /^ipc:\/\/(\S+)$/.exec(value);
   if (ipc !== null) return Buffer.byteLength(ipc[1] as string) <= maxIpcPathBytes;
   return /^inproc:\/\/\S+$/.test(value);
+}
+
+/**
+ * `*`, an IPv6 address in brackets, an IPv4 address, or a name or interface: labels of letters,
+ * digits, `_` and `-`, none empty or at either end `-`. What looked like one and was not
+ * (`256.1.1.1`, `[1]`, `-`, `.`) reached the bind and ended the service with 69 at every
+ * start, "No such device", naming no setting.
+ */
+function isTcpHost(host: string): boolean {
+  const { isIPv4, isIPv6 } = process.getBuiltinModule('node:net');
+  if (host === '*') return true;
+  if (host.startsWith('[')) return isIPv6(host.slice(1, -1));
+  if (/^[\d.]+$/.test(host)) return isIPv4(host);
+  return host
+    .split('.')
+    .every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$/.test(label));
 }
 
 /**
