@@ -123,8 +123,8 @@ function fromZeromq(socket: string, what: string, error: unknown): Error {
  * have no file; their bind is refused by the kernel.
  */
 function ipcInUse(endpoint: string): Promise<boolean> {
-  const path = endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : '';
-  if (path === '' || path.startsWith('@')) return Promise.resolve(false);
+  const path = ipcPathOf(endpoint);
+  if (path === undefined) return Promise.resolve(false);
   const { connect } = process.getBuiltinModule('node:net');
   return new Promise((resolve) => {
     const probe = connect({ path });
@@ -137,6 +137,38 @@ function ipcInUse(endpoint: string): Promise<boolean> {
     probe.setTimeout(1000, () => answer(true)); // a listener that never completes a connect
   });
 }
+
+/** An `ipc://` endpoint's socket file, if it has one (abstract names have none). */
+function ipcPathOf(endpoint: string): string | undefined {
+  const path = endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : '';
+  return path === '' || path.startsWith('@') ? undefined : path;
+}
+
+/**
+ * What is at an `ipc://` endpoint's path that is not a socket file, if anything. libzmq's bind
+ * removes whatever is there: a regular file (a typo in the path, a config file) was deleted
+ * and replaced by the socket, without a word; a directory failed as "Address already in use".
+ */
+function notASocketAt(endpoint: string): string | undefined {
+  const path = ipcPathOf(endpoint);
+  if (path === undefined) return undefined;
+  const { lstatSync } = process.getBuiltinModule('node:fs');
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (stat === undefined || stat.isSocket()) return undefined;
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  return stat.isFile() ? 'a regular file' : 'a file that is not a socket';
+}
+
+/**
+ * The largest message a PUB socket takes from a peer: subscriptions are all it receives, and a
+ * topic longer than this is no topic of ours. libzmq keeps every subscription a peer sends,
+ * however many: 100,000 of 1 KB each took a publisher from 52 to 894 MB of RSS (measured, the
+ * peer in another process), and with this bound the peer is cut off at its first one (54 MB).
+ * Short ones still add up (100,000 random 65-byte subscriptions: +325 MB): a PUB endpoint
+ * trusts its peers (docs/amqp.md, ZeroMQ).
+ */
+const pubMaxInboundBytes = 256;
 
 const pubSendsPerTurn = 256;
 
@@ -216,6 +248,12 @@ export class SocketRegistry {
         return raw.closed;
       },
       async bind(endpoint) {
+        const other = notASocketAt(endpoint);
+        if (other !== undefined) {
+          throw new ConfigError(
+            `zmq socket ${name}: bind ${endpoint}: the path is ${other}, not a socket file; ZeroMQ would remove it`,
+          );
+        }
         if (await ipcInUse(endpoint)) {
           throw new DependencyError(
             'zeromq',
@@ -293,7 +331,11 @@ export class SocketRegistry {
         // timeout of 0 changes nothing it does; but zeromq.js then sends without first asking
         // the socket for ZMQ_EVENTS (two system calls a message) and always resolves at once:
         // 5.6 -> 2.0 us of CPU a 4-frame message (docs/performance.md).
-        return new zmq.Publisher({ ...options, sendTimeout: 0 });
+        return new zmq.Publisher({
+          ...options,
+          sendTimeout: 0,
+          maxMessageSize: pubMaxInboundBytes,
+        });
       case 'sub':
         return new zmq.Subscriber(options);
       case 'push':

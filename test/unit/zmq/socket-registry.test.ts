@@ -9,7 +9,7 @@ import { classify } from '../../../src/lib/primitives/classify.js';
 import { captureLogger } from '../../helpers/core.js';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -227,4 +227,52 @@ test('connect and subscribe on a closed socket throw SocketClosedError, the nois
       return true;
     });
   }
+});
+
+test('an ipc:// path that is a regular file or a directory is refused as a ConfigError; the file is kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'zmq-ipc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'typo');
+  // Before: libzmq removed the file and bound its socket there, ready, exit 0 on TERM.
+  const file = join(dir, 'settings.json');
+  writeFileSync(file, '{"kept": true}');
+  mkdirSync(join(dir, 'sub'));
+  for (const [path, what] of [
+    [file, 'a regular file'],
+    [join(dir, 'sub'), 'a directory'],
+  ] as const) {
+    await assert.rejects(pub.bind(`ipc://${path}`), (error: Error) => {
+      assert.ok(error instanceof ConfigError, String(error));
+      assert.equal(exitCodeFor(error), ExitCode.CONFIG_ERROR);
+      assert.equal(
+        error.message,
+        `zmq socket typo: bind ipc://${path}: the path is ${what}, not a socket file; ZeroMQ would remove it`,
+      );
+      return true;
+    });
+  }
+  assert.equal(readFileSync(file, 'utf8'), '{"kept": true}');
+});
+
+test('a PUB socket cuts off a peer whose subscription is longer than any topic (libzmq keeps every one)', async (t) => {
+  const { log } = captureLogger();
+  const zmq = new SocketRegistry({ log, lingerMs: 0 });
+  t.after(() => zmq.closeAll());
+  const pub = await zmq.open('pub', 'results');
+  const endpoint = await pub.bind('tcp://127.0.0.1:*');
+  const { XSubscriber } = await import('zeromq');
+  const peer = new XSubscriber({ linger: 0 });
+  t.after(() => peer.close());
+  const connected = new Promise((resolve) => peer.events.on('connect', resolve));
+  const disconnected = new Promise((resolve) => peer.events.on('disconnect', resolve));
+  peer.connect(endpoint);
+  await connected;
+  // 1 KB subscriptions: 100,000 of them took a publisher from 52 to 894 MB of RSS.
+  const subscription = Buffer.alloc(1025, 'x');
+  subscription[0] = 1;
+  await peer.send(subscription);
+  await disconnected;
 });
