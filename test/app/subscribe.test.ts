@@ -105,3 +105,53 @@ test('an endpoint that is no ZeroMQ endpoint is refused with 78 and a line sayin
     assert.equal(line?.['endpoint'], endpoint);
   }
 });
+
+test('a result nested thousands deep is printed as its text, and the subscriber goes on', async (t) => {
+  // JSON.stringify overflowed the stack on a 10 KB result: a RangeError, exit 1.
+  const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
+  let n = 0;
+  const subscriber = await subscribedTo(t, () => {
+    n += 1;
+    return ['results', `c-${n}`, n % 2 === 0 ? '{"ok":true}' : deep, ''];
+  });
+  await subscriber.waitFor((l) => l['text'] === deep);
+  await subscriber.waitFor((l) => (l['result'] as { ok?: boolean } | undefined)?.ok === true);
+  subscriber.signal('SIGTERM');
+  assert.equal((await subscriber.waitForExit()).code, 0, subscriber.tail());
+});
+
+test('its reader stalled, a TERM still ends the subscriber within a second or so', async (t) => {
+  // It stayed alive, doing nothing, for as long as the reader stalled (27 s measured), and
+  // what stdout held grew with every result (80 -> 941 MB).
+  const chunk = 'x'.repeat(64 * 1024);
+  let sent = 0;
+  let sentEnough: () => void = () => undefined;
+  const subscriber = await subscribedTo(t, () => {
+    if (++sent === 50) sentEnough();
+    return ['results', 'c', JSON.stringify({ chunk }), ''];
+  });
+  await subscriber.waitFor((l) => typeof l['correlationId'] === 'string');
+  subscriber.child.stdout!.pause();
+  // The pipe holds 64 KiB, a result and a bit: 50 of them sent (3 MiB) fill it for sure.
+  await new Promise<void>((resolve) => {
+    sentEnough = resolve;
+    if (sent >= 50) resolve();
+  });
+  const sentAt = performance.now();
+  subscriber.signal('SIGTERM');
+  const { code } = await subscriber.waitForExit(10_000);
+  assert.equal(code, 0);
+  assert.ok(performance.now() - sentAt < 5_000, `${Math.round(performance.now() - sentAt)} ms`);
+});
+
+test('an endpoint a subscriber cannot connect to (* host or port, port 0, inproc) is refused with 78', async (t) => {
+  // The first two threw zeromq's bare "Invalid argument" with a stack; the others waited for ever.
+  for (const endpoint of ['tcp://*:5556', 'tcp://127.0.0.1:*', 'tcp://127.0.0.1:0', 'inproc://x']) {
+    const subscriber = new ServiceProcess({ script: subscribeScript, args: [endpoint], env: {} });
+    t.after(() => subscriber.stop());
+    assert.equal((await subscriber.waitForExit()).code, 78, endpoint);
+    const line = subscriber.stderr.map((text) => JSON.parse(text) as Record<string, unknown>)[0];
+    assert.equal(line?.['msg'], 'not an endpoint to connect to; nothing subscribed', endpoint);
+    assert.equal(line?.['endpoint'], endpoint);
+  }
+});
