@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createVhost, type TestVhost } from '../test/helpers/broker.js';
+import { isStopEcho, type FirstStop, type StopSignal } from '../src/lib/lifecycle/early-signals.js';
 import { injectFault, type FaultRecord } from './chaos/faults.js';
 import { ChaosObserver, type Outgoing, type QueueNames } from './chaos/observer.js';
 import { parseChaosOptions, type ChaosOptions } from './chaos/options.js';
@@ -57,8 +58,19 @@ function describe(error: unknown): string {
 async function main(): Promise<number> {
   const options = parseChaosOptions(process.argv.slice(2));
   const interrupt = new AbortController();
-  const onSignal = (name: string): void => interrupt.abort(new Error(`interrupted (${name})`));
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  // A second Ctrl-C exits at once, but not the first one's echo: Ctrl-C on `npm run chaos`
+  // delivers INT twice (the terminal's, and npm's: npm/cli#5021), and the second cut the
+  // clean-up short, leaving the supervised tree and the vhost behind.
+  let first: FirstStop | undefined;
+  const onSignal = (name: StopSignal): void => {
+    if (first === undefined) {
+      first = { signal: name, at: performance.now(), echoed: false };
+      interrupt.abort(new Error(`interrupted (${name})`));
+    } else if (!isStopEcho(first, name)) {
+      process.exit(name === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.on('SIGINT', () => onSignal('SIGINT')).on('SIGTERM', () => onSignal('SIGTERM'));
   const failed = new AbortController();
   const signal = AbortSignal.any([
     interrupt.signal,
