@@ -67,6 +67,27 @@ test('the reader of stdout is gone (EPIPE): the next line stops the service with
   assert.equal(lostOutputLine(stderr)['msg'], 'log output lost; stopping');
 });
 
+test('the reader of stdout gone during a requested stop (Ctrl-C on `npm start | pino-pretty`): the stop goes on, 0', async (t) => {
+  // The same keypress ends the reader and stops the service: its next line failed the stop
+  // with 69 and an error on the terminal (measured on the sample under tmux, `| tee`).
+  const service = new ServiceProcess({ env: testEnv({ FIXTURE_TICK_MS: '600000' }) });
+  t.after(() => service.stop());
+  await service.waitFor('ready');
+  service.signal('SIGINT');
+  service.child.stdout!.destroy();
+  const { code } = await service.waitForExit(20_000);
+  const stderr = service.stderr.join('\n');
+  assert.equal(code, ExitCode.OK, stderr);
+  assert.match(
+    stderr,
+    /^log output: stdout cannot be written \(EPIPE\) during the stop; its remaining lines are dropped$/m,
+  );
+  assert.equal(
+    lostOutputLine(stderr)['msg'],
+    'log output lost during a requested stop; it goes on',
+  );
+});
+
 test('its terminal closes (EIO after the hang-up): the service stops instead of running on unseen', async (t) => {
   // The service runs on the pseudo-terminal `script` makes, its stderr on a pipe of ours
   // (fd 3 of `script`, which its child inherits). Killing `script` closes the terminal.

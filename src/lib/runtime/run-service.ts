@@ -98,6 +98,23 @@ function stopForLostOutput(error: Error, die: (cause: unknown) => void): void {
 }
 
 /**
+ * The log output gone during a requested stop: the stop goes on, and ends as it would have
+ * (0 when clean), its remaining lines dropped. One keypress often does both: Ctrl-C on
+ * `npm start | pino-pretty` (or `| tee`) ends the reader with the service's INT, and the next
+ * line failed the stop with 69 and an error on the terminal.
+ */
+function noteLostOutput(error: Error): void {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  tellStderr(
+    'warn',
+    'log output lost during a requested stop; it goes on',
+    ExitCode.OK,
+    error,
+    `log output: stdout cannot be written (${code}) during the stop; its remaining lines are dropped`,
+  );
+}
+
+/**
  * The kernel ignores a signal sent to a PID namespace's init (PID 1) from inside it unless the
  * process handles it, and SIGKILL cannot be handled: run as PID 1 (`docker run --entrypoint
  * node`, a Kubernetes `command` with no init), the watchdog's and the sentinels' SIGKILL would
@@ -138,7 +155,10 @@ export async function runService<S extends z.ZodType<CoreConfig>>(
   routeConsole((text) => logSink.writeText(text), writeStderr);
   const core = buildCore(config, logSink);
   const { log, control, coordinator } = core;
-  logSink.onFailure((error) => stopForLostOutput(error, (cause) => control.die(cause)));
+  logSink.onFailure((error) => {
+    if (coordinator.isShuttingDown && coordinator.cause === undefined) noteLostOutput(error);
+    else stopForLostOutput(error, (cause) => control.die(cause));
+  });
   const onUncaught = (error: unknown): void => {
     handleError(error, { name: 'main (uncaught)', log, control });
   };
