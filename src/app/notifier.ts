@@ -18,7 +18,7 @@ export interface HttpNotifierOptions {
 
 export class HttpNotifier {
   readonly #url: string;
-  /** Where we post, without credentials or query, for messages. */
+  /** Where we post (its origin: no credentials, path or query), for messages. */
   readonly #target: string;
   readonly #policy: ResiliencePolicy;
   readonly #log: Logger;
@@ -26,7 +26,8 @@ export class HttpNotifier {
 
   constructor(options: HttpNotifierOptions) {
     const url = new URL(options.url);
-    this.#target = `${url.origin}${url.pathname}`;
+    // Not its path either: a webhook's path is often its secret.
+    this.#target = url.origin;
     // fetch() refuses a URL with credentials: they travel as a Basic authorization header.
     if (url.username !== '' || url.password !== '') {
       const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;

@@ -104,8 +104,13 @@ export function rememberSecret(value: string): void {
   const location =
     scheme.test(value) && credential === undefined ? splitLocation(value) : undefined;
   if (credential !== undefined) add(credential.secret);
-  else if (location !== undefined) add(location.secret, location.head.slice(-1));
-  else if (!scheme.test(value)) add(value);
+  else if (location !== undefined) {
+    add(location.secret, location.head.slice(-1));
+    // As a URL parser writes it back (what a client's error or a `url.pathname` prints): the
+    // path and the query apart, in its encoding (`é` as `%C3%A9`, `"` as `%22`). A webhook's
+    // secret path was logged whole when its URL had a query, or a character the parser encodes.
+    for (const [part, lead] of urlParts(value)) add(part, lead);
+  } else if (!scheme.test(value)) add(value);
   addKnown(entries);
 }
 
@@ -219,6 +224,19 @@ function splitLocation(url: string): { head: string; secret: string } | undefine
   if (end < 0) return undefined;
   const cut = start.length + end + 1;
   return cut < url.length ? { head: url.slice(0, cut), secret: url.slice(cut) } : undefined;
+}
+
+/** A URL's path (less its first `/`), query, and both, each with the character before it. */
+function urlParts(value: string): Array<[string, string]> {
+  if (!URL.canParse(value)) return [];
+  const { pathname, search } = new URL(value);
+  const path = pathname.slice(1);
+  const query = search.slice(1);
+  return [
+    [path, '/'],
+    [query, '?'],
+    [`${path}${search}`, '/'],
+  ];
 }
 
 function safeDecode(text: string): string {

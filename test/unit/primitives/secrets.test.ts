@@ -178,3 +178,23 @@ test('a URL right after a long run of letters still has its userinfo masked', ()
   assert.ok(!redactSecrets(line).includes('hunter2pass'), redactSecrets(line));
   assert.ok(redactSecrets(line).endsWith('https://user:[Redacted]@db/x'));
 });
+
+test("a webhook's secret path is masked as a URL parser writes it back: without its query, and re-encoded", () => {
+  // A review helper's drill: the notifier's message printed origin + pathname, and the path
+  // alone (the URL had a query) or re-encoded (é as %C3%A9) matched no remembered form.
+  rememberSecret('http://127.0.0.1:39154/hooks/T0kenSecret?sig=QwErTyUiOp');
+  rememberSecret('http://127.0.0.1:39154/hooks/T0ken-Sécret"{}<>`');
+  for (const url of [
+    'http://127.0.0.1:39154/hooks/T0kenSecret?sig=QwErTyUiOp',
+    'http://127.0.0.1:39154/hooks/T0ken-Sécret"{}<>`',
+  ]) {
+    const parsed = new URL(url);
+    const texts = [`POST ${parsed.origin}${parsed.pathname}`, `POST ${parsed.href}`];
+    if (parsed.search !== '') texts.push(`query ${parsed.search}`);
+    for (const text of texts) {
+      const out = redactSecrets(text);
+      assert.ok(!/T0ken|QwErTy/.test(out), `${text} -> ${out}`);
+      assert.match(out, /\[Redacted\]/);
+    }
+  }
+});
