@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { z } from 'zod';
 import { ConfigError, PermanentError } from './errors.js';
 import { describeAt, nodesAt } from './schema-nodes.js';
@@ -104,7 +104,20 @@ function readSecretFile(variable: string, file: string): string {
         `${variable} names ${file}, which is larger than 1 MiB (${stat.size} bytes)`,
       );
     }
-    return readFileSync(fd, 'utf8');
+    // Read to the bound, not to the end the size promised: a file that grows (being written)
+    // or that says 0 and has no end (/proc/self/pagemap: 2.2 GB in 7 s, deaf to TERM, read
+    // in one synchronous call) is as large as what it gives.
+    // In 64 KiB reads (procfs files take reads of whole records only).
+    const chunk = 64 * 1024;
+    const buffer = Buffer.alloc(maxVariableFileBytes + chunk);
+    let length = 0;
+    for (let n = -1; n !== 0 && length <= maxVariableFileBytes; length += n) {
+      n = readSync(fd, buffer, length, chunk, null);
+    }
+    if (length > maxVariableFileBytes) {
+      throw new ConfigError(`${variable} names ${file}, which is larger than 1 MiB`);
+    }
+    return buffer.toString('utf8', 0, length);
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     throw new ConfigError(`${variable} names ${file}, which cannot be read`, { cause: error });
@@ -252,10 +265,17 @@ export function loadConfig<S extends z.ZodType>(
   }
   const secretAt = (path: readonly PropertyKey[]): boolean =>
     isSecretAt(options.schema, fromFiles, path);
+  // A secret's value is remembered (masked on every line from then on), but for a plain word
+  // under a key not named like a secret: a header's dataset `production`, an org `default`, or
+  // a bucket read from a file (INFLUX_BUCKET_FILE holding `metrics` masked that word on every
+  // line: "component":"[Redacted]") are names, not keys.
+  const remember = (path: readonly string[], leaf: unknown): void => {
+    if (typeof leaf !== 'string' || !secretAt(path)) return;
+    if (isPlainWord(leaf) && !isSecretKey(String(path.at(-1)))) return;
+    rememberSecret(leaf);
+  };
   // Before validation: a value that fails it must not be printed either.
-  forEachLeaf(raw, (path, leaf) => {
-    if (typeof leaf === 'string' && secretAt(path)) rememberSecret(leaf);
-  });
+  forEachLeaf(raw, remember);
   /** The error naming each issue's key, where its value came from, and why. */
   const invalid = (
     issues: readonly { path: readonly PropertyKey[]; message: string }[],
@@ -290,13 +310,8 @@ export function loadConfig<S extends z.ZodType>(
   const result = checked('the config schema', () => options.schema.safeParse(raw));
   if (!result.success) throw invalid(result.error.issues, true);
   // A secret the schema turned into others (a list split from one variable, OTLP headers) is
-  // each of them, but for a plain word under a key not named like a secret: a header's dataset
-  // `production` or org `default` masked those words on every line.
-  forEachLeaf(result.data, (path, leaf) => {
-    if (typeof leaf !== 'string' || !secretAt(path)) return;
-    if (isPlainWord(leaf) && !isSecretKey(String(path.at(-1)))) return;
-    rememberSecret(leaf);
-  });
+  // each of them.
+  forEachLeaf(result.data, remember);
   // Each section valid alone; then what holds between them.
   const crossIssues = checked('a config cross-check', () => options.crossChecks?.(result.data));
   if (crossIssues !== undefined && crossIssues.length > 0) throw invalid(crossIssues, false);

@@ -410,6 +410,35 @@ test('APP_NAME_FILE and APP_ENV_FILE are no secrets: the app name on every line 
   );
 });
 
+test("a plain word from a non-secret key's NAME_FILE (a bucket, an org) is not masked on every line", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => forgetSecrets());
+  writeFileSync(join(dir, 'bucket'), 'metrics\n');
+  writeFileSync(join(dir, 'token'), 'tokenvalue\n');
+  const config = testConfig({
+    INFLUX_URL: 'http://127.0.0.1:8086',
+    INFLUX_ORG: 'o',
+    INFLUX_BUCKET_FILE: join(dir, 'bucket'),
+    INFLUX_TOKEN_FILE: join(dir, 'token'),
+  });
+  assert.equal(config.telemetry.influx.bucket, 'metrics');
+  // Remembered before validation, it was [Redacted] on every metrics line (a review helper's
+  // drill: "component":"[Redacted]"); a plain word under a key named like a secret still is.
+  assert.equal(
+    redactSecrets('{"component":"metrics","token":"tokenvalue"}'),
+    '{"component":"metrics","token":"[Redacted]"}',
+  );
+});
+
+test('a NAME_FILE whose size says nothing of its end (procfs: 0, and endless) is read to 1 MiB and refused', () => {
+  // Read in one call to its end: 2.2 GB in 7 s, deaf to TERM (a review helper's drill).
+  assert.match(
+    configError({ APP_NAME_FILE: '/proc/self/pagemap' }).message,
+    /APP_NAME_FILE names \/proc\/self\/pagemap, which is larger than 1 MiB/,
+  );
+});
+
 test('the readiness delay must end before the escalation: valid alone, refused beside it', () => {
   // At the deadline or past it every TERM ended in 124, a restart instead of a stop.
   for (const delay of ['30000', '45000']) {
