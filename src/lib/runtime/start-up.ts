@@ -107,13 +107,24 @@ export async function startUp<C extends CoreConfig>(
  */
 function markReady(file: string, log: Pick<Logger, 'warn'>): void {
   if (file === '') return;
+  const { openSync, fstatSync, ftruncateSync, writeSync, closeSync, constants } =
+    process.getBuiltinModule('node:fs');
+  let fd: number | undefined;
   try {
-    process.getBuiltinModule('node:fs').writeFileSync(file, `${process.pid}\n`);
+    // A regular file only, opened without waiting: a FIFO there blocked the main thread in
+    // its open for good, right after `ready` (killed as a stall, 137, READY_FILE named nowhere;
+    // with MAIN_STALL_LIMIT_MS=0 and no worker thread, a hang for ever).
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+    if (!fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
+    ftruncateSync(fd);
+    writeSync(fd, `${process.pid}\n`);
   } catch (error) {
     log.warn(
       { err: error, file },
       'READY_FILE cannot be written: a restart loop would count this run as never ready',
     );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
