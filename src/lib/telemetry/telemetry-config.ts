@@ -122,6 +122,24 @@ export function samplerRatio(arg: string): number | undefined {
   return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : undefined;
 }
 
+/**
+ * Empty, or a DSN the Sentry SDK takes: http(s), a key of letters, digits and `_` (a secret
+ * after `:` too, the old form), a host (a name, or an IPv6 address in brackets), a port up to
+ * 65535, then a path ending in the project's number. What the old check let through and the
+ * SDK refused (`-` in the key, a key with `"`, `%` or non-ASCII, an empty key, port 70000)
+ * left the service running with "sentry error reports on" and no report ever sent, only a
+ * line per thread on stderr ("Invalid Sentry Dsn"). The unit test holds this to the SDK's own
+ * parser (`makeDsn`).
+ */
+function isSentryDsn(value: string): boolean {
+  if (value === '') return true;
+  const dsn =
+    /^https?:\/\/\w+(?::\w*)?@(?:\[[:.%\w]+\]|[\w.-]+)(?::(\d{1,5}))?\/(?:[^\s?#]*\/)?\d+$/.exec(
+      value,
+    );
+  return dsn !== null && (dsn[1] === undefined || Number(dsn[1]) <= 65_535);
+}
+
 /** The OTLP transports offered (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export const otlpProtocols = ['http/protobuf', 'http/json'] as const;
 
@@ -131,7 +149,7 @@ export const telemetryConfigSchema = z
       dsn: secret(
         z
           .string()
-          .regex(/^(|https?:\/\/[^@\s/]+@[^/\s]+\/.*\d+)$/)
+          .refine(isSentryDsn)
           .describe('empty (off) or a Sentry DSN such as https://KEY@o1.ingest.sentry.io/123'),
       ),
       /** Error names and logger components whose errors are not reported. */

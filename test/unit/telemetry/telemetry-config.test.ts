@@ -211,3 +211,52 @@ test('an OTLP header value that is a plain word (a dataset, an org) is not remem
   // Under a name like a secret's, even a word is one.
   assert.equal(redactSecrets('sent Bearer auth'), 'sent [Redacted] auth');
 });
+
+test("SENTRY_DSN takes what the Sentry SDK takes, by the SDK's own parser, and refuses the rest naming the variable", async (t) => {
+  t.after(() => forgetSecrets());
+  const { makeDsn } = await import('@sentry/core');
+  const taken = [
+    'https://abc123@o1.ingest.sentry.io/1',
+    'http://key_1@127.0.0.1:9000/42',
+    'https://key:secret@sentry.example/path/to/7',
+    'https://key@[::1]:8000/3',
+    'http://public@sentry.example:65535/123',
+  ];
+  // Each passed the old check and the SDK refused it: the service ran with "sentry error
+  // reports on" and sent nothing (a review helper's drill).
+  const refused = [
+    'https://abc-def-123456@o1.ingest.sentry.io/1',
+    'https://key@sentry.example:70000/1',
+    'https://key@[::1/1',
+    'https://k%22y@sentry.example/1',
+    'https://kéy@sentry.example/1',
+    'https://:KEY@sentry.example/1',
+    'https://key@sentry.example/not-a-project',
+  ];
+  // The SDK logs what it refuses to the console: not in this test's output.
+  const error = console.error;
+  console.error = () => undefined;
+  try {
+    for (const dsn of taken) {
+      assert.equal(testConfig({ SENTRY_DSN: dsn }).telemetry.sentry.dsn, dsn);
+      assert.notEqual(makeDsn(dsn), undefined, `the SDK takes ${dsn}`);
+    }
+    for (const dsn of refused) {
+      assert.throws(
+        () => testConfig({ SENTRY_DSN: dsn }),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          /telemetry\.sentry\.dsn \(environment SENTRY_DSN\)/.test(e.message) &&
+          !e.message.includes(dsn),
+        dsn,
+      );
+      const port = /:(\d+)\//.exec(dsn)?.[1];
+      const sdk = makeDsn(dsn);
+      // The SDK's parser takes a port past 65535; its transport's URL does not.
+      if (port === undefined) assert.equal(sdk, undefined, `the SDK refuses ${dsn}`);
+      else assert.throws(() => new URL(dsn), `no URL: ${dsn}`);
+    }
+  } finally {
+    console.error = error;
+  }
+});
