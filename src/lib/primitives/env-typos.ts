@@ -7,7 +7,8 @@
  * under 12: two edits from INFLUX_ORG is Kubernetes' INFLUX_PORT, from SENTRY_DSN the Sentry
  * SDK's SENTRY_DIST, from APP_NAME an image's APP_HOME), or is a known
  * name without its unit (`SHUTDOWN_DEADLINE` for `SHUTDOWN_DEADLINE_MS`); a `NAME_FILE` is
- * compared by its NAME. Names only: no value is read. The environment is shared with other
+ * compared by its NAME, and a known NAME with its `_FILE` within two edits (`AMQP_URL_FIEL`)
+ * is that NAME_FILE. Names only: no value is read. The environment is shared with other
  * programs (the container kit's own variables, Node's, the OpenTelemetry SDK's), so a suspect
  * is a warning, not a config error.
  */
@@ -45,6 +46,17 @@ export function misspelledVariables(
     if (unit !== undefined) {
       found.push({ variable, meant: `${stem}${unit}${file ? '_FILE' : ''}` });
       continue;
+    }
+    // A known name with its _FILE misspelled (AMQP_URL_FIEL, INFLUX_TOKEN_FIL): whole, it is
+    // too far from both the name and the name's _FILE form for the edits below to see it, so a
+    // secret mount did nothing without a word.
+    const cut = upper.lastIndexOf('_');
+    const named = upper.slice(0, cut);
+    if (!file && cut > 0 && knownNames.includes(named)) {
+      if (editDistance(upper.slice(cut + 1), 'FILE', maxEdits) <= maxEdits) {
+        found.push({ variable, meant: `${named}_FILE` });
+        continue;
+      }
     }
     let best: { meant: string; edits: number } | undefined;
     for (const name of knownNames) {

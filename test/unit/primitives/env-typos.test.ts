@@ -24,6 +24,11 @@ test('a variable within two edits of a known one, upper-cased, or without its un
     ['MAX_SEMI_SPACE_FILE', 'MAX_SEMI_SPACE_MB_FILE'],
     ['SENTRY_DNS', 'SENTRY_DSN'], // one edit from a name under 12 characters
     ['INFLUX_ORGS', 'INFLUX_ORG'],
+    // A known NAME, its _FILE misspelled: no warning, and the secret mount did nothing.
+    ['AMQP_URL_FIEL', 'AMQP_URL_FILE'],
+    ['SENTRY_DSN_FLIE', 'SENTRY_DSN_FILE'],
+    ['INFLUX_TOKEN_FIL', 'INFLUX_TOKEN_FILE'],
+    ['AMQP_URL_FILES', 'AMQP_URL_FILE'],
   ];
   for (const [variable, meant] of cases) {
     assert.deepEqual(misspelledVariables([variable], known), [{ variable, meant }], variable);
