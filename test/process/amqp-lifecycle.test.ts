@@ -167,7 +167,9 @@ describe('an AMQP service process on RabbitMQ', () => {
     const ids = await publishEvents(5, 'channel-closed');
     const service = start({
       AMQP_PREFETCH: '5',
-      FIXTURE_WORK_MS: '5000',
+      // Far longer than the stats line's wait and the channel's close take on a loaded
+      // machine: with 5 s the work once ended within the drain step (CI, the fork's run).
+      FIXTURE_WORK_MS: '60000',
       SHUTDOWN_STEP_TIMEOUT_MS: '300',
     });
     await service.waitFor('ready');

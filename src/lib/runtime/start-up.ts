@@ -85,6 +85,8 @@ export async function startUp<C extends CoreConfig>(
   if (coordinator.isShuttingDown) return;
   scheduler.start();
   telemetry.started();
+  // Before the line: once `ready` is logged, READY_FILE holds the pid.
+  markReady(config.startup.readyFile, log);
   log.info(
     {
       workers: nanny.names,
@@ -94,7 +96,6 @@ export async function startUp<C extends CoreConfig>(
     },
     'ready',
   );
-  markReady(config.startup.readyFile, log);
   watchMainAlone(core);
   for (const fault of faults) armMainFault(fault, coordinator.signal, log);
 }
