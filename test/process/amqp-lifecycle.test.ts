@@ -124,7 +124,8 @@ describe('an AMQP service process on RabbitMQ', () => {
     const ids = await publishEvents(30, 'slow');
     const service = start({
       AMQP_PREFETCH: '5',
-      FIXTURE_WORK_MS: '3000',
+      // Far longer than the first stats line takes on a loaded machine (as below).
+      FIXTURE_WORK_MS: '60000',
       SHUTDOWN_STEP_TIMEOUT_MS: '300',
       LOG_LEVEL: 'debug',
     });
@@ -218,7 +219,9 @@ describe('an AMQP service process on RabbitMQ', () => {
       const service = start(
         {
           AMQP_PREFETCH: '5',
-          FIXTURE_WORK_MS: '3000',
+          // Far longer than the first stats line takes on a loaded machine: with 3 s, the
+          // first window's work once ended before it, and its five results were published.
+          FIXTURE_WORK_MS: '60000',
           SHUTDOWN_STEP_TIMEOUT_MS: '300',
           LOG_LEVEL: 'debug',
         },

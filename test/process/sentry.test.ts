@@ -128,7 +128,9 @@ describe('a hanging Sentry endpoint', () => {
         FAULT: 'worker-throw:cruncher',
       }),
     });
-    await sentry.waitFor(() => true, 15_000);
+    // 30 s: three worker threads' start-up took over 10 s under a full test run (CI: no
+    // request within 15 s).
+    await sentry.waitFor(() => true, 30_000);
     const started = performance.now();
     const { code } = await service.waitForExit(10_000);
     assert.equal(code, 70, service.tail());
