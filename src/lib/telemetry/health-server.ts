@@ -197,6 +197,16 @@ export class HealthServer {
       return;
     }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
+    const known =
+      Object.hasOwn(probes, url.pathname) ||
+      (url.pathname === '/metrics' && this.#options.metrics !== undefined);
+    if (known && !isRead) {
+      // A resource that is there, asked with another method: 405 and what it allows (RFC 9110),
+      // not 404, which told a client with a wrong method that the probe did not exist.
+      const body = JSON.stringify({ error: `${url.pathname} answers GET and HEAD` });
+      send(req, res, 405, 'application/json', body, { allow: 'GET, HEAD' });
+      return;
+    }
     const probe = isRead ? probes[url.pathname] : undefined;
     if (
       req.method === 'HEAD' &&
@@ -281,8 +291,10 @@ function send(
   status: number,
   contentType: string,
   body: string,
+  headers: Readonly<Record<string, string>> = {},
 ): void {
   res.writeHead(status, {
+    ...headers,
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',

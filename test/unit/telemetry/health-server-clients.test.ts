@@ -243,3 +243,29 @@ test('a check that throws what nothing can read, or answers a promise, is not ok
   );
   assert.equal(verbose.status, 503, verbose.response);
 });
+
+test('another method on a probe or /metrics is answered 405 with what it allows; an unknown path stays 404', async (t) => {
+  const metrics = (): Promise<{ contentType: string; body: string }> =>
+    Promise.resolve({ contentType: 'text/plain', body: 'up 1\n' });
+  const port = await started(t, { metrics });
+  for (const [method, target] of [
+    ['POST', '/livez'],
+    ['PUT', '/readyz?verbose'],
+    ['DELETE', '/healthz'],
+    ['POST', '/metrics'],
+  ] as const) {
+    const answer = await rawHttp(
+      port,
+      `${method} ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(answer.status, 405, `${method} ${target}: ${answer.response}`);
+    assert.match(answer.response, /^allow: GET, HEAD\r$/im);
+  }
+  const unknown = await rawHttp(
+    port,
+    'POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(unknown.status, 404);
+  const get = await rawHttp(port, 'GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.equal(get.status, 200);
+});
