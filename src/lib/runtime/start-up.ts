@@ -114,8 +114,10 @@ function markReady(file: string, log: Pick<Logger, 'warn'>): void {
   try {
     // A regular file only, opened without waiting: a FIFO there blocked the main thread in
     // its open for good, right after `ready` (killed as a stall, 137, READY_FILE named nowhere;
-    // with MAIN_STALL_LIMIT_MS=0 and no worker thread, a hang for ever).
-    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK, 0o644);
+    // with MAIN_STALL_LIMIT_MS=0 and no worker thread, a hang for ever). Not through a link,
+    // which the listener refuses (it said never ready while this said ready).
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NONBLOCK;
+    fd = openSync(file, flags | constants.O_NOFOLLOW, 0o644);
     if (!fstatSync(fd).isFile()) throw new Error(`${file} is not a regular file`);
     ftruncateSync(fd);
     writeSync(fd, `${process.pid}\n`);
