@@ -95,12 +95,7 @@ export class HealthServer {
         connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
         keepAliveTimeout: 1000,
       },
-      (req, res) => {
-        // Under way until answered (or the client gone): not to be closed for a newcomer.
-        busy.add(req.socket);
-        res.once('close', () => busy.delete(req.socket));
-        this.#answer(req, res);
-      },
+      (req, res) => this.#answer(req, res),
     );
     // The clients are a probe and a scraper: a flood of sockets is refused, not served. Past
     // the bound the oldest idle one goes (a client that sent nothing, or an unfinished
@@ -109,18 +104,15 @@ export class HealthServer {
     // probe (a review helper's drill: the HEALTHCHECK failed 20 times in 20, while each of
     // them lived its 5 s to the 408).
     const maxConnections = this.#options.maxConnections ?? 64;
+    // A socket with a request under way is in #answering until its answer closes.
     const open = new Set<Socket>();
-    const busy = new Set<Socket>();
     server.on('connection', (socket: Socket) => {
       open.add(socket);
-      socket.once('close', () => {
-        open.delete(socket);
-        busy.delete(socket);
-      });
+      socket.once('close', () => open.delete(socket));
       if (open.size <= maxConnections) return;
       let idle: Socket | undefined;
       for (const other of open) {
-        if (other !== socket && !busy.has(other)) {
+        if (other !== socket && !this.#answering.has(other)) {
           idle = other;
           break;
         }
@@ -197,10 +189,8 @@ export class HealthServer {
       return;
     }
     const isRead = req.method === 'GET' || req.method === 'HEAD';
-    const known =
-      Object.hasOwn(probes, url.pathname) ||
-      (url.pathname === '/metrics' && this.#options.metrics !== undefined);
-    if (known && !isRead) {
+    const metrics = url.pathname === '/metrics' ? this.#options.metrics : undefined;
+    if (!isRead && (metrics !== undefined || Object.hasOwn(probes, url.pathname))) {
       // A resource that is there, asked with another method: 405 and what it allows (RFC 9110),
       // not 404, which told a client with a wrong method that the probe did not exist.
       const body = JSON.stringify({ error: `${url.pathname} answers GET and HEAD` });
@@ -208,11 +198,7 @@ export class HealthServer {
       return;
     }
     const probe = isRead ? probes[url.pathname] : undefined;
-    if (
-      req.method === 'HEAD' &&
-      url.pathname === '/metrics' &&
-      this.#options.metrics !== undefined
-    ) {
+    if (req.method === 'HEAD' && metrics !== undefined) {
       // Nothing built: an exposition starts the windows of the figures read "since the last
       // scrape" anew, and a HEAD (a load balancer's check) took a stall from the scraper.
       res.writeHead(200, {
@@ -222,8 +208,8 @@ export class HealthServer {
       res.end();
       return;
     }
-    if (isRead && url.pathname === '/metrics' && this.#options.metrics !== undefined) {
-      this.#exposition ??= this.#options.metrics().finally(() => {
+    if (isRead && metrics !== undefined) {
+      this.#exposition ??= metrics().finally(() => {
         this.#exposition = undefined;
       });
       this.#exposition.then(
