@@ -191,6 +191,11 @@ export class InfluxMetrics implements MetricSink {
       );
     const timedOut = (await withTimeout(flushed, this.#options.flushTimeoutMs)) === gaveUp;
     writeApi.dispose();
+    // Disposed, the client sends nothing, but its retry buffer keeps its entries: a retry still
+    // on its way when the sockets end re-armed the buffer's timer for them (up to its maximum
+    // delay), and that timer held the exit seconds after 'shutdown complete'. A flush of the
+    // disposed client empties both buffers without a request; only then the sockets end.
+    await writeApi.flush(true).catch(() => undefined);
     this.#agent?.destroy();
     this.#dropped = this.#recorded - this.#written;
     const fields = { written: this.#written, dropped: this.#dropped, timedOut };
