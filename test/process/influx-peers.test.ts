@@ -8,6 +8,8 @@ import { HostilePeer } from '../helpers/hostile-peer.js';
  * working, reads no more than a bounded answer, and nothing of the writer outlives the stop.
  */
 
+const mib = 1024 * 1024;
+
 function influxEnv(url: string, extra: Record<string, string>): Record<string, string> {
   return testEnv({
     INFLUX_URL: url,
@@ -54,4 +56,31 @@ describe('an InfluxDB that misbehaves', () => {
     console.log(`# silent store: exit ${heldMs} ms after 'shutdown complete'`);
     assert.ok(heldMs < 1000, `exit ${heldMs} ms after 'shutdown complete'`);
   });
+
+  for (const [status, contentType] of [
+    [200, 'text/plain'],
+    [500, 'application/json'],
+  ] as const) {
+    test(`an endless ${status} ${contentType} answer is read no further than a bound`, async () => {
+      peer = new HostilePeer({ mode: 'endless', status, contentType });
+      const url = await peer.start();
+      service = new ServiceProcess({
+        env: influxEnv(url, { INFLUX_FLUSH_INTERVAL_MS: '200', INFLUX_TIMEOUT_MS: '4000' }),
+      });
+      const warning = await service.waitFor(
+        'metrics store unreachable; points are kept for retry (bounded), then dropped',
+        15_000,
+      );
+      assert.match(JSON.stringify(warning['err']), /answer over 65536 bytes/);
+      const three = (): boolean => peer!.requests.filter((r) => r.closed).length >= 3;
+      while (!three()) await service.waitFor((l) => l.msg === 'thread report' && three(), 20_000);
+      assert.ok(service.isAlive, service.tail());
+
+      service.signal('SIGTERM');
+      const { code } = await service.waitForExit(15_000);
+      assert.equal(code, 0, service.tail());
+      console.log(`# endless ${status}: at most ${peer.mostSent} bytes sent to one write`);
+      assert.ok(peer.mostSent < 16 * mib, `${peer.mostSent} bytes sent to one write`);
+    });
+  }
 });

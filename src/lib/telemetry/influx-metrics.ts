@@ -1,5 +1,5 @@
 import type { Agent, ClientRequest, IncomingMessage, RequestOptions } from 'node:http';
-import { InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
+import { HttpError, InfluxDB, Point, setLogger, type WriteApi } from '@influxdata/influxdb-client';
 import type { Logger } from '../primitives/log.js';
 import { ConfigError } from '../primitives/errors.js';
 import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
@@ -55,9 +55,17 @@ type RequestFunction = (
   callback?: (response: IncomingMessage) => void,
 ) => ClientRequest;
 
+/** The most of an answer's body read: a store's error message is under 1 KiB. */
+export const maxAnswerBytes = 64 * 1024;
+
 /**
  * `request` whose requests end (destroyed, with the client's error) `timeoutMs` after they
- * start, answered or not, and when their socket idles past it.
+ * start, answered or not, and when their socket idles past it; and whose answer is cut after
+ * `maxAnswerBytes`. The client reads the whole body of any answer but a 204 (for its error
+ * message): a 200 of 100 MB was read on every flush (1.2 GB in 60 s), an endless one to the
+ * time limit, and a 500 with 700 MiB of JSON ended the service (RangeError: Invalid string
+ * length). The cut answer fails as the client would have failed it, an HttpError with its status
+ * and Retry-After, so it is retried or dropped as before.
  */
 function withDeadline(request: RequestFunction, timeoutMs: number): RequestFunction {
   return (options, callback) => {
@@ -69,8 +77,35 @@ function withDeadline(request: RequestFunction, timeoutMs: number): RequestFunct
     timer.unref();
     req.once('timeout', end);
     req.once('close', () => clearTimeout(timer));
+    req.once('response', (response) => capAnswer(response));
     return req;
   };
+}
+
+function capAnswer(response: IncomingMessage): void {
+  let bytes = 0;
+  const count = (chunk: Buffer): void => {
+    bytes += chunk.length;
+    if (bytes <= maxAnswerBytes) return;
+    response.off('data', count);
+    const status = response.statusCode ?? 600;
+    const retryAfter = response.headers['retry-after'];
+    // The client fails the write on the first error it hears: ours, before the destroy, whose
+    // "Response aborted" it would retry as a lost connection.
+    response.emit(
+      'error',
+      new HttpError(
+        status,
+        response.statusMessage,
+        undefined,
+        typeof retryAfter === 'string' ? retryAfter : undefined,
+        response.headers['content-type'],
+        `HTTP ${status} with an answer over ${maxAnswerBytes} bytes; not read further`,
+      ),
+    );
+    response.destroy();
+  };
+  response.on('data', count);
 }
 
 export class InfluxMetrics implements MetricSink {
