@@ -37,6 +37,7 @@ export class HostilePeer {
   readonly #options: HostilePeerOptions;
   readonly #server: Server;
   readonly #timers = new Set<NodeJS.Timeout>();
+  #waiters: Array<{ count: number; resolve: () => void }> = [];
 
   constructor(options: HostilePeerOptions) {
     this.#options = options;
@@ -48,6 +49,7 @@ export class HostilePeer {
         closed: false,
       };
       this.requests.push(seen);
+      for (const w of this.#waiters.filter((w) => this.requests.length >= w.count)) w.resolve();
       res.on('close', () => (seen.closed = true));
       req.resume();
       req.on('end', () => this.#answer(res, seen));
@@ -75,6 +77,26 @@ export class HostilePeer {
     return Math.max(0, ...this.requests.map((r) => r.sent));
   }
 
+  /** Resolves once `count` requests have arrived; rejects after timeoutMs. */
+  waitForRequests(count: number, timeoutMs = 10_000): Promise<void> {
+    if (this.requests.length >= count) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.requests.length} requests, not ${count}, within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
   /** Stops listening and ends every connection. Idempotent. */
   async close(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
@@ -89,7 +111,10 @@ export class HostilePeer {
     res.writeHead(status, { 'content-type': contentType });
     if (mode === 'trickle') {
       const timer = setInterval(() => {
-        if (res.destroyed) return void clearInterval(timer);
+        if (res.destroyed) {
+          clearInterval(timer);
+          return;
+        }
         res.write('x');
         seen.sent++;
       }, this.#options.trickleMs ?? 500);

@@ -12,6 +12,7 @@ import {
   type TestVhost,
 } from '../helpers/broker.js';
 import { freePort } from '../helpers/http-recorder.js';
+import { HostilePeer } from '../helpers/hostile-peer.js';
 import { OtlpRecorder, type RecordedSpan } from '../helpers/otlp-recorder.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
 import type { FixtureResult } from '../fixtures/amqp-service/work.worker.js';
@@ -368,5 +369,36 @@ describe('tracing through the AMQP pipeline', () => {
     assert.equal((await service.waitForExit()).code, 0, service.tail());
     const stopMs = performance.now() - started;
     assert.ok(stopMs < 3000, `stopped in ${Math.round(stopMs)} ms`);
+  });
+  test('a collector that trickles its answers: each export ends at the flush timeout, and nothing of the exporter outlives the stop', async () => {
+    const peer = new HostilePeer({ mode: 'trickle', trickleMs: 200 });
+    recorders.push(peer);
+    const url = await peer.start();
+    const service = start({ OTEL_EXPORTER_OTLP_ENDPOINT: url, TRACING_FLUSH_TIMEOUT_MS: '1000' });
+    await service.waitFor('ready', 15_000);
+    // Messages in rounds, each round waiting for one more export: every thread exports within a
+    // second of having spans, and each export meets an answer that never ends.
+    for (let round = 0; peer.requests.length < 12; round++) {
+      const ids = Array.from({ length: 5 }, (_, i) => `slow-${round}-${i}`);
+      await observer.publish(
+        queues.input,
+        ids.map((id) => JSON.stringify({ id, text: id })),
+        (i) => ({ messageId: ids[i] }),
+      );
+      await observer.collect(queues.results, (r) => r.length >= ids.length);
+      await peer.waitForRequests(peer.requests.length + 1, 5000);
+    }
+    const exports = peer.requests.length;
+    console.log(`# trickle: ${exports} exports, ${peer.open} still open`);
+    assert.ok(peer.open <= 6, `${peer.open} of ${exports} exports still open`);
+
+    service.signal('SIGTERM');
+    await service.waitFor('shutdown complete', 15_000);
+    const completeAt = performance.now();
+    const { code } = await service.waitForExit(20_000);
+    const heldMs = Math.round(performance.now() - completeAt);
+    assert.equal(code, 0, service.tail());
+    console.log(`# trickle: exit ${heldMs} ms after 'shutdown complete'`);
+    assert.ok(heldMs < 1000, `exit ${heldMs} ms after 'shutdown complete'`);
   });
 });

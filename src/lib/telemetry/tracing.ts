@@ -18,6 +18,7 @@ import { samplerRatio, type TelemetryConfig } from './telemetry-config.js';
 import { installTraceImpl } from './trace-context.js';
 import { otelTraceImpl } from './otel-context.js';
 import { timedOut, withTimeout } from '../primitives/waits.js';
+import { createDeadlineAgent, type DeadlineAgent } from './deadline-agent.js';
 
 /**
  * This thread's OpenTelemetry tracer provider, and the only file that imports the SDK: spans
@@ -76,7 +77,18 @@ export function startTracing(options: TracingOptions): TracingHandle {
   // The exporter reads OTEL_EXPORTER_OTLP_HEADERS too; these came through the config's checks
   // (and from a `_FILE`, which it does not read).
   const headers = { ...tracing.headers, ...tracing.tracesHeaders };
-  const exporterOptions = { url, timeoutMillis: tracing.flushTimeoutMs, headers };
+  // Each export ends at the flush timeout, answered or not, on a socket of its own: the
+  // exporter's timeout is the socket's idle time, and a collector answering a byte every 500 ms
+  // held every export open (30, its limit: no span exported after that) and, past the stop, the
+  // process to its deadline (124). close() ends what is still open.
+  let sockets: DeadlineAgent | undefined;
+  const exporterOptions = {
+    url,
+    timeoutMillis: tracing.flushTimeoutMs,
+    headers,
+    httpAgentOptions: (protocol: string) =>
+      (sockets ??= createDeadlineAgent(protocol, tracing.flushTimeoutMs)).agent,
+  };
   const exporter =
     protocol === 'http/json'
       ? new JsonExporter(exporterOptions)
@@ -119,6 +131,7 @@ export function startTracing(options: TracingOptions): TracingHandle {
       });
       if ((await withTimeout(exported, timeoutMs)) === timedOut)
         log.warn({ timeoutMs }, 'spans not exported within the flush timeout');
+      sockets?.close();
     })();
     return closing;
   };
