@@ -46,6 +46,23 @@ export interface SentryHandle {
 export function startSentry(options: SentryOptions): SentryHandle {
   const log = options.log.child({ component: 'sentry' });
   const open = new Set<ClientRequest>();
+  // Each request ends at SENTRY_FLUSH_TIMEOUT_MS as a whole, answered or not: the client has no
+  // bound of its own, and an endpoint that stalled once (connections kept, no answer) filled
+  // its buffer with requests that never ended, and every report after it was dropped, for
+  // good and silently. An outage is one warning, its end one line.
+  let outage = false;
+  const failed = (error: Error): void => {
+    if (outage) return;
+    outage = true;
+    log.warn({ err: error }, 'sentry unreachable; reports are dropped until it answers');
+  };
+  const answered = (response: IncomingMessage): void => {
+    const status = response.statusCode ?? 0;
+    if (status >= 500) return failed(new Error(`HTTP ${status}`));
+    if (!outage) return;
+    outage = false;
+    log.info({ status }, 'sentry reachable again');
+  };
   const tracked = (module: typeof http | typeof https) => ({
     request(
       requestOptions: RequestOptions,
@@ -53,7 +70,18 @@ export function startSentry(options: SentryOptions): SentryHandle {
     ): ClientRequest {
       const req = module.request(requestOptions, callback);
       open.add(req);
-      req.once('close', () => open.delete(req));
+      const timer = setTimeout(() => {
+        req.destroy(
+          new Error(`no answer within SENTRY_FLUSH_TIMEOUT_MS (${options.flushTimeoutMs} ms)`),
+        );
+      }, options.flushTimeoutMs);
+      timer.unref();
+      req.once('response', answered);
+      req.once('error', failed);
+      req.once('close', () => {
+        clearTimeout(timer);
+        open.delete(req);
+      });
       return req;
     },
   });
