@@ -17,7 +17,6 @@ import {
   retry,
   timeout,
   TimeoutStrategy,
-  wrap,
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
@@ -124,6 +123,23 @@ class CallerCancelled extends Error {
   }
 }
 
+/**
+ * What a half-open breaker's trial call failed with once it was cancelled (its caller gave up,
+ * or the stop cut it short), on its way from the trial to the breaker only. A cancelled trial
+ * proves nothing of the dependency, but cockatiel 4.0 takes an error its filter does not handle
+ * for the trial's success and closes the breaker (CircuitBreakerPolicy.executeHalfOpen), and
+ * has no third outcome that would leave the breaker half-open for the next call: the filter
+ * handles this one, so the breaker opens again and the next trial comes after
+ * `halfOpenAfterMs`, as after a failed one.
+ */
+class CancelledTrial extends Error {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    super('half-open trial cancelled');
+    this.error = error;
+  }
+}
+
 /** Exponential backoff from `baseDelayMs`, doubling up to `maxDelayMs`, with the jitter named. */
 function backoffOf(config: PolicyConfig): ExponentialBackoff<unknown> {
   const options = { initialDelay: config.baseDelayMs, maxDelay: config.maxDelayMs };
@@ -216,7 +232,9 @@ export class Policies {
 
     let breaker: CircuitBreakerPolicy | undefined;
     if (config.breakerThreshold > 0) {
-      breaker = circuitBreaker(handleWhen(isDependencyFault), {
+      const counted = (error: unknown) =>
+        error instanceof CancelledTrial || isDependencyFault(error);
+      breaker = circuitBreaker(handleWhen(counted), {
         halfOpenAfter: config.halfOpenAfterMs,
         breaker: new ConsecutiveBreaker(config.breakerThreshold),
       });
@@ -228,7 +246,26 @@ export class Policies {
       if (!control.signal.aborted) monitor.timedOut(); // the shutdown's abort is no timeout
     });
 
-    const guarded = wrap(breaker ?? noop, attemptTimeout);
+    // The breaker around the timeout. A call that reaches the breaker's inside while it is
+    // half-open is its trial (cockatiel lets one through and holds the others until it is
+    // decided): cancelled, it is a CancelledTrial to the breaker, and as it was to the rest.
+    const guarded = <T>(
+      fn: (context: { signal: AbortSignal }) => Promise<T>,
+      signal: AbortSignal,
+    ): Promise<T> => {
+      if (breaker === undefined) return attemptTimeout.execute(fn, signal);
+      const circuit = breaker;
+      return circuit
+        .execute(({ signal: inner }) => {
+          const isTrial = circuit.state === CircuitState.HalfOpen;
+          return attemptTimeout.execute(fn, inner).catch((error: unknown) => {
+            throw isTrial && kindOf(error) === 'cancelled' ? new CancelledTrial(error) : error;
+          });
+        }, signal)
+        .catch((error: unknown) => {
+          throw error instanceof CancelledTrial ? error.error : error;
+        });
+    };
     // One attempt in a bulkhead slot held until `fn` itself settles: the timeout answers the
     // attempt at its time, but a call that ignores its signal runs on, and freeing its slot
     // then let retries overlap it (a reviewer saw 6 attempts at once under a limit of 1).
@@ -239,7 +276,7 @@ export class Policies {
       const outcome = Promise.withResolvers<T>();
       const slot = limit.execute(async ({ signal: slotSignal }) => {
         let running: Promise<unknown> = Promise.resolve();
-        const answered = guarded.execute((context) => {
+        const answered = guarded((context) => {
           const call = fn(context);
           running = call.catch(() => undefined);
           return call;

@@ -19,7 +19,7 @@ export type BreakerState =
   | 'closed'
   /** Calls fail fast (PolicyRejectedError, 'circuit-open') until `halfOpenAfterMs` has passed. */
   | 'open'
-  /** One trial call passes; success closes the breaker, failure opens it again. */
+  /** One trial call passes; success closes the breaker, failure or cancellation opens it again. */
   | 'half-open';
 
 export interface PolicyMonitorOptions {
@@ -98,7 +98,9 @@ export class PolicyMonitor {
     metrics.gauge(PolicyMetrics.BREAKER_OPEN, state === 'closed' ? 0 : 1, this.#tags);
     const fields = { state, critical: config.critical };
     if (state === 'open') {
-      this.#log.warn({ ...fields, halfOpenAfterMs: config.halfOpenAfterMs }, 'breaker opened');
+      // In a stop nothing counts as a failure but a cancelled half-open trial: no news.
+      const level = this.#quiet ? 'debug' : 'warn';
+      this.#log[level]({ ...fields, halfOpenAfterMs: config.halfOpenAfterMs }, 'breaker opened');
       this.#watchOpen();
     } else if (state === 'half-open') {
       this.#log.info(fields, 'breaker half-open: trial call');

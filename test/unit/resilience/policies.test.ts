@@ -296,6 +296,46 @@ describe('resilience policies', () => {
     assert.deepEqual(deaths, []);
   });
 
+  test('a half-open trial that is cancelled does not close the breaker: it opens again, and the next call fails fast', async () => {
+    // cockatiel counts an error its filter does not handle as the trial's success: a trial
+    // its caller gave up on, or that a stop cut short, closed the breaker of a dependency
+    // nothing had proven healthy.
+    for (const cancel of ['caller', 'shutdown'] as const) {
+      const { policy, shutdown, metrics, named, waitFor } = setUp({
+        breakerThreshold: 1,
+        halfOpenAfterMs: 200,
+      });
+      server.plan([503, 'hang'], 200);
+      const first = server.requests.length;
+      await rejection(policy.execute(call));
+      await waitFor('breaker opened');
+      await delay(250); // the half-open delay itself is what is under test
+      const caller = new AbortController();
+      const trial = rejection(policy.execute(call, caller.signal));
+      await server.waitForRequests(first + 2);
+      assert.equal(policy.state, 'half-open', `${cancel}: the call is the trial`);
+      if (cancel === 'caller') caller.abort(new Error('the caller gave up'));
+      else shutdown.abort(new Error('stop requested: test'));
+      await trial;
+      await delay(20); // the breaker's decision follows the attempt's end
+      assert.equal(policy.state, 'open', `${cancel}: a cancelled trial proved nothing`);
+      const states = metrics.records
+        .filter((r) => r.name === PolicyMetrics.BREAKER)
+        .map((r) => r.tags['state']);
+      assert.deepEqual(states, ['open', 'half-open', 'open'], cancel);
+      const levels = named('breaker opened').map((l) => (l as Record<string, unknown>)['level']);
+      assert.deepEqual(levels, cancel === 'caller' ? ['warn', 'warn'] : ['warn', 'debug']);
+      if (cancel === 'caller') {
+        const fast = await rejection(policy.execute(call));
+        assert.ok(rejectedBecause(fast, 'circuit-open', 'isBrokenCircuitError'), String(fast));
+        assert.equal(server.requests.length - first, 2, 'no request while open again');
+        await delay(250);
+        assert.equal(await policy.execute(call), 200, 'the next trial after the delay closes it');
+        assert.equal(policy.state, 'closed');
+      }
+    }
+  });
+
   test('an error of another realm or a plain object keeps its classification through the policy', async () => {
     const { policy } = setUp({ maxAttempts: 2, baseDelayMs: 5 });
     const { runInNewContext } = await import('node:vm');
