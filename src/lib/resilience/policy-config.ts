@@ -31,6 +31,10 @@ const policyFields = {
   queue: integer(0, 1_000_000),
   /** Critical: an open breaker for longer than `maxOpenMs` ends the process (exit 69). */
   critical: flag(),
+  /**
+   * From the first opening until a trial call closes the breaker (trials that fail do not
+   * restart it). For a critical breaker, more than `halfOpenAfterMs + timeoutMs`.
+   */
   maxOpenMs: millis(1),
 };
 
@@ -56,17 +60,15 @@ export const policiesSchema = z
         continue;
       }
       const policy = resolvePolicy(section, name);
-      if (
-        policy.critical &&
-        policy.breakerThreshold > 0 &&
-        policy.maxOpenMs <= policy.halfOpenAfterMs
-      ) {
-        // The open clock runs until a trial call closes the breaker, and no trial comes before
-        // halfOpenAfterMs: every opening would end the service (69), a restart loop.
+      const trialEndMs = policy.halfOpenAfterMs + policy.timeoutMs;
+      if (policy.critical && policy.breakerThreshold > 0 && policy.maxOpenMs <= trialEndMs) {
+        // The open clock runs from the first opening until a trial call closes the breaker; no
+        // trial comes before halfOpenAfterMs, and one may take timeoutMs: below their sum a
+        // healthy dependency's trial could be cut short by the exit (69), a restart loop.
         ctx.addIssue({
           code: 'custom',
           path: [name, 'maxOpenMs'],
-          message: `must be more than halfOpenAfterMs (${policy.halfOpenAfterMs}) for a critical breaker: it dies before any trial call otherwise`,
+          message: `must be more than halfOpenAfterMs + timeoutMs (${policy.halfOpenAfterMs} + ${policy.timeoutMs} = ${trialEndMs}) for a critical breaker: it dies before the first trial call can answer otherwise`,
         });
       }
       if (policy.maxDelayMs < policy.baseDelayMs) {

@@ -80,10 +80,29 @@ describe('policy configuration', () => {
     );
     assert.match(
       message,
-      /policies\.fixtureHttp\.maxOpenMs.*must be more than halfOpenAfterMs \(30000\) for a critical breaker/,
+      /policies\.fixtureHttp\.maxOpenMs.*must be more than halfOpenAfterMs \+ timeoutMs \(30000 \+ 2000 = 32000\) for a critical breaker/,
     );
     // Not critical, or no breaker: only a warning's timing, allowed.
     load({ POLICY_FIXTURE_HTTP_CRITICAL: 'false', POLICY_FIXTURE_HTTP_MAX_OPEN_MS: '1' });
+  });
+
+  test('a critical breaker whose maxOpenMs does not leave a trial call its timeout after halfOpenAfterMs is rejected', () => {
+    // The open clock runs until a trial closes the breaker; the first trial comes at
+    // halfOpenAfterMs and may take timeoutMs: 30000 + 5000 left it no time to answer.
+    const critical = {
+      POLICY_FIXTURE_HTTP_CRITICAL: 'true',
+      POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS: '30000',
+      POLICY_FIXTURE_HTTP_TIMEOUT_MS: '5000',
+    };
+    const message = configError(() =>
+      load({ ...critical, POLICY_FIXTURE_HTTP_MAX_OPEN_MS: '35000' }),
+    );
+    assert.match(
+      message,
+      /policies\.fixtureHttp\.maxOpenMs.*must be more than halfOpenAfterMs \+ timeoutMs \(30000 \+ 5000 = 35000\) for a critical breaker/,
+    );
+    const { policies } = load({ ...critical, POLICY_FIXTURE_HTTP_MAX_OPEN_MS: '35001' });
+    assert.equal(resolvePolicy(policies, 'fixtureHttp').maxOpenMs, 35001);
   });
 
   test('an unknown field in a policy (a typo) is rejected, naming the policy', () => {
