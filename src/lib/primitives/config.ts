@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigError, PermanentError } from './errors.js';
+import { ConfigError, PermanentError, fieldOf } from './errors.js';
 import { describeAt, nodesAt } from './schema-nodes.js';
 import {
   isMarkedNotSecret,
@@ -39,10 +39,48 @@ export interface LoadConfigOptions<S extends z.ZodType> {
   crossChecks?: (config: z.infer<S>) => readonly ConfigIssue[];
 }
 
-/** A setting that is valid alone but not beside another: its path, and why. */
+/** A setting that is valid alone but not beside another: its path, why, and what it read. */
 export interface ConfigIssue {
   path: readonly string[];
   message: string;
+  settings?: readonly SettingRef[];
+}
+
+/**
+ * A setting a check between settings read: a cross-check's `settings`, or `params.settings` on
+ * a refinement's issue (`ctx.addIssue({ ..., params: { settings } })`). The error shows each
+ * with its value in force and where that came from, and names the variables that set them, so
+ * that it says what to change. Paths are relative to the object that holds the issue's key
+ * (`'..'` climbs a level); the issue's own key may be among them, for its `inherits`.
+ */
+export interface SettingRef {
+  key: readonly string[];
+  /** Where the value in force is when `key` is not set (a policy's field: `default`'s). */
+  inherits?: readonly string[];
+}
+
+/** The settings an issue carries in the form above (a fork's refinement may give others). */
+function settingsOf(issue: { params?: unknown; settings?: readonly SettingRef[] }): SettingRef[] {
+  const given = issue.settings ?? fieldOf(issue.params, 'settings');
+  if (!Array.isArray(given)) return [];
+  const isPath = (path: unknown): path is string[] =>
+    Array.isArray(path) && path.every((key) => typeof key === 'string');
+  return given.flatMap((setting: unknown) => {
+    const key = fieldOf(setting, 'key');
+    const inherits = fieldOf(setting, 'inherits');
+    if (!isPath(key)) return [];
+    return [isPath(inherits) ? { key, inherits } : { key }];
+  });
+}
+
+/** `relative` (`'..'` climbs a level) from the object that holds the key at `path`. */
+function resolveFrom(path: readonly PropertyKey[], relative: readonly string[]): string[] {
+  const resolved = path.slice(0, -1).map(String);
+  for (const key of relative) {
+    if (key === '..') resolved.pop();
+    else resolved.push(key);
+  }
+  return resolved;
 }
 
 type Json = Record<string, unknown>;
@@ -276,12 +314,85 @@ export function loadConfig<S extends z.ZodType>(
   };
   // Before validation: a value that fails it must not be printed either.
   forEachLeaf(raw, remember);
+  /** The value at `path` as loaded (the defaults and the variables), before validation. */
+  const valueAt = (path: readonly PropertyKey[]): unknown => {
+    let value: unknown = raw;
+    for (const k of path) value = (value as Json | undefined)?.[k as string];
+    return value;
+  };
+  /** ` = value` as an error shows the value at `path`: masked when secret. */
+  const shownAt = (path: readonly PropertyKey[], value: unknown): string => {
+    if (value === undefined) return ' = missing';
+    if (secretAt(path)) {
+      return ` = ${typeof value === 'string' ? maskSecret(value) : redacted} (secret)`;
+    }
+    return ` = ${JSON.stringify(shownValue(value, path, secretAt))}`;
+  };
+  /** The variables the env map reads into `key`. */
+  const variablesOf = (key: string): string[] =>
+    Object.entries(options.env)
+      .filter(([, path]) => path === key)
+      .map(([name]) => name);
+  /**
+   * A setting a check between settings read: its key, where its value in force came from (an
+   * inherited one: from where), the value, and what sets it (its variables; an inherited one's,
+   * those of where it comes from too; a key no variable sets: the key, in the defaults).
+   */
+  const describeSetting = (path: readonly string[], inherits: readonly string[] | undefined) => {
+    const key = path.join('.');
+    const setBy = variablesOf(key);
+    if (setBy.length === 0) setBy.push(`${key} in config/ defaults`);
+    if (valueAt(path) === undefined && inherits !== undefined) {
+      const source = inherits.join('.');
+      const value = valueAt(inherits);
+      if (value !== undefined) {
+        return {
+          text: `${key} (inherited from ${source}, ${originOf(origin, source)})${shownAt(inherits, value)}`,
+          setBy: [...setBy, ...variablesOf(source)],
+        };
+      }
+    }
+    return { text: `${key} (${originOf(origin, key)})${shownAt(path, valueAt(path))}`, setBy };
+  };
+  /**
+   * The line of an issue of a check between settings: its key and the settings it read, each
+   * with its value in force and where it came from, and the variables to set. The values have
+   * the form their keys expect (each was valid alone): no `expected`.
+   */
+  const betweenSettings = (
+    issue: { path: readonly PropertyKey[]; message: string },
+    settings: readonly SettingRef[],
+  ): string => {
+    const key = issue.path.map(String).join('.');
+    const resolved = settings.map((s) => ({
+      path: resolveFrom(issue.path, s.key),
+      inherits: s.inherits === undefined ? undefined : resolveFrom(issue.path, s.inherits),
+    }));
+    const own = resolved.find((s) => s.path.join('.') === key) ?? {
+      path: issue.path.map(String),
+      inherits: undefined,
+    };
+    const others = resolved
+      .filter((s) => s !== own)
+      .map((s) => describeSetting(s.path, s.inherits));
+    const first = describeSetting(own.path, own.inherits);
+    const setBy = [...new Set([first, ...others].flatMap((s) => s.setBy))];
+    const read = others.length === 0 ? '' : `; with ${others.map((s) => s.text).join(', ')}`;
+    return `  - ${first.text}: ${issue.message}${read}; set one of ${setBy.join(', ')}`;
+  };
   /** The error naming each issue's key, where its value came from, and why. */
   const invalid = (
-    issues: readonly { path: readonly PropertyKey[]; message: string }[],
+    issues: readonly {
+      path: readonly PropertyKey[];
+      message: string;
+      params?: unknown;
+      settings?: readonly SettingRef[];
+    }[],
     withExpected: boolean,
   ): ConfigError => {
     const lines = issues.map((issue) => {
+      const settings = issue.path.length === 0 ? [] : settingsOf(issue);
+      if (settings.length > 0) return betweenSettings(issue, settings);
       // An issue inside one variable's value (an element of a list it sets) is that variable's,
       // and its value is what the variable says, not a character of it.
       const set = issue.path.findIndex((_, i) => origin.has(issue.path.slice(0, i + 1).join('.')));
@@ -290,17 +401,8 @@ export function loadConfig<S extends z.ZodType>(
       const key =
         issue.path.length === 0 ? '(the configuration)' : issue.path.map(String).join('.');
       const expected = withExpected ? describeAt(options.schema, issue.path) : undefined;
-      let value: unknown = raw;
-      for (const k of valuePath) value = (value as Json | undefined)?.[k as string];
-      let shown = '';
-      if (valuePath.length > 0) {
-        shown =
-          value === undefined
-            ? ' = missing'
-            : secretAt(valuePath)
-              ? ` = ${typeof value === 'string' ? maskSecret(value) : redacted} (secret)`
-              : ` = ${JSON.stringify(shownValue(value, valuePath, secretAt))}`;
-      }
+      const value = valueAt(valuePath);
+      const shown = valuePath.length > 0 ? shownAt(valuePath, value) : '';
       const from = origin.get(valueKey);
       const hint = from === undefined ? undefined : serviceLinkHint(from, value);
       return `  - ${key} (${originOf(origin, valueKey)})${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SettingRef } from '../primitives/config.js';
 import { flag, integer, millis, upperSnake } from '../primitives/config-fields.js';
 
 /**
@@ -50,6 +51,16 @@ export function resolvePolicy(section: PoliciesConfig, name: string): PolicyConf
   return { ...section.default, ...override };
 }
 
+/**
+ * The fields of policy `name` a check read, for its config error: each shown with its value in
+ * force and where it came from, `default`'s when the policy does not set it.
+ */
+function fieldsRead(name: string, ...keys: (keyof PolicyConfig)[]): { settings: SettingRef[] } {
+  const inherits = (key: string) =>
+    name === 'default' ? {} : { inherits: ['..', 'default', key] };
+  return { settings: keys.map((key) => ({ key: [key], ...inherits(key) })) };
+}
+
 export const policiesSchema = z
   .object({ default: policySchema })
   .catchall(policyOverrideSchema)
@@ -69,6 +80,7 @@ export const policiesSchema = z
           code: 'custom',
           path: [name, 'maxOpenMs'],
           message: `must be more than halfOpenAfterMs + timeoutMs (${policy.halfOpenAfterMs} + ${policy.timeoutMs} = ${trialEndMs}) for a critical breaker: it dies before the first trial call can answer otherwise`,
+          params: fieldsRead(name, 'maxOpenMs', 'halfOpenAfterMs', 'timeoutMs', 'critical'),
         });
       }
       if (policy.maxDelayMs < policy.baseDelayMs) {
@@ -76,6 +88,7 @@ export const policiesSchema = z
           code: 'custom',
           path: [name, 'maxDelayMs'],
           message: `must be at least baseDelayMs (${policy.baseDelayMs})`,
+          params: fieldsRead(name, 'maxDelayMs', 'baseDelayMs'),
         });
       }
     }

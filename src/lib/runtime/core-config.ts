@@ -128,6 +128,7 @@ export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
     issues.push({
       path: ['telemetry', 'health', 'readinessDelayMs'],
       message: `must be less than shutdown.escalationMs (${escalationMs}): the delay opens every requested stop, which would always escalate, and past shutdown.deadlineMs end in exit 124`,
+      settings: [{ key: ['..', '..', 'shutdown', 'escalationMs'] }],
     });
   }
   return issues;

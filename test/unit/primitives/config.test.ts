@@ -449,6 +449,11 @@ test('the readiness delay must end before the escalation: valid alone, refused b
         `telemetry\\.health\\.readinessDelayMs \\(environment SHUTDOWN_READINESS_DELAY_MS\\) = "${delay}": must be less than shutdown\\.escalationMs \\(30000\\)`,
       ),
     );
+    // The other setting, where it came from, and the variables to set.
+    assert.match(
+      error.message,
+      /; with shutdown\.escalationMs \(config\/ defaults\) = 30000; set one of SHUTDOWN_READINESS_DELAY_MS, SHUTDOWN_ESCALATION_MS$/,
+    );
   }
   assert.equal(
     testConfig({ SHUTDOWN_READINESS_DELAY_MS: '29999' }).telemetry.health.readinessDelayMs,
@@ -483,7 +488,13 @@ test('a cross-section issue names its key and variable, and masks a secret value
         source,
         crossChecks: (c) =>
           c.b.on && c.a.token.length < 12
-            ? [{ path: ['a', 'token'], message: 'must be 12 characters or more when b.on is set' }]
+            ? [
+                {
+                  path: ['a', 'token'],
+                  message: 'must be 12 characters or more when b.on is set',
+                  settings: [{ key: ['..', 'b', 'on'] }],
+                },
+              ]
             : [],
       });
     assert.equal(load({ A_TOKEN: 'short-one', B_ON: 'false' }).a.token, 'short-one');
@@ -494,6 +505,10 @@ test('a cross-section issue names its key and variable, and masks a secret value
         assert.match(
           error.message,
           /a\.token \(environment A_TOKEN\) = \S+ \(secret\): must be 12/,
+        );
+        assert.match(
+          error.message,
+          /; with b\.on \(environment B_ON\) = "true"; set one of A_TOKEN, B_ON$/,
         );
         assert.doesNotMatch(error.message, /short-one/);
         return true;

@@ -105,6 +105,41 @@ describe('policy configuration', () => {
     assert.equal(resolvePolicy(policies, 'fixtureHttp').maxOpenMs, 35001);
   });
 
+  test('a check between fields shows each value in force and where it came from (an inherited one is not missing), and names the variables to set', () => {
+    // The user set these two; the error said 'policies.fixtureHttp.maxOpenMs (config/
+    // defaults) = missing' and named neither.
+    const message = configError(() =>
+      load({
+        POLICY_FIXTURE_HTTP_CRITICAL: 'true',
+        POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS: '60000',
+      }),
+    );
+    assert.doesNotMatch(message, /missing/);
+    assert.match(
+      message,
+      /- policies\.fixtureHttp\.maxOpenMs \(inherited from policies\.default\.maxOpenMs, config\/ defaults\) = 60000: must be more than halfOpenAfterMs \+ timeoutMs \(60000 \+ 2000 = 62000\)/,
+    );
+    for (const setting of [
+      'policies.fixtureHttp.halfOpenAfterMs (environment POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS) = "60000"',
+      'policies.fixtureHttp.timeoutMs (config/ defaults) = 2000',
+      'policies.fixtureHttp.critical (environment POLICY_FIXTURE_HTTP_CRITICAL) = "true"',
+      'set one of POLICY_FIXTURE_HTTP_MAX_OPEN_MS, POLICY_DEFAULT_MAX_OPEN_MS, POLICY_FIXTURE_HTTP_HALF_OPEN_AFTER_MS, POLICY_FIXTURE_HTTP_TIMEOUT_MS, POLICY_FIXTURE_HTTP_CRITICAL',
+    ]) {
+      assert.ok(message.includes(setting), `${setting}\nin\n${message}`);
+    }
+    assert.doesNotMatch(message, /expected an integer/, 'each value has the right form');
+
+    // Set for the defaults: the policy that inherits both says so, and names the variable.
+    const delays = configError(() => load({ POLICY_DEFAULT_BASE_DELAY_MS: '20000' }));
+    assert.doesNotMatch(delays, /missing/);
+    for (const line of [
+      '- policies.default.maxDelayMs (config/ defaults) = 10000: must be at least baseDelayMs (20000); with policies.default.baseDelayMs (environment POLICY_DEFAULT_BASE_DELAY_MS) = "20000"; set one of POLICY_DEFAULT_MAX_DELAY_MS, POLICY_DEFAULT_BASE_DELAY_MS',
+      '- policies.fixtureHttp.maxDelayMs (inherited from policies.default.maxDelayMs, config/ defaults) = 10000: must be at least baseDelayMs (20000); with policies.fixtureHttp.baseDelayMs (inherited from policies.default.baseDelayMs, environment POLICY_DEFAULT_BASE_DELAY_MS) = "20000"; set one of POLICY_FIXTURE_HTTP_MAX_DELAY_MS, POLICY_DEFAULT_MAX_DELAY_MS, POLICY_FIXTURE_HTTP_BASE_DELAY_MS, POLICY_DEFAULT_BASE_DELAY_MS',
+    ]) {
+      assert.ok(delays.includes(line), `${line}\nin\n${delays}`);
+    }
+  });
+
   test('an unknown field in a policy (a typo) is rejected, naming the policy', () => {
     const defaults = JSON.parse(readFileSync(fixtureDefaultsFile, 'utf8')) as {
       policies: Record<string, Record<string, unknown>>;
