@@ -1,5 +1,5 @@
 import type { Logger } from '../primitives/log.js';
-import { ShutdownDeadlineError } from '../primitives/errors.js';
+import { ShutdownDeadlineError, stopReason } from '../primitives/errors.js';
 import { classify } from '../primitives/classify.js';
 import { serializeError } from '../primitives/error-serialization.js';
 import { ExitCode, exitCodeFor, type ExitCodeValue } from '../primitives/exit-codes.js';
@@ -295,7 +295,7 @@ export class ShutdownCoordinator {
     } catch (error) {
       this.#log.warn({ err: error }, 'shutdown start hook failed');
     }
-    this.#controller.abort(cause ?? new Error(`stop requested: ${reason}`));
+    this.#controller.abort(cause ?? stopReason(`stop requested: ${reason}`));
     this.#run().catch((error: unknown) => {
       // Never expected (each step's failure is caught): the exit code still gets decided.
       this.#log.error({ err: error }, 'shutdown steps failed; exiting');

@@ -118,6 +118,19 @@ export class ShutdownDeadlineError extends WorkerBaseError {
   }
 }
 
+/**
+ * The reason a requested stop aborts a shutdown signal with (a process's, a worker thread's):
+ * an `AbortError`, as Node names a wait given up on (`AbortSignal.abort()` gives one), so the
+ * work it cuts short ends as cancelled, not failed. `classify()` says 'transient' (done again
+ * after the restart; a message in hand goes back) and the exception scope takes it for
+ * shutdown noise, in any thread. A plain Error there was 'unexpected': the sample's notifier
+ * warned once for each notification in flight (1,691 lines at one TERM). A failure's stop
+ * aborts with its cause instead.
+ */
+export function stopReason(message: string): Error {
+  return new DOMException(message, 'AbortError');
+}
+
 /** Reads a string field of an unknown value without trusting its class (works across realms). */
 export function fieldOf(error: unknown, field: string): unknown {
   if (typeof error !== 'object' || error === null) return undefined;

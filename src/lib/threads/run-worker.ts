@@ -24,6 +24,7 @@ import { isMetricsOn, isPrometheusOn, isTracingOn } from '../telemetry/switches.
 import { watchMain } from './main-watchdog.js';
 import { startLoopDelayProbe } from '../primitives/loop-delay.js';
 import { untilAborted } from '../primitives/waits.js';
+import { stopReason } from '../primitives/errors.js';
 
 /**
  * The worker-thread side of the core. A `*.worker.ts` module calls `runWorker(body)`; the
@@ -113,7 +114,7 @@ export function runWorker<C extends WorkerConfig>(
     switch (message.t) {
       case 'shutdown':
         log.debug({ reason: message.reason }, 'shutdown received');
-        controller.abort(new Error(`shutdown: ${message.reason}`));
+        controller.abort(stopReason(`shutdown: ${message.reason}`));
         return;
       case 'stopping':
         stopping.abort();

@@ -5,7 +5,9 @@ import {
   ShutdownCoordinator,
   type ShutdownCoordinatorOptions,
 } from '../../../src/lib/lifecycle/shutdown-coordinator.js';
+import { classify } from '../../../src/lib/primitives/classify.js';
 import { DependencyError } from '../../../src/lib/primitives/errors.js';
+import { isShutdownNoise } from '../../../src/lib/primitives/exception-scope.js';
 import { ExitCode } from '../../../src/lib/primitives/exit-codes.js';
 import { captureLogger } from '../../helpers/core.js';
 import { ArmedTimers } from '../../helpers/armed-timers.js';
@@ -92,6 +94,28 @@ test('the root signal aborts when shutdown starts', async (t) => {
   await waiting.promise;
   release.abort();
   await c.done;
+});
+
+test('a requested stop aborts the root signal with a cancellation', async (t) => {
+  // Aborted with a plain Error, a requested stop made every call it cut short 'unexpected':
+  // the sample's notifier warned once per notification in flight (1,691 lines at one TERM).
+  const { c } = coordinator(t);
+  c.requestStop('SIGTERM');
+  const reason: unknown = c.signal.reason;
+  assert.ok(reason instanceof Error);
+  assert.equal(reason.name, 'AbortError');
+  assert.equal(reason.message, 'stop requested: SIGTERM');
+  assert.equal(classify(reason), 'transient', 'work cut short by a stop is done again later');
+  assert.equal(isShutdownNoise(new Error('wrapped', { cause: reason }), undefined), true);
+  assert.equal(await c.done, ExitCode.OK);
+});
+
+test('a failure aborts the root signal with its cause', async (t) => {
+  const { c } = coordinator(t);
+  const cause = new DependencyError('broker', 'gone');
+  c.die(cause);
+  assert.equal(c.signal.reason, cause);
+  assert.equal(await c.done, ExitCode.DEPENDENCY_FAILURE);
 });
 
 test('a failing or hanging step is logged and the others still run', async (t) => {
