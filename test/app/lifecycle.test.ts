@@ -13,14 +13,30 @@ const byMsg = (msg: string) => (l: LogLine) => l.msg === msg;
 test("the sample's workers start, and TERM runs its steps among the core's, in order", async (t) => {
   const service = new ServiceProcess({
     app: 'sample',
-    env: sampleEnv({ SAMPLE_WORK_MS: '300', SAMPLE_EVENT_INTERVAL_MS: '100' }),
+    env: sampleEnv({
+      SAMPLE_WORK_MS: '600',
+      SAMPLE_EVENT_INTERVAL_MS: '100',
+      THREAD_REPORT_INTERVAL_MS: '100',
+    }),
   });
   t.after(() => service.stop());
   const ready = await service.waitFor('ready', 20_000);
   assert.deepEqual(ready['workers'], ['processor', 'stats', 'producer']);
   await service.waitFor('event processed', 15_000);
+  const termAt = service.lines.length;
   service.signal('SIGTERM');
   assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+  // The producer, stopped first, is not missing while the drain waits for the event in hand.
+  const reports = service.lines.slice(termAt).filter(byMsg('thread report'));
+  assert.ok(
+    reports.some((l) => JSON.stringify(l['stopped']) === '["producer"]'),
+    JSON.stringify(reports),
+  );
+  assert.deepEqual(
+    reports.filter((l) => l.level !== 'info'),
+    [],
+    'a clean stop warns of no missing thread',
+  );
   const steps = service.lines.filter(byMsg('shutdown step finished')).map((l) => l['step']);
   assert.deepEqual(steps, [
     'stop producer',

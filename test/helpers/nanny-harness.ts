@@ -1,4 +1,4 @@
-import { Nanny } from '../../src/lib/threads/nanny.js';
+import { Nanny, type NannyOptions } from '../../src/lib/threads/nanny.js';
 import type { WorkerSpec } from '../../src/lib/threads/worker-host.js';
 import type { EchoContract } from '../fixtures/workers/echo.worker.js';
 import { CapturingSink, testConfig } from './core.js';
@@ -11,6 +11,7 @@ import { createLogger } from '../../src/lib/primitives/log.js';
 export function nannyHarness(
   env: Record<string, string> = {},
   sink: CapturingSink = new CapturingSink(),
+  options: Pick<NannyOptions, 'isStopRequested'> = {},
 ) {
   // Heartbeats slow enough that a busy machine (two cores, many test files) never starves a
   // healthy worker into a hang verdict; the hang tests set their own.
@@ -34,6 +35,7 @@ export function nannyHarness(
     startTimeoutMs: Number(env['WORKER_START_TIMEOUT_MS'] ?? 5_000),
     reportIntervalMs: 60_000,
     signal: controller.signal,
+    ...options,
     die: (cause) => {
       died.push(cause as Error);
       controller.abort();

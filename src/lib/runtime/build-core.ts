@@ -91,6 +91,7 @@ export function buildCore<C extends CoreConfig>(config: Readonly<C>, logSink: Lo
     maxSemiSpaceMb: config.threads.maxSemiSpaceMb,
     mainStallLimitMs: config.threads.mainStallLimitMs,
     signal: control.signal,
+    isStopRequested: () => coordinator.isShuttingDown && coordinator.cause === undefined,
     die: (cause) => control.die(cause),
     report: (error, context) => control.report(error, context),
     metrics,

@@ -31,8 +31,14 @@ export interface ThreadReport {
   expected: number;
   /** Worker threads running now. */
   alive: number;
-  /** Names of declared workers that are not running. */
+  /** Names of declared workers that are not running (and not `stopped`). */
   missing: string[];
+  /**
+   * Names of declared workers that a requested stop has stopped (or is stopping): not missing,
+   * in the log, the metrics or cronitor (a clean stop whose drain outlasted a report interval
+   * warned 'thread report' with the sample's producer missing, every interval).
+   */
+  stopped?: string[];
   /** Vitals of each running worker, by name. */
   vitals: Record<string, ThreadVitals>;
 }
@@ -54,6 +60,12 @@ export interface NannyOptions {
    * stop exit 0).
    */
   signal: AbortSignal;
+  /**
+   * Whether the stop under way was asked for (a signal, `stop()`), not caused by a failure:
+   * then a worker asked to stop is `stopped` in the reports, not missing. Never true before a
+   * stop. Without it, every worker not running is missing.
+   */
+  isStopRequested?: () => boolean;
   die: (cause: unknown) => void;
   /** Where an error that escaped a worker's own scope is reported (WorkerHostOptions.escaped). */
   report?: ErrorReporter;
@@ -273,12 +285,16 @@ export class Nanny {
   report(): ThreadReport {
     const vitals: Record<string, ThreadVitals> = {};
     const missing: string[] = [];
+    const stopped: string[] = [];
+    const requested = this.#options.isStopRequested?.() === true;
     for (const spec of this.#specs) {
       const host = this.#hosts.get(spec.name);
       if (host?.state === 'running') vitals[spec.name] = host.vitals;
+      else if (requested && host !== undefined && isAskedToStop(host)) stopped.push(spec.name);
       else missing.push(spec.name);
     }
-    return { expected: this.#specs.length, alive: Object.keys(vitals).length, missing, vitals };
+    const alive = Object.keys(vitals).length;
+    return { expected: this.#specs.length, alive, missing, stopped, vitals };
   }
 
   /** Runtime-metric snapshots of the running workers; a silent one is left out. */
@@ -432,8 +448,9 @@ export class Nanny {
 
   #emitReport(): void {
     const report = this.report();
-    this.#log[report.missing.length === 0 ? 'info' : 'warn'](
-      { expected: report.expected, alive: report.alive, missing: report.missing },
+    const { expected, alive, missing, stopped } = report;
+    this.#log[missing.length === 0 ? 'info' : 'warn'](
+      { expected, alive, missing, ...(stopped !== undefined && stopped.length > 0 && { stopped }) },
       'thread report',
     );
     for (const listener of this.#reportListeners) {
@@ -472,4 +489,9 @@ function closedPeerOf(error: unknown, worker: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** A worker main asked to stop (`stop()`, `terminate()`): ending, or ended as asked. */
+function isAskedToStop(host: WorkerHost): boolean {
+  return host.state === 'stopping' || (host.state === 'exited' && host.endedOnRequest);
 }

@@ -80,6 +80,7 @@ test('workers start at the same time: three that are ready only together all sta
     expected: 3,
     alive: 3,
     missing: [],
+    stopped: [],
     vitals: nanny.report().vitals,
   });
   assert.deepEqual(died, []);
@@ -578,4 +579,20 @@ test("a worker cannot be named 'main' (main thread's label in logs and metrics),
   nanny.add(echo('echo'));
   assert.throws(() => nanny.add(echo('echo')), /a worker named echo is already declared/);
   assert.deepEqual(nanny.names, ['echo']);
+});
+
+test('a worker stopped in a requested stop is reported stopped, not missing; outside one, missing', async (t) => {
+  let requested = false;
+  const { nanny } = nannyHarness({}, undefined, { isStopRequested: () => requested });
+  t.after(() => nanny.stopAll(2_000));
+  nanny.add(echo('first')).add(echo('second'));
+  await nanny.start();
+  await nanny.stopWorker('first', 2_000);
+  const counts = () => {
+    const { alive, missing, stopped } = nanny.report();
+    return { alive, missing, stopped };
+  };
+  assert.deepEqual(counts(), { alive: 1, missing: ['first'], stopped: [] });
+  requested = true;
+  assert.deepEqual(counts(), { alive: 1, missing: [], stopped: ['first'] });
 });
