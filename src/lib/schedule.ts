@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from './primitives/log.js';
 import type { ProcessControl } from './primitives/process-control.js';
-import { runInScope } from './primitives/exception-scope.js';
+import { handleError, runInScope } from './primitives/exception-scope.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { timedOut, withTimeout } from './primitives/waits.js';
@@ -161,34 +161,42 @@ export class Scheduler {
     const started = performance.now();
     const monitor = this.#options.monitor;
     job.runs++;
-    job.running = withCorrelationId(series, async () => {
-      this.#log.debug({ job: name }, 'job started');
-      monitor?.run(name, series);
-      // Failed or not, apart from what it failed with: a job may reject with nothing.
-      let failed: { error: unknown } | undefined;
-      await runInScope(
-        async () => {
+    const scope = {
+      name: `job ${name}`,
+      log: this.#log,
+      control: this.#options.control,
+      onError: 'continue' as const,
+    };
+    // Everything of a run is in its scope, the pings and the metrics too: a monitor or a sink
+    // that throws is handled as any error of the job is. They sat outside it, and a cronitor
+    // ping that threw on the job's error (an Object.create(null)) rejected this promise: 70.
+    job.running = withCorrelationId(series, () =>
+      runInScope(async () => {
+        this.#log.debug({ job: name }, 'job started');
+        monitor?.run(name, series);
+        // Failed or not, apart from what it failed with: a job may reject with nothing.
+        let failed: { error: unknown } | undefined;
+        await runInScope(async () => {
           try {
             await job.spec.run(signal);
           } catch (error) {
             failed = { error };
             throw error;
           }
-        },
-        {
-          name: `job ${name}`,
-          log: this.#log,
-          control: this.#options.control,
-          onError: 'continue',
-        },
-      );
-      const durationMs = Math.round(performance.now() - started);
-      this.#options.metrics.timing('job_duration_seconds', durationMs, { job_name: name });
-      if (failed === undefined) monitor?.complete(name, series, durationMs);
-      else monitor?.fail(name, series, failed.error);
-      this.#log.debug({ job: name, durationMs, ok: failed === undefined }, 'job finished');
-    }).finally(() => {
-      job.running = undefined;
-    });
+        }, scope);
+        const durationMs = Math.round(performance.now() - started);
+        this.#options.metrics.timing('job_duration_seconds', durationMs, { job_name: name });
+        if (failed === undefined) monitor?.complete(name, series, durationMs);
+        else monitor?.fail(name, series, failed.error);
+        this.#log.debug({ job: name, durationMs, ok: failed === undefined }, 'job finished');
+      }, scope),
+    )
+      // The scope never rethrows ('continue'); should it ever, the error is still handled.
+      .catch((error: unknown) => {
+        handleError(error, scope);
+      })
+      .then(() => {
+        job.running = undefined;
+      });
   }
 }

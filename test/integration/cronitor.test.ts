@@ -95,6 +95,40 @@ describe('cronitor pings', () => {
     assert.match(message, /^Error: calling https:\/\/svc:\[Redacted\]@api\/x token \[Redacted\]$/);
   });
 
+  test("fail() never throws: a job's error that cannot be printed is still sent as a fail ping", async () => {
+    // String() and `.message` threw on these, out of the job's scope: the service exited 70.
+    const getterThrows = new Error('unread');
+    Object.defineProperty(getterThrows, 'message', {
+      get() {
+        throw new Error('no message');
+      },
+    });
+    const values: Record<string, unknown> = {
+      'null-prototype': Object.create(null) as object,
+      'toString-throws': {
+        toString() {
+          throw new Error('no text');
+        },
+      },
+      'message-getter-throws': getterThrows,
+      'lone-surrogate': new Error('bad \uD800 text'),
+      nothing: undefined,
+    };
+    const p = pinger(recorder);
+    for (const [series, value] of Object.entries(values)) {
+      assert.doesNotThrow(() => p.fail('odd', series, value), series);
+    }
+    await p.close();
+    const messages: Record<string, string | undefined> = Object.fromEntries(
+      recorder.requests.map((r) => [r.url.searchParams.get('series') ?? '', query(r)['message']]),
+    );
+    assert.deepEqual(Object.keys(messages).sort(), Object.keys(values).sort());
+    assert.equal(messages['null-prototype'], 'Error: {}');
+    assert.equal(messages['lone-surrogate'], 'Error: bad \uFFFD text');
+    assert.equal(messages['nothing'], 'undefined');
+    assert.equal(p.stats.failed, 0);
+  });
+
   test('an endpoint answering 500 costs one warning, and nothing on the console', async (t) => {
     recorder.mode = 'error';
     const consoleErrors: unknown[] = [];

@@ -115,6 +115,38 @@ describe('Scheduler', () => {
     assert.deepEqual(died, []);
   });
 
+  test("a ping that throws on the job's error is handled in the job's scope: runNow() resolves and the service goes on", async () => {
+    // The pings and the timing sat outside the scope: the old cronitor ping threw on a job's
+    // Object.create(null), the run's promise rejected, and nothing caught it (exit 70).
+    const pingThrows: JobRunMonitor = {
+      run: () => undefined,
+      complete: () => undefined,
+      fail: (_job, _series, error) => {
+        throw new TypeError(`cannot print ${String(error)}`);
+      },
+    };
+    const { scheduler, reported, died, lines } = setUp(pingThrows);
+    scheduler.add({
+      name: 'odd',
+      schedule: '0 0 1 1 *',
+      run: () => {
+        throw Object.create(null);
+      },
+    });
+    await scheduler.runNow('odd');
+    assert.deepEqual(died, []);
+    assert.equal(reported.length, 2, 'the job error, then the ping error');
+    assert.match((reported[1] as Error).message, /cannot print|Cannot convert/);
+    assert.deepEqual(
+      lines.filter((l) => l.level === 'error').map((l) => [l.msg, l['scope']]),
+      [
+        ['application error', 'job odd'],
+        ['application error', 'job odd'],
+      ],
+    );
+    assert.deepEqual(scheduler.stats()['odd'], { runs: 1, skipped: 0, running: false });
+  });
+
   test('a job failing as a dependency or with a configuration error ends the service, unreported, as anywhere else', async () => {
     // Swallowed, a job whose database was gone failed every tick while the service read live.
     const { scheduler, reported, died, lines } = setUp();

@@ -4,6 +4,7 @@ import type { ThreadReport } from '../threads/nanny.js';
 import type { JobRunMonitor } from '../schedule.js';
 import { withTimeout } from '../primitives/waits.js';
 import { redactSecrets } from '../primitives/secrets.js';
+import { serializeError } from '../primitives/error-serialization.js';
 
 /**
  * The cronitor integration, and the only file that imports cronitor. Two uses:
@@ -112,9 +113,14 @@ export class CronitorPinger implements JobRunMonitor {
   }
 
   fail(job: string, series: string, error: unknown): void {
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // Read as the exception scope reads it: a job may throw anything, and a value String() or
+    // `.message` throws on (Object.create(null), a getter that throws) threw here, out of the
+    // job's scope: exit 70 for an error the scope had handled.
+    const { name, message } = serializeError(error);
+    const text = name === 'NonError' ? message : `${name}: ${message}`;
     // Masked as a log line is: a job's error may quote a secret (a URL with its password).
-    const masked = redactSecrets(message).slice(0, 1000);
+    // Well-formed: a lone surrogate made the client's encodeURIComponent throw (no ping).
+    const masked = redactSecrets(text.toWellFormed()).slice(0, 1000);
     this.#ping(this.#jobKey(job), { state: 'fail', series, message: masked });
   }
 
@@ -132,7 +138,14 @@ export class CronitorPinger implements JobRunMonitor {
   #ping(key: string, params: PingParams): void {
     const api = this.#api;
     if (api === undefined || this.#controller.signal.aborted) return;
-    const ping = new api.Monitor(key).ping(params).catch(() => false);
+    let ping: Promise<unknown>;
+    try {
+      ping = new api.Monitor(key).ping(params).catch(() => false);
+    } catch (error) {
+      // Never expected (the client is async throughout); a ping still never throws.
+      this.#onOutcome(error);
+      return;
+    }
     this.#pending.add(ping);
     void ping.finally(() => this.#pending.delete(ping));
   }

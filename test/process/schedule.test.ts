@@ -1,0 +1,57 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { ServiceProcess } from '../helpers/service-process.js';
+import { HttpRecorder } from '../helpers/http-recorder.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
+
+/**
+ * Scheduled jobs in the real service process (test/fixtures/scheduled-job-service.ts: one job,
+ * `probe`, and nothing else), with cronitor's stand-in on loopback where the test needs it.
+ */
+
+const script = fileURLToPath(new URL('../fixtures/scheduled-job-service.js', import.meta.url));
+
+function start(env: Record<string, string>): ServiceProcess {
+  return new ServiceProcess({ script, env: { LOG_PRETTY: 'false', ...env } });
+}
+
+describe('a scheduled job in the service', () => {
+  const cronitor = new HttpRecorder('ok');
+  const services: ServiceProcess[] = [];
+  before(async () => {
+    await cronitor.start();
+  });
+  after(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+    await cronitor.close();
+  });
+
+  test('a job that throws a value nothing can print is handled in its scope: fail pings, the service goes on, TERM ends it 0', async () => {
+    // The cronitor ping read the value with String(), which threw out of the job's scope:
+    // the first run ended the service, 70 (a review helper's drill).
+    const service = start({
+      PROBE_JOB: 'throw-unprintable',
+      CRONITOR_API_KEY: 'key',
+      CRONITOR_PING_URL: `${cronitor.baseUrl}/ping`,
+    });
+    services.push(service);
+    const fails = (r: { url: URL }) =>
+      r.url.pathname === '/ping/key/worker-base-probe' &&
+      r.url.searchParams.get('state') === 'fail';
+    await Promise.race([
+      cronitor.waitFor((r) => cronitor.requests.filter(fails).length >= 2 && fails(r), 15_000),
+      service.exited.then(({ code }) => assert.fail(`exited ${code}:\n${service.tail()}`)),
+    ]);
+    assert.equal(service.child.exitCode, null, service.tail());
+    service.signal('SIGTERM');
+    assert.equal((await service.waitForExit()).code, ExitCode.OK, service.tail());
+    const errors = service.lines.filter((l) => l.msg === 'application error');
+    assert.ok(errors.length >= 2, service.tail());
+    assert.ok(
+      errors.every((l) => l['scope'] === 'job probe'),
+      'every error handled in the job scope, none uncaught',
+    );
+    assert.equal(cronitor.requests.find(fails)?.url.searchParams.get('message'), 'Error: {}');
+  });
+});
