@@ -129,6 +129,30 @@ describe('cronitor pings', () => {
     assert.equal(p.stats.failed, 0);
   });
 
+  test("the start line names the ping URL's origin only, never its path", async (t) => {
+    // With a trailing / the base was logged with its path: the secret remembered for the
+    // whole value (as the config remembers it) did not match it (a review helper's drill).
+    t.after(() => forgetSecrets());
+    for (const path of ['/ping/s3cretPath/', '/ping/s3cretPath//', '/ping/s3cretPath']) {
+      forgetSecrets();
+      rememberSecret(`${recorder.baseUrl}${path}`);
+      const { log, lines } = captureLog();
+      const p = new CronitorPinger({
+        apiKey,
+        pingUrl: `${recorder.baseUrl}${path}`,
+        timeoutMs: 2000,
+        app: 'cron-app',
+        environment: 'test',
+        log,
+      });
+      p.start();
+      await p.close();
+      const started = lines.find((l) => l.msg === 'cronitor pings on');
+      assert.equal(started?.['pingUrl'], recorder.baseUrl, path);
+      assert.doesNotMatch(JSON.stringify(lines), /s3cretPath/, path);
+    }
+  });
+
   test('an endpoint answering 500 costs one warning, and nothing on the console', async (t) => {
     recorder.mode = 'error';
     const consoleErrors: unknown[] = [];

@@ -83,7 +83,10 @@ export class CronitorPinger implements JobRunMonitor {
       },
     );
     this.#api = api;
-    this.#log.info({ pingUrl: base, monitor: o.app }, 'cronitor pings on');
+    // The origin alone: a self-hosted or proxied ping URL may carry a key in its path, and the
+    // base with its trailing / taken off is no longer the remembered secret (it was logged
+    // whole: CRONITOR_PING_URL=https://HOST/ping/SECRET/ printed SECRET).
+    this.#log.info({ pingUrl: new URL(base).origin, monitor: o.app }, 'cronitor pings on');
   }
 
   /** The service is up: a `run` ping for the app's monitor. */
