@@ -6,8 +6,9 @@ import { gunzipSync } from 'node:zlib';
 /**
  * A loopback HTTP server that records what a real client library sent (the edge of a paid
  * SaaS: Sentry, cronitor). It answers each request by its `mode`: 'ok' (200), 'error' (500),
- * or 'hang' (never answers; the connection stays open until `close()`). Tests wait for
- * requests by event, with a timeout.
+ * 'hang' (never answers; the connection stays open until `close()`), or 'trickle' (200, then a
+ * byte of body every 100 ms, never the end: a socket's idle timeout never fires). Tests wait
+ * for requests by event, with a timeout.
  */
 
 export interface RecordedRequest {
@@ -17,13 +18,14 @@ export interface RecordedRequest {
   body: Buffer;
 }
 
-export type RecorderMode = 'ok' | 'error' | 'hang';
+export type RecorderMode = 'ok' | 'error' | 'hang' | 'trickle';
 
 export class HttpRecorder {
   readonly requests: RecordedRequest[] = [];
   mode: RecorderMode;
   readonly #server: Server;
   readonly #hanging = new Set<ServerResponse>();
+  readonly #trickling = new Set<ServerResponse>();
   #waiters: Array<{ match: (r: RecordedRequest) => boolean; resolve: () => void }> = [];
 
   constructor(mode: RecorderMode = 'ok') {
@@ -40,6 +42,11 @@ export class HttpRecorder {
     this.#server.listen(0, '127.0.0.1');
     await once(this.#server, 'listening');
     return this.baseUrl;
+  }
+
+  /** Answers still trickling ('trickle' mode): their client has not closed them. */
+  get trickling(): number {
+    return this.#trickling.size;
   }
 
   get port(): number {
@@ -98,6 +105,17 @@ export class HttpRecorder {
     });
     if (this.mode === 'hang') {
       this.#hanging.add(res);
+      return;
+    }
+    if (this.mode === 'trickle') {
+      this.#hanging.add(res);
+      this.#trickling.add(res);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => res.write('.'), 100);
+      res.on('close', () => {
+        clearInterval(drip);
+        this.#trickling.delete(res);
+      });
       return;
     }
     res.writeHead(this.mode === 'ok' ? 200 : 500, { 'content-type': 'application/json' });

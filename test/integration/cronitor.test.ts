@@ -2,6 +2,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CronitorPinger } from '../../src/lib/telemetry/cronitor.js';
 import { HttpRecorder, type RecordedRequest } from '../helpers/http-recorder.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { captureLog } from '../helpers/capture-log.js';
 import { forgetSecrets, rememberSecret } from '../../src/lib/primitives/secrets.js';
 
@@ -167,6 +168,27 @@ describe('cronitor pings', () => {
     assert.equal(warnings.length, 1, JSON.stringify(warnings));
     assert.equal(warnings[0]!['status'], 500);
     assert.deepEqual(consoleErrors, [], 'the client must not print the request (API key) itself');
+  });
+
+  test('a ping is bounded whole: an endpoint that trickles its answer is cut at the timeout, its connection closed', async () => {
+    // axios' timeout is the socket's idle time: a byte every 100 ms held each ping open for
+    // good (41 sockets after 20 s in a review helper's drill), and no warning ever came.
+    recorder.mode = 'trickle';
+    const captured = captureLog();
+    const p = pinger(recorder, captured.log, 300);
+    p.serviceStarted(1);
+    await recorder.waitFor(() => true);
+    const started = performance.now();
+    const warned = await captured.waitFor(
+      'cronitor ping failed; further failures are counted, not logged',
+      3000,
+    );
+    assert.equal(warned['error'], 'no answer within 300 ms');
+    for (let i = 0; i < 50 && recorder.trickling > 0; i++) await delay(20);
+    assert.equal(recorder.trickling, 0, 'the connection is closed');
+    assert.ok(performance.now() - started < 1500);
+    assert.deepEqual(p.stats, { sent: 0, failed: 1 });
+    await p.close();
   });
 
   test('a hanging endpoint cannot hold close() past its timeout', async () => {

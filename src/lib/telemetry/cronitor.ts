@@ -66,8 +66,11 @@ export class CronitorPinger implements JobRunMonitor {
     api._api.pingUrl = (key: string) =>
       `${base}/${encodeURIComponent(o.apiKey)}/${encodeURIComponent(key)}`;
     const axios = api._api.axios as AxiosLike;
+    // Each ping bounded whole, answer included: the client's timeout is the socket's idle
+    // time, and an endpoint that trickled its answer held every ping open (41 sockets after
+    // 20 s). Aborted, axios destroys the request and its socket.
     axios.interceptors.request.use((config) => {
-      config.signal = this.#controller.signal;
+      config.signal = AbortSignal.any([this.#controller.signal, AbortSignal.timeout(o.timeoutMs)]);
       return config;
     });
     // Monitor.ping() prints a failed request with console.error, request headers (the API key)
@@ -163,9 +166,12 @@ export class CronitorPinger implements JobRunMonitor {
     this.#failed++;
     if (this.#failing || this.#controller.signal.aborted) return;
     this.#failing = true;
-    const e = error as { message?: unknown; response?: { status?: unknown } };
+    const e = error as { code?: unknown; message?: unknown; response?: { status?: unknown } };
+    // Cancelled and not by close(): the ping's own bound ran out.
+    const message =
+      e.code === 'ERR_CANCELED' ? `no answer within ${this.#options.timeoutMs} ms` : e.message;
     this.#log.warn(
-      { status: e.response?.status, error: String(e.message) },
+      { status: e.response?.status, error: String(message) },
       'cronitor ping failed; further failures are counted, not logged',
     );
   }
