@@ -6,9 +6,10 @@ import { gunzipSync } from 'node:zlib';
 /**
  * A loopback HTTP server that records what a real client library sent (the edge of a paid
  * SaaS: Sentry, cronitor). It answers each request by its `mode`: 'ok' (200), 'error' (500),
- * 'hang' (never answers; the connection stays open until `close()`), or 'trickle' (200, then a
- * byte of body every 100 ms, never the end: a socket's idle timeout never fires). Tests wait
- * for requests by event, with a timeout.
+ * 'hang' (never answers; the connection stays open until `close()`), 'trickle' (200, then a
+ * byte of body every 100 ms, never the end: a socket's idle timeout never fires), 'huge' (200
+ * with 1 MiB of body, chunked) or 'redirect' (302 to its own path with an x added). Tests
+ * wait for requests by event, with a timeout.
  */
 
 export interface RecordedRequest {
@@ -18,7 +19,7 @@ export interface RecordedRequest {
   body: Buffer;
 }
 
-export type RecorderMode = 'ok' | 'error' | 'hang' | 'trickle';
+export type RecorderMode = 'ok' | 'error' | 'hang' | 'trickle' | 'huge' | 'redirect';
 
 export class HttpRecorder {
   readonly requests: RecordedRequest[] = [];
@@ -116,6 +117,18 @@ export class HttpRecorder {
         clearInterval(drip);
         this.#trickling.delete(res);
       });
+      return;
+    }
+    if (this.mode === 'huge') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // A client that stops reading at its limit destroys the socket under the write.
+      res.on('error', () => undefined);
+      res.end(Buffer.alloc(1024 * 1024, ' '));
+      return;
+    }
+    if (this.mode === 'redirect') {
+      res.writeHead(302, { location: `${recorded.url.pathname}x${recorded.url.search}` });
+      res.end();
       return;
     }
     res.writeHead(this.mode === 'ok' ? 200 : 500, { 'content-type': 'application/json' });

@@ -191,6 +191,35 @@ describe('cronitor pings', () => {
     await p.close();
   });
 
+  test('an answer is read to 64 KiB at most, and a redirect is not followed', async () => {
+    // Read whole: 200 MB answers took a service a ping a second from 1 to 3.6 GB of RSS in
+    // 12 s; and each ping followed 21 redirects (a review helper's drill).
+    recorder.mode = 'huge';
+    const huge = captureLog();
+    const big = pinger(recorder, huge.log);
+    big.serviceStarted(1);
+    await big.close();
+    assert.deepEqual(big.stats, { sent: 0, failed: 1 });
+    assert.equal(
+      (await huge.waitFor('cronitor ping failed; further failures are counted, not logged'))[
+        'error'
+      ],
+      'maxContentLength size of 65536 exceeded',
+    );
+    recorder.mode = 'redirect';
+    recorder.requests.length = 0;
+    const moved = captureLog();
+    const redirected = pinger(recorder, moved.log);
+    redirected.serviceStarted(1);
+    await redirected.close();
+    assert.equal(recorder.requests.length, 1, recorder.describe());
+    assert.deepEqual(redirected.stats, { sent: 0, failed: 1 });
+    const warned = await moved.waitFor(
+      'cronitor ping failed; further failures are counted, not logged',
+    );
+    assert.equal(warned['status'], 302);
+  });
+
   test('a hanging endpoint cannot hold close() past its timeout', async () => {
     recorder.mode = 'hang';
     const p = pinger(recorder, captureLog().log, 30_000);
