@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ServiceProcess, testEnv } from '../helpers/service-process.js';
 import { freePort, HttpRecorder } from '../helpers/http-recorder.js';
 import { SentryRecorder } from '../helpers/sentry-recorder.js';
+import { ExitCode } from '../../src/lib/primitives/exit-codes.js';
 
 /**
  * cronitor pings and scheduled jobs from the real service process, and the service under a
@@ -116,5 +117,53 @@ describe('a monitoring outage', () => {
     assert.equal(warnings('cronitor ping failed; further failures are counted, not logged'), 1);
     assert.ok(service.lines.some((l) => l.msg === 'metrics closed; some were dropped'));
     console.log(`# outage: TERM to exit ${Math.round(tookMs)} ms`);
+  });
+});
+
+describe('CRONITOR_TIMEOUT_MS against the shutdown deadline', () => {
+  const cronitor = new HttpRecorder('hang');
+  const services: ServiceProcess[] = [];
+  before(async () => {
+    await cronitor.start();
+  });
+  after(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+    await cronitor.close();
+  });
+  const env = (timeoutMs: string) =>
+    testEnv({
+      CRONITOR_API_KEY: 'k',
+      CRONITOR_PING_URL: `${cronitor.baseUrl}/ping`,
+      CRONITOR_TIMEOUT_MS: timeoutMs,
+      THREAD_REPORT_INTERVAL_MS: '200',
+      SHUTDOWN_ESCALATION_MS: '5000',
+      SHUTDOWN_DEADLINE_MS: '6000',
+    });
+
+  test('past what the deadline leaves, the service refuses to start: 78, naming the key and why', async () => {
+    // Before: it ran, and every TERM ended 124 (27 ms with a healthy collector: each step
+    // before the flush got 1 ms; 6 s with a hanging one).
+    const service = new ServiceProcess({ env: env('20000') });
+    services.push(service);
+    const { code } = await service.waitForExit();
+    assert.equal(code, ExitCode.CONFIG_ERROR, service.tail());
+    assert.match(
+      service.stderr.join('\n'),
+      /telemetry\.cronitor\.timeoutMs \(environment CRONITOR_TIMEOUT_MS\) = "20000": must be at most 1900 with shutdown\.deadlineMs \(SHUTDOWN_DEADLINE_MS\) 6000/,
+    );
+  });
+
+  test('the largest it takes holds: pings hanging at the stop, TERM still ends 0 within the deadline', async () => {
+    const service = new ServiceProcess({ env: env('1900') });
+    services.push(service);
+    await service.waitFor('ready', 15_000);
+    await cronitor.waitFor(() => true, 5000);
+    const stopAt = performance.now();
+    service.signal('SIGTERM');
+    const { code } = await service.waitForExit(8000);
+    assert.equal(code, ExitCode.OK, service.tail());
+    assert.ok(performance.now() - stopAt < 6000);
+    const cutShort = (l: { msg?: string }) => l.msg?.startsWith('shutdown step cut short');
+    assert.ok(!service.lines.some(cutShort), service.tail());
   });
 });

@@ -4,6 +4,7 @@ import { faultDescription, faultPattern } from '../lifecycle/faults.js';
 import { policiesSchema, policyEnv } from '../resilience/policy-config.js';
 import { flag, integer, millis, notSecret } from '../primitives/config-fields.js';
 import type { ConfigIssue } from '../primitives/config.js';
+import { deadlineMarginMs } from '../lifecycle/shutdown-coordinator.js';
 import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
 
 /**
@@ -131,7 +132,43 @@ export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
       settings: [{ key: ['..', '..', 'shutdown', 'escalationMs'] }],
     });
   }
+  const cronitorIssue = cronitorTimeoutIssue(config);
+  if (cronitorIssue !== undefined) issues.push(cronitorIssue);
   return issues;
+}
+
+/**
+ * What a stop keeps for its flush phase on top of the longest telemetry bound: the 'flush
+ * telemetry' step's 500 ms over it (observability.ts) and 'flush logs' (100 ms, build-core.ts).
+ */
+const flushOverheadMs = 600;
+
+/**
+ * CRONITOR_TIMEOUT_MS against the shutdown's deadline. A stop waits up to it for the pings in
+ * flight, in the flush phase, and the coordinator keeps that phase's time free from the start:
+ * the steps before it get the deadline less its margin less the flush. With 20000 against a
+ * 6000 ms deadline they got 1 ms each and every stop ended 124 (27 ms with a healthy
+ * collector, 6 s with a hanging one). The rule: the steps that stop the work get at least as
+ * long as the flush keeps for the pings. Checked, not clamped: a value the deadline cannot
+ * honour is a setting to mend, said once at start, not a ping cut short at every stop. Off
+ * (no API key), cronitor takes none of the deadline.
+ */
+function cronitorTimeoutIssue(config: CoreConfig): ConfigIssue | undefined {
+  const { apiKey, timeoutMs } = config.telemetry.cronitor;
+  if (apiKey === '') return undefined;
+  const { deadlineMs } = config.shutdown;
+  const maxMs = Math.floor((deadlineMs - deadlineMarginMs) / 2) - flushOverheadMs;
+  if (timeoutMs <= maxMs) return undefined;
+  const deadline = `shutdown.deadlineMs (SHUTDOWN_DEADLINE_MS) ${deadlineMs}`;
+  const neededMs = 2 * (timeoutMs + flushOverheadMs) + deadlineMarginMs;
+  const fix =
+    maxMs >= 10
+      ? `must be at most ${maxMs} with ${deadline}`
+      : `needs ${deadline} raised to at least ${neededMs}`;
+  return {
+    path: ['telemetry', 'cronitor', 'timeoutMs'],
+    message: `${fix}: a stop keeps it + ${flushOverheadMs} ms for its flush (pings in flight) and ${deadlineMarginMs} ms before the deadline, and the steps that stop the work must get at least as long; larger, they are cut short and a stop ends 124`,
+  };
 }
 
 /**

@@ -471,6 +471,44 @@ test('the readiness delay must end before the escalation: valid alone, refused b
   assert.match(both.message, /log\.level/);
 });
 
+test("CRONITOR_TIMEOUT_MS must leave the stop's other steps as long as its flush: refused past that, naming both keys", () => {
+  // 20000 against a 6000 ms deadline: the flush kept its 20.6 s free from the start, every
+  // step before it got 1 ms, and every stop ended 124 (a review helper's drill).
+  const tight = {
+    CRONITOR_API_KEY: 'key',
+    SHUTDOWN_ESCALATION_MS: '5000',
+    SHUTDOWN_DEADLINE_MS: '6000',
+  };
+  for (const timeout of ['1901', '20000']) {
+    assert.match(
+      configError({ ...tight, CRONITOR_TIMEOUT_MS: timeout }).message,
+      new RegExp(
+        `telemetry\\.cronitor\\.timeoutMs \\(environment CRONITOR_TIMEOUT_MS\\) = "${timeout}": must be at most 1900 with shutdown\\.deadlineMs \\(SHUTDOWN_DEADLINE_MS\\) 6000: a stop keeps it \\+ 600 ms for its flush .* a stop ends 124`,
+      ),
+    );
+  }
+  assert.equal(
+    testConfig({ ...tight, CRONITOR_TIMEOUT_MS: '1900' }).telemetry.cronitor.timeoutMs,
+    1900,
+  );
+  // Off, cronitor takes none of the deadline; the defaults (5000 of 40000) are well inside.
+  assert.equal(
+    testConfig({ ...tight, CRONITOR_API_KEY: '', CRONITOR_TIMEOUT_MS: '20000' }).telemetry.cronitor
+      .timeoutMs,
+    20_000,
+  );
+  assert.equal(testConfig({ CRONITOR_API_KEY: 'key' }).telemetry.cronitor.timeoutMs, 5000);
+  // A deadline too short for any timeout says the deadline this one needs.
+  assert.match(
+    configError({
+      CRONITOR_API_KEY: 'key',
+      SHUTDOWN_ESCALATION_MS: '1000',
+      SHUTDOWN_DEADLINE_MS: '2000',
+    }).message,
+    /telemetry\.cronitor\.timeoutMs \(config\/ defaults\) = 5000: needs shutdown\.deadlineMs \(SHUTDOWN_DEADLINE_MS\) 2000 raised to at least 12200/,
+  );
+});
+
 test('a cross-section issue names its key and variable, and masks a secret value', () => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   try {
