@@ -4,6 +4,7 @@ import type { ScheduledTask } from 'node-cron';
 import type { Logger } from './primitives/log.js';
 import type { ProcessControl } from './primitives/process-control.js';
 import { handleError, runInScope } from './primitives/exception-scope.js';
+import { ConfigError } from './primitives/errors.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
 import { timedOut, withTimeout } from './primitives/waits.js';
@@ -27,13 +28,36 @@ const { createTask, validate } = createRequire(import.meta.url)('node-cron') as 
 
 /**
  * A config leaf holding a cron schedule, checked as the scheduler will read it: a bad one is a
- * config error naming its key (exit 78), not a throw from `add()` once the workers run (70).
+ * config error naming its key (exit 78), not a throw once the workers run (70).
  */
 export function cronSchedule() {
   return z
     .string()
-    .refine((value) => validate(value), { message: 'not a cron schedule' })
+    .superRefine((value, context) => {
+      const problem = scheduleProblem(value);
+      if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+    })
     .describe('a cron schedule, five fields or six with seconds first, such as */10 * * * * *');
+}
+
+/**
+ * What is wrong with `schedule` as node-cron will run it, or undefined. validate() takes some
+ * that never come ('0 0 31W 2 *', the fifth Monday of January 1st or of days 1-7), and the
+ * task's start() then threw at start-up, 70 for a setting; so a task is built and asked for
+ * its next run too (node-cron looks 100 years ahead), then destroyed.
+ */
+function scheduleProblem(schedule: string): string | undefined {
+  if (!validate(schedule)) return 'not a cron schedule';
+  let task: ScheduledTask | undefined;
+  try {
+    task = createTask(schedule, () => undefined);
+    if (task.getNextRuns(1).length === 1) return undefined;
+  } catch {
+    // node-cron's "Could not find next matching date within reasonable time range".
+  } finally {
+    void task?.destroy();
+  }
+  return 'a cron schedule that never comes (no run within 100 years)';
 }
 
 export interface JobSpec {
@@ -78,12 +102,16 @@ export class Scheduler {
     this.#log = options.log.child({ component: 'schedule' });
   }
 
-  /** Declares a job. Throws on a duplicate name or a bad schedule. Before `start()` only. */
+  /**
+   * Declares a job. Before `start()` only. Throws on a duplicate name, and a ConfigError (exit
+   * 78) on a schedule that is not one or never comes: a schedule is a setting.
+   */
   add(spec: JobSpec): this {
     if (this.#started) throw new Error(`job ${spec.name} declared after the scheduler started`);
     if (this.#jobs.has(spec.name)) throw new Error(`a job named ${spec.name} is already declared`);
-    if (!validate(spec.schedule)) {
-      throw new Error(`job ${spec.name}: ${JSON.stringify(spec.schedule)} is not a cron schedule`);
+    const problem = scheduleProblem(spec.schedule);
+    if (problem !== undefined) {
+      throw new ConfigError(`job ${spec.name}: ${JSON.stringify(spec.schedule)} is ${problem}`);
     }
     this.#jobs.set(spec.name, { spec, task: undefined, running: undefined, runs: 0, skipped: 0 });
     return this;

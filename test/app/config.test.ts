@@ -59,6 +59,15 @@ describe('the stats schedule (cronSchedule)', () => {
         schedule,
       );
     }
+    // Validated by node-cron, but never come: its start() threw once the workers ran (70).
+    for (const schedule of ['0 0 31W 2 *', '0 0 1 1 1#5', '0 0 0 1-7 * 1#5']) {
+      const error = configError(() => loadApp({ SAMPLE_STATS_SCHEDULE: schedule }));
+      assert.match(
+        error.message,
+        /sample\.statsSchedule \(environment SAMPLE_STATS_SCHEDULE\) = .*: a cron schedule that never comes \(no run within 100 years\)/,
+        schedule,
+      );
+    }
   });
 });
 

@@ -55,3 +55,17 @@ describe('a scheduled job in the service', () => {
     assert.equal(cronitor.requests.find(fails)?.url.searchParams.get('message'), 'Error: {}');
   });
 });
+
+test('a schedule node-cron validates but can never run ends the start with 78, naming the job and the schedule', async (t) => {
+  // validate() took it, and the task's start() threw after set-up: 70, a bug's code for a
+  // setting (a review helper's drill).
+  const service = start({ PROBE_SCHEDULE: '0 0 31W 2 *' });
+  t.after(() => service.stop());
+  const { code } = await service.waitForExit();
+  assert.equal(code, ExitCode.CONFIG_ERROR, service.tail());
+  const line = service.lines.find((l) => l.msg === 'configuration error');
+  assert.match(
+    JSON.stringify(line?.['err']),
+    /job probe: \\"0 0 31W 2 \*\\" is a cron schedule that never comes/,
+  );
+});

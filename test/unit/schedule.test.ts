@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scheduler, type JobRunMonitor } from '../../src/lib/schedule.js';
+import { Scheduler, cronSchedule, type JobRunMonitor } from '../../src/lib/schedule.js';
 import { ErrorReporters, type ProcessControl } from '../../src/lib/primitives/process-control.js';
 import { currentCorrelationId } from '../../src/lib/primitives/correlation.js';
 import { noopMetrics, type Metrics } from '../../src/lib/telemetry/metrics.js';
@@ -196,6 +196,35 @@ describe('Scheduler', () => {
     release.open();
     await run;
     assert.equal(sawAbort, true, 'the job saw the shutdown signal');
+  });
+
+  test('a schedule node-cron validates but can never run is refused when declared and by cronSchedule(): a config error, 78', () => {
+    // validate() took these and the task's start() threw at start-up: exit 70 for a setting.
+    const { scheduler } = setUp();
+    for (const schedule of ['0 0 31W 2 *', '0 0 1 1 1#5', '0 0 0 1-7 * 1#5']) {
+      const error = (() => {
+        try {
+          scheduler.add({ name: 'never', schedule, run: () => undefined });
+        } catch (thrown) {
+          return thrown;
+        }
+        return undefined;
+      })();
+      assert.ok(error instanceof ConfigError, `${schedule}: ${String(error)}`);
+      assert.equal(exitCodeFor(error), 78);
+      assert.equal(
+        error.message,
+        `job never: ${JSON.stringify(schedule)} is a cron schedule that never comes (no run within 100 years)`,
+      );
+      const parsed = cronSchedule().safeParse(schedule);
+      assert.equal(
+        parsed.error?.issues[0]?.message,
+        'a cron schedule that never comes (no run within 100 years)',
+      );
+    }
+    // A rare one that does come is taken (February 29th on a Monday: 2044).
+    scheduler.add({ name: 'rare', schedule: '0 0 29 2 1', run: () => undefined });
+    assert.equal(cronSchedule().safeParse('0 0 29 2 1').success, true);
   });
 
   test('a bad schedule or a duplicate name is refused when declared', () => {
