@@ -7,7 +7,7 @@ import { handleError, runInScope } from './primitives/exception-scope.js';
 import { ConfigError } from './primitives/errors.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
-import { timedOut, withTimeout } from './primitives/waits.js';
+import { raceAbort } from './primitives/waits.js';
 const { randomUUID } = process.getBuiltinModule('node:crypto');
 const { createRequire } = process.getBuiltinModule('node:module');
 // node-cron's CommonJS build, not its ES module: the ES build imports node:crypto as an ES
@@ -22,8 +22,9 @@ const { createTask, validate } = createRequire(import.meta.url)('node-cron') as 
  * its own correlation id and runs in the exception scope (an application error is logged and
  * reported, and does not end the service; a dependency failure or a configuration error does,
  * with 69 or 78, as anywhere else: it swallowed them, and a job whose database was gone or whose
- * setting was wrong failed every tick while the service read live and ready). `stop()` stops every schedule and waits, bounded, for runs in
- * progress; their `signal` has aborted by then.
+ * setting was wrong failed every tick while the service read live and ready). `stop(signal)`
+ * stops every schedule and waits for runs in progress until `signal` aborts; their own
+ * `signal` has aborted by then.
  */
 
 /**
@@ -159,20 +160,30 @@ export class Scheduler {
     return job.running ?? Promise.resolve();
   }
 
-  /** Stops the schedules; waits at most `timeoutMs` for runs in progress. Idempotent. */
-  stop(timeoutMs: number): Promise<void> {
-    this.#stopping ??= this.#stop(timeoutMs);
+  /**
+   * Stops the schedules, then waits for the runs in progress until they end or `signal`
+   * aborts (the shutdown step's): nothing of the scheduler outlives the step. It kept a timer
+   * of its own, the full step timeout, which outlived a step the coordinator had cut to the
+   * deadline: 'shutdown complete', then the process held until the deadline's exit (124).
+   * Resolves either way; idempotent (a second call gets the first one's promise).
+   */
+  stop(signal: AbortSignal): Promise<void> {
+    this.#stopping ??= this.#stop(signal);
     return this.#stopping;
   }
 
-  async #stop(timeoutMs: number): Promise<void> {
+  async #stop(signal: AbortSignal): Promise<void> {
     for (const job of this.#jobs.values()) await job.task?.destroy();
     const running = [...this.#jobs.values()].filter((j) => j.running !== undefined);
     if (running.length === 0) return;
-    this.#log.info({ running: running.map((j) => j.spec.name) }, 'waiting for running jobs');
-    const runs = Promise.allSettled(running.map((j) => j.running ?? Promise.resolve()));
-    if ((await withTimeout(runs, timeoutMs)) === timedOut)
-      this.#log.warn({ timeoutMs }, 'jobs still running at shutdown; left behind');
+    const names = running.map((j) => j.spec.name);
+    this.#log.info({ running: names }, 'waiting for running jobs');
+    try {
+      const runs = running.map((j) => j.running ?? Promise.resolve());
+      await raceAbort(Promise.allSettled(runs), signal);
+    } catch {
+      this.#log.warn({ running: names }, 'jobs still running at shutdown; left behind');
+    }
   }
 
   #tick(job: Job): void {

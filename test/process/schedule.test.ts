@@ -69,3 +69,26 @@ test('a schedule node-cron validates but can never run ends the start with 78, n
     /job probe: \\"0 0 31W 2 \*\\" is a cron schedule that never comes/,
   );
 });
+
+test("a job still running at the stop holds nothing past 'shutdown complete': the process exits then, not at the deadline", async (t) => {
+  // The scheduler's wait kept a timer of the full step timeout (10 s) while the coordinator
+  // cut the step to the deadline (4.4 s of 6 s): 'shutdown complete' at 4.40 s, then nothing
+  // until the deadline's fatal exit at 6.00 s (a review helper's drill).
+  const service = start({
+    PROBE_JOB: 'hang',
+    SHUTDOWN_ESCALATION_MS: '5000',
+    SHUTDOWN_DEADLINE_MS: '6000',
+  });
+  t.after(() => service.stop());
+  await service.waitFor('probe hangs', 15_000);
+  service.signal('SIGTERM');
+  const complete = await service.waitFor('shutdown complete', 8000);
+  const completeAt = performance.now();
+  const { code } = await service.waitForExit(8000);
+  const lingeredMs = performance.now() - completeAt;
+  assert.ok(lingeredMs < 1000, `exited ${Math.round(lingeredMs)} ms after 'shutdown complete'`);
+  assert.ok(!service.lines.some((l) => l.msg === 'shutdown deadline exceeded; exiting now'));
+  // The step was cut to the deadline and timed out: the exit says so, by its own path.
+  assert.equal(code, complete['exitCode'], service.tail());
+  assert.ok(service.lines.some((l) => l.msg === 'jobs still running at shutdown; left behind'));
+});

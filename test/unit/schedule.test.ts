@@ -8,6 +8,7 @@ import { captureLog } from '../helpers/capture-log.js';
 import { ConfigError, DependencyError } from '../../src/lib/primitives/errors.js';
 import { exitCodeFor } from '../../src/lib/primitives/exit-codes.js';
 import { RecordingMetrics } from '../helpers/recording-metrics.js';
+import { ArmedTimers } from '../helpers/armed-timers.js';
 
 /** The scheduler with real node-cron tasks and the real exception scope. */
 
@@ -49,7 +50,7 @@ describe('Scheduler', () => {
     });
     scheduler.start();
     await ran.opened;
-    await scheduler.stop(1000);
+    await scheduler.stop(AbortSignal.timeout(1000));
     assert.match(correlationId ?? '', /^[0-9a-f-]{36}$/);
     assert.equal(scheduler.stats()['every-second']?.runs, 1);
   });
@@ -175,7 +176,7 @@ describe('Scheduler', () => {
     );
   });
 
-  test('stop() waits for a running job, but only as long as its timeout', async () => {
+  test('stop() waits for a running job, but only until its signal aborts', async () => {
     const { scheduler, controller, lines } = setUp();
     const release = gate();
     let sawAbort = false;
@@ -190,7 +191,7 @@ describe('Scheduler', () => {
     const run = scheduler.runNow('stuck');
     controller.abort();
     const started = performance.now();
-    await scheduler.stop(200);
+    await scheduler.stop(AbortSignal.timeout(200));
     assert.ok(performance.now() - started < 1000);
     assert.ok(lines.some((l) => l.msg === 'jobs still running at shutdown; left behind'));
     release.open();
@@ -225,6 +226,28 @@ describe('Scheduler', () => {
     // A rare one that does come is taken (February 29th on a Monday: 2044).
     scheduler.add({ name: 'rare', schedule: '0 0 29 2 1', run: () => undefined });
     assert.equal(cronSchedule().safeParse('0 0 29 2 1').success, true);
+  });
+
+  test('stop() keeps no timer of its own: once its signal aborts, nothing of the scheduler is armed', async () => {
+    // It waited on a timer of the full step timeout; cut to the deadline, the step ended and
+    // the timer held the process past 'shutdown complete' to the deadline's exit (124).
+    const { scheduler, controller } = setUp();
+    const release = gate();
+    scheduler.add({ name: 'stuck', schedule: '0 0 1 1 *', run: () => release.opened });
+    const timers = ArmedTimers.watch();
+    try {
+      const run = scheduler.runNow('stuck');
+      controller.abort();
+      const step = new AbortController();
+      const stopping = scheduler.stop(step.signal);
+      step.abort();
+      await stopping;
+      assert.equal(scheduler.stop(new AbortController().signal), stopping, 'idempotent');
+      release.open();
+      await run;
+    } finally {
+      timers.assertNoneArmed();
+    }
   });
 
   test('a bad schedule or a duplicate name is refused when declared', () => {

@@ -47,7 +47,8 @@ export async function startUp<C extends CoreConfig>(
   coordinator.addStep({
     name: 'stop scheduled jobs',
     phase: 'stop-intake',
-    run: () => scheduler.stop(config.shutdown.stepTimeoutMs),
+    // The step's signal, cut to the deadline when the coordinator cuts the step.
+    run: (signal) => scheduler.stop(signal),
   });
   const ctx: ServiceContext<C> = {
     ...control,
