@@ -11,7 +11,7 @@ const maxClimbs = 3;
 const root = resolve(import.meta.dirname, '..', 'src');
 const doors = new Set(['lib/index.ts', 'lib/worker.ts', 'lib/entry.ts']);
 const areas = ['lifecycle', 'threads', 'zmq', 'amqp', 'telemetry', 'resilience'];
-const areaFiles = new Set(['lib/flags.ts', 'lib/health.ts', 'lib/schedule.ts']);
+const areaFiles = new Set(['lib/flags.ts', 'lib/health.ts', 'lib/schedule.ts', 'lib/schedule-times.ts']);
 const layerNames = ['primitives', 'areas', 'runtime', 'doors'];
 
 /** The layer of a module under src/lib; undefined for a module the layers do not name. */

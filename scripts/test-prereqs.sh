@@ -18,6 +18,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 /usr/bin/python3 -c 'import pika' 2>/dev/null || need+=(python3-pika)
 # The sentinels' shell scripts run against busybox's programs too, as in an Alpine image.
 command -v busybox >/dev/null || need+=(busybox)
+# The scheduler's process test steps a service's wall clock for real (libfaketime, LD_PRELOAD).
+command -v faketime >/dev/null || need+=(faketime)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "test-prereqs: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2

@@ -7,17 +7,22 @@ import { handleError, runInScope } from './primitives/exception-scope.js';
 import { ConfigError } from './primitives/errors.js';
 import { withCorrelationId } from './primitives/correlation.js';
 import type { Metrics } from './telemetry/metrics.js';
-import { raceAbort } from './primitives/waits.js';
+import { raceAbort, sleep } from './primitives/waits.js';
+import { countTimes } from './schedule-times.js';
 const { randomUUID } = process.getBuiltinModule('node:crypto');
 const { createRequire } = process.getBuiltinModule('node:module');
 // node-cron's CommonJS build, not its ES module: the ES build imports node:crypto as an ES
 // module, whose facade loads webcrypto (docs/performance.md, built-ins), about 8 ms of the main
 // thread's start-up for nothing node-cron uses; required, node:crypto comes without it.
-const { createTask, validate } = createRequire(import.meta.url)('node-cron') as typeof NodeCron;
+const { createTask, parse, validate } = createRequire(import.meta.url)(
+  'node-cron',
+) as typeof NodeCron;
 
 /**
  * Scheduled jobs (node-cron; the only file that imports it). Jobs are declared in one place
- * with a name and a cron schedule (six fields allowed: seconds first). A job never overlaps
+ * with a name and a cron schedule (six fields allowed: seconds first). node-cron says what the
+ * schedule's times are; the scheduler follows the clock itself (#follow), so that the times a
+ * step of the clock passed are one warning and a count, not run. A job never overlaps
  * itself: a tick that finds the last run still going is skipped and counted. Each run gets
  * its own correlation id and runs in the exception scope (an application error is logged and
  * reported, and does not end the service; a dependency failure or a configuration error does,
@@ -85,11 +90,18 @@ export interface SchedulerOptions {
 
 interface Job {
   spec: JobSpec;
+  /** node-cron's task for the schedule: asked for times, never started (see #follow). */
   task: ScheduledTask | undefined;
   running: Promise<void> | undefined;
   runs: number;
   skipped: number;
+  missed: number;
 }
+
+/** How late a time may be met and still run (node-cron's own tolerance). */
+const lateToleranceMs = 1000;
+/** The longest sleep between two looks at the wall clock: a step of it is seen within this. */
+const maxSleepMs = 60_000;
 
 export class Scheduler {
   readonly #options: SchedulerOptions;
@@ -97,6 +109,8 @@ export class Scheduler {
   readonly #jobs = new Map<string, Job>();
   #started = false;
   #stopping: Promise<void> | undefined;
+  /** Ends the schedules' loops at stop(). */
+  readonly #halt = new AbortController();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -114,7 +128,8 @@ export class Scheduler {
     if (problem !== undefined) {
       throw new ConfigError(`job ${spec.name}: ${JSON.stringify(spec.schedule)} is ${problem}`);
     }
-    this.#jobs.set(spec.name, { spec, task: undefined, running: undefined, runs: 0, skipped: 0 });
+    const job = { spec, task: undefined, running: undefined, runs: 0, skipped: 0, missed: 0 };
+    this.#jobs.set(spec.name, job);
     return this;
   }
 
@@ -122,34 +137,74 @@ export class Scheduler {
     return [...this.#jobs.keys()];
   }
 
-  /** Runs and skipped ticks per job. */
-  stats(): Record<string, { runs: number; skipped: number; running: boolean }> {
+  /** Runs, skipped ticks and missed times per job. */
+  stats(): Record<string, { runs: number; skipped: number; missed: number; running: boolean }> {
     return Object.fromEntries(
       [...this.#jobs].map(([name, j]) => [
         name,
-        { runs: j.runs, skipped: j.skipped, running: j.running !== undefined },
+        { runs: j.runs, skipped: j.skipped, missed: j.missed, running: j.running !== undefined },
       ]),
     );
   }
 
   /** Starts every declared schedule. Idempotent. */
   start(): void {
-    if (this.#started || this.#options.control.signal.aborted) return;
+    const { control } = this.#options;
+    if (this.#started || control.signal.aborted) return;
     this.#started = true;
-    const logger = {
-      info: (m: string) => this.#log.debug(m),
-      warn: (m: string) => this.#log.warn(m),
-      error: (m: string | Error) => this.#log.warn({ err: m }, 'node-cron error'),
-      debug: (m: string | Error) => this.#log.trace({ detail: String(m) }, 'node-cron'),
-    };
+    const signal = AbortSignal.any([control.signal, this.#halt.signal]);
     for (const job of this.#jobs.values()) {
-      job.task = createTask(job.spec.schedule, () => this.#tick(job), {
-        name: job.spec.name,
-        logger,
+      const task = createTask(job.spec.schedule, () => undefined, { name: job.spec.name });
+      job.task = task;
+      this.#follow(job, task, signal).catch((error: unknown) => {
+        handleError(error, { name: `schedule ${job.spec.name}`, log: this.#log, control });
       });
-      void job.task.start();
     }
     if (this.#jobs.size > 0) this.#log.info({ jobs: this.names }, 'schedule started');
+  }
+
+  /**
+   * Runs `job` at its schedule's times as the wall clock reads them: sleeps to the next one (a
+   * minute at most, so a step of the clock is seen), runs it if it comes on time, and counts
+   * the times a step of the clock (a suspend, a clock set ahead) or a held main thread went
+   * past as missed, in one line, without running them. node-cron's runner walked the missed
+   * times one by one, each a warning: a day's step on a job a second gave 86,404 lines; a
+   * year's on one every 10 s held main for 85 s (killed as stalled, 137). Returns when
+   * `signal` aborts.
+   */
+  async #follow(job: Job, task: ScheduledTask, signal: AbortSignal): Promise<void> {
+    const times = parse(job.spec.schedule);
+    for (let next = nextTime(task); next !== undefined;) {
+      const waitMs = next - Date.now();
+      if (waitMs > 0) {
+        if (!(await sleep(Math.min(waitMs, maxSleepMs), signal))) return;
+        continue;
+      }
+      const onTime = -waitMs <= lateToleranceMs;
+      if (onTime) this.#tick(job);
+      const following = nextTime(task);
+      // The times between this one and the following one, this one too unless it ran, were
+      // passed over: by the lateness, or a step of the clock, even one after the run began.
+      const untilMs = (following ?? Date.now()) - 1;
+      const missed = countTimes((at) => task.match(at), times, onTime ? next + 1 : next, untilMs);
+      if (missed > 0) this.#missed(job, missed, onTime ? next + 1000 : next, untilMs);
+      next = following;
+    }
+  }
+
+  #missed(job: Job, count: number, fromMs: number, toMs: number): void {
+    const name = job.spec.name;
+    job.missed += count;
+    this.#options.metrics.count('job_missed_total', count, { job_name: name });
+    this.#log.warn(
+      {
+        job: name,
+        missed: count,
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+      },
+      'scheduled times missed (the clock stepped ahead, or main was held); not run',
+    );
   }
 
   /** Runs a job now, as a tick would (skipped if it is running). For tests and drills. */
@@ -173,6 +228,7 @@ export class Scheduler {
   }
 
   async #stop(signal: AbortSignal): Promise<void> {
+    this.#halt.abort();
     for (const job of this.#jobs.values()) await job.task?.destroy();
     const running = [...this.#jobs.values()].filter((j) => j.running !== undefined);
     if (running.length === 0) return;
@@ -238,4 +294,9 @@ export class Scheduler {
         job.running = undefined;
       });
   }
+}
+
+/** The task's next time after now, in ms; undefined when none (checked in add()). */
+function nextTime(task: ScheduledTask): number | undefined {
+  return task.getNextRuns(1)[0]?.getTime();
 }
