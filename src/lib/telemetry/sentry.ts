@@ -49,26 +49,15 @@ export function startSentry(options: SentryOptions): SentryHandle {
   // Each request ends at SENTRY_FLUSH_TIMEOUT_MS as a whole, answered or not: the client has no
   // bound of its own, and an endpoint that stalled once (connections kept, no answer) filled
   // its buffer with requests that never ended, and every report after it was dropped, for
-  // good and silently. An outage is one warning, its end one line.
-  let outage = false;
-  const failed = (error: Error): void => {
-    if (outage) return;
-    outage = true;
-    log.warn({ err: error }, 'sentry unreachable; reports are dropped until it answers');
-  };
-  const answered = (response: IncomingMessage): void => {
-    const status = response.statusCode ?? 0;
-    if (status >= 500) return failed(new Error(`HTTP ${status}`));
-    if (!outage) return;
-    outage = false;
-    log.info({ status }, 'sentry reachable again');
-  };
+  // good and silently.
+  const outages = new OutageLog(log);
   const tracked = (module: typeof http | typeof https) => ({
     request(
       requestOptions: RequestOptions,
       callback?: (res: IncomingMessage) => void,
     ): ClientRequest {
       const req = module.request(requestOptions, callback);
+      const seq = outages.started();
       open.add(req);
       const timer = setTimeout(() => {
         req.destroy(
@@ -76,8 +65,8 @@ export function startSentry(options: SentryOptions): SentryHandle {
         );
       }, options.flushTimeoutMs);
       timer.unref();
-      req.once('response', answered);
-      req.once('error', failed);
+      req.once('response', (response) => outages.answered(seq, response.statusCode ?? 0));
+      req.once('error', (error) => outages.failed(seq, error));
       req.once('close', () => {
         clearTimeout(timer);
         open.delete(req);
@@ -153,6 +142,8 @@ export function startSentry(options: SentryOptions): SentryHandle {
       const flushed = await flush(timeoutMs);
       if (!flushed) log.warn({ timeoutMs }, 'sentry events not sent within the flush timeout');
       // A hanging endpoint leaves requests open: end them, so they cannot hold the process.
+      // Ended on purpose, they are no outage (a report made during the flush was warned of).
+      outages.close();
       for (const req of open) req.destroy();
       // A non-zero timeout: Sentry reads 0 as "wait for ever".
       await Promise.resolve(client.close(100)).catch(() => false);
@@ -161,4 +152,61 @@ export function startSentry(options: SentryOptions): SentryHandle {
   };
 
   return { report, flush, close };
+}
+
+/** The least time between two outage warnings: an endpoint failing now and then is one line. */
+const outageWarnEveryMs = 60_000;
+
+/**
+ * The endpoint's outages, logged as one warning ('sentry unreachable; reports are dropped until
+ * it answers') and, when it answers again, one line. Requests are numbered as they start, and
+ * only what a request started later says changes the state: requests ending out of order (one
+ * from before a recovery timing out after it) do not flap. A warning at most every minute; an
+ * outage within the minute after one is counted in the next line, not warned of.
+ */
+class OutageLog {
+  readonly #log: Logger;
+  #next = 0;
+  #lastAnswered = -1;
+  /** The request whose failure began the outage under way, and whether it was warned of. */
+  #outage: { from: number; warned: boolean; failures: number } | undefined;
+  #warnedAt = -Infinity;
+  #closed = false;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** A request starts: its number. */
+  started(): number {
+    return this.#next++;
+  }
+
+  failed(seq: number, error: Error): void {
+    if (this.#closed || seq < this.#lastAnswered) return;
+    if (this.#outage !== undefined) {
+      this.#outage.failures++;
+      return;
+    }
+    const warned = performance.now() - this.#warnedAt >= outageWarnEveryMs;
+    this.#outage = { from: seq, warned, failures: 1 };
+    if (!warned) return;
+    this.#warnedAt = performance.now();
+    this.#log.warn({ err: error }, 'sentry unreachable; reports are dropped until it answers');
+  }
+
+  answered(seq: number, status: number): void {
+    if (status >= 500) return this.failed(seq, new Error(`HTTP ${status}`));
+    this.#lastAnswered = Math.max(this.#lastAnswered, seq);
+    const outage = this.#outage;
+    if (outage === undefined || seq <= outage.from) return;
+    this.#outage = undefined;
+    if (outage.warned)
+      this.#log.info({ status, failures: outage.failures }, 'sentry reachable again');
+  }
+
+  /** The requests ended from now on are ended on purpose (the close). */
+  close(): void {
+    this.#closed = true;
+  }
 }
