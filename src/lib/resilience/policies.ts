@@ -259,7 +259,9 @@ export class Policies {
         .execute(({ signal: inner }) => {
           const isTrial = circuit.state === CircuitState.HalfOpen;
           return attemptTimeout.execute(fn, inner).catch((error: unknown) => {
-            throw isTrial && kindOf(error) === 'cancelled' ? new CancelledTrial(error) : error;
+            if (!isTrial || kindOf(error) !== 'cancelled') throw error;
+            monitor.trialCancelled();
+            throw new CancelledTrial(error);
           });
         }, signal)
         .catch((error: unknown) => {

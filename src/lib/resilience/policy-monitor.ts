@@ -50,6 +50,10 @@ export class PolicyMonitor {
   #gaveUpThisSpell = false;
   #openSince: number | undefined;
   #openTimer: NodeJS.Timeout | undefined;
+  /** The trial under way was cancelled: the breaker's next opening is that, not a failure. */
+  #trialCancelled = false;
+  /** The breaker's last trial was cancelled, not failed: it said nothing of the dependency. */
+  #lastTrialCancelled = false;
 
   constructor(options: PolicyMonitorOptions) {
     this.#options = options;
@@ -92,12 +96,19 @@ export class PolicyMonitor {
     this.#log.debug('call rejected: concurrency limit and queue full');
   }
 
+  /** The half-open breaker's trial call was cancelled (its caller gave up, or the stop). */
+  trialCancelled(): void {
+    this.#trialCancelled = true;
+  }
+
   breakerChanged(state: BreakerState): void {
     const { metrics, config } = this.#options;
     metrics.count(PolicyMetrics.BREAKER, 1, { ...this.#tags, state });
     metrics.gauge(PolicyMetrics.BREAKER_OPEN, state === 'closed' ? 0 : 1, this.#tags);
     const fields = { state, critical: config.critical };
     if (state === 'open') {
+      this.#lastTrialCancelled = this.#trialCancelled;
+      this.#trialCancelled = false;
       // In a stop nothing counts as a failure but a cancelled half-open trial: no news.
       const level = this.#quiet ? 'debug' : 'warn';
       this.#log[level]({ ...fields, halfOpenAfterMs: config.halfOpenAfterMs }, 'breaker opened');
@@ -110,6 +121,7 @@ export class PolicyMonitor {
       clearTimeout(this.#openTimer);
       this.#openTimer = undefined;
       this.#openSince = undefined;
+      this.#lastTrialCancelled = false;
     }
   }
 
@@ -117,18 +129,40 @@ export class PolicyMonitor {
     return this.#options.control.signal.aborted;
   }
 
-  /** Starts the open-too-long clock at the first opening; half-open trials do not reset it. */
+  /**
+   * Starts the open-too-long clock at the first opening; half-open trials do not reset it. When
+   * it runs out just after a cancelled trial (which reopened the breaker for `halfOpenAfterMs`
+   * and said nothing of the dependency), the breaker gets one more trial's time
+   * (`halfOpenAfterMs + timeoutMs`) before the verdict, again after each cancelled trial: the
+   * check of maxOpenMs against a trial's time held only for a trial that was decided, and one
+   * cancelled trial ended a healthy service (69) 1 ms before the next trial would have closed it.
+   */
   #watchOpen(): void {
     if (this.#openSince !== undefined) return;
     this.#openSince = Date.now();
+    this.#armOpenTimer(this.#options.config.maxOpenMs);
+  }
+
+  #armOpenTimer(ms: number): void {
     const { config, control, name } = this.#options;
     this.#openTimer = setTimeout(() => {
       this.#openTimer = undefined;
       if (control.signal.aborted) return;
+      const openMs = Date.now() - (this.#openSince ?? Date.now());
+      if (this.#lastTrialCancelled) {
+        this.#lastTrialCancelled = false;
+        const waitMs = config.halfOpenAfterMs + config.timeoutMs;
+        this.#log.warn(
+          { maxOpenMs: config.maxOpenMs, openMs, waitMs },
+          'breaker open past maxOpenMs, its last trial cancelled; waiting for one more trial',
+        );
+        this.#armOpenTimer(waitMs);
+        return;
+      }
       const message = `breaker open for more than ${config.maxOpenMs} ms`;
       if (config.critical) control.die(new DependencyError(name, message));
       else this.#log.warn({ maxOpenMs: config.maxOpenMs }, `${message}; running degraded`);
-    }, config.maxOpenMs);
+    }, ms);
     this.#openTimer.unref();
   }
 }

@@ -336,6 +336,54 @@ describe('resilience policies', () => {
     }
   });
 
+  test('a critical breaker whose last trial was cancelled gets one more trial before maxOpenMs ends the service; a failed one does not', async () => {
+    // maxOpenMs passed its check (> halfOpenAfterMs + timeoutMs), but a cancelled trial reopens
+    // the breaker for halfOpenAfterMs more: the clock ran out 1 ms before the next trial (of a
+    // healthy dependency answering in 150 ms) would have closed it, and the service died, 69.
+    for (const next of [200, 503] as const) {
+      const { policy, deaths, died, named, waitFor } = setUp({
+        breakerThreshold: 1,
+        halfOpenAfterMs: 200,
+        timeoutMs: 300,
+        critical: true,
+        maxOpenMs: 501,
+      });
+      server.plan([503, 'hang', next], next);
+      const slow = async (signal: AbortSignal): Promise<number> => {
+        await delay(150, undefined, { signal });
+        return call(signal);
+      };
+      await rejection(policy.execute(call));
+      await waitFor('breaker opened');
+      await delay(210); // the half-open delay itself is what is under test
+      const caller = new AbortController();
+      const trial = rejection(policy.execute(call, caller.signal));
+      await delay(50);
+      caller.abort(new Error('the caller gave up'));
+      await trial;
+      // Calls every 50 ms until one is let through as the trial and decided.
+      let decided: unknown;
+      for (;;) {
+        decided = await policy.execute(slow).catch((error: unknown) => error);
+        if (!rejectedBecause(decided, 'circuit-open', 'isBrokenCircuitError')) break;
+        await delay(50);
+      }
+      if (next === 200) {
+        assert.equal(decided, 200);
+        assert.equal(policy.state, 'closed');
+        assert.deepEqual(deaths, []);
+        assert.equal(
+          named('breaker open past maxOpenMs, its last trial cancelled; waiting for one more trial')
+            .length,
+          1,
+        );
+      } else {
+        await died;
+        assert.match((deaths[0] as Error).message, /breaker open for more than 501 ms/);
+      }
+    }
+  });
+
   test('an error of another realm or a plain object keeps its classification through the policy', async () => {
     const { policy } = setUp({ maxAttempts: 2, baseDelayMs: 5 });
     const { runInNewContext } = await import('node:vm');
