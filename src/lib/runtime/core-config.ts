@@ -6,6 +6,7 @@ import { flag, integer, millis, notSecret } from '../primitives/config-fields.js
 import type { ConfigIssue } from '../primitives/config.js';
 import { deadlineMarginMs } from '../lifecycle/shutdown-coordinator.js';
 import { telemetryConfigSchema, telemetryEnv } from '../telemetry/telemetry-config.js';
+import { isTracingOn } from '../telemetry/switches.js';
 
 /**
  * The core's own configuration section, composed of the areas' sections. Every leaf says its
@@ -132,8 +133,7 @@ export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
       settings: [{ key: ['..', '..', 'shutdown', 'escalationMs'] }],
     });
   }
-  const cronitorIssue = cronitorTimeoutIssue(config);
-  if (cronitorIssue !== undefined) issues.push(cronitorIssue);
+  issues.push(...flushBoundIssues(config));
   return issues;
 }
 
@@ -143,32 +143,47 @@ export function coreConfigChecks(config: CoreConfig): ConfigIssue[] {
  */
 const flushOverheadMs = 600;
 
+/** The bound each integration that is on keeps to in the flush phase, and what it waits for. */
+function flushBounds(config: CoreConfig): Array<{ path: string[]; ms: number; what: string }> {
+  const t = config.telemetry;
+  const bounds: Array<{ path: string[]; ms: number; what: string }> = [];
+  const add = (section: string, key: string, ms: number, what: string) =>
+    bounds.push({ path: ['telemetry', section, key], ms, what });
+  if (t.sentry.dsn !== '') add('sentry', 'flushTimeoutMs', t.sentry.flushTimeoutMs, 'reports');
+  if (isTracingOn(t)) add('tracing', 'flushTimeoutMs', t.tracing.flushTimeoutMs, 'spans');
+  if (t.influx.url !== '') add('influx', 'flushTimeoutMs', t.influx.flushTimeoutMs, 'points');
+  if (t.cronitor.apiKey !== '') add('cronitor', 'timeoutMs', t.cronitor.timeoutMs, 'pings');
+  return bounds;
+}
+
 /**
- * CRONITOR_TIMEOUT_MS against the shutdown's deadline. A stop waits up to it for the pings in
- * flight, in the flush phase, and the coordinator keeps that phase's time free from the start:
- * the steps before it get the deadline less its margin less the flush. With 20000 against a
- * 6000 ms deadline they got 1 ms each and every stop ended 124 (27 ms with a healthy
- * collector, 6 s with a hanging one). The rule: the steps that stop the work get at least as
- * long as the flush keeps for the pings. Checked, not clamped: a value the deadline cannot
- * honour is a setting to mend, said once at start, not a ping cut short at every stop. Off
- * (no API key), cronitor takes none of the deadline.
+ * The telemetry flush bounds against the shutdown's deadline. A stop waits up to the longest of
+ * them in its flush phase, and the coordinator keeps that phase's time free from the start: the
+ * steps before it get the deadline less its margin less the flush. CRONITOR_TIMEOUT_MS 20000
+ * against a 6000 ms deadline left them 1 ms each and every stop ended 124 (27 ms with a healthy
+ * collector, 6 s with a hanging one); SENTRY_, INFLUX_ and TRACING_FLUSH_TIMEOUT_MS 20000 the
+ * same (124 in 27 to 67 ms). The rule: the steps that stop the work get at least as long as the
+ * flush keeps. Checked, not clamped: a value the deadline cannot honour is a setting to mend,
+ * said once at start, not a flush cut short at every stop. An integration that is off takes
+ * none of the deadline.
  */
-function cronitorTimeoutIssue(config: CoreConfig): ConfigIssue | undefined {
-  const { apiKey, timeoutMs } = config.telemetry.cronitor;
-  if (apiKey === '') return undefined;
+function flushBoundIssues(config: CoreConfig): ConfigIssue[] {
   const { deadlineMs } = config.shutdown;
   const maxMs = Math.floor((deadlineMs - deadlineMarginMs) / 2) - flushOverheadMs;
-  if (timeoutMs <= maxMs) return undefined;
   const deadline = `shutdown.deadlineMs (SHUTDOWN_DEADLINE_MS) ${deadlineMs}`;
-  const neededMs = 2 * (timeoutMs + flushOverheadMs) + deadlineMarginMs;
-  const fix =
-    maxMs >= 10
-      ? `must be at most ${maxMs} with ${deadline}`
-      : `needs ${deadline} raised to at least ${neededMs}`;
-  return {
-    path: ['telemetry', 'cronitor', 'timeoutMs'],
-    message: `${fix}: a stop keeps it + ${flushOverheadMs} ms for its flush (pings in flight) and ${deadlineMarginMs} ms before the deadline, and the steps that stop the work must get at least as long; larger, they are cut short and a stop ends 124`,
-  };
+  return flushBounds(config)
+    .filter((bound) => bound.ms > maxMs)
+    .map(({ path, ms, what }) => {
+      const neededMs = 2 * (ms + flushOverheadMs) + deadlineMarginMs;
+      const fix =
+        maxMs >= 10
+          ? `must be at most ${maxMs} with ${deadline}`
+          : `needs ${deadline} raised to at least ${neededMs}`;
+      return {
+        path,
+        message: `${fix}: a stop keeps it + ${flushOverheadMs} ms for its flush (${what} in flight) and ${deadlineMarginMs} ms before the deadline, and the steps that stop the work must get at least as long; larger, they are cut short and a stop ends 124`,
+      };
+    });
 }
 
 /**

@@ -509,6 +509,33 @@ test("CRONITOR_TIMEOUT_MS must leave the stop's other steps as long as its flush
   );
 });
 
+test("each telemetry flush bound that is on must leave the stop's other steps as long as the flush: Sentry, tracing and InfluxDB as cronitor", () => {
+  // 20000 against a 6000 ms deadline: every step before the flush got 1 ms and TERM ended 124
+  // (27 to 67 ms on the fixture service, one integration at a time).
+  const tight = { SHUTDOWN_ESCALATION_MS: '5000', SHUTDOWN_DEADLINE_MS: '6000' };
+  const cases = [
+    ['SENTRY_FLUSH_TIMEOUT_MS', 'sentry', { SENTRY_DSN: 'https://k@o1.ingest.sentry.io/1' }],
+    ['TRACING_FLUSH_TIMEOUT_MS', 'tracing', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318' }],
+    [
+      'INFLUX_FLUSH_TIMEOUT_MS',
+      'influx',
+      { INFLUX_URL: 'http://influx:8086', INFLUX_ORG: 'o', INFLUX_BUCKET: 'b' },
+    ],
+  ] as const;
+  for (const [key, section, on] of cases) {
+    assert.match(
+      configError({ ...tight, ...on, [key]: '20000' }).message,
+      new RegExp(
+        `telemetry\\.${section}\\.flushTimeoutMs \\(environment ${key}\\) = "20000": must be at most 1900 with shutdown\\.deadlineMs \\(SHUTDOWN_DEADLINE_MS\\) 6000: a stop keeps it \\+ 600 ms for its flush`,
+      ),
+      key,
+    );
+    assert.doesNotThrow(() => testConfig({ ...tight, ...on, [key]: '1900' }), key);
+    // Off, it takes none of the deadline.
+    assert.doesNotThrow(() => testConfig({ ...tight, [key]: '20000' }), key);
+  }
+});
+
 test('a cross-section issue names its key and variable, and masks a secret value', () => {
   const dir = mkdtempSync(join(tmpdir(), 'config-'));
   try {
