@@ -14,6 +14,44 @@ set -eu
 problems=''
 problem() { problems="${problems}entrypoint: $*
 "; }
+# Whether $1 is a number from $2 to $3.
+in_range() {
+  case $1 in '' | *[!0-9]*) return 1 ;; esac
+  [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
+}
+# Whether cron field $1 is a list of *, a or a-b (each within $2..$3), with an optional /step
+# (1 or more) on * and a-b: what Debian's cron takes.
+cron_field_ok() (
+  lo=$2 hi=$3
+  case $1 in ,* | *, | *,,*) return 1 ;; esac
+  set -f
+  IFS=,
+  # shellcheck disable=SC2086 # split the list on commas, without globbing
+  set -- $1
+  for item; do
+    range=${item%%/*}
+    if [ "$range" != "$item" ]; then
+      in_range "${item#*/}" 1 999 || return 1
+      case $range in '*' | *-*) ;; *) return 1 ;; esac
+    fi
+    case $range in
+      '*') ;;
+      *-*) { in_range "${range%%-*}" "$lo" "$hi" && in_range "${range#*-}" "$lo" "$hi"; } || return 1 ;;
+      *) in_range "$range" "$lo" "$hi" || return 1 ;;
+    esac
+  done
+)
+# Each of the five fields of cron schedule $1 (checked for five fields of digits and * / , -).
+check_cron_fields() {
+  # shellcheck disable=SC2086 # split the schedule into its fields, without globbing
+  set -f && set -- $1 && set +f
+  for spec in "minute $1 0 59" "hour $2 0 23" "day-of-month $3 1 31" "month $4 1 12" "day-of-week $5 0 7"; do
+    # shellcheck disable=SC2086 # name, value, lowest, highest
+    set -f && set -- $spec && set +f
+    cron_field_ok "$2" "$3" "$4" ||
+      problem "HEALTHCHECKS_SCHEDULE's $1 field '$2' is not a cron $1 ($3 to $4: *, a, a-b, lists, /step)"
+  done
+}
 fail_if_problems() {
   if [ -n "$problems" ]; then
     printf '%s' "$problems" >&2
@@ -117,6 +155,10 @@ if [ -n "$healthchecks_url" ]; then
   bad_field=$(printf '%s\n' "$schedule" | tr -s ' ' '\n' | grep -v '^[0-9*/,-]*$' || true)
   if [ "$fields" != 5 ] || [ -n "$bad_field" ]; then
     problem "HEALTHCHECKS_SCHEDULE must be five cron fields of digits and * / , - (got '$schedule')"
+  else
+    # Each field within cron's bounds: cron refuses the whole file for one bad value ('bad
+    # minute' for 99), and the ping never ran while the container said nothing.
+    check_cron_fields "$schedule"
   fi
   [ "$CRON_AUTOSTART" = true ] ||
     problem "HEALTHCHECKS_URL is set but CRON_AUTOSTART=$CRON_AUTOSTART: nothing would run the ping"

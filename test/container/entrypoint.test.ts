@@ -304,6 +304,25 @@ describe('entrypoint.sh', () => {
       { HEALTHCHECKS_URL: pingUrl, HEALTHCHECKS_SCHEDULE: '* * * * * rm' },
       /HEALTHCHECKS_SCHEDULE must be five cron fields/,
     ],
+    // Five fields of the right characters that cron still refuses (Debian's crontab: 'bad
+    // minute'): the whole entry was skipped, and the ping never ran while the container said
+    // nothing.
+    ...(
+      [
+        ['99 * * * *', "minute field '99'"],
+        ['* 24 * * *', "hour field '24'"],
+        ['* * 0 * *', "day-of-month field '0'"],
+        ['* * * 13 *', "month field '13'"],
+        ['* * * * 8', "day-of-week field '8'"],
+        ['*/0 * * * *', "minute field '\\*/0'"],
+        ['5/10 * * * *', "minute field '5/10'"],
+        ['1,,2 * * * *', "minute field '1,,2'"],
+      ] as const
+    ).map(([schedule, field]): [string, Record<string, string>, RegExp] => [
+      `a schedule cron refuses: ${schedule}`,
+      { HEALTHCHECKS_URL: pingUrl, HEALTHCHECKS_SCHEDULE: schedule },
+      new RegExp(`HEALTHCHECKS_SCHEDULE's ${field} is not a cron`),
+    ]),
     [
       'cron off with a ping set',
       { HEALTHCHECKS_URL: pingUrl, CRON_AUTOSTART: 'false' },
