@@ -1,15 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigError, PermanentError, fieldOf } from './errors.js';
-import { describeAt, nodesAt } from './schema-nodes.js';
-import {
-  isMarkedNotSecret,
-  isMarkedSecret,
-  isSecretKey,
-  maskSecret,
-  redacted,
-  rememberSecret,
-} from './secrets.js';
+import { ConfigError, PermanentError } from './errors.js';
+import { nodesAt } from './schema-nodes.js';
+import { ConfigErrorWriter, isContainer, type ConfigIssue } from './config-errors.js';
+import { isMarkedNotSecret, isMarkedSecret, isSecretKey, rememberSecret } from './secrets.js';
 
 /**
  * Loads the configuration once: JSON defaults from `config/`, overridden by environment
@@ -22,6 +16,7 @@ import {
  */
 
 export type EnvMap = Readonly<Record<string, string>>;
+export type { ConfigIssue, SettingRef } from './config-errors.js';
 
 export interface LoadConfigOptions<S extends z.ZodType> {
   schema: S;
@@ -37,50 +32,6 @@ export interface LoadConfigOptions<S extends z.ZodType> {
    * make `.extend()` refuse to replace its keys (which is how an app sets its `flags`).
    */
   crossChecks?: (config: z.infer<S>) => readonly ConfigIssue[];
-}
-
-/** A setting that is valid alone but not beside another: its path, why, and what it read. */
-export interface ConfigIssue {
-  path: readonly string[];
-  message: string;
-  settings?: readonly SettingRef[];
-}
-
-/**
- * A setting a check between settings read: a cross-check's `settings`, or `params.settings` on
- * a refinement's issue (`ctx.addIssue({ ..., params: { settings } })`). The error shows each
- * with its value in force and where that came from, and names the variables that set them, so
- * that it says what to change. Paths are relative to the object that holds the issue's key
- * (`'..'` climbs a level); the issue's own key may be among them, for its `inherits`.
- */
-export interface SettingRef {
-  key: readonly string[];
-  /** Where the value in force is when `key` is not set (a policy's field: `default`'s). */
-  inherits?: readonly string[];
-}
-
-/** The settings an issue carries in the form above (a fork's refinement may give others). */
-function settingsOf(issue: { params?: unknown; settings?: readonly SettingRef[] }): SettingRef[] {
-  const given = issue.settings ?? fieldOf(issue.params, 'settings');
-  if (!Array.isArray(given)) return [];
-  const isPath = (path: unknown): path is string[] =>
-    Array.isArray(path) && path.every((key) => typeof key === 'string');
-  return given.flatMap((setting: unknown) => {
-    const key = fieldOf(setting, 'key');
-    const inherits = fieldOf(setting, 'inherits');
-    if (!isPath(key)) return [];
-    return [isPath(inherits) ? { key, inherits } : { key }];
-  });
-}
-
-/** `relative` (`'..'` climbs a level) from the object that holds the key at `path`. */
-function resolveFrom(path: readonly PropertyKey[], relative: readonly string[]): string[] {
-  const resolved = path.slice(0, -1).map(String);
-  for (const key of relative) {
-    if (key === '..') resolved.pop();
-    else resolved.push(key);
-  }
-  return resolved;
 }
 
 type Json = Record<string, unknown>;
@@ -192,13 +143,6 @@ function isPlainWord(text: string): boolean {
   return text.length < 16 && /^[A-Za-z]+(?:[-_.][A-Za-z]+)*$/.test(text);
 }
 
-/** Whether `value` is a plain object or a list, the containers a config is made of. */
-function isContainer(value: unknown): value is Json | unknown[] {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return Array.isArray(value) || proto === Object.prototype || proto === null;
-}
-
 /**
  * Calls `visit` with the path and value of every leaf of `value`: what is neither a plain
  * object nor a list (a list's elements are leaves of their own, their index in the path).
@@ -232,22 +176,6 @@ function isSecretAt(
     if (nodes.some(isMarkedSecret) || fromFiles.has(prefix.map(String).join('.'))) return true;
   }
   return false;
-}
-
-/** `value` as a config error shows it: every secret in it masked, whatever its depth. */
-function shownValue(
-  value: unknown,
-  path: readonly PropertyKey[],
-  secretAt: (path: readonly PropertyKey[]) => boolean,
-): unknown {
-  if (secretAt(path)) return typeof value === 'string' ? maskSecret(value) : redacted;
-  if (Array.isArray(value)) return value.map((item, i) => shownValue(item, [...path, i], secretAt));
-  if (!isContainer(value)) return value;
-  const shown: Json = {};
-  for (const [key, child] of Object.entries(value)) {
-    shown[key] = shownValue(child, [...path, key], secretAt);
-  }
-  return shown;
 }
 
 /**
@@ -320,131 +248,22 @@ export function loadConfig<S extends z.ZodType>(
     for (const k of path) value = (value as Json | undefined)?.[k as string];
     return value;
   };
-  /** ` = value` as an error shows the value at `path`: masked when secret. */
-  const shownAt = (path: readonly PropertyKey[], value: unknown): string => {
-    if (value === undefined) return ' = missing';
-    if (secretAt(path)) {
-      return ` = ${typeof value === 'string' ? maskSecret(value) : redacted} (secret)`;
-    }
-    return ` = ${JSON.stringify(shownValue(value, path, secretAt))}`;
-  };
-  /** The variables the env map reads into `key`. */
-  const variablesOf = (key: string): string[] =>
-    Object.entries(options.env)
-      .filter(([, path]) => path === key)
-      .map(([name]) => name);
-  /**
-   * A setting a check between settings read: its key, where its value in force came from (an
-   * inherited one: from where), the value, and what sets it (its variables; an inherited one's,
-   * those of where it comes from too; a key no variable sets: the key, in the defaults).
-   */
-  const describeSetting = (path: readonly string[], inherits: readonly string[] | undefined) => {
-    const key = path.join('.');
-    const setBy = variablesOf(key);
-    if (setBy.length === 0) setBy.push(`${key} in config/ defaults`);
-    if (valueAt(path) === undefined && inherits !== undefined) {
-      const source = inherits.join('.');
-      const value = valueAt(inherits);
-      if (value !== undefined) {
-        return {
-          text: `${key} (inherited from ${source}, ${originOf(origin, source)})${shownAt(inherits, value)}`,
-          setBy: [...setBy, ...variablesOf(source)],
-        };
-      }
-    }
-    return { text: `${key} (${originOf(origin, key)})${shownAt(path, valueAt(path))}`, setBy };
-  };
-  /**
-   * The line of an issue of a check between settings: its key and the settings it read, each
-   * with its value in force and where it came from, and the variables to set. The values have
-   * the form their keys expect (each was valid alone): no `expected`.
-   */
-  const betweenSettings = (
-    issue: { path: readonly PropertyKey[]; message: string },
-    settings: readonly SettingRef[],
-  ): string => {
-    const key = issue.path.map(String).join('.');
-    const resolved = settings.map((s) => ({
-      path: resolveFrom(issue.path, s.key),
-      inherits: s.inherits === undefined ? undefined : resolveFrom(issue.path, s.inherits),
-    }));
-    const own = resolved.find((s) => s.path.join('.') === key) ?? {
-      path: issue.path.map(String),
-      inherits: undefined,
-    };
-    const others = resolved
-      .filter((s) => s !== own)
-      .map((s) => describeSetting(s.path, s.inherits));
-    const first = describeSetting(own.path, own.inherits);
-    const setBy = [...new Set([first, ...others].flatMap((s) => s.setBy))];
-    const read = others.length === 0 ? '' : `; with ${others.map((s) => s.text).join(', ')}`;
-    return `  - ${first.text}: ${issue.message}${read}; set one of ${setBy.join(', ')}`;
-  };
-  /** The error naming each issue's key, where its value came from, and why. */
-  const invalid = (
-    issues: readonly {
-      path: readonly PropertyKey[];
-      message: string;
-      params?: unknown;
-      settings?: readonly SettingRef[];
-    }[],
-    withExpected: boolean,
-  ): ConfigError => {
-    const lines = issues.map((issue) => {
-      const settings = issue.path.length === 0 ? [] : settingsOf(issue);
-      if (settings.length > 0) return betweenSettings(issue, settings);
-      // An issue inside one variable's value (an element of a list it sets) is that variable's,
-      // and its value is what the variable says, not a character of it.
-      const set = issue.path.findIndex((_, i) => origin.has(issue.path.slice(0, i + 1).join('.')));
-      const valuePath = set === -1 ? issue.path : issue.path.slice(0, set + 1);
-      const valueKey = valuePath.map(String).join('.');
-      const key =
-        issue.path.length === 0 ? '(the configuration)' : issue.path.map(String).join('.');
-      const expected = withExpected ? describeAt(options.schema, issue.path) : undefined;
-      const value = valueAt(valuePath);
-      const shown = valuePath.length > 0 ? shownAt(valuePath, value) : '';
-      const from = origin.get(valueKey);
-      const hint = from === undefined ? undefined : serviceLinkHint(from, value);
-      return `  - ${key} (${originOf(origin, valueKey)})${shown}: ${issue.message}${expected === undefined ? '' : `; expected ${expected}`}${hint === undefined ? '' : ` (${hint})`}`;
-    });
-    return new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  };
+  const errors = new ConfigErrorWriter({
+    schema: options.schema,
+    env: options.env,
+    origin,
+    valueAt,
+    secretAt,
+  });
   const result = checked('the config schema', () => options.schema.safeParse(raw));
-  if (!result.success) throw invalid(result.error.issues, true);
+  if (!result.success) throw errors.invalid(result.error.issues, true);
   // A secret the schema turned into others (a list split from one variable, OTLP headers) is
   // each of them.
   forEachLeaf(result.data, remember);
   // Each section valid alone; then what holds between them.
   const crossIssues = checked('a config cross-check', () => options.crossChecks?.(result.data));
-  if (crossIssues !== undefined && crossIssues.length > 0) throw invalid(crossIssues, false);
+  if (crossIssues !== undefined && crossIssues.length > 0) throw errors.invalid(crossIssues, false);
   return deepFreeze(result.data);
-}
-
-/**
- * Where the value at `key` came from: a variable, the defaults, or (an object or the whole
- * configuration, which a fork's refinement may be about) the defaults and the variables inside.
- */
-function originOf(origin: ReadonlyMap<string, string>, key: string): string {
-  const from = origin.get(key);
-  if (from !== undefined) return `environment ${from}`;
-  const inside = [...origin]
-    .filter(([path]) => key === '' || path.startsWith(`${key}.`))
-    .map(([, variable]) => variable);
-  return inside.length === 0
-    ? 'config/ defaults'
-    : `config/ defaults and environment ${inside.join(', ')}`;
-}
-
-/**
- * Kubernetes' service links set `<SERVICE>_PORT=tcp://IP:PORT` (and more) in every pod for each
- * Service of its namespace: a Service named `health` sets HEALTH_PORT, which then fails as a
- * port number. Says so for a `..._PORT` variable holding such a value.
- */
-function serviceLinkHint(variable: string, value: unknown): string | undefined {
-  if (!variable.endsWith('_PORT') || typeof value !== 'string') return undefined;
-  if (!/^(tcp|udp|sctp):\/\/[^\s/]+:\d+$/.test(value)) return undefined;
-  const service = variable.slice(0, -'_PORT'.length).toLowerCase().replaceAll('_', '-');
-  return `this is how Kubernetes' service links name a Service called ${service}: rename that Service, or set enableServiceLinks: false in the pod spec`;
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {
