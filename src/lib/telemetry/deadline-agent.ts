@@ -1,5 +1,6 @@
 import type { Agent } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { destroyAfter } from './destroy-after.js';
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 
@@ -41,14 +42,8 @@ export function createDeadlineAgent(protocol: string, deadlineMs: number): Deadl
   };
   const track = (socket: Duplex): void => {
     sockets.add(socket);
-    const timer = setTimeout(() => {
-      socket.destroy(new Error(`no complete answer within ${deadlineMs} ms`));
-    }, deadlineMs);
-    timer.unref();
-    socket.once('close', () => {
-      clearTimeout(timer);
-      sockets.delete(socket);
-    });
+    destroyAfter(socket, deadlineMs, `no complete answer within ${deadlineMs} ms`);
+    socket.once('close', () => sockets.delete(socket));
   };
   (agent as { createConnection: Connect }).createConnection = createConnection;
   return {

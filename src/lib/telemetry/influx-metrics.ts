@@ -4,6 +4,7 @@ import type { Logger } from '../primitives/log.js';
 import { ConfigError } from '../primitives/errors.js';
 import type { MetricKind, MetricSink, MetricTags } from './metrics.js';
 import { timedOut as gaveUp, withTimeout } from '../primitives/waits.js';
+import { destroyAfter } from './destroy-after.js';
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 
@@ -70,13 +71,9 @@ export const maxAnswerBytes = 64 * 1024;
 function withDeadline(request: RequestFunction, timeoutMs: number): RequestFunction {
   return (options, callback) => {
     const req = request(options, callback);
-    const end = (): void => {
-      req.destroy(new Error(`no complete answer within INFLUX_TIMEOUT_MS (${timeoutMs} ms)`));
-    };
-    const timer = setTimeout(end, timeoutMs);
-    timer.unref();
-    req.once('timeout', end);
-    req.once('close', () => clearTimeout(timer));
+    const message = `no complete answer within INFLUX_TIMEOUT_MS (${timeoutMs} ms)`;
+    destroyAfter(req, timeoutMs, message);
+    req.once('timeout', () => req.destroy(new Error(message)));
     req.once('response', (response) => capAnswer(response));
     return req;
   };

@@ -6,6 +6,7 @@ import { currentCorrelationId } from '../primitives/correlation.js';
 import { activeTraceFields } from './trace-context.js';
 import type { ErrorReporter } from '../primitives/process-control.js';
 import { scrubSecrets } from '../primitives/secrets.js';
+import { destroyAfter } from './destroy-after.js';
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 
@@ -59,18 +60,14 @@ export function startSentry(options: SentryOptions): SentryHandle {
       const req = module.request(requestOptions, callback);
       const seq = outages.started();
       open.add(req);
-      const timer = setTimeout(() => {
-        req.destroy(
-          new Error(`no answer within SENTRY_FLUSH_TIMEOUT_MS (${options.flushTimeoutMs} ms)`),
-        );
-      }, options.flushTimeoutMs);
-      timer.unref();
+      destroyAfter(
+        req,
+        options.flushTimeoutMs,
+        `no answer within SENTRY_FLUSH_TIMEOUT_MS (${options.flushTimeoutMs} ms)`,
+      );
       req.once('response', (response) => outages.answered(seq, response.statusCode ?? 0));
       req.once('error', (error) => outages.failed(seq, error));
-      req.once('close', () => {
-        clearTimeout(timer);
-        open.delete(req);
-      });
+      req.once('close', () => open.delete(req));
       return req;
     },
   });
