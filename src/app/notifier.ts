@@ -14,6 +14,11 @@ export interface HttpNotifierOptions {
   url: string;
   policy: ResiliencePolicy;
   log: Logger;
+  /**
+   * The service's stop: a call it cuts short is logged at debug, whatever the stop's reason (a
+   * failure's stop aborts with the failure, logged once where it happened).
+   */
+  stopping?: AbortSignal;
 }
 
 export class HttpNotifier {
@@ -23,6 +28,7 @@ export class HttpNotifier {
   readonly #policy: ResiliencePolicy;
   readonly #log: Logger;
   readonly #authorization: string | undefined;
+  readonly #stopping: AbortSignal | undefined;
 
   constructor(options: HttpNotifierOptions) {
     const url = new URL(options.url);
@@ -38,6 +44,7 @@ export class HttpNotifier {
     this.#url = url.toString();
     this.#policy = options.policy;
     this.#log = options.log.child({ component: 'notifier' });
+    this.#stopping = options.stopping;
   }
 
   /** Resolves when the result is delivered or given up on. Never rejects. */
@@ -46,9 +53,11 @@ export class HttpNotifier {
       await this.#policy.execute((signal) => this.#post(result, correlationId, signal));
       this.#log.debug({ eventId: result.eventId }, 'notified');
     } catch (error) {
-      // Transient failures are logged by the policy, once per spell; the rest here.
+      // Transient failures are logged by the policy, once per spell; the rest here, but for
+      // the calls a stop cut short: a failure's stop made each warn with the failure itself.
       const kind = classify(error);
-      const level = kind === 'transient' ? 'debug' : 'warn';
+      const quiet = kind === 'transient' || this.#stopping?.aborted === true;
+      const level = quiet ? 'debug' : 'warn';
       this.#log[level]({ err: error, kind, eventId: result.eventId }, 'notification failed');
     }
   }

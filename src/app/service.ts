@@ -49,6 +49,7 @@ await runService({
             url: config.sample.notifyUrl,
             policy: ctx.policies.get('sampleHttp'),
             log: ctx.log,
+            stopping: ctx.signal,
           })
         : undefined,
       metrics: ctx.metrics,

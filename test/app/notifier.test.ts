@@ -68,6 +68,30 @@ describe('sample service: notifier behind a policy and a flag', () => {
     assert.deepEqual(warned, []);
   });
 
+  test("a failure's stop with notifications in flight: each is cut short quietly, the failure is what is said", async () => {
+    // The stop aborts with the failure (here a worker that exits): each notification it cut
+    // short warned 'notification failed' with that failure, kind 'unexpected'.
+    server.plan([], 'hang');
+    const first = server.requests.length;
+    const service = start({
+      FLAG_SAMPLE_NOTIFY: 'true',
+      SAMPLE_HTTP_URL: server.url,
+      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '60000',
+      LOG_LEVEL: 'debug',
+      FAULT: 'worker-exit:stats',
+    });
+    const { code } = await service.waitForExit(20_000);
+    assert.notEqual(code, 0, service.tail());
+    assert.ok(server.requests.length > first, 'notifications were in flight');
+    const failed = service.lines.filter((l) => l.msg === 'notification failed');
+    assert.ok(failed.length > 0, service.tail());
+    assert.deepEqual(
+      failed.filter((l) => l.level !== 'debug'),
+      [],
+      'a notification the stop cut short is no warning',
+    );
+  });
+
   test('with the flag off (the default), nothing is sent', async () => {
     const first = server.requests.length;
     const service = start({ SAMPLE_HTTP_URL: server.url });
