@@ -25,6 +25,23 @@ describe('sample service: notifier behind a policy and a flag', () => {
     return service;
   }
 
+  /**
+   * The sample notifying a server that never answers, at debug: `first` is the count of
+   * requests the server had before, so the test can wait for the service's own.
+   */
+  function startNotifyingIntoSilence(extra: Record<string, string> = {}) {
+    server.plan([], 'hang');
+    const first = server.requests.length;
+    const service = start({
+      FLAG_SAMPLE_NOTIFY: 'true',
+      SAMPLE_HTTP_URL: server.url,
+      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '60000',
+      LOG_LEVEL: 'debug',
+      ...extra,
+    });
+    return { service, first };
+  }
+
   test('with the flag on, each result is POSTed with its correlation id; the flag is logged at start-up', async () => {
     server.plan([], 200);
     const first = server.requests.length;
@@ -46,14 +63,7 @@ describe('sample service: notifier behind a policy and a flag', () => {
     // The stop's abort reason was a plain Error: each notification it cut short was
     // 'unexpected' and warned (1,691 warn lines at one TERM, notifications to a server that
     // did not answer, measured).
-    server.plan([], 'hang');
-    const first = server.requests.length;
-    const service = start({
-      FLAG_SAMPLE_NOTIFY: 'true',
-      SAMPLE_HTTP_URL: server.url,
-      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '60000',
-      LOG_LEVEL: 'debug',
-    });
+    const { service, first } = startNotifyingIntoSilence();
     await server.waitForRequests(first + 5);
     service.signal('SIGTERM');
     assert.deepEqual(await service.waitForExit(), { code: 0, signal: null });
@@ -71,15 +81,7 @@ describe('sample service: notifier behind a policy and a flag', () => {
   test("a failure's stop with notifications in flight: each is cut short quietly, the failure is what is said", async () => {
     // The stop aborts with the failure (here a worker that exits): each notification it cut
     // short warned 'notification failed' with that failure, kind 'unexpected'.
-    server.plan([], 'hang');
-    const first = server.requests.length;
-    const service = start({
-      FLAG_SAMPLE_NOTIFY: 'true',
-      SAMPLE_HTTP_URL: server.url,
-      POLICY_SAMPLE_HTTP_TIMEOUT_MS: '60000',
-      LOG_LEVEL: 'debug',
-      FAULT: 'worker-exit:stats',
-    });
+    const { service, first } = startNotifyingIntoSilence({ FAULT: 'worker-exit:stats' });
     const { code } = await service.waitForExit(20_000);
     assert.notEqual(code, 0, service.tail());
     assert.ok(server.requests.length > first, 'notifications were in flight');
